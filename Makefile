@@ -1,0 +1,111 @@
+# ctk: a consensus toolkit. `make` builds bin/ctk; `make test` runs every test; `make asan` runs
+# the tests under AddressSanitizer and UndefinedBehaviorSanitizer; `make bench` measures.
+# Missing Debian packages are installed first (scripts/install-deps.sh).
+
+CC ?= cc
+CXX ?= c++
+PKGS := tomlplusplus jansson libxxhash
+TEST_PKGS := cmocka
+
+MODE ?= release
+BUILD := build/$(MODE)
+
+WARN := -Wall -Wextra -Werror
+CFLAGS_COMMON := -std=c11 -D_GNU_SOURCE $(WARN) -g -MMD -MP -Iprotocols -Iharness
+CXXFLAGS_COMMON := -std=c++17 $(WARN) -g -MMD -MP -Iharness
+
+ifeq ($(MODE),asan)
+  OPT := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+  LDOPT := -fsanitize=address,undefined
+else
+  OPT := -O2
+  LDOPT :=
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
+TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+
+CFLAGS_ALL = $(CFLAGS_COMMON) $(OPT) $(PKG_CFLAGS) $(CFLAGS)
+CXXFLAGS_ALL = $(CXXFLAGS_COMMON) $(OPT) $(PKG_CFLAGS) $(CXXFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lstdc++ -lm $(LDLIBS)
+
+LIB_C_SRC := $(wildcard protocols/*.c protocols/*/*.c harness/*.c)
+LIB_C_SRC := $(filter-out harness/main.c,$(LIB_C_SRC))
+LIB_CXX_SRC := $(wildcard harness/*.cpp)
+LIB_OBJ := $(LIB_C_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX_SRC:%.cpp=$(BUILD)/%.o)
+LIB := $(BUILD)/libctk.a
+
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_SUPPORT_SRC := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/%.o)
+
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+DEPS_STAMP := build/.deps-ok
+
+.PHONY: all test asan bench deps demo format format-check clean valgrind soak
+all: bin/ctk
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): scripts/install-deps.sh
+	@bash scripts/install-deps.sh
+	@mkdir -p build && touch $@
+
+# The binary built in release mode is the one users run.
+bin/ctk: $(DEPS_STAMP) $(BUILD)/ctk
+	@mkdir -p bin
+	cp $(BUILD)/ctk $@
+
+$(BUILD)/ctk: $(BUILD)/harness/main.o $(LIB)
+	$(CC) $(LDOPT) -o $@ $^ $(LDLIBS_ALL)
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(TEST_CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: %.cpp | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
+	$(CC) $(LDOPT) -o $@ $^ $(TEST_LIBS) $(LDLIBS_ALL)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
+	$(CC) $(LDOPT) -o $@ $^ $(LDLIBS_ALL)
+
+# Every test binary, then one closing line "N passed, N failed".
+test: $(TEST_BIN) $(BUILD)/ctk
+	@bash tests/run.sh $(BUILD) $(TEST_BIN)
+
+asan:
+	$(MAKE) MODE=asan test
+
+valgrind: $(TEST_BIN)
+	@VALGRIND=1 bash tests/run.sh $(BUILD) $(filter %/test_sim %/test_kv %/test_raft_unit,$(TEST_BIN))
+
+bench: $(BENCH_BIN) $(BUILD)/ctk
+	@bash bench/run.sh $(BUILD)
+
+# The main job: build, then run the shipped default experiment.
+demo: bin/ctk
+	bin/ctk sim configs/default.toml
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' '*.cpp')
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,176 @@
+/* protocol.h: the one contract between a consensus protocol and the hosts that run it.
+ *
+ * A protocol is a pure, deterministic state machine. The host (the deterministic simulator or a
+ * ZeroMQ node process) owns every socket, clock, file and random source; the protocol sees the
+ * world only through the events handed to ctk_protocol_def.step, and acts on it only through the
+ * output that step fills in. Same inputs (and the same seed at create time), same outputs.
+ *
+ * The life of an instance:
+ *
+ *   create(config, options)          -> instance, nothing happens yet
+ *   step(START, durable bytes)       -> recovers from what it persisted before (empty on first boot)
+ *   step(MESSAGE | TIMEOUT | COMMAND)-> ... forever ...
+ *   destroy()
+ *
+ * After every step the host MUST, in this order:
+ *   1. make output.persist durable (append it to the node's durable bytes, or replace them all
+ *      when output.persist_replace is set), and sync it;
+ *   2. only then send output.messages, apply output.commits to the state machine and answer
+ *      clients;
+ *   3. call step(TIMEOUT) once its clock reaches output.next_deadline_us.
+ * A crash loses everything volatile and any persisted bytes not yet synced (possibly a torn
+ * suffix of them); on restart the host hands the protocol exactly the synced durable bytes.
+ *
+ * Inspired by cowsql/raft's raft_step/raft_timeout and etcd-io/raft's Ready: the caller does all
+ * I/O and persists before it sends.
+ */
+#ifndef CTK_PROTOCOL_H
+#define CTK_PROTOCOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bounds every host and protocol can rely on. */
+#define CTK_MAX_NODES 16            /* nodes in one cluster */
+#define CTK_MAX_MESSAGE_BYTES (1u << 20) /* one encoded protocol message */
+#define CTK_MAX_COMMAND_BYTES 4096  /* one client command, as opaque bytes */
+#define CTK_DEADLINE_NONE UINT64_MAX
+
+/* Return codes of step and create. 0 is success. */
+enum {
+  CTK_OK = 0,
+  CTK_ERR_MALFORMED = -1, /* a MESSAGE failed to decode or validate; state is unchanged */
+  CTK_ERR_REJECTED = -2,  /* a COMMAND was not accepted here (no leader known, queue full, ...);
+                             status.leader_id may name a better node; state is unchanged */
+  CTK_ERR_INVALID = -3,   /* bad arguments or options at create, or an event out of order */
+  CTK_ERR_CORRUPT = -4,   /* START was given durable bytes that do not decode */
+  CTK_ERR_NOMEM = -5,
+};
+
+/* A borrowed run of bytes. */
+typedef struct ctk_bytes {
+  const uint8_t *data;
+  size_t len;
+} ctk_bytes;
+
+typedef enum ctk_event_kind {
+  CTK_EVENT_START = 1, /* bytes: the durable bytes persisted before (len 0 on first boot) */
+  CTK_EVENT_MESSAGE,   /* from: sender node id; bytes: one encoded message, untrusted */
+  CTK_EVENT_TIMEOUT,   /* the clock reached the deadline the protocol asked for */
+  CTK_EVENT_COMMAND,   /* bytes: one client command (opaque to the protocol) submitted here */
+} ctk_event_kind;
+
+typedef struct ctk_event {
+  ctk_event_kind kind;
+  uint64_t now_us; /* the host's clock; never goes backwards for one instance */
+  int from;        /* MESSAGE only */
+  ctk_bytes bytes; /* START, MESSAGE, COMMAND */
+} ctk_event;
+
+typedef struct ctk_message {
+  int to;
+  ctk_bytes bytes;
+} ctk_message;
+
+/* One committed entry, in execution order. Log-based protocols number positions 1, 2, 3, ... with
+ * no gaps; after a restart they commit again from their first retained position. An entry with
+ * an empty command is a protocol no-op: hosts skip it but it still takes its position. */
+typedef struct ctk_commit {
+  uint64_t index;
+  ctk_bytes command;
+} ctk_commit;
+
+/* Filled by step; every pointer stays valid until the next call of step or destroy. */
+typedef struct ctk_output {
+  ctk_bytes persist;        /* bytes to make durable before anything else leaves this step */
+  int persist_replace;      /* 1: persist replaces all durable bytes; 0: it is appended */
+  const ctk_message *messages;
+  size_t n_messages;
+  const ctk_commit *commits;
+  size_t n_commits;
+  uint64_t next_deadline_us; /* absolute time of the next TIMEOUT wanted, or CTK_DEADLINE_NONE */
+} ctk_output;
+
+typedef enum ctk_role {
+  CTK_ROLE_FOLLOWER = 0,
+  CTK_ROLE_CANDIDATE, /* campaigning (including a pre-vote campaign) */
+  CTK_ROLE_LEADER,
+  CTK_ROLE_NONE,      /* leaderless protocols */
+} ctk_role;
+
+/* Read-only view of an instance, used by hosts for invariants, fault targets and reports. */
+typedef struct ctk_status {
+  ctk_role role;
+  uint64_t term;         /* term, epoch or ballot: "at most one leader per term" is checked on it */
+  int leader_id;         /* the leader this node believes in, or -1 */
+  uint64_t commit_index; /* highest position committed (and emitted) at this node */
+  uint64_t log_length;   /* highest position held, committed or not */
+} ctk_status;
+
+/* What the protocol is told at create time. */
+typedef struct ctk_node_config {
+  int node_id;     /* 0 .. n_nodes-1 */
+  int n_nodes;     /* 1 .. CTK_MAX_NODES */
+  uint64_t seed;   /* the only source of randomness the protocol may use */
+} ctk_node_config;
+
+/* Typed options. Each protocol describes its options as a table of specs; the configuration
+ * loader reads the [<protocol>] table of an experiment file against it, checks types and ranges,
+ * fills in defaults, and hands the protocol its own options struct. */
+typedef enum ctk_option_type {
+  CTK_OPTION_BOOL = 1,  /* int field, 0 or 1 */
+  CTK_OPTION_INT,       /* int64_t field in [min, max] */
+  CTK_OPTION_RANGE,     /* int64_t[2] field, [lo, hi] with min <= lo <= hi <= max */
+} ctk_option_type;
+
+typedef struct ctk_option_spec {
+  const char *key;
+  ctk_option_type type;
+  size_t offset; /* offsetof the field in the protocol's options struct */
+  int64_t default_lo, default_hi; /* default_hi only for RANGE */
+  int64_t min, max;
+  const char *help;
+} ctk_option_spec;
+
+typedef struct ctk_proto ctk_proto; /* opaque, one per protocol */
+
+/* Flags describing what the hosts may check of a protocol. */
+enum {
+  CTK_PROTO_TOTAL_ORDER = 1 << 0, /* all nodes commit the same command at the same index */
+  CTK_PROTO_LEADERS = 1 << 1,     /* status.role/term name at most one leader per term */
+};
+
+typedef struct ctk_protocol_def {
+  const char *name;    /* as in the experiment file: "raft", "paxos", ... */
+  const char *summary; /* one line */
+  unsigned flags;
+
+  const ctk_option_spec *options;
+  size_t n_options;
+  size_t options_size; /* size of the protocol's options struct */
+
+  /* Creates an instance; options points to a struct of options_size bytes, filled in from the
+   * specs (defaults where the user gave nothing). On error returns NULL and writes a message into
+   * err. */
+  ctk_proto *(*create)(const ctk_node_config *config, const void *options, char *err,
+                       size_t err_len);
+  void (*destroy)(ctk_proto *self);
+
+  /* Handles one event and fills *out (see the top of this file). Returns CTK_OK, or a negative
+   * CTK_ERR_* code; on error *out is still valid (and empty) and the state is unchanged. */
+  int (*step)(ctk_proto *self, const ctk_event *event, ctk_output *out);
+
+  void (*status)(const ctk_proto *self, ctk_status *status);
+
+  /* Writes a one-line human description of an encoded message ("AppendEntries t=3 prev=5/2
+   * n=1 commit=4") for traces and timelines. Returns the length written, or a negative code for a
+   * malformed message. Pure: no instance needed. */
+  int (*describe)(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
+} ctk_protocol_def;
+
+/* The registry: every protocol ctk knows, by name. */
+const ctk_protocol_def *ctk_protocol_find(const char *name);
+size_t ctk_protocol_count(void);
+const ctk_protocol_def *ctk_protocol_at(size_t i);
+
+#endif /* CTK_PROTOCOL_H */
