@@ -1,0 +1,24 @@
+/* options.c: Raft's options as the experiment file's [raft] table spells them. */
+#include <stddef.h>
+
+#include "raft.h"
+#include "raft_internal.h"
+
+const ctk_option_spec raft_option_specs[] = {
+    {"election_timeout_ms", CTK_OPTION_RANGE, offsetof(ctk_raft_options, election_timeout_ms), 150,
+     300, 1, 600000, "election timeout, drawn at random from [lo, hi] at every reset"},
+    {"heartbeat_ms", CTK_OPTION_INT, offsetof(ctk_raft_options, heartbeat_ms), 50, 0, 1, 60000,
+     "interval between a leader's heartbeats"},
+    {"prevote", CTK_OPTION_BOOL, offsetof(ctk_raft_options, prevote), 1, 0, 0, 1,
+     "run a pre-vote round before raising the term (thesis 9.6)"},
+    {"check_quorum", CTK_OPTION_BOOL, offsetof(ctk_raft_options, check_quorum), 1, 0, 0, 1,
+     "a leader steps down when no majority was heard from for an election timeout"},
+    {"max_batch", CTK_OPTION_INT, offsetof(ctk_raft_options, max_batch), 64, 0, 1, 4096,
+     "entries per AppendEntries (1 turns batching off)"},
+    {"max_inflight", CTK_OPTION_INT, offsetof(ctk_raft_options, max_inflight), 8, 0, 1, 1024,
+     "AppendEntries in flight per follower (1 turns pipelining off)"},
+    {"bug_commit_by_counting", CTK_OPTION_BOOL, offsetof(ctk_raft_options, bug_commit_by_counting),
+     0, 0, 0, 1, "BUG, for labs: commit an earlier term's entry by counting replicas (Figure 8)"},
+};
+
+const size_t raft_n_option_specs = sizeof raft_option_specs / sizeof raft_option_specs[0];
