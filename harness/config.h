@@ -85,7 +85,7 @@ typedef struct ctk_cluster {
 } ctk_cluster;
 
 /* The simulated network, disk and run phases. */
-typedef struct ctk_sim {
+typedef struct ctk_sim_config {
   double delay_ms[2];       /* uniform one-way delay [lo, hi] when no latency matrix is given */
   double loss;              /* base probability a message is lost */
   double duplicate;         /* base probability a message is delivered twice */
@@ -100,7 +100,7 @@ typedef struct ctk_sim {
   int random_faults;       /* 1: add a fault schedule drawn from the seed (for sweeps) */
   double liveness_s;       /* after the safety phase, faults heal and all must finish by then */
   int torn_writes;         /* 1: a crash may keep only a prefix of unsynced bytes */
-} ctk_sim;
+} ctk_sim_config;
 
 typedef struct ctk_config {
   char path[CTK_PATH_LEN];
@@ -111,7 +111,7 @@ typedef struct ctk_config {
   ctk_workload workload;
   ctk_fault faults[CTK_MAX_FAULTS];
   int n_faults;
-  ctk_sim sim;
+  ctk_sim_config sim;
   /* The protocol's options struct (protocol->options_size bytes), defaults filled in. */
   void *protocol_options;
 } ctk_config;
