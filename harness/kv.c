@@ -1,0 +1,274 @@
+/* kv.c: the key-value state machine and its command encoding (see kv.h).
+ *
+ * Encoding, version 1, big-endian:
+ *   u8 version=1 | u8 op | u64 client_id | u64 seq | u8 flags (bit 0: expected present)
+ *   | u16 key_len | key | u16 value_len | value | [u16 expected_len | expected]
+ */
+#include "kv.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#define KV_VERSION 1
+#define KV_FLAG_EXPECTED 1
+
+/* ---- command encoding ---- */
+
+static size_t put_u16(uint8_t *p, size_t n) {
+  p[0] = (uint8_t)(n >> 8);
+  p[1] = (uint8_t)n;
+  return 2;
+}
+
+static size_t put_u64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (56 - 8 * i));
+  return 8;
+}
+
+int ctk_kv_encode(const ctk_kv_command *cmd, uint8_t *buf, size_t cap) {
+  size_t key_len = strlen(cmd->key);
+  size_t value_len = cmd->value ? strlen(cmd->value) : 0;
+  size_t expected_len = cmd->expected ? strlen(cmd->expected) : 0;
+  if (key_len == 0 || key_len > CTK_KV_MAX_KEY || value_len > CTK_KV_MAX_VALUE ||
+      expected_len > CTK_KV_MAX_VALUE)
+    return -1;
+  int has_expected = cmd->op == CTK_F_CAS && cmd->expected != NULL;
+  size_t need = 1 + 1 + 8 + 8 + 1 + 2 + key_len + 2 + value_len + (has_expected ? 2 + expected_len : 0);
+  if (need > cap) return -1;
+  uint8_t *p = buf;
+  *p++ = KV_VERSION;
+  *p++ = (uint8_t)cmd->op;
+  p += put_u64(p, cmd->client_id);
+  p += put_u64(p, cmd->seq);
+  *p++ = has_expected ? KV_FLAG_EXPECTED : 0;
+  p += put_u16(p, key_len);
+  memcpy(p, cmd->key, key_len);
+  p += key_len;
+  p += put_u16(p, value_len);
+  if (value_len) memcpy(p, cmd->value, value_len);
+  p += value_len;
+  if (has_expected) {
+    p += put_u16(p, expected_len);
+    if (expected_len) memcpy(p, cmd->expected, expected_len);
+    p += expected_len;
+  }
+  return (int)(p - buf);
+}
+
+typedef struct kv_cursor {
+  const uint8_t *p, *end;
+} kv_cursor;
+
+static int take(kv_cursor *c, size_t n, const uint8_t **out) {
+  if ((size_t)(c->end - c->p) < n) return -1;
+  *out = c->p;
+  c->p += n;
+  return 0;
+}
+
+static int take_u64(kv_cursor *c, uint64_t *v) {
+  const uint8_t *b;
+  if (take(c, 8, &b)) return -1;
+  *v = 0;
+  for (int i = 0; i < 8; i++) *v = *v << 8 | b[i];
+  return 0;
+}
+
+/* Copies a u16-length string into scratch, NUL-terminated; advances scratch. */
+static int take_string(kv_cursor *c, size_t max, char **scratch, const char **out) {
+  const uint8_t *b;
+  if (take(c, 2, &b)) return -1;
+  size_t n = (size_t)b[0] << 8 | b[1];
+  if (n > max || take(c, n, &b)) return -1;
+  if (memchr(b, 0, n)) return -1;
+  memcpy(*scratch, b, n);
+  (*scratch)[n] = 0;
+  *out = *scratch;
+  *scratch += n + 1;
+  return 0;
+}
+
+int ctk_kv_decode(const uint8_t *bytes, size_t len, ctk_kv_command *cmd, char *scratch) {
+  kv_cursor c = {bytes, bytes + len};
+  const uint8_t *head;
+  memset(cmd, 0, sizeof *cmd);
+  if (take(&c, 2, &head) || head[0] != KV_VERSION || head[1] > CTK_F_CAS) return -1;
+  cmd->op = (ctk_op_f)head[1];
+  if (take_u64(&c, &cmd->client_id) || take_u64(&c, &cmd->seq)) return -1;
+  const uint8_t *flags;
+  if (take(&c, 1, &flags) || (flags[0] & ~KV_FLAG_EXPECTED)) return -1;
+  if (take_string(&c, CTK_KV_MAX_KEY, &scratch, &cmd->key) || cmd->key[0] == 0) return -1;
+  const char *value;
+  if (take_string(&c, CTK_KV_MAX_VALUE, &scratch, &value)) return -1;
+  cmd->value = cmd->op == CTK_F_GET ? NULL : value;
+  if (flags[0] & KV_FLAG_EXPECTED) {
+    if (cmd->op != CTK_F_CAS) return -1;
+    if (take_string(&c, CTK_KV_MAX_VALUE, &scratch, &cmd->expected)) return -1;
+  }
+  return c.p == c.end ? 0 : -1;
+}
+
+/* ---- the store: open addressing, linear probing ---- */
+
+typedef struct kv_slot {
+  char *key; /* NULL: empty */
+  char *value;
+  uint64_t hash;
+} kv_slot;
+
+typedef struct kv_client {
+  uint64_t client_id; /* slot used when seq != 0 */
+  uint64_t seq;
+  ctk_kv_result result;
+} kv_client;
+
+struct ctk_kv {
+  kv_slot *slots;
+  size_t cap, count;
+  kv_client *clients;
+  size_t clients_cap, clients_count;
+};
+
+ctk_kv *ctk_kv_new(void) { return calloc(1, sizeof(ctk_kv)); }
+
+void ctk_kv_destroy(ctk_kv **self_p) {
+  ctk_kv *self = *self_p;
+  if (!self) return;
+  for (size_t i = 0; i < self->cap; i++) {
+    free(self->slots[i].key);
+    free(self->slots[i].value);
+  }
+  free(self->slots);
+  free(self->clients);
+  free(self);
+  *self_p = NULL;
+}
+
+static kv_slot *kv_find(const ctk_kv *self, const char *key, uint64_t hash) {
+  if (!self->cap) return NULL;
+  for (size_t i = hash & (self->cap - 1);; i = (i + 1) & (self->cap - 1)) {
+    kv_slot *s = &self->slots[i];
+    if (!s->key) return (kv_slot *)s;
+    if (s->hash == hash && strcmp(s->key, key) == 0) return (kv_slot *)s;
+  }
+}
+
+static int kv_grow(ctk_kv *self) {
+  size_t cap = self->cap ? self->cap * 2 : 64;
+  kv_slot *slots = calloc(cap, sizeof *slots);
+  if (!slots) return -1;
+  for (size_t i = 0; i < self->cap; i++) {
+    kv_slot *old = &self->slots[i];
+    if (!old->key) continue;
+    size_t j = old->hash & (cap - 1);
+    while (slots[j].key) j = (j + 1) & (cap - 1);
+    slots[j] = *old;
+  }
+  free(self->slots);
+  self->slots = slots;
+  self->cap = cap;
+  return 0;
+}
+
+static kv_client *kv_client_slot(ctk_kv *self, uint64_t client_id) {
+  if (self->clients_count * 2 >= self->clients_cap) {
+    size_t cap = self->clients_cap ? self->clients_cap * 2 : 16;
+    kv_client *clients = calloc(cap, sizeof *clients);
+    if (!clients) return NULL;
+    for (size_t i = 0; i < self->clients_cap; i++) {
+      kv_client *old = &self->clients[i];
+      if (!old->seq) continue;
+      size_t j = XXH64(&old->client_id, 8, 0) & (cap - 1);
+      while (clients[j].seq) j = (j + 1) & (cap - 1);
+      clients[j] = *old;
+    }
+    free(self->clients);
+    self->clients = clients;
+    self->clients_cap = cap;
+  }
+  size_t j = XXH64(&client_id, 8, 0) & (self->clients_cap - 1);
+  while (self->clients[j].seq && self->clients[j].client_id != client_id)
+    j = (j + 1) & (self->clients_cap - 1);
+  return &self->clients[j];
+}
+
+static int kv_set(ctk_kv *self, const char *key, uint64_t hash, const char *value) {
+  if ((self->count + 1) * 4 > self->cap * 3 && kv_grow(self)) return -1;
+  kv_slot *s = kv_find(self, key, hash);
+  char *copy = strdup(value);
+  if (!copy) return -1;
+  if (!s->key) {
+    s->key = strdup(key);
+    if (!s->key) {
+      free(copy);
+      return -1;
+    }
+    s->hash = hash;
+    self->count++;
+  }
+  free(s->value);
+  s->value = copy;
+  return 0;
+}
+
+int ctk_kv_apply(ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *result,
+                 int *duplicate) {
+  char scratch[CTK_KV_MAX_KEY + 2 * CTK_KV_MAX_VALUE + 8];
+  ctk_kv_command cmd;
+  *duplicate = 0;
+  if (len > sizeof scratch - 3 || ctk_kv_decode(bytes, len, &cmd, scratch)) return -1;
+  kv_client *client = kv_client_slot(self, cmd.client_id);
+  if (!client) return -1;
+  if (client->seq && cmd.seq <= client->seq) {
+    *duplicate = 1;
+    *result = client->result;
+    return 0;
+  }
+  memset(result, 0, offsetof(ctk_kv_result, value) + 1);
+  uint64_t hash = XXH64(cmd.key, strlen(cmd.key), 0);
+  kv_slot *s = kv_find(self, cmd.key, hash);
+  const char *current = s && s->key ? s->value : NULL;
+  switch (cmd.op) {
+  case CTK_F_GET:
+    result->ok = 1;
+    result->found = current != NULL;
+    if (current) memcpy(result->value, current, strlen(current) + 1);
+    break;
+  case CTK_F_PUT:
+    if (kv_set(self, cmd.key, hash, cmd.value)) return -1;
+    result->ok = 1;
+    break;
+  case CTK_F_CAS: {
+    int match = cmd.expected ? current && strcmp(current, cmd.expected) == 0 : current == NULL;
+    if (match && kv_set(self, cmd.key, hash, cmd.value)) return -1;
+    result->ok = match;
+    break;
+  }
+  }
+  if (!client->seq) self->clients_count++;
+  client->client_id = cmd.client_id;
+  client->seq = cmd.seq;
+  client->result = *result;
+  return 0;
+}
+
+uint64_t ctk_kv_digest(const ctk_kv *self) {
+  /* A sum of per-entry hashes: independent of table layout and insertion order. */
+  uint64_t digest = 0;
+  for (size_t i = 0; i < self->cap; i++) {
+    const kv_slot *s = &self->slots[i];
+    if (!s->key) continue;
+    uint64_t h = XXH64(s->key, strlen(s->key), 1);
+    digest += XXH64(s->value, strlen(s->value), h);
+  }
+  for (size_t i = 0; i < self->clients_cap; i++) {
+    const kv_client *c = &self->clients[i];
+    if (!c->seq) continue;
+    uint64_t pair[2] = {c->client_id, c->seq};
+    digest += XXH64(pair, sizeof pair, 2);
+  }
+  return digest;
+}
+
+size_t ctk_kv_size(const ctk_kv *self) { return self->count; }

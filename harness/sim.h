@@ -1,0 +1,109 @@
+/* sim.h: the deterministic simulator. One process hosts a whole cluster: N protocol instances, a
+ * simulated network (delay, latency matrix between sites, loss, duplication, reordering, symmetric
+ * and one-way partitions), simulated disks (sync latency; a crash loses unsynced bytes, possibly
+ * leaving a torn suffix), crash and restart, slow nodes, and closed-loop clients that record a
+ * history. Everything runs on a virtual clock and draws from one seed: same seed, same trace,
+ * byte for byte.
+ *
+ * A run (ctk_sim_execute) has a safety phase (the workload runs and faults fire) and a liveness
+ * phase (every fault heals, clients finish what they started and must do so, and all nodes must
+ * agree on the commit index, within sim.liveness_s). Invariants are checked after every step;
+ * the history is checked for linearizability at the end.
+ *
+ * The lower-level calls (ctk_sim_new, ctk_sim_run_until, ctk_sim_crash, ...) let tests script a
+ * scenario step by step. */
+#ifndef CTK_SIM_H
+#define CTK_SIM_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "histogram.h"
+#include "history.h"
+
+typedef struct ctk_simulator ctk_simulator;
+
+typedef struct ctk_sim_options {
+  FILE *trace;              /* a line per event, when not NULL */
+  const char *history_path; /* the JSON-lines history is written there, when not NULL */
+  int skip_check;           /* 1: do not run the linearizability checker at the end */
+  int no_clients;           /* scripted tests that drive commands themselves */
+} ctk_sim_options;
+
+typedef struct ctk_sim_stats {
+  uint64_t now_us;
+  uint64_t steps;
+  uint64_t msgs_sent, msgs_delivered, msgs_lost, msgs_duplicated, msgs_malformed, bytes_sent;
+  uint64_t commands_rejected;
+  uint64_t ops_invoked, ops_ok, ops_fail, ops_info;
+  uint64_t crashes, restarts;
+  uint64_t leader_changes; /* times a node became leader of a new term */
+  uint64_t max_term;
+  uint64_t max_commit;
+  uint64_t syncs, bytes_persisted;
+  ctk_histogram latency_us; /* invoke to completion, ok ops, virtual time */
+  uint64_t trace_hash;      /* hash of every event in order: equal runs have equal hashes */
+} ctk_sim_stats;
+
+typedef struct ctk_sim_report {
+  ctk_sim_stats stats;
+  int violation;             /* an invariant broke (safety or liveness) */
+  char violation_text[1024]; /* the first violation */
+  int linearizable;          /* 1, 0, or -1 undecided / not checked */
+  char *checker_explanation; /* malloc'd when not linearizable */
+  double wall_s;
+} ctk_sim_report;
+
+/* Runs one experiment in the simulator with config->seed. Returns 0 when it ran (see the report
+ * for the verdict), -1 with a message in err when it could not run. Free the report with
+ * ctk_sim_report_free. */
+int ctk_sim_execute(const ctk_config *config, const ctk_sim_options *options,
+                    ctk_sim_report *report, char *err, size_t err_len);
+void ctk_sim_report_free(ctk_sim_report *report);
+/* 1 when the run passed: no violation and a linearizable (or unchecked) history. */
+int ctk_sim_report_ok(const ctk_sim_report *report);
+
+/* ---- step by step ---- */
+
+ctk_simulator *ctk_sim_new(const ctk_config *config, const ctk_sim_options *options, char *err,
+                     size_t err_len);
+void ctk_sim_destroy(ctk_simulator **self_p);
+
+/* Processes every event up to and including virtual time t_us. Returns 0, or -1 once an
+ * invariant has been violated (see ctk_sim_violation). */
+int ctk_sim_run_until(ctk_simulator *self, uint64_t t_us);
+uint64_t ctk_sim_now(const ctk_simulator *self);
+const char *ctk_sim_violation(const ctk_simulator *self); /* NULL while none */
+const ctk_sim_stats *ctk_sim_stats_get(const ctk_simulator *self);
+const ctk_history *ctk_sim_history(const ctk_simulator *self);
+
+int ctk_sim_n_nodes(const ctk_simulator *self);
+int ctk_sim_alive(const ctk_simulator *self, int node);
+/* Status of a live node; returns -1 for a crashed one. */
+int ctk_sim_status(const ctk_simulator *self, int node, ctk_status *status);
+/* The leader of the highest term among live nodes that believe they lead, or -1. */
+int ctk_sim_leader(const ctk_simulator *self);
+/* Per-node counts of messages sent, for message-budget tests. */
+uint64_t ctk_sim_msgs_sent_by(const ctk_simulator *self, int node);
+
+void ctk_sim_crash(ctk_simulator *self, int node);
+void ctk_sim_restart(ctk_simulator *self, int node);
+/* Blocks messages from -> to (one direction). */
+void ctk_sim_block(ctk_simulator *self, int from, int to, int blocked);
+/* Cuts node off from every other node (both directions) and from clients; 0 reconnects. */
+void ctk_sim_isolate(ctk_simulator *self, int node, int isolated);
+/* Splits the cluster: nodes in side (n_side of them) against the rest, both directions. */
+void ctk_sim_partition(ctk_simulator *self, const int *side, int n_side);
+/* Removes every partition, isolation and block set through the calls above. */
+void ctk_sim_heal(ctk_simulator *self);
+void ctk_sim_set_loss(ctk_simulator *self, double loss);
+
+/* Submits a put of key=value at node (outside the workload's clients) through the protocol.
+ * Returns the protocol's step result (CTK_OK, CTK_ERR_REJECTED, ...). */
+int ctk_sim_submit_put(ctk_simulator *self, int node, const char *key, const char *value);
+/* The command node has committed at index (a copy in buf), or -1 when not committed there. */
+int ctk_sim_committed(const ctk_simulator *self, int node, uint64_t index, char *key, size_t key_len,
+                      char *value, size_t value_len);
+
+#endif /* CTK_SIM_H */

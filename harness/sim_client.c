@@ -1,0 +1,179 @@
+/* sim_client.c: the simulator's closed-loop clients. Each client has one operation outstanding at
+ * a time: it records the invoke, sends the command to a node (the last leader it heard of, else
+ * the next node in turn), and retries the same request (same sequence number, so the store
+ * applies it once) at another node after a timeout or a rejection. It records ok or fail when a
+ * node answers, and info (outcome unknown) after max_attempts timeouts in the safety phase; in the
+ * liveness phase it keeps trying, and the run must see it finish. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_internal.h"
+
+#define REJECT_BACKOFF_US 10000 /* wait before retrying after a node refused the command */
+
+int sim_clients_init(ctk_simulator *self) {
+  if (ctk_workload_gen_init(&self->workload, &self->config.workload)) return -1;
+  self->clients = calloc((size_t)self->n_clients + 1, sizeof *self->clients);
+  if (!self->clients) return -1;
+  for (int c = 0; c < self->n_clients; c++) {
+    self->clients[c].target = c % self->n;
+    self->clients[c].leader_hint = -1;
+  }
+  return 0;
+}
+
+void sim_clients_free(ctk_simulator *self) {
+  free(self->clients);
+  self->clients = NULL;
+  ctk_workload_gen_free(&self->workload);
+}
+
+int sim_clients_idle(const ctk_simulator *self) {
+  for (int c = 0; c < self->n_clients; c++)
+    if (self->clients[c].active) return 0;
+  return 1;
+}
+
+static uint64_t client_delay_us(const ctk_simulator *self) {
+  return (uint64_t)(self->config.sim.client_delay_ms * 1000);
+}
+
+/* Sends the outstanding request to a node and arms the attempt's timeout. */
+static void client_send(ctk_simulator *self, int c) {
+  sim_client *client = &self->clients[c];
+  int node = client->leader_hint >= 0 ? client->leader_hint : client->target;
+  client->leader_hint = -1;
+  client->target = node;
+  client->attempt++;
+  if (sim_net_client_link_up(self, node)) {
+    uint8_t *copy = malloc(client->cmd_len);
+    if (!copy) return sim_violation(self, "simulator out of memory");
+    memcpy(copy, client->cmd, client->cmd_len);
+    sim_schedule(self, self->now_us + client_delay_us(self), EV_CLIENT_ARRIVE, node, c, 0, copy,
+                 client->cmd_len);
+  }
+  uint64_t timeout_us = (uint64_t)(self->config.workload.client_timeout_ms * 1000);
+  sim_schedule(self, self->now_us + timeout_us, EV_CLIENT_TIMEOUT, c, -1, client->attempt, NULL, 0);
+}
+
+static void client_record(ctk_simulator *self, int c, ctk_hist_type type, const char *value) {
+  sim_client *client = &self->clients[c];
+  const ctk_op *op = &client->op;
+  const char *expected = op->f == CTK_F_CAS && op->has_expected ? op->expected : NULL;
+  const char *v = type == CTK_HIST_INVOKE && op->f == CTK_F_GET ? NULL : value;
+  if (ctk_history_add(&self->history, c, type, op->f, self->now_us, op->key, v, expected))
+    sim_violation(self, "simulator out of memory");
+}
+
+static void client_start_op(ctk_simulator *self, int c) {
+  sim_client *client = &self->clients[c];
+  if (self->phase != PHASE_SAFETY || self->ops_budget == 0) {
+    client->done = 1;
+    return;
+  }
+  if (self->ops_budget > 0) self->ops_budget--;
+  client->seq++;
+  ctk_workload_next_op(&self->workload, &self->rng, (uint64_t)c, client->seq, &client->op);
+  const ctk_op *op = &client->op;
+  ctk_kv_command cmd = {.client_id = (uint64_t)c,
+                        .seq = client->seq,
+                        .op = op->f,
+                        .key = op->key,
+                        .value = op->f == CTK_F_GET ? NULL : op->value,
+                        .expected = op->f == CTK_F_CAS && op->has_expected ? op->expected : NULL};
+  int len = ctk_kv_encode(&cmd, client->cmd, sizeof client->cmd);
+  if (len < 0) return sim_violation(self, "client %d: command does not encode", c);
+  client->cmd_len = (uint32_t)len;
+  client->active = 1;
+  client->attempts = 0;
+  client->invoke_us = self->now_us;
+  self->stats.ops_invoked++;
+  client_record(self, c, CTK_HIST_INVOKE, op->value);
+  client_send(self, c);
+}
+
+/* EV_CLIENT_NEXT: gen 0 starts the next operation, gen 1 retries the outstanding one. */
+void sim_client_next(ctk_simulator *self, int c, uint64_t gen) {
+  sim_client *client = &self->clients[c];
+  if (gen == 1) {
+    if (client->active) client_send(self, c);
+    return;
+  }
+  if (!client->active && !client->done) client_start_op(self, c);
+}
+
+void sim_client_timeout(ctk_simulator *self, int c, uint64_t attempt) {
+  sim_client *client = &self->clients[c];
+  if (!client->active || attempt != client->attempt) return;
+  client->attempts++;
+  if (self->phase == PHASE_SAFETY && client->attempts >= self->config.workload.max_attempts) {
+    client->active = 0;
+    self->stats.ops_info++;
+    client_record(self, c, CTK_HIST_INFO, client->op.value);
+    sim_schedule(self, self->now_us, EV_CLIENT_NEXT, c, -1, 0, NULL, 0);
+    return;
+  }
+  client->target = (client->target + 1) % self->n;
+  client_send(self, c);
+}
+
+void sim_client_reply(ctk_simulator *self, int c, const sim_reply *reply) {
+  sim_client *client = &self->clients[c];
+  if (!client->active || reply->seq != client->seq) return;
+  if (reply->rejected) {
+    /* Certainly not applied here; try the node named as leader (or the next one) shortly. */
+    client->leader_hint = reply->leader_hint >= 0 && reply->leader_hint != client->target
+                              ? reply->leader_hint
+                              : -1;
+    if (client->leader_hint < 0) client->target = (client->target + 1) % self->n;
+    client->attempt++; /* the pending timeout no longer applies */
+    sim_schedule(self, self->now_us + REJECT_BACKOFF_US, EV_CLIENT_NEXT, c, -1, 1, NULL, 0);
+    return;
+  }
+  const ctk_op *op = &client->op;
+  client->active = 0;
+  sim_note_acknowledged(self, c, client->seq);
+  ctk_histogram_record(&self->stats.latency_us, self->now_us - client->invoke_us);
+  switch (op->f) {
+  case CTK_F_GET:
+    self->stats.ops_ok++;
+    client_record(self, c, CTK_HIST_OK, reply->found ? reply->value : NULL);
+    ctk_workload_observe(&self->workload, op->key, reply->found ? reply->value : NULL);
+    break;
+  case CTK_F_PUT:
+    self->stats.ops_ok++;
+    client_record(self, c, CTK_HIST_OK, op->value);
+    ctk_workload_observe(&self->workload, op->key, op->value);
+    break;
+  case CTK_F_CAS:
+    if (reply->ok) {
+      self->stats.ops_ok++;
+      ctk_workload_observe(&self->workload, op->key, op->value);
+    } else {
+      self->stats.ops_fail++;
+    }
+    client_record(self, c, reply->ok ? CTK_HIST_OK : CTK_HIST_FAIL, op->value);
+    break;
+  }
+  sim_schedule(self, self->now_us, EV_CLIENT_NEXT, c, -1, 0, NULL, 0);
+}
+
+/* A request reaches a node: remember who waits for it there, and hand it to the protocol. */
+void sim_client_arrive(ctk_simulator *self, int node, int c, const uint8_t *cmd, uint32_t len) {
+  sim_node *n = &self->nodes[node];
+  if (!n->alive || !sim_net_client_link_up(self, node)) return;
+  ctk_kv_command decoded;
+  char scratch[CTK_MAX_COMMAND_BYTES + 8];
+  if (ctk_kv_decode(cmd, len, &decoded, scratch)) return;
+  n->pending_seq[c] = decoded.seq;
+  sim_node_input(self, node, CTK_EVENT_COMMAND, c, cmd, len);
+}
+
+void sim_node_reply(ctk_simulator *self, int node, int c, const sim_reply *reply) {
+  if (!sim_net_client_link_up(self, node)) return;
+  sim_reply *copy = malloc(sizeof *copy);
+  if (!copy) return sim_violation(self, "simulator out of memory");
+  *copy = *reply;
+  sim_schedule(self, self->now_us + client_delay_us(self), EV_CLIENT_REPLY, c, node, 0,
+               (uint8_t *)copy, sizeof *copy);
+}

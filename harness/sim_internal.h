@@ -1,0 +1,228 @@
+/* sim_internal.h: the simulator's state, shared by its files: sim.c (nodes, steps, runs),
+ * sim_queue.c (the event queue), sim_net.c (network and fault schedule), sim_client.c (clients)
+ * and sim_check.c (invariants). */
+#ifndef CTK_SIM_INTERNAL_H
+#define CTK_SIM_INTERNAL_H
+
+#include <stdint.h>
+#include <xxhash.h>
+
+#include "common/rng.h"
+#include "common/wire.h"
+#include "kv.h"
+#include "sim.h"
+#include "workload.h"
+
+/* ---- the event queue: a binary heap ordered by (time, seq) ---- */
+
+typedef enum sim_event_type {
+  EV_DELIVER = 1,    /* a message reaches node `node` from `from` */
+  EV_NODE_RUN,       /* node works through its input queue */
+  EV_SYNC_DONE,      /* node's pending persist is durable */
+  EV_TIMER,          /* node's protocol deadline */
+  EV_CLIENT_ARRIVE,  /* a client request reaches node `node` from client `from` */
+  EV_CLIENT_REPLY,   /* a reply reaches client `node` */
+  EV_CLIENT_TIMEOUT, /* client `node` gives up on attempt `gen` */
+  EV_CLIENT_NEXT,    /* client `node` starts its next operation or attempt */
+  EV_FAULT_START,    /* fault `node` of the schedule begins */
+  EV_FAULT_END,      /* fault `node` of the schedule heals */
+} sim_event_type;
+
+typedef struct sim_event {
+  uint64_t time, seq;
+  uint64_t gen;  /* incarnation, timer generation or attempt, per type */
+  uint8_t *data; /* owned payload (message, command or reply bytes) */
+  uint32_t len;
+  uint8_t type;
+  int32_t node, from;
+} sim_event;
+
+typedef struct sim_queue {
+  sim_event *heap;
+  size_t n, cap;
+  uint64_t next_seq;
+} sim_queue;
+
+int sim_queue_push(sim_queue *q, sim_event *ev); /* assigns ev->seq; 0 or -1 (no memory) */
+int sim_queue_pop(sim_queue *q, sim_event *ev);  /* 1 when an event was popped */
+const sim_event *sim_queue_peek(const sim_queue *q);
+void sim_queue_free(sim_queue *q);
+
+/* ---- nodes ---- */
+
+typedef struct sim_input {
+  ctk_event_kind kind;
+  int from;      /* MESSAGE: sender; COMMAND: client id */
+  uint8_t *data; /* owned */
+  uint32_t len;
+} sim_input;
+
+typedef struct sim_held_message {
+  int to;
+  uint8_t *data;
+  uint32_t len;
+} sim_held_message;
+
+typedef struct sim_held_commit {
+  uint64_t index;
+  uint8_t *data;
+  uint32_t len;
+} sim_held_commit;
+
+typedef struct sim_node {
+  ctk_proto *proto;
+  int alive;
+  uint64_t incarnation;
+  wire_writer durable;  /* synced bytes */
+  wire_writer pending;  /* persisted by steps, not yet synced */
+  int pending_replace;
+  int syncing;
+  int run_scheduled;
+  sim_input *inbox;     /* ring buffer */
+  size_t inbox_head, inbox_n, inbox_cap;
+  sim_held_message *held_msgs;
+  size_t n_held_msgs, cap_held_msgs;
+  sim_held_commit *held_commits;
+  size_t n_held_commits, cap_held_commits;
+  uint64_t deadline_us, timer_gen;
+  ctk_kv *kv;
+  uint64_t applied;   /* last index applied to kv in this incarnation */
+  uint64_t committed; /* last index emitted by the protocol in this incarnation */
+  uint64_t last_commit_status;
+  uint64_t *pending_seq; /* per client: the request seq waiting for an answer here, 0: none */
+  int leader_term_seen; /* last (term) this node was seen leading, to count leader changes */
+  uint64_t led_term;
+  uint64_t msgs_sent;
+  /* network faults, recomputed from the active fault set */
+  double slow_factor;
+  int isolated, scripted_isolated;
+  double extra_loss, extra_dup, extra_reorder;
+  uint64_t extra_delay_us;
+} sim_node;
+
+/* ---- clients ---- */
+
+typedef struct sim_client {
+  uint64_t seq;
+  int active; /* an operation is outstanding */
+  int done;   /* issues nothing more */
+  ctk_op op;
+  uint64_t invoke_us;
+  int attempts;
+  uint64_t attempt;
+  int target;
+  int leader_hint;
+  uint8_t cmd[CTK_MAX_COMMAND_BYTES];
+  uint32_t cmd_len;
+} sim_client;
+
+/* A reply travelling to a client (the payload of EV_CLIENT_REPLY). */
+typedef struct sim_reply {
+  uint64_t seq;
+  int rejected;
+  int leader_hint;
+  int ok, found;
+  char value[CTK_KV_MAX_VALUE + 1];
+} sim_reply;
+
+/* ---- the fault schedule ---- */
+
+typedef struct sim_fault {
+  ctk_fault spec;
+  int active;
+  int target;                 /* resolved node when it started */
+  int side[CTK_MAX_NODES], n_side;
+} sim_fault;
+
+/* ---- invariants ---- */
+
+typedef struct sim_commit_record {
+  uint64_t hash;
+  uint8_t *data;
+  uint32_t len;
+  int first_node;
+} sim_commit_record;
+
+typedef struct sim_term_leader {
+  uint64_t term; /* 0: empty slot */
+  int leader;
+} sim_term_leader;
+
+typedef enum sim_phase { PHASE_SAFETY = 0, PHASE_LIVENESS, PHASE_DONE } sim_phase;
+
+struct ctk_simulator {
+  ctk_config config; /* a copy; protocol_options points into options_copy */
+  void *options_copy;
+  ctk_sim_options options;
+  const ctk_protocol_def *proto;
+  int n;
+  ctk_rng rng;
+  sim_queue queue;
+  uint64_t now_us;
+  sim_node nodes[CTK_MAX_NODES];
+  int scripted_block[CTK_MAX_NODES][CTK_MAX_NODES];
+  int fault_block[CTK_MAX_NODES][CTK_MAX_NODES];
+  double base_loss;
+  sim_fault *faults;
+  int n_faults;
+  sim_client *clients;
+  int n_clients;
+  ctk_workload_gen workload;
+  sim_phase phase;
+  uint64_t safety_end_us, liveness_end_us;
+  uint64_t scripted_seq; /* sequence numbers of ctk_sim_submit_put */
+  int64_t ops_budget; /* ops left to invoke when workload.ops is used; -1 unbounded */
+  ctk_history history;
+  ctk_sim_stats stats;
+  /* invariants */
+  char violation[1024];
+  int violated;
+  sim_commit_record *log;
+  size_t log_len, log_cap;
+  uint64_t *acked; /* client << 40 | seq of every answered operation */
+  size_t n_acked, cap_acked;
+  sim_term_leader *terms;
+  size_t terms_cap, terms_n;
+  XXH3_state_t *trace_state;
+  char line[2048]; /* scratch for trace lines */
+};
+
+/* sim.c */
+void sim_trace(ctk_simulator *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sim_violation(ctk_simulator *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sim_schedule(ctk_simulator *self, uint64_t time, sim_event_type type, int node, int from,
+                  uint64_t gen, uint8_t *data, uint32_t len);
+void sim_node_input(ctk_simulator *self, int node, ctk_event_kind kind, int from, const uint8_t *data,
+                    uint32_t len);
+void sim_node_crash(ctk_simulator *self, int node);
+void sim_node_restart(ctk_simulator *self, int node);
+int sim_current_leader(const ctk_simulator *self);
+
+/* sim_net.c */
+void sim_net_send(ctk_simulator *self, int from, int to, const uint8_t *data, uint32_t len);
+int sim_net_client_link_up(const ctk_simulator *self, int node);
+void sim_faults_schedule(ctk_simulator *self);
+void sim_fault_start(ctk_simulator *self, int i);
+void sim_fault_end(ctk_simulator *self, int i);
+void sim_faults_heal_all(ctk_simulator *self);
+void sim_net_recompute(ctk_simulator *self);
+int sim_random_faults(ctk_simulator *self, ctk_fault **faults_out, int *n_out);
+
+/* sim_client.c */
+int sim_clients_init(ctk_simulator *self);
+void sim_clients_free(ctk_simulator *self);
+void sim_client_next(ctk_simulator *self, int c, uint64_t gen);
+void sim_client_timeout(ctk_simulator *self, int c, uint64_t attempt);
+void sim_client_reply(ctk_simulator *self, int c, const sim_reply *reply);
+void sim_client_arrive(ctk_simulator *self, int node, int c, const uint8_t *cmd, uint32_t len);
+void sim_node_reply(ctk_simulator *self, int node, int c, const sim_reply *reply);
+int sim_clients_idle(const ctk_simulator *self);
+
+/* sim_check.c */
+void sim_check_status(ctk_simulator *self, int node, const ctk_status *st);
+void sim_check_commit(ctk_simulator *self, int node, uint64_t index, const uint8_t *data, uint32_t len);
+void sim_check_acknowledged(ctk_simulator *self);
+void sim_note_acknowledged(ctk_simulator *self, int client, uint64_t seq);
+void sim_check_free(ctk_simulator *self);
+
+#endif /* CTK_SIM_INTERNAL_H */

@@ -1,0 +1,298 @@
+/* sim_net.c: the simulated network and the fault schedule: per-link delay (uniform, or a latency
+ * matrix between sites), loss, duplication, reordering, partitions and isolation, slow nodes, and
+ * the faults of the experiment file (or drawn from the seed) switched on and off over time. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_internal.h"
+
+/* ---- sending ---- */
+
+static int link_blocked(const ctk_simulator *self, int from, int to) {
+  const sim_node *a = &self->nodes[from], *b = &self->nodes[to];
+  return self->scripted_block[from][to] || self->fault_block[from][to] || a->isolated ||
+         b->isolated || a->scripted_isolated || b->scripted_isolated;
+}
+
+int sim_net_client_link_up(const ctk_simulator *self, int node) {
+  const sim_node *n = &self->nodes[node];
+  return !n->isolated && !n->scripted_isolated;
+}
+
+static double max3(double a, double b, double c) {
+  double m = a > b ? a : b;
+  return m > c ? m : c;
+}
+
+static uint64_t link_delay_us(ctk_simulator *self, int from, int to) {
+  const ctk_sim_config *s = &self->config.sim;
+  uint64_t delay;
+  if (s->n_sites > 0) {
+    int a = self->config.cluster.site_of_node[from], b = self->config.cluster.site_of_node[to];
+    uint64_t base = (uint64_t)(s->latency_ms[a][b] * 1000);
+    uint64_t jitter = base / 20 > 100 ? base / 20 : 100; /* up to 5% of the link, at least 0.1 ms */
+    delay = base + ctk_rng_range(&self->rng, 0, jitter);
+  } else {
+    delay = ctk_rng_range(&self->rng, (uint64_t)(s->delay_ms[0] * 1000),
+                          (uint64_t)(s->delay_ms[1] * 1000));
+  }
+  return delay + self->nodes[from].extra_delay_us + self->nodes[to].extra_delay_us;
+}
+
+static void deliver_later(ctk_simulator *self, int from, int to, const uint8_t *data, uint32_t len,
+                          double reorder) {
+  uint64_t delay = link_delay_us(self, from, to);
+  if (ctk_rng_chance(&self->rng, reorder))
+    delay += ctk_rng_range(&self->rng, 0, (uint64_t)(self->config.sim.reorder_delay_ms * 1000));
+  uint8_t *copy = malloc(len ? len : 1);
+  if (!copy) return sim_violation(self, "simulator out of memory");
+  memcpy(copy, data, len);
+  sim_schedule(self, self->now_us + delay, EV_DELIVER, to, from, 0, copy, len);
+}
+
+void sim_net_send(ctk_simulator *self, int from, int to, const uint8_t *data, uint32_t len) {
+  const sim_node *a = &self->nodes[from], *b = &self->nodes[to];
+  self->stats.msgs_sent++;
+  self->stats.bytes_sent += len;
+  double loss = max3(self->base_loss, a->extra_loss, b->extra_loss);
+  if (link_blocked(self, from, to) || ctk_rng_chance(&self->rng, loss)) {
+    self->stats.msgs_lost++;
+    return;
+  }
+  double reorder = max3(self->config.sim.reorder, a->extra_reorder, b->extra_reorder);
+  deliver_later(self, from, to, data, len, reorder);
+  if (ctk_rng_chance(&self->rng, max3(self->config.sim.duplicate, a->extra_dup, b->extra_dup))) {
+    self->stats.msgs_duplicated++;
+    deliver_later(self, from, to, data, len, reorder);
+  }
+}
+
+/* Recomputes every node's loss, delay, duplication, reordering and slowness from the faults that
+ * are active now. */
+void sim_net_recompute(ctk_simulator *self) {
+  for (int i = 0; i < self->n; i++) {
+    sim_node *node = &self->nodes[i];
+    node->extra_loss = node->extra_dup = node->extra_reorder = 0;
+    node->extra_delay_us = 0;
+    node->slow_factor = 1;
+  }
+  for (int f = 0; f < self->n_faults; f++) {
+    const sim_fault *fault = &self->faults[f];
+    if (!fault->active) continue;
+    for (int i = 0; i < self->n; i++) {
+      if (fault->target != CTK_TARGET_ALL && fault->target != i) continue;
+      sim_node *node = &self->nodes[i];
+      const ctk_fault *spec = &fault->spec;
+      switch (spec->kind) {
+      case CTK_FAULT_DROP:
+        if (spec->probability > node->extra_loss) node->extra_loss = spec->probability;
+        break;
+      case CTK_FAULT_DELAY:
+        node->extra_delay_us += (uint64_t)(spec->delay_ms * 1000);
+        break;
+      case CTK_FAULT_DUPLICATE:
+        if (spec->probability > node->extra_dup) node->extra_dup = spec->probability;
+        break;
+      case CTK_FAULT_REORDER:
+        if (spec->probability > node->extra_reorder) node->extra_reorder = spec->probability;
+        break;
+      case CTK_FAULT_SLOW:
+        if (spec->factor > node->slow_factor) node->slow_factor = spec->factor;
+        break;
+      default:
+        break;
+      }
+    }
+  }
+}
+
+/* ---- scripted control ---- */
+
+void ctk_sim_block(ctk_simulator *self, int from, int to, int blocked) {
+  self->scripted_block[from][to] = blocked;
+  sim_trace(self, "%s n%d -> n%d", blocked ? "BLOCK" : "UNBLOCK", from, to);
+}
+
+void ctk_sim_isolate(ctk_simulator *self, int node, int isolated) {
+  self->nodes[node].scripted_isolated = isolated;
+  sim_trace(self, "%s n%d", isolated ? "ISOLATE" : "RECONNECT", node);
+}
+
+void ctk_sim_partition(ctk_simulator *self, const int *side, int n_side) {
+  int in_side[CTK_MAX_NODES] = {0};
+  for (int k = 0; k < n_side; k++) in_side[side[k]] = 1;
+  for (int a = 0; a < self->n; a++)
+    for (int b = 0; b < self->n; b++)
+      if (in_side[a] != in_side[b]) self->scripted_block[a][b] = 1;
+  sim_trace(self, "PARTITION %d node(s) from the rest", n_side);
+}
+
+void ctk_sim_heal(ctk_simulator *self) {
+  memset(self->scripted_block, 0, sizeof self->scripted_block);
+  for (int i = 0; i < self->n; i++) self->nodes[i].scripted_isolated = 0;
+  sim_trace(self, "HEAL");
+}
+
+void ctk_sim_set_loss(ctk_simulator *self, double loss) { self->base_loss = loss; }
+
+/* ---- the fault schedule ---- */
+
+static int resolve_target(ctk_simulator *self, int node) {
+  if (node >= 0 || node == CTK_TARGET_ALL) return node;
+  if (node == CTK_TARGET_LEADER) {
+    int leader = sim_current_leader(self);
+    if (leader >= 0) return leader;
+  }
+  return (int)ctk_rng_range(&self->rng, 0, (uint64_t)self->n - 1);
+}
+
+static void partition_blocks(ctk_simulator *self, sim_fault *fault, int delta) {
+  int in_side[CTK_MAX_NODES] = {0};
+  for (int k = 0; k < fault->n_side; k++) in_side[fault->side[k]] = 1;
+  for (int a = 0; a < self->n; a++)
+    for (int b = 0; b < self->n; b++) {
+      if (in_side[a] == in_side[b]) continue;
+      if (fault->spec.one_way && in_side[a]) continue; /* one way: only rest -> side blocked */
+      self->fault_block[a][b] += delta;
+    }
+}
+
+void sim_fault_start(ctk_simulator *self, int i) {
+  sim_fault *fault = &self->faults[i];
+  if (fault->active || self->phase != PHASE_SAFETY) return;
+  const ctk_fault *spec = &fault->spec;
+  fault->target = resolve_target(self, spec->node);
+  fault->active = 1;
+  sim_trace(self, "FAULT %s starts on %s%d for %.3f s", ctk_fault_kind_name(spec->kind),
+            fault->target == CTK_TARGET_ALL ? "all " : "n",
+            fault->target == CTK_TARGET_ALL ? 0 : fault->target, spec->duration_s);
+  switch (spec->kind) {
+  case CTK_FAULT_CRASH:
+    sim_node_crash(self, fault->target);
+    break;
+  case CTK_FAULT_PARTITION:
+    if (spec->n_nodes > 0) {
+      memcpy(fault->side, spec->nodes, sizeof fault->side);
+      fault->n_side = spec->n_nodes;
+    } else {
+      fault->side[0] = fault->target;
+      fault->n_side = 1;
+    }
+    partition_blocks(self, fault, +1);
+    break;
+  case CTK_FAULT_ISOLATE:
+    self->nodes[fault->target].isolated++;
+    break;
+  default:
+    sim_net_recompute(self);
+    break;
+  }
+  if (spec->duration_s > 0)
+    sim_schedule(self, self->now_us + (uint64_t)(spec->duration_s * 1e6), EV_FAULT_END, i, -1, 0,
+                 NULL, 0);
+}
+
+void sim_fault_end(ctk_simulator *self, int i) {
+  sim_fault *fault = &self->faults[i];
+  if (!fault->active) return;
+  fault->active = 0;
+  sim_trace(self, "FAULT %s heals", ctk_fault_kind_name(fault->spec.kind));
+  switch (fault->spec.kind) {
+  case CTK_FAULT_CRASH:
+    sim_node_restart(self, fault->target);
+    break;
+  case CTK_FAULT_PARTITION:
+    partition_blocks(self, fault, -1);
+    break;
+  case CTK_FAULT_ISOLATE:
+    self->nodes[fault->target].isolated--;
+    break;
+  default:
+    sim_net_recompute(self);
+    break;
+  }
+}
+
+void sim_faults_heal_all(ctk_simulator *self) {
+  for (int i = 0; i < self->n_faults; i++) sim_fault_end(self, i);
+  ctk_sim_heal(self);
+}
+
+/* Draws a fault schedule from the seed: the rate, kinds, targets and durations all come from it,
+ * so one seed names one whole run (as in TigerBeetle's VOPR). */
+int sim_random_faults(ctk_simulator *self, ctk_fault **faults_out, int *n_out) {
+  ctk_rng *rng = &self->rng;
+  double span_s = self->config.workload.duration_s > 0 ? self->config.workload.duration_s : 10;
+  double rate_per_s = 0.3 + ctk_rng_unit(rng) * 1.2;
+  int n = (int)(span_s * rate_per_s + 0.5);
+  if (n > CTK_MAX_FAULTS) n = CTK_MAX_FAULTS;
+  ctk_fault *faults = calloc((size_t)n + 1, sizeof *faults);
+  if (!faults) return -1;
+  static const ctk_fault_kind kinds[] = {
+      CTK_FAULT_CRASH,     CTK_FAULT_CRASH,   CTK_FAULT_CRASH,     CTK_FAULT_PARTITION,
+      CTK_FAULT_PARTITION, CTK_FAULT_ISOLATE, CTK_FAULT_ISOLATE,   CTK_FAULT_DROP,
+      CTK_FAULT_DELAY,     CTK_FAULT_DUPLICATE, CTK_FAULT_REORDER, CTK_FAULT_SLOW};
+  for (int k = 0; k < n; k++) {
+    ctk_fault *f = &faults[k];
+    f->at_s = ctk_rng_unit(rng) * span_s * 0.95;
+    f->kind = kinds[ctk_rng_range(rng, 0, sizeof kinds / sizeof kinds[0] - 1)];
+    f->node = ctk_rng_chance(rng, 0.5) ? CTK_TARGET_LEADER : CTK_TARGET_RANDOM;
+    f->duration_s = 0.1 + ctk_rng_unit(rng) * 2.9;
+    switch (f->kind) {
+    case CTK_FAULT_PARTITION: {
+      /* A random side, of any size below the whole cluster. */
+      int size = (int)ctk_rng_range(rng, 1, (uint64_t)(self->n > 1 ? self->n - 1 : 1));
+      for (int s = 0; s < self->n && f->n_nodes < size; s++)
+        if (ctk_rng_chance(rng, (double)(size - f->n_nodes) / (self->n - s)))
+          f->nodes[f->n_nodes++] = s;
+      f->one_way = ctk_rng_chance(rng, 0.25);
+      break;
+    }
+    case CTK_FAULT_DROP:
+      f->probability = 0.05 + ctk_rng_unit(rng) * 0.6;
+      if (ctk_rng_chance(rng, 0.3)) f->node = CTK_TARGET_ALL;
+      break;
+    case CTK_FAULT_DELAY:
+      f->delay_ms = 5 + ctk_rng_unit(rng) * 150;
+      break;
+    case CTK_FAULT_DUPLICATE:
+      f->probability = 0.05 + ctk_rng_unit(rng) * 0.4;
+      if (ctk_rng_chance(rng, 0.5)) f->node = CTK_TARGET_ALL;
+      break;
+    case CTK_FAULT_REORDER:
+      f->probability = 0.1 + ctk_rng_unit(rng) * 0.5;
+      f->delay_ms = 50;
+      if (ctk_rng_chance(rng, 0.5)) f->node = CTK_TARGET_ALL;
+      break;
+    case CTK_FAULT_SLOW:
+      f->factor = 2 + ctk_rng_unit(rng) * 30;
+      break;
+    default:
+      break;
+    }
+  }
+  *faults_out = faults;
+  *n_out = n;
+  return 0;
+}
+
+void sim_faults_schedule(ctk_simulator *self) {
+  ctk_fault *drawn = NULL;
+  int n_drawn = 0;
+  if (self->config.sim.random_faults && sim_random_faults(self, &drawn, &n_drawn))
+    return sim_violation(self, "simulator out of memory");
+  int total = self->config.n_faults + n_drawn;
+  self->faults = calloc((size_t)total + 1, sizeof *self->faults);
+  if (!self->faults) {
+    free(drawn);
+    return sim_violation(self, "simulator out of memory");
+  }
+  for (int i = 0; i < total; i++) {
+    sim_fault *fault = &self->faults[i];
+    fault->spec = i < self->config.n_faults ? self->config.faults[i]
+                                            : drawn[i - self->config.n_faults];
+    sim_schedule(self, (uint64_t)(fault->spec.at_s * 1e6), EV_FAULT_START, i, -1, 0, NULL, 0);
+  }
+  self->n_faults = total;
+  free(drawn);
+}
