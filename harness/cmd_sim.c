@@ -1,0 +1,239 @@
+/* cmd_sim.c: `ctk sim` (one experiment in the deterministic simulator, with a summary) and
+ * `ctk sweep` (the same experiment over many seeds, reporting every failing seed with the command
+ * that replays it). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "config.h"
+#include "sim.h"
+
+static int parse_u64(const char *s, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || end == s || *end || s[0] == '-') return -1;
+  *out = v;
+  return 0;
+}
+
+static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
+  const ctk_sim_stats *s = &r->stats;
+  double virtual_s = (double)s->now_us / 1e6;
+  uint64_t done = s->ops_ok + s->ops_fail;
+  printf("ctk sim: %s  protocol %s  seed %" PRIu64 "  nodes %d  clients %d\n", config->path,
+         config->protocol->name, config->seed, config->cluster.nodes, config->workload.clients);
+  printf("  virtual time     %.3f s\n", virtual_s);
+  printf("  operations       ok %" PRIu64 "  fail %" PRIu64 "  info %" PRIu64
+         "  (%.0f ops/s of virtual time)\n",
+         s->ops_ok, s->ops_fail, s->ops_info, virtual_s > 0 ? (double)done / virtual_s : 0);
+  printf("  latency          p50 %.2f ms  p99 %.2f ms  max %.2f ms (virtual)\n",
+         (double)ctk_histogram_quantile(&s->latency_us, 0.5) / 1000,
+         (double)ctk_histogram_quantile(&s->latency_us, 0.99) / 1000,
+         (double)s->latency_us.max / 1000);
+  printf("  messages         sent %" PRIu64 "  delivered %" PRIu64 "  lost %" PRIu64
+         "  duplicated %" PRIu64 "  malformed %" PRIu64 "  (%.1f per op)\n",
+         s->msgs_sent, s->msgs_delivered, s->msgs_lost, s->msgs_duplicated, s->msgs_malformed,
+         done ? (double)s->msgs_sent / (double)done : 0);
+  printf("  disk             %" PRIu64 " syncs, %.1f KiB persisted\n", s->syncs,
+         (double)s->bytes_persisted / 1024);
+  printf("  leadership       %" PRIu64 " leader changes, highest term %" PRIu64 "\n",
+         s->leader_changes, s->max_term);
+  printf("  faults           %" PRIu64 " crashes, %" PRIu64 " restarts\n", s->crashes, s->restarts);
+  printf("  commits          %" PRIu64 " log positions\n", s->max_commit);
+  printf("  invariants       %s\n", r->violation ? r->violation_text : "held");
+  printf("  linearizable     %s\n",
+         r->linearizable == 1 ? "yes" : r->linearizable == 0 ? "NO" : "not decided");
+  printf("  trace hash       %016" PRIx64 "\n", s->trace_hash);
+  printf("  wall time        %.2f s (%.0f simulated messages per second)\n", r->wall_s,
+         r->wall_s > 0 ? (double)s->msgs_sent / r->wall_s : 0);
+}
+
+static void usage_sim(void) {
+  fprintf(stderr, "usage: ctk sim FILE.toml [--seed N] [--trace FILE] [--history FILE]\n");
+}
+
+int ctk_cmd_sim(int argc, char **argv) {
+  const char *path = NULL, *trace_path = NULL, *history_path = NULL;
+  uint64_t seed = 0;
+  int seed_given = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+      if (parse_u64(argv[++i], &seed)) {
+        fprintf(stderr, "ctk sim: --seed takes a non-negative integer, got '%s'\n", argv[i]);
+        return 2;
+      }
+      seed_given = 1;
+    } else if (!strcmp(argv[i], "--trace") && i + 1 < argc) {
+      trace_path = argv[++i];
+    } else if (!strcmp(argv[i], "--history") && i + 1 < argc) {
+      history_path = argv[++i];
+    } else if (argv[i][0] != '-' && !path) {
+      path = argv[i];
+    } else {
+      usage_sim();
+      return 2;
+    }
+  }
+  if (!path) {
+    usage_sim();
+    return 2;
+  }
+  char err[CTK_ERR_LEN];
+  ctk_config config;
+  if (ctk_config_load(path, &config, err, sizeof err)) {
+    fprintf(stderr, "%s\n", err);
+    return 2;
+  }
+  if (seed_given) config.seed = seed;
+  ctk_sim_options options = {.history_path = history_path};
+  if (trace_path) {
+    options.trace = fopen(trace_path, "w");
+    if (!options.trace) {
+      fprintf(stderr, "ctk sim: %s: %s\n", trace_path, strerror(errno));
+      ctk_config_free(&config);
+      return 2;
+    }
+  }
+  ctk_sim_report report;
+  int rc = ctk_sim_execute(&config, &options, &report, err, sizeof err);
+  if (options.trace) fclose(options.trace);
+  if (rc) {
+    fprintf(stderr, "ctk sim: %s\n", err);
+    ctk_config_free(&config);
+    return 2;
+  }
+  print_summary(&config, &report);
+  int ok = ctk_sim_report_ok(&report);
+  if (!ok) {
+    if (report.checker_explanation) printf("\n%s\n", report.checker_explanation);
+    printf("\nFAILED with seed %" PRIu64 "; replay with:\n  ctk sim %s --seed %" PRIu64
+           " --trace trace.txt --history history.jsonl\n",
+           config.seed, path, config.seed);
+  }
+  ctk_sim_report_free(&report);
+  ctk_config_free(&config);
+  return ok ? 0 : 1;
+}
+
+/* ---- sweep ---- */
+
+/* Runs one seed; writes one line "SEED ok|FAIL reason" to fd (atomic for lines under PIPE_BUF). */
+static int sweep_one(const ctk_config *base, uint64_t seed, int fd) {
+  ctk_config config = *base;
+  config.seed = seed;
+  ctk_sim_report report;
+  char err[CTK_ERR_LEN], line[1024];
+  ctk_sim_options options = {0};
+  int n;
+  if (ctk_sim_execute(&config, &options, &report, err, sizeof err)) {
+    n = snprintf(line, sizeof line, "%" PRIu64 " FAIL cannot run: %s\n", seed, err);
+  } else {
+    const char *why = report.violation            ? report.violation_text
+                      : report.linearizable == 0 ? "history not linearizable"
+                      : report.linearizable < 0  ? "linearizability undecided"
+                                                 : NULL;
+    if (why && report.linearizable < 0 && !report.violation) why = NULL; /* undecided: warn only */
+    n = snprintf(line, sizeof line, "%" PRIu64 " %s %s (%" PRIu64 " ops, %" PRIu64 " msgs)\n",
+                 seed, why ? "FAIL" : "ok", why ? why : "",
+                 report.stats.ops_ok + report.stats.ops_fail, report.stats.msgs_sent);
+    ctk_sim_report_free(&report);
+  }
+  if (n > (int)sizeof line - 1) n = (int)sizeof line - 1;
+  return write(fd, line, (size_t)n) == n ? 0 : -1;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void usage_sweep(void) {
+  fprintf(stderr, "usage: ctk sweep FILE.toml [--seeds N] [--first S] [--jobs J]\n");
+}
+
+int ctk_cmd_sweep(int argc, char **argv) {
+  const char *path = NULL;
+  uint64_t seeds = 100, first = 1, jobs = 2;
+  for (int i = 1; i < argc; i++) {
+    uint64_t *target = !strcmp(argv[i], "--seeds")   ? &seeds
+                       : !strcmp(argv[i], "--first") ? &first
+                       : !strcmp(argv[i], "--jobs")  ? &jobs
+                                                     : NULL;
+    if (target && i + 1 < argc) {
+      if (parse_u64(argv[++i], target)) {
+        fprintf(stderr, "ctk sweep: %s takes a non-negative integer, got '%s'\n", argv[i - 1],
+                argv[i]);
+        return 2;
+      }
+    } else if (argv[i][0] != '-' && !path) {
+      path = argv[i];
+    } else {
+      usage_sweep();
+      return 2;
+    }
+  }
+  if (!path || seeds == 0 || jobs == 0 || jobs > 64) {
+    usage_sweep();
+    return 2;
+  }
+  char err[CTK_ERR_LEN];
+  ctk_config config;
+  if (ctk_config_load(path, &config, err, sizeof err)) {
+    fprintf(stderr, "%s\n", err);
+    return 2;
+  }
+  int fds[2];
+  if (pipe(fds)) {
+    perror("ctk sweep: pipe");
+    ctk_config_free(&config);
+    return 2;
+  }
+  fflush(stdout);
+  for (uint64_t j = 0; j < jobs; j++) {
+    pid_t pid = fork();
+    if (pid < 0) {
+      perror("ctk sweep: fork");
+      break;
+    }
+    if (pid == 0) {
+      close(fds[0]);
+      for (uint64_t s = j; s < seeds; s += jobs) sweep_one(&config, first + s, fds[1]);
+      close(fds[1]);
+      ctk_config_free(&config);
+      _exit(0);
+    }
+  }
+  close(fds[1]);
+  FILE *in = fdopen(fds[0], "r");
+  uint64_t *failed = calloc(seeds, sizeof *failed);
+  uint64_t n_done = 0, n_failed = 0;
+  char line[1100];
+  while (in && failed && fgets(line, sizeof line, in)) {
+    n_done++;
+    uint64_t seed = strtoull(line, NULL, 10);
+    if (strstr(line, " FAIL ")) {
+      failed[n_failed++] = seed;
+      printf("seed %s", line);
+    }
+    if (n_done % 50 == 0) fprintf(stderr, "sweep: %" PRIu64 "/%" PRIu64 " seeds\n", n_done, seeds);
+  }
+  if (in) fclose(in);
+  while (wait(NULL) > 0) {
+  }
+  qsort(failed, n_failed, sizeof *failed, cmp_u64);
+  printf("sweep %s: %" PRIu64 " seeds run, %" PRIu64 " failed", path, n_done, n_failed);
+  for (uint64_t k = 0; k < n_failed; k++) printf("%s%" PRIu64, k ? ", " : ": seeds ", failed[k]);
+  printf("\n");
+  if (n_failed)
+    printf("replay one with: ctk sim %s --seed %" PRIu64 " --trace trace.txt\n", path, failed[0]);
+  int rc = n_failed || n_done != seeds ? 1 : 0;
+  free(failed);
+  ctk_config_free(&config);
+  return rc;
+}
