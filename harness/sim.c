@@ -191,6 +191,7 @@ static void node_release(ctk_simulator *self, int i) {
   for (size_t k = 0; k < node->n_held_msgs; k++) {
     sim_held_message *m = &node->held_msgs[k];
     node->msgs_sent++;
+    node->msgs_sent_to[m->to]++;
     sim_net_send(self, i, m->to, m->data, m->len);
     free(m->data);
   }
@@ -228,19 +229,25 @@ static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
   ctk_output out;
   self->stats.steps++;
   int rc = self->proto->step(node->proto, &ev, &out);
-  if (self->options.trace && in->kind == CTK_EVENT_MESSAGE) {
-    char desc[256];
-    if (self->proto->describe(in->data, in->len, desc, sizeof desc) < 0)
-      snprintf(desc, sizeof desc, "(malformed, %u bytes)", in->len);
-    sim_trace(self, "n%d <- n%d %s%s", i, in->from, desc, rc == CTK_ERR_MALFORMED ? " REJECTED" : "");
-  } else {
-    XXH3_64bits_update(self->trace_state, &now, sizeof now);
-    XXH3_64bits_update(self->trace_state, &i, sizeof i);
-    XXH3_64bits_update(self->trace_state, &in->kind, sizeof in->kind);
-    if (in->len) XXH3_64bits_update(self->trace_state, in->data, in->len);
-    if (in->kind != CTK_EVENT_MESSAGE && in->kind != CTK_EVENT_TIMEOUT)
-      sim_trace(self, "n%d %s (%u bytes)%s", i, event_kind_name(in->kind), in->len,
-                rc == CTK_ERR_REJECTED ? " rejected" : "");
+  XXH3_64bits_update(self->trace_state, &now, sizeof now);
+  XXH3_64bits_update(self->trace_state, &i, sizeof i);
+  XXH3_64bits_update(self->trace_state, &in->kind, sizeof in->kind);
+  XXH3_64bits_update(self->trace_state, &rc, sizeof rc);
+  if (in->len) XXH3_64bits_update(self->trace_state, in->data, in->len);
+  if (in->kind == CTK_EVENT_MESSAGE) {
+    /* Hashed above in binary; the text line goes to the trace file only. */
+    if (self->options.trace) {
+      char desc[256];
+      if (self->proto->describe(in->data, in->len, desc, sizeof desc) < 0)
+        snprintf(desc, sizeof desc, "(malformed, %u bytes)", in->len);
+      fprintf(self->options.trace, "%10.6f n%d <- n%d %s%s\n", (double)now / 1e6, i, in->from,
+              desc, rc == CTK_ERR_MALFORMED ? " REJECTED" : "");
+    }
+  } else if (in->kind != CTK_EVENT_TIMEOUT) {
+    sim_trace(self, "n%d %s (%u bytes)%s", i, event_kind_name(in->kind), in->len,
+              rc == CTK_ERR_REJECTED ? " rejected" : "");
+  } else if (self->options.trace) {
+    fprintf(self->options.trace, "%10.6f n%d timeout\n", (double)now / 1e6, i);
   }
   if (rc == CTK_ERR_MALFORMED) self->stats.msgs_malformed++;
   if (rc == CTK_ERR_REJECTED && in->kind == CTK_EVENT_COMMAND) {
@@ -519,6 +526,9 @@ int ctk_sim_n_nodes(const ctk_simulator *self) { return self->n; }
 int ctk_sim_alive(const ctk_simulator *self, int node) { return self->nodes[node].alive; }
 uint64_t ctk_sim_msgs_sent_by(const ctk_simulator *self, int node) {
   return self->nodes[node].msgs_sent;
+}
+uint64_t ctk_sim_msgs_sent_between(const ctk_simulator *self, int from, int to) {
+  return self->nodes[from].msgs_sent_to[to];
 }
 
 int ctk_sim_status(const ctk_simulator *self, int node, ctk_status *status) {

@@ -86,6 +86,7 @@ int ctk_sim_status(const ctk_simulator *self, int node, ctk_status *status);
 int ctk_sim_leader(const ctk_simulator *self);
 /* Per-node counts of messages sent, for message-budget tests. */
 uint64_t ctk_sim_msgs_sent_by(const ctk_simulator *self, int node);
+uint64_t ctk_sim_msgs_sent_between(const ctk_simulator *self, int from, int to);
 
 void ctk_sim_crash(ctk_simulator *self, int node);
 void ctk_sim_restart(ctk_simulator *self, int node);

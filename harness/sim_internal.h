@@ -93,6 +93,7 @@ typedef struct sim_node {
   int leader_term_seen; /* last (term) this node was seen leading, to count leader changes */
   uint64_t led_term;
   uint64_t msgs_sent;
+  uint64_t msgs_sent_to[CTK_MAX_NODES];
   /* network faults, recomputed from the active fault set */
   double slow_factor;
   int isolated, scripted_isolated;

@@ -1,0 +1,271 @@
+/* test_sim.c: the deterministic simulator itself: same seed, same trace byte for byte; the
+ * invariant checks catch protocols that break them (a deliberately lying protocol defined here);
+ * crashes lose what was not synced; a failing run reports its seed. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "sim.h"
+
+static ctk_config make_config(int nodes, int clients, uint64_t seed) {
+  ctk_config c;
+  char err[CTK_ERR_LEN];
+  assert_int_equal(ctk_config_defaults(&c, "raft", err, sizeof err), 0);
+  c.cluster.nodes = nodes;
+  c.workload.clients = clients;
+  c.workload.duration_s = 3;
+  c.workload.warmup_s = 0;
+  c.seed = seed;
+  return c;
+}
+
+static char *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *data = malloc((size_t)n + 1);
+  assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+  return data;
+}
+
+/* Runs c, writing its trace and history into files named after tag; returns the trace hash. */
+static uint64_t run_to_files(ctk_config *c, const char *tag, char **trace, size_t *trace_len,
+                             char **history, size_t *history_len) {
+  char trace_path[128], history_path[128];
+  snprintf(trace_path, sizeof trace_path, "/tmp/ctk-test-sim-%d-%s.trace", (int)getpid(), tag);
+  snprintf(history_path, sizeof history_path, "/tmp/ctk-test-sim-%d-%s.jsonl", (int)getpid(), tag);
+  ctk_sim_options options = {.history_path = history_path};
+  options.trace = fopen(trace_path, "w");
+  assert_non_null(options.trace);
+  ctk_sim_report r;
+  char err[CTK_ERR_LEN];
+  assert_int_equal(ctk_sim_execute(c, &options, &r, err, sizeof err), 0);
+  fclose(options.trace);
+  assert_true(ctk_sim_report_ok(&r));
+  assert_true(r.stats.ops_ok > 50);
+  ctk_sim_report_free(&r);
+  *trace = slurp(trace_path, trace_len);
+  *history = slurp(history_path, history_len);
+  remove(trace_path);
+  remove(history_path);
+  return r.stats.trace_hash;
+}
+
+static void test_same_seed_same_trace(void **state) {
+  (void)state;
+  ctk_config c = make_config(5, 6, 77);
+  c.sim.random_faults = 1;
+  c.sim.loss = 0.02;
+  c.sim.duplicate = 0.02;
+  c.sim.reorder = 0.05;
+  char *t1, *t2, *h1, *h2, *t3, *h3;
+  size_t t1_len, t2_len, h1_len, h2_len, t3_len, h3_len;
+  uint64_t a = run_to_files(&c, "a", &t1, &t1_len, &h1, &h1_len);
+  uint64_t b = run_to_files(&c, "b", &t2, &t2_len, &h2, &h2_len);
+  assert_int_equal(a, b);
+  assert_int_equal(t1_len, t2_len);
+  assert_memory_equal(t1, t2, t1_len);
+  assert_int_equal(h1_len, h2_len);
+  assert_memory_equal(h1, h2, h1_len);
+  assert_true(t1_len > 10000);
+  /* another seed: another run */
+  c.seed = 78;
+  uint64_t other = run_to_files(&c, "c", &t3, &t3_len, &h3, &h3_len);
+  assert_int_not_equal(a, other);
+  free(t1), free(t2), free(t3), free(h1), free(h2), free(h3);
+  ctk_config_free(&c);
+}
+
+static void test_trace_hash_does_not_depend_on_tracing(void **state) {
+  (void)state;
+  ctk_config c = make_config(3, 4, 5);
+  ctk_sim_report with, without;
+  char err[CTK_ERR_LEN];
+  ctk_sim_options quiet = {0};
+  ctk_sim_options traced = {.trace = fopen("/dev/null", "w")};
+  assert_int_equal(ctk_sim_execute(&c, &traced, &with, err, sizeof err), 0);
+  assert_int_equal(ctk_sim_execute(&c, &quiet, &without, err, sizeof err), 0);
+  fclose(traced.trace);
+  assert_int_equal(with.stats.trace_hash, without.stats.trace_hash);
+  assert_int_equal(with.stats.msgs_sent, without.stats.msgs_sent);
+  ctk_sim_report_free(&with);
+  ctk_sim_report_free(&without);
+  ctk_config_free(&c);
+}
+
+/* ---- a protocol that lies, to prove the invariants can fail ---- */
+
+typedef struct liar {
+  int id;
+  uint64_t committed;
+  int claim_leader;
+  ctk_commit commit;
+  uint8_t command[CTK_MAX_COMMAND_BYTES];
+} liar;
+
+static ctk_proto *liar_create(const ctk_node_config *config, const void *options, char *err,
+                              size_t err_len) {
+  (void)err, (void)err_len;
+  liar *self = calloc(1, sizeof *self);
+  self->id = config->node_id;
+  self->claim_leader = *(const int *)options;
+  return (ctk_proto *)self;
+}
+static void liar_destroy(ctk_proto *p) { free(p); }
+/* Commits every command it is given at once, locally, at its own next index. */
+static int liar_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
+  liar *self = (liar *)p;
+  memset(out, 0, sizeof *out);
+  out->next_deadline_us = CTK_DEADLINE_NONE;
+  if (ev->kind != CTK_EVENT_COMMAND) return CTK_OK;
+  memcpy(self->command, ev->bytes.data, ev->bytes.len);
+  self->commit.index = ++self->committed;
+  self->commit.command.data = self->command;
+  self->commit.command.len = ev->bytes.len;
+  out->commits = &self->commit;
+  out->n_commits = 1;
+  return CTK_OK;
+}
+static void liar_status(const ctk_proto *p, ctk_status *st) {
+  const liar *self = (const liar *)p;
+  memset(st, 0, sizeof *st);
+  st->role = self->claim_leader ? CTK_ROLE_LEADER : CTK_ROLE_FOLLOWER;
+  st->term = 1;
+  st->leader_id = self->claim_leader ? self->id : -1;
+  st->commit_index = self->committed;
+}
+static int liar_describe(const uint8_t *b, size_t n, char *buf, size_t len) {
+  (void)b, (void)n;
+  return snprintf(buf, len, "liar");
+}
+
+static const ctk_protocol_def liar_protocol = {
+    .name = "liar", .summary = "commits without agreeing", .flags = CTK_PROTO_TOTAL_ORDER | CTK_PROTO_LEADERS,
+    .options_size = sizeof(int), .create = liar_create, .destroy = liar_destroy,
+    .step = liar_step, .status = liar_status, .describe = liar_describe};
+
+static void test_invariants_catch_disagreement(void **state) {
+  (void)state;
+  ctk_config c = make_config(3, 4, 1);
+  int claim_leader = 0;
+  c.protocol = &liar_protocol;
+  void *saved = c.protocol_options;
+  c.protocol_options = &claim_leader;
+  ctk_sim_report r;
+  char err[CTK_ERR_LEN];
+  ctk_sim_options options = {0};
+  assert_int_equal(ctk_sim_execute(&c, &options, &r, err, sizeof err), 0);
+  assert_true(r.violation);
+  assert_non_null(strstr(r.violation_text, "agreement"));
+  assert_false(ctk_sim_report_ok(&r));
+  ctk_sim_report_free(&r);
+  c.protocol_options = saved;
+  ctk_config_free(&c);
+}
+
+static void test_invariants_catch_two_leaders(void **state) {
+  (void)state;
+  ctk_config c = make_config(3, 0, 1);
+  int claim_leader = 1;
+  c.protocol = &liar_protocol;
+  void *saved = c.protocol_options;
+  c.protocol_options = &claim_leader;
+  char err[CTK_ERR_LEN];
+  ctk_sim_options options = {.no_clients = 1};
+  ctk_simulator *sim = ctk_sim_new(&c, &options, err, sizeof err);
+  assert_non_null(sim);
+  assert_int_equal(ctk_sim_run_until(sim, 1000), -1);
+  assert_non_null(strstr(ctk_sim_violation(sim), "both leaders of term 1"));
+  ctk_sim_destroy(&sim);
+  c.protocol_options = saved;
+  ctk_config_free(&c);
+}
+
+/* ---- crashes and disks ---- */
+
+static void test_crash_restart_keeps_synced_state(void **state) {
+  (void)state;
+  ctk_config c = make_config(3, 8, 3);
+  c.n_faults = 2;
+  memset(c.faults, 0, 2 * sizeof c.faults[0]);
+  c.faults[0] = (ctk_fault){.at_s = 1, .kind = CTK_FAULT_CRASH, .node = CTK_TARGET_LEADER,
+                            .duration_s = 0.5};
+  c.faults[1] = (ctk_fault){.at_s = 2, .kind = CTK_FAULT_CRASH, .node = CTK_TARGET_RANDOM,
+                            .duration_s = 0.3};
+  ctk_sim_report r;
+  char err[CTK_ERR_LEN];
+  ctk_sim_options options = {0};
+  assert_int_equal(ctk_sim_execute(&c, &options, &r, err, sizeof err), 0);
+  if (!ctk_sim_report_ok(&r)) fail_msg("%s", r.violation_text);
+  assert_int_equal(r.stats.crashes, 2);
+  assert_int_equal(r.stats.restarts, 2);
+  assert_int_equal(r.linearizable, 1);
+  assert_true(r.stats.leader_changes >= 2);
+  ctk_sim_report_free(&r);
+  ctk_config_free(&c);
+}
+
+static void test_liveness_failure_is_reported(void **state) {
+  (void)state;
+  /* A 2-node cluster with a node that never comes back within the run cannot commit: the
+   * liveness phase restarts it, so instead cut the network for good with loss = 1. */
+  ctk_config c = make_config(3, 2, 9);
+  c.sim.loss = 1.0;
+  c.sim.liveness_s = 2;
+  ctk_sim_report r;
+  char err[CTK_ERR_LEN];
+  ctk_sim_options options = {0};
+  assert_int_equal(ctk_sim_execute(&c, &options, &r, err, sizeof err), 0);
+  assert_true(r.violation);
+  assert_non_null(strstr(r.violation_text, "liveness"));
+  ctk_sim_report_free(&r);
+  ctk_config_free(&c);
+}
+
+static void test_latency_matrix(void **state) {
+  (void)state;
+  ctk_config c = make_config(3, 4, 2);
+  c.sim.n_sites = 3;
+  snprintf(c.sim.site_names[0], CTK_NAME_LEN, "a");
+  snprintf(c.sim.site_names[1], CTK_NAME_LEN, "b");
+  snprintf(c.sim.site_names[2], CTK_NAME_LEN, "c");
+  for (int i = 0; i < 3; i++) {
+    c.cluster.site_of_node[i] = i;
+    for (int j = 0; j < 3; j++) c.sim.latency_ms[i][j] = i == j ? 0 : 40;
+  }
+  ctk_sim_report r;
+  char err[CTK_ERR_LEN];
+  ctk_sim_options options = {0};
+  assert_int_equal(ctk_sim_execute(&c, &options, &r, err, sizeof err), 0);
+  assert_true(ctk_sim_report_ok(&r));
+  /* a commit needs a round trip of 2 x 40 ms between sites */
+  uint64_t p50 = ctk_histogram_quantile(&r.stats.latency_us, 0.5);
+  assert_true(p50 >= 80000 && p50 < 250000);
+  ctk_sim_report_free(&r);
+  ctk_config_free(&c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_same_seed_same_trace),
+      cmocka_unit_test(test_trace_hash_does_not_depend_on_tracing),
+      cmocka_unit_test(test_invariants_catch_disagreement),
+      cmocka_unit_test(test_invariants_catch_two_leaders),
+      cmocka_unit_test(test_crash_restart_keeps_synced_state),
+      cmocka_unit_test(test_liveness_failure_is_reported),
+      cmocka_unit_test(test_latency_matrix),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
