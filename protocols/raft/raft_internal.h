@@ -3,10 +3,247 @@
 #define CTK_RAFT_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+#include "../common/rng.h"
+#include "../common/wire.h"
 #include "raft.h"
 
-extern const ctk_option_spec raft_option_specs[];
+/* Sized, so raft.c's protocol definition can count them at compile time; options.c defining a
+ * different number of specs is a compile error. */
+#define RAFT_N_OPTIONS 7
+extern const ctk_option_spec raft_option_specs[RAFT_N_OPTIONS];
 extern const size_t raft_n_option_specs;
+
+/* Bounds. Indexes and terms above RAFT_MAX_INDEX make no sense (2^48 entries is far beyond any
+ * run) and are rejected on the wire, which also keeps prev_index + n_entries from overflowing. */
+#define RAFT_MAX_INDEX (1ull << 48)
+#define RAFT_MAX_TERM (1ull << 48)
+#define RAFT_MAX_ENTRIES_PER_MSG 4096 /* hard cap, whatever max_batch says */
+#define RAFT_MAX_FORWARD 64           /* commands in one Forward message */
+#define RAFT_MAX_UNCOMMITTED 16384    /* a leader refuses commands beyond this backlog */
+#define RAFT_COMPACT_MIN_BYTES (1u << 20)
+#define RAFT_COMPACT_FACTOR 4
+#define RAFT_NO_NODE (-1)
+
+/* ---- log.c: the in-memory log, positions 1 .. n ---- */
+
+typedef struct raft_entry {
+  uint64_t term;
+  uint32_t len;
+  uint8_t *data; /* owned; NULL when len == 0 (a leader's no-op) */
+} raft_entry;
+
+typedef struct raft_log {
+  raft_entry *entries; /* entries[i - 1] holds index i */
+  uint64_t n, cap;
+  uint64_t bytes; /* sum of (12 + len): what the entries weigh in a durable record */
+} raft_log;
+
+void raft_log_init(raft_log *log);
+void raft_log_free(raft_log *log);
+static inline uint64_t raft_log_last(const raft_log *log) { return log->n; }
+/* Term of the entry at index, 0 for index 0 or past the end. */
+static inline uint64_t raft_log_term_at(const raft_log *log, uint64_t index) {
+  return index >= 1 && index <= log->n ? log->entries[index - 1].term : 0;
+}
+static inline uint64_t raft_log_last_term(const raft_log *log) {
+  return raft_log_term_at(log, log->n);
+}
+static inline const raft_entry *raft_log_get(const raft_log *log, uint64_t index) {
+  return index >= 1 && index <= log->n ? &log->entries[index - 1] : NULL;
+}
+/* Appends one entry, copying len bytes. Returns 0, or -1 when out of memory (log unchanged). */
+int raft_log_append(raft_log *log, uint64_t term, const uint8_t *data, size_t len);
+/* Deletes every entry at index >= from (from >= 1). */
+void raft_log_truncate(raft_log *log, uint64_t from);
+/* Terms never decrease along the log, so both are binary searches. 0 when term is absent. */
+uint64_t raft_log_first_of_term(const raft_log *log, uint64_t term, uint64_t at_or_before);
+uint64_t raft_log_last_of_term(const raft_log *log, uint64_t term);
+
+/* ---- codec.c: the versioned wire format ---- */
+
+#define RAFT_WIRE_VERSION 1
+
+typedef enum raft_msg_type {
+  RAFT_MSG_PREVOTE = 1,
+  RAFT_MSG_PREVOTE_REPLY = 2,
+  RAFT_MSG_REQUEST_VOTE = 3,
+  RAFT_MSG_VOTE_REPLY = 4,
+  RAFT_MSG_APPEND = 5,
+  RAFT_MSG_APPEND_REPLY = 6,
+  RAFT_MSG_FORWARD = 7,
+} raft_msg_type;
+
+/* A decoded message. Entries (APPEND) and commands (FORWARD) stay encoded in the borrowed
+ * input; the decoder has validated them, raft_msg_next_entry() walks them. */
+typedef struct raft_msg {
+  uint8_t type;
+  uint64_t term;
+  /* PREVOTE, REQUEST_VOTE */
+  uint64_t last_index, last_term;
+  /* PREVOTE_REPLY, VOTE_REPLY, APPEND_REPLY */
+  int granted; /* also APPEND_REPLY's success */
+  /* APPEND */
+  uint64_t prev_index, prev_term, commit;
+  /* APPEND, FORWARD */
+  uint32_t n_entries;
+  const uint8_t *entries;
+  size_t entries_len;
+  /* APPEND_REPLY: on success index is the match index (prev + entries of the request); on
+   * failure it is the rejected prev index and conflict_* hint where to retry (conflict_term 0:
+   * the follower's log ends at conflict_index - 1). A term rejection has conflict_index 0. */
+  uint64_t index, conflict_term, conflict_index;
+} raft_msg;
+
+/* Decodes and fully validates one message. Returns 0 or CTK_ERR_MALFORMED. */
+int raft_msg_decode(const uint8_t *bytes, size_t len, raft_msg *m);
+/* Walks the entries (APPEND: term and command; FORWARD: command, term 0) of a decoded message. */
+typedef struct raft_entry_iter {
+  wire_reader r;
+  int forward;
+} raft_entry_iter;
+void raft_entry_iter_init(raft_entry_iter *it, const raft_msg *m);
+void raft_entry_iter_next(raft_entry_iter *it, uint64_t *term, const uint8_t **data, size_t *len);
+
+/* Encoders write one whole message into w. */
+void raft_encode_vote_request(wire_writer *w, int prevote, uint64_t term, uint64_t last_index,
+                              uint64_t last_term);
+void raft_encode_vote_reply(wire_writer *w, int prevote, uint64_t term, int granted);
+/* AppendEntries with entries [first, first + n) taken from log (first == prev_index + 1). */
+void raft_encode_append(wire_writer *w, uint64_t term, uint64_t prev_index, uint64_t prev_term,
+                        uint64_t commit, const raft_log *log, uint64_t n);
+void raft_encode_append_reply(wire_writer *w, uint64_t term, int success, uint64_t index,
+                              uint64_t conflict_term, uint64_t conflict_index);
+void raft_encode_forward(wire_writer *w, const uint8_t *command, size_t len);
+/* Encoded size of an AppendEntries header and of one entry in it. */
+#define RAFT_APPEND_HEADER_BYTES (2 + 4 * 8 + 4)
+#define RAFT_ENTRY_BYTES(len) (8 + 4 + (uint64_t)(len))
+
+int raft_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
+
+/* ---- the instance ---- */
+
+typedef enum raft_role {
+  RAFT_FOLLOWER = 0,
+  RAFT_PRECANDIDATE,
+  RAFT_CANDIDATE,
+  RAFT_LEADER,
+} raft_role;
+
+/* The leader's view of one follower (Figure 2: nextIndex, matchIndex), plus the flow control of
+ * etcd-io/raft's Progress: a follower is probed (one AppendEntries at a time) until one succeeds,
+ * then pipelined (up to max_inflight optimistic AppendEntries, nextIndex advanced on send). */
+typedef struct raft_peer {
+  uint64_t next_index, match_index;
+  int probing;
+  uint64_t *inflight; /* ring of the last index of each pipelined AppendEntries, ascending */
+  uint32_t inflight_start, inflight_count;
+  int stalled_heartbeats; /* heartbeats with pipelined messages in flight and no ack */
+  uint64_t last_heard_us; /* last AppendEntriesReply of the current term, for check-quorum */
+} raft_peer;
+
+typedef struct raft_out_msg {
+  int to;
+  size_t offset, len; /* into the message buffer, which may move while a step encodes */
+} raft_out_msg;
+
+struct ctk_proto {
+  int id, n;
+  ctk_raft_options opt;
+  uint64_t election_lo_us, election_hi_us, heartbeat_us;
+  ctk_rng rng;
+  int started;
+
+  /* Figure 2, persistent state on all servers. */
+  uint64_t term;
+  int voted_for;
+  raft_log log;
+  int hard_state_dirty; /* term or vote changed and not yet in this step's persist bytes */
+
+  /* Volatile state. */
+  raft_role role;
+  int leader_id;
+  uint64_t commit_index;  /* highest index known committed */
+  uint64_t emitted_index; /* highest index emitted in output.commits */
+  uint64_t election_deadline_us;
+  uint64_t leader_contact_us; /* last AppendEntries from the current leader */
+  uint32_t votes;             /* nodes that granted this (pre-)campaign, a bitmask */
+
+  /* Leader only. */
+  raft_peer peers[CTK_MAX_NODES];
+  uint64_t heartbeat_deadline_us, quorum_deadline_us;
+
+  /* Output, reused from step to step. */
+  uint64_t now_us;
+  wire_writer persist;
+  int persist_replace;
+  uint64_t durable_bytes; /* size of everything persisted so far, as the host holds it */
+  wire_writer msg_buf;
+  raft_out_msg *out_msgs;
+  ctk_message *messages;
+  size_t n_messages, cap_messages;
+  int pending_to; /* the message being encoded */
+  size_t pending_offset;
+  ctk_commit *commits;
+  size_t n_commits, cap_commits;
+  int out_of_memory;
+};
+
+typedef struct ctk_proto raft;
+
+static inline int raft_majority(const raft *r) { return r->n / 2 + 1; }
+static inline int raft_popcount(uint32_t x) { return __builtin_popcount(x); }
+
+/* output.c */
+int raft_output_init(raft *r);
+void raft_output_free(raft *r);
+void raft_output_reset(raft *r);
+/* Starts an encoded message to node `to` in the step's buffer; returns the writer. */
+wire_writer *raft_send_begin(raft *r, int to);
+void raft_send_end(raft *r);
+/* Emits committed entries up to commit_index and fills *out. */
+void raft_output_finish(raft *r, ctk_output *out);
+void raft_output_empty(const raft *r, ctk_output *out);
+uint64_t raft_next_deadline(const raft *r);
+
+/* durable.c */
+/* Appends the hard state record to the step's persist bytes if the term or vote changed. */
+void raft_persist_hard_state(raft *r);
+void raft_persist_entries(raft *r, uint64_t first, uint64_t n);
+void raft_persist_truncate(raft *r, uint64_t from);
+/* Rewrites the whole state as one fresh persist_replace when the durable bytes got too big. */
+void raft_persist_maybe_compact(raft *r);
+void raft_persist_replace_all(raft *r);
+/* Recovers term, vote and log from durable bytes into r (fields untouched on error). Returns 0,
+ * CTK_ERR_CORRUPT or CTK_ERR_NOMEM; *torn_tail says an unfinished last record was dropped. */
+int raft_recover(raft *r, const uint8_t *bytes, size_t len, int *torn_tail);
+
+/* election.c */
+uint64_t raft_random_timeout_us(raft *r);
+void raft_reset_election_timer(raft *r);
+void raft_set_term(raft *r, uint64_t term); /* higher term: forget the vote */
+void raft_become_follower(raft *r, uint64_t term, int leader_id);
+void raft_election_timeout(raft *r);
+void raft_check_quorum(raft *r);
+int raft_in_lease(const raft *r);
+void raft_recv_vote_request(raft *r, int from, const raft_msg *m);
+void raft_recv_vote_reply(raft *r, int from, const raft_msg *m);
+
+/* replication.c */
+void raft_leader_init_peers(raft *r);
+void raft_send_append(raft *r, int to, int heartbeat);
+void raft_broadcast_append(raft *r);
+void raft_heartbeat(raft *r);
+void raft_recv_append(raft *r, int from, const raft_msg *m);
+void raft_recv_append_reply(raft *r, int from, const raft_msg *m);
+void raft_maybe_commit(raft *r);
+
+/* client.c */
+int raft_check_command(const raft *r, size_t len);
+void raft_client_command(raft *r, const uint8_t *data, size_t len);
+void raft_recv_forward(raft *r, const raft_msg *m);
+/* The leader appends one entry of its term and sends it where the pipeline has room. */
+int raft_leader_append(raft *r, const uint8_t *data, size_t len);
 
 #endif /* CTK_RAFT_INTERNAL_H */

@@ -1,0 +1,195 @@
+/* durable.c: the persisted record format of Raft's state, and recovery from it.
+ *
+ * From Figure 2: "Persistent state on all servers (Updated on stable storage before responding
+ * to RPCs): currentTerm, votedFor, log[]". The durable bytes are a sequence of self-delimiting
+ * records, appended as the state changes:
+ *
+ *   record     = payload_len u32, crc32c(payload) u32, payload
+ *   payload    = version u8, type u8, fields
+ *   HARD_STATE   term u64, voted_for u32 (0xffffffff: none)
+ *   ENTRIES      first_index u64, n u32, n x (term u64, command blob)
+ *   TRUNCATE     from_index u64 (deletes every entry at index >= from_index)
+ *
+ * A step's records go out in the order of the changes, and the hard state always precedes the
+ * log records of the same step, so no prefix of the stream holds an entry newer than its term.
+ * A crash may tear the last append: a last record that is incomplete or fails its CRC was never
+ * synced (nothing was sent on its account) and is dropped. A bad record with more bytes after it
+ * is corruption. When the stream grows past RAFT_COMPACT_FACTOR times the live state, the next
+ * step replaces it with a fresh encoding (persist_replace). */
+#include <string.h>
+
+#include "raft_internal.h"
+
+#define DURABLE_VERSION 1
+#define RECORD_HEADER_BYTES 8
+#define COMPACT_ENTRIES_PER_RECORD 4096
+enum { REC_HARD_STATE = 1, REC_ENTRIES = 2, REC_TRUNCATE = 3 };
+
+static size_t record_begin(wire_writer *w, uint8_t type) {
+  size_t pos = w->len;
+  wire_put_u32(w, 0);
+  wire_put_u32(w, 0);
+  wire_put_u8(w, DURABLE_VERSION);
+  wire_put_u8(w, type);
+  return pos;
+}
+
+static void record_end(wire_writer *w, size_t pos) {
+  if (w->failed) return;
+  size_t payload = w->len - pos - RECORD_HEADER_BYTES;
+  wire_patch_u32(w, pos, (uint32_t)payload);
+  wire_patch_u32(w, pos + 4, wire_crc32c(w->data + pos + RECORD_HEADER_BYTES, payload));
+}
+
+static void put_hard_state(wire_writer *w, uint64_t term, int voted_for) {
+  size_t pos = record_begin(w, REC_HARD_STATE);
+  wire_put_u64(w, term);
+  wire_put_u32(w, voted_for < 0 ? 0xFFFFFFFFu : (uint32_t)voted_for);
+  record_end(w, pos);
+}
+
+static void put_entries(wire_writer *w, const raft_log *log, uint64_t first, uint64_t n) {
+  size_t pos = record_begin(w, REC_ENTRIES);
+  wire_put_u64(w, first);
+  wire_put_u32(w, (uint32_t)n);
+  for (uint64_t i = first; i < first + n; i++) {
+    const raft_entry *e = raft_log_get(log, i);
+    wire_put_u64(w, e->term);
+    wire_put_blob(w, e->data, e->len);
+  }
+  record_end(w, pos);
+}
+
+void raft_persist_hard_state(raft *r) {
+  if (!r->hard_state_dirty) return;
+  put_hard_state(&r->persist, r->term, r->voted_for);
+  r->hard_state_dirty = 0;
+}
+
+void raft_persist_entries(raft *r, uint64_t first, uint64_t n) {
+  raft_persist_hard_state(r);
+  while (n > 0) {
+    uint64_t k = n < COMPACT_ENTRIES_PER_RECORD ? n : COMPACT_ENTRIES_PER_RECORD;
+    put_entries(&r->persist, &r->log, first, k);
+    first += k;
+    n -= k;
+  }
+}
+
+void raft_persist_truncate(raft *r, uint64_t from) {
+  raft_persist_hard_state(r);
+  size_t pos = record_begin(&r->persist, REC_TRUNCATE);
+  wire_put_u64(&r->persist, from);
+  record_end(&r->persist, pos);
+}
+
+void raft_persist_replace_all(raft *r) {
+  wire_writer_reset(&r->persist);
+  r->persist_replace = 1;
+  r->hard_state_dirty = 1;
+  raft_persist_entries(r, 1, r->log.n);
+  raft_persist_hard_state(r); /* an empty log writes no entries */
+}
+
+void raft_persist_maybe_compact(raft *r) {
+  uint64_t total = r->persist_replace ? r->persist.len : r->durable_bytes + r->persist.len;
+  uint64_t live = r->log.bytes + 64 + (r->log.n / COMPACT_ENTRIES_PER_RECORD + 1) * 32;
+  if (total > RAFT_COMPACT_MIN_BYTES && total > RAFT_COMPACT_FACTOR * live)
+    raft_persist_replace_all(r);
+}
+
+/* ---- recovery ---- */
+
+typedef struct recovered {
+  uint64_t term;
+  int voted_for;
+  raft_log log;
+} recovered;
+
+static int apply_entries(recovered *s, wire_reader *r) {
+  uint64_t first = wire_get_u64(r);
+  uint32_t n = wire_get_u32(r);
+  if (!wire_reader_ok(r) || first != s->log.n + 1 || n == 0) return CTK_ERR_CORRUPT;
+  for (uint32_t i = 0; i < n; i++) {
+    uint64_t term = wire_get_u64(r);
+    size_t len;
+    const uint8_t *data = wire_get_blob(r, CTK_MAX_COMMAND_BYTES, &len);
+    if (!wire_reader_ok(r)) return CTK_ERR_CORRUPT;
+    /* Terms are >= 1, never decrease along the log, and never pass the term persisted before. */
+    if (term == 0 || term < raft_log_last_term(&s->log) || term > s->term) return CTK_ERR_CORRUPT;
+    if (raft_log_append(&s->log, term, data, len) != 0) return CTK_ERR_NOMEM;
+  }
+  return CTK_OK;
+}
+
+static int apply_record(recovered *s, const uint8_t *payload, size_t len, int n_nodes) {
+  wire_reader r;
+  wire_reader_init(&r, payload, len);
+  uint8_t version = wire_get_u8(&r);
+  uint8_t type = wire_get_u8(&r);
+  if (!wire_reader_ok(&r) || version != DURABLE_VERSION) return CTK_ERR_CORRUPT;
+  int rc = CTK_OK;
+  if (type == REC_HARD_STATE) {
+    uint64_t term = wire_get_u64(&r);
+    uint32_t vote = wire_get_u32(&r);
+    int voted_for = vote == 0xFFFFFFFFu ? RAFT_NO_NODE : (int)(vote & 0x7FFFFFFF);
+    if (term < s->term || term >= RAFT_MAX_TERM) return CTK_ERR_CORRUPT;
+    if (vote != 0xFFFFFFFFu && vote >= (uint32_t)n_nodes) return CTK_ERR_CORRUPT;
+    s->term = term;
+    s->voted_for = voted_for;
+  } else if (type == REC_ENTRIES) {
+    rc = apply_entries(s, &r);
+  } else if (type == REC_TRUNCATE) {
+    uint64_t from = wire_get_u64(&r);
+    if (from == 0 || from > s->log.n + 1) return CTK_ERR_CORRUPT;
+    raft_log_truncate(&s->log, from);
+  } else {
+    return CTK_ERR_CORRUPT;
+  }
+  if (rc == CTK_OK && !wire_reader_done(&r)) rc = CTK_ERR_CORRUPT;
+  return rc;
+}
+
+int raft_recover(raft *r, const uint8_t *bytes, size_t len, int *torn_tail) {
+  recovered s = {.term = 0, .voted_for = RAFT_NO_NODE};
+  raft_log_init(&s.log);
+  *torn_tail = 0;
+  size_t pos = 0;
+  int rc = CTK_OK;
+  while (pos < len && rc == CTK_OK) {
+    size_t left = len - pos;
+    if (left < RECORD_HEADER_BYTES) { /* a torn header */
+      *torn_tail = 1;
+      break;
+    }
+    wire_reader hr;
+    wire_reader_init(&hr, bytes + pos, RECORD_HEADER_BYTES);
+    uint32_t payload_len = wire_get_u32(&hr);
+    uint32_t crc = wire_get_u32(&hr);
+    if (payload_len > left - RECORD_HEADER_BYTES) { /* a torn payload */
+      *torn_tail = 1;
+      break;
+    }
+    const uint8_t *payload = bytes + pos + RECORD_HEADER_BYTES;
+    size_t end = pos + RECORD_HEADER_BYTES + payload_len;
+    if (wire_crc32c(payload, payload_len) != crc) {
+      if (end == len) { /* the last record never made it whole */
+        *torn_tail = 1;
+        break;
+      }
+      rc = CTK_ERR_CORRUPT;
+      break;
+    }
+    rc = apply_record(&s, payload, payload_len, r->n);
+    pos = end;
+  }
+  if (rc != CTK_OK) {
+    raft_log_free(&s.log);
+    return rc;
+  }
+  raft_log_free(&r->log);
+  r->log = s.log;
+  r->term = s.term;
+  r->voted_for = s.voted_for;
+  return CTK_OK;
+}

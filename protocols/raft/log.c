@@ -1,0 +1,73 @@
+/* log.c: Raft's in-memory log, entries 1 .. n each with its term and command bytes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft_internal.h"
+
+void raft_log_init(raft_log *log) { memset(log, 0, sizeof *log); }
+
+void raft_log_free(raft_log *log) {
+  raft_log_truncate(log, 1);
+  free(log->entries);
+  memset(log, 0, sizeof *log);
+}
+
+int raft_log_append(raft_log *log, uint64_t term, const uint8_t *data, size_t len) {
+  if (log->n == log->cap) {
+    uint64_t cap = log->cap ? log->cap * 2 : 64;
+    raft_entry *entries = realloc(log->entries, cap * sizeof *entries);
+    if (!entries) return -1;
+    log->entries = entries;
+    log->cap = cap;
+  }
+  raft_entry *e = &log->entries[log->n];
+  e->term = term;
+  e->len = (uint32_t)len;
+  e->data = NULL;
+  if (len > 0) {
+    e->data = malloc(len);
+    if (!e->data) return -1;
+    memcpy(e->data, data, len);
+  }
+  log->n++;
+  log->bytes += RAFT_ENTRY_BYTES(len);
+  return 0;
+}
+
+void raft_log_truncate(raft_log *log, uint64_t from) {
+  if (from < 1) from = 1;
+  while (log->n >= from) {
+    raft_entry *e = &log->entries[log->n - 1];
+    log->bytes -= RAFT_ENTRY_BYTES(e->len);
+    free(e->data);
+    e->data = NULL;
+    log->n--;
+  }
+}
+
+/* The first index whose term is >= term, searching [1, at_or_before]; relies on terms never
+ * decreasing along the log (Log Matching keeps it so, and the codec rejects anything else). */
+static uint64_t lower_bound(const raft_log *log, uint64_t term, uint64_t hi) {
+  uint64_t lo = 1;
+  hi = hi < log->n ? hi : log->n;
+  uint64_t end = hi + 1;
+  while (lo < end) {
+    uint64_t mid = lo + (end - lo) / 2;
+    if (log->entries[mid - 1].term < term)
+      lo = mid + 1;
+    else
+      end = mid;
+  }
+  return lo;
+}
+
+uint64_t raft_log_first_of_term(const raft_log *log, uint64_t term, uint64_t at_or_before) {
+  uint64_t i = lower_bound(log, term, at_or_before);
+  return raft_log_term_at(log, i) == term && i <= at_or_before ? i : 0;
+}
+
+uint64_t raft_log_last_of_term(const raft_log *log, uint64_t term) {
+  if (term == UINT64_MAX) return 0;
+  uint64_t i = lower_bound(log, term + 1, log->n); /* first index past the term */
+  return i > 1 && raft_log_term_at(log, i - 1) == term ? i - 1 : 0;
+}

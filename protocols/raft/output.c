@@ -1,0 +1,113 @@
+/* output.c: the buffers a step fills (persist bytes, messages, commits), reused between steps. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft_internal.h"
+
+int raft_output_init(raft *r) {
+  wire_writer_init(&r->persist);
+  wire_writer_init(&r->msg_buf);
+  r->cap_messages = 4 * CTK_MAX_NODES;
+  r->out_msgs = malloc(r->cap_messages * sizeof *r->out_msgs);
+  r->messages = malloc(r->cap_messages * sizeof *r->messages);
+  r->cap_commits = 64;
+  r->commits = malloc(r->cap_commits * sizeof *r->commits);
+  return r->out_msgs && r->messages && r->commits ? 0 : -1;
+}
+
+void raft_output_free(raft *r) {
+  wire_writer_free(&r->persist);
+  wire_writer_free(&r->msg_buf);
+  free(r->out_msgs);
+  free(r->messages);
+  free(r->commits);
+  r->out_msgs = NULL;
+  r->messages = NULL;
+  r->commits = NULL;
+}
+
+void raft_output_reset(raft *r) {
+  wire_writer_reset(&r->persist);
+  wire_writer_reset(&r->msg_buf);
+  r->persist_replace = 0;
+  r->n_messages = 0;
+  r->n_commits = 0;
+  r->out_of_memory = 0;
+}
+
+wire_writer *raft_send_begin(raft *r, int to) {
+  r->pending_to = to;
+  r->pending_offset = r->msg_buf.len;
+  return &r->msg_buf;
+}
+
+void raft_send_end(raft *r) {
+  if (r->n_messages == r->cap_messages) {
+    size_t cap = r->cap_messages * 2;
+    raft_out_msg *out_msgs = realloc(r->out_msgs, cap * sizeof *out_msgs);
+    if (out_msgs) r->out_msgs = out_msgs;
+    ctk_message *messages = out_msgs ? realloc(r->messages, cap * sizeof *messages) : NULL;
+    if (messages) r->messages = messages;
+    if (!out_msgs || !messages) {
+      r->out_of_memory = 1; /* the step fails with CTK_ERR_NOMEM */
+      r->msg_buf.len = r->pending_offset;
+      return;
+    }
+    r->cap_messages = cap;
+  }
+  if (r->msg_buf.failed) r->out_of_memory = 1;
+  r->out_msgs[r->n_messages++] =
+      (raft_out_msg){r->pending_to, r->pending_offset, r->msg_buf.len - r->pending_offset};
+}
+
+static void push_commit(raft *r, uint64_t index) {
+  if (r->n_commits == r->cap_commits) {
+    size_t cap = r->cap_commits * 2;
+    ctk_commit *commits = realloc(r->commits, cap * sizeof *commits);
+    if (!commits) {
+      r->out_of_memory = 1;
+      return;
+    }
+    r->commits = commits;
+    r->cap_commits = cap;
+  }
+  const raft_entry *e = raft_log_get(&r->log, index);
+  r->commits[r->n_commits++] = (ctk_commit){index, {e->data, e->len}};
+  r->emitted_index = index;
+}
+
+uint64_t raft_next_deadline(const raft *r) {
+  if (!r->started) return CTK_DEADLINE_NONE;
+  if (r->role != RAFT_LEADER) return r->election_deadline_us;
+  if (r->n == 1) return CTK_DEADLINE_NONE;
+  uint64_t d = r->heartbeat_deadline_us;
+  if (r->opt.check_quorum && r->quorum_deadline_us < d) d = r->quorum_deadline_us;
+  return d;
+}
+
+void raft_output_empty(const raft *r, ctk_output *out) {
+  *out = (ctk_output){0};
+  out->next_deadline_us = raft_next_deadline(r);
+}
+
+void raft_output_finish(raft *r, ctk_output *out) {
+  /* Commits are emitted in index order, once per incarnation. commit_index never passes the
+   * log's end (a truncation clamps it), so every emitted entry exists. */
+  uint64_t upto = r->commit_index < r->log.n ? r->commit_index : r->log.n;
+  while (r->emitted_index < upto && !r->out_of_memory) push_commit(r, r->emitted_index + 1);
+  raft_persist_hard_state(r);
+  raft_persist_maybe_compact(r);
+  for (size_t i = 0; i < r->n_messages; i++) {
+    r->messages[i].to = r->out_msgs[i].to;
+    r->messages[i].bytes = (ctk_bytes){r->msg_buf.data + r->out_msgs[i].offset, r->out_msgs[i].len};
+  }
+  *out = (ctk_output){0};
+  out->persist = (ctk_bytes){r->persist.data, r->persist.len};
+  out->persist_replace = r->persist_replace;
+  out->messages = r->messages;
+  out->n_messages = r->n_messages;
+  out->commits = r->commits;
+  out->n_commits = r->n_commits;
+  out->next_deadline_us = raft_next_deadline(r);
+  r->durable_bytes = r->persist_replace ? r->persist.len : r->durable_bytes + r->persist.len;
+}

@@ -1,0 +1,171 @@
+/* raft.c: the Raft instance: create, destroy, the step dispatch, status, and ctk_raft_protocol.
+ *
+ * A pure state machine in the manner of etcd-io/raft and cowsql/raft's raft_step: time comes
+ * only from event->now_us, randomness only from the seeded generator in the instance, and every
+ * effect is a byte run in the output (persist first, then messages and commits). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft_internal.h"
+
+static int check_options(const ctk_raft_options *o, char *err, size_t err_len) {
+  const char *what = NULL;
+  if (o->election_timeout_ms[0] < 1 || o->election_timeout_ms[0] > o->election_timeout_ms[1] ||
+      o->election_timeout_ms[1] > 600000)
+    what = "election_timeout_ms must be a range [lo, hi] with 1 <= lo <= hi <= 600000";
+  else if (o->heartbeat_ms < 1 || o->heartbeat_ms > 60000)
+    what = "heartbeat_ms must be in [1, 60000]";
+  else if (o->max_batch < 1 || o->max_batch > RAFT_MAX_ENTRIES_PER_MSG)
+    what = "max_batch must be in [1, 4096]";
+  else if (o->max_inflight < 1 || o->max_inflight > 1024)
+    what = "max_inflight must be in [1, 1024]";
+  if (what && err && err_len) snprintf(err, err_len, "raft: %s", what);
+  return what ? -1 : 0;
+}
+
+static void raft_destroy(ctk_proto *r) {
+  if (!r) return;
+  raft_log_free(&r->log);
+  raft_output_free(r);
+  for (int i = 0; i < CTK_MAX_NODES; i++) free(r->peers[i].inflight);
+  free(r);
+}
+
+static ctk_proto *raft_create(const ctk_node_config *config, const void *options, char *err,
+                              size_t err_len) {
+  if (!config || !options || config->n_nodes < 1 || config->n_nodes > CTK_MAX_NODES ||
+      config->node_id < 0 || config->node_id >= config->n_nodes) {
+    if (err && err_len) snprintf(err, err_len, "raft: bad node id or cluster size");
+    return NULL;
+  }
+  const ctk_raft_options *o = options;
+  if (check_options(o, err, err_len) != 0) return NULL;
+  raft *r = calloc(1, sizeof *r);
+  if (!r) goto nomem;
+  r->id = config->node_id;
+  r->n = config->n_nodes;
+  r->opt = *o;
+  r->election_lo_us = (uint64_t)o->election_timeout_ms[0] * 1000;
+  r->election_hi_us = (uint64_t)o->election_timeout_ms[1] * 1000;
+  r->heartbeat_us = (uint64_t)o->heartbeat_ms * 1000;
+  /* Nodes sharing a seed must still draw different timeouts. */
+  ctk_rng_seed(&r->rng, config->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(config->node_id + 1)));
+  r->voted_for = RAFT_NO_NODE;
+  r->leader_id = RAFT_NO_NODE;
+  raft_log_init(&r->log);
+  int failed = raft_output_init(r);
+  for (int i = 0; i < r->n && !failed; i++) {
+    r->peers[i].inflight = malloc((size_t)o->max_inflight * sizeof(uint64_t));
+    failed = !r->peers[i].inflight;
+  }
+  if (!failed) return r;
+nomem:
+  raft_destroy(r);
+  if (err && err_len) snprintf(err, err_len, "raft: out of memory");
+  return NULL;
+}
+
+/* After a restart: follower, nothing committed (commits are emitted again from index 1 once
+ * the commit index is learned again), a fresh election timeout. */
+static int start(raft *r, const ctk_event *ev) {
+  int torn_tail;
+  int rc = raft_recover(r, ev->bytes.data, ev->bytes.len, &torn_tail);
+  if (rc != CTK_OK) return rc;
+  r->started = 1;
+  r->role = RAFT_FOLLOWER;
+  r->leader_id = RAFT_NO_NODE;
+  r->commit_index = r->emitted_index = 0;
+  r->durable_bytes = ev->bytes.len;
+  raft_reset_election_timer(r);
+  /* Records appended after a torn tail would sit behind garbage: rewrite the state whole. */
+  if (torn_tail) raft_persist_replace_all(r);
+  return CTK_OK;
+}
+
+static int recv_message(raft *r, const ctk_event *ev) {
+  if (ev->from < 0 || ev->from >= r->n || ev->from == r->id) return CTK_ERR_MALFORMED;
+  raft_msg m;
+  if (raft_msg_decode(ev->bytes.data, ev->bytes.len, &m) != CTK_OK) return CTK_ERR_MALFORMED;
+  if (m.type == RAFT_MSG_APPEND && m.n_entries > (uint64_t)r->opt.max_batch)
+    return CTK_ERR_MALFORMED;
+  switch (m.type) {
+  case RAFT_MSG_PREVOTE:
+  case RAFT_MSG_REQUEST_VOTE: raft_recv_vote_request(r, ev->from, &m); break;
+  case RAFT_MSG_PREVOTE_REPLY:
+  case RAFT_MSG_VOTE_REPLY: raft_recv_vote_reply(r, ev->from, &m); break;
+  case RAFT_MSG_APPEND: raft_recv_append(r, ev->from, &m); break;
+  case RAFT_MSG_APPEND_REPLY: raft_recv_append_reply(r, ev->from, &m); break;
+  case RAFT_MSG_FORWARD: raft_recv_forward(r, &m); break;
+  }
+  return CTK_OK;
+}
+
+static void timeout(raft *r) {
+  if (r->role == RAFT_LEADER) {
+    raft_check_quorum(r);
+    if (r->role == RAFT_LEADER) raft_heartbeat(r);
+    return;
+  }
+  raft_election_timeout(r);
+}
+
+static int raft_step(ctk_proto *r, const ctk_event *ev, ctk_output *out) {
+  raft_output_reset(r);
+  int rc = CTK_ERR_INVALID;
+  if (!ev) goto done;
+  if (ev->kind == CTK_EVENT_START) {
+    if (r->started) goto done;
+    r->now_us = ev->now_us;
+    rc = start(r, ev);
+    goto done;
+  }
+  if (!r->started) goto done;
+  r->now_us = ev->now_us;
+  switch (ev->kind) {
+  case CTK_EVENT_MESSAGE: rc = recv_message(r, ev); break;
+  case CTK_EVENT_TIMEOUT:
+    timeout(r);
+    rc = CTK_OK;
+    break;
+  case CTK_EVENT_COMMAND:
+    rc = raft_check_command(r, ev->bytes.len);
+    if (rc == CTK_OK && !ev->bytes.data) rc = CTK_ERR_INVALID;
+    if (rc == CTK_OK) raft_client_command(r, ev->bytes.data, ev->bytes.len);
+    break;
+  default: break;
+  }
+done:
+  if (rc == CTK_OK) {
+    raft_output_finish(r, out);
+    if (!r->out_of_memory && !r->persist.failed && !r->msg_buf.failed) return CTK_OK;
+    rc = CTK_ERR_NOMEM; /* state may have moved on; the host cannot go on with this node */
+  }
+  raft_output_reset(r);
+  raft_output_empty(r, out);
+  return rc;
+}
+
+static void raft_status(const ctk_proto *r, ctk_status *s) {
+  static const ctk_role roles[] = {CTK_ROLE_FOLLOWER, CTK_ROLE_CANDIDATE, CTK_ROLE_CANDIDATE,
+                                   CTK_ROLE_LEADER};
+  s->role = roles[r->role];
+  s->term = r->term;
+  s->leader_id = r->leader_id;
+  s->commit_index = r->emitted_index;
+  s->log_length = raft_log_last(&r->log);
+}
+
+const ctk_protocol_def ctk_raft_protocol = {
+    .name = "raft",
+    .summary = "Raft with pre-vote and check-quorum (Ongaro and Ousterhout, and the thesis)",
+    .flags = CTK_PROTO_TOTAL_ORDER | CTK_PROTO_LEADERS,
+    .options = raft_option_specs,
+    .n_options = RAFT_N_OPTIONS,
+    .options_size = sizeof(ctk_raft_options),
+    .create = raft_create,
+    .destroy = raft_destroy,
+    .step = raft_step,
+    .status = raft_status,
+    .describe = raft_describe,
+};
