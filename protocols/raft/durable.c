@@ -4,7 +4,7 @@
  * to RPCs): currentTerm, votedFor, log[]". The durable bytes are a sequence of self-delimiting
  * records, appended as the state changes:
  *
- *   record     = payload_len u32, crc32c(payload) u32, payload
+ *   record     = payload_len u32, crc32c(payload) u32, crc32c(the 8 bytes before) u32, payload
  *   payload    = version u8, type u8, fields
  *   HARD_STATE   term u64, voted_for u32 (0xffffffff: none)
  *   ENTRIES      first_index u64, n u32, n x (term u64, command blob)
@@ -13,20 +13,22 @@
  * A step's records go out in the order of the changes, and the hard state always precedes the
  * log records of the same step, so no prefix of the stream holds an entry newer than its term.
  * A crash may tear the last append: a last record that is incomplete or fails its CRC was never
- * synced (nothing was sent on its account) and is dropped. A bad record with more bytes after it
- * is corruption. When the stream grows past RAFT_COMPACT_FACTOR times the live state, the next
+ * synced (nothing was sent on its account) and is dropped. A bad record followed by more records
+ * is corruption. The header has its own CRC so that a damaged length cannot pass for a torn
+ * tail and silently swallow the records after it. When the stream grows past RAFT_COMPACT_FACTOR times the live state, the next
  * step replaces it with a fresh encoding (persist_replace). */
 #include <string.h>
 
 #include "raft_internal.h"
 
 #define DURABLE_VERSION 1
-#define RECORD_HEADER_BYTES 8
+#define RECORD_HEADER_BYTES 12
 #define COMPACT_ENTRIES_PER_RECORD 4096
 enum { REC_HARD_STATE = 1, REC_ENTRIES = 2, REC_TRUNCATE = 3 };
 
 static size_t record_begin(wire_writer *w, uint8_t type) {
   size_t pos = w->len;
+  wire_put_u32(w, 0);
   wire_put_u32(w, 0);
   wire_put_u32(w, 0);
   wire_put_u8(w, DURABLE_VERSION);
@@ -39,6 +41,7 @@ static void record_end(wire_writer *w, size_t pos) {
   size_t payload = w->len - pos - RECORD_HEADER_BYTES;
   wire_patch_u32(w, pos, (uint32_t)payload);
   wire_patch_u32(w, pos + 4, wire_crc32c(w->data + pos + RECORD_HEADER_BYTES, payload));
+  wire_patch_u32(w, pos + 8, wire_crc32c(w->data + pos, 8));
 }
 
 static void put_hard_state(wire_writer *w, uint64_t term, int voted_for) {
@@ -150,6 +153,46 @@ static int apply_record(recovered *s, const uint8_t *payload, size_t len, int n_
   return rc;
 }
 
+typedef struct frame {
+  uint32_t payload_len, payload_crc;
+  int header_ok;
+} frame;
+
+static frame read_header(const uint8_t *p) {
+  wire_reader r;
+  wire_reader_init(&r, p, RECORD_HEADER_BYTES);
+  frame f;
+  f.payload_len = wire_get_u32(&r);
+  f.payload_crc = wire_get_u32(&r);
+  f.header_ok = wire_get_u32(&r) == wire_crc32c(p, 8);
+  return f;
+}
+
+/* Whether a whole valid record starts anywhere in bytes[from, len). Only asked after a damaged
+ * header, when where the next record starts is unknown. */
+static int valid_record_after(const uint8_t *bytes, size_t len, size_t from) {
+  for (size_t p = from; p + RECORD_HEADER_BYTES <= len; p++) {
+    frame f = read_header(bytes + p);
+    if (f.header_ok && f.payload_len <= len - p - RECORD_HEADER_BYTES &&
+        wire_crc32c(bytes + p + RECORD_HEADER_BYTES, f.payload_len) == f.payload_crc)
+      return 1;
+  }
+  return 0;
+}
+
+/* Frames the record at pos: 1 and *end when it is whole and valid, 0 for a torn tail (nothing
+ * valid after it), CTK_ERR_CORRUPT for a bad record with more records behind it. */
+static int frame_record(const uint8_t *bytes, size_t len, size_t pos, size_t *end) {
+  size_t left = len - pos;
+  if (left < RECORD_HEADER_BYTES) return 0; /* a torn header */
+  frame f = read_header(bytes + pos);
+  if (!f.header_ok) return valid_record_after(bytes, len, pos + 1) ? CTK_ERR_CORRUPT : 0;
+  if (f.payload_len > left - RECORD_HEADER_BYTES) return 0; /* a torn payload */
+  *end = pos + RECORD_HEADER_BYTES + f.payload_len;
+  if (wire_crc32c(bytes + pos + RECORD_HEADER_BYTES, f.payload_len) == f.payload_crc) return 1;
+  return *end == len ? 0 : CTK_ERR_CORRUPT; /* the last record never made it whole */
+}
+
 int raft_recover(raft *r, const uint8_t *bytes, size_t len, int *torn_tail) {
   recovered s = {.term = 0, .voted_for = RAFT_NO_NODE};
   raft_log_init(&s.log);
@@ -157,30 +200,14 @@ int raft_recover(raft *r, const uint8_t *bytes, size_t len, int *torn_tail) {
   size_t pos = 0;
   int rc = CTK_OK;
   while (pos < len && rc == CTK_OK) {
-    size_t left = len - pos;
-    if (left < RECORD_HEADER_BYTES) { /* a torn header */
-      *torn_tail = 1;
+    size_t end = 0;
+    int framed = frame_record(bytes, len, pos, &end);
+    if (framed <= 0) {
+      *torn_tail = framed == 0;
+      rc = framed;
       break;
     }
-    wire_reader hr;
-    wire_reader_init(&hr, bytes + pos, RECORD_HEADER_BYTES);
-    uint32_t payload_len = wire_get_u32(&hr);
-    uint32_t crc = wire_get_u32(&hr);
-    if (payload_len > left - RECORD_HEADER_BYTES) { /* a torn payload */
-      *torn_tail = 1;
-      break;
-    }
-    const uint8_t *payload = bytes + pos + RECORD_HEADER_BYTES;
-    size_t end = pos + RECORD_HEADER_BYTES + payload_len;
-    if (wire_crc32c(payload, payload_len) != crc) {
-      if (end == len) { /* the last record never made it whole */
-        *torn_tail = 1;
-        break;
-      }
-      rc = CTK_ERR_CORRUPT;
-      break;
-    }
-    rc = apply_record(&s, payload, payload_len, r->n);
+    rc = apply_record(&s, bytes + pos + RECORD_HEADER_BYTES, end - pos - RECORD_HEADER_BYTES, r->n);
     pos = end;
   }
   if (rc != CTK_OK) {
