@@ -115,7 +115,7 @@ static int raft_step(ctk_proto *r, const ctk_event *ev, ctk_output *out) {
   int rc = CTK_ERR_INVALID;
   if (!ev) goto done;
   if (ev->kind == CTK_EVENT_START) {
-    if (r->started) goto done;
+    if (r->started || (ev->bytes.len > 0 && !ev->bytes.data)) goto done;
     r->now_us = ev->now_us;
     rc = start(r, ev);
     goto done;
