@@ -212,7 +212,8 @@ static void round_trip_by_stepping(void **state) {
   assert_int_equal(deliver(&b, 0, copy, len, &out), CTK_OK);
   assert_int_equal(out.n_messages, 1);
   char buf[64];
-  ctk_raft_protocol.describe(out.messages[0].bytes.data, out.messages[0].bytes.len, buf, sizeof buf);
+  const ctk_bytes *reply = &out.messages[0].bytes;
+  ctk_raft_protocol.describe(reply->data, reply->len, buf, sizeof buf);
   assert_string_equal(buf, "PreVoteReply t=1 granted");
   node_free(&a);
   node_free(&b);
@@ -443,7 +444,8 @@ static void random_bytes_never_crash(void **state) {
       bytes = malloc(len);
       memcpy(bytes, w.data, len);
       int flips = (int)ctk_rng_range(&rng, 1, 3);
-      for (int f = 0; f < flips; f++) bytes[ctk_rng_range(&rng, 2, len - 1)] ^= (uint8_t)(1u << ctk_rng_range(&rng, 0, 7));
+      for (int f = 0; f < flips; f++)
+        bytes[ctk_rng_range(&rng, 2, len - 1)] ^= (uint8_t)(1u << ctk_rng_range(&rng, 0, 7));
       if (ctk_rng_chance(&rng, 0.2)) len = ctk_rng_range(&rng, 0, len);
     } else {
       len = ctk_rng_range(&rng, 0, 80);

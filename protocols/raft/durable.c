@@ -15,8 +15,9 @@
  * A crash may tear the last append: a last record that is incomplete or fails its CRC was never
  * synced (nothing was sent on its account) and is dropped. A bad record followed by more records
  * is corruption. The header has its own CRC so that a damaged length cannot pass for a torn
- * tail and silently swallow the records after it. When the stream grows past RAFT_COMPACT_FACTOR times the live state, the next
- * step replaces it with a fresh encoding (persist_replace). */
+ * tail and silently swallow the records after it. When the stream grows past
+ * RAFT_COMPACT_FACTOR times the live state, the next step replaces it with a fresh encoding
+ * (persist_replace). */
 #include <string.h>
 
 #include "raft_internal.h"
