@@ -894,6 +894,21 @@ static void deadlines_follow_the_role(void **state) {
   cluster_free(&c);
 }
 
+static void leader_backlog_is_bounded(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init(&c, 3, NULL);
+  elect(&c, 0);
+  isolate(&c, 0, 1); /* nothing commits any more */
+  uint64_t accepted = 0;
+  while (command(&c, 0, "backlog") == CTK_OK) accepted++;
+  assert_int_equal(c.last_rc[0], CTK_ERR_REJECTED);
+  assert_int_equal(accepted, RAFT_MAX_UNCOMMITTED); /* past the committed no-op */
+  assert_int_equal(status(&c, 0).leader_id, 0);
+  drop_all(&c);
+  cluster_free(&c);
+}
+
 /* A small event loop: messages delayed at random (so reordered), lost and duplicated; nodes
  * restarted and cut off; clients submitting to whoever they believe leads. Every commit must
  * agree (checked in absorb); once the faults stop, everything must converge. */
@@ -1027,6 +1042,7 @@ int main(void) {
       cmocka_unit_test(no_check_quorum_keeps_a_lonely_leader),
       cmocka_unit_test(append_reply_in_the_step_that_persists_entries),
       cmocka_unit_test(deadlines_follow_the_role),
+      cmocka_unit_test(leader_backlog_is_bounded),
       cmocka_unit_test(random_schedules_agree_and_converge),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,7 +26,13 @@ void raft_output_free(raft *r) {
   r->commits = NULL;
 }
 
+/* Buffers are reused from step to step, but one that a rare step (a compaction, a restart's
+ * rewrite, a burst of full batches) grew past this is given back. */
+#define OUTPUT_KEEP_BYTES (8u << 20)
+
 void raft_output_reset(raft *r) {
+  if (r->persist.cap > OUTPUT_KEEP_BYTES) wire_writer_free(&r->persist);
+  if (r->msg_buf.cap > OUTPUT_KEEP_BYTES) wire_writer_free(&r->msg_buf);
   wire_writer_reset(&r->persist);
   wire_writer_reset(&r->msg_buf);
   r->persist_replace = 0;
