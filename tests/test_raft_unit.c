@@ -511,8 +511,10 @@ static void reordered_reply_never_lowers_match_index(void **state) {
   raft_encode_append_reply(&w, 1, 1, 2, 0, 0);
   assert_int_equal(inject(&c, 1, 0, &w), CTK_OK);
   assert_int_equal(((raft *)c.p[0])->peers[1].match_index, 4);
-  raft_encode_append_reply(&w, 1, 1, 99, 0, 0); /* beyond the leader's log: ignored */
-  assert_int_equal(inject(&c, 1, 0, &w), CTK_OK);
+  raft_encode_append_reply(&w, 1, 1, 99, 0, 0); /* beyond the leader's log: nonsense */
+  assert_int_equal(inject(&c, 1, 0, &w), CTK_ERR_MALFORMED);
+  raft_encode_append_reply(&w, 1, 0, 99, 1, 4); /* a rejection of an index never sent */
+  assert_int_equal(inject(&c, 1, 0, &w), CTK_ERR_MALFORMED);
   assert_int_equal(((raft *)c.p[0])->peers[1].match_index, 4);
   wire_writer_free(&w);
   cluster_free(&c);

@@ -83,12 +83,21 @@ static int start(raft *r, const ctk_event *ev) {
   return CTK_OK;
 }
 
+/* What the codec cannot judge alone: more entries than any leader of this cluster sends, or an
+ * answer of this leader's own term about an index it never sent (its log only grows while it
+ * leads, so every index it sent is still at most its last). */
+static int plausible(const raft *r, const raft_msg *m) {
+  if (m->type == RAFT_MSG_APPEND) return m->n_entries <= (uint64_t)r->opt.max_batch;
+  if (m->type == RAFT_MSG_APPEND_REPLY && r->role == RAFT_LEADER && m->term == r->term)
+    return m->index <= raft_log_last(&r->log);
+  return 1;
+}
+
 static int recv_message(raft *r, const ctk_event *ev) {
   if (ev->from < 0 || ev->from >= r->n || ev->from == r->id) return CTK_ERR_MALFORMED;
   raft_msg m;
   if (raft_msg_decode(ev->bytes.data, ev->bytes.len, &m) != CTK_OK) return CTK_ERR_MALFORMED;
-  if (m.type == RAFT_MSG_APPEND && m.n_entries > (uint64_t)r->opt.max_batch)
-    return CTK_ERR_MALFORMED;
+  if (!plausible(r, &m)) return CTK_ERR_MALFORMED;
   switch (m.type) {
   case RAFT_MSG_PREVOTE:
   case RAFT_MSG_REQUEST_VOTE: raft_recv_vote_request(r, ev->from, &m); break;

@@ -233,7 +233,6 @@ void raft_recv_append_reply(raft *r, int from, const raft_msg *m) {
     recv_reject(r, from, m);
     return;
   }
-  if (m->index > raft_log_last(&r->log)) return; /* acknowledges what we never sent */
   /* matchIndex only ever grows, so a reordered old reply cannot move it back. */
   if (m->index > p->match_index) p->match_index = m->index;
   if (inflight_free_upto(r, p, p->match_index)) p->stalled_heartbeats = 0;
