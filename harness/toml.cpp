@@ -82,10 +82,9 @@ static const ctk_toml_node *toml_mirror(ctk_toml_doc *doc, const toml::node &nod
     mirror.entries.reserve(table->size());
     for (auto &&[key, value] : *table) {
       const toml::source_region &where = key.source();
-      mirror.entries.push_back(ctk_toml_entry{std::string(key.str()),
-                                              toml_clamp_position(where.begin.line),
-                                              toml_clamp_position(where.begin.column),
-                                              toml_mirror(doc, value)});
+      mirror.entries.push_back(
+          ctk_toml_entry{std::string(key.str()), toml_clamp_position(where.begin.line),
+                         toml_clamp_position(where.begin.column), toml_mirror(doc, value)});
     }
     std::stable_sort(mirror.entries.begin(), mirror.entries.end(),
                      [](const ctk_toml_entry &a, const ctk_toml_entry &b) {
@@ -105,8 +104,8 @@ ctk_toml_doc *ctk_toml_parse_string(const char *text, size_t len, const char *na
   ctk_toml_doc *doc = nullptr;
   try {
     doc = new ctk_toml_doc();
-    doc->table = toml::parse(std::string_view(text ? text : "", text ? len : 0),
-                             std::string_view(name));
+    doc->table =
+        toml::parse(std::string_view(text ? text : "", text ? len : 0), std::string_view(name));
     doc->root = toml_mirror(doc, doc->table);
     return doc;
   } catch (const toml::parse_error &e) {

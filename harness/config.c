@@ -1,0 +1,281 @@
+/* config.c: loading an experiment file (see config.h): defaults, the top level of the file, the
+ * chosen protocol's own [<protocol>] table, and the order the sections are read in. The
+ * sections themselves are in config_sections.c and config_fault.c, the writer in
+ * config_write.c. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_internal.h"
+
+const char *ctk_fault_kind_name(ctk_fault_kind kind) {
+  if (kind < CTK_FAULT_CRASH || kind > CTK_FAULT_SLOW) return "unknown";
+  return config_fault_kind_names[kind - 1];
+}
+
+/* ---- defaults ---- */
+
+static void config_protocol_defaults(const ctk_protocol_def *protocol, void *options) {
+  for (size_t i = 0; i < protocol->n_options; i++) {
+    const ctk_option_spec *spec = &protocol->options[i];
+    char *field = (char *)options + spec->offset;
+    if (spec->type == CTK_OPTION_BOOL) {
+      int v = spec->default_lo != 0;
+      memcpy(field, &v, sizeof v);
+    } else if (spec->type == CTK_OPTION_INT) {
+      memcpy(field, &spec->default_lo, sizeof spec->default_lo);
+    } else {
+      int64_t range[2] = {spec->default_lo, spec->default_hi};
+      memcpy(field, range, sizeof range);
+    }
+  }
+}
+
+static void config_workload_defaults(ctk_workload *w) {
+  w->clients = 8;
+  w->duration_s = 10;
+  w->ops = 0;
+  w->warmup_s = 1;
+  w->read_ratio = 0.5;
+  w->cas_ratio = 0.1;
+  w->keys = 1000;
+  w->distribution = CTK_DIST_UNIFORM;
+  w->zipf_s = 0.99;
+  w->conflict_pct = 0;
+  w->value_bytes = 64;
+  w->rate = 0;
+  w->client_timeout_ms = 1000;
+  w->max_attempts = 10;
+}
+
+static void config_sim_defaults(ctk_sim_config *sim) {
+  sim->delay_ms[0] = 1;
+  sim->delay_ms[1] = 5;
+  sim->loss = 0;
+  sim->duplicate = 0;
+  sim->reorder = 0;
+  sim->reorder_delay_ms = 20;
+  sim->client_delay_ms = 0.5;
+  sim->disk_sync_us = 200;
+  sim->step_us = 20;
+  sim->n_sites = 0;
+  sim->random_faults = 0;
+  sim->liveness_s = 30;
+  sim->torn_writes = 1;
+}
+
+/* Writes the names of every known protocol, "\"raft\", \"paxos\"", into buf. */
+static void config_protocol_names(char *buf, size_t buf_len) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < ctk_protocol_count() && used < buf_len; i++)
+    used += (size_t)snprintf(buf + used, buf_len - used, "%s\"%s\"", i ? ", " : "",
+                             ctk_protocol_at(i)->name);
+}
+
+int ctk_config_defaults(ctk_config *config, const char *protocol_name, char *err, size_t err_len) {
+  memset(config, 0, sizeof *config);
+  if (!protocol_name) protocol_name = "raft";
+  const ctk_protocol_def *protocol = ctk_protocol_find(protocol_name);
+  if (!protocol) {
+    char known[256];
+    config_protocol_names(known, sizeof known);
+    snprintf(err, err_len, "unknown protocol \"%s\" (known: %s)", protocol_name, known);
+    return -1;
+  }
+  config->protocol_options = calloc(1, protocol->options_size ? protocol->options_size : 1);
+  if (!config->protocol_options) {
+    snprintf(err, err_len, "out of memory");
+    return -1;
+  }
+  config_protocol_defaults(protocol, config->protocol_options);
+  config->protocol = protocol;
+  snprintf(config->protocol_name, sizeof config->protocol_name, "%s", protocol->name);
+  config->seed = 1;
+  config->cluster.nodes = 3;
+  config->cluster.base_port = 7100;
+  config_default_endpoints(&config->cluster);
+  config_workload_defaults(&config->workload);
+  config_sim_defaults(&config->sim);
+  return 0;
+}
+
+void ctk_config_free(ctk_config *config) {
+  if (!config) return;
+  free(config->protocol_options);
+  config->protocol_options = NULL;
+}
+
+/* ---- the protocol's table ---- */
+
+/* RANGE options: [lo, hi] with min <= lo <= hi <= max, or one integer v meaning [v, v]. */
+static int config_read_range(const cfg_reader *r, const ctk_toml_node *node, const char *path,
+                             const ctk_option_spec *spec, int64_t range[2]) {
+  int64_t lo, hi;
+  int ok = 0;
+  if (ctk_toml_get_integer(node, &lo) == 0) {
+    hi = lo;
+    ok = 1;
+  } else if (ctk_toml_array_size(node) == 2) {
+    ok = ctk_toml_get_integer(ctk_toml_array_at(node, 0), &lo) == 0 &&
+         ctk_toml_get_integer(ctk_toml_array_at(node, 1), &hi) == 0;
+  }
+  if (ok && spec->min <= lo && lo <= hi && hi <= spec->max) {
+    range[0] = lo;
+    range[1] = hi;
+    return 0;
+  }
+  char expected[160];
+  snprintf(expected, sizeof expected,
+           "[lo, hi] with %lld <= lo <= hi <= %lld, or one integer from %lld to %lld",
+           (long long)spec->min, (long long)spec->max, (long long)spec->min, (long long)spec->max);
+  return cfg_fail_expected(r, node, path, expected);
+}
+
+static int config_read_option(const cfg_reader *r, const ctk_toml_node *node, const char *path,
+                              const ctk_option_spec *spec, void *options) {
+  char *field = (char *)options + spec->offset;
+  if (spec->type == CTK_OPTION_BOOL) {
+    int v;
+    if (cfg_node_bool(r, node, path, &v)) return -1;
+    memcpy(field, &v, sizeof v);
+  } else if (spec->type == CTK_OPTION_INT) {
+    int64_t v;
+    if (cfg_node_int(r, node, path, spec->min, spec->max, &v)) return -1;
+    memcpy(field, &v, sizeof v);
+  } else {
+    int64_t range[2];
+    if (config_read_range(r, node, path, spec, range)) return -1;
+    memcpy(field, range, sizeof range);
+  }
+  return 0;
+}
+
+static int config_read_protocol_options(const cfg_reader *r, const ctk_toml_node *table,
+                                        ctk_config *config) {
+  const ctk_protocol_def *protocol = config->protocol;
+  if (!table) return 0;
+  if (cfg_expect_table(r, table, protocol->name)) return -1;
+  const char **keys = calloc(protocol->n_options ? protocol->n_options : 1, sizeof *keys);
+  if (!keys) return cfg_fail(r, ctk_toml_line(table), "out of memory");
+  for (size_t i = 0; i < protocol->n_options; i++) keys[i] = protocol->options[i].key;
+  int rc = cfg_check_keys(r, table, protocol->name, keys, protocol->n_options);
+  free(keys);
+  if (rc) return -1;
+  for (size_t i = 0; i < protocol->n_options; i++) {
+    const ctk_option_spec *spec = &protocol->options[i];
+    const ctk_toml_node *node = ctk_toml_table_get(table, spec->key);
+    char path[CFG_PATH_LEN];
+    cfg_path(path, sizeof path, protocol->name, spec->key);
+    if (node && config_read_option(r, node, path, spec, config->protocol_options)) return -1;
+  }
+  return 0;
+}
+
+/* ---- the top level ---- */
+
+static const char *const config_sections[] = {"protocol", "seed",  "cluster",
+                                              "workload", "fault", "sim"};
+#define CONFIG_N_SECTIONS (sizeof config_sections / sizeof config_sections[0])
+
+/* Every top-level key must be a section, or the table of a protocol ctk knows (tables of other
+ * protocols than the chosen one are allowed, so one file can keep settings for several). */
+static int config_check_top_level(const cfg_reader *r, const ctk_toml_node *root) {
+  const char *known[CONFIG_N_SECTIONS + 32];
+  size_t n_known = 0;
+  for (size_t i = 0; i < CONFIG_N_SECTIONS; i++) known[n_known++] = config_sections[i];
+  for (size_t i = 0; i < ctk_protocol_count() && n_known < sizeof known / sizeof known[0]; i++)
+    known[n_known++] = ctk_protocol_at(i)->name;
+  for (size_t i = 0; i < ctk_toml_table_size(root); i++) {
+    const char *key = ctk_toml_table_key_at(root, i);
+    const ctk_toml_node *value = ctk_toml_table_value_at(root, i);
+    int is_section = 0;
+    for (size_t k = 0; k < CONFIG_N_SECTIONS && !is_section; k++)
+      is_section = strcmp(key, config_sections[k]) == 0;
+    if (is_section) continue;
+    if (ctk_protocol_find(key)) {
+      if (cfg_expect_table(r, value, key)) return -1;
+      continue;
+    }
+    int line = ctk_toml_table_key_line_at(root, i);
+    if (!ctk_toml_is_table(value)) return cfg_fail_unknown_key(r, line, "", key, known, n_known);
+    const char *suggestion = cfg_suggest(key, known, n_known);
+    char shown[96];
+    cfg_render_key(key, shown, sizeof shown);
+    if (suggestion)
+      return cfg_fail(r, line, "unknown table [%s] (did you mean [%s]?)", shown, suggestion);
+    return cfg_fail(r, line,
+                    "unknown table [%s] (not a section of experiment files, nor a protocol ctk "
+                    "knows)",
+                    shown);
+  }
+  return 0;
+}
+
+/* protocol = "<name>": read first, since every default depends on it. */
+static int config_read_protocol_name(const cfg_reader *r, const ctk_toml_node *root,
+                                     const char **name) {
+  const ctk_toml_node *node = ctk_toml_table_get(root, "protocol");
+  *name = "raft";
+  if (!node) return 0;
+  char known[256], expected[300];
+  config_protocol_names(known, sizeof known);
+  snprintf(expected, sizeof expected, "a protocol ctk knows (%s)", known);
+  const char *s;
+  if (cfg_node_string(r, node, "protocol", expected, CTK_NAME_LEN, &s)) return -1;
+  if (!ctk_protocol_find(s)) return cfg_fail_expected(r, node, "protocol", expected);
+  *name = s;
+  return 0;
+}
+
+static int config_read_root(const cfg_reader *r, const ctk_toml_node *root, ctk_config *config) {
+  const char *protocol_name;
+  if (config_check_top_level(r, root) || config_read_protocol_name(r, root, &protocol_name))
+    return -1;
+  char err[CTK_ERR_LEN];
+  if (ctk_config_defaults(config, protocol_name, err, sizeof err))
+    return cfg_fail(r, ctk_toml_line(root), "%s", err);
+  snprintf(config->path, sizeof config->path, "%s", r->file);
+  int64_t seed = (int64_t)config->seed;
+  if (cfg_int64(r, root, "", "seed", 0, INT64_MAX, &seed) < 0) return -1;
+  config->seed = (uint64_t)seed;
+  const ctk_toml_node *cluster = ctk_toml_table_get(root, "cluster");
+  if (config_read_cluster(r, cluster, config) ||
+      config_read_workload(r, ctk_toml_table_get(root, "workload"), config) ||
+      config_read_sim(r, ctk_toml_table_get(root, "sim"), config) ||
+      config_read_cluster_sites(r, cluster, config) ||
+      config_read_faults(r, ctk_toml_table_get(root, "fault"), config) ||
+      config_read_protocol_options(r, ctk_toml_table_get(root, config->protocol->name), config))
+    return -1;
+  return 0;
+}
+
+/* Reads a parsed document into *config; on error leaves nothing to free. */
+static int config_from_doc(ctk_toml_doc *doc, const char *name, ctk_config *config, char *err,
+                           size_t err_len) {
+  memset(config, 0, sizeof *config);
+  if (!doc) return -1;
+  cfg_reader reader = {name, err, err_len};
+  int rc = config_read_root(&reader, ctk_toml_root(doc), config);
+  ctk_toml_free(doc);
+  if (rc) {
+    ctk_config_free(config);
+    memset(config, 0, sizeof *config);
+  }
+  return rc;
+}
+
+int ctk_config_load(const char *path, ctk_config *config, char *err, size_t err_len) {
+  if (!path) path = "(null)";
+  return config_from_doc(ctk_toml_parse_file(path, err, err_len), path, config, err, err_len);
+}
+
+int ctk_config_load_string(const char *toml_text, const char *name, ctk_config *config, char *err,
+                           size_t err_len) {
+  if (!name) name = "(string)";
+  if (!toml_text) toml_text = "";
+  ctk_toml_doc *doc = ctk_toml_parse_string(toml_text, strlen(toml_text), name, err, err_len);
+  return config_from_doc(doc, name, config, err, err_len);
+}
