@@ -1,11 +1,25 @@
-/* commands.h: the subcommands of the `ctk` command line. Each takes the arguments from its own
- * name on (argv[0] is "sim", "check", ...) and returns the process exit status. */
+/* commands.h: the subcommands of the ctk binary. Each takes its own argv (argv[0] is the
+ * subcommand's name) and returns the process exit status. */
 #ifndef CTK_COMMANDS_H
 #define CTK_COMMANDS_H
 
+/* ctk sim FILE [--seed N] [--trace FILE] [--history FILE]: one experiment in the simulator.
+ * Exit status 0 when it passed, 1 on a violation or a non-linearizable history, 2 on bad input. */
 int ctk_cmd_sim(int argc, char **argv);
+
+/* ctk sweep FILE [--seeds N] [--first S] [--jobs J]: the experiment over many seeds. Exit status
+ * 0 when every seed passed, 1 when any failed, 2 on bad input. */
 int ctk_cmd_sweep(int argc, char **argv);
+
+/* ctk check HISTORY.jsonl [--quiet]: checks a JSON-lines history for linearizability. Exit status
+ * 0 linearizable, 1 not (the key and an explanation are printed), 2 malformed file or usage
+ * error, 3 undecided (search budget exhausted). --quiet prints nothing when linearizable and only
+ * the verdict line otherwise. */
 int ctk_cmd_check(int argc, char **argv);
+
+/* ctk config check FILE | show FILE | defaults [PROTOCOL]: validates an experiment file, prints
+ * it with every default filled in, or prints a protocol's defaults. Exit status 0, or 2 for an
+ * invalid file or a usage error. */
 int ctk_cmd_config(int argc, char **argv);
 
 #endif /* CTK_COMMANDS_H */

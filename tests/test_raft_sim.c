@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/rng.h"
 #include "config.h"
 #include "raft/raft.h"
 #include "sim.h"
@@ -196,7 +197,7 @@ static void test_basic_agreement(void **state) {
   int leader = wait_leader(sim, 2000);
   uint64_t previous = 0;
   for (int i = 0; i < 20; i++) {
-    char key[16], value[16];
+    char key[32], value[32];
     snprintf(key, sizeof key, "k%d", i);
     snprintf(value, sizeof value, "v%d", i);
     assert_int_equal(put(sim, leader, key, value), CTK_OK);
@@ -269,7 +270,7 @@ static void test_rejoin_of_partitioned_leader(void **state) {
   run_ms(sim, 300);
   ctk_sim_isolate(sim, old, 1);
   for (int i = 0; i < 3; i++) {
-    char v[16];
+    char v[32];
     snprintf(v, sizeof v, "stale%d", i);
     put(sim, old, "b", v);
   }
@@ -285,7 +286,7 @@ static void test_rejoin_of_partitioned_leader(void **state) {
   assert_int_equal(committed_at(sim, old, "b", "fresh"), index);
   assert_true(committed_at(sim, old, "a", "committed") > 0);
   for (int i = 0; i < 3; i++) {
-    char v[16];
+    char v[32];
     snprintf(v, sizeof v, "stale%d", i);
     for (int n = 0; n < 3; n++) assert_int_equal(committed_at(sim, n, "b", v), 0);
   }
@@ -303,7 +304,7 @@ static void test_fast_backtracking(void **state) {
   run_ms(sim, 200);
   ctk_sim_isolate(sim, old, 1);
   for (int i = 0; i < 60; i++) {
-    char v[16];
+    char v[32];
     snprintf(v, sizeof v, "old%d", i);
     assert_int_equal(put(sim, old, "k", v), CTK_OK);
   }
@@ -311,7 +312,7 @@ static void test_fast_backtracking(void **state) {
   int leader = ctk_sim_leader(sim);
   assert_true(leader >= 0 && leader != old);
   for (int i = 0; i < 60; i++) {
-    char v[16];
+    char v[32];
     snprintf(v, sizeof v, "new%d", i);
     assert_int_equal(put(sim, leader, "k", v), CTK_OK);
   }
@@ -369,7 +370,7 @@ static void test_persistence_across_restart_of_all_nodes(void **state) {
   int leader = wait_leader(sim, 2000);
   uint64_t term = term_of(sim, leader);
   for (int i = 0; i < 10; i++) {
-    char v[16];
+    char v[32];
     snprintf(v, sizeof v, "v%d", i);
     assert_int_equal(put(sim, leader, "k", v), CTK_OK);
   }
