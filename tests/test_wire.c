@@ -1,0 +1,86 @@
+/* test_wire.c: the shared codec helpers: big-endian round trips, a reader that stays failed once
+ * out of bounds, bounded blobs, the CRC-32C check value, and the seeded generator. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "common/rng.h"
+#include "common/wire.h"
+
+static void test_round_trip(void **state) {
+  (void)state;
+  wire_writer w;
+  wire_writer_init(&w);
+  wire_put_u8(&w, 0xAB);
+  wire_put_u32(&w, 0x01020304u);
+  wire_put_u64(&w, 0x1122334455667788ull);
+  wire_put_blob(&w, "hello", 5);
+  assert_int_equal(w.len, 1 + 4 + 8 + 4 + 5);
+  assert_int_equal(w.data[1], 0x01); /* big-endian */
+  wire_reader r;
+  wire_reader_init(&r, w.data, w.len);
+  assert_int_equal(wire_get_u8(&r), 0xAB);
+  assert_int_equal(wire_get_u32(&r), 0x01020304u);
+  assert_true(wire_get_u64(&r) == 0x1122334455667788ull);
+  size_t len;
+  const uint8_t *blob = wire_get_blob(&r, 16, &len);
+  assert_int_equal(len, 5);
+  assert_memory_equal(blob, "hello", 5);
+  assert_true(wire_reader_done(&r));
+  wire_writer_free(&w);
+}
+
+static void test_reader_bounds(void **state) {
+  (void)state;
+  uint8_t bytes[6] = {0, 0, 0, 9, 'a', 'b'};
+  wire_reader r;
+  wire_reader_init(&r, bytes, sizeof bytes);
+  size_t len;
+  assert_null(wire_get_blob(&r, 100, &len)); /* claims 9 bytes, has 2 */
+  assert_false(wire_reader_ok(&r));
+  assert_int_equal(wire_get_u32(&r), 0); /* stays failed */
+  assert_false(wire_reader_done(&r));
+  wire_reader_init(&r, bytes, sizeof bytes);
+  assert_null(wire_get_blob(&r, 4, &len)); /* over the caller's bound */
+  wire_reader_init(&r, bytes, 3);
+  wire_get_u32(&r);
+  assert_false(wire_reader_ok(&r));
+  wire_reader_init(&r, bytes, sizeof bytes);
+  wire_get_u32(&r);
+  assert_false(wire_reader_done(&r)); /* bytes left over */
+}
+
+static void test_crc32c_check_value(void **state) {
+  (void)state;
+  assert_int_equal(wire_crc32c("123456789", 9), 0xE3069283u);
+  assert_int_equal(wire_crc32c("", 0), 0);
+}
+
+static void test_rng_deterministic_and_bounded(void **state) {
+  (void)state;
+  ctk_rng a, b;
+  ctk_rng_seed(&a, 7);
+  ctk_rng_seed(&b, 7);
+  for (int i = 0; i < 1000; i++) assert_true(ctk_rng_next(&a) == ctk_rng_next(&b));
+  ctk_rng_seed(&b, 8);
+  assert_false(ctk_rng_next(&a) == ctk_rng_next(&b));
+  for (int i = 0; i < 10000; i++) {
+    uint64_t v = ctk_rng_range(&a, 150, 300);
+    assert_true(v >= 150 && v <= 300);
+    double u = ctk_rng_unit(&a);
+    assert_true(u >= 0 && u < 1);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_round_trip),
+      cmocka_unit_test(test_reader_bounds),
+      cmocka_unit_test(test_crc32c_check_value),
+      cmocka_unit_test(test_rng_deterministic_and_bounded),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
