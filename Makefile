@@ -109,3 +109,4 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+.SECONDARY:
