@@ -176,7 +176,15 @@ void raft_recv_vote_request(raft *r, int from, const raft_msg *m) {
 
 void raft_recv_vote_reply(raft *r, int from, const raft_msg *m) {
   if (m->type == RAFT_MSG_PREVOTE_REPLY) {
-    /* A refusal changes nothing here, whatever its term (thesis 9.6). */
+    /* A refusal from a later term teaches us that term, as any message of a later term does
+     * (Figure 2); the pre-vote itself never raised it. Without this, nodes whose terms fell
+     * behind while they were down can never be granted a pre-vote by the nodes with later
+     * terms, and those may be refused by them for holding shorter logs: no leader, ever (found
+     * by test_figure8_scripted). etcd-io/raft does the same. */
+    if (!m->granted && m->term > r->term) {
+      raft_become_follower(r, m->term, RAFT_NO_NODE);
+      return;
+    }
     if (r->role != RAFT_PRECANDIDATE || !m->granted || m->term != r->term + 1) return;
     r->votes |= 1u << from;
     if (raft_popcount(r->votes) >= raft_majority(r)) campaign(r, 0);
