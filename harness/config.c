@@ -62,6 +62,7 @@ static void config_sim_defaults(ctk_sim_config *sim) {
   sim->step_us = 20;
   sim->n_sites = 0;
   sim->random_faults = 0;
+  sim->chase_leader = 0;
   sim->liveness_s = 30;
   sim->torn_writes = 1;
 }

@@ -295,7 +295,7 @@ int config_read_sim(const cfg_reader *r, const ctk_toml_node *table, ctk_config 
   static const char *const keys[] = {
       "delay_ms",        "loss",         "duplicate",  "reorder",    "reorder_delay_ms",
       "client_delay_ms", "disk_sync_us", "step_us",    "site_names", "latency_ms",
-      "random_faults",   "liveness_s",   "torn_writes"};
+      "random_faults",   "liveness_s",   "torn_writes", "chase_leader"};
   if (cfg_expect_table(r, table, "sim") ||
       cfg_check_keys(r, table, "sim", keys, sizeof keys / sizeof keys[0]))
     return -1;
@@ -313,6 +313,7 @@ int config_read_sim(const cfg_reader *r, const ctk_toml_node *table, ctk_config 
       cfg_number(r, table, s, "step_us", 0, 0, CONFIG_MAX_US, &sim->step_us) < 0 ||
       sim_read_sites(r, table, sim) < 0 ||
       cfg_bool(r, table, s, "random_faults", &sim->random_faults) < 0 ||
+      cfg_number(r, table, s, "chase_leader", 0, 0, 1, &sim->chase_leader) < 0 ||
       cfg_number(r, table, s, "liveness_s", 0, 1, CONFIG_MAX_S, &sim->liveness_s) < 0 ||
       cfg_bool(r, table, s, "torn_writes", &sim->torn_writes) < 0)
     return -1;

@@ -147,6 +147,7 @@ static void write_sim(config_writer *w, const ctk_sim_config *sim) {
     write_text(w, "]\n");
   }
   write_bool_key(w, "random_faults", sim->random_faults);
+  write_number_key(w, "chase_leader", sim->chase_leader);
   write_number_key(w, "liveness_s", sim->liveness_s);
   write_bool_key(w, "torn_writes", sim->torn_writes);
 }

@@ -384,7 +384,7 @@ static void dispatch(ctk_simulator *self, sim_event *ev) {
   sim_node *node = ev->node >= 0 && ev->node < self->n ? &self->nodes[ev->node] : NULL;
   switch ((sim_event_type)ev->type) {
   case EV_DELIVER:
-    if (node->alive) {
+    if (node->alive && !sim_net_link_blocked(self, ev->from, ev->node)) {
       self->stats.msgs_delivered++;
       sim_node_input(self, ev->node, CTK_EVENT_MESSAGE, ev->from, ev->data, ev->len);
     } else {

@@ -46,6 +46,7 @@ void sim_check_status(ctk_simulator *self, int node, const ctk_status *st) {
     n->led_term = st->term;
     self->stats.leader_changes++;
     sim_trace(self, "n%d LEADER of term %" PRIu64, node, st->term);
+    sim_chase_leader(self, node);
   }
   sim_term_leader *slot = term_slot(self, st->term);
   if (!slot) return sim_violation(self, "simulator out of memory");

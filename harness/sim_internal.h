@@ -165,7 +165,8 @@ struct ctk_simulator {
   int fault_block[CTK_MAX_NODES][CTK_MAX_NODES];
   double base_loss;
   sim_fault *faults;
-  int n_faults;
+  int n_faults, cap_faults;
+  double chase_p; /* probability of chasing each new leader with a fault */
   sim_client *clients;
   int n_clients;
   ctk_workload_gen workload;
@@ -202,12 +203,15 @@ int sim_current_leader(const ctk_simulator *self);
 /* sim_net.c */
 void sim_net_send(ctk_simulator *self, int from, int to, const uint8_t *data, uint32_t len);
 int sim_net_client_link_up(const ctk_simulator *self, int node);
+/* A partition or isolation cuts messages on the wire too: checked at send and at delivery. */
+int sim_net_link_blocked(const ctk_simulator *self, int from, int to);
 void sim_faults_schedule(ctk_simulator *self);
 void sim_fault_start(ctk_simulator *self, int i);
 void sim_fault_end(ctk_simulator *self, int i);
 void sim_faults_heal_all(ctk_simulator *self);
 void sim_net_recompute(ctk_simulator *self);
 int sim_random_faults(ctk_simulator *self, ctk_fault **faults_out, int *n_out);
+void sim_chase_leader(ctk_simulator *self, int node);
 
 /* sim_client.c */
 int sim_clients_init(ctk_simulator *self);

@@ -8,7 +8,7 @@
 
 /* ---- sending ---- */
 
-static int link_blocked(const ctk_simulator *self, int from, int to) {
+int sim_net_link_blocked(const ctk_simulator *self, int from, int to) {
   const sim_node *a = &self->nodes[from], *b = &self->nodes[to];
   return self->scripted_block[from][to] || self->fault_block[from][to] || a->isolated ||
          b->isolated || a->scripted_isolated || b->scripted_isolated;
@@ -55,7 +55,7 @@ void sim_net_send(ctk_simulator *self, int from, int to, const uint8_t *data, ui
   self->stats.msgs_sent++;
   self->stats.bytes_sent += len;
   double loss = max3(self->base_loss, a->extra_loss, b->extra_loss);
-  if (link_blocked(self, from, to) || ctk_rng_chance(&self->rng, loss)) {
+  if (sim_net_link_blocked(self, from, to) || ctk_rng_chance(&self->rng, loss)) {
     self->stats.msgs_lost++;
     return;
   }
@@ -276,13 +276,21 @@ int sim_random_faults(ctk_simulator *self, ctk_fault **faults_out, int *n_out) {
   return 0;
 }
 
+#define SIM_MAX_CHASES 256 /* faults the leader chaser may add to one run */
+
 void sim_faults_schedule(ctk_simulator *self) {
   ctk_fault *drawn = NULL;
   int n_drawn = 0;
   if (self->config.sim.random_faults && sim_random_faults(self, &drawn, &n_drawn))
     return sim_violation(self, "simulator out of memory");
+  self->chase_p = self->config.sim.chase_leader;
+  if (self->config.sim.random_faults && ctk_rng_chance(&self->rng, 0.5)) {
+    double drawn_p = 0.3 + 0.6 * ctk_rng_unit(&self->rng);
+    if (drawn_p > self->chase_p) self->chase_p = drawn_p;
+  }
   int total = self->config.n_faults + n_drawn;
-  self->faults = calloc((size_t)total + 1, sizeof *self->faults);
+  self->cap_faults = total + (self->chase_p > 0 ? SIM_MAX_CHASES : 0);
+  self->faults = calloc((size_t)self->cap_faults + 1, sizeof *self->faults);
   if (!self->faults) {
     free(drawn);
     return sim_violation(self, "simulator out of memory");
@@ -295,4 +303,23 @@ void sim_faults_schedule(ctk_simulator *self) {
   }
   self->n_faults = total;
   free(drawn);
+}
+
+/* The leader chaser: a newly elected leader is, with probability chase_p, crashed or cut off
+ * 0-20 ms later, for 50 ms to 1 s. Short-lived leaders that managed to append but not to
+ * replicate are what schedules like Figure 8 of the Raft paper are made of; uniform random
+ * faults at second scale almost never produce them. */
+void sim_chase_leader(ctk_simulator *self, int node) {
+  if (self->phase != PHASE_SAFETY || self->n_faults >= self->cap_faults ||
+      !ctk_rng_chance(&self->rng, self->chase_p))
+    return;
+  int i = self->n_faults++;
+  ctk_fault *spec = &self->faults[i].spec;
+  memset(spec, 0, sizeof *spec);
+  spec->kind = ctk_rng_chance(&self->rng, 0.5) ? CTK_FAULT_CRASH : CTK_FAULT_ISOLATE;
+  spec->node = node;
+  spec->duration_s = 0.05 + 0.95 * ctk_rng_unit(&self->rng);
+  uint64_t delay_us = ctk_rng_range(&self->rng, 0, 20000);
+  spec->at_s = (double)(self->now_us + delay_us) / 1e6;
+  sim_schedule(self, self->now_us + delay_us, EV_FAULT_START, i, -1, 0, NULL, 0);
 }

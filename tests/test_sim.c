@@ -54,7 +54,7 @@ static uint64_t run_to_files(ctk_config *c, const char *tag, char **trace, size_
   assert_int_equal(ctk_sim_execute(c, &options, &r, err, sizeof err), 0);
   fclose(options.trace);
   assert_true(ctk_sim_report_ok(&r));
-  assert_true(r.stats.ops_ok > 50);
+  assert_true(r.stats.ops_ok >= 5); /* real traffic, even under a leader chaser */
   ctk_sim_report_free(&r);
   *trace = slurp(trace_path, trace_len);
   *history = slurp(history_path, history_len);

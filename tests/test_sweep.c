@@ -38,6 +38,17 @@ static void test_raft_sweep_200_seeds(void **state) {
   assert_non_null(strstr(out, "200 seeds run, 0 failed"));
 }
 
+static void test_figure8_hunt_passes_with_correct_raft(void **state) {
+  (void)state;
+  char cmd[512], out[65536];
+  snprintf(cmd, sizeof cmd, "%s sweep tests/data/sweep-raft-figure8.toml --seeds 200 --jobs 2 2>&1",
+           ctk_bin());
+  int rc = run(cmd, out, sizeof out);
+  print_message("%s", out);
+  assert_int_equal(rc, 0);
+  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+}
+
 static void test_sweep_catches_commit_by_counting(void **state) {
   (void)state;
   char cmd[512], out[65536];
@@ -47,13 +58,17 @@ static void test_sweep_catches_commit_by_counting(void **state) {
   int rc = run(cmd, out, sizeof out);
   print_message("%s", out);
   assert_int_equal(rc, 1);
-  assert_non_null(strstr(out, "seeds run, "));
+  assert_non_null(strstr(out, "200 seeds run, "));
   assert_null(strstr(out, " 0 failed"));
+  /* caught by the invariant, with the seed that replays it */
+  assert_non_null(strstr(out, "FAIL agreement: "));
+  assert_non_null(strstr(out, "replay one with: ctk sim tests/data/sweep-raft-bug-counting.toml --seed "));
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_raft_sweep_200_seeds),
+      cmocka_unit_test(test_figure8_hunt_passes_with_correct_raft),
       cmocka_unit_test(test_sweep_catches_commit_by_counting),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
