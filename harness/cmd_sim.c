@@ -42,8 +42,13 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
          done ? (double)s->msgs_sent / (double)done : 0);
   printf("  disk             %" PRIu64 " syncs, %.1f KiB persisted\n", s->syncs,
          (double)s->bytes_persisted / 1024);
-  printf("  leadership       %" PRIu64 " leader changes, highest term %" PRIu64 "\n",
-         s->leader_changes, s->max_term);
+  if (s->first_leader_us)
+    printf("  leadership       first leader after %.1f ms; %" PRIu64
+           " leader changes, highest term %" PRIu64 "\n",
+           (double)s->first_leader_us / 1000, s->leader_changes, s->max_term);
+  else
+    printf("  leadership       no leader was ever elected; highest term %" PRIu64 "\n",
+           s->max_term);
   printf("  faults           %" PRIu64 " crashes, %" PRIu64 " restarts\n", s->crashes, s->restarts);
   printf("  commits          %" PRIu64 " log positions\n", s->max_commit);
   printf("  invariants       %s\n", r->violation ? r->violation_text : "held");

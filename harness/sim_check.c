@@ -45,6 +45,7 @@ void sim_check_status(ctk_simulator *self, int node, const ctk_status *st) {
   if (n->led_term != st->term) {
     n->led_term = st->term;
     self->stats.leader_changes++;
+    if (!self->stats.first_leader_us) self->stats.first_leader_us = self->now_us;
     sim_trace(self, "n%d LEADER of term %" PRIu64, node, st->term);
     sim_chase_leader(self, node);
   }

@@ -30,7 +30,7 @@ static const char *ctk_bin(void) {
 static void test_raft_sweep_200_seeds(void **state) {
   (void)state;
   char cmd[512], out[65536];
-  snprintf(cmd, sizeof cmd, "%s sweep tests/data/sweep-raft.toml --seeds 200 --jobs 2 2>&1",
+  snprintf(cmd, sizeof cmd, "%s sweep configs/scenarios/raft-sweep.toml --seeds 200 --jobs 2 2>&1",
            ctk_bin());
   int rc = run(cmd, out, sizeof out);
   print_message("%s", out);
@@ -41,7 +41,7 @@ static void test_raft_sweep_200_seeds(void **state) {
 static void test_figure8_hunt_passes_with_correct_raft(void **state) {
   (void)state;
   char cmd[512], out[65536];
-  snprintf(cmd, sizeof cmd, "%s sweep tests/data/sweep-raft-figure8.toml --seeds 200 --jobs 2 2>&1",
+  snprintf(cmd, sizeof cmd, "%s sweep configs/scenarios/raft-figure8-hunt.toml --seeds 200 --jobs 2 2>&1",
            ctk_bin());
   int rc = run(cmd, out, sizeof out);
   print_message("%s", out);
@@ -53,7 +53,7 @@ static void test_sweep_catches_commit_by_counting(void **state) {
   (void)state;
   char cmd[512], out[65536];
   snprintf(cmd, sizeof cmd,
-           "%s sweep tests/data/sweep-raft-bug-counting.toml --seeds 200 --jobs 2 2>&1",
+           "%s sweep configs/scenarios/raft-figure8-bug-counting.toml --seeds 200 --jobs 2 2>&1",
            ctk_bin());
   int rc = run(cmd, out, sizeof out);
   print_message("%s", out);
@@ -62,7 +62,7 @@ static void test_sweep_catches_commit_by_counting(void **state) {
   assert_null(strstr(out, " 0 failed"));
   /* caught by the invariant, with the seed that replays it */
   assert_non_null(strstr(out, "FAIL agreement: "));
-  assert_non_null(strstr(out, "replay one with: ctk sim tests/data/sweep-raft-bug-counting.toml --seed "));
+  assert_non_null(strstr(out, "replay one with: ctk sim configs/scenarios/raft-figure8-bug-counting.toml --seed "));
 }
 
 int main(void) {
