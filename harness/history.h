@@ -16,6 +16,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Bounds: events per history (so checkers can index them with 32 bits) and bytes per line. */
+#define CTK_HISTORY_MAX_EVENTS ((size_t)1 << 30)
+#define CTK_HISTORY_MAX_LINE   (1 << 20)
+
 typedef enum ctk_op_f { CTK_F_GET = 0, CTK_F_PUT, CTK_F_CAS } ctk_op_f;
 typedef enum ctk_hist_type {
   CTK_HIST_INVOKE = 0,
@@ -44,7 +48,8 @@ typedef struct ctk_history {
 void ctk_history_init(ctk_history *h);
 void ctk_history_free(ctk_history *h);
 
-/* Appends one event; strings are copied (interned). Returns 0, or -1 when out of memory. */
+/* Appends one event; strings are copied (interned: equal strings share one pointer). Returns 0,
+ * or -1 when out of memory or the history already holds CTK_HISTORY_MAX_EVENTS events. */
 int ctk_history_add(ctk_history *h, int64_t process, ctk_hist_type type, ctk_op_f f,
                     uint64_t time_us, const char *key, const char *value, const char *expected);
 
