@@ -77,16 +77,24 @@ static void node_schedule_run(ctk_simulator *self, int i) {
 
 void sim_node_input(ctk_simulator *self, int i, ctk_event_kind kind, int from, const uint8_t *data,
                     uint32_t len) {
+  uint8_t *copy = NULL;
+  if (data && !(copy = copy_bytes(data, len))) return sim_violation(self, "simulator out of memory");
+  sim_node_input_take(self, i, kind, from, copy, len);
+}
+
+void sim_node_input_take(ctk_simulator *self, int i, ctk_event_kind kind, int from, uint8_t *data,
+                         uint32_t len) {
   sim_node *node = &self->nodes[i];
-  if (!node->alive) return;
-  if (node->inbox_n >= SIM_INBOX_MAX) {
-    self->stats.msgs_lost++;
+  if (!node->alive || node->inbox_n >= SIM_INBOX_MAX) {
+    if (node->alive) self->stats.msgs_lost++;
+    free(data);
     return;
   }
   if (node->inbox_n == node->inbox_cap) {
     size_t cap = node->inbox_cap ? node->inbox_cap * 2 : 64;
     sim_input *inbox = malloc(cap * sizeof *inbox);
     if (!inbox) {
+      free(data);
       sim_violation(self, "simulator out of memory");
       return;
     }
@@ -100,7 +108,7 @@ void sim_node_input(ctk_simulator *self, int i, ctk_event_kind kind, int from, c
   sim_input *in = &node->inbox[(node->inbox_head + node->inbox_n) % node->inbox_cap];
   in->kind = kind;
   in->from = from;
-  in->data = data ? copy_bytes(data, len) : NULL;
+  in->data = data;
   in->len = len;
   node->inbox_n++;
   node_schedule_run(self, i);
@@ -192,8 +200,7 @@ static void node_release(ctk_simulator *self, int i) {
     sim_held_message *m = &node->held_msgs[k];
     node->msgs_sent++;
     node->msgs_sent_to[m->to]++;
-    sim_net_send(self, i, m->to, m->data, m->len);
-    free(m->data);
+    sim_net_send_take(self, i, m->to, m->data, m->len);
   }
   node->n_held_msgs = 0;
   for (size_t k = 0; k < node->n_held_commits; k++) {
@@ -386,7 +393,8 @@ static void dispatch(ctk_simulator *self, sim_event *ev) {
   case EV_DELIVER:
     if (node->alive && !sim_net_link_blocked(self, ev->from, ev->node)) {
       self->stats.msgs_delivered++;
-      sim_node_input(self, ev->node, CTK_EVENT_MESSAGE, ev->from, ev->data, ev->len);
+      sim_node_input_take(self, ev->node, CTK_EVENT_MESSAGE, ev->from, ev->data, ev->len);
+      ev->data = NULL;
     } else {
       self->stats.msgs_lost++;
     }

@@ -196,12 +196,16 @@ void sim_schedule(ctk_simulator *self, uint64_t time, sim_event_type type, int n
                   uint64_t gen, uint8_t *data, uint32_t len);
 void sim_node_input(ctk_simulator *self, int node, ctk_event_kind kind, int from, const uint8_t *data,
                     uint32_t len);
+/* The same, taking ownership of data (malloc'd, or NULL). */
+void sim_node_input_take(ctk_simulator *self, int node, ctk_event_kind kind, int from,
+                         uint8_t *data, uint32_t len);
 void sim_node_crash(ctk_simulator *self, int node);
 void sim_node_restart(ctk_simulator *self, int node);
 int sim_current_leader(const ctk_simulator *self);
 
 /* sim_net.c */
-void sim_net_send(ctk_simulator *self, int from, int to, const uint8_t *data, uint32_t len);
+/* Sends a message, taking ownership of data (malloc'd). */
+void sim_net_send_take(ctk_simulator *self, int from, int to, uint8_t *data, uint32_t len);
 int sim_net_client_link_up(const ctk_simulator *self, int node);
 /* A partition or isolation cuts messages on the wire too: checked at send and at delivery. */
 int sim_net_link_blocked(const ctk_simulator *self, int from, int to);

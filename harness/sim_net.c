@@ -39,31 +39,35 @@ static uint64_t link_delay_us(ctk_simulator *self, int from, int to) {
   return delay + self->nodes[from].extra_delay_us + self->nodes[to].extra_delay_us;
 }
 
-static void deliver_later(ctk_simulator *self, int from, int to, const uint8_t *data, uint32_t len,
+static void deliver_later(ctk_simulator *self, int from, int to, uint8_t *data, uint32_t len,
                           double reorder) {
   uint64_t delay = link_delay_us(self, from, to);
   if (ctk_rng_chance(&self->rng, reorder))
     delay += ctk_rng_range(&self->rng, 0, (uint64_t)(self->config.sim.reorder_delay_ms * 1000));
-  uint8_t *copy = malloc(len ? len : 1);
-  if (!copy) return sim_violation(self, "simulator out of memory");
-  memcpy(copy, data, len);
-  sim_schedule(self, self->now_us + delay, EV_DELIVER, to, from, 0, copy, len);
+  sim_schedule(self, self->now_us + delay, EV_DELIVER, to, from, 0, data, len);
 }
 
-void sim_net_send(ctk_simulator *self, int from, int to, const uint8_t *data, uint32_t len) {
+void sim_net_send_take(ctk_simulator *self, int from, int to, uint8_t *data, uint32_t len) {
   const sim_node *a = &self->nodes[from], *b = &self->nodes[to];
   self->stats.msgs_sent++;
   self->stats.bytes_sent += len;
   double loss = max3(self->base_loss, a->extra_loss, b->extra_loss);
   if (sim_net_link_blocked(self, from, to) || ctk_rng_chance(&self->rng, loss)) {
     self->stats.msgs_lost++;
+    free(data);
     return;
   }
   double reorder = max3(self->config.sim.reorder, a->extra_reorder, b->extra_reorder);
-  deliver_later(self, from, to, data, len, reorder);
+  uint8_t *copy = NULL;
   if (ctk_rng_chance(&self->rng, max3(self->config.sim.duplicate, a->extra_dup, b->extra_dup))) {
+    copy = malloc(len ? len : 1);
+    if (!copy) return free(data), sim_violation(self, "simulator out of memory");
+    memcpy(copy, data, len);
+  }
+  deliver_later(self, from, to, data, len, reorder);
+  if (copy) {
     self->stats.msgs_duplicated++;
-    deliver_later(self, from, to, data, len, reorder);
+    deliver_later(self, from, to, copy, len, reorder);
   }
 }
 
