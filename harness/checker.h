@@ -33,6 +33,13 @@ typedef struct ctk_check_result {
  * history is inconsistent (message in err). */
 int ctk_check_history(const ctk_history *h, ctk_check_result *result, char *err, size_t err_len);
 
+/* The search budget of ctk_check_history: states explored per key before it answers undecided. */
+#define CTK_CHECK_MAX_STATES_PER_KEY 50000000ull
+
+/* As ctk_check_history, with another budget of states per key (0: the default). */
+int ctk_check_history_bounded(const ctk_history *h, uint64_t max_states_per_key,
+                              ctk_check_result *result, char *err, size_t err_len);
+
 void ctk_check_result_free(ctk_check_result *result);
 
 #endif /* CTK_CHECKER_H */

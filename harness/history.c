@@ -327,7 +327,8 @@ static int read_fail(const read_ctx *c, const char *fmt, ...) __attribute__((for
 
 static int read_fail(const read_ctx *c, const char *fmt, ...) {
   if (!c->err || !c->err_len) return -1;
-  int n = snprintf(c->err, c->err_len, "%s:%zu: ", c->path, c->line);
+  int n = c->line ? snprintf(c->err, c->err_len, "%s:%zu: ", c->path, c->line)
+                  : snprintf(c->err, c->err_len, "%s: ", c->path); /* not a line's fault */
   if (n >= 0 && (size_t)n < c->err_len) {
     va_list ap;
     va_start(ap, fmt);
