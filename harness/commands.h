@@ -11,10 +11,11 @@ int ctk_cmd_sim(int argc, char **argv);
  * 0 when every seed passed, 1 when any failed, 2 on bad input. */
 int ctk_cmd_sweep(int argc, char **argv);
 
-/* ctk check HISTORY.jsonl [--quiet]: checks a JSON-lines history for linearizability. Exit status
- * 0 linearizable, 1 not (the key and an explanation are printed), 2 malformed file or usage
- * error, 3 undecided (search budget exhausted). --quiet prints nothing when linearizable and only
- * the verdict line otherwise. */
+/* ctk check HISTORY.jsonl [--quiet] [--max-states N]: checks a JSON-lines history for
+ * linearizability. Exit status 0 linearizable (a one-line summary), 1 not (the key and an
+ * explanation), 2 malformed file ("FILE:LINE: reason") or usage error, 3 undecided (the search
+ * budget of N states per key, or its memory bound, was exhausted). --quiet prints nothing when
+ * linearizable and only the verdict line otherwise. */
 int ctk_cmd_check(int argc, char **argv);
 
 /* ctk config check FILE | show FILE | defaults [PROTOCOL]: validates an experiment file, prints
