@@ -27,42 +27,40 @@ static const char *ctk_bin(void) {
   return bin ? bin : "build/release/ctk";
 }
 
+/* Sweeps 200 seeds of a shipped scenario on two processes; returns the exit status. */
+static int sweep_200(const char *scenario, char *out, size_t out_len) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "%s sweep configs/scenarios/%s --seeds 200 --jobs 2 2>&1", ctk_bin(),
+           scenario);
+  int rc = run(cmd, out, out_len);
+  print_message("%s", out);
+  return rc;
+}
+
 static void test_raft_sweep_200_seeds(void **state) {
   (void)state;
-  char cmd[512], out[65536];
-  snprintf(cmd, sizeof cmd, "%s sweep configs/scenarios/raft-sweep.toml --seeds 200 --jobs 2 2>&1",
-           ctk_bin());
-  int rc = run(cmd, out, sizeof out);
-  print_message("%s", out);
-  assert_int_equal(rc, 0);
+  char out[65536];
+  assert_int_equal(sweep_200("raft-sweep.toml", out, sizeof out), 0);
   assert_non_null(strstr(out, "200 seeds run, 0 failed"));
 }
 
 static void test_figure8_hunt_passes_with_correct_raft(void **state) {
   (void)state;
-  char cmd[512], out[65536];
-  snprintf(cmd, sizeof cmd, "%s sweep configs/scenarios/raft-figure8-hunt.toml --seeds 200 --jobs 2 2>&1",
-           ctk_bin());
-  int rc = run(cmd, out, sizeof out);
-  print_message("%s", out);
-  assert_int_equal(rc, 0);
+  char out[65536];
+  assert_int_equal(sweep_200("raft-figure8-hunt.toml", out, sizeof out), 0);
   assert_non_null(strstr(out, "200 seeds run, 0 failed"));
 }
 
 static void test_sweep_catches_commit_by_counting(void **state) {
   (void)state;
-  char cmd[512], out[65536];
-  snprintf(cmd, sizeof cmd,
-           "%s sweep configs/scenarios/raft-figure8-bug-counting.toml --seeds 200 --jobs 2 2>&1",
-           ctk_bin());
-  int rc = run(cmd, out, sizeof out);
-  print_message("%s", out);
-  assert_int_equal(rc, 1);
+  char out[65536];
+  assert_int_equal(sweep_200("raft-figure8-bug-counting.toml", out, sizeof out), 1);
   assert_non_null(strstr(out, "200 seeds run, "));
   assert_null(strstr(out, " 0 failed"));
   /* caught by the invariant, with the seed that replays it */
   assert_non_null(strstr(out, "FAIL agreement: "));
-  assert_non_null(strstr(out, "replay one with: ctk sim configs/scenarios/raft-figure8-bug-counting.toml --seed "));
+  assert_non_null(
+      strstr(out, "replay one with: ctk sim configs/scenarios/raft-figure8-bug-counting.toml --seed "));
 }
 
 int main(void) {
