@@ -42,17 +42,21 @@
  * order, and the done set is written as (frontier, done ranks past it, bitset of the info ops
  * without a deadline that were linearized, spare writes available), where every rank before the
  * frontier is done. Only operations concurrent with the frontier can be done past it, so a key
- * stays a few words however long the history is. */
+ * stays a few words however long the history is.
+ *
+ * Before searching a key, checker_stale.c looks for a stale read, which proves the key fails at
+ * once; the search then only runs for a while, to find a prefix to show. */
 #include "checker_search.h"
 
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
+#include "checker_memo.h"
+#include "checker_stale.h"
 #include "history.h"
 
-#define NIL                 UINT32_MAX
+#define NIL                 CHECK_NONE
 #define HEAD                0u
 #define LOCAL_MASK          ((1u << 30) - 1)
 #define DROPPED_BIT         (1u << 31) /* in best: an info op left out or pooled, not linearized */
@@ -85,87 +89,14 @@ static int op_is_failed_cas(const check_op *op) {
 /* A get or a failed cas never changes the register. */
 static int op_is_observer(const check_op *op) { return op->f == CTK_F_GET || op_is_failed_cas(op); }
 
-/* The value a put, cas ok or info cas may write; NIL for other ops. */
-static uint32_t written_value(const check_op *op) {
+uint32_t check_op_written_value(const check_op *op) {
   return op->f == CTK_F_GET || op_is_failed_cas(op) ? NIL : op->value_id;
 }
 
-/* The value a completed get or cas ok observes; NIL for other ops. */
-static uint32_t observed_value(const check_op *op) {
+uint32_t check_op_observed_value(const check_op *op) {
   if (op->f == CTK_F_GET && op->outcome == CTK_HIST_OK) return op->value_id;
   if (op->f == CTK_F_CAS && op->outcome == CTK_HIST_OK) return op->expected_id;
   return NIL;
-}
-
-/* ---- memo: a hash set of byte strings, cleared per key by bumping a generation ---- */
-
-typedef struct memo_slot {
-  uint64_t hash;
-  uint64_t offset;
-  uint32_t len;
-  uint32_t gen; /* in use when gen == memo.gen */
-} memo_slot;
-
-typedef struct memo {
-  memo_slot *slots;
-  size_t cap, n, max_bytes;
-  uint32_t gen;
-  uint8_t *arena;
-  size_t arena_len, arena_cap;
-} memo;
-
-static void memo_clear(memo *m) {
-  m->gen++;
-  m->n = 0;
-  m->arena_len = 0;
-}
-
-static memo_slot *memo_find(memo *m, uint64_t hash, const uint8_t *key, uint32_t len) {
-  for (size_t j = hash & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
-    memo_slot *s = &m->slots[j];
-    if (s->gen != m->gen) return s;
-    if (s->hash == hash && s->len == len && memcmp(m->arena + s->offset, key, len) == 0) return s;
-  }
-}
-
-static int memo_grow(memo *m) {
-  memo bigger = *m;
-  bigger.cap = m->cap ? m->cap * 2 : 1024;
-  bigger.slots = calloc(bigger.cap, sizeof *bigger.slots);
-  if (!bigger.slots) return -1;
-  for (size_t i = 0; i < m->cap; i++) {
-    const memo_slot *s = &m->slots[i];
-    if (s->gen == m->gen) *memo_find(&bigger, s->hash, m->arena + s->offset, s->len) = *s;
-  }
-  free(m->slots);
-  *m = bigger;
-  return 0;
-}
-
-/* Returns 1 when key was new (now added), 0 when already there, -1 out of memory, -2 over the
- * memory bound. */
-static int memo_insert(memo *m, const uint8_t *key, uint32_t len) {
-  if ((m->n + 1) * 2 > m->cap) {
-    if (2 * m->cap * sizeof(memo_slot) + m->arena_cap > m->max_bytes) return -2;
-    if (memo_grow(m) != 0) return -1;
-  }
-  uint64_t hash = XXH3_64bits(key, len);
-  memo_slot *s = memo_find(m, hash, key, len);
-  if (s->gen == m->gen) return 0;
-  if (m->arena_cap - m->arena_len < len) {
-    size_t cap = m->arena_cap ? m->arena_cap * 2 : 64 * 1024;
-    while (cap - m->arena_len < len) cap *= 2;
-    if (cap + m->cap * sizeof(memo_slot) > m->max_bytes) return -2;
-    uint8_t *arena = realloc(m->arena, cap);
-    if (!arena) return -1;
-    m->arena = arena;
-    m->arena_cap = cap;
-  }
-  memcpy(m->arena + m->arena_len, key, len);
-  *s = (memo_slot){.hash = hash, .offset = m->arena_len, .len = len, .gen = m->gen};
-  m->arena_len += len;
-  m->n++;
-  return 1;
 }
 
 /* ---- the search state ---- */
@@ -193,24 +124,6 @@ enum move {
   MOVE_JOIN,     /* move an info put to the spare writes at its deadline: forced */
   MOVE_SPARE     /* draw a spare write before the blocked failed cas at `node` */
 };
-
-/* Evidence for the stale-read proof that some value b was written in a window: a write of b
- * took effect before `before_us` (it completed, or an op observing b returned), and every write
- * of b began at `after_us` or later. */
-typedef struct overwrite {
-  uint64_t before_us, after_us;
-  uint32_t writer;  /* a write of b (the first invoked), op index */
-  uint32_t witness; /* the op observing b (returned first); NIL when the writer completed */
-} overwrite;
-
-/* Per value id, for the stale-read proof of the current key. */
-typedef struct value_facts {
-  uint32_t written_stamp, seen_stamp;
-  uint64_t written_until_us; /* the latest completion of its writes (UINT64_MAX: info) */
-  uint64_t first_call_us;    /* the earliest invoke of its writes */
-  uint64_t first_seen_us;    /* the earliest return of its observers (gets, cas ok) */
-  uint32_t first_caller, first_seer;
-} value_facts;
 
 typedef struct frame {
   uint32_t node;       /* the call entry of the op moved (MOVE_SPARE: of the failed cas) */
@@ -257,12 +170,11 @@ struct check_search {
   uint32_t *writers_pending;   /* ops that may write it, not done yet (set for every value the
                                   key's ops write or observe) */
   uint32_t *dead_stamp;        /* counted in dead_count at load */
-  value_facts *facts;
-  overwrite *overwrites;                                    /* the stale-read proof's scratch */
-  uint32_t stale_observer, stale_overwriter, stale_witness; /* the proof found, or NIL */
-  uint32_t dead_count; /* values with observers pending and no writer pending */
-  uint64_t dead_sum;   /* ... the sum of their ids */
-  memo memo;
+  check_stale *stale;
+  check_stale_proof proof; /* of the current key, when a stale read was found */
+  uint32_t dead_count;     /* values with observers pending and no writer pending */
+  uint64_t dead_sum;       /* ... the sum of their ids */
+  check_memo memo;
 };
 
 check_search *check_search_new(const check_op *ops, size_t max_ops, size_t n_values,
@@ -296,13 +208,12 @@ check_search *check_search_new(const check_op *ops, size_t max_ops, size_t n_val
   s->failed_cas_until = calloc(values, sizeof *s->failed_cas_until);
   s->writers_pending = calloc(values, sizeof *s->writers_pending);
   s->dead_stamp = calloc(values, sizeof *s->dead_stamp);
-  s->facts = calloc(values, sizeof *s->facts);
-  s->overwrites = malloc((2 * max_ops + 1) * sizeof *s->overwrites);
+  s->stale = check_stale_new(ops, max_ops, n_values);
   if (!s->sops || !s->sorted || !s->next || !s->prev || !s->node_op || !s->node_kind ||
       !s->done_bits || !s->free_bits || !s->beyond || !s->stack || !s->best || !s->prefix ||
       !s->key_buf || !s->observed_stamp || !s->observed_until || !s->observers_pending ||
       !s->info_cas_stamp || !s->failed_cas_stamp || !s->failed_cas_until || !s->writers_pending ||
-      !s->dead_stamp || !s->facts || !s->overwrites)
+      !s->dead_stamp || !s->stale)
     check_search_destroy(&s);
   return s;
 }
@@ -331,10 +242,8 @@ void check_search_destroy(check_search **self_p) {
   free(s->failed_cas_until);
   free(s->writers_pending);
   free(s->dead_stamp);
-  free(s->facts);
-  free(s->overwrites);
-  free(s->memo.slots);
-  free(s->memo.arena);
+  check_stale_destroy(&s->stale);
+  check_memo_free(&s->memo);
   free(s);
   *self_p = NULL;
 }
@@ -351,7 +260,7 @@ static int compare_sort_entries(const void *a, const void *b) {
 
 /* Notes what one op observes. */
 static void note_observations(check_search *s, const check_op *op, int *any_failed_cas) {
-  uint32_t v = observed_value(op);
+  uint32_t v = check_op_observed_value(op);
   if (v != NIL) {
     if (s->observed_stamp[v] != s->stamp) {
       s->observed_stamp[v] = s->stamp;
@@ -446,8 +355,8 @@ static void search_load(check_search *s, const uint32_t *key_ops, uint32_t n) {
     s->sops[local] = (search_op){.op = key_ops[i],
                                  .kind = (uint8_t)kind,
                                  .joins = joins,
-                                 .observes = observed_value(op),
-                                 .writes = written_value(op)};
+                                 .observes = check_op_observed_value(op),
+                                 .writes = check_op_written_value(op)};
     if (kind == OP_COMPLETED) {
       entry = ENTRY_RETURN;
       s->n_completed++;
@@ -483,7 +392,7 @@ static void search_load(check_search *s, const uint32_t *key_ops, uint32_t n) {
   s->need_failed_cas = 0;
   s->remaining = s->n_completed;
   s->sp = s->best_len = s->best_common = s->best_depth = 0;
-  memo_clear(&s->memo);
+  check_memo_clear(&s->memo);
 }
 
 /* ---- moves ---- */
@@ -647,7 +556,7 @@ static int advance(check_search *s, uint32_t call, enum move move, uint32_t *sta
     s->need_failed_cas = move == MOVE_HELPER || move == MOVE_SPARE;
   int fresh = config_dead(s, next_state)
                   ? 0 /* fails: as good as explored */
-                  : memo_insert(&s->memo, s->key_buf, memo_key(s, next_state, s->key_buf));
+                  : check_memo_insert(&s->memo, s->key_buf, memo_key(s, next_state, s->key_buf));
   if (fresh <= 0) {
     undo_move(s, local, move);
     s->need_failed_cas = need_before;
@@ -736,116 +645,18 @@ static check_verdict search_run(check_search *s, uint64_t max_states) {
   }
 }
 
-/* ---- stale reads: a proof without a search ---- */
-
-static int is_completed_write(const check_op *op) {
-  return op->outcome == CTK_HIST_OK && op->f != CTK_F_GET;
-}
-
-static int compare_overwrites(const void *a, const void *b) {
-  const overwrite *x = a, *y = b;
-  if (x->before_us != y->before_us) return x->before_us < y->before_us ? -1 : 1;
-  if (x->after_us != y->after_us) return x->after_us < y->after_us ? -1 : 1;
-  return x->writer < y->writer ? -1 : x->writer > y->writer;
-}
-
-/* Gathers, per value, when its writes began and ended and when it was first seen. */
-static void gather_facts(check_search *s, const uint32_t *key_ops, uint32_t n) {
-  s->stamp++;
-  for (uint32_t i = 0; i < n; i++) {
-    const check_op *op = &s->ops[key_ops[i]];
-    uint32_t v = written_value(op);
-    if (v != NIL) {
-      value_facts *f = &s->facts[v];
-      uint64_t until = op->outcome == CTK_HIST_INFO ? UINT64_MAX : op->complete_us;
-      if (f->written_stamp != s->stamp) {
-        f->written_stamp = s->stamp;
-        f->written_until_us = 0;
-        f->first_call_us = UINT64_MAX;
-      }
-      if (until > f->written_until_us) f->written_until_us = until;
-      if (op->invoke_us < f->first_call_us) {
-        f->first_call_us = op->invoke_us;
-        f->first_caller = key_ops[i];
-      }
-    }
-    v = observed_value(op);
-    if (v != NIL) {
-      value_facts *f = &s->facts[v];
-      if (f->seen_stamp != s->stamp || op->complete_us < f->first_seen_us) {
-        f->first_seen_us = op->complete_us;
-        f->first_seer = key_ops[i];
-      }
-      f->seen_stamp = s->stamp;
-    }
-  }
-}
-
-/* Finds a get or cas ok that needs value a while some value b was provably written after every
- * write of a had completed and before it was invoked: by a completed write, or by any write of b
- * (all begun after a's last) that an op observed and returned before. Then a was overwritten for
- * good (a stale read; a lost write when a is "absent" and nothing deletes the key): this proves
- * the key is not linearizable, however hard the search would be. b cannot be a itself, since a
- * write of a cannot begin after a's last write completed. Sets stale_observer, stale_overwriter
- * and stale_witness (NIL when the overwriter completed before), or leaves them NIL. */
-static void find_stale_observer(check_search *s, const uint32_t *key_ops, uint32_t n) {
-  s->stale_observer = s->stale_overwriter = s->stale_witness = NIL;
-  gather_facts(s, key_ops, n);
-  uint32_t k = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    const check_op *op = &s->ops[key_ops[i]];
-    if (is_completed_write(op))
-      s->overwrites[k++] = (overwrite){op->complete_us, op->invoke_us, key_ops[i], NIL};
-    uint32_t b = observed_value(op);
-    const value_facts *f = b != NIL ? &s->facts[b] : NULL;
-    if (f && b != CHECK_VALUE_ABSENT && f->written_stamp == s->stamp && f->first_seer == key_ops[i])
-      s->overwrites[k++] =
-          (overwrite){f->first_seen_us, f->first_call_us, f->first_caller, key_ops[i]};
-  }
-  qsort(s->overwrites, k, sizeof *s->overwrites, compare_overwrites);
-  for (uint32_t j = 1; j < k; j++) { /* each keeps the latest `after` so far, and its evidence */
-    uint64_t before = s->overwrites[j].before_us;
-    if (s->overwrites[j - 1].after_us >= s->overwrites[j].after_us) {
-      s->overwrites[j] = s->overwrites[j - 1];
-      s->overwrites[j].before_us = before;
-    }
-  }
-  for (uint32_t i = 0; i < n; i++) {
-    const check_op *op = &s->ops[key_ops[i]];
-    uint32_t a = observed_value(op);
-    if (a == NIL) continue;
-    int written = s->facts[a].written_stamp == s->stamp;
-    if (!written && a != CHECK_VALUE_ABSENT) continue; /* never written: the search says so */
-    uint32_t lo = 0, hi = k; /* evidence complete before op was invoked: [0, lo) */
-    while (lo < hi) {
-      uint32_t mid = lo + (hi - lo) / 2;
-      if (s->overwrites[mid].before_us < op->invoke_us)
-        lo = mid + 1;
-      else
-        hi = mid;
-    }
-    if (lo == 0) continue;
-    const overwrite *latest = &s->overwrites[lo - 1];
-    if (written && latest->after_us <= s->facts[a].written_until_us) continue;
-    s->stale_observer = key_ops[i];
-    s->stale_overwriter = latest->writer;
-    s->stale_witness = latest->witness;
-    return;
-  }
-}
-
 int check_search_stale_read(const check_search *self, uint32_t *observer, uint32_t *overwriter,
                             uint32_t *witness) {
-  *observer = self->stale_observer;
-  *overwriter = self->stale_overwriter;
-  *witness = self->stale_witness;
-  return self->stale_observer != NIL;
+  *observer = self->proof.observer;
+  *overwriter = self->proof.overwriter;
+  *witness = self->proof.witness;
+  return self->proof.observer != CHECK_NONE;
 }
 
 check_verdict check_search_key(check_search *self, const uint32_t *key_ops, uint32_t n) {
-  find_stale_observer(self, key_ops, n);
+  int stale = check_stale_find(self->stale, key_ops, n, &self->proof);
   search_load(self, key_ops, n);
-  if (self->stale_observer == NIL) return search_run(self, self->max_states);
+  if (!stale) return search_run(self, self->max_states);
   /* Proven already: a short search only finds a prefix to show. */
   uint64_t budget = self->max_states < STALE_SEARCH_STATES ? self->max_states : STALE_SEARCH_STATES;
   check_verdict verdict = search_run(self, budget);

@@ -26,6 +26,12 @@ typedef struct check_op {
  * operation's recorded outcome is possible there. An info op is applied as if it took effect. */
 int check_model_step(const check_op *op, uint32_t state, uint32_t *next);
 
+/* The value a put, cas ok or info cas may write; CHECK_NONE for other ops. */
+uint32_t check_op_written_value(const check_op *op);
+
+/* The value a completed get or cas ok observes; CHECK_NONE for other ops. */
+uint32_t check_op_observed_value(const check_op *op);
+
 typedef enum check_verdict {
   CHECK_FAIL = 0, /* no linearization */
   CHECK_OK,       /* linearizable */
