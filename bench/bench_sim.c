@@ -51,10 +51,14 @@ static int chatter_describe(const uint8_t *b, size_t n, char *buf, size_t len) {
   (void)b, (void)n;
   return snprintf(buf, len, "chatter");
 }
-static const ctk_protocol_def chatter_protocol = {
-    .name = "chatter", .summary = "baseline", .options_size = 1, .create = chatter_create,
-    .destroy = chatter_destroy, .step = chatter_step, .status = chatter_status,
-    .describe = chatter_describe};
+static const ctk_protocol_def chatter_protocol = {.name = "chatter",
+                                                  .summary = "baseline",
+                                                  .options_size = 1,
+                                                  .create = chatter_create,
+                                                  .destroy = chatter_destroy,
+                                                  .step = chatter_step,
+                                                  .status = chatter_status,
+                                                  .describe = chatter_describe};
 
 static double now_s(void) {
   struct timespec t;
@@ -120,9 +124,10 @@ int main(int argc, char **argv) {
   qsort(raft, RUNS, sizeof raft[0], cmp_double);
   qsort(base, RUNS, sizeof base[0], cmp_double);
   qsort(ratio, RUNS, sizeof ratio[0], cmp_double);
-  printf("simulator: 5-node raft, 32 closed-loop clients, %.0f s virtual: %.0f simulated msgs/s "
-         "(median of %d; %" PRIu64 " msgs, %" PRIu64 " ops per run)\n",
-         duration_s, raft[RUNS / 2], RUNS, msgs, ops);
+  printf(
+      "simulator: 5-node raft, 32 closed-loop clients, %.0f s virtual: %.0f simulated msgs/s "
+      "(median of %d; %" PRIu64 " msgs, %" PRIu64 " ops per run)\n",
+      duration_s, raft[RUNS / 2], RUNS, msgs, ops);
   printf("simulator: baseline (harness only, 64 B messages): %.0f msgs/s; raft/baseline = %.2f\n",
          base[RUNS / 2], ratio[RUNS / 2]);
   ctk_config_free(&c);

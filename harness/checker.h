@@ -18,14 +18,14 @@
 #include "history.h"
 
 typedef struct ctk_check_result {
-  int linearizable;      /* 1 yes, 0 no, -1 undecided (search budget exhausted) */
-  size_t n_ops;          /* operations considered (after dropping fails and info gets) */
+  int linearizable; /* 1 yes, 0 no, -1 undecided (search budget exhausted) */
+  size_t n_ops;     /* operations considered (after dropping fails and info gets) */
   size_t n_keys;
-  size_t bad_key_ops;    /* operations on the first non-linearizable key */
-  char bad_key[256];     /* the first key that is not linearizable ("" when none) */
-  char *explanation;     /* malloc'd, human-readable: the key, the longest linearizable prefix
-                            found and the operations that could not be ordered after it; NULL
-                            when linearizable. Free with ctk_check_result_free. */
+  size_t bad_key_ops; /* operations on the first non-linearizable key */
+  char bad_key[256];  /* the first key that is not linearizable ("" when none) */
+  char *explanation;  /* malloc'd, human-readable: the key, the longest linearizable prefix
+                         found and the operations that could not be ordered after it; NULL
+                         when linearizable. Free with ctk_check_result_free. */
   uint64_t states_explored;
 } ctk_check_result;
 

@@ -9,9 +9,10 @@
 #include "config.h"
 
 static void config_usage(FILE *out) {
-  fprintf(out, "usage: ctk config check FILE          validate an experiment file\n"
-               "       ctk config show FILE           print it with every default filled in\n"
-               "       ctk config defaults [PROTOCOL] print the defaults (raft when not given)\n");
+  fprintf(out,
+          "usage: ctk config check FILE          validate an experiment file\n"
+          "       ctk config show FILE           print it with every default filled in\n"
+          "       ctk config defaults [PROTOCOL] print the defaults (raft when not given)\n");
 }
 
 /* "exp.toml: ok (protocol raft, 3 nodes, 8 clients, 10 s, 1 fault, seed 1)" */

@@ -52,8 +52,9 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
   printf("  faults           %" PRIu64 " crashes, %" PRIu64 " restarts\n", s->crashes, s->restarts);
   printf("  commits          %" PRIu64 " log positions\n", s->max_commit);
   printf("  invariants       %s\n", r->violation ? r->violation_text : "held");
-  printf("  linearizable     %s\n",
-         r->linearizable == 1 ? "yes" : r->linearizable == 0 ? "NO" : "not decided");
+  printf("  linearizable     %s\n", r->linearizable == 1   ? "yes"
+                                    : r->linearizable == 0 ? "NO"
+                                                           : "not decided");
   printf("  trace hash       %016" PRIx64 "\n", s->trace_hash);
   printf("  wall time        %.2f s (%.0f simulated messages per second)\n", r->wall_s,
          r->wall_s > 0 ? (double)s->msgs_sent / r->wall_s : 0);
@@ -139,14 +140,14 @@ static int sweep_one(const ctk_config *base, uint64_t seed, int fd) {
   if (ctk_sim_execute(&config, &options, &report, err, sizeof err)) {
     n = snprintf(line, sizeof line, "%" PRIu64 " FAIL cannot run: %s\n", seed, err);
   } else {
-    const char *why = report.violation            ? report.violation_text
+    const char *why = report.violation           ? report.violation_text
                       : report.linearizable == 0 ? "history not linearizable"
                       : report.linearizable < 0  ? "linearizability undecided"
                                                  : NULL;
     if (why && report.linearizable < 0 && !report.violation) why = NULL; /* undecided: warn only */
-    n = snprintf(line, sizeof line, "%" PRIu64 " %s %s (%" PRIu64 " ops, %" PRIu64 " msgs)\n",
-                 seed, why ? "FAIL" : "ok", why ? why : "",
-                 report.stats.ops_ok + report.stats.ops_fail, report.stats.msgs_sent);
+    n = snprintf(line, sizeof line, "%" PRIu64 " %s %s (%" PRIu64 " ops, %" PRIu64 " msgs)\n", seed,
+                 why ? "FAIL" : "ok", why ? why : "", report.stats.ops_ok + report.stats.ops_fail,
+                 report.stats.msgs_sent);
     ctk_sim_report_free(&report);
   }
   if (n > (int)sizeof line - 1) n = (int)sizeof line - 1;

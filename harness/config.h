@@ -14,13 +14,13 @@
 
 #include "../protocols/protocol.h"
 
-#define CTK_MAX_FAULTS 64
-#define CTK_MAX_SITES 16
-#define CTK_NAME_LEN 64
+#define CTK_MAX_FAULTS   64
+#define CTK_MAX_SITES    16
+#define CTK_NAME_LEN     64
 #define CTK_ENDPOINT_LEN 128
-#define CTK_PATH_LEN 512
-#define CTK_MAX_CLIENTS 1024
-#define CTK_ERR_LEN 512
+#define CTK_PATH_LEN     512
+#define CTK_MAX_CLIENTS  1024
+#define CTK_ERR_LEN      512
 
 typedef enum ctk_distribution {
   CTK_DIST_UNIFORM = 0,
@@ -72,7 +72,7 @@ typedef struct ctk_workload {
   double zipf_s;
   double conflict_pct;
   int value_bytes;
-  double rate; /* 0 = closed loop; otherwise open-loop ops/s with Poisson arrivals */
+  double rate;              /* 0 = closed loop; otherwise open-loop ops/s with Poisson arrivals */
   double client_timeout_ms; /* a client gives up on one node after this and tries another */
   int max_attempts;         /* attempts per operation before recording it as unknown (info) */
 } ctk_workload;
@@ -86,22 +86,22 @@ typedef struct ctk_cluster {
 
 /* The simulated network, disk and run phases. */
 typedef struct ctk_sim_config {
-  double delay_ms[2];       /* uniform one-way delay [lo, hi] when no latency matrix is given */
-  double loss;              /* base probability a message is lost */
-  double duplicate;         /* base probability a message is delivered twice */
-  double reorder;           /* base probability a message is held back (reordering it) */
-  double reorder_delay_ms;  /* the largest extra delay of a held-back message */
-  double client_delay_ms;   /* one-way delay between a client and a node */
-  double disk_sync_us;      /* time to make one step's persisted bytes durable */
-  double step_us;           /* processing time of one event at a node */
+  double delay_ms[2];      /* uniform one-way delay [lo, hi] when no latency matrix is given */
+  double loss;             /* base probability a message is lost */
+  double duplicate;        /* base probability a message is delivered twice */
+  double reorder;          /* base probability a message is held back (reordering it) */
+  double reorder_delay_ms; /* the largest extra delay of a held-back message */
+  double client_delay_ms;  /* one-way delay between a client and a node */
+  double disk_sync_us;     /* time to make one step's persisted bytes durable */
+  double step_us;          /* processing time of one event at a node */
   int n_sites;
   char site_names[CTK_MAX_SITES][CTK_NAME_LEN];
   double latency_ms[CTK_MAX_SITES][CTK_MAX_SITES]; /* one-way, between sites; used when n_sites */
-  int random_faults;       /* 1: add a fault schedule drawn from the seed (for sweeps) */
-  double chase_leader;     /* probability that each new leader is crashed or cut off soon after
-                              it is elected (random_faults draws one per seed too) */
-  double liveness_s;       /* after the safety phase, faults heal and all must finish by then */
-  int torn_writes;         /* 1: a crash may keep only a prefix of unsynced bytes */
+  int random_faults;   /* 1: add a fault schedule drawn from the seed (for sweeps) */
+  double chase_leader; /* probability that each new leader is crashed or cut off soon after
+                          it is elected (random_faults draws one per seed too) */
+  double liveness_s;   /* after the safety phase, faults heal and all must finish by then */
+  int torn_writes;     /* 1: a crash may keep only a prefix of unsynced bytes */
 } ctk_sim_config;
 
 typedef struct ctk_config {

@@ -28,8 +28,8 @@ static const char *const fault_keys[FAULT_N_KEYS] = {
     "at_s", "kind", "node", "duration_s", "nodes", "one_way", "probability", "delay_ms", "factor"};
 
 #define FAULT_BIT(key) (1u << (key))
-#define FAULT_COMMON                                                                               \
-  (FAULT_BIT(FAULT_KEY_AT_S) | FAULT_BIT(FAULT_KEY_KIND) | FAULT_BIT(FAULT_KEY_NODE) |             \
+#define FAULT_COMMON                                                                   \
+  (FAULT_BIT(FAULT_KEY_AT_S) | FAULT_BIT(FAULT_KEY_KIND) | FAULT_BIT(FAULT_KEY_NODE) | \
    FAULT_BIT(FAULT_KEY_DURATION_S))
 
 static unsigned fault_keys_of(ctk_fault_kind kind) {

@@ -8,15 +8,15 @@
 
 /* Upper bounds on times, so that every time converts to microseconds in a uint64_t without
  * overflow: about 11.6 days whatever the unit. */
-#define CONFIG_MAX_S 1e6
-#define CONFIG_MAX_MS 1e9
-#define CONFIG_MAX_US 1e12
-#define CONFIG_MAX_RATE 1e9   /* ops/s */
+#define CONFIG_MAX_S      1e6
+#define CONFIG_MAX_MS     1e9
+#define CONFIG_MAX_US     1e12
+#define CONFIG_MAX_RATE   1e9 /* ops/s */
 #define CONFIG_MAX_FACTOR 1e6 /* slow faults */
-#define CONFIG_MAX_KEYS 1000000000
+#define CONFIG_MAX_KEYS   1000000000
 
 #define CONFIG_N_DISTRIBUTIONS 3
-#define CONFIG_N_FAULT_KINDS 8
+#define CONFIG_N_FAULT_KINDS   8
 extern const char *const config_distribution_names[CONFIG_N_DISTRIBUTIONS];
 /* Indexed by kind - 1 (CTK_FAULT_CRASH is 1). */
 extern const char *const config_fault_kind_names[CONFIG_N_FAULT_KINDS];

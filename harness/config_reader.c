@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CFG_RENDER_MAX 60  /* longest rendering of a value in a message, in bytes */
+#define CFG_RENDER_MAX  60 /* longest rendering of a value in a message, in bytes */
 #define CFG_SUGGEST_MAX 64 /* names longer than this get no suggestion */
 
 int cfg_fail(const cfg_reader *r, int line, const char *fmt, ...) {

@@ -293,8 +293,8 @@ static int sim_read_sites(const cfg_reader *r, const ctk_toml_node *table, ctk_s
 
 int config_read_sim(const cfg_reader *r, const ctk_toml_node *table, ctk_config *config) {
   static const char *const keys[] = {
-      "delay_ms",        "loss",         "duplicate",  "reorder",    "reorder_delay_ms",
-      "client_delay_ms", "disk_sync_us", "step_us",    "site_names", "latency_ms",
+      "delay_ms",        "loss",         "duplicate",   "reorder",     "reorder_delay_ms",
+      "client_delay_ms", "disk_sync_us", "step_us",     "site_names",  "latency_ms",
       "random_faults",   "liveness_s",   "torn_writes", "chase_leader"};
   if (cfg_expect_table(r, table, "sim") ||
       cfg_check_keys(r, table, "sim", keys, sizeof keys / sizeof keys[0]))

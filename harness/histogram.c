@@ -61,4 +61,6 @@ uint64_t ctk_histogram_quantile(const ctk_histogram *h, double q) {
   return h->max;
 }
 
-double ctk_histogram_mean(const ctk_histogram *h) { return h->total ? h->sum / (double)h->total : 0; }
+double ctk_histogram_mean(const ctk_histogram *h) {
+  return h->total ? h->sum / (double)h->total : 0;
+}

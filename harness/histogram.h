@@ -6,9 +6,9 @@
 #include <stdint.h>
 
 #define CTK_HIST_SUB_BITS 6
-#define CTK_HIST_SUB (1 << CTK_HIST_SUB_BITS)
-#define CTK_HIST_RANGES 36
-#define CTK_HIST_BUCKETS (CTK_HIST_RANGES * CTK_HIST_SUB)
+#define CTK_HIST_SUB      (1 << CTK_HIST_SUB_BITS)
+#define CTK_HIST_RANGES   36
+#define CTK_HIST_BUCKETS  (CTK_HIST_RANGES * CTK_HIST_SUB)
 
 typedef struct ctk_histogram {
   uint64_t counts[CTK_HIST_BUCKETS];

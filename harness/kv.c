@@ -10,7 +10,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#define KV_VERSION 1
+#define KV_VERSION       1
 #define KV_FLAG_EXPECTED 1
 
 /* ---- command encoding ---- */
@@ -34,7 +34,8 @@ int ctk_kv_encode(const ctk_kv_command *cmd, uint8_t *buf, size_t cap) {
       expected_len > CTK_KV_MAX_VALUE)
     return -1;
   int has_expected = cmd->op == CTK_F_CAS && cmd->expected != NULL;
-  size_t need = 1 + 1 + 8 + 8 + 1 + 2 + key_len + 2 + value_len + (has_expected ? 2 + expected_len : 0);
+  size_t need =
+      1 + 1 + 8 + 8 + 1 + 2 + key_len + 2 + value_len + (has_expected ? 2 + expected_len : 0);
   if (need > cap) return -1;
   uint8_t *p = buf;
   *p++ = KV_VERSION;

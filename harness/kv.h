@@ -12,7 +12,7 @@
 
 #include "history.h"
 
-#define CTK_KV_MAX_KEY 256
+#define CTK_KV_MAX_KEY   256
 #define CTK_KV_MAX_VALUE 2048
 
 typedef struct ctk_kv_command {
@@ -26,8 +26,8 @@ typedef struct ctk_kv_command {
 
 /* The outcome of applying a command. */
 typedef struct ctk_kv_result {
-  int ok;            /* get/put: 1; cas: 1 when it swapped */
-  int found;         /* get: 1 when the key had a value */
+  int ok;                           /* get/put: 1; cas: 1 when it swapped */
+  int found;                        /* get: 1 when the key had a value */
   char value[CTK_KV_MAX_VALUE + 1]; /* get: the value read */
 } ctk_kv_result;
 

@@ -27,13 +27,15 @@ static int list_protocols(void) {
   for (size_t i = 0; i < ctk_protocol_count(); i++) {
     const ctk_protocol_def *p = ctk_protocol_at(i);
     printf("%-12s %s\n", p->name, p->summary);
-    for (size_t k = 0; k < p->n_options; k++) printf("    %-28s %s\n", p->options[k].key, p->options[k].help);
+    for (size_t k = 0; k < p->n_options; k++)
+      printf("    %-28s %s\n", p->options[k].key, p->options[k].help);
   }
   return 0;
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+  if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
+      !strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }

@@ -14,7 +14,7 @@
 #include "checker.h"
 #include "sim_internal.h"
 
-#define SIM_BATCH_MAX 64 /* inputs one node handles before its group commit */
+#define SIM_BATCH_MAX 64     /* inputs one node handles before its group commit */
 #define SIM_INBOX_MAX 100000 /* a node's input queue; more is dropped (and counted as lost) */
 
 /* ---- tracing and violations ---- */
@@ -78,7 +78,8 @@ static void node_schedule_run(ctk_simulator *self, int i) {
 void sim_node_input(ctk_simulator *self, int i, ctk_event_kind kind, int from, const uint8_t *data,
                     uint32_t len) {
   uint8_t *copy = NULL;
-  if (data && !(copy = copy_bytes(data, len))) return sim_violation(self, "simulator out of memory");
+  if (data && !(copy = copy_bytes(data, len)))
+    return sim_violation(self, "simulator out of memory");
   sim_node_input_take(self, i, kind, from, copy, len);
 }
 
@@ -178,8 +179,7 @@ static void node_apply(ctk_simulator *self, int i, const sim_held_commit *c) {
   ctk_kv_result result;
   int duplicate;
   if (ctk_kv_apply(node->kv, c->data, c->len, &result, &duplicate)) {
-    sim_violation(self, "node %d committed an undecodable command at index %" PRIu64, i,
-                  c->index);
+    sim_violation(self, "node %d committed an undecodable command at index %" PRIu64, i, c->index);
     return;
   }
   ctk_kv_command cmd;
@@ -230,8 +230,7 @@ static const char *event_kind_name(ctk_event_kind k) {
 
 static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
   sim_node *node = &self->nodes[i];
-  ctk_event ev = {.kind = in->kind, .now_us = now, .from = in->from,
-                  .bytes = {in->data, in->len}};
+  ctk_event ev = {.kind = in->kind, .now_us = now, .from = in->from, .bytes = {in->data, in->len}};
   if (in->kind == CTK_EVENT_COMMAND) ev.from = -1;
   ctk_output out;
   self->stats.steps++;
@@ -247,8 +246,8 @@ static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
       char desc[256];
       if (self->proto->describe(in->data, in->len, desc, sizeof desc) < 0)
         snprintf(desc, sizeof desc, "(malformed, %u bytes)", in->len);
-      fprintf(self->options.trace, "%10.6f n%d <- n%d %s%s\n", (double)now / 1e6, i, in->from,
-              desc, rc == CTK_ERR_MALFORMED ? " REJECTED" : "");
+      fprintf(self->options.trace, "%10.6f n%d <- n%d %s%s\n", (double)now / 1e6, i, in->from, desc,
+              rc == CTK_ERR_MALFORMED ? " REJECTED" : "");
     }
   } else if (in->kind != CTK_EVENT_TIMEOUT) {
     sim_trace(self, "n%d %s (%u bytes)%s", i, event_kind_name(in->kind), in->len,
@@ -361,10 +360,10 @@ void sim_node_crash(ctk_simulator *self, int i) {
 
 static int node_create(ctk_simulator *self, int i, char *err, size_t err_len) {
   sim_node *node = &self->nodes[i];
-  ctk_node_config nc = {.node_id = i,
-                        .n_nodes = self->n,
-                        .seed = self->config.seed * 1000003u + (uint64_t)i * 7919u +
-                                node->incarnation * 104729u};
+  ctk_node_config nc = {
+      .node_id = i,
+      .n_nodes = self->n,
+      .seed = self->config.seed * 1000003u + (uint64_t)i * 7919u + node->incarnation * 104729u};
   node->proto = self->proto->create(&nc, self->options_copy, err, err_len);
   if (!node->proto) return -1;
   node->kv = ctk_kv_new();
@@ -382,7 +381,8 @@ void sim_node_restart(ctk_simulator *self, int i) {
   char err[256];
   self->stats.restarts++;
   sim_trace(self, "n%d RESTART from %zu durable bytes", i, node->durable.len);
-  if (node_create(self, i, err, sizeof err)) sim_violation(self, "n%d failed to restart: %s", i, err);
+  if (node_create(self, i, err, sizeof err))
+    sim_violation(self, "n%d failed to restart: %s", i, err);
 }
 
 /* ---- the event loop ---- */
@@ -411,24 +411,12 @@ static void dispatch(ctk_simulator *self, sim_event *ev) {
       sim_node_input(self, ev->node, CTK_EVENT_TIMEOUT, -1, NULL, 0);
     }
     break;
-  case EV_CLIENT_ARRIVE:
-    sim_client_arrive(self, ev->node, ev->from, ev->data, ev->len);
-    break;
-  case EV_CLIENT_REPLY:
-    sim_client_reply(self, ev->node, (const sim_reply *)ev->data);
-    break;
-  case EV_CLIENT_TIMEOUT:
-    sim_client_timeout(self, ev->node, ev->gen);
-    break;
-  case EV_CLIENT_NEXT:
-    sim_client_next(self, ev->node, ev->gen);
-    break;
-  case EV_FAULT_START:
-    sim_fault_start(self, ev->node);
-    break;
-  case EV_FAULT_END:
-    sim_fault_end(self, ev->node);
-    break;
+  case EV_CLIENT_ARRIVE: sim_client_arrive(self, ev->node, ev->from, ev->data, ev->len); break;
+  case EV_CLIENT_REPLY: sim_client_reply(self, ev->node, (const sim_reply *)ev->data); break;
+  case EV_CLIENT_TIMEOUT: sim_client_timeout(self, ev->node, ev->gen); break;
+  case EV_CLIENT_NEXT: sim_client_next(self, ev->node, ev->gen); break;
+  case EV_FAULT_START: sim_fault_start(self, ev->node); break;
+  case EV_FAULT_END: sim_fault_end(self, ev->node); break;
   }
   free(ev->data);
 }
@@ -577,8 +565,8 @@ int ctk_sim_submit_put(ctk_simulator *self, int node, const char *key, const cha
   int len = ctk_kv_encode(&cmd, buf, sizeof buf);
   if (len < 0) return CTK_ERR_INVALID;
   /* Stepped at once, outside the input queue, so the caller sees the protocol's answer. */
-  ctk_event ev = {.kind = CTK_EVENT_COMMAND, .now_us = self->now_us, .from = -1,
-                  .bytes = {buf, (size_t)len}};
+  ctk_event ev = {
+      .kind = CTK_EVENT_COMMAND, .now_us = self->now_us, .from = -1, .bytes = {buf, (size_t)len}};
   ctk_output out;
   int rc = self->proto->step(n->proto, &ev, &out);
   if (rc != CTK_OK) return rc;

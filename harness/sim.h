@@ -38,7 +38,7 @@ typedef struct ctk_sim_stats {
   uint64_t commands_rejected;
   uint64_t ops_invoked, ops_ok, ops_fail, ops_info;
   uint64_t crashes, restarts;
-  uint64_t leader_changes; /* times a node became leader of a new term */
+  uint64_t leader_changes;  /* times a node became leader of a new term */
   uint64_t first_leader_us; /* when the first leader was elected (0: never) */
   uint64_t max_term;
   uint64_t max_commit;
@@ -68,7 +68,7 @@ int ctk_sim_report_ok(const ctk_sim_report *report);
 /* ---- step by step ---- */
 
 ctk_simulator *ctk_sim_new(const ctk_config *config, const ctk_sim_options *options, char *err,
-                     size_t err_len);
+                           size_t err_len);
 void ctk_sim_destroy(ctk_simulator **self_p);
 
 /* Processes every event up to and including virtual time t_us. Returns 0, or -1 once an
@@ -105,7 +105,7 @@ void ctk_sim_set_loss(ctk_simulator *self, double loss);
  * Returns the protocol's step result (CTK_OK, CTK_ERR_REJECTED, ...). */
 int ctk_sim_submit_put(ctk_simulator *self, int node, const char *key, const char *value);
 /* The command node has committed at index (a copy in buf), or -1 when not committed there. */
-int ctk_sim_committed(const ctk_simulator *self, int node, uint64_t index, char *key, size_t key_len,
-                      char *value, size_t value_len);
+int ctk_sim_committed(const ctk_simulator *self, int node, uint64_t index, char *key,
+                      size_t key_len, char *value, size_t value_len);
 
 #endif /* CTK_SIM_H */

@@ -76,10 +76,9 @@ void sim_check_commit(ctk_simulator *self, int node, uint64_t index, const uint8
   if (index <= self->log_len) {
     const sim_commit_record *r = &self->log[index - 1];
     if (r->hash != hash || r->len != len || (len && memcmp(r->data, data, len)))
-      sim_violation(self,
-                    "agreement: n%d committed a different command at index %" PRIu64
-                    " than n%d did",
-                    node, index, r->first_node);
+      sim_violation(
+          self, "agreement: n%d committed a different command at index %" PRIu64 " than n%d did",
+          node, index, r->first_node);
     return;
   }
   if (self->log_len == self->log_cap) {
@@ -131,7 +130,8 @@ void sim_check_acknowledged(ctk_simulator *self) {
   qsort(in_log, n, sizeof *in_log, cmp_u64);
   for (size_t i = 0; i < self->n_acked; i++) {
     if (!bsearch(&self->acked[i], in_log, n, sizeof *in_log, cmp_u64)) {
-      sim_violation(self, "durability: client %" PRIu64 "'s request %" PRIu64
+      sim_violation(self,
+                    "durability: client %" PRIu64 "'s request %" PRIu64
                     " was answered but is not in the committed log",
                     self->acked[i] >> 40, self->acked[i] & (((uint64_t)1 << 40) - 1));
       break;

@@ -122,9 +122,8 @@ void sim_client_reply(ctk_simulator *self, int c, const sim_reply *reply) {
   if (!client->active || reply->seq != client->seq) return;
   if (reply->rejected) {
     /* Certainly not applied here; try the node named as leader (or the next one) shortly. */
-    client->leader_hint = reply->leader_hint >= 0 && reply->leader_hint != client->target
-                              ? reply->leader_hint
-                              : -1;
+    client->leader_hint =
+        reply->leader_hint >= 0 && reply->leader_hint != client->target ? reply->leader_hint : -1;
     if (client->leader_hint < 0) client->target = (client->target + 1) % self->n;
     client->attempt++; /* the pending timeout no longer applies */
     sim_schedule(self, self->now_us + REJECT_BACKOFF_US, EV_CLIENT_NEXT, c, -1, 1, NULL, 0);

@@ -73,12 +73,12 @@ typedef struct sim_node {
   ctk_proto *proto;
   int alive;
   uint64_t incarnation;
-  wire_writer durable;  /* synced bytes */
-  wire_writer pending;  /* persisted by steps, not yet synced */
+  wire_writer durable; /* synced bytes */
+  wire_writer pending; /* persisted by steps, not yet synced */
   int pending_replace;
   int syncing;
   int run_scheduled;
-  sim_input *inbox;     /* ring buffer */
+  sim_input *inbox; /* ring buffer */
   size_t inbox_head, inbox_n, inbox_cap;
   sim_held_message *held_msgs;
   size_t n_held_msgs, cap_held_msgs;
@@ -90,7 +90,7 @@ typedef struct sim_node {
   uint64_t committed; /* last index emitted by the protocol in this incarnation */
   uint64_t last_commit_status;
   uint64_t *pending_seq; /* per client: the request seq waiting for an answer here, 0: none */
-  int leader_term_seen; /* last (term) this node was seen leading, to count leader changes */
+  int leader_term_seen;  /* last (term) this node was seen leading, to count leader changes */
   uint64_t led_term;
   uint64_t msgs_sent;
   uint64_t msgs_sent_to[CTK_MAX_NODES];
@@ -131,7 +131,7 @@ typedef struct sim_reply {
 typedef struct sim_fault {
   ctk_fault spec;
   int active;
-  int target;                 /* resolved node when it started */
+  int target; /* resolved node when it started */
   int side[CTK_MAX_NODES], n_side;
 } sim_fault;
 
@@ -173,7 +173,7 @@ struct ctk_simulator {
   sim_phase phase;
   uint64_t safety_end_us, liveness_end_us;
   uint64_t scripted_seq; /* sequence numbers of ctk_sim_submit_put */
-  int64_t ops_budget; /* ops left to invoke when workload.ops is used; -1 unbounded */
+  int64_t ops_budget;    /* ops left to invoke when workload.ops is used; -1 unbounded */
   ctk_history history;
   ctk_sim_stats stats;
   /* invariants */
@@ -194,8 +194,8 @@ void sim_trace(ctk_simulator *self, const char *fmt, ...) __attribute__((format(
 void sim_violation(ctk_simulator *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sim_schedule(ctk_simulator *self, uint64_t time, sim_event_type type, int node, int from,
                   uint64_t gen, uint8_t *data, uint32_t len);
-void sim_node_input(ctk_simulator *self, int node, ctk_event_kind kind, int from, const uint8_t *data,
-                    uint32_t len);
+void sim_node_input(ctk_simulator *self, int node, ctk_event_kind kind, int from,
+                    const uint8_t *data, uint32_t len);
 /* The same, taking ownership of data (malloc'd, or NULL). */
 void sim_node_input_take(ctk_simulator *self, int node, ctk_event_kind kind, int from,
                          uint8_t *data, uint32_t len);
@@ -229,7 +229,8 @@ int sim_clients_idle(const ctk_simulator *self);
 
 /* sim_check.c */
 void sim_check_status(ctk_simulator *self, int node, const ctk_status *st);
-void sim_check_commit(ctk_simulator *self, int node, uint64_t index, const uint8_t *data, uint32_t len);
+void sim_check_commit(ctk_simulator *self, int node, uint64_t index, const uint8_t *data,
+                      uint32_t len);
 void sim_check_acknowledged(ctk_simulator *self);
 void sim_note_acknowledged(ctk_simulator *self, int client, uint64_t seq);
 void sim_check_free(ctk_simulator *self);

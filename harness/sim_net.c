@@ -91,9 +91,7 @@ void sim_net_recompute(ctk_simulator *self) {
       case CTK_FAULT_DROP:
         if (spec->probability > node->extra_loss) node->extra_loss = spec->probability;
         break;
-      case CTK_FAULT_DELAY:
-        node->extra_delay_us += (uint64_t)(spec->delay_ms * 1000);
-        break;
+      case CTK_FAULT_DELAY: node->extra_delay_us += (uint64_t)(spec->delay_ms * 1000); break;
       case CTK_FAULT_DUPLICATE:
         if (spec->probability > node->extra_dup) node->extra_dup = spec->probability;
         break;
@@ -103,8 +101,7 @@ void sim_net_recompute(ctk_simulator *self) {
       case CTK_FAULT_SLOW:
         if (spec->factor > node->slow_factor) node->slow_factor = spec->factor;
         break;
-      default:
-        break;
+      default: break;
       }
     }
   }
@@ -171,9 +168,7 @@ void sim_fault_start(ctk_simulator *self, int i) {
             fault->target == CTK_TARGET_ALL ? "all " : "n",
             fault->target == CTK_TARGET_ALL ? 0 : fault->target, spec->duration_s);
   switch (spec->kind) {
-  case CTK_FAULT_CRASH:
-    sim_node_crash(self, fault->target);
-    break;
+  case CTK_FAULT_CRASH: sim_node_crash(self, fault->target); break;
   case CTK_FAULT_PARTITION:
     if (spec->n_nodes > 0) {
       memcpy(fault->side, spec->nodes, sizeof fault->side);
@@ -184,12 +179,8 @@ void sim_fault_start(ctk_simulator *self, int i) {
     }
     partition_blocks(self, fault, +1);
     break;
-  case CTK_FAULT_ISOLATE:
-    self->nodes[fault->target].isolated++;
-    break;
-  default:
-    sim_net_recompute(self);
-    break;
+  case CTK_FAULT_ISOLATE: self->nodes[fault->target].isolated++; break;
+  default: sim_net_recompute(self); break;
   }
   if (spec->duration_s > 0)
     sim_schedule(self, self->now_us + (uint64_t)(spec->duration_s * 1e6), EV_FAULT_END, i, -1, 0,
@@ -202,18 +193,10 @@ void sim_fault_end(ctk_simulator *self, int i) {
   fault->active = 0;
   sim_trace(self, "FAULT %s heals", ctk_fault_kind_name(fault->spec.kind));
   switch (fault->spec.kind) {
-  case CTK_FAULT_CRASH:
-    sim_node_restart(self, fault->target);
-    break;
-  case CTK_FAULT_PARTITION:
-    partition_blocks(self, fault, -1);
-    break;
-  case CTK_FAULT_ISOLATE:
-    self->nodes[fault->target].isolated--;
-    break;
-  default:
-    sim_net_recompute(self);
-    break;
+  case CTK_FAULT_CRASH: sim_node_restart(self, fault->target); break;
+  case CTK_FAULT_PARTITION: partition_blocks(self, fault, -1); break;
+  case CTK_FAULT_ISOLATE: self->nodes[fault->target].isolated--; break;
+  default: sim_net_recompute(self); break;
   }
 }
 
@@ -233,8 +216,8 @@ int sim_random_faults(ctk_simulator *self, ctk_fault **faults_out, int *n_out) {
   ctk_fault *faults = calloc((size_t)n + 1, sizeof *faults);
   if (!faults) return -1;
   static const ctk_fault_kind kinds[] = {
-      CTK_FAULT_CRASH,     CTK_FAULT_CRASH,   CTK_FAULT_CRASH,     CTK_FAULT_PARTITION,
-      CTK_FAULT_PARTITION, CTK_FAULT_ISOLATE, CTK_FAULT_ISOLATE,   CTK_FAULT_DROP,
+      CTK_FAULT_CRASH,     CTK_FAULT_CRASH,     CTK_FAULT_CRASH,   CTK_FAULT_PARTITION,
+      CTK_FAULT_PARTITION, CTK_FAULT_ISOLATE,   CTK_FAULT_ISOLATE, CTK_FAULT_DROP,
       CTK_FAULT_DELAY,     CTK_FAULT_DUPLICATE, CTK_FAULT_REORDER, CTK_FAULT_SLOW};
   for (int k = 0; k < n; k++) {
     ctk_fault *f = &faults[k];
@@ -256,9 +239,7 @@ int sim_random_faults(ctk_simulator *self, ctk_fault **faults_out, int *n_out) {
       f->probability = 0.05 + ctk_rng_unit(rng) * 0.6;
       if (ctk_rng_chance(rng, 0.3)) f->node = CTK_TARGET_ALL;
       break;
-    case CTK_FAULT_DELAY:
-      f->delay_ms = 5 + ctk_rng_unit(rng) * 150;
-      break;
+    case CTK_FAULT_DELAY: f->delay_ms = 5 + ctk_rng_unit(rng) * 150; break;
     case CTK_FAULT_DUPLICATE:
       f->probability = 0.05 + ctk_rng_unit(rng) * 0.4;
       if (ctk_rng_chance(rng, 0.5)) f->node = CTK_TARGET_ALL;
@@ -268,11 +249,8 @@ int sim_random_faults(ctk_simulator *self, ctk_fault **faults_out, int *n_out) {
       f->delay_ms = 50;
       if (ctk_rng_chance(rng, 0.5)) f->node = CTK_TARGET_ALL;
       break;
-    case CTK_FAULT_SLOW:
-      f->factor = 2 + ctk_rng_unit(rng) * 30;
-      break;
-    default:
-      break;
+    case CTK_FAULT_SLOW: f->factor = 2 + ctk_rng_unit(rng) * 30; break;
+    default: break;
     }
   }
   *faults_out = faults;
@@ -301,8 +279,8 @@ void sim_faults_schedule(ctk_simulator *self) {
   }
   for (int i = 0; i < total; i++) {
     sim_fault *fault = &self->faults[i];
-    fault->spec = i < self->config.n_faults ? self->config.faults[i]
-                                            : drawn[i - self->config.n_faults];
+    fault->spec =
+        i < self->config.n_faults ? self->config.faults[i] : drawn[i - self->config.n_faults];
     sim_schedule(self, (uint64_t)(fault->spec.at_s * 1e6), EV_FAULT_START, i, -1, 0, NULL, 0);
   }
   self->n_faults = total;

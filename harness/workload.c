@@ -9,8 +9,12 @@
 /* Zipf over ranks 1..n with exponent s, by rejection-inversion (Hörmann and Derflinger, "Rejection-
  * inversion to generate variates from monotone discrete distributions", 1996). H is an antider-
  * ivative of the hat function h(x) = x^-s; helper1/helper2 keep it accurate near s = 1. */
-static double zipf_helper1(double x) { return fabs(x) > 1e-8 ? log1p(x) / x : 1 - x * (0.5 - x / 3); }
-static double zipf_helper2(double x) { return fabs(x) > 1e-8 ? expm1(x) / x : 1 + x * 0.5 * (1 + x / 3); }
+static double zipf_helper1(double x) {
+  return fabs(x) > 1e-8 ? log1p(x) / x : 1 - x * (0.5 - x / 3);
+}
+static double zipf_helper2(double x) {
+  return fabs(x) > 1e-8 ? expm1(x) / x : 1 + x * 0.5 * (1 + x / 3);
+}
 static double zipf_H(double s, double x) {
   double lx = log(x);
   return zipf_helper2((1 - s) * lx) * lx;
@@ -56,14 +60,12 @@ static uint64_t zipf_next(const ctk_workload_gen *g, ctk_rng *rng) {
 uint64_t ctk_workload_next_key(const ctk_workload_gen *g, ctk_rng *rng) {
   uint64_t n = (uint64_t)g->w.keys;
   switch (g->w.distribution) {
-  case CTK_DIST_ZIPF:
-    return zipf_next(g, rng);
+  case CTK_DIST_ZIPF: return zipf_next(g, rng);
   case CTK_DIST_CONFLICT:
     if (ctk_rng_chance(rng, g->w.conflict_pct / 100.0) || n == 1) return 0;
     return ctk_rng_range(rng, 1, n - 1);
   case CTK_DIST_UNIFORM:
-  default:
-    return ctk_rng_range(rng, 0, n - 1);
+  default: return ctk_rng_range(rng, 0, n - 1);
   }
 }
 

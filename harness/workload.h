@@ -29,7 +29,7 @@ typedef struct ctk_workload_gen {
   struct {
     uint64_t key; /* key number + 1; 0: empty */
     char value[CTK_KV_MAX_VALUE + 1];
-  } *cache;
+  } * cache;
 } ctk_workload_gen;
 
 /* Returns 0, or -1 when out of memory. */

@@ -8,9 +8,8 @@
  * The life of an instance:
  *
  *   create(config, options)          -> instance, nothing happens yet
- *   step(START, durable bytes)       -> recovers from what it persisted before (empty on first boot)
- *   step(MESSAGE | TIMEOUT | COMMAND)-> ... forever ...
- *   destroy()
+ *   step(START, durable bytes)       -> recovers from what it persisted before (empty on first
+ * boot) step(MESSAGE | TIMEOUT | COMMAND)-> ... forever ... destroy()
  *
  * After every step the host MUST, in this order:
  *   1. make output.persist durable (append it to the node's durable bytes, or replace them all
@@ -31,10 +30,10 @@
 #include <stdint.h>
 
 /* Bounds every host and protocol can rely on. */
-#define CTK_MAX_NODES 16            /* nodes in one cluster */
+#define CTK_MAX_NODES         16         /* nodes in one cluster */
 #define CTK_MAX_MESSAGE_BYTES (1u << 20) /* one encoded protocol message */
-#define CTK_MAX_COMMAND_BYTES 4096  /* one client command, as opaque bytes */
-#define CTK_DEADLINE_NONE UINT64_MAX
+#define CTK_MAX_COMMAND_BYTES 4096       /* one client command, as opaque bytes */
+#define CTK_DEADLINE_NONE     UINT64_MAX
 
 /* Return codes of step and create. 0 is success. */
 enum {
@@ -82,8 +81,8 @@ typedef struct ctk_commit {
 
 /* Filled by step; every pointer stays valid until the next call of step or destroy. */
 typedef struct ctk_output {
-  ctk_bytes persist;        /* bytes to make durable before anything else leaves this step */
-  int persist_replace;      /* 1: persist replaces all durable bytes; 0: it is appended */
+  ctk_bytes persist;   /* bytes to make durable before anything else leaves this step */
+  int persist_replace; /* 1: persist replaces all durable bytes; 0: it is appended */
   const ctk_message *messages;
   size_t n_messages;
   const ctk_commit *commits;
@@ -95,7 +94,7 @@ typedef enum ctk_role {
   CTK_ROLE_FOLLOWER = 0,
   CTK_ROLE_CANDIDATE, /* campaigning (including a pre-vote campaign) */
   CTK_ROLE_LEADER,
-  CTK_ROLE_NONE,      /* leaderless protocols */
+  CTK_ROLE_NONE, /* leaderless protocols */
 } ctk_role;
 
 /* Read-only view of an instance, used by hosts for invariants, fault targets and reports. */
@@ -109,24 +108,24 @@ typedef struct ctk_status {
 
 /* What the protocol is told at create time. */
 typedef struct ctk_node_config {
-  int node_id;     /* 0 .. n_nodes-1 */
-  int n_nodes;     /* 1 .. CTK_MAX_NODES */
-  uint64_t seed;   /* the only source of randomness the protocol may use */
+  int node_id;   /* 0 .. n_nodes-1 */
+  int n_nodes;   /* 1 .. CTK_MAX_NODES */
+  uint64_t seed; /* the only source of randomness the protocol may use */
 } ctk_node_config;
 
 /* Typed options. Each protocol describes its options as a table of specs; the configuration
  * loader reads the [<protocol>] table of an experiment file against it, checks types and ranges,
  * fills in defaults, and hands the protocol its own options struct. */
 typedef enum ctk_option_type {
-  CTK_OPTION_BOOL = 1,  /* int field, 0 or 1 */
-  CTK_OPTION_INT,       /* int64_t field in [min, max] */
-  CTK_OPTION_RANGE,     /* int64_t[2] field, [lo, hi] with min <= lo <= hi <= max */
+  CTK_OPTION_BOOL = 1, /* int field, 0 or 1 */
+  CTK_OPTION_INT,      /* int64_t field in [min, max] */
+  CTK_OPTION_RANGE,    /* int64_t[2] field, [lo, hi] with min <= lo <= hi <= max */
 } ctk_option_type;
 
 typedef struct ctk_option_spec {
   const char *key;
   ctk_option_type type;
-  size_t offset; /* offsetof the field in the protocol's options struct */
+  size_t offset;                  /* offsetof the field in the protocol's options struct */
   int64_t default_lo, default_hi; /* default_hi only for RANGE */
   int64_t min, max;
   const char *help;

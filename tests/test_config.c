@@ -422,15 +422,16 @@ static void test_round_trip_defaults(void **state) {
 static void test_round_trip_awkward_values(void **state) {
   (void)state;
   ctk_config config;
-  load_ok("seed = 9223372036854775807\n"
-          "[cluster]\nnodes = 2\nsites = [\"a \\\"q\\\" \\\\ b\", \"\\u00e9t\\u00e9\\t\"]\n"
-          "[workload]\nread_ratio = 0.1\ncas_ratio = 0.30000000000000004\nrate = 1e-7\n"
-          "duration_s = 123456.789\nwarmup_s = 0.000001\n"
-          "[sim]\nsite_names = [\"a \\\"q\\\" \\\\ b\", \"\\u00e9t\\u00e9\\t\"]\n"
-          "latency_ms = [[1e-300, 2], [3, 999999999]]\n"
-          "[[fault]]\nat_s = 0\nkind = \"partition\"\nnode = 1\n"
-          "[[fault]]\nat_s = 0.1\nkind = \"reorder\"\nprobability = 1\ndelay_ms = 0\n",
-          &config);
+  load_ok(
+      "seed = 9223372036854775807\n"
+      "[cluster]\nnodes = 2\nsites = [\"a \\\"q\\\" \\\\ b\", \"\\u00e9t\\u00e9\\t\"]\n"
+      "[workload]\nread_ratio = 0.1\ncas_ratio = 0.30000000000000004\nrate = 1e-7\n"
+      "duration_s = 123456.789\nwarmup_s = 0.000001\n"
+      "[sim]\nsite_names = [\"a \\\"q\\\" \\\\ b\", \"\\u00e9t\\u00e9\\t\"]\n"
+      "latency_ms = [[1e-300, 2], [3, 999999999]]\n"
+      "[[fault]]\nat_s = 0\nkind = \"partition\"\nnode = 1\n"
+      "[[fault]]\nat_s = 0.1\nkind = \"reorder\"\nprobability = 1\ndelay_ms = 0\n",
+      &config);
   assert_true(config.seed == INT64_MAX);
   assert_string_equal(config.sim.site_names[1], "\xc3\xa9t\xc3\xa9\t");
   assert_int_equal(config.faults[0].n_nodes, 0); /* the target alone is the cut-off side */
@@ -460,8 +461,9 @@ static void test_error_syntax(void **state) {
                "exp.toml:3:8: TOML syntax error: Error while parsing key-value pair: cannot "
                "redefine existing integer 'seed'");
   /* In a header-only toml++ built without NDEBUG this input hits an assert (PITFALLS.md). */
-  expect_error("[\n", "exp.toml:1:2: TOML syntax error: Error while parsing key: expected bare "
-                      "key starting character or string delimiter, saw '\\n'");
+  expect_error("[\n",
+               "exp.toml:1:2: TOML syntax error: Error while parsing key: expected bare "
+               "key starting character or string delimiter, saw '\\n'");
 }
 
 static void test_error_missing_file(void **state) {
@@ -574,10 +576,11 @@ static void test_error_latency_matrix(void **state) {
 
 static void test_error_site_not_in_site_names(void **state) {
   (void)state;
-  expect_error("[cluster]\nsites = [\"a\", \"c\", \"a\"]\n"
-               "[sim]\nsite_names = [\"a\", \"b\"]\nlatency_ms = [[1, 2], [3, 4]]\n",
-               "exp.toml:2: key 'cluster.sites[1]': expected one of sim.site_names (\"a\", "
-               "\"b\"), got \"c\"");
+  expect_error(
+      "[cluster]\nsites = [\"a\", \"c\", \"a\"]\n"
+      "[sim]\nsite_names = [\"a\", \"b\"]\nlatency_ms = [[1, 2], [3, 4]]\n",
+      "exp.toml:2: key 'cluster.sites[1]': expected one of sim.site_names (\"a\", "
+      "\"b\"), got \"c\"");
   expect_error("[cluster]\nsites = [\"a\", \"a\", \"a\"]\n",
                "exp.toml:2: key 'cluster.sites': needs sim.site_names to say which sites exist");
 }
@@ -611,10 +614,11 @@ static void test_error_fault_node(void **state) {
   expect_error("[[fault]]\nat_s = 1\nkind = \"crash\"\nnode = \"all\"\n",
                "exp.toml:4: key 'fault[0].node': expected \"leader\", \"random\" or a node id "
                "from 0 to 2, got \"all\"");
-  expect_error("[cluster]\nnodes = 5\n[[fault]]\nat_s = 1\nkind = \"drop\"\nprobability = 1\n"
-               "node = 5\n",
-               "exp.toml:7: key 'fault[0].node': expected \"leader\", \"random\", \"all\" or a "
-               "node id from 0 to 4, got 5");
+  expect_error(
+      "[cluster]\nnodes = 5\n[[fault]]\nat_s = 1\nkind = \"drop\"\nprobability = 1\n"
+      "node = 5\n",
+      "exp.toml:7: key 'fault[0].node': expected \"leader\", \"random\", \"all\" or a "
+      "node id from 0 to 4, got 5");
   expect_error("[[fault]]\nat_s = 1\nkind = \"partition\"\nnodes = [0, 1, 2]\n",
                "exp.toml:4: key 'fault[0].nodes': expected an array of 1 to 2 distinct node ids "
                "from 0 to 2 (the side cut off), got [0, 1, 2]");

@@ -56,7 +56,8 @@ static void test_decode_rejects_malformed(void **state) {
   char scratch[CTK_MAX_COMMAND_BYTES + 8];
   ctk_kv_command cmd;
   int len = encode(1, 1, CTK_F_PUT, "key", "value", NULL, buf);
-  for (int cut = 0; cut < len; cut++) assert_int_equal(ctk_kv_decode(buf, (size_t)cut, &cmd, scratch), -1);
+  for (int cut = 0; cut < len; cut++)
+    assert_int_equal(ctk_kv_decode(buf, (size_t)cut, &cmd, scratch), -1);
   uint8_t longer[CTK_MAX_COMMAND_BYTES];
   memcpy(longer, buf, (size_t)len);
   longer[len] = 0;
@@ -137,8 +138,14 @@ static void test_digest_matches_replicas(void **state) {
 }
 
 static ctk_workload workload(ctk_distribution d, int64_t keys) {
-  ctk_workload w = {.clients = 1, .read_ratio = 0.5, .cas_ratio = 0.2, .keys = keys,
-                    .distribution = d, .zipf_s = 0.99, .conflict_pct = 30, .value_bytes = 16};
+  ctk_workload w = {.clients = 1,
+                    .read_ratio = 0.5,
+                    .cas_ratio = 0.2,
+                    .keys = keys,
+                    .distribution = d,
+                    .zipf_s = 0.99,
+                    .conflict_pct = 30,
+                    .value_bytes = 16};
   return w;
 }
 
@@ -226,10 +233,14 @@ static void test_histogram_quantiles(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_encode_round_trip),     cmocka_unit_test(test_decode_rejects_malformed),
-      cmocka_unit_test(test_get_put_cas),           cmocka_unit_test(test_duplicates_applied_once),
-      cmocka_unit_test(test_digest_matches_replicas), cmocka_unit_test(test_key_distributions),
-      cmocka_unit_test(test_ops_mix_and_unique_values), cmocka_unit_test(test_histogram_quantiles),
+      cmocka_unit_test(test_encode_round_trip),
+      cmocka_unit_test(test_decode_rejects_malformed),
+      cmocka_unit_test(test_get_put_cas),
+      cmocka_unit_test(test_duplicates_applied_once),
+      cmocka_unit_test(test_digest_matches_replicas),
+      cmocka_unit_test(test_key_distributions),
+      cmocka_unit_test(test_ops_mix_and_unique_values),
+      cmocka_unit_test(test_histogram_quantiles),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,8 +59,10 @@ static int start_bytes(node *nd, const uint8_t *bytes, size_t len) {
   ctk_output out;
   ctk_event ev = {.kind = CTK_EVENT_START, .now_us = nd->now, .bytes = {bytes, len}};
   int rc = ctk_raft_protocol.step(nd->p, &ev, &out);
-  if (rc == CTK_OK) absorb(nd, &out);
-  else assert_int_equal(out.persist.len + out.n_messages + out.n_commits, 0);
+  if (rc == CTK_OK)
+    absorb(nd, &out);
+  else
+    assert_int_equal(out.persist.len + out.n_messages + out.n_commits, 0);
   return rc;
 }
 
@@ -81,8 +83,8 @@ static void node_free(node *nd) {
 }
 
 static int deliver(node *nd, int from, const uint8_t *bytes, size_t len, ctk_output *out) {
-  ctk_event ev = {.kind = CTK_EVENT_MESSAGE, .now_us = nd->now, .from = from,
-                  .bytes = {bytes, len}};
+  ctk_event ev = {
+      .kind = CTK_EVENT_MESSAGE, .now_us = nd->now, .from = from, .bytes = {bytes, len}};
   int rc = ctk_raft_protocol.step(nd->p, &ev, out);
   if (rc == CTK_OK) absorb(nd, out);
   return rc;
@@ -457,7 +459,7 @@ static void random_bytes_never_crash(void **state) {
       }
     }
     int from = ctk_rng_chance(&rng, 0.9) ? (ctk_rng_chance(&rng, 0.5) ? 0 : 2)
-                                          : (int)ctk_rng_range(&rng, 0, 5) - 2;
+                                         : (int)ctk_rng_range(&rng, 0, 5) - 2;
     ctk_status before = status(&nd);
     ctk_output out;
     nd.now += 1000;
@@ -631,11 +633,11 @@ static void durable_semantic_errors_corrupt(void **state) {
     uint8_t bytes[32];
     size_t len;
   } cases[] = {
-      {{1, 9}, 2},                                  /* unknown record type */
-      {{1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 7}, 14}, /* vote for node 7 of 3 */
-      {{2, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}, 14}, /* unknown record version */
-      {{1, 3, 0, 0, 0, 0, 0, 0, 0, 5}, 10},         /* truncate past the end */
-      {{1, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0}, 14}, /* entries not at the end */
+      {{1, 9}, 2},                                         /* unknown record type */
+      {{1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 7}, 14},    /* vote for node 7 of 3 */
+      {{2, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}, 14},    /* unknown record version */
+      {{1, 3, 0, 0, 0, 0, 0, 0, 0, 5}, 10},                /* truncate past the end */
+      {{1, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0}, 14},    /* entries not at the end */
       {{1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0}, 15}, /* trailing byte */
   };
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {

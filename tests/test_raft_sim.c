@@ -421,7 +421,8 @@ static void test_prevote_matters(void **state) {
   uint64_t rise_off, rise_on;
   uint64_t changes_off = rejoin_after_isolation(0, &rise_off);
   uint64_t changes_on = rejoin_after_isolation(1, &rise_on);
-  print_message("pre-vote off: term +%" PRIu64 ", %" PRIu64 " leader changes; "
+  print_message("pre-vote off: term +%" PRIu64 ", %" PRIu64
+                " leader changes; "
                 "on: term +%" PRIu64 ", %" PRIu64 " leader changes\n",
                 rise_off, changes_off, rise_on, changes_on);
   assert_true(rise_off > 0);
@@ -429,7 +430,6 @@ static void test_prevote_matters(void **state) {
   assert_int_equal(rise_on, 0);
   assert_int_equal(changes_on, 0);
 }
-
 
 /* ---- Figure 8 of the Raft paper (scenario 8), step by step ---- */
 

@@ -11,8 +11,8 @@
 #include "raft/raft.h"
 #include "raft/raft_internal.h"
 
-#define MAXN 5
-#define MS 1000ull
+#define MAXN       5
+#define MS         1000ull
 #define CHOSEN_MAX 65536
 
 /* ---- a tiny hand-driven cluster ---- */
@@ -36,7 +36,7 @@ typedef struct cluster {
   size_t last_persist[MAXN]; /* persist bytes of the node's last step */
   size_t last_sent[MAXN];    /* messages of the node's last step */
   uint64_t applied[MAXN];    /* highest commit index emitted since the last restart */
-  uint8_t **chosen; /* command committed at each index, by whoever committed first */
+  uint8_t **chosen;          /* command committed at each index, by whoever committed first */
   size_t *chosen_len;
   int cut[MAXN][MAXN]; /* 1: messages from i to j are lost */
   qmsg *q;
@@ -128,8 +128,8 @@ static int step(cluster *c, int i, ctk_event ev) {
 
 static int start(cluster *c, int i) {
   c->applied[i] = 0;
-  return step(c, i, (ctk_event){.kind = CTK_EVENT_START,
-                                .bytes = {c->durable[i], c->durable_len[i]}});
+  return step(c, i,
+              (ctk_event){.kind = CTK_EVENT_START, .bytes = {c->durable[i], c->durable_len[i]}});
 }
 
 static void restart(cluster *c, int i) {
@@ -180,8 +180,8 @@ static void fire(cluster *c, int i) {
 }
 
 static int command(cluster *c, int i, const char *cmd) {
-  return step(c, i, (ctk_event){.kind = CTK_EVENT_COMMAND,
-                                .bytes = {(const uint8_t *)cmd, strlen(cmd)}});
+  return step(c, i,
+              (ctk_event){.kind = CTK_EVENT_COMMAND, .bytes = {(const uint8_t *)cmd, strlen(cmd)}});
 }
 
 static int msg_type(const qmsg *m) { return m->len >= 2 ? m->bytes[1] : -1; }
@@ -196,8 +196,8 @@ static int deliver(cluster *c, size_t k) {
   memmove(&c->q[k], &c->q[k + 1], (c->nq - k - 1) * sizeof *c->q);
   c->nq--;
   if (msg_type(&m) == RAFT_MSG_APPEND) c->n_append_delivered++;
-  int rc = step(c, m.to, (ctk_event){.kind = CTK_EVENT_MESSAGE, .from = m.from,
-                                     .bytes = {m.bytes, m.len}});
+  int rc = step(c, m.to,
+                (ctk_event){.kind = CTK_EVENT_MESSAGE, .from = m.from, .bytes = {m.bytes, m.len}});
   free(m.bytes);
   return rc;
 }
@@ -219,8 +219,8 @@ static void isolate(cluster *c, int i, int cut) {
 
 /* Hands node `to` a message crafted with the codec, as if from `from`. */
 static int inject(cluster *c, int from, int to, wire_writer *w) {
-  int rc = step(c, to, (ctk_event){.kind = CTK_EVENT_MESSAGE, .from = from,
-                                   .bytes = {w->data, w->len}});
+  int rc =
+      step(c, to, (ctk_event){.kind = CTK_EVENT_MESSAGE, .from = from, .bytes = {w->data, w->len}});
   wire_writer_reset(w);
   return rc;
 }

@@ -151,10 +151,15 @@ static int liar_describe(const uint8_t *b, size_t n, char *buf, size_t len) {
   return snprintf(buf, len, "liar");
 }
 
-static const ctk_protocol_def liar_protocol = {
-    .name = "liar", .summary = "commits without agreeing", .flags = CTK_PROTO_TOTAL_ORDER | CTK_PROTO_LEADERS,
-    .options_size = sizeof(int), .create = liar_create, .destroy = liar_destroy,
-    .step = liar_step, .status = liar_status, .describe = liar_describe};
+static const ctk_protocol_def liar_protocol = {.name = "liar",
+                                               .summary = "commits without agreeing",
+                                               .flags = CTK_PROTO_TOTAL_ORDER | CTK_PROTO_LEADERS,
+                                               .options_size = sizeof(int),
+                                               .create = liar_create,
+                                               .destroy = liar_destroy,
+                                               .step = liar_step,
+                                               .status = liar_status,
+                                               .describe = liar_describe};
 
 static void test_invariants_catch_disagreement(void **state) {
   (void)state;
@@ -200,10 +205,10 @@ static void test_crash_restart_keeps_synced_state(void **state) {
   ctk_config c = make_config(3, 8, 3);
   c.n_faults = 2;
   memset(c.faults, 0, 2 * sizeof c.faults[0]);
-  c.faults[0] = (ctk_fault){.at_s = 1, .kind = CTK_FAULT_CRASH, .node = CTK_TARGET_LEADER,
-                            .duration_s = 0.5};
-  c.faults[1] = (ctk_fault){.at_s = 2, .kind = CTK_FAULT_CRASH, .node = CTK_TARGET_RANDOM,
-                            .duration_s = 0.3};
+  c.faults[0] =
+      (ctk_fault){.at_s = 1, .kind = CTK_FAULT_CRASH, .node = CTK_TARGET_LEADER, .duration_s = 0.5};
+  c.faults[1] =
+      (ctk_fault){.at_s = 2, .kind = CTK_FAULT_CRASH, .node = CTK_TARGET_RANDOM, .duration_s = 0.3};
   ctk_sim_report r;
   char err[CTK_ERR_LEN];
   ctk_sim_options options = {0};

@@ -59,8 +59,8 @@ static void test_sweep_catches_commit_by_counting(void **state) {
   assert_null(strstr(out, " 0 failed"));
   /* caught by the invariant, with the seed that replays it */
   assert_non_null(strstr(out, "FAIL agreement: "));
-  assert_non_null(
-      strstr(out, "replay one with: ctk sim configs/scenarios/raft-figure8-bug-counting.toml --seed "));
+  assert_non_null(strstr(
+      out, "replay one with: ctk sim configs/scenarios/raft-figure8-bug-counting.toml --seed "));
 }
 
 int main(void) {

@@ -44,7 +44,9 @@ static inline uint64_t ctk_rng_range(ctk_rng *r, uint64_t lo, uint64_t hi) {
 }
 
 /* Uniform in [0, 1). */
-static inline double ctk_rng_unit(ctk_rng *r) { return (double)(ctk_rng_next(r) >> 11) * 0x1.0p-53; }
+static inline double ctk_rng_unit(ctk_rng *r) {
+  return (double)(ctk_rng_next(r) >> 11) * 0x1.0p-53;
+}
 
 /* True with probability p. */
 static inline int ctk_rng_chance(ctk_rng *r, double p) { return p > 0 && ctk_rng_unit(r) < p; }

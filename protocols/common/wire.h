@@ -44,7 +44,9 @@ static inline void wire_reader_init(wire_reader *r, const uint8_t *data, size_t 
 static inline int wire_reader_ok(const wire_reader *r) { return !r->failed; }
 /* True when everything was read in bounds and nothing is left over. */
 static inline int wire_reader_done(const wire_reader *r) { return !r->failed && r->pos == r->len; }
-static inline size_t wire_reader_left(const wire_reader *r) { return r->failed ? 0 : r->len - r->pos; }
+static inline size_t wire_reader_left(const wire_reader *r) {
+  return r->failed ? 0 : r->len - r->pos;
+}
 
 uint8_t wire_get_u8(wire_reader *r);
 uint32_t wire_get_u32(wire_reader *r);

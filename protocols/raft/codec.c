@@ -168,8 +168,7 @@ void raft_entry_iter_init(raft_entry_iter *it, const raft_msg *m) {
   it->forward = m->type == RAFT_MSG_FORWARD;
 }
 
-void raft_entry_iter_next(raft_entry_iter *it, uint64_t *term, const uint8_t **data,
-                          size_t *len) {
+void raft_entry_iter_next(raft_entry_iter *it, uint64_t *term, const uint8_t **data, size_t *len) {
   *term = it->forward ? 0 : wire_get_u64(&it->r);
   *data = wire_get_blob(&it->r, CTK_MAX_COMMAND_BYTES, len);
 }
@@ -201,8 +200,8 @@ int raft_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
     break;
   case RAFT_MSG_APPEND:
     n = snprintf(buf, buf_len, "AppendEntries t=%llu prev=%llu/%llu n=%u commit=%llu", t,
-                 (unsigned long long)m.prev_index, (unsigned long long)m.prev_term,
-                 m.n_entries, (unsigned long long)m.commit);
+                 (unsigned long long)m.prev_index, (unsigned long long)m.prev_term, m.n_entries,
+                 (unsigned long long)m.commit);
     break;
   case RAFT_MSG_APPEND_REPLY:
     if (m.granted)

@@ -22,8 +22,8 @@
 
 #include "raft_internal.h"
 
-#define DURABLE_VERSION 1
-#define RECORD_HEADER_BYTES 12
+#define DURABLE_VERSION            1
+#define RECORD_HEADER_BYTES        12
 #define COMPACT_ENTRIES_PER_RECORD 4096
 enum { REC_HARD_STATE = 1, REC_ENTRIES = 2, REC_TRUNCATE = 3 };
 

@@ -78,8 +78,7 @@ static void send_vote_requests(raft *r, int prevote, uint64_t term) {
   for (int i = 0; i < r->n; i++) {
     if (i == r->id) continue;
     wire_writer *w = raft_send_begin(r, i);
-    raft_encode_vote_request(w, prevote, term, raft_log_last(&r->log),
-                             raft_log_last_term(&r->log));
+    raft_encode_vote_request(w, prevote, term, raft_log_last(&r->log), raft_log_last_term(&r->log));
     raft_send_end(r);
   }
 }
@@ -145,8 +144,8 @@ static void reply_vote(raft *r, int to, int prevote, uint64_t term, int granted)
  * nothing of ours changes. The reply names the term asked for when granted, so the
  * pre-candidate can tell current grants from stale ones. */
 static void recv_prevote(raft *r, int from, const raft_msg *m) {
-  int grant = m->term > r->term && log_up_to_date(r, m->last_index, m->last_term) &&
-              !raft_in_lease(r);
+  int grant =
+      m->term > r->term && log_up_to_date(r, m->last_index, m->last_term) && !raft_in_lease(r);
   reply_vote(r, from, 1, grant ? m->term : r->term, grant);
 }
 
@@ -163,8 +162,7 @@ void raft_recv_vote_request(raft *r, int from, const raft_msg *m) {
     if (r->opt.prevote && raft_in_lease(r)) return; /* leader stickiness: ignore it */
     raft_become_follower(r, m->term, RAFT_NO_NODE);
   }
-  int grant = m->term == r->term &&
-              (r->voted_for == RAFT_NO_NODE || r->voted_for == from) &&
+  int grant = m->term == r->term && (r->voted_for == RAFT_NO_NODE || r->voted_for == from) &&
               log_up_to_date(r, m->last_index, m->last_term);
   if (grant) {
     r->voted_for = from;

@@ -17,14 +17,14 @@ extern const size_t raft_n_option_specs;
 
 /* Bounds. Indexes and terms above RAFT_MAX_INDEX make no sense (2^48 entries is far beyond any
  * run) and are rejected on the wire, which also keeps prev_index + n_entries from overflowing. */
-#define RAFT_MAX_INDEX (1ull << 48)
-#define RAFT_MAX_TERM (1ull << 48)
-#define RAFT_MAX_ENTRIES_PER_MSG 4096 /* hard cap, whatever max_batch says */
-#define RAFT_MAX_FORWARD 64           /* commands in one Forward message */
-#define RAFT_MAX_UNCOMMITTED 16384    /* a leader refuses commands beyond this backlog */
-#define RAFT_COMPACT_MIN_BYTES (1u << 20)
-#define RAFT_COMPACT_FACTOR 4
-#define RAFT_NO_NODE (-1)
+#define RAFT_MAX_INDEX           (1ull << 48)
+#define RAFT_MAX_TERM            (1ull << 48)
+#define RAFT_MAX_ENTRIES_PER_MSG 4096  /* hard cap, whatever max_batch says */
+#define RAFT_MAX_FORWARD         64    /* commands in one Forward message */
+#define RAFT_MAX_UNCOMMITTED     16384 /* a leader refuses commands beyond this backlog */
+#define RAFT_COMPACT_MIN_BYTES   (1u << 20)
+#define RAFT_COMPACT_FACTOR      4
+#define RAFT_NO_NODE             (-1)
 
 /* ---- log.c: the in-memory log, positions 1 .. n ---- */
 
@@ -118,7 +118,7 @@ void raft_encode_append_reply(wire_writer *w, uint64_t term, int success, uint64
 void raft_encode_forward(wire_writer *w, const uint8_t *command, size_t len);
 /* Encoded size of an AppendEntries header and of one entry in it. */
 #define RAFT_APPEND_HEADER_BYTES (2 + 4 * 8 + 4)
-#define RAFT_ENTRY_BYTES(len) (8 + 4 + (uint64_t)(len))
+#define RAFT_ENTRY_BYTES(len)    (8 + 4 + (uint64_t)(len))
 
 int raft_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
 
