@@ -605,6 +605,20 @@ static void test_churn_with_crashes_and_restarts(void **state) {
   ctk_config_free(&c);
 }
 
+/* The largest clusters people try: 9 nodes (and the bound, 16) under random faults. */
+static void test_nine_and_sixteen_nodes(void **state) {
+  (void)state;
+  int sizes[] = {9, 16};
+  for (int k = 0; k < 2; k++) {
+    ctk_config c = make_config(sizes[k], 8);
+    c.workload.duration_s = 5;
+    c.sim.random_faults = 1;
+    c.seed = 5;
+    run_checked(&c, sizes[k] == 9 ? "9 nodes" : "16 nodes");
+    ctk_config_free(&c);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_initial_election),
@@ -622,6 +636,7 @@ int main(void) {
       cmocka_unit_test(test_concurrent_clients_linearizable),
       cmocka_unit_test(test_figure8_unreliable),
       cmocka_unit_test(test_churn_with_crashes_and_restarts),
+      cmocka_unit_test(test_nine_and_sixteen_nodes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
