@@ -61,13 +61,14 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
 }
 
 static void usage_sim(void) {
-  fprintf(stderr, "usage: ctk sim FILE.toml [--seed N] [--trace FILE] [--history FILE]\n");
+  fprintf(stderr,
+          "usage: ctk sim FILE.toml [--seed N] [--trace FILE] [--history FILE] [--timeline]\n");
 }
 
 int ctk_cmd_sim(int argc, char **argv) {
   const char *path = NULL, *trace_path = NULL, *history_path = NULL;
   uint64_t seed = 0;
-  int seed_given = 0;
+  int seed_given = 0, timeline = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
       if (parse_u64(argv[++i], &seed)) {
@@ -79,6 +80,8 @@ int ctk_cmd_sim(int argc, char **argv) {
       trace_path = argv[++i];
     } else if (!strcmp(argv[i], "--history") && i + 1 < argc) {
       history_path = argv[++i];
+    } else if (!strcmp(argv[i], "--timeline")) {
+      timeline = 1;
     } else if (argv[i][0] != '-' && !path) {
       path = argv[i];
     } else {
@@ -97,7 +100,11 @@ int ctk_cmd_sim(int argc, char **argv) {
     return 2;
   }
   if (seed_given) config.seed = seed;
+  /* The timeline is rendered at the end of the run; it is printed after the summary. */
+  char *timeline_text = NULL;
+  size_t timeline_len = 0;
   ctk_sim_options options = {.history_path = history_path};
+  if (timeline) options.timeline = open_memstream(&timeline_text, &timeline_len);
   if (trace_path) {
     options.trace = fopen(trace_path, "w");
     if (!options.trace) {
@@ -111,10 +118,17 @@ int ctk_cmd_sim(int argc, char **argv) {
   if (options.trace) fclose(options.trace);
   if (rc) {
     fprintf(stderr, "ctk sim: %s\n", err);
+    if (options.timeline) fclose(options.timeline);
+    free(timeline_text);
     ctk_config_free(&config);
     return 2;
   }
   print_summary(&config, &report);
+  if (options.timeline) {
+    fclose(options.timeline);
+    printf("\n%s", timeline_text ? timeline_text : "");
+  }
+  free(timeline_text);
   int ok = ctk_sim_report_ok(&report);
   if (!ok) {
     if (report.checker_explanation) printf("\n%s\n", report.checker_explanation);

@@ -286,6 +286,7 @@ static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
   ctk_status st;
   self->proto->status(node->proto, &st);
   sim_check_status(self, i, &st);
+  sim_timeline_note(self, i);
   node_set_timer(self, i, out.next_deadline_us);
 }
 
@@ -356,6 +357,7 @@ void sim_node_crash(ctk_simulator *self, int i) {
   node->timer_gen++;
   node->deadline_us = CTK_DEADLINE_NONE;
   sim_trace(self, "n%d CRASH (kept %zu of the unsynced bytes)", i, kept);
+  sim_timeline_note(self, i);
 }
 
 static int node_create(ctk_simulator *self, int i, char *err, size_t err_len) {
@@ -503,6 +505,7 @@ void ctk_sim_destroy(ctk_simulator **self_p) {
   sim_clients_free(self);
   free(self->faults);
   sim_check_free(self);
+  sim_timeline_free(self);
   ctk_history_free(&self->history);
   if (self->trace_state) XXH3_freeState(self->trace_state);
   free(self->options_copy);
@@ -670,6 +673,7 @@ int ctk_sim_execute(const ctk_config *config, const ctk_sim_options *options,
     sim_schedule(self, (uint64_t)c * 100, EV_CLIENT_NEXT, c, -1, 0, NULL, 0);
   run_phases(self);
 
+  if (self->options.timeline) sim_timeline_render(self, self->options.timeline);
   report->stats = self->stats;
   report->stats.trace_hash = XXH3_64bits_digest(self->trace_state);
   report->violation = self->violated;

@@ -29,6 +29,7 @@ typedef struct ctk_sim_options {
   const char *history_path; /* the JSON-lines history is written there, when not NULL */
   int skip_check;           /* 1: do not run the linearizability checker at the end */
   int no_clients;           /* scripted tests that drive commands themselves */
+  FILE *timeline;           /* a per-node timeline is printed there at the end, when not NULL */
 } ctk_sim_options;
 
 typedef struct ctk_sim_stats {

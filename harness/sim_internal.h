@@ -149,6 +149,13 @@ typedef struct sim_term_leader {
   int leader;
 } sim_term_leader;
 
+/* What one node was, over time (sim_timeline.c). */
+typedef struct sim_timeline {
+  uint64_t *times;
+  char *states;
+  size_t n, cap;
+} sim_timeline;
+
 typedef enum sim_phase { PHASE_SAFETY = 0, PHASE_LIVENESS, PHASE_DONE } sim_phase;
 
 struct ctk_simulator {
@@ -185,6 +192,7 @@ struct ctk_simulator {
   size_t n_acked, cap_acked;
   sim_term_leader *terms;
   size_t terms_cap, terms_n;
+  sim_timeline timelines[CTK_MAX_NODES];
   XXH3_state_t *trace_state;
   char line[2048]; /* scratch for trace lines */
 };
@@ -226,6 +234,12 @@ void sim_client_reply(ctk_simulator *self, int c, const sim_reply *reply);
 void sim_client_arrive(ctk_simulator *self, int node, int c, const uint8_t *cmd, uint32_t len);
 void sim_node_reply(ctk_simulator *self, int node, int c, const sim_reply *reply);
 int sim_clients_idle(const ctk_simulator *self);
+
+/* sim_timeline.c */
+void sim_timeline_note(ctk_simulator *self, int node);
+void sim_timeline_note_all(ctk_simulator *self); /* after a change of connectivity */
+void sim_timeline_render(const ctk_simulator *self, FILE *out);
+void sim_timeline_free(ctk_simulator *self);
 
 /* sim_check.c */
 void sim_check_status(ctk_simulator *self, int node, const ctk_status *st);

@@ -111,11 +111,13 @@ void sim_net_recompute(ctk_simulator *self) {
 
 void ctk_sim_block(ctk_simulator *self, int from, int to, int blocked) {
   self->scripted_block[from][to] = blocked;
+  sim_timeline_note_all(self);
   sim_trace(self, "%s n%d -> n%d", blocked ? "BLOCK" : "UNBLOCK", from, to);
 }
 
 void ctk_sim_isolate(ctk_simulator *self, int node, int isolated) {
   self->nodes[node].scripted_isolated = isolated;
+  sim_timeline_note_all(self);
   sim_trace(self, "%s n%d", isolated ? "ISOLATE" : "RECONNECT", node);
 }
 
@@ -125,12 +127,14 @@ void ctk_sim_partition(ctk_simulator *self, const int *side, int n_side) {
   for (int a = 0; a < self->n; a++)
     for (int b = 0; b < self->n; b++)
       if (in_side[a] != in_side[b]) self->scripted_block[a][b] = 1;
+  sim_timeline_note_all(self);
   sim_trace(self, "PARTITION %d node(s) from the rest", n_side);
 }
 
 void ctk_sim_heal(ctk_simulator *self) {
   memset(self->scripted_block, 0, sizeof self->scripted_block);
   for (int i = 0; i < self->n; i++) self->nodes[i].scripted_isolated = 0;
+  sim_timeline_note_all(self);
   sim_trace(self, "HEAL");
 }
 
@@ -182,6 +186,7 @@ void sim_fault_start(ctk_simulator *self, int i) {
   case CTK_FAULT_ISOLATE: self->nodes[fault->target].isolated++; break;
   default: sim_net_recompute(self); break;
   }
+  sim_timeline_note_all(self);
   if (spec->duration_s > 0)
     sim_schedule(self, self->now_us + (uint64_t)(spec->duration_s * 1e6), EV_FAULT_END, i, -1, 0,
                  NULL, 0);

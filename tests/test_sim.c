@@ -262,6 +262,44 @@ static void test_latency_matrix(void **state) {
   ctk_config_free(&c);
 }
 
+/* The timeline shows roles over time: a leader partitioned away (lower case while cut off), a
+ * new leader elsewhere. */
+static void test_timeline(void **state) {
+  (void)state;
+  ctk_config c = make_config(5, 4, 1);
+  c.workload.duration_s = 4;
+  c.n_faults = 1;
+  memset(c.faults, 0, sizeof c.faults[0]);
+  c.faults[0] = (ctk_fault){
+      .at_s = 1, .kind = CTK_FAULT_ISOLATE, .node = CTK_TARGET_LEADER, .duration_s = 1.5};
+  char *text = NULL;
+  size_t len = 0;
+  ctk_sim_options options = {.timeline = open_memstream(&text, &len)};
+  ctk_sim_report r;
+  char err[CTK_ERR_LEN];
+  assert_int_equal(ctk_sim_execute(&c, &options, &r, err, sizeof err), 0);
+  fclose(options.timeline);
+  assert_true(ctk_sim_report_ok(&r));
+  print_message("%s", text);
+  assert_non_null(strstr(text, "timeline: 1 column = "));
+  int leaders = 0, cut_off_leader = 0, rows = 0;
+  for (char *line = strstr(text, "\n  n"); line; line = strstr(line + 1, "\n  n")) {
+    rows++;
+    char *end = strchr(line + 1, '\n');
+    for (char *p = line + 1; p < end; p++) {
+      leaders += *p == 'L';
+      cut_off_leader += *p == 'l';
+    }
+  }
+  assert_int_equal(rows, 5);
+  assert_true(cut_off_leader > 0); /* the isolated leader, until check-quorum deposes it */
+  assert_true(leaders > 0);
+  assert_true(r.stats.leader_changes >= 2);
+  free(text);
+  ctk_sim_report_free(&r);
+  ctk_config_free(&c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_same_seed_same_trace),
@@ -271,6 +309,7 @@ int main(void) {
       cmocka_unit_test(test_crash_restart_keeps_synced_state),
       cmocka_unit_test(test_liveness_failure_is_reported),
       cmocka_unit_test(test_latency_matrix),
+      cmocka_unit_test(test_timeline),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
