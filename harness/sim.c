@@ -1,10 +1,5 @@
-/* sim.c: the deterministic simulator's core: nodes stepping their protocol instance, simulated
- * disks, the event loop, and a whole run with its safety and liveness phases (see sim.h).
- *
- * A node works through its input queue in batches: each input is one protocol step of step_us;
- * what the batch persisted is synced in one go (group commit, disk_sync_us), and only then do the
- * batch's messages leave and its commits reach the state machine and the clients. A crash before
- * the sync completes loses the batch: its messages never leave, its bytes are lost or torn. */
+/* sim.c: the deterministic simulator's core: tracing, the event loop, construction, queries, and
+ * a whole run with its safety and liveness phases (see sim.h). Nodes live in sim_node.c. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -14,8 +9,7 @@
 #include "checker.h"
 #include "sim_internal.h"
 
-#define SIM_BATCH_MAX 64     /* inputs one node handles before its group commit */
-#define SIM_INBOX_MAX 100000 /* a node's input queue; more is dropped (and counted as lost) */
+#define SIM_BATCH_MAX 64 /* inputs one node handles before its group commit */
 
 /* ---- tracing and violations ---- */
 
@@ -58,335 +52,6 @@ void sim_schedule(ctk_simulator *self, uint64_t time, sim_event_type type, int n
   }
 }
 
-static uint8_t *copy_bytes(const uint8_t *data, size_t len) {
-  uint8_t *p = malloc(len ? len : 1);
-  if (p && len) memcpy(p, data, len);
-  return p;
-}
-
-static uint64_t scaled_us(double us, double factor) { return (uint64_t)(us * factor + 0.5); }
-
-/* ---- node inputs ---- */
-
-static void node_schedule_run(ctk_simulator *self, int i) {
-  sim_node *node = &self->nodes[i];
-  if (node->run_scheduled || node->syncing || !node->inbox_n || !node->alive) return;
-  node->run_scheduled = 1;
-  sim_schedule(self, self->now_us, EV_NODE_RUN, i, -1, node->incarnation, NULL, 0);
-}
-
-void sim_node_input(ctk_simulator *self, int i, ctk_event_kind kind, int from, const uint8_t *data,
-                    uint32_t len) {
-  uint8_t *copy = NULL;
-  if (data && !(copy = copy_bytes(data, len)))
-    return sim_violation(self, "simulator out of memory");
-  sim_node_input_take(self, i, kind, from, copy, len);
-}
-
-void sim_node_input_take(ctk_simulator *self, int i, ctk_event_kind kind, int from, uint8_t *data,
-                         uint32_t len) {
-  sim_node *node = &self->nodes[i];
-  if (!node->alive || node->inbox_n >= SIM_INBOX_MAX) {
-    if (node->alive) self->stats.msgs_lost++;
-    free(data);
-    return;
-  }
-  if (node->inbox_n == node->inbox_cap) {
-    size_t cap = node->inbox_cap ? node->inbox_cap * 2 : 64;
-    sim_input *inbox = malloc(cap * sizeof *inbox);
-    if (!inbox) {
-      free(data);
-      sim_violation(self, "simulator out of memory");
-      return;
-    }
-    for (size_t k = 0; k < node->inbox_n; k++)
-      inbox[k] = node->inbox[(node->inbox_head + k) % node->inbox_cap];
-    free(node->inbox);
-    node->inbox = inbox;
-    node->inbox_cap = cap;
-    node->inbox_head = 0;
-  }
-  sim_input *in = &node->inbox[(node->inbox_head + node->inbox_n) % node->inbox_cap];
-  in->kind = kind;
-  in->from = from;
-  in->data = data;
-  in->len = len;
-  node->inbox_n++;
-  node_schedule_run(self, i);
-}
-
-static int node_pop_input(sim_node *node, sim_input *in) {
-  if (!node->inbox_n) return 0;
-  *in = node->inbox[node->inbox_head];
-  node->inbox_head = (node->inbox_head + 1) % node->inbox_cap;
-  node->inbox_n--;
-  return 1;
-}
-
-static void node_set_timer(ctk_simulator *self, int i, uint64_t deadline) {
-  sim_node *node = &self->nodes[i];
-  if (deadline == node->deadline_us) return;
-  node->deadline_us = deadline;
-  node->timer_gen++;
-  if (deadline != CTK_DEADLINE_NONE)
-    sim_schedule(self, deadline, EV_TIMER, i, -1, node->timer_gen, NULL, 0);
-}
-
-/* ---- holding a batch's output until its sync ---- */
-
-static void node_hold(ctk_simulator *self, int i, const ctk_output *out) {
-  sim_node *node = &self->nodes[i];
-  if (node->n_held_msgs + out->n_messages > node->cap_held_msgs) {
-    size_t cap = (node->n_held_msgs + out->n_messages) * 2;
-    sim_held_message *m = realloc(node->held_msgs, cap * sizeof *m);
-    if (!m) return sim_violation(self, "simulator out of memory");
-    node->held_msgs = m;
-    node->cap_held_msgs = cap;
-  }
-  for (size_t k = 0; k < out->n_messages; k++) {
-    const ctk_message *msg = &out->messages[k];
-    if (msg->to < 0 || msg->to >= self->n || msg->to == i) {
-      sim_violation(self, "node %d sent a message to invalid node %d", i, msg->to);
-      continue;
-    }
-    sim_held_message *h = &node->held_msgs[node->n_held_msgs++];
-    h->to = msg->to;
-    h->len = (uint32_t)msg->bytes.len;
-    h->data = copy_bytes(msg->bytes.data, msg->bytes.len);
-  }
-  if (node->n_held_commits + out->n_commits > node->cap_held_commits) {
-    size_t cap = (node->n_held_commits + out->n_commits) * 2;
-    sim_held_commit *c = realloc(node->held_commits, cap * sizeof *c);
-    if (!c) return sim_violation(self, "simulator out of memory");
-    node->held_commits = c;
-    node->cap_held_commits = cap;
-  }
-  for (size_t k = 0; k < out->n_commits; k++) {
-    const ctk_commit *c = &out->commits[k];
-    sim_check_commit(self, i, c->index, c->command.data, (uint32_t)c->command.len);
-    sim_held_commit *h = &node->held_commits[node->n_held_commits++];
-    h->index = c->index;
-    h->len = (uint32_t)c->command.len;
-    h->data = copy_bytes(c->command.data, c->command.len);
-  }
-}
-
-/* Applies a committed command to the node's store and answers the client waiting here, if any. */
-static void node_apply(ctk_simulator *self, int i, const sim_held_commit *c) {
-  sim_node *node = &self->nodes[i];
-  node->applied = c->index;
-  if (c->len == 0) return; /* a protocol no-op */
-  ctk_kv_result result;
-  int duplicate;
-  if (ctk_kv_apply(node->kv, c->data, c->len, &result, &duplicate)) {
-    sim_violation(self, "node %d committed an undecodable command at index %" PRIu64, i, c->index);
-    return;
-  }
-  ctk_kv_command cmd;
-  char scratch[CTK_MAX_COMMAND_BYTES + 8];
-  if (c->len > CTK_MAX_COMMAND_BYTES || ctk_kv_decode(c->data, c->len, &cmd, scratch)) return;
-  if (cmd.client_id >= (uint64_t)self->n_clients) return;
-  int client = (int)cmd.client_id;
-  if (node->pending_seq[client] != cmd.seq) return;
-  node->pending_seq[client] = 0;
-  sim_reply reply = {.seq = cmd.seq, .ok = result.ok, .found = result.found, .leader_hint = -1};
-  memcpy(reply.value, result.value, sizeof reply.value);
-  sim_node_reply(self, i, client, &reply);
-}
-
-static void node_release(ctk_simulator *self, int i) {
-  sim_node *node = &self->nodes[i];
-  for (size_t k = 0; k < node->n_held_msgs; k++) {
-    sim_held_message *m = &node->held_msgs[k];
-    node->msgs_sent++;
-    node->msgs_sent_to[m->to]++;
-    sim_net_send_take(self, i, m->to, m->data, m->len);
-  }
-  node->n_held_msgs = 0;
-  for (size_t k = 0; k < node->n_held_commits; k++) {
-    node_apply(self, i, &node->held_commits[k]);
-    free(node->held_commits[k].data);
-  }
-  node->n_held_commits = 0;
-}
-
-static void node_drop_held(sim_node *node) {
-  for (size_t k = 0; k < node->n_held_msgs; k++) free(node->held_msgs[k].data);
-  for (size_t k = 0; k < node->n_held_commits; k++) free(node->held_commits[k].data);
-  node->n_held_msgs = node->n_held_commits = 0;
-}
-
-/* ---- stepping ---- */
-
-static const char *event_kind_name(ctk_event_kind k) {
-  switch (k) {
-  case CTK_EVENT_START: return "start";
-  case CTK_EVENT_MESSAGE: return "message";
-  case CTK_EVENT_TIMEOUT: return "timeout";
-  case CTK_EVENT_COMMAND: return "command";
-  }
-  return "?";
-}
-
-static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
-  sim_node *node = &self->nodes[i];
-  ctk_event ev = {.kind = in->kind, .now_us = now, .from = in->from, .bytes = {in->data, in->len}};
-  if (in->kind == CTK_EVENT_COMMAND) ev.from = -1;
-  ctk_output out;
-  self->stats.steps++;
-  int rc = self->proto->step(node->proto, &ev, &out);
-  XXH3_64bits_update(self->trace_state, &now, sizeof now);
-  XXH3_64bits_update(self->trace_state, &i, sizeof i);
-  XXH3_64bits_update(self->trace_state, &in->kind, sizeof in->kind);
-  XXH3_64bits_update(self->trace_state, &rc, sizeof rc);
-  if (in->len) XXH3_64bits_update(self->trace_state, in->data, in->len);
-  if (in->kind == CTK_EVENT_MESSAGE) {
-    /* Hashed above in binary; the text line goes to the trace file only. */
-    if (self->options.trace) {
-      char desc[256];
-      if (self->proto->describe(in->data, in->len, desc, sizeof desc) < 0)
-        snprintf(desc, sizeof desc, "(malformed, %u bytes)", in->len);
-      fprintf(self->options.trace, "%10.6f n%d <- n%d %s%s\n", (double)now / 1e6, i, in->from, desc,
-              rc == CTK_ERR_MALFORMED ? " REJECTED" : "");
-    }
-  } else if (in->kind != CTK_EVENT_TIMEOUT) {
-    sim_trace(self, "n%d %s (%u bytes)%s", i, event_kind_name(in->kind), in->len,
-              rc == CTK_ERR_REJECTED ? " rejected" : "");
-  } else if (self->options.trace) {
-    fprintf(self->options.trace, "%10.6f n%d timeout\n", (double)now / 1e6, i);
-  }
-  if (rc == CTK_ERR_MALFORMED) self->stats.msgs_malformed++;
-  if (rc == CTK_ERR_REJECTED && in->kind == CTK_EVENT_COMMAND) {
-    self->stats.commands_rejected++;
-    ctk_status st;
-    self->proto->status(node->proto, &st);
-    int client = in->from;
-    if (client >= 0 && client < self->n_clients) {
-      node->pending_seq[client] = 0;
-      sim_reply reply = {.rejected = 1, .leader_hint = st.leader_id};
-      ctk_kv_command cmd;
-      char scratch[CTK_MAX_COMMAND_BYTES + 8];
-      if (in->len <= CTK_MAX_COMMAND_BYTES && !ctk_kv_decode(in->data, in->len, &cmd, scratch))
-        reply.seq = cmd.seq;
-      sim_node_reply(self, i, client, &reply);
-    }
-  }
-  if (rc != CTK_OK && (out.persist.len || out.n_messages || out.n_commits))
-    sim_violation(self, "node %d returned %d from a step but produced output", i, rc);
-  if (rc == CTK_ERR_CORRUPT) sim_violation(self, "node %d could not recover its durable state", i);
-  if (rc != CTK_OK) return;
-  if (out.persist.len || out.persist_replace) {
-    if (out.persist_replace) {
-      wire_writer_reset(&node->pending);
-      node->pending_replace = 1;
-    }
-    wire_put_bytes(&node->pending, out.persist.data, out.persist.len);
-  }
-  node_hold(self, i, &out);
-  ctk_status st;
-  self->proto->status(node->proto, &st);
-  sim_check_status(self, i, &st);
-  sim_timeline_note(self, i);
-  node_set_timer(self, i, out.next_deadline_us);
-}
-
-/* Works through up to SIM_BATCH_MAX queued inputs, then syncs once and releases the output. */
-static void node_run(ctk_simulator *self, int i) {
-  sim_node *node = &self->nodes[i];
-  node->run_scheduled = 0;
-  if (!node->alive || node->syncing) return;
-  double slow = node->slow_factor;
-  uint64_t t = self->now_us;
-  sim_input in;
-  for (int k = 0; k < SIM_BATCH_MAX && node_pop_input(node, &in); k++) {
-    t += scaled_us(self->config.sim.step_us, slow);
-    node_step(self, i, &in, t);
-    free(in.data);
-    if (!node->alive) return; /* cannot happen today; keeps the loop honest */
-  }
-  if (node->pending.len || node->pending_replace) {
-    node->syncing = 1;
-    t += scaled_us(self->config.sim.disk_sync_us, slow);
-    sim_schedule(self, t, EV_SYNC_DONE, i, -1, node->incarnation, NULL, 0);
-  } else {
-    /* Nothing to sync: the output leaves when the batch's processing time has passed. */
-    node->syncing = 1;
-    sim_schedule(self, t, EV_SYNC_DONE, i, -1, node->incarnation, NULL, 0);
-  }
-}
-
-static void node_sync_done(ctk_simulator *self, int i) {
-  sim_node *node = &self->nodes[i];
-  if (node->pending.len || node->pending_replace) {
-    self->stats.syncs++;
-    self->stats.bytes_persisted += node->pending.len;
-    if (node->pending_replace) wire_writer_reset(&node->durable);
-    wire_put_bytes(&node->durable, node->pending.data, node->pending.len);
-    wire_writer_reset(&node->pending);
-    node->pending_replace = 0;
-  }
-  node->syncing = 0;
-  node_release(self, i);
-  node_schedule_run(self, i);
-}
-
-/* ---- crash and restart ---- */
-
-void sim_node_crash(ctk_simulator *self, int i) {
-  sim_node *node = &self->nodes[i];
-  if (!node->alive) return;
-  node->alive = 0;
-  node->incarnation++;
-  self->stats.crashes++;
-  self->proto->destroy(node->proto);
-  node->proto = NULL;
-  sim_input in;
-  while (node_pop_input(node, &in)) free(in.data);
-  node_drop_held(node);
-  /* Unsynced bytes are lost; with torn writes a prefix of an append may have reached the disk. */
-  size_t kept = 0;
-  if (node->syncing && node->pending.len && !node->pending_replace && self->config.sim.torn_writes)
-    kept = (size_t)ctk_rng_range(&self->rng, 0, node->pending.len);
-  if (kept) wire_put_bytes(&node->durable, node->pending.data, kept);
-  wire_writer_reset(&node->pending);
-  node->pending_replace = 0;
-  node->syncing = 0;
-  node->run_scheduled = 0;
-  ctk_kv_destroy(&node->kv);
-  memset(node->pending_seq, 0, (size_t)self->n_clients * sizeof *node->pending_seq);
-  node->timer_gen++;
-  node->deadline_us = CTK_DEADLINE_NONE;
-  sim_trace(self, "n%d CRASH (kept %zu of the unsynced bytes)", i, kept);
-  sim_timeline_note(self, i);
-}
-
-static int node_create(ctk_simulator *self, int i, char *err, size_t err_len) {
-  sim_node *node = &self->nodes[i];
-  ctk_node_config nc = {
-      .node_id = i,
-      .n_nodes = self->n,
-      .seed = self->config.seed * 1000003u + (uint64_t)i * 7919u + node->incarnation * 104729u};
-  node->proto = self->proto->create(&nc, self->options_copy, err, err_len);
-  if (!node->proto) return -1;
-  node->kv = ctk_kv_new();
-  if (!node->kv) return -1;
-  node->alive = 1;
-  node->applied = node->committed = node->last_commit_status = 0;
-  node->deadline_us = CTK_DEADLINE_NONE;
-  sim_node_input(self, i, CTK_EVENT_START, -1, node->durable.data, (uint32_t)node->durable.len);
-  return 0;
-}
-
-void sim_node_restart(ctk_simulator *self, int i) {
-  sim_node *node = &self->nodes[i];
-  if (node->alive) return;
-  char err[256];
-  self->stats.restarts++;
-  sim_trace(self, "n%d RESTART from %zu durable bytes", i, node->durable.len);
-  if (node_create(self, i, err, sizeof err))
-    sim_violation(self, "n%d failed to restart: %s", i, err);
-}
-
 /* ---- the event loop ---- */
 
 static void dispatch(ctk_simulator *self, sim_event *ev) {
@@ -402,10 +67,10 @@ static void dispatch(ctk_simulator *self, sim_event *ev) {
     }
     break;
   case EV_NODE_RUN:
-    if (ev->gen == node->incarnation) node_run(self, ev->node);
+    if (ev->gen == node->incarnation) sim_node_run(self, ev->node);
     break;
   case EV_SYNC_DONE:
-    if (ev->gen == node->incarnation && node->alive) node_sync_done(self, ev->node);
+    if (ev->gen == node->incarnation && node->alive) sim_node_sync_done(self, ev->node);
     break;
   case EV_TIMER:
     if (node->alive && ev->gen == node->timer_gen) {
@@ -472,7 +137,7 @@ ctk_simulator *ctk_sim_new(const ctk_config *config, const ctk_sim_options *opti
   }
   sim_net_recompute(self);
   for (int i = 0; i < self->n; i++) {
-    if (node_create(self, i, err, err_len)) {
+    if (sim_node_create(self, i, err, err_len)) {
       ctk_sim_destroy(&self);
       return NULL;
     }
@@ -488,18 +153,7 @@ void ctk_sim_destroy(ctk_simulator **self_p) {
   ctk_simulator *self = *self_p;
   if (!self) return;
   for (int i = 0; i < self->n; i++) {
-    sim_node *node = &self->nodes[i];
-    if (node->proto) self->proto->destroy(node->proto);
-    sim_input in;
-    while (node_pop_input(node, &in)) free(in.data);
-    free(node->inbox);
-    node_drop_held(node);
-    free(node->held_msgs);
-    free(node->held_commits);
-    wire_writer_free(&node->durable);
-    wire_writer_free(&node->pending);
-    ctk_kv_destroy(&node->kv);
-    free(node->pending_seq);
+    sim_node_free(self, i);
   }
   sim_queue_free(&self->queue);
   sim_clients_free(self);
@@ -554,39 +208,6 @@ int ctk_sim_leader(const ctk_simulator *self) { return sim_current_leader(self);
 
 void ctk_sim_crash(ctk_simulator *self, int node) { sim_node_crash(self, node); }
 void ctk_sim_restart(ctk_simulator *self, int node) { sim_node_restart(self, node); }
-
-int ctk_sim_submit_put(ctk_simulator *self, int node, const char *key, const char *value) {
-  static const uint64_t scripted_client = UINT64_MAX / 2;
-  sim_node *n = &self->nodes[node];
-  if (!n->alive) return CTK_ERR_INVALID;
-  uint8_t buf[CTK_MAX_COMMAND_BYTES];
-  ctk_kv_command cmd = {.client_id = scripted_client,
-                        .seq = ++self->scripted_seq,
-                        .op = CTK_F_PUT,
-                        .key = key,
-                        .value = value};
-  int len = ctk_kv_encode(&cmd, buf, sizeof buf);
-  if (len < 0) return CTK_ERR_INVALID;
-  /* Stepped at once, outside the input queue, so the caller sees the protocol's answer. */
-  ctk_event ev = {
-      .kind = CTK_EVENT_COMMAND, .now_us = self->now_us, .from = -1, .bytes = {buf, (size_t)len}};
-  ctk_output out;
-  int rc = self->proto->step(n->proto, &ev, &out);
-  if (rc != CTK_OK) return rc;
-  if (out.persist_replace) {
-    wire_writer_reset(&n->pending);
-    n->pending_replace = 1;
-  }
-  wire_put_bytes(&n->pending, out.persist.data, out.persist.len);
-  node_hold(self, node, &out);
-  node_set_timer(self, node, out.next_deadline_us);
-  if (!n->syncing) {
-    n->syncing = 1;
-    sim_schedule(self, self->now_us + scaled_us(self->config.sim.disk_sync_us, n->slow_factor),
-                 EV_SYNC_DONE, node, -1, n->incarnation, NULL, 0);
-  }
-  return CTK_OK;
-}
 
 int ctk_sim_committed(const ctk_simulator *self, int node, uint64_t index, char *key,
                       size_t key_len, char *value, size_t value_len) {

@@ -197,11 +197,12 @@ struct ctk_simulator {
   char line[2048]; /* scratch for trace lines */
 };
 
-/* sim.c */
-void sim_trace(ctk_simulator *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sim_violation(ctk_simulator *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sim_schedule(ctk_simulator *self, uint64_t time, sim_event_type type, int node, int from,
-                  uint64_t gen, uint8_t *data, uint32_t len);
+/* sim_node.c */
+int sim_node_create(ctk_simulator *self, int node, char *err, size_t err_len);
+void sim_node_run(ctk_simulator *self, int node);       /* EV_NODE_RUN */
+void sim_node_sync_done(ctk_simulator *self, int node); /* EV_SYNC_DONE */
+void sim_node_free(ctk_simulator *self, int node);
+/* Queues an input for node (copying data). */
 void sim_node_input(ctk_simulator *self, int node, ctk_event_kind kind, int from,
                     const uint8_t *data, uint32_t len);
 /* The same, taking ownership of data (malloc'd, or NULL). */
@@ -209,6 +210,12 @@ void sim_node_input_take(ctk_simulator *self, int node, ctk_event_kind kind, int
                          uint8_t *data, uint32_t len);
 void sim_node_crash(ctk_simulator *self, int node);
 void sim_node_restart(ctk_simulator *self, int node);
+
+/* sim.c */
+void sim_trace(ctk_simulator *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sim_violation(ctk_simulator *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sim_schedule(ctk_simulator *self, uint64_t time, sim_event_type type, int node, int from,
+                  uint64_t gen, uint8_t *data, uint32_t len);
 int sim_current_leader(const ctk_simulator *self);
 
 /* sim_net.c */
