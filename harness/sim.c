@@ -73,10 +73,7 @@ static void dispatch(ctk_simulator *self, sim_event *ev) {
     if (ev->gen == node->incarnation && node->alive) sim_node_sync_done(self, ev->node);
     break;
   case EV_TIMER:
-    if (node->alive && ev->gen == node->timer_gen) {
-      node->deadline_us = CTK_DEADLINE_NONE;
-      sim_node_input(self, ev->node, CTK_EVENT_TIMEOUT, -1, NULL, 0);
-    }
+    sim_node_timer(self, ev->node, ev->time, ev->gen);
     break;
   case EV_CLIENT_ARRIVE: sim_client_arrive(self, ev->node, ev->from, ev->data, ev->len); break;
   case EV_CLIENT_REPLY: sim_client_reply(self, ev->node, (const sim_reply *)ev->data); break;

@@ -84,7 +84,8 @@ typedef struct sim_node {
   size_t n_held_msgs, cap_held_msgs;
   sim_held_commit *held_commits;
   size_t n_held_commits, cap_held_commits;
-  uint64_t deadline_us, timer_gen;
+  uint64_t deadline_us;    /* the protocol's deadline, or CTK_DEADLINE_NONE */
+  uint64_t timer_event_us; /* when the EV_TIMER event this node relies on fires, or NONE */
   ctk_kv *kv;
   uint64_t applied;   /* last index applied to kv in this incarnation */
   uint64_t committed; /* last index emitted by the protocol in this incarnation */
@@ -201,6 +202,7 @@ struct ctk_simulator {
 int sim_node_create(ctk_simulator *self, int node, char *err, size_t err_len);
 void sim_node_run(ctk_simulator *self, int node);       /* EV_NODE_RUN */
 void sim_node_sync_done(ctk_simulator *self, int node); /* EV_SYNC_DONE */
+void sim_node_timer(ctk_simulator *self, int node, uint64_t event_us, uint64_t incarnation);
 void sim_node_free(ctk_simulator *self, int node);
 /* Queues an input for node (copying data). */
 void sim_node_input(ctk_simulator *self, int node, ctk_event_kind kind, int from,

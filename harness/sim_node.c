@@ -81,11 +81,14 @@ static int node_pop_input(sim_node *node, sim_input *in) {
 
 static void node_set_timer(ctk_simulator *self, int i, uint64_t deadline) {
   sim_node *node = &self->nodes[i];
-  if (deadline == node->deadline_us) return;
+  /* Deadlines mostly move later (every heartbeat pushes a follower's election deadline back), so
+   * one pending timer event serves: when it fires early it re-arms itself at the deadline. Only
+   * a deadline earlier than the pending event needs a new one. */
   node->deadline_us = deadline;
-  node->timer_gen++;
-  if (deadline != CTK_DEADLINE_NONE)
-    sim_schedule(self, deadline, EV_TIMER, i, -1, node->timer_gen, NULL, 0);
+  if (deadline < node->timer_event_us) {
+    node->timer_event_us = deadline;
+    sim_schedule(self, deadline, EV_TIMER, i, -1, node->incarnation, NULL, 0);
+  }
 }
 
 /* ---- holding a batch's output until its sync ---- */
@@ -310,8 +313,7 @@ void sim_node_crash(ctk_simulator *self, int i) {
   node->run_scheduled = 0;
   ctk_kv_destroy(&node->kv);
   memset(node->pending_seq, 0, (size_t)self->n_clients * sizeof *node->pending_seq);
-  node->timer_gen++;
-  node->deadline_us = CTK_DEADLINE_NONE;
+  node->deadline_us = node->timer_event_us = CTK_DEADLINE_NONE;
   sim_trace(self, "n%d CRASH (kept %zu of the unsynced bytes)", i, kept);
   sim_timeline_note(self, i);
 }
@@ -328,7 +330,7 @@ int sim_node_create(ctk_simulator *self, int i, char *err, size_t err_len) {
   if (!node->kv) return -1;
   node->alive = 1;
   node->applied = node->committed = node->last_commit_status = 0;
-  node->deadline_us = CTK_DEADLINE_NONE;
+  node->deadline_us = node->timer_event_us = CTK_DEADLINE_NONE;
   sim_node_input(self, i, CTK_EVENT_START, -1, node->durable.data, (uint32_t)node->durable.len);
   return 0;
 }
@@ -374,6 +376,20 @@ int ctk_sim_submit_put(ctk_simulator *self, int node, const char *key, const cha
                  EV_SYNC_DONE, node, -1, n->incarnation, NULL, 0);
   }
   return CTK_OK;
+}
+
+void sim_node_timer(ctk_simulator *self, int i, uint64_t event_us, uint64_t incarnation) {
+  sim_node *node = &self->nodes[i];
+  if (!node->alive || incarnation != node->incarnation) return;
+  if (event_us == node->timer_event_us) node->timer_event_us = CTK_DEADLINE_NONE;
+  if (node->deadline_us == CTK_DEADLINE_NONE) return;
+  if (node->deadline_us <= self->now_us) {
+    node->deadline_us = CTK_DEADLINE_NONE;
+    sim_node_input(self, i, CTK_EVENT_TIMEOUT, -1, NULL, 0);
+  } else if (node->deadline_us < node->timer_event_us) {
+    node->timer_event_us = node->deadline_us;
+    sim_schedule(self, node->deadline_us, EV_TIMER, i, -1, node->incarnation, NULL, 0);
+  }
 }
 
 void sim_node_free(ctk_simulator *self, int i) {
