@@ -72,13 +72,12 @@ static void dispatch(ctk_simulator *self, sim_event *ev) {
   case EV_SYNC_DONE:
     if (ev->gen == node->incarnation && node->alive) sim_node_sync_done(self, ev->node);
     break;
-  case EV_TIMER:
-    sim_node_timer(self, ev->node, ev->time, ev->gen);
-    break;
+  case EV_TIMER: sim_node_timer(self, ev->node, ev->time, ev->gen); break;
   case EV_CLIENT_ARRIVE: sim_client_arrive(self, ev->node, ev->from, ev->data, ev->len); break;
   case EV_CLIENT_REPLY: sim_client_reply(self, ev->node, (const sim_reply *)ev->data); break;
   case EV_CLIENT_TIMEOUT: sim_client_timeout(self, ev->node, ev->gen); break;
   case EV_CLIENT_NEXT: sim_client_next(self, ev->node, ev->gen); break;
+  case EV_ARRIVAL: sim_client_arrival(self); break;
   case EV_FAULT_START: sim_fault_start(self, ev->node); break;
   case EV_FAULT_END: sim_fault_end(self, ev->node); break;
   }
@@ -249,7 +248,7 @@ static void run_phases(ctk_simulator *self) {
     uint64_t next = self->now_us + slice_us;
     if (next > self->safety_end_us) next = self->safety_end_us;
     ctk_sim_run_until(self, next);
-    int ops_exhausted = self->ops_budget == 0 && sim_clients_idle(self);
+    int ops_exhausted = self->ops_budget == 0 && self->backlog_n == 0 && sim_clients_idle(self);
     if (self->now_us >= self->safety_end_us || ops_exhausted) start_liveness_phase(self);
   }
   while (!self->violated && self->phase == PHASE_LIVENESS) {
@@ -287,8 +286,7 @@ int ctk_sim_execute(const ctk_config *config, const ctk_sim_options *options,
   self->safety_end_us = duration_us;
   self->ops_budget = w->ops > 0 ? w->ops : -1;
   sim_faults_schedule(self);
-  for (int c = 0; c < self->n_clients; c++)
-    sim_schedule(self, (uint64_t)c * 100, EV_CLIENT_NEXT, c, -1, 0, NULL, 0);
+  sim_clients_start(self);
   run_phases(self);
 
   if (self->options.timeline) sim_timeline_render(self, self->options.timeline);

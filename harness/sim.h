@@ -37,6 +37,7 @@ typedef struct ctk_sim_stats {
   uint64_t steps;
   uint64_t msgs_sent, msgs_delivered, msgs_lost, msgs_duplicated, msgs_malformed, bytes_sent;
   uint64_t commands_rejected;
+  uint64_t arrivals_shed; /* open loop: arrivals dropped because the backlog was full */
   uint64_t ops_invoked, ops_ok, ops_fail, ops_info;
   uint64_t crashes, restarts;
   uint64_t leader_changes;  /* times a node became leader of a new term */
@@ -44,7 +45,7 @@ typedef struct ctk_sim_stats {
   uint64_t max_term;
   uint64_t max_commit;
   uint64_t syncs, bytes_persisted;
-  ctk_histogram latency_us; /* invoke to completion, ok ops, virtual time */
+  ctk_histogram latency_us; /* intended send to completion, answered ops after the warmup */
   uint64_t trace_hash;      /* hash of every event in order: equal runs have equal hashes */
 } ctk_sim_stats;
 

@@ -1,15 +1,23 @@
-/* sim_client.c: the simulator's closed-loop clients. Each client has one operation outstanding at
- * a time: it records the invoke, sends the command to a node (the last leader it heard of, else
- * the next node in turn), and retries the same request (same sequence number, so the store
- * applies it once) at another node after a timeout or a rejection. It records ok or fail when a
- * node answers, and info (outcome unknown) after max_attempts timeouts in the safety phase; in the
- * liveness phase it keeps trying, and the run must see it finish. */
+/* sim_client.c: the simulator's clients. Each client has one operation outstanding at a time: it
+ * records the invoke, sends the command to a node (the last leader it heard of, else the next
+ * node in turn), and retries the same request (same sequence number, so the store applies it
+ * once) at another node after a timeout or a rejection. It records ok or fail when a node
+ * answers, and info (outcome unknown) after max_attempts timeouts in the safety phase; in the
+ * liveness phase it keeps trying, and the run must see it finish.
+ *
+ * Closed loop (workload.rate = 0): a client starts its next operation as soon as one completes.
+ * Open loop: requests arrive as a Poisson process of workload.rate per second and wait for a
+ * free client; their latency counts from their arrival, so queueing is not hidden (no
+ * coordinated omission). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "sim_internal.h"
 
-#define REJECT_BACKOFF_US 10000 /* wait before retrying after a node refused the command */
+#include <math.h>
+
+#define REJECT_BACKOFF_US 10000   /* wait before retrying after a node refused the command */
+#define BACKLOG_MAX       1000000 /* open-loop arrivals waiting for a client; more are shed */
 
 int sim_clients_init(ctk_simulator *self) {
   if (ctk_workload_gen_init(&self->workload, &self->config.workload)) return -1;
@@ -25,6 +33,8 @@ int sim_clients_init(ctk_simulator *self) {
 void sim_clients_free(ctk_simulator *self) {
   free(self->clients);
   self->clients = NULL;
+  free(self->backlog);
+  self->backlog = NULL;
   ctk_workload_gen_free(&self->workload);
 }
 
@@ -65,13 +75,16 @@ static void client_record(ctk_simulator *self, int c, ctk_hist_type type, const 
     sim_violation(self, "simulator out of memory");
 }
 
-static void client_start_op(ctk_simulator *self, int c) {
+static int open_loop(const ctk_simulator *self) { return self->config.workload.rate > 0; }
+
+static void client_start_op(ctk_simulator *self, int c, uint64_t intended_us) {
   sim_client *client = &self->clients[c];
-  if (self->phase != PHASE_SAFETY || self->ops_budget == 0) {
+  if (self->phase != PHASE_SAFETY || (self->ops_budget == 0 && !open_loop(self))) {
     client->done = 1;
     return;
   }
-  if (self->ops_budget > 0) self->ops_budget--;
+  if (self->ops_budget > 0 && !open_loop(self)) self->ops_budget--;
+  client->intended_us = intended_us;
   client->seq++;
   ctk_workload_next_op(&self->workload, &self->rng, (uint64_t)c, client->seq, &client->op);
   const ctk_op *op = &client->op;
@@ -92,14 +105,62 @@ static void client_start_op(ctk_simulator *self, int c) {
   client_send(self, c);
 }
 
-/* EV_CLIENT_NEXT: gen 0 starts the next operation, gen 1 retries the outstanding one. */
+/* EV_CLIENT_NEXT: gen 0 starts the next operation (closed loop) or takes the oldest waiting
+ * arrival (open loop), gen 1 retries the outstanding one. */
 void sim_client_next(ctk_simulator *self, int c, uint64_t gen) {
   sim_client *client = &self->clients[c];
   if (gen == 1) {
     if (client->active) client_send(self, c);
     return;
   }
-  if (!client->active && !client->done) client_start_op(self, c);
+  if (client->active || client->done) return;
+  if (!open_loop(self)) return client_start_op(self, c, self->now_us);
+  if (!self->backlog_n || self->phase != PHASE_SAFETY) return;
+  uint64_t intended = self->backlog[self->backlog_head];
+  self->backlog_head = (self->backlog_head + 1) % self->backlog_cap;
+  self->backlog_n--;
+  client_start_op(self, c, intended);
+}
+
+static void schedule_arrival(ctk_simulator *self) {
+  double mean_us = 1e6 / self->config.workload.rate;
+  double gap_us = -log(1 - ctk_rng_unit(&self->rng)) * mean_us;
+  sim_schedule(self, self->now_us + (uint64_t)gap_us, EV_ARRIVAL, -1, -1, 0, NULL, 0);
+}
+
+void sim_clients_start(ctk_simulator *self) {
+  if (open_loop(self)) {
+    if (self->n_clients) schedule_arrival(self);
+    return;
+  }
+  for (int c = 0; c < self->n_clients; c++)
+    sim_schedule(self, (uint64_t)c * 100, EV_CLIENT_NEXT, c, -1, 0, NULL, 0);
+}
+
+/* An open-loop request arrives: a free client takes it now, or it waits in the backlog. */
+void sim_client_arrival(ctk_simulator *self) {
+  if (self->phase != PHASE_SAFETY || self->ops_budget == 0) return;
+  if (self->ops_budget > 0) self->ops_budget--;
+  schedule_arrival(self);
+  for (int c = 0; c < self->n_clients; c++) {
+    sim_client *client = &self->clients[c];
+    if (!client->active && !client->done) return client_start_op(self, c, self->now_us);
+  }
+  if (self->backlog_n == self->backlog_cap) {
+    size_t cap = self->backlog_cap ? self->backlog_cap * 2 : 1024;
+    uint64_t *backlog = cap <= BACKLOG_MAX ? malloc(cap * sizeof *backlog) : NULL;
+    if (!backlog) {
+      self->stats.arrivals_shed++;
+      return;
+    }
+    for (size_t k = 0; k < self->backlog_n; k++)
+      backlog[k] = self->backlog[(self->backlog_head + k) % self->backlog_cap];
+    free(self->backlog);
+    self->backlog = backlog;
+    self->backlog_cap = cap;
+    self->backlog_head = 0;
+  }
+  self->backlog[(self->backlog_head + self->backlog_n++) % self->backlog_cap] = self->now_us;
 }
 
 void sim_client_timeout(ctk_simulator *self, int c, uint64_t attempt) {
@@ -132,7 +193,8 @@ void sim_client_reply(ctk_simulator *self, int c, const sim_reply *reply) {
   const ctk_op *op = &client->op;
   client->active = 0;
   sim_note_acknowledged(self, c, client->seq);
-  ctk_histogram_record(&self->stats.latency_us, self->now_us - client->invoke_us);
+  if (client->intended_us >= (uint64_t)(self->config.workload.warmup_s * 1e6))
+    ctk_histogram_record(&self->stats.latency_us, self->now_us - client->intended_us);
   switch (op->f) {
   case CTK_F_GET:
     self->stats.ops_ok++;

@@ -24,6 +24,7 @@ typedef enum sim_event_type {
   EV_CLIENT_REPLY,   /* a reply reaches client `node` */
   EV_CLIENT_TIMEOUT, /* client `node` gives up on attempt `gen` */
   EV_CLIENT_NEXT,    /* client `node` starts its next operation or attempt */
+  EV_ARRIVAL,        /* open loop: the next request arrives (Poisson) */
   EV_FAULT_START,    /* fault `node` of the schedule begins */
   EV_FAULT_END,      /* fault `node` of the schedule heals */
 } sim_event_type;
@@ -109,7 +110,8 @@ typedef struct sim_client {
   int active; /* an operation is outstanding */
   int done;   /* issues nothing more */
   ctk_op op;
-  uint64_t invoke_us;
+  uint64_t invoke_us;   /* when it was invoked (the history's time) */
+  uint64_t intended_us; /* when it was meant to be sent: latency counts from here */
   int attempts;
   uint64_t attempt;
   int target;
@@ -177,6 +179,9 @@ struct ctk_simulator {
   double chase_p; /* probability of chasing each new leader with a fault */
   sim_client *clients;
   int n_clients;
+  /* open loop: arrivals waiting for a free client, by intended send time */
+  uint64_t *backlog;
+  size_t backlog_head, backlog_n, backlog_cap;
   ctk_workload_gen workload;
   sim_phase phase;
   uint64_t safety_end_us, liveness_end_us;
@@ -236,6 +241,9 @@ void sim_chase_leader(ctk_simulator *self, int node);
 
 /* sim_client.c */
 int sim_clients_init(ctk_simulator *self);
+/* Starts the workload: every client at once (closed loop), or the first arrival (open loop). */
+void sim_clients_start(ctk_simulator *self);
+void sim_client_arrival(ctk_simulator *self); /* EV_ARRIVAL */
 void sim_clients_free(ctk_simulator *self);
 void sim_client_next(ctk_simulator *self, int c, uint64_t gen);
 void sim_client_timeout(ctk_simulator *self, int c, uint64_t attempt);
