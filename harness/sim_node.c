@@ -79,16 +79,26 @@ static int node_pop_input(sim_node *node, sim_input *in) {
   return 1;
 }
 
+/* Makes sure an EV_TIMER event fires at the deadline (or now, for one already past). The time
+ * recorded is the event's own, clamped like sim_schedule clamps it, so that sim_node_timer
+ * recognizes the event when it fires (a deadline in the past once left the timer dead: found by
+ * a 3-node sweep, seed 131). */
+static void arm_timer(ctk_simulator *self, int i) {
+  sim_node *node = &self->nodes[i];
+  if (node->deadline_us == CTK_DEADLINE_NONE) return;
+  uint64_t at = node->deadline_us < self->now_us ? self->now_us : node->deadline_us;
+  if (at >= node->timer_event_us) return;
+  node->timer_event_us = at;
+  sim_schedule(self, at, EV_TIMER, i, -1, node->incarnation, NULL, 0);
+}
+
 static void node_set_timer(ctk_simulator *self, int i, uint64_t deadline) {
   sim_node *node = &self->nodes[i];
   /* Deadlines mostly move later (every heartbeat pushes a follower's election deadline back), so
    * one pending timer event serves: when it fires early it re-arms itself at the deadline. Only
    * a deadline earlier than the pending event needs a new one. */
   node->deadline_us = deadline;
-  if (deadline < node->timer_event_us) {
-    node->timer_event_us = deadline;
-    sim_schedule(self, deadline, EV_TIMER, i, -1, node->incarnation, NULL, 0);
-  }
+  arm_timer(self, i);
 }
 
 /* ---- holding a batch's output until its sync ---- */
@@ -386,9 +396,8 @@ void sim_node_timer(ctk_simulator *self, int i, uint64_t event_us, uint64_t inca
   if (node->deadline_us <= self->now_us) {
     node->deadline_us = CTK_DEADLINE_NONE;
     sim_node_input(self, i, CTK_EVENT_TIMEOUT, -1, NULL, 0);
-  } else if (node->deadline_us < node->timer_event_us) {
-    node->timer_event_us = node->deadline_us;
-    sim_schedule(self, node->deadline_us, EV_TIMER, i, -1, node->incarnation, NULL, 0);
+  } else {
+    arm_timer(self, i);
   }
 }
 

@@ -198,6 +198,65 @@ static void test_invariants_catch_two_leaders(void **state) {
   ctk_config_free(&c);
 }
 
+/* ---- timers ---- */
+
+/* A protocol that asks for a deadline already past, then for one every millisecond. */
+typedef struct ticker {
+  uint64_t timeouts;
+} ticker;
+
+static ctk_proto *ticker_create(const ctk_node_config *config, const void *options, char *err,
+                                size_t err_len) {
+  (void)config, (void)options, (void)err, (void)err_len;
+  return (ctk_proto *)calloc(1, sizeof(ticker));
+}
+static int ticker_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
+  ticker *self = (ticker *)p;
+  memset(out, 0, sizeof *out);
+  if (ev->kind == CTK_EVENT_START) {
+    out->next_deadline_us = 0; /* long past, after a restart */
+    return CTK_OK;
+  }
+  if (ev->kind == CTK_EVENT_TIMEOUT) self->timeouts++;
+  out->next_deadline_us = ev->now_us + 1000;
+  return CTK_OK;
+}
+static void ticker_status(const ctk_proto *p, ctk_status *st) {
+  memset(st, 0, sizeof *st);
+  st->role = CTK_ROLE_NONE;
+  st->leader_id = -1;
+  st->commit_index = ((const ticker *)p)->timeouts; /* how the test reads the count */
+}
+static const ctk_protocol_def ticker_protocol = {.name = "ticker",
+                                                 .summary = "times out every millisecond",
+                                                 .options_size = 1,
+                                                 .create = ticker_create,
+                                                 .destroy = liar_destroy,
+                                                 .step = ticker_step,
+                                                 .status = ticker_status,
+                                                 .describe = liar_describe};
+
+/* Regression: a deadline in the past left the node's timer dead (raft-sweep-3, seed 131). */
+static void test_timer_deadline_in_the_past(void **state) {
+  (void)state;
+  ctk_config c = make_config(1, 0, 1);
+  c.protocol = &ticker_protocol;
+  char err[CTK_ERR_LEN];
+  ctk_sim_options options = {.no_clients = 1};
+  ctk_simulator *sim = ctk_sim_new(&c, &options, err, sizeof err);
+  assert_non_null(sim);
+  assert_int_equal(ctk_sim_run_until(sim, 500000), 0);
+  ctk_sim_crash(sim, 0);
+  ctk_sim_restart(sim, 0);
+  assert_int_equal(ctk_sim_run_until(sim, 1500000), 0);
+  ctk_status st;
+  assert_int_equal(ctk_sim_status(sim, 0, &st), 0);
+  print_message("%" PRIu64 " timeouts in the 1 s after the restart\n", st.commit_index);
+  assert_true(st.commit_index >= 900 && st.commit_index <= 1001);
+  ctk_sim_destroy(&sim);
+  ctk_config_free(&c);
+}
+
 /* ---- crashes and disks ---- */
 
 static void test_crash_restart_keeps_synced_state(void **state) {
@@ -338,6 +397,7 @@ int main(void) {
       cmocka_unit_test(test_trace_hash_does_not_depend_on_tracing),
       cmocka_unit_test(test_invariants_catch_disagreement),
       cmocka_unit_test(test_invariants_catch_two_leaders),
+      cmocka_unit_test(test_timer_deadline_in_the_past),
       cmocka_unit_test(test_crash_restart_keeps_synced_state),
       cmocka_unit_test(test_liveness_failure_is_reported),
       cmocka_unit_test(test_latency_matrix),

@@ -44,6 +44,15 @@ static void test_raft_sweep_200_seeds(void **state) {
   assert_non_null(strstr(out, "200 seeds run, 0 failed"));
 }
 
+/* Seed 131 of this sweep found a simulator bug: a deadline already past left a node's timer dead,
+ * and a leader stopped heartbeating a restarted follower. */
+static void test_raft_sweep_3_nodes_200_seeds(void **state) {
+  (void)state;
+  char out[65536];
+  assert_int_equal(sweep_200("raft-sweep-3.toml", out, sizeof out), 0);
+  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+}
+
 static void test_figure8_hunt_passes_with_correct_raft(void **state) {
   (void)state;
   char out[65536];
@@ -66,6 +75,7 @@ static void test_sweep_catches_commit_by_counting(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_raft_sweep_200_seeds),
+      cmocka_unit_test(test_raft_sweep_3_nodes_200_seeds),
       cmocka_unit_test(test_figure8_hunt_passes_with_correct_raft),
       cmocka_unit_test(test_sweep_catches_commit_by_counting),
   };
