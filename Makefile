@@ -47,7 +47,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all test asan bench deps demo format format-check clean valgrind soak
+.PHONY: all test asan bench deps demo format format-check clean valgrind soak sweep-long
 all: bin/ctk
 
 deps: $(DEPS_STAMP)
@@ -110,3 +110,7 @@ clean:
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 .SECONDARY:
+
+# The long seed sweeps: every sweep scenario over SEEDS seeds (default 2000).
+sweep-long: bin/ctk
+	@bash scripts/sweep-long.sh bin/ctk
