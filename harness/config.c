@@ -17,22 +17,6 @@ const char *ctk_fault_kind_name(ctk_fault_kind kind) {
 
 /* ---- defaults ---- */
 
-static void config_protocol_defaults(const ctk_protocol_def *protocol, void *options) {
-  for (size_t i = 0; i < protocol->n_options; i++) {
-    const ctk_option_spec *spec = &protocol->options[i];
-    char *field = (char *)options + spec->offset;
-    if (spec->type == CTK_OPTION_BOOL) {
-      int v = spec->default_lo != 0;
-      memcpy(field, &v, sizeof v);
-    } else if (spec->type == CTK_OPTION_INT) {
-      memcpy(field, &spec->default_lo, sizeof spec->default_lo);
-    } else {
-      int64_t range[2] = {spec->default_lo, spec->default_hi};
-      memcpy(field, range, sizeof range);
-    }
-  }
-}
-
 static void config_workload_defaults(ctk_workload *w) {
   w->clients = 8;
   w->duration_s = 10;
@@ -91,7 +75,7 @@ int ctk_config_defaults(ctk_config *config, const char *protocol_name, char *err
     snprintf(err, err_len, "out of memory");
     return -1;
   }
-  config_protocol_defaults(protocol, config->protocol_options);
+  ctk_protocol_default_options(protocol, config->protocol_options);
   config->protocol = protocol;
   snprintf(config->protocol_name, sizeof config->protocol_name, "%s", protocol->name);
   config->seed = 1;

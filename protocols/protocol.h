@@ -167,6 +167,9 @@ typedef struct ctk_protocol_def {
   int (*describe)(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
 } ctk_protocol_def;
 
+/* Fills a protocol's options struct (options_size bytes) with the defaults of its specs. */
+void ctk_protocol_default_options(const ctk_protocol_def *protocol, void *options);
+
 /* The registry: every protocol ctk knows, by name. */
 const ctk_protocol_def *ctk_protocol_find(const char *name);
 size_t ctk_protocol_count(void);

@@ -1,4 +1,5 @@
-/* registry.c: every protocol ctk knows, by the name used in experiment files. */
+/* registry.c: every protocol ctk knows, by the name used in experiment files, and the defaults
+ * of their options. */
 #include <string.h>
 
 #include "protocol.h"
@@ -18,4 +19,21 @@ const ctk_protocol_def *ctk_protocol_find(const char *name) {
   for (size_t i = 0; i < ctk_protocol_count(); i++)
     if (name && strcmp(registry[i]->name, name) == 0) return registry[i];
   return NULL;
+}
+
+void ctk_protocol_default_options(const ctk_protocol_def *protocol, void *options) {
+  memset(options, 0, protocol->options_size);
+  for (size_t i = 0; i < protocol->n_options; i++) {
+    const ctk_option_spec *spec = &protocol->options[i];
+    char *field = (char *)options + spec->offset;
+    if (spec->type == CTK_OPTION_BOOL) {
+      int v = spec->default_lo != 0;
+      memcpy(field, &v, sizeof v);
+    } else if (spec->type == CTK_OPTION_INT) {
+      memcpy(field, &spec->default_lo, sizeof spec->default_lo);
+    } else {
+      int64_t range[2] = {spec->default_lo, spec->default_hi};
+      memcpy(field, range, sizeof range);
+    }
+  }
 }

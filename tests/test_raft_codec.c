@@ -15,16 +15,7 @@
 #define MS 1000ull
 
 static void default_options(ctk_raft_options *o) {
-  memset(o, 0, sizeof *o);
-  for (size_t i = 0; i < ctk_raft_protocol.n_options; i++) {
-    const ctk_option_spec *s = &ctk_raft_protocol.options[i];
-    char *f = (char *)o + s->offset;
-    int b = (int)s->default_lo;
-    int64_t range[2] = {s->default_lo, s->default_hi};
-    if (s->type == CTK_OPTION_BOOL) memcpy(f, &b, sizeof b);
-    if (s->type == CTK_OPTION_INT) memcpy(f, &s->default_lo, sizeof(int64_t));
-    if (s->type == CTK_OPTION_RANGE) memcpy(f, range, sizeof range);
-  }
+  ctk_protocol_default_options(&ctk_raft_protocol, o);
 }
 
 /* One node and the durable bytes it has persisted. */
