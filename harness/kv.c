@@ -224,9 +224,13 @@ int ctk_kv_apply(ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *
   if (client->seq && cmd.seq <= client->seq) {
     *duplicate = 1;
     *result = client->result;
+    result->client_id = cmd.client_id;
+    result->seq = cmd.seq;
     return 0;
   }
   memset(result, 0, offsetof(ctk_kv_result, value) + 1);
+  result->client_id = cmd.client_id;
+  result->seq = cmd.seq;
   uint64_t hash = XXH64(cmd.key, strlen(cmd.key), 0);
   kv_slot *s = kv_find(self, cmd.key, hash);
   const char *current = s && s->key ? s->value : NULL;

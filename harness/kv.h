@@ -26,6 +26,7 @@ typedef struct ctk_kv_command {
 
 /* The outcome of applying a command. */
 typedef struct ctk_kv_result {
+  uint64_t client_id, seq;          /* the command's (also for a duplicate) */
   int ok;                           /* get/put: 1; cas: 1 when it swapped */
   int found;                        /* get: 1 when the key had a value */
   char value[CTK_KV_MAX_VALUE + 1]; /* get: the value read */

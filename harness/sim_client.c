@@ -230,11 +230,15 @@ void sim_client_arrive(ctk_simulator *self, int node, int c, const uint8_t *cmd,
   sim_node_input(self, node, CTK_EVENT_COMMAND, c, cmd, len);
 }
 
-void sim_node_reply(ctk_simulator *self, int node, int c, const sim_reply *reply) {
+void sim_node_reply(ctk_simulator *self, int node, int c, uint64_t seq, int rejected,
+                    int leader_hint, int ok, int found, const char *value) {
   if (!sim_net_client_link_up(self, node)) return;
-  sim_reply *copy = malloc(sizeof *copy);
-  if (!copy) return sim_violation(self, "simulator out of memory");
-  *copy = *reply;
+  size_t value_len = value ? strlen(value) : 0;
+  sim_reply *reply = malloc(sizeof *reply + value_len + 1);
+  if (!reply) return sim_violation(self, "simulator out of memory");
+  *reply = (sim_reply){
+      .seq = seq, .rejected = rejected, .leader_hint = leader_hint, .ok = ok, .found = found};
+  memcpy(reply->value, value ? value : "", value_len + 1);
   sim_schedule(self, self->now_us + client_delay_us(self), EV_CLIENT_REPLY, c, node, 0,
-               (uint8_t *)copy, sizeof *copy);
+               (uint8_t *)reply, (uint32_t)(sizeof *reply + value_len + 1));
 }

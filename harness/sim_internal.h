@@ -120,13 +120,13 @@ typedef struct sim_client {
   uint32_t cmd_len;
 } sim_client;
 
-/* A reply travelling to a client (the payload of EV_CLIENT_REPLY). */
+/* A reply travelling to a client (the payload of EV_CLIENT_REPLY), sized to its value. */
 typedef struct sim_reply {
   uint64_t seq;
   int rejected;
   int leader_hint;
   int ok, found;
-  char value[CTK_KV_MAX_VALUE + 1];
+  char value[]; /* get: the value read, NUL-terminated ("" otherwise) */
 } sim_reply;
 
 /* ---- the fault schedule ---- */
@@ -249,7 +249,10 @@ void sim_client_next(ctk_simulator *self, int c, uint64_t gen);
 void sim_client_timeout(ctk_simulator *self, int c, uint64_t attempt);
 void sim_client_reply(ctk_simulator *self, int c, const sim_reply *reply);
 void sim_client_arrive(ctk_simulator *self, int node, int c, const uint8_t *cmd, uint32_t len);
-void sim_node_reply(ctk_simulator *self, int node, int c, const sim_reply *reply);
+/* Node answers client c about request seq: rejected (with a leader hint), or with its result
+ * (value: what a get read, or NULL). */
+void sim_node_reply(ctk_simulator *self, int node, int c, uint64_t seq, int rejected,
+                    int leader_hint, int ok, int found, const char *value);
 int sim_clients_idle(const ctk_simulator *self);
 
 /* sim_timeline.c */

@@ -151,16 +151,12 @@ static void node_apply(ctk_simulator *self, int i, const sim_held_commit *c) {
     sim_violation(self, "node %d committed an undecodable command at index %" PRIu64, i, c->index);
     return;
   }
-  ctk_kv_command cmd;
-  char scratch[CTK_MAX_COMMAND_BYTES + 8];
-  if (c->len > CTK_MAX_COMMAND_BYTES || ctk_kv_decode(c->data, c->len, &cmd, scratch)) return;
-  if (cmd.client_id >= (uint64_t)self->n_clients) return;
-  int client = (int)cmd.client_id;
-  if (node->pending_seq[client] != cmd.seq) return;
+  if (result.client_id >= (uint64_t)self->n_clients) return;
+  int client = (int)result.client_id;
+  if (node->pending_seq[client] != result.seq) return;
   node->pending_seq[client] = 0;
-  sim_reply reply = {.seq = cmd.seq, .ok = result.ok, .found = result.found, .leader_hint = -1};
-  memcpy(reply.value, result.value, sizeof reply.value);
-  sim_node_reply(self, i, client, &reply);
+  sim_node_reply(self, i, client, result.seq, 0, -1, result.ok, result.found,
+                 result.found ? result.value : NULL);
 }
 
 static void node_release(ctk_simulator *self, int i) {
@@ -232,12 +228,10 @@ static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
     int client = in->from;
     if (client >= 0 && client < self->n_clients) {
       node->pending_seq[client] = 0;
-      sim_reply reply = {.rejected = 1, .leader_hint = st.leader_id};
       ctk_kv_command cmd;
       char scratch[CTK_MAX_COMMAND_BYTES + 8];
       if (in->len <= CTK_MAX_COMMAND_BYTES && !ctk_kv_decode(in->data, in->len, &cmd, scratch))
-        reply.seq = cmd.seq;
-      sim_node_reply(self, i, client, &reply);
+        sim_node_reply(self, i, client, cmd.seq, 1, st.leader_id, 0, 0, NULL);
     }
   }
   if (rc != CTK_OK && (out.persist.len || out.n_messages || out.n_commits))

@@ -119,6 +119,11 @@ static void test_duplicates_applied_once(void **state) {
   ctk_kv_result again = apply(kv, 5, 2, CTK_F_CAS, "a", "2", "1", &dup);
   assert_true(dup);
   assert_true(again.ok);
+  assert_int_equal(again.client_id, 5); /* names the request it answers */
+  assert_int_equal(again.seq, 2);
+  ctk_kv_result older = apply(kv, 5, 1, CTK_F_PUT, "a", "1", NULL, &dup);
+  assert_true(dup);
+  assert_int_equal(older.seq, 1);
   ctk_kv_result r = apply(kv, 6, 2, CTK_F_GET, "a", NULL, NULL, &dup);
   assert_string_equal(r.value, "3");
   ctk_kv_destroy(&kv);
