@@ -75,7 +75,7 @@ static void dispatch(ctk_simulator *self, sim_event *ev) {
   case EV_TIMER: sim_node_timer(self, ev->node, ev->time, ev->gen); break;
   case EV_CLIENT_ARRIVE: sim_client_arrive(self, ev->node, ev->from, ev->data, ev->len); break;
   case EV_CLIENT_REPLY: sim_client_reply(self, ev->node, (const sim_reply *)ev->data); break;
-  case EV_CLIENT_TIMEOUT: sim_client_timeout(self, ev->node, ev->gen); break;
+  case EV_CLIENT_TIMEOUT: sim_client_timeout(self, ev->node, ev->time); break;
   case EV_CLIENT_NEXT: sim_client_next(self, ev->node, ev->gen); break;
   case EV_ARRIVAL: sim_client_arrival(self); break;
   case EV_FAULT_START: sim_fault_start(self, ev->node); break;

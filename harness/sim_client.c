@@ -26,6 +26,7 @@ int sim_clients_init(ctk_simulator *self) {
   for (int c = 0; c < self->n_clients; c++) {
     self->clients[c].target = c % self->n;
     self->clients[c].leader_hint = -1;
+    self->clients[c].attempt_deadline_us = self->clients[c].timer_event_us = CTK_DEADLINE_NONE;
   }
   return 0;
 }
@@ -48,13 +49,22 @@ static uint64_t client_delay_us(const ctk_simulator *self) {
   return (uint64_t)(self->config.sim.client_delay_ms * 1000);
 }
 
+/* Makes sure the client's timer event fires by its attempt's deadline. One pending event per
+ * client serves every attempt: an event that fires early (its attempt was answered and another
+ * began) re-arms itself, so answered attempts leave nothing behind in the queue. */
+static void client_arm_timer(ctk_simulator *self, int c) {
+  sim_client *client = &self->clients[c];
+  if (client->attempt_deadline_us >= client->timer_event_us) return;
+  client->timer_event_us = client->attempt_deadline_us;
+  sim_schedule(self, client->timer_event_us, EV_CLIENT_TIMEOUT, c, -1, 0, NULL, 0);
+}
+
 /* Sends the outstanding request to a node and arms the attempt's timeout. */
 static void client_send(ctk_simulator *self, int c) {
   sim_client *client = &self->clients[c];
   int node = client->leader_hint >= 0 ? client->leader_hint : client->target;
   client->leader_hint = -1;
   client->target = node;
-  client->attempt++;
   if (sim_net_client_link_up(self, node)) {
     uint8_t *copy = malloc(client->cmd_len);
     if (!copy) return sim_violation(self, "simulator out of memory");
@@ -63,7 +73,8 @@ static void client_send(ctk_simulator *self, int c) {
                  client->cmd_len);
   }
   uint64_t timeout_us = (uint64_t)(self->config.workload.client_timeout_ms * 1000);
-  sim_schedule(self, self->now_us + timeout_us, EV_CLIENT_TIMEOUT, c, -1, client->attempt, NULL, 0);
+  client->attempt_deadline_us = self->now_us + timeout_us;
+  client_arm_timer(self, c);
 }
 
 static void client_record(ctk_simulator *self, int c, ctk_hist_type type, const char *value) {
@@ -163,9 +174,12 @@ void sim_client_arrival(ctk_simulator *self) {
   self->backlog[(self->backlog_head + self->backlog_n++) % self->backlog_cap] = self->now_us;
 }
 
-void sim_client_timeout(ctk_simulator *self, int c, uint64_t attempt) {
+void sim_client_timeout(ctk_simulator *self, int c, uint64_t event_us) {
   sim_client *client = &self->clients[c];
-  if (!client->active || attempt != client->attempt) return;
+  if (event_us == client->timer_event_us) client->timer_event_us = CTK_DEADLINE_NONE;
+  if (!client->active || client->attempt_deadline_us == CTK_DEADLINE_NONE) return;
+  if (client->attempt_deadline_us > self->now_us) return client_arm_timer(self, c);
+  client->attempt_deadline_us = CTK_DEADLINE_NONE;
   client->attempts++;
   if (self->phase == PHASE_SAFETY && client->attempts >= self->config.workload.max_attempts) {
     client->active = 0;
@@ -186,12 +200,13 @@ void sim_client_reply(ctk_simulator *self, int c, const sim_reply *reply) {
     client->leader_hint =
         reply->leader_hint >= 0 && reply->leader_hint != client->target ? reply->leader_hint : -1;
     if (client->leader_hint < 0) client->target = (client->target + 1) % self->n;
-    client->attempt++; /* the pending timeout no longer applies */
+    client->attempt_deadline_us = CTK_DEADLINE_NONE; /* until the retry is sent */
     sim_schedule(self, self->now_us + REJECT_BACKOFF_US, EV_CLIENT_NEXT, c, -1, 1, NULL, 0);
     return;
   }
   const ctk_op *op = &client->op;
   client->active = 0;
+  client->attempt_deadline_us = CTK_DEADLINE_NONE;
   sim_note_acknowledged(self, c, client->seq);
   if (client->intended_us >= (uint64_t)(self->config.workload.warmup_s * 1e6))
     ctk_histogram_record(&self->stats.latency_us, self->now_us - client->intended_us);

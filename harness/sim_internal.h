@@ -22,7 +22,7 @@ typedef enum sim_event_type {
   EV_TIMER,          /* node's protocol deadline */
   EV_CLIENT_ARRIVE,  /* a client request reaches node `node` from client `from` */
   EV_CLIENT_REPLY,   /* a reply reaches client `node` */
-  EV_CLIENT_TIMEOUT, /* client `node` gives up on attempt `gen` */
+  EV_CLIENT_TIMEOUT, /* client `node`'s timer: its attempt may have timed out */
   EV_CLIENT_NEXT,    /* client `node` starts its next operation or attempt */
   EV_ARRIVAL,        /* open loop: the next request arrives (Poisson) */
   EV_FAULT_START,    /* fault `node` of the schedule begins */
@@ -113,7 +113,8 @@ typedef struct sim_client {
   uint64_t invoke_us;   /* when it was invoked (the history's time) */
   uint64_t intended_us; /* when it was meant to be sent: latency counts from here */
   int attempts;
-  uint64_t attempt;
+  uint64_t attempt_deadline_us; /* the outstanding attempt times out then, or NONE */
+  uint64_t timer_event_us;      /* when its pending EV_CLIENT_TIMEOUT fires, or NONE */
   int target;
   int leader_hint;
   uint8_t cmd[CTK_MAX_COMMAND_BYTES];
@@ -246,7 +247,7 @@ void sim_clients_start(ctk_simulator *self);
 void sim_client_arrival(ctk_simulator *self); /* EV_ARRIVAL */
 void sim_clients_free(ctk_simulator *self);
 void sim_client_next(ctk_simulator *self, int c, uint64_t gen);
-void sim_client_timeout(ctk_simulator *self, int c, uint64_t attempt);
+void sim_client_timeout(ctk_simulator *self, int c, uint64_t event_us);
 void sim_client_reply(ctk_simulator *self, int c, const sim_reply *reply);
 void sim_client_arrive(ctk_simulator *self, int node, int c, const uint8_t *cmd, uint32_t len);
 /* Node answers client c about request seq: rejected (with a leader hint), or with its result
