@@ -47,7 +47,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all test asan bench deps demo format format-check clean valgrind soak sweep-long
+.PHONY: all test asan bench deps demo format format-check clean valgrind soak sweep-long fuzz
 all: bin/ctk
 
 deps: $(DEPS_STAMP)
@@ -114,3 +114,24 @@ clean:
 # The long seed sweeps: every sweep scenario over SEEDS seeds (default 2000).
 sweep-long: bin/ctk
 	@bash scripts/sweep-long.sh bin/ctk
+
+# Coverage-guided fuzzing (clang's libFuzzer, with AddressSanitizer and UBSan) of everything that
+# reads untrusted bytes: Raft messages and durable state, experiment files, histories.
+# FUZZ_SECONDS per target (default 30).
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/*.c))
+FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
+fuzz: $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$(basename $$t); \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus/$$(basename $$t) \
+	    2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY|crash-" || exit 1; \
+	done
+
+build/fuzz/%: fuzz/%.c $(LIB_C_SRC) $(LIB_CXX_SRC) | $(DEPS_STAMP)
+	@mkdir -p build/fuzz/obj
+	clang++ -std=c++17 -DTOML_HEADER_ONLY=0 -DTOML_SHARED_LIB=1 -fsanitize=address,undefined -fno-sanitize=vptr -g -O1 \
+	  -c harness/toml.cpp -o build/fuzz/obj/toml-$*.o
+	clang -std=c11 -D_GNU_SOURCE -Iprotocols -Iharness $(FUZZ_FLAGS) -o $@ $< \
+	  $(LIB_C_SRC) build/fuzz/obj/toml-$*.o $(PKG_LIBS) -lstdc++ -lm
