@@ -10,20 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-
-static int run(const char *cmd, char *out, size_t out_len) {
-  FILE *p = popen(cmd, "r");
-  assert_non_null(p);
-  size_t n = fread(out, 1, out_len - 1, p);
-  out[n] = 0;
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+#include "cli.h"
 
 static void test_every_shipped_experiment(void **state) {
   (void)state;
-  const char *bin = getenv("CTK_BIN") ? getenv("CTK_BIN") : "build/release/ctk";
+  const char *bin = cli_bin();
   glob_t files;
   assert_int_equal(glob("configs/*.toml", 0, NULL, &files), 0);
   assert_int_equal(glob("configs/scenarios/*.toml", GLOB_APPEND, NULL, &files), 0);
@@ -32,10 +23,10 @@ static void test_every_shipped_experiment(void **state) {
     const char *path = files.gl_pathv[i];
     char cmd[1024], out[16384];
     snprintf(cmd, sizeof cmd, "%s config check %s 2>&1", bin, path);
-    if (run(cmd, out, sizeof out) != 0) fail_msg("%s does not load: %s", path, out);
+    if (cli_run(cmd, out, sizeof out) != 0) fail_msg("%s does not load: %s", path, out);
     if (strstr(path, "-bug-")) continue; /* its failures are the sweep tests' business */
     snprintf(cmd, sizeof cmd, "%s sim %s 2>&1", bin, path);
-    int rc = run(cmd, out, sizeof out);
+    int rc = cli_run(cmd, out, sizeof out);
     if (strstr(path, "split-vote-storm")) {
       assert_int_equal(rc, 1);
       assert_non_null(strstr(out, "no leader was ever elected"));

@@ -10,29 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-
-/* Runs a shell command, capturing its output; returns its exit status. */
-static int run(const char *cmd, char *out, size_t out_len) {
-  FILE *p = popen(cmd, "r");
-  assert_non_null(p);
-  size_t n = fread(out, 1, out_len - 1, p);
-  out[n] = 0;
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static const char *ctk_bin(void) {
-  const char *bin = getenv("CTK_BIN");
-  return bin ? bin : "build/release/ctk";
-}
+#include "cli.h"
 
 /* Sweeps 200 seeds of a shipped scenario on two processes; returns the exit status. */
 static int sweep_200(const char *scenario, char *out, size_t out_len) {
   char cmd[512];
-  snprintf(cmd, sizeof cmd, "%s sweep configs/scenarios/%s --seeds 200 --jobs 2 2>&1", ctk_bin(),
+  snprintf(cmd, sizeof cmd, "%s sweep configs/scenarios/%s --seeds 200 --jobs 2 2>&1", cli_bin(),
            scenario);
-  int rc = run(cmd, out, out_len);
+  int rc = cli_run(cmd, out, out_len);
   print_message("%s", out);
   return rc;
 }
