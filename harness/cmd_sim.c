@@ -22,6 +22,14 @@ static int parse_u64(const char *s, uint64_t *out) {
   return 0;
 }
 
+/* Loads an experiment file, printing the loader's message on error. Returns 0 or -1. */
+static int load_config(const char *path, ctk_config *config) {
+  char err[CTK_ERR_LEN];
+  if (ctk_config_load(path, config, err, sizeof err) == 0) return 0;
+  fprintf(stderr, "%s\n", err);
+  return -1;
+}
+
 static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
   const ctk_sim_stats *s = &r->stats;
   double virtual_s = (double)s->now_us / 1e6;
@@ -95,10 +103,7 @@ int ctk_cmd_sim(int argc, char **argv) {
   }
   char err[CTK_ERR_LEN];
   ctk_config config;
-  if (ctk_config_load(path, &config, err, sizeof err)) {
-    fprintf(stderr, "%s\n", err);
-    return 2;
-  }
+  if (load_config(path, &config)) return 2;
   if (seed_given) config.seed = seed;
   /* The timeline is rendered at the end of the run; it is printed after the summary. */
   char *timeline_text = NULL;
@@ -202,12 +207,8 @@ int ctk_cmd_sweep(int argc, char **argv) {
     usage_sweep();
     return 2;
   }
-  char err[CTK_ERR_LEN];
   ctk_config config;
-  if (ctk_config_load(path, &config, err, sizeof err)) {
-    fprintf(stderr, "%s\n", err);
-    return 2;
-  }
+  if (load_config(path, &config)) return 2;
   int fds[2];
   if (pipe(fds)) {
     perror("ctk sweep: pipe");
