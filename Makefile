@@ -47,7 +47,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all test asan bench deps demo format format-check clean valgrind soak sweep-long fuzz
+.PHONY: all test asan bench deps demo format format-check clean valgrind soak sweep-long fuzz fuzz-deps
 all: bin/ctk
 
 deps: $(DEPS_STAMP)
@@ -121,7 +121,7 @@ sweep-long: bin/ctk
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/*.c))
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
-fuzz: $(FUZZ_TARGETS)
+fuzz: fuzz-deps $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p build/fuzz/corpus/$$(basename $$t); \
 	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
@@ -129,7 +129,10 @@ fuzz: $(FUZZ_TARGETS)
 	    2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY|crash-" || exit 1; \
 	done
 
-build/fuzz/%: fuzz/%.c $(LIB_C_SRC) $(LIB_CXX_SRC) | $(DEPS_STAMP)
+fuzz-deps: $(DEPS_STAMP)
+	@bash scripts/install-deps.sh fuzz
+
+build/fuzz/%: fuzz/%.c $(LIB_C_SRC) $(LIB_CXX_SRC) | fuzz-deps
 	@mkdir -p build/fuzz/obj
 	clang++ -std=c++17 -DTOML_HEADER_ONLY=0 -DTOML_SHARED_LIB=1 -fsanitize=address,undefined -fno-sanitize=vptr -g -O1 \
 	  -c harness/toml.cpp -o build/fuzz/obj/toml-$*.o
