@@ -47,7 +47,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all test asan bench deps demo format format-check clean valgrind soak sweep-long fuzz fuzz-deps
+.PHONY: all test asan bench deps demo format format-check clean valgrind sweep-long fuzz fuzz-deps
 all: bin/ctk
 
 deps: $(DEPS_STAMP)
