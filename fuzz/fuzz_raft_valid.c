@@ -1,0 +1,97 @@
+/* fuzz_raft_valid.c: libFuzzer target: well-formed Raft messages with arbitrary fields (terms,
+ * indexes, commit points, entries, replies about anything) and timeouts, in any order, at a
+ * 3-node cluster's node 0. Such messages may be Byzantine, so no safety property is asserted;
+ * what must hold is that every one is handled or rejected without a crash, an assertion or
+ * undefined behaviour, and that the node's output stays well formed. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol.h"
+#include "raft/raft.h"
+#include "raft/raft_internal.h"
+
+typedef struct input {
+  const uint8_t *data;
+  size_t size;
+} input;
+
+static uint64_t take(input *in, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes && in->size; i++, in->data++, in->size--) v = v << 8 | in->data[0];
+  return v;
+}
+
+/* Small numbers are the interesting ones: terms and indexes near the node's own. */
+static uint64_t small(input *in) { return take(in, 1) % 24; }
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  ctk_raft_options options;
+  ctk_protocol_default_options(&ctk_raft_protocol, &options);
+  options.max_batch = 4;
+  ctk_node_config config = {.node_id = 0, .n_nodes = 3, .seed = 7};
+  char err[128];
+  ctk_proto *p = ctk_raft_protocol.create(&config, &options, err, sizeof err);
+  if (!p) abort();
+  ctk_output out;
+  ctk_event start = {.kind = CTK_EVENT_START, .now_us = 1};
+  if (ctk_raft_protocol.step(p, &start, &out) != CTK_OK) abort();
+  input in = {data, size};
+  wire_writer w;
+  wire_writer_init(&w);
+  raft_log entries;
+  raft_log_init(&entries);
+  uint64_t now = 2;
+  while (in.size > 0) {
+    uint8_t kind = (uint8_t)take(&in, 1) % 8;
+    int from = 1 + (int)(take(&in, 1) % 2);
+    now += take(&in, 2) * 100;
+    wire_writer_reset(&w);
+    ctk_event ev = {.kind = CTK_EVENT_MESSAGE, .now_us = now, .from = from};
+    switch (kind) {
+    case 0:
+    case 1: raft_encode_vote_request(&w, kind == 0, small(&in), small(&in), small(&in)); break;
+    case 2:
+    case 3: raft_encode_vote_reply(&w, kind == 2, small(&in), (int)(take(&in, 1) & 1)); break;
+    case 4: { /* AppendEntries carrying up to 4 entries of non-decreasing terms */
+      uint64_t term = small(&in), prev = small(&in), prev_term = small(&in), commit = small(&in);
+      uint64_t n = take(&in, 1) % 5, t = prev_term;
+      /* the encoder takes positions prev + 1 .. prev + n of the log it is given */
+      raft_log_truncate(&entries, 1);
+      for (uint64_t i = 0; i < prev; i++) raft_log_append(&entries, prev_term, NULL, 0);
+      for (uint64_t i = 0; i < n; i++) {
+        t += take(&in, 1) % 2;
+        if (t > term) t = term;
+        uint8_t cmd[3] = {(uint8_t)i, 0, 1};
+        raft_log_append(&entries, t, cmd, take(&in, 1) % 2 ? sizeof cmd : 0);
+      }
+      raft_encode_append(&w, term, prev, prev_term, commit, &entries, n);
+      break;
+    }
+    case 5:
+      raft_encode_append_reply(&w, small(&in), (int)(take(&in, 1) & 1), small(&in), small(&in),
+                               small(&in));
+      break;
+    case 6: {
+      uint8_t cmd[8];
+      size_t len = 1 + take(&in, 1) % sizeof cmd;
+      memset(cmd, (int)kind, len);
+      raft_encode_forward(&w, cmd, len);
+      break;
+    }
+    default: ev.kind = CTK_EVENT_TIMEOUT; break;
+    }
+    if (w.failed) abort();
+    ev.bytes = (ctk_bytes){w.data, w.len};
+    int rc = ctk_raft_protocol.step(p, &ev, &out);
+    if (rc != CTK_OK && rc != CTK_ERR_MALFORMED) abort();
+    for (size_t i = 0; i < out.n_messages; i++)
+      if (out.messages[i].to < 1 || out.messages[i].to > 2) abort();
+    for (size_t i = 1; i < out.n_commits; i++)
+      if (out.commits[i].index != out.commits[i - 1].index + 1) abort();
+  }
+  raft_log_free(&entries);
+  wire_writer_free(&w);
+  ctk_raft_protocol.destroy(p);
+  return 0;
+}
