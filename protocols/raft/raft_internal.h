@@ -141,6 +141,7 @@ typedef struct raft_peer {
   uint32_t inflight_start, inflight_count;
   int stalled_heartbeats; /* heartbeats with pipelined messages in flight and no ack */
   uint64_t last_heard_us; /* last AppendEntriesReply of the current term, for check-quorum */
+  uint64_t commit_sent;   /* the commit index carried by the last AppendEntries sent to it */
 } raft_peer;
 
 typedef struct raft_out_msg {

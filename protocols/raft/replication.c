@@ -22,6 +22,7 @@ void raft_leader_init_peers(raft *r) {
     p->probing = 1;
     p->inflight_start = p->inflight_count = 0;
     p->stalled_heartbeats = 0;
+    p->commit_sent = 0;
     p->last_heard_us = r->now_us; /* a fresh leader gets a full timeout before check-quorum */
   }
 }
@@ -63,6 +64,7 @@ static uint64_t batch_size(const raft *r, uint64_t first) {
 }
 
 static void send(raft *r, int to, uint64_t prev, uint64_t n) {
+  r->peers[to].commit_sent = r->commit_index;
   wire_writer *w = raft_send_begin(r, to);
   raft_encode_append(w, r->term, prev, raft_log_term_at(&r->log, prev), r->commit_index, &r->log,
                      n);
@@ -202,6 +204,20 @@ void raft_recv_append(raft *r, int from, const raft_msg *m) {
   reply(r, from, 1, last_new, 0, 0);
 }
 
+/* Followers hear of a new commit index at once rather than at the next heartbeat, so a request
+ * a client sent to a follower is answered a round trip after it commits, not up to heartbeat_ms
+ * later (etcd-io/raft broadcasts an append on commit too). A follower with AppendEntries in
+ * flight is told when it answers (see raft_recv_append_reply), so under load, when entries flow
+ * anyway and carry the commit index, this costs no extra message. */
+static void tell_commit(raft *r, int except) {
+  for (int i = 0; i < r->n; i++) {
+    const raft_peer *p = &r->peers[i];
+    if (i != r->id && i != except && !p->probing && p->inflight_count == 0 &&
+        p->commit_sent < r->commit_index)
+      raft_send_append(r, i, 1);
+  }
+}
+
 /* A rejection moves nextIndex back past the follower's conflicting term at once. */
 static void recv_reject(raft *r, int from, const raft_msg *m) {
   raft_peer *p = &r->peers[from];
@@ -243,6 +259,10 @@ void raft_recv_append_reply(raft *r, int from, const raft_msg *m) {
     inflight_clear(p);
   }
   if (p->next_index < p->match_index + 1) p->next_index = p->match_index + 1;
+  uint64_t committed = r->commit_index;
   raft_maybe_commit(r);
   raft_send_append(r, from, 0);
+  if (!p->probing && p->inflight_count == 0 && p->commit_sent < r->commit_index)
+    raft_send_append(r, from, 1);
+  if (r->commit_index > committed) tell_commit(r, from);
 }
