@@ -110,7 +110,6 @@ static void client_start_op(ctk_simulator *self, int c, uint64_t intended_us) {
   client->cmd_len = (uint32_t)len;
   client->active = 1;
   client->attempts = 0;
-  client->invoke_us = self->now_us;
   self->stats.ops_invoked++;
   client_record(self, c, CTK_HIST_INVOKE, op->value);
   client_send(self, c);

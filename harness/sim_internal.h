@@ -31,7 +31,8 @@ typedef enum sim_event_type {
 
 typedef struct sim_event {
   uint64_t time, seq;
-  uint64_t gen;  /* incarnation, timer generation or attempt, per type */
+  uint64_t
+      gen; /* node events: the incarnation they belong to; EV_CLIENT_NEXT: 0 next op, 1 retry */
   uint8_t *data; /* owned payload (message, command or reply bytes) */
   uint32_t len;
   uint8_t type;
@@ -92,8 +93,7 @@ typedef struct sim_node {
   uint64_t committed; /* last index emitted by the protocol in this incarnation */
   uint64_t last_commit_status;
   uint64_t *pending_seq; /* per client: the request seq waiting for an answer here, 0: none */
-  int leader_term_seen;  /* last (term) this node was seen leading, to count leader changes */
-  uint64_t led_term;
+  uint64_t led_term;     /* the term this node was last seen leading, to count leader changes */
   uint64_t msgs_sent;
   uint64_t msgs_sent_to[CTK_MAX_NODES];
   /* network faults, recomputed from the active fault set */
@@ -110,7 +110,6 @@ typedef struct sim_client {
   int active; /* an operation is outstanding */
   int done;   /* issues nothing more */
   ctk_op op;
-  uint64_t invoke_us;   /* when it was invoked (the history's time) */
   uint64_t intended_us; /* when it was meant to be sent: latency counts from here */
   int attempts;
   uint64_t attempt_deadline_us; /* the outstanding attempt times out then, or NONE */
@@ -237,7 +236,6 @@ void sim_fault_start(ctk_simulator *self, int i);
 void sim_fault_end(ctk_simulator *self, int i);
 void sim_faults_heal_all(ctk_simulator *self);
 void sim_net_recompute(ctk_simulator *self);
-int sim_random_faults(ctk_simulator *self, ctk_fault **faults_out, int *n_out);
 void sim_chase_leader(ctk_simulator *self, int node);
 
 /* sim_client.c */

@@ -212,7 +212,7 @@ void sim_faults_heal_all(ctk_simulator *self) {
 
 /* Draws a fault schedule from the seed: the rate, kinds, targets and durations all come from it,
  * so one seed names one whole run (as in TigerBeetle's VOPR). */
-int sim_random_faults(ctk_simulator *self, ctk_fault **faults_out, int *n_out) {
+static int sim_random_faults(ctk_simulator *self, ctk_fault **faults_out, int *n_out) {
   ctk_rng *rng = &self->rng;
   double span_s = self->config.workload.duration_s > 0 ? self->config.workload.duration_s : 10;
   double rate_per_s = 0.3 + ctk_rng_unit(rng) * 1.2;
