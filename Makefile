@@ -4,7 +4,7 @@
 
 CC ?= cc
 CXX ?= c++
-PKGS := tomlplusplus jansson libxxhash
+PKGS := tomlplusplus jansson libxxhash libzmq lmdb
 TEST_PKGS := cmocka
 
 MODE ?= release
@@ -29,7 +29,7 @@ TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 
 CFLAGS_ALL = $(CFLAGS_COMMON) $(OPT) $(PKG_CFLAGS) $(CFLAGS)
 CXXFLAGS_ALL = $(CXXFLAGS_COMMON) $(OPT) $(PKG_CFLAGS) $(CXXFLAGS)
-LDLIBS_ALL = $(PKG_LIBS) -lstdc++ -lm $(LDLIBS)
+LDLIBS_ALL = $(PKG_LIBS) -lstdc++ -lm -lpthread $(LDLIBS)
 
 LIB_C_SRC := $(wildcard protocols/*.c protocols/*/*.c harness/*.c)
 LIB_C_SRC := $(filter-out harness/main.c,$(LIB_C_SRC))

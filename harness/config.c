@@ -51,6 +51,13 @@ static void config_sim_defaults(ctk_sim_config *sim) {
   sim->torn_writes = 1;
 }
 
+static void config_node_defaults(ctk_node_settings *node) {
+  node->store = CTK_STORE_CHOICE_WAL;
+  node->sync = 1;
+  node->batch_max = 256;
+  node->max_frame_bytes = (int)CTK_MAX_MESSAGE_BYTES + 4096;
+}
+
 /* Writes the names of every known protocol, "\"raft\", \"paxos\"", into buf. */
 static void config_protocol_names(char *buf, size_t buf_len) {
   size_t used = 0;
@@ -84,6 +91,7 @@ int ctk_config_defaults(ctk_config *config, const char *protocol_name, char *err
   config_default_endpoints(&config->cluster);
   config_workload_defaults(&config->workload);
   config_sim_defaults(&config->sim);
+  config_node_defaults(&config->node);
   return 0;
 }
 
@@ -138,9 +146,9 @@ static int config_read_option(const cfg_reader *r, const ctk_toml_node *node, co
   return 0;
 }
 
-static int config_read_protocol_options(const cfg_reader *r, const ctk_toml_node *table,
-                                        ctk_config *config) {
-  const ctk_protocol_def *protocol = config->protocol;
+/* Reads protocol's table into options (protocol->options_size bytes, defaults already in). */
+static int config_read_options_of(const cfg_reader *r, const ctk_toml_node *table,
+                                  const ctk_protocol_def *protocol, void *options) {
   if (!table) return 0;
   if (cfg_expect_table(r, table, protocol->name)) return -1;
   const char **keys = calloc(protocol->n_options ? protocol->n_options : 1, sizeof *keys);
@@ -154,15 +162,38 @@ static int config_read_protocol_options(const cfg_reader *r, const ctk_toml_node
     const ctk_toml_node *node = ctk_toml_table_get(table, spec->key);
     char path[CFG_PATH_LEN];
     cfg_path(path, sizeof path, protocol->name, spec->key);
-    if (node && config_read_option(r, node, path, spec, config->protocol_options)) return -1;
+    if (node && config_read_option(r, node, path, spec, options)) return -1;
+  }
+  return 0;
+}
+
+/* The chosen protocol's table fills config->protocol_options; the tables of the other protocols
+ * are checked the same way (one file can hold settings for every protocol `ctk compare` runs),
+ * into a scratch struct. */
+static int config_read_protocol_options(const cfg_reader *r, const ctk_toml_node *root,
+                                        ctk_config *config) {
+  for (size_t i = 0; i < ctk_protocol_count(); i++) {
+    const ctk_protocol_def *protocol = ctk_protocol_at(i);
+    const ctk_toml_node *table = ctk_toml_table_get(root, protocol->name);
+    if (!table) continue;
+    if (protocol == config->protocol) {
+      if (config_read_options_of(r, table, protocol, config->protocol_options)) return -1;
+      continue;
+    }
+    void *scratch = calloc(1, protocol->options_size ? protocol->options_size : 1);
+    if (!scratch) return cfg_fail(r, ctk_toml_line(table), "out of memory");
+    ctk_protocol_default_options(protocol, scratch);
+    int rc = config_read_options_of(r, table, protocol, scratch);
+    free(scratch);
+    if (rc) return -1;
   }
   return 0;
 }
 
 /* ---- the top level ---- */
 
-static const char *const config_sections[] = {"protocol", "seed",  "cluster",
-                                              "workload", "fault", "sim"};
+static const char *const config_sections[] = {"protocol", "seed", "cluster", "workload",
+                                              "fault",    "sim",  "node"};
 #define CONFIG_N_SECTIONS (sizeof config_sections / sizeof config_sections[0])
 
 /* Every top-level key must be a section, or the table of a protocol ctk knows (tables of other
@@ -219,6 +250,7 @@ static int config_read_root(const cfg_reader *r, const ctk_toml_node *root, ctk_
   const char *protocol_name;
   if (config_check_top_level(r, root) || config_read_protocol_name(r, root, &protocol_name))
     return -1;
+  if (r->protocol_override) protocol_name = r->protocol_override;
   char err[CTK_ERR_LEN];
   if (ctk_config_defaults(config, protocol_name, err, sizeof err))
     return cfg_fail(r, ctk_toml_line(root), "%s", err);
@@ -230,19 +262,20 @@ static int config_read_root(const cfg_reader *r, const ctk_toml_node *root, ctk_
   if (config_read_cluster(r, cluster, config) ||
       config_read_workload(r, ctk_toml_table_get(root, "workload"), config) ||
       config_read_sim(r, ctk_toml_table_get(root, "sim"), config) ||
+      config_read_node(r, ctk_toml_table_get(root, "node"), config) ||
       config_read_cluster_sites(r, cluster, config) ||
       config_read_faults(r, ctk_toml_table_get(root, "fault"), config) ||
-      config_read_protocol_options(r, ctk_toml_table_get(root, config->protocol->name), config))
+      config_read_protocol_options(r, root, config))
     return -1;
   return 0;
 }
 
 /* Reads a parsed document into *config; on error leaves nothing to free. */
-static int config_from_doc(ctk_toml_doc *doc, const char *name, ctk_config *config, char *err,
-                           size_t err_len) {
+static int config_from_doc(ctk_toml_doc *doc, const char *name, const char *protocol_override,
+                           ctk_config *config, char *err, size_t err_len) {
   memset(config, 0, sizeof *config);
   if (!doc) return -1;
-  cfg_reader reader = {name, err, err_len};
+  cfg_reader reader = {name, err, err_len, protocol_override};
   int rc = config_read_root(&reader, ctk_toml_root(doc), config);
   ctk_toml_free(doc);
   if (rc) {
@@ -252,9 +285,15 @@ static int config_from_doc(ctk_toml_doc *doc, const char *name, ctk_config *conf
   return rc;
 }
 
-int ctk_config_load(const char *path, ctk_config *config, char *err, size_t err_len) {
+int ctk_config_load_as(const char *path, const char *protocol_name, ctk_config *config, char *err,
+                       size_t err_len) {
   if (!path) path = "(null)";
-  return config_from_doc(ctk_toml_parse_file(path, err, err_len), path, config, err, err_len);
+  return config_from_doc(ctk_toml_parse_file(path, err, err_len), path, protocol_name, config, err,
+                         err_len);
+}
+
+int ctk_config_load(const char *path, ctk_config *config, char *err, size_t err_len) {
+  return ctk_config_load_as(path, NULL, config, err, err_len);
 }
 
 int ctk_config_load_string(const char *toml_text, const char *name, ctk_config *config, char *err,
@@ -262,5 +301,5 @@ int ctk_config_load_string(const char *toml_text, const char *name, ctk_config *
   if (!name) name = "(string)";
   if (!toml_text) toml_text = "";
   ctk_toml_doc *doc = ctk_toml_parse_string(toml_text, strlen(toml_text), name, err, err_len);
-  return config_from_doc(doc, name, config, err, err_len);
+  return config_from_doc(doc, name, NULL, config, err, err_len);
 }

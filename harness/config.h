@@ -104,6 +104,16 @@ typedef struct ctk_sim_config {
   int torn_writes;     /* 1: a crash may keep only a prefix of unsynced bytes */
 } ctk_sim_config;
 
+/* How a real node process (`ctk run`, `ctk node`) keeps its durable state and batches its work. */
+typedef enum ctk_store_choice { CTK_STORE_CHOICE_WAL = 0, CTK_STORE_CHOICE_LMDB } ctk_store_choice;
+
+typedef struct ctk_node_settings {
+  ctk_store_choice store; /* "wal": checksummed append-only log; "lmdb": an LMDB environment */
+  int sync;               /* 1: fdatasync before anything that depends on the bytes is sent */
+  int batch_max;          /* inputs handled per group commit (one sync for all of them) */
+  int max_frame_bytes;    /* larger frames are dropped and counted */
+} ctk_node_settings;
+
 typedef struct ctk_config {
   char path[CTK_PATH_LEN];
   char protocol_name[CTK_NAME_LEN];
@@ -114,6 +124,7 @@ typedef struct ctk_config {
   ctk_fault faults[CTK_MAX_FAULTS];
   int n_faults;
   ctk_sim_config sim;
+  ctk_node_settings node;
   /* The protocol's options struct (protocol->options_size bytes), defaults filled in. */
   void *protocol_options;
 } ctk_config;
@@ -121,6 +132,11 @@ typedef struct ctk_config {
 /* Fills *config with every default, for protocol `protocol_name` ("raft" when NULL). Returns 0,
  * or -1 with a message in err (unknown protocol). Free with ctk_config_free. */
 int ctk_config_defaults(ctk_config *config, const char *protocol_name, char *err, size_t err_len);
+
+/* Loads an experiment file, running protocol_name instead of the file's `protocol` when not NULL
+ * (`ctk compare`). Same results and messages as ctk_config_load. */
+int ctk_config_load_as(const char *path, const char *protocol_name, ctk_config *config, char *err,
+                       size_t err_len);
 
 /* Loads an experiment file. Returns 0, or -1 with a message in err of the form
  * "FILE:LINE: key 'workload.clients': expected an integer from 1 to 1024, got \"x\"".

@@ -18,6 +18,8 @@
 #define CONFIG_N_DISTRIBUTIONS 3
 #define CONFIG_N_FAULT_KINDS   8
 extern const char *const config_distribution_names[CONFIG_N_DISTRIBUTIONS];
+#define CONFIG_N_STORES 2
+extern const char *const config_store_names[CONFIG_N_STORES];
 /* Indexed by kind - 1 (CTK_FAULT_CRASH is 1). */
 extern const char *const config_fault_kind_names[CONFIG_N_FAULT_KINDS];
 
@@ -33,6 +35,7 @@ int config_read_sim(const cfg_reader *r, const ctk_toml_node *table, ctk_config 
 /* cluster.sites, checked against sim.site_names. */
 int config_read_cluster_sites(const cfg_reader *r, const ctk_toml_node *cluster_table,
                               ctk_config *config);
+int config_read_node(const cfg_reader *r, const ctk_toml_node *table, ctk_config *config);
 /* The [[fault]] array of tables. */
 int config_read_faults(const cfg_reader *r, const ctk_toml_node *array, ctk_config *config);
 

@@ -23,6 +23,7 @@ typedef struct cfg_reader {
   const char *file; /* as it appears in messages */
   char *err;
   size_t err_len;
+  const char *protocol_override; /* run this protocol instead of the file's (NULL: the file's) */
 } cfg_reader;
 
 /* "FILE:LINE: <printf message>". Returns -1. */

@@ -189,6 +189,26 @@ int config_read_workload(const cfg_reader *r, const ctk_toml_node *table, ctk_co
   return 0;
 }
 
+/* ---- [node] ---- */
+
+const char *const config_store_names[CONFIG_N_STORES] = {"wal", "lmdb"};
+
+int config_read_node(const cfg_reader *r, const ctk_toml_node *table, ctk_config *config) {
+  static const char *const keys[] = {"store", "sync", "batch_max", "max_frame_bytes"};
+  if (cfg_expect_table(r, table, "node") ||
+      cfg_check_keys(r, table, "node", keys, sizeof keys / sizeof keys[0]))
+    return -1;
+  ctk_node_settings *node = &config->node;
+  int store = (int)node->store;
+  if (cfg_choice(r, table, "node", "store", config_store_names, CONFIG_N_STORES, &store) < 0 ||
+      cfg_bool(r, table, "node", "sync", &node->sync) < 0 ||
+      cfg_int(r, table, "node", "batch_max", 1, 65536, &node->batch_max) < 0 ||
+      cfg_int(r, table, "node", "max_frame_bytes", 1024, 64 << 20, &node->max_frame_bytes) < 0)
+    return -1;
+  node->store = (ctk_store_choice)store;
+  return 0;
+}
+
 /* ---- [sim] ---- */
 
 /* delay_ms: [lo, hi] or one number. */

@@ -152,6 +152,14 @@ static void write_sim(config_writer *w, const ctk_sim_config *sim) {
   write_bool_key(w, "torn_writes", sim->torn_writes);
 }
 
+static void write_node(config_writer *w, const ctk_node_settings *node) {
+  write_text(w, "\n[node]\nstore = ");
+  write_string(w, config_store_names[node->store]);
+  write_text(w, "\n");
+  write_bool_key(w, "sync", node->sync);
+  write_text(w, "batch_max = %d\nmax_frame_bytes = %d\n", node->batch_max, node->max_frame_bytes);
+}
+
 static void write_protocol_options(config_writer *w, const ctk_config *config) {
   const ctk_protocol_def *protocol = config->protocol;
   write_text(w, "\n[");
@@ -222,6 +230,7 @@ int ctk_config_write(const ctk_config *config, FILE *out) {
   write_cluster(&w, config);
   write_workload(&w, &config->workload);
   write_sim(&w, &config->sim);
+  write_node(&w, &config->node);
   write_protocol_options(&w, config);
   for (int i = 0; i < config->n_faults; i++) write_fault(&w, &config->faults[i]);
   if (fflush(out) != 0) w.failed = 1;
