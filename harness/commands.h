@@ -23,4 +23,19 @@ int ctk_cmd_check(int argc, char **argv);
  * invalid file or a usage error. */
 int ctk_cmd_config(int argc, char **argv);
 
+/* ctk node FILE --id N [--dir DIR] [--control ENDPOINT]: one node of the cluster in FILE, until
+ * SIGTERM or SIGINT. Exit status 0 after a clean stop, 1 on a failure (message on stderr), 2 on
+ * bad input. */
+int ctk_cmd_node(int argc, char **argv);
+
+/* ctk run FILE [--json FILE] [--out DIR] [--protocol NAME] [--attach] [--quiet]: the experiment
+ * on a local cluster of real processes. Exit status 0 passed (linearizable, replicas converged),
+ * 1 failed verdict, 2 could not run (bad input, a node failed, interrupted). */
+int ctk_cmd_run(int argc, char **argv);
+
+/* ctk compare FILE [--protocols a,b] [--out DIR] [--json FILE] [--csv FILE] [--quiet]: the
+ * experiment for each protocol in turn, then one side-by-side table. Exit status as ctk run, the
+ * worst over the protocols. */
+int ctk_cmd_compare(int argc, char **argv);
+
 #endif /* CTK_COMMANDS_H */

@@ -13,6 +13,12 @@ static void usage(FILE *out) {
           "                       run an experiment in the deterministic simulator\n"
           "  sweep FILE.toml [--seeds N] [--first S] [--jobs J]\n"
           "                       run it over many seeds; report every failing seed\n"
+          "  run FILE.toml [--json FILE] [--out DIR] [--protocol NAME] [--attach] [--quiet]\n"
+          "                       run it on a local cluster of real processes (ZeroMQ)\n"
+          "  compare FILE.toml [--protocols a,b,...] [--out DIR] [--json FILE] [--csv FILE]\n"
+          "                       run it for each protocol in turn; print them side by side\n"
+          "  node FILE.toml --id N [--dir DIR] [--control ENDPOINT]\n"
+          "                       run one node by hand (clusters across machines)\n"
           "  check HISTORY.jsonl  check a client history for linearizability\n"
           "  config check FILE    validate an experiment file\n"
           "  config show FILE     print it with every default filled in\n"
@@ -42,6 +48,9 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   if (!strcmp(cmd, "sim")) return ctk_cmd_sim(argc - 1, argv + 1);
   if (!strcmp(cmd, "sweep")) return ctk_cmd_sweep(argc - 1, argv + 1);
+  if (!strcmp(cmd, "run")) return ctk_cmd_run(argc - 1, argv + 1);
+  if (!strcmp(cmd, "compare")) return ctk_cmd_compare(argc - 1, argv + 1);
+  if (!strcmp(cmd, "node")) return ctk_cmd_node(argc - 1, argv + 1);
   if (!strcmp(cmd, "check")) return ctk_cmd_check(argc - 1, argv + 1);
   if (!strcmp(cmd, "config")) return ctk_cmd_config(argc - 1, argv + 1);
   if (!strcmp(cmd, "protocols")) return list_protocols();

@@ -1,0 +1,386 @@
+/* loadgen.c: the clients of a real run (see loadgen.h): one thread, one DEALER per node, every
+ * client's outstanding operation, its timeouts and retries, and the history. */
+#include "loadgen.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "hostwire.h"
+#include "kv.h"
+#include "workload.h"
+
+#define REFUSAL_BACKOFF_US 10000 /* wait before retrying after a node refused the command */
+#define SEND_BACKOFF_US    20000 /* wait after a node could not even be sent to */
+#define BACKLOG_MAX        1000000
+#define CLIENT_ID_SHIFT    16 /* client id = run nonce << 16 | client number */
+
+typedef struct lg_client {
+  uint64_t seq;
+  ctk_op op;
+  uint8_t cmd[CTK_MAX_COMMAND_BYTES];
+  size_t cmd_len;
+  int active;
+  uint64_t intended_us; /* invoke time: now (closed loop) or the arrival (open loop) */
+  uint64_t deadline_us; /* of the current attempt; UINT64_MAX while waiting to retry */
+  uint64_t retry_at_us; /* when to send again after a refusal; 0: not waiting */
+  int attempts;
+  int target, leader_hint;
+} lg_client;
+
+struct ctk_loadgen {
+  ctk_config config; /* a copy; protocol_options not used */
+  uint64_t t0_us;
+  uint64_t nonce;
+  int n_nodes, n_clients;
+  void *zmq;
+  void *sockets[CTK_MAX_NODES];
+  lg_client *clients;
+  ctk_workload_gen workload;
+  ctk_rng rng;
+  ctk_history history;
+  int64_t ops_budget; /* -1: unbounded (duration) */
+  uint64_t next_arrival_us;
+  uint64_t *backlog;
+  size_t backlog_head, backlog_n, backlog_cap;
+  wire_writer frame;
+  pthread_t thread;
+  int thread_started;
+  atomic_int finish; /* the runner ended the workload */
+  atomic_int stop;   /* the thread must return */
+  pthread_mutex_t lock;
+  ctk_loadgen_stats stats; /* under lock */
+};
+
+static uint64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t run_us(const ctk_loadgen *self) { return mono_us() - self->t0_us; }
+
+static void count(ctk_loadgen *self, uint64_t *counter) {
+  pthread_mutex_lock(&self->lock);
+  (*counter)++;
+  pthread_mutex_unlock(&self->lock);
+}
+
+/* ---- one client ---- */
+
+static void record(ctk_loadgen *self, int c, ctk_hist_type type, uint64_t t, const char *value) {
+  lg_client *client = &self->clients[c];
+  const ctk_op *op = &client->op;
+  const char *expected = op->f == CTK_F_CAS && op->has_expected ? op->expected : NULL;
+  const char *v = type == CTK_HIST_INVOKE && op->f == CTK_F_GET ? NULL : value;
+  ctk_history_add(&self->history, c, type, op->f, t, op->key, v, expected);
+}
+
+static void client_send(ctk_loadgen *self, int c, uint64_t now) {
+  lg_client *client = &self->clients[c];
+  int node = client->leader_hint >= 0 ? client->leader_hint : client->target;
+  client->leader_hint = -1;
+  client->target = node;
+  client->retry_at_us = 0;
+  client->deadline_us = now + (uint64_t)(self->config.workload.client_timeout_ms * 1000);
+  wire_writer_reset(&self->frame);
+  hw_put_request(&self->frame, client->cmd, client->cmd_len);
+  count(self, &self->stats.sends);
+  if (!self->frame.failed &&
+      zmq_send(self->sockets[node], self->frame.data, self->frame.len, ZMQ_DONTWAIT) >= 0)
+    return;
+  /* Not connected (the node is down): try the next one soon. */
+  client->target = (node + 1) % self->n_nodes;
+  client->deadline_us = UINT64_MAX;
+  client->retry_at_us = now + SEND_BACKOFF_US;
+}
+
+static int workload_over(ctk_loadgen *self, uint64_t now) {
+  if (atomic_load(&self->finish)) return 1;
+  if (self->ops_budget == 0) return 1;
+  return self->config.workload.ops == 0 &&
+         now >= (uint64_t)(self->config.workload.duration_s * 1e6);
+}
+
+static void client_start(ctk_loadgen *self, int c, uint64_t intended, uint64_t now) {
+  lg_client *client = &self->clients[c];
+  client->seq++;
+  client->intended_us = intended;
+  ctk_workload_next_op(&self->workload, &self->rng, (uint64_t)c, client->seq, &client->op);
+  const ctk_op *op = &client->op;
+  ctk_kv_command cmd = {.client_id = self->nonce << CLIENT_ID_SHIFT | (uint64_t)c,
+                        .seq = client->seq,
+                        .op = op->f,
+                        .key = op->key,
+                        .value = op->f == CTK_F_GET ? NULL : op->value,
+                        .expected = op->f == CTK_F_CAS && op->has_expected ? op->expected : NULL};
+  int len = ctk_kv_encode(&cmd, client->cmd, sizeof client->cmd);
+  if (len < 0) return;
+  client->cmd_len = (size_t)len;
+  client->active = 1;
+  client->attempts = 0;
+  count(self, &self->stats.invoked);
+  record(self, c, CTK_HIST_INVOKE, intended, op->value);
+  client_send(self, c, now);
+}
+
+static void client_complete(ctk_loadgen *self, int c, const hw_reply *reply, uint64_t now) {
+  lg_client *client = &self->clients[c];
+  const ctk_op *op = &client->op;
+  client->active = 0;
+  switch (op->f) {
+  case CTK_F_GET:
+    count(self, &self->stats.ok);
+    record(self, c, CTK_HIST_OK, now, reply->found ? reply->value : NULL);
+    ctk_workload_observe(&self->workload, op->key, reply->found ? reply->value : NULL);
+    break;
+  case CTK_F_PUT:
+    count(self, &self->stats.ok);
+    record(self, c, CTK_HIST_OK, now, op->value);
+    ctk_workload_observe(&self->workload, op->key, op->value);
+    break;
+  case CTK_F_CAS:
+    count(self, reply->ok ? &self->stats.ok : &self->stats.fail);
+    if (reply->ok) ctk_workload_observe(&self->workload, op->key, op->value);
+    record(self, c, reply->ok ? CTK_HIST_OK : CTK_HIST_FAIL, now, op->value);
+    break;
+  }
+}
+
+static void on_reply(ctk_loadgen *self, const uint8_t *frame, size_t len, uint64_t now) {
+  hw_reply reply;
+  char value[CTK_KV_MAX_VALUE + 1];
+  if (hw_get_reply(frame, len, &reply, value, sizeof value)) return;
+  if (reply.client_id >> CLIENT_ID_SHIFT != self->nonce) return;
+  uint64_t c = reply.client_id & ((1u << CLIENT_ID_SHIFT) - 1);
+  if (c >= (uint64_t)self->n_clients) return;
+  lg_client *client = &self->clients[c];
+  if (!client->active || reply.seq != client->seq) return; /* late answer to an old attempt */
+  if (!reply.rejected) return client_complete(self, (int)c, &reply, now);
+  /* Certainly not applied there: try the node named as leader (or the next one) shortly. */
+  count(self, &self->stats.refusals);
+  client->leader_hint = reply.leader_hint >= 0 && reply.leader_hint < self->n_nodes &&
+                                reply.leader_hint != client->target
+                            ? reply.leader_hint
+                            : -1;
+  if (client->leader_hint < 0) client->target = (client->target + 1) % self->n_nodes;
+  client->deadline_us = UINT64_MAX;
+  client->retry_at_us = now + REFUSAL_BACKOFF_US;
+}
+
+/* Timeouts and retries of every client; gives up (info) after max_attempts while the workload
+ * runs, and keeps trying once it is over (faults heal then: the run should see them finish). */
+static void check_clients(ctk_loadgen *self, uint64_t now, int over) {
+  for (int c = 0; c < self->n_clients; c++) {
+    lg_client *client = &self->clients[c];
+    if (!client->active) continue;
+    if (client->retry_at_us && now >= client->retry_at_us) {
+      client_send(self, c, now);
+      continue;
+    }
+    if (client->deadline_us > now) continue;
+    count(self, &self->stats.timeouts);
+    if (!over && ++client->attempts >= self->config.workload.max_attempts) {
+      client->active = 0;
+      count(self, &self->stats.info);
+      record(self, c, CTK_HIST_INFO, now, client->op.value);
+      continue;
+    }
+    client->target = (client->target + 1) % self->n_nodes;
+    client_send(self, c, now);
+  }
+}
+
+/* ---- starting operations ---- */
+
+static void schedule_arrival(ctk_loadgen *self) {
+  double gap_us = -log(1 - ctk_rng_unit(&self->rng)) * 1e6 / self->config.workload.rate;
+  self->next_arrival_us += (uint64_t)gap_us;
+}
+
+static void backlog_push(ctk_loadgen *self, uint64_t t) {
+  if (self->backlog_n == self->backlog_cap) {
+    size_t cap = self->backlog_cap ? self->backlog_cap * 2 : 1024;
+    uint64_t *b = cap <= BACKLOG_MAX ? malloc(cap * sizeof *b) : NULL;
+    if (!b) {
+      count(self, &self->stats.shed);
+      return;
+    }
+    for (size_t k = 0; k < self->backlog_n; k++)
+      b[k] = self->backlog[(self->backlog_head + k) % self->backlog_cap];
+    free(self->backlog);
+    self->backlog = b;
+    self->backlog_cap = cap;
+    self->backlog_head = 0;
+  }
+  self->backlog[(self->backlog_head + self->backlog_n++) % self->backlog_cap] = t;
+}
+
+static void start_operations(ctk_loadgen *self, uint64_t now) {
+  int open_loop = self->config.workload.rate > 0;
+  if (open_loop) {
+    while (self->next_arrival_us <= now && !workload_over(self, self->next_arrival_us)) {
+      backlog_push(self, self->next_arrival_us);
+      if (self->ops_budget > 0) self->ops_budget--;
+      schedule_arrival(self);
+    }
+  }
+  for (int c = 0; c < self->n_clients; c++) {
+    if (self->clients[c].active) continue;
+    if (open_loop) {
+      if (!self->backlog_n) break;
+      uint64_t intended = self->backlog[self->backlog_head];
+      self->backlog_head = (self->backlog_head + 1) % self->backlog_cap;
+      self->backlog_n--;
+      client_start(self, c, intended, now);
+    } else {
+      if (workload_over(self, now)) break;
+      if (self->ops_budget > 0) self->ops_budget--;
+      client_start(self, c, now, now);
+    }
+  }
+}
+
+/* ---- the thread ---- */
+
+static uint64_t next_wakeup(const ctk_loadgen *self, uint64_t now, int over) {
+  uint64_t next = now + 5000; /* look at the stop flags at least this often */
+  for (int c = 0; c < self->n_clients; c++) {
+    const lg_client *client = &self->clients[c];
+    if (!client->active) continue;
+    uint64_t t = client->retry_at_us ? client->retry_at_us : client->deadline_us;
+    if (t < next) next = t;
+  }
+  if (self->config.workload.rate > 0 && !over && self->next_arrival_us < next)
+    next = self->next_arrival_us;
+  return next;
+}
+
+static void update_gauges(ctk_loadgen *self, int over) {
+  int outstanding = 0;
+  for (int c = 0; c < self->n_clients; c++) outstanding += self->clients[c].active;
+  pthread_mutex_lock(&self->lock);
+  self->stats.outstanding = outstanding + (int)self->backlog_n;
+  self->stats.finished = over;
+  pthread_mutex_unlock(&self->lock);
+}
+
+static void *loadgen_main(void *arg) {
+  ctk_loadgen *self = arg;
+  zmq_pollitem_t items[CTK_MAX_NODES];
+  for (int i = 0; i < self->n_nodes; i++)
+    items[i] = (zmq_pollitem_t){self->sockets[i], 0, ZMQ_POLLIN, 0};
+  uint8_t buf[CTK_KV_MAX_VALUE + 256];
+  while (!atomic_load(&self->stop)) {
+    uint64_t now = run_us(self);
+    int over = workload_over(self, now);
+    if (!over) start_operations(self, now);
+    uint64_t wake = next_wakeup(self, now, over);
+    long timeout_ms = wake > now ? (long)((wake - now + 999) / 1000) : 0;
+    zmq_poll(items, self->n_nodes, timeout_ms);
+    now = run_us(self);
+    for (int i = 0; i < self->n_nodes; i++) {
+      int n;
+      while ((n = zmq_recv(self->sockets[i], buf, sizeof buf, ZMQ_DONTWAIT)) >= 0)
+        if ((size_t)n <= sizeof buf) on_reply(self, buf, (size_t)n, now);
+    }
+    check_clients(self, now, workload_over(self, now));
+    update_gauges(self, workload_over(self, now));
+  }
+  return NULL;
+}
+
+static void loadgen_free(ctk_loadgen *self) {
+  for (int i = 0; i < self->n_nodes; i++)
+    if (self->sockets[i]) zmq_close(self->sockets[i]);
+  if (self->zmq) zmq_ctx_term(self->zmq);
+  ctk_workload_gen_free(&self->workload);
+  ctk_history_free(&self->history);
+  wire_writer_free(&self->frame);
+  pthread_mutex_destroy(&self->lock);
+  free(self->clients);
+  free(self->backlog);
+  free(self);
+}
+
+ctk_loadgen *ctk_loadgen_start(const ctk_config *config, uint64_t t0_us, char *err,
+                               size_t err_len) {
+  ctk_loadgen *self = calloc(1, sizeof *self);
+  if (!self) goto oom;
+  self->config = *config;
+  self->config.protocol_options = NULL;
+  self->t0_us = t0_us;
+  self->n_nodes = config->cluster.nodes;
+  self->n_clients = config->workload.clients;
+  self->nonce = (mono_us() ^ (uint64_t)time(NULL) << 20) & ((1ull << 40) - 1);
+  self->ops_budget = config->workload.ops > 0 ? config->workload.ops : -1;
+  ctk_rng_seed(&self->rng, config->seed ^ 0x6c6f616467656eull);
+  ctk_history_init(&self->history);
+  wire_writer_init(&self->frame);
+  pthread_mutex_init(&self->lock, NULL);
+  atomic_init(&self->finish, 0);
+  atomic_init(&self->stop, 0);
+  self->clients = calloc((size_t)self->n_clients, sizeof *self->clients);
+  if (!self->clients || ctk_workload_gen_init(&self->workload, &config->workload)) goto oom;
+  for (int c = 0; c < self->n_clients; c++) {
+    self->clients[c].target = c % self->n_nodes;
+    self->clients[c].leader_hint = -1;
+  }
+  if (config->workload.rate > 0) schedule_arrival(self);
+  self->zmq = zmq_ctx_new();
+  if (!self->zmq) goto oom;
+  for (int i = 0; i < self->n_nodes; i++) {
+    void *s = zmq_socket(self->zmq, ZMQ_DEALER);
+    if (!s) goto oom;
+    self->sockets[i] = s;
+    int zero = 0, one = 1, hwm = 100000, ivl = 20;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one);
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    if (zmq_connect(s, config->cluster.endpoints[i])) {
+      snprintf(err, err_len, "cannot connect to %s: %s", config->cluster.endpoints[i],
+               zmq_strerror(errno));
+      loadgen_free(self);
+      return NULL;
+    }
+  }
+  if (pthread_create(&self->thread, NULL, loadgen_main, self)) goto oom;
+  self->thread_started = 1;
+  return self;
+oom:
+  snprintf(err, err_len, "cannot start the clients: out of memory or sockets");
+  if (self) loadgen_free(self);
+  return NULL;
+}
+
+void ctk_loadgen_stats_get(ctk_loadgen *self, ctk_loadgen_stats *stats) {
+  pthread_mutex_lock(&self->lock);
+  *stats = self->stats;
+  pthread_mutex_unlock(&self->lock);
+}
+
+void ctk_loadgen_finish(ctk_loadgen *self) { atomic_store(&self->finish, 1); }
+
+void ctk_loadgen_join(ctk_loadgen **self_p, ctk_history *history) {
+  ctk_loadgen *self = *self_p;
+  *self_p = NULL;
+  atomic_store(&self->stop, 1);
+  if (self->thread_started) pthread_join(self->thread, NULL);
+  uint64_t now = run_us(self);
+  for (int c = 0; c < self->n_clients; c++)
+    if (self->clients && self->clients[c].active) {
+      self->clients[c].active = 0;
+      self->stats.info++;
+      record(self, c, CTK_HIST_INFO, now, self->clients[c].op.value);
+    }
+  *history = self->history;
+  ctk_history_init(&self->history);
+  loadgen_free(self);
+}

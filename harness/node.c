@@ -1,0 +1,374 @@
+/* node.c: a node process's event loop (see node.h): protocol steps, group commit, the key-value
+ * store, and the clients waiting for answers here.
+ *
+ * One turn of the loop: wait (zmq_poll) until a frame arrives or the protocol's deadline or a held
+ * message is due; step the protocol for up to node.batch_max frames, the due held messages and
+ * the timeout, staging whatever they persist; sync the store once for the whole batch (group
+ * commit); only then send the batch's messages, apply its commits to the store and answer
+ * clients. A sync that fails stops the node before anything that depended on it leaves. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "node_internal.h"
+
+uint64_t node_now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void node_log(node *self, const char *fmt, ...) {
+  if (!self->log) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  fprintf(self->log, "%lld.%06ld n%d ", (long long)ts.tv_sec, ts.tv_nsec / 1000, self->id);
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(self->log, fmt, ap);
+  va_end(ap);
+  fputc('\n', self->log);
+  fflush(self->log);
+}
+
+/* ---- clients waiting here ---- */
+
+static size_t client_hash(uint64_t client_id) {
+  return (size_t)((client_id * 0x9E3779B97F4A7C15ull) >> 40) % NODE_CLIENT_SLOTS;
+}
+
+static node_client *client_find(node *self, uint64_t client_id) {
+  size_t h = client_hash(client_id);
+  for (size_t k = 0; k < NODE_CLIENT_PROBE; k++) {
+    node_client *c = &self->clients[(h + k) % NODE_CLIENT_SLOTS];
+    if (c->used && c->client_id == client_id) return c;
+  }
+  return NULL;
+}
+
+/* The slot for client_id: its own, a free one, or else the one waiting longest (that client
+ * will time out and retry elsewhere: the table is bounded). */
+static node_client *client_slot(node *self, uint64_t client_id) {
+  node_client *found = client_find(self, client_id);
+  if (found) return found;
+  size_t h = client_hash(client_id);
+  node_client *oldest = NULL;
+  for (size_t k = 0; k < NODE_CLIENT_PROBE; k++) {
+    node_client *c = &self->clients[(h + k) % NODE_CLIENT_SLOTS];
+    if (!c->used) return c;
+    if (!oldest || c->since_us < oldest->since_us) oldest = c;
+  }
+  return oldest;
+}
+
+/* ---- the batch's output ---- */
+
+static int queue_out(node *self, int peer, const uint8_t *identity, size_t identity_len,
+                     const uint8_t *data, size_t len) {
+  if (self->n_out == self->cap_out) {
+    size_t cap = self->cap_out ? self->cap_out * 2 : 64;
+    node_out *o = realloc(self->out, cap * sizeof *o);
+    if (!o) return -1;
+    self->out = o;
+    self->cap_out = cap;
+  }
+  uint8_t *copy = malloc(len ? len : 1);
+  if (!copy) return -1;
+  memcpy(copy, data, len);
+  node_out *o = &self->out[self->n_out++];
+  o->peer = peer;
+  o->identity_len = (uint8_t)identity_len;
+  if (identity_len) memcpy(o->identity, identity, identity_len);
+  o->data = copy;
+  o->len = len;
+  return 0;
+}
+
+static int queue_commit(node *self, const ctk_commit *c) {
+  if (self->n_commits == self->cap_commits) {
+    size_t cap = self->cap_commits ? self->cap_commits * 2 : 64;
+    node_commit *n = realloc(self->commits, cap * sizeof *n);
+    if (!n) return -1;
+    self->commits = n;
+    self->cap_commits = cap;
+  }
+  uint8_t *copy = malloc(c->command.len ? c->command.len : 1);
+  if (!copy) return -1;
+  memcpy(copy, c->command.data, c->command.len);
+  self->commits[self->n_commits++] = (node_commit){c->index, copy, c->command.len};
+  return 0;
+}
+
+static void reply_to(node *self, const uint8_t *identity, size_t identity_len,
+                     const hw_reply *reply) {
+  wire_writer_reset(&self->frame);
+  hw_put_reply(&self->frame, reply);
+  if (!self->frame.failed)
+    queue_out(self, -1, identity, identity_len, self->frame.data, self->frame.len);
+}
+
+/* ---- stepping ---- */
+
+static void note_role(node *self) {
+  ctk_status st;
+  self->def->status(self->proto, &st);
+  if (st.role == CTK_ROLE_LEADER &&
+      (self->last_role != CTK_ROLE_LEADER || st.term != self->last_term)) {
+    self->stats.became_leader++;
+    node_log(self, "leader of term %" PRIu64, st.term);
+  }
+  self->last_role = st.role;
+  self->last_term = st.term;
+}
+
+/* Steps the protocol and stages its output. Returns the step's result. */
+static int step(node *self, ctk_event_kind kind, int from, const uint8_t *data, size_t len,
+                uint64_t now_us) {
+  ctk_event ev = {.kind = kind, .now_us = now_us, .from = from, .bytes = {data, len}};
+  ctk_output out;
+  int rc = self->def->step(self->proto, &ev, &out);
+  if (rc != CTK_OK) return rc;
+  char err[CTK_ERR_LEN];
+  if (out.persist_replace) {
+    if (ctk_store_replace(self->store, out.persist.data, out.persist.len, err, sizeof err))
+      goto store_error;
+    self->staged = 1;
+  } else if (out.persist.len) {
+    if (ctk_store_append(self->store, out.persist.data, out.persist.len, err, sizeof err))
+      goto store_error;
+    self->staged = 1;
+  }
+  for (size_t k = 0; k < out.n_messages; k++)
+    queue_out(self, out.messages[k].to, NULL, 0, out.messages[k].bytes.data,
+              out.messages[k].bytes.len);
+  for (size_t k = 0; k < out.n_commits; k++) queue_commit(self, &out.commits[k]);
+  self->deadline_us = out.next_deadline_us;
+  note_role(self);
+  return rc;
+store_error:
+  node_log(self, "store: %s", err);
+  self->store_failed = 1;
+  return rc;
+}
+
+void node_on_peer(node *self, int from, const uint8_t *msg, size_t len, uint64_t now_us) {
+  if (step(self, CTK_EVENT_MESSAGE, from, msg, len, now_us) == CTK_ERR_MALFORMED)
+    self->stats.msgs_malformed++;
+}
+
+void node_on_request(node *self, const uint8_t *identity, size_t identity_len,
+                     const uint8_t *command, size_t len, uint64_t now_us) {
+  ctk_kv_command cmd;
+  char scratch[CTK_MAX_COMMAND_BYTES + 8];
+  if (ctk_kv_decode(command, len, &cmd, scratch)) {
+    self->stats.frames_rejected++;
+    return;
+  }
+  node_client *c = client_slot(self, cmd.client_id);
+  *c = (node_client){.used = 1, .client_id = cmd.client_id, .seq = cmd.seq, .since_us = now_us};
+  memcpy(c->identity, identity, identity_len);
+  c->identity_len = (uint8_t)identity_len;
+  int rc = step(self, CTK_EVENT_COMMAND, -1, command, len, now_us);
+  if (rc == CTK_OK) return;
+  /* Not accepted here (no leader known, or a full queue): say so, naming the leader if known. */
+  self->stats.rejected_commands++;
+  c->used = 0;
+  ctk_status st;
+  self->def->status(self->proto, &st);
+  hw_reply reply = {.client_id = cmd.client_id,
+                    .seq = cmd.seq,
+                    .rejected = 1,
+                    .leader_hint = st.leader_id >= 0 && st.leader_id < self->n ? st.leader_id : -1};
+  reply_to(self, identity, identity_len, &reply);
+}
+
+/* Applies one committed command and answers the client waiting here for it, if any. */
+static void apply(node *self, const node_commit *c) {
+  self->stats.applied = c->index;
+  if (c->len == 0) return; /* a protocol no-op */
+  ctk_kv_result result;
+  int duplicate;
+  if (ctk_kv_apply(self->kv, c->data, c->len, &result, &duplicate)) {
+    node_log(self, "committed an undecodable command at index %" PRIu64, c->index);
+    return;
+  }
+  node_client *waiting = client_find(self, result.client_id);
+  if (!waiting || waiting->seq != result.seq) return;
+  hw_reply reply = {.client_id = result.client_id,
+                    .seq = result.seq,
+                    .leader_hint = -1,
+                    .ok = result.ok,
+                    .found = result.found,
+                    .value = result.found ? result.value : NULL};
+  reply_to(self, waiting->identity, waiting->identity_len, &reply);
+  waiting->used = 0;
+}
+
+/* After the batch's sync: messages leave, commits are applied, clients are answered. Replies
+ * queued while applying are sent in the same pass. */
+static void release(node *self, uint64_t now_us) {
+  for (size_t k = 0; k < self->n_commits; k++) {
+    apply(self, &self->commits[k]);
+    free(self->commits[k].data);
+  }
+  self->n_commits = 0;
+  for (size_t k = 0; k < self->n_out; k++) {
+    node_out *o = &self->out[k];
+    if (o->peer >= 0)
+      node_net_send_peer(self, o->peer, o->data, o->len, now_us);
+    else
+      node_net_send_client(self, o->identity, o->identity_len, o->data, o->len);
+    free(o->data);
+  }
+  self->n_out = 0;
+}
+
+static int sync_batch(node *self, char *err, size_t err_len) {
+  if (!self->staged) return 0;
+  if (ctk_store_sync(self->store, err, err_len)) return -1;
+  self->staged = 0;
+  self->stats.syncs++;
+  return 0;
+}
+
+void node_fill_status(node *self, hw_status *status) {
+  *status = self->stats;
+  status->node_id = self->id;
+  self->def->status(self->proto, &status->proto);
+  status->kv_digest = ctk_kv_digest(self->kv);
+  ctk_store_stats ss;
+  ctk_store_stats_get(self->store, &ss);
+  status->bytes_persisted = ss.bytes_appended;
+}
+
+/* ---- start and the loop ---- */
+
+static int node_start(node *self, const ctk_node_args *args, char *err, size_t err_len) {
+  self->config = args->config;
+  self->id = args->id;
+  self->n = args->config->cluster.nodes;
+  self->log = args->log;
+  self->def = args->config->protocol;
+  self->deadline_us = CTK_DEADLINE_NONE;
+  self->last_role = CTK_ROLE_FOLLOWER;
+  self->tag = hw_cluster_tag(&args->config->cluster);
+  hw_faults_clear(&self->faults);
+  wire_writer_init(&self->frame);
+  uint64_t now = node_now_us();
+  /* A restarted process is a new incarnation: its randomness must differ from the last one's. */
+  uint64_t incarnation = now ^ ((uint64_t)getpid() << 32);
+  ctk_rng_seed(&self->rng, args->config->seed ^ incarnation ^ (uint64_t)self->id);
+  ctk_store_kind kind =
+      args->config->node.store == CTK_STORE_CHOICE_LMDB ? CTK_STORE_LMDB : CTK_STORE_WAL;
+  self->store = ctk_store_open(args->dir, kind, args->config->node.sync, err, err_len);
+  if (!self->store) return -1;
+  self->kv = ctk_kv_new();
+  if (!self->kv) {
+    snprintf(err, err_len, "out of memory");
+    return -1;
+  }
+  ctk_node_config nc = {
+      .node_id = self->id,
+      .n_nodes = self->n,
+      .seed = args->config->seed * 1000003u + (uint64_t)self->id * 7919u + incarnation * 104729u};
+  self->proto = self->def->create(&nc, args->config->protocol_options, err, err_len);
+  if (!self->proto) return -1;
+  if (node_net_open(self, args->control_endpoint, err, err_len)) return -1;
+  uint8_t *durable = NULL;
+  size_t durable_len = 0;
+  if (ctk_store_read(self->store, &durable, &durable_len, err, err_len)) return -1;
+  self->stats.started_from_bytes = durable_len;
+  int rc = step(self, CTK_EVENT_START, -1, durable, durable_len, now);
+  free(durable);
+  if (rc != CTK_OK) {
+    snprintf(err, err_len, "%s: the durable state in %s does not decode (error %d)",
+             self->def->name, args->dir, rc);
+    return -1;
+  }
+  node_log(self, "started: %s node %d of %d on %s, %zu durable bytes, store %s%s", self->def->name,
+           self->id, self->n, args->config->cluster.endpoints[self->id], durable_len,
+           ctk_store_kind_name(kind), args->config->node.sync ? "" : " (sync off)");
+  return 0;
+}
+
+static void node_stop(node *self) {
+  node_net_close(self);
+  for (size_t k = 0; k < self->n_out; k++) free(self->out[k].data);
+  for (size_t k = 0; k < self->n_commits; k++) free(self->commits[k].data);
+  free(self->out);
+  free(self->commits);
+  if (self->proto) self->def->destroy(self->proto);
+  ctk_store_close(&self->store);
+  ctk_kv_destroy(&self->kv);
+  wire_writer_free(&self->frame);
+}
+
+/* How long zmq_poll may wait, in ms: until the protocol's deadline or the next held message. */
+static long poll_timeout_ms(const node *self, uint64_t now_us) {
+  uint64_t next = self->deadline_us;
+  uint64_t held = node_net_next_held_us(self);
+  if (held < next) next = held;
+  if (next == CTK_DEADLINE_NONE) return 1000;
+  if (next <= now_us) return 0;
+  uint64_t ms = (next - now_us + 999) / 1000;
+  return ms > 1000 ? 1000 : (long)ms;
+}
+
+/* Makes the node f times slower: sleeps (f - 1) times the time the turn took. */
+static void slow_down(const node *self, uint64_t busy_us) {
+  double f = self->faults.slow_factor;
+  if (f <= 1) return;
+  double us = (f - 1) * (double)(busy_us ? busy_us : 50);
+  if (us > 1e6) us = 1e6;
+  struct timespec ts = {(time_t)(us / 1e6), (long)((us - (double)(time_t)(us / 1e6) * 1e6) * 1000)};
+  nanosleep(&ts, NULL);
+}
+
+int ctk_node_run(const ctk_node_args *args, char *err, size_t err_len) {
+  node *self = calloc(1, sizeof *self);
+  if (!self) {
+    snprintf(err, err_len, "out of memory");
+    return -1;
+  }
+  int rc = node_start(self, args, err, err_len);
+  while (rc == 0 && !*args->stop) {
+    zmq_pollitem_t items[2] = {{self->router, 0, ZMQ_POLLIN, 0}, {self->control, 0, ZMQ_POLLIN, 0}};
+    int n_items = self->control ? 2 : 1;
+    if (zmq_poll(items, n_items, poll_timeout_ms(self, node_now_us())) < 0 && errno != EINTR) {
+      snprintf(err, err_len, "zmq_poll: %s", zmq_strerror(errno));
+      rc = -1;
+      break;
+    }
+    uint64_t start = node_now_us(), now = start;
+    for (int k = 0; k < args->config->node.batch_max && node_net_receive(self, now); k++)
+      now = node_now_us();
+    node_net_release_held(self, now);
+    if (self->deadline_us != CTK_DEADLINE_NONE && now >= self->deadline_us) {
+      self->deadline_us = CTK_DEADLINE_NONE;
+      step(self, CTK_EVENT_TIMEOUT, -1, NULL, 0, now);
+    }
+    if (self->store_failed) {
+      snprintf(err, err_len, "node %d: writing to the store in %s failed (see the log)", self->id,
+               args->dir);
+      rc = -1;
+      break;
+    }
+    if (sync_batch(self, err, err_len)) {
+      rc = -1;
+      break;
+    }
+    release(self, node_now_us());
+    while (node_net_control(self)) {
+    }
+    slow_down(self, node_now_us() - start);
+  }
+  if (rc == 0) node_log(self, "stopped");
+  node_stop(self);
+  free(self);
+  return rc;
+}

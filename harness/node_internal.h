@@ -1,0 +1,114 @@
+/* node_internal.h: what the files of a node process share: node.c (the event loop, protocol
+ * steps, group commit, the key-value store and client answers) and node_net.c (the ZeroMQ
+ * sockets, frame checks, and the network faults the transport applies). */
+#ifndef CTK_NODE_INTERNAL_H
+#define CTK_NODE_INTERNAL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/rng.h"
+#include "common/wire.h"
+#include "hostwire.h"
+#include "kv.h"
+#include "node.h"
+#include "store.h"
+
+#define NODE_CLIENT_SLOTS 4096 /* clients waiting for an answer at this node */
+#define NODE_CLIENT_PROBE 64
+#define NODE_ID_MAX       255    /* bytes of a ZeroMQ routing identity */
+#define NODE_HELD_MAX     100000 /* messages held back by delay/reorder faults; more are dropped */
+
+/* A client waiting here for the answer to (client_id, seq). */
+typedef struct node_client {
+  int used;
+  uint64_t client_id, seq;
+  uint64_t since_us;
+  uint8_t identity[NODE_ID_MAX];
+  uint8_t identity_len;
+} node_client;
+
+/* A frame to send once the batch's sync is done: to a peer, or to a client's identity. */
+typedef struct node_out {
+  int peer; /* node id, or -1 for a client */
+  uint8_t identity[NODE_ID_MAX];
+  uint8_t identity_len;
+  uint8_t *data;
+  size_t len;
+} node_out;
+
+/* A message held back by a delay or reorder fault. */
+typedef struct node_held {
+  uint64_t release_us;
+  int inbound; /* 1: received from peer, to be stepped; 0: to be sent to peer */
+  int peer;
+  uint8_t *data;
+  size_t len;
+} node_held;
+
+typedef struct node_commit {
+  uint64_t index;
+  uint8_t *data;
+  size_t len;
+} node_commit;
+
+typedef struct node {
+  const ctk_config *config;
+  int id, n;
+  FILE *log;
+  const ctk_protocol_def *def;
+  ctk_proto *proto;
+  ctk_store *store;
+  ctk_kv *kv;
+  uint64_t deadline_us;
+  int staged;       /* bytes appended or replaced since the last sync */
+  int store_failed; /* a store call failed: the node must stop before sending anything more */
+  ctk_role last_role;
+  uint64_t last_term;
+  /* The batch's output, released after its sync. */
+  node_out *out;
+  size_t n_out, cap_out;
+  node_commit *commits;
+  size_t n_commits, cap_commits;
+  node_client clients[NODE_CLIENT_SLOTS];
+  /* Transport. */
+  void *zmq;
+  void *router;               /* bound on the node's endpoint: peers and clients */
+  void *peers[CTK_MAX_NODES]; /* DEALER to each peer's ROUTER */
+  void *control;              /* ROUTER for the runner, or NULL */
+  uint32_t tag;
+  hw_faults faults;
+  ctk_rng rng; /* fault draws only */
+  node_held *held;
+  size_t n_held, cap_held;
+  wire_writer frame; /* scratch for encoding */
+  hw_status stats;
+} node;
+
+uint64_t node_now_us(void);
+void node_log(node *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* node_net.c */
+int node_net_open(node *self, const char *control_endpoint, char *err, size_t err_len);
+void node_net_close(node *self);
+/* Receives one frame from the ROUTER (without waiting) and hands it to node_on_peer /
+ * node_on_request, or drops and counts it. Returns 1 when a frame was read, 0 when none was
+ * waiting. */
+int node_net_receive(node *self, uint64_t now_us);
+/* Sends a protocol message to a peer through the faults; held messages go out later. */
+void node_net_send_peer(node *self, int peer, const uint8_t *data, size_t len, uint64_t now_us);
+void node_net_send_client(node *self, const uint8_t *identity, size_t identity_len,
+                          const uint8_t *data, size_t len);
+/* Releases held messages that are due: sends outbound ones, steps inbound ones. */
+void node_net_release_held(node *self, uint64_t now_us);
+uint64_t node_net_next_held_us(const node *self);
+/* Answers one pending request on the control socket, if any. Returns 1 when one was handled. */
+int node_net_control(node *self);
+
+/* node.c: the transport hands inputs here. */
+void node_on_peer(node *self, int from, const uint8_t *msg, size_t len, uint64_t now_us);
+void node_on_request(node *self, const uint8_t *identity, size_t identity_len,
+                     const uint8_t *command, size_t len, uint64_t now_us);
+void node_fill_status(node *self, hw_status *status);
+
+#endif /* CTK_NODE_INTERNAL_H */

@@ -1,0 +1,472 @@
+/* run.c: one experiment on real processes (see run.h): the run's phases, the fault schedule, the
+ * leader as the nodes report it, progress, convergence, and the results. */
+#include "run.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checker.h"
+#include "cluster.h"
+#include "common/rng.h"
+#include "hostwire.h"
+#include "loadgen.h"
+
+#define STATUS_EVERY_US   100000 /* how often the runner asks every node for its status */
+#define STATUS_TIMEOUT_MS 50
+#define READY_TIMEOUT_MS  10000    /* for every node to answer after the start */
+#define DRAIN_MAX_US      15000000 /* for outstanding operations after the workload */
+#define CONVERGE_MAX_US   10000000 /* for every node to apply the same commands */
+
+typedef enum { FAULT_PENDING = 0, FAULT_ACTIVE, FAULT_DONE } fault_state;
+
+typedef struct run_fault {
+  const ctk_fault *spec;
+  fault_state state;
+  int target;                 /* the node hit, or CTK_TARGET_ALL */
+  int in_side[CTK_MAX_NODES]; /* partition: the side cut off */
+  int event;                  /* its index in results.faults */
+} run_fault;
+
+typedef struct run {
+  const ctk_config *config;
+  const ctk_run_options *options;
+  ctk_local_cluster *cluster;
+  ctk_loadgen *loadgen;
+  uint64_t t0_us;
+  ctk_rng rng;
+  run_fault faults[CTK_MAX_FAULTS];
+  hw_faults applied[CTK_MAX_NODES]; /* what each node was last told */
+  int faults_stale[CTK_MAX_NODES];  /* a restarted node must be told again */
+  hw_status last[CTK_MAX_NODES];    /* the last status of each node's current process */
+  int have_last[CTK_MAX_NODES];
+  hw_status gone; /* counters of processes that were killed */
+  int leader;
+  uint64_t leader_term;
+  ctk_results *results;
+  uint64_t last_progress_us;
+} run;
+
+static uint64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t run_now(const run *self) { return mono_us() - self->t0_us; }
+
+static void sleep_us(uint64_t us) {
+  struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
+  nanosleep(&ts, NULL);
+}
+
+/* ---- what the nodes report ---- */
+
+static void add_counters(hw_status *into, const hw_status *s) {
+  into->msgs_sent += s->msgs_sent;
+  into->bytes_sent += s->bytes_sent;
+  into->msgs_malformed += s->msgs_malformed;
+  into->frames_rejected += s->frames_rejected;
+  into->became_leader += s->became_leader;
+}
+
+static void poll_statuses(run *self) {
+  if (!self->cluster) return;
+  int leader = -1;
+  uint64_t leader_term = 0;
+  for (int i = 0; i < self->config->cluster.nodes; i++) {
+    if (!ctk_local_cluster_alive(self->cluster, i)) continue;
+    hw_status s;
+    if (ctk_local_cluster_status(self->cluster, i, &s, STATUS_TIMEOUT_MS)) continue;
+    self->last[i] = s;
+    self->have_last[i] = 1;
+    if (self->faults_stale[i] &&
+        ctk_local_cluster_set_faults(self->cluster, i, &self->applied[i], STATUS_TIMEOUT_MS) == 0)
+      self->faults_stale[i] = 0;
+    if (s.proto.role == CTK_ROLE_LEADER && (leader < 0 || s.proto.term > leader_term)) {
+      leader = i;
+      leader_term = s.proto.term;
+    }
+  }
+  self->leader = leader;
+  self->leader_term = leader_term;
+}
+
+/* ---- faults ---- */
+
+/* What node i's transport must apply, given every active fault. */
+static void compose_faults(const run *self, int i, hw_faults *f) {
+  hw_faults_clear(f);
+  for (int k = 0; k < self->config->n_faults; k++) {
+    const run_fault *rf = &self->faults[k];
+    if (rf->state != FAULT_ACTIVE) continue;
+    const ctk_fault *spec = rf->spec;
+    int hits = rf->target == CTK_TARGET_ALL || rf->target == i;
+    int aimed = rf->target == i; /* aimed at this node: its received messages too */
+    switch (spec->kind) {
+    case CTK_FAULT_PARTITION:
+      for (int j = 0; j < self->config->cluster.nodes; j++) {
+        if (rf->in_side[i] == rf->in_side[j]) continue;
+        /* One way: only messages into the side are blocked. */
+        if (!spec->one_way || rf->in_side[j]) f->block_out |= 1u << j;
+        if (!spec->one_way || rf->in_side[i]) f->block_in |= 1u << j;
+      }
+      break;
+    case CTK_FAULT_ISOLATE: f->isolated |= hits; break;
+    case CTK_FAULT_DROP:
+      if (hits && spec->probability > f->drop) f->drop = spec->probability;
+      f->both_ways |= aimed;
+      break;
+    case CTK_FAULT_DUPLICATE:
+      if (hits && spec->probability > f->duplicate) f->duplicate = spec->probability;
+      break;
+    case CTK_FAULT_REORDER:
+      if (hits && spec->probability > f->reorder) f->reorder = spec->probability;
+      if (hits && spec->delay_ms * 1000 > f->reorder_delay_us)
+        f->reorder_delay_us = (uint32_t)(spec->delay_ms * 1000);
+      break;
+    case CTK_FAULT_DELAY:
+      if (hits) f->delay_us += (uint32_t)(spec->delay_ms * 1000);
+      f->both_ways |= aimed;
+      break;
+    case CTK_FAULT_SLOW:
+      if (hits && spec->factor > f->slow_factor) f->slow_factor = spec->factor;
+      break;
+    case CTK_FAULT_CRASH: break;
+    }
+  }
+}
+
+static void push_faults(run *self) {
+  for (int i = 0; i < self->config->cluster.nodes; i++) {
+    hw_faults f;
+    compose_faults(self, i, &f);
+    if (memcmp(&f, &self->applied[i], sizeof f) == 0 && !self->faults_stale[i]) continue;
+    self->applied[i] = f;
+    self->faults_stale[i] = !ctk_local_cluster_alive(self->cluster, i) ||
+                            ctk_local_cluster_set_faults(self->cluster, i, &f, 200) != 0;
+  }
+}
+
+static int resolve_target(run *self, int node) {
+  if (node >= 0 || node == CTK_TARGET_ALL) return node;
+  if (node == CTK_TARGET_LEADER) {
+    poll_statuses(self);
+    if (self->leader >= 0) return self->leader;
+  }
+  return (int)ctk_rng_range(&self->rng, 0, (uint64_t)self->config->cluster.nodes - 1);
+}
+
+static void kill_node(run *self, int i) {
+  if (self->have_last[i]) add_counters(&self->gone, &self->last[i]);
+  self->have_last[i] = 0;
+  ctk_local_cluster_kill(self->cluster, i);
+}
+
+static void fire(run *self, int k) {
+  run_fault *rf = &self->faults[k];
+  const ctk_fault *spec = rf->spec;
+  rf->target = resolve_target(self, spec->node);
+  rf->state = FAULT_ACTIVE;
+  ctk_fault_event *ev = &self->results->faults[self->results->n_faults];
+  rf->event = self->results->n_faults++;
+  *ev = (ctk_fault_event){
+      .fault_index = k, .kind = spec->kind, .node = rf->target, .unavailable_ms = -1};
+  if (spec->kind == CTK_FAULT_PARTITION) {
+    if (spec->n_nodes > 0)
+      for (int m = 0; m < spec->n_nodes; m++) rf->in_side[spec->nodes[m]] = 1;
+    else
+      rf->in_side[rf->target] = 1;
+  }
+  if (spec->kind == CTK_FAULT_CRASH) {
+    kill_node(self, rf->target);
+  } else {
+    push_faults(self);
+  }
+  /* The fault is in force from now: finding the leader and telling the nodes took time, and
+   * writes that completed meanwhile say nothing about the fault. */
+  ev->at_us = run_now(self);
+}
+
+static int heal(run *self, int k, uint64_t now, char *err, size_t err_len) {
+  run_fault *rf = &self->faults[k];
+  if (rf->state != FAULT_ACTIVE) return 0;
+  rf->state = FAULT_DONE;
+  self->results->faults[rf->event].healed_us = now;
+  if (rf->spec->kind == CTK_FAULT_CRASH) {
+    self->faults_stale[rf->target] = 1;
+    return ctk_local_cluster_restart(self->cluster, rf->target, err, err_len);
+  }
+  push_faults(self);
+  return 0;
+}
+
+static int run_faults(run *self, uint64_t now, char *err, size_t err_len) {
+  for (int k = 0; k < self->config->n_faults; k++) {
+    run_fault *rf = &self->faults[k];
+    uint64_t at = (uint64_t)(rf->spec->at_s * 1e6);
+    if (rf->state == FAULT_PENDING && now >= at) fire(self, k);
+    uint64_t until = at + (uint64_t)(rf->spec->duration_s * 1e6);
+    if (rf->state == FAULT_ACTIVE && rf->spec->duration_s > 0 && now >= until &&
+        heal(self, k, now, err, err_len))
+      return -1;
+  }
+  return 0;
+}
+
+static int heal_all(run *self, uint64_t now, char *err, size_t err_len) {
+  for (int k = 0; k < self->config->n_faults; k++)
+    if (heal(self, k, now, err, err_len)) return -1;
+  return 0;
+}
+
+/* ---- progress ---- */
+
+static void show_progress(run *self, uint64_t now, const char *phase) {
+  if (!self->options->progress || now - self->last_progress_us < 1000000) return;
+  self->last_progress_us = now;
+  ctk_loadgen_stats st;
+  ctk_loadgen_stats_get(self->loadgen, &st);
+  char faults[128] = "";
+  size_t used = 0;
+  for (int k = 0; k < self->config->n_faults && used < sizeof faults - 32; k++) {
+    const run_fault *rf = &self->faults[k];
+    if (rf->state != FAULT_ACTIVE) continue;
+    used += (size_t)snprintf(faults + used, sizeof faults - used, " %s",
+                             ctk_fault_kind_name(rf->spec->kind));
+    if (rf->target >= 0)
+      used += (size_t)snprintf(faults + used, sizeof faults - used, " n%d", rf->target);
+  }
+  char leader[32] = "none";
+  if (self->leader >= 0)
+    snprintf(leader, sizeof leader, "n%d (term %" PRIu64 ")", self->leader, self->leader_term);
+  fprintf(stderr, "\r[%s] %s %5.1f s  ops %" PRIu64 " ok %" PRIu64 " info  leader %s%s%s\033[K",
+          self->config->protocol->name, phase, (double)now / 1e6, st.ok + st.fail, st.info, leader,
+          used ? "  faults:" : "", faults);
+  fflush(stderr);
+}
+
+/* ---- convergence: every node applied the same commands ---- */
+
+static void check_convergence(run *self, ctk_run_report *report) {
+  int n = self->config->cluster.nodes;
+  uint64_t deadline = mono_us() + CONVERGE_MAX_US;
+  for (;;) {
+    hw_status s[CTK_MAX_NODES];
+    int answered = 0, equal = 1;
+    for (int i = 0; i < n; i++) {
+      if (ctk_local_cluster_status(self->cluster, i, &s[i], 200) == 0) {
+        answered++;
+        self->last[i] = s[i];
+        self->have_last[i] = 1;
+      }
+    }
+    for (int i = 1; i < n && answered == n; i++) equal &= s[i].applied == s[0].applied;
+    if (answered == n && equal) {
+      for (int i = 1; i < n; i++)
+        if (s[i].kv_digest != s[0].kv_digest) {
+          snprintf(report->note, sizeof report->note,
+                   "nodes 0 and %d applied %" PRIu64
+                   " positions each but their stores differ "
+                   "(digests %016" PRIx64 " and %016" PRIx64 ")",
+                   i, s[0].applied, s[i].kv_digest, s[0].kv_digest);
+          return;
+        }
+      report->converged = 1;
+      return;
+    }
+    if (mono_us() >= deadline) {
+      size_t used = (size_t)snprintf(report->note, sizeof report->note,
+                                     "not converged %d s after the faults healed: applied",
+                                     CONVERGE_MAX_US / 1000000);
+      for (int i = 0; i < n && used < sizeof report->note; i++)
+        used += (size_t)snprintf(report->note + used, sizeof report->note - used,
+                                 i < answered ? " n%d=%" PRIu64 : " n%d=?", i, s[i].applied);
+      return;
+    }
+    sleep_us(50000);
+  }
+}
+
+/* ---- results ---- */
+
+static int write_outputs(run *self, ctk_run_report *report, const ctk_history *history, char *err,
+                         size_t err_len) {
+  ctk_results *r = &report->results;
+  snprintf(r->history_path, sizeof r->history_path, "%s/history.jsonl", self->options->run_dir);
+  FILE *f = fopen(r->history_path, "w");
+  if (!f || ctk_history_write_jsonl(history, f) || fclose(f)) {
+    snprintf(err, err_len, "cannot write %s: %s", r->history_path, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+static void fill_results(run *self, ctk_run_report *report, const ctk_history *history,
+                         uint64_t end_us) {
+  ctk_results *r = &report->results;
+  snprintf(r->protocol, sizeof r->protocol, "%s", self->config->protocol->name);
+  snprintf(r->host, sizeof r->host, "run");
+  r->nodes = self->config->cluster.nodes;
+  r->clients = self->config->workload.clients;
+  r->seed = self->config->seed;
+  hw_status total = self->gone;
+  for (int i = 0; i < self->config->cluster.nodes; i++)
+    if (self->have_last[i]) add_counters(&total, &self->last[i]);
+  r->msgs_sent = total.msgs_sent;
+  r->bytes_sent = total.bytes_sent;
+  r->msgs_malformed = total.msgs_malformed;
+  r->frames_rejected = total.frames_rejected;
+  r->leader_changes = total.became_leader;
+  uint64_t warmup = (uint64_t)(self->config->workload.warmup_s * 1e6);
+  if (ctk_results_compute(r, history, warmup < end_us ? warmup : 0, end_us))
+    snprintf(report->note, sizeof report->note, "out of memory computing the results");
+  ctk_check_result check;
+  char cerr[256];
+  r->linearizable = -1;
+  if (ctk_check_history(history, &check, cerr, sizeof cerr) == 0) {
+    r->linearizable = check.linearizable;
+    report->checker_explanation = check.explanation;
+    check.explanation = NULL;
+    ctk_check_result_free(&check);
+  }
+}
+
+/* ---- the run ---- */
+
+static int make_run_dir(const ctk_config *config, const char *dir, char *err, size_t err_len) {
+  if (mkdir(dir, 0755) && errno != EEXIST) {
+    snprintf(err, err_len, "cannot create %s: %s", dir, strerror(errno));
+    return -1;
+  }
+  char path[CTK_PATH_LEN + 32];
+  snprintf(path, sizeof path, "%s/config.toml", dir);
+  FILE *f = fopen(path, "w");
+  if (!f || ctk_config_write(config, f) || fclose(f)) {
+    snprintf(err, err_len, "cannot write %s: %s", path, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+static int workload_phase(run *self, char *err, size_t err_len) {
+  uint64_t next_status = 0;
+  for (;;) {
+    if (*self->options->stop) return 1;
+    uint64_t now = run_now(self);
+    if (self->cluster) {
+      int dead = ctk_local_cluster_check_exits(self->cluster, err, err_len);
+      if (dead >= 0) return -1;
+      if (now >= next_status) {
+        poll_statuses(self);
+        next_status = now + STATUS_EVERY_US;
+      }
+      if (run_faults(self, now, err, err_len)) return -1;
+    }
+    ctk_loadgen_stats st;
+    ctk_loadgen_stats_get(self->loadgen, &st);
+    if (st.finished) return 0;
+    show_progress(self, now, "run  ");
+    sleep_us(10000);
+  }
+}
+
+static int drain_phase(run *self, char *err, size_t err_len) {
+  ctk_loadgen_finish(self->loadgen);
+  if (self->cluster && heal_all(self, run_now(self), err, err_len)) return -1;
+  uint64_t deadline = mono_us() + DRAIN_MAX_US;
+  uint64_t next_status = 0;
+  while (mono_us() < deadline) {
+    if (*self->options->stop) return 1;
+    ctk_loadgen_stats st;
+    ctk_loadgen_stats_get(self->loadgen, &st);
+    if (st.outstanding == 0) break;
+    uint64_t now = run_now(self);
+    if (self->cluster) {
+      if (ctk_local_cluster_check_exits(self->cluster, err, err_len) >= 0) return -1;
+      if (now >= next_status) {
+        poll_statuses(self);
+        next_status = now + STATUS_EVERY_US;
+      }
+    }
+    show_progress(self, now, "drain");
+    sleep_us(10000);
+  }
+  return 0;
+}
+
+int ctk_run_execute(const ctk_config *config, const ctk_run_options *options,
+                    ctk_run_report *report, char *err, size_t err_len) {
+  memset(report, 0, sizeof *report);
+  if (options->attach && config->n_faults > 0) {
+    snprintf(err, err_len,
+             "%s: faults need nodes started by `ctk run` (with --attach the nodes are not ours)",
+             config->path);
+    return -1;
+  }
+  run *self = calloc(1, sizeof *self);
+  if (!self) {
+    snprintf(err, err_len, "out of memory");
+    return -1;
+  }
+  self->config = config;
+  self->options = options;
+  self->results = &report->results;
+  self->leader = -1;
+  ctk_rng_seed(&self->rng, config->seed);
+  for (int k = 0; k < config->n_faults; k++) self->faults[k].spec = &config->faults[k];
+  for (int i = 0; i < config->cluster.nodes; i++) hw_faults_clear(&self->applied[i]);
+  uint64_t wall_start = mono_us();
+  int rc = make_run_dir(config, options->run_dir, err, err_len);
+  char config_path[CTK_PATH_LEN + 32];
+  snprintf(config_path, sizeof config_path, "%s/config.toml", options->run_dir);
+  if (rc == 0 && !options->attach) {
+    self->cluster = ctk_local_cluster_start(options->binary, config_path, config, options->run_dir,
+                                            err, err_len);
+    if (!self->cluster ||
+        ctk_local_cluster_wait_ready(self->cluster, READY_TIMEOUT_MS, err, err_len))
+      rc = -1;
+  }
+  if (rc == 0) {
+    self->t0_us = mono_us();
+    self->loadgen = ctk_loadgen_start(config, self->t0_us, err, err_len);
+    if (!self->loadgen) rc = -1;
+  }
+  if (rc == 0) rc = workload_phase(self, err, err_len);
+  uint64_t end_us = self->t0_us ? run_now(self) : 0;
+  if (rc == 0) rc = drain_phase(self, err, err_len);
+  if (rc == 0 && self->cluster) check_convergence(self, report);
+  if (rc == 0 && !self->cluster) report->converged = 1; /* not ours to ask */
+  if (options->progress && self->t0_us) fprintf(stderr, "\n");
+  ctk_history history;
+  ctk_history_init(&history);
+  if (self->loadgen) ctk_loadgen_join(&self->loadgen, &history);
+  if (self->cluster) ctk_local_cluster_stop(&self->cluster, 3000);
+  if (rc == 1) {
+    report->interrupted = 1;
+    snprintf(err, err_len, "interrupted");
+    rc = -1;
+  }
+  if (rc == 0) {
+    fill_results(self, report, &history, end_us);
+    report->results.wall_s = (double)(mono_us() - wall_start) / 1e6;
+    rc = write_outputs(self, report, &history, err, err_len);
+  }
+  ctk_history_free(&history);
+  free(self);
+  return rc;
+}
+
+void ctk_run_report_free(ctk_run_report *report) {
+  ctk_results_free(&report->results);
+  free(report->checker_explanation);
+  report->checker_explanation = NULL;
+}
+
+int ctk_run_report_ok(const ctk_run_report *report) {
+  return report->converged && report->results.linearizable == 1;
+}
