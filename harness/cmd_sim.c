@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "config.h"
+#include "results.h"
 #include "sim.h"
 
 static int parse_u64(const char *s, uint64_t *out) {
@@ -70,11 +71,66 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
 
 static void usage_sim(void) {
   fprintf(stderr,
-          "usage: ctk sim FILE.toml [--seed N] [--trace FILE] [--history FILE] [--timeline]\n");
+          "usage: ctk sim FILE.toml [--seed N] [--trace FILE] [--history FILE] [--timeline] "
+          "[--json FILE]\n");
+}
+
+/* The measured window ends with the workload (the safety phase); with an operation count instead
+ * of a duration, at the last event of the history. */
+static uint64_t sim_end_us(const ctk_config *config, const ctk_history *h) {
+  if (config->workload.duration_s > 0) return (uint64_t)(config->workload.duration_s * 1e6);
+  uint64_t end = 0;
+  for (size_t i = 0; i < h->n; i++)
+    if (h->events[i].time_us >= end) end = h->events[i].time_us + 1;
+  return end;
+}
+
+/* Writes the run's ctk_results as JSON to json_path, from the report's counters and the history
+ * read back from history_file (shown as the history when shown_history is not NULL). The
+ * simulator does not report when its faults fired, so no faults are listed. Returns 0 or -1 with
+ * a message printed. */
+static int write_sim_json(const ctk_config *config, const ctk_sim_report *report,
+                          const char *history_file, const char *shown_history,
+                          const char *json_path) {
+  char err[CTK_ERR_LEN];
+  ctk_history h;
+  if (ctk_history_read_jsonl(history_file, &h, err, sizeof err)) {
+    fprintf(stderr, "ctk sim: %s\n", err);
+    ctk_history_free(&h);
+    return -1;
+  }
+  ctk_results r;
+  memset(&r, 0, sizeof r);
+  snprintf(r.protocol, sizeof r.protocol, "%s", config->protocol->name);
+  snprintf(r.host, sizeof r.host, "sim");
+  r.nodes = config->cluster.nodes;
+  r.clients = config->workload.clients;
+  r.seed = config->seed;
+  r.msgs_sent = report->stats.msgs_sent;
+  r.bytes_sent = report->stats.bytes_sent;
+  r.msgs_malformed = report->stats.msgs_malformed;
+  r.leader_changes = report->stats.leader_changes;
+  r.linearizable = report->linearizable;
+  r.wall_s = report->wall_s;
+  if (shown_history) snprintf(r.history_path, sizeof r.history_path, "%s", shown_history);
+  uint64_t end_us = sim_end_us(config, &h);
+  uint64_t warmup_us = (uint64_t)(config->workload.warmup_s * 1e6);
+  int rc = ctk_results_compute(&r, &h, warmup_us < end_us ? warmup_us : 0, end_us);
+  ctk_history_free(&h);
+  if (rc) {
+    fprintf(stderr, "ctk sim: out of memory computing the results\n");
+    return -1;
+  }
+  FILE *f = fopen(json_path, "w");
+  rc = !f || ctk_results_write_json(&r, f) ? -1 : 0;
+  if (f && fclose(f)) rc = -1;
+  if (rc) fprintf(stderr, "ctk sim: cannot write %s\n", json_path);
+  ctk_results_free(&r);
+  return rc;
 }
 
 int ctk_cmd_sim(int argc, char **argv) {
-  const char *path = NULL, *trace_path = NULL, *history_path = NULL;
+  const char *path = NULL, *trace_path = NULL, *history_path = NULL, *json_path = NULL;
   uint64_t seed = 0;
   int seed_given = 0, timeline = 0;
   for (int i = 1; i < argc; i++) {
@@ -88,6 +144,8 @@ int ctk_cmd_sim(int argc, char **argv) {
       trace_path = argv[++i];
     } else if (!strcmp(argv[i], "--history") && i + 1 < argc) {
       history_path = argv[++i];
+    } else if (!strcmp(argv[i], "--json") && i + 1 < argc) {
+      json_path = argv[++i];
     } else if (!strcmp(argv[i], "--timeline")) {
       timeline = 1;
     } else if (argv[i][0] != '-' && !path) {
@@ -109,11 +167,28 @@ int ctk_cmd_sim(int argc, char **argv) {
   char *timeline_text = NULL;
   size_t timeline_len = 0;
   ctk_sim_options options = {.history_path = history_path};
+  /* The results are computed from the history, which the simulator hands out as a file: without
+   * --history, a temporary one. */
+  char temp_history[CTK_PATH_LEN] = "";
+  if (json_path && !history_path) {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(temp_history, sizeof temp_history, "%s/ctk-history-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(temp_history);
+    if (fd < 0) {
+      fprintf(stderr, "ctk sim: %s: %s\n", temp_history, strerror(errno));
+      ctk_config_free(&config);
+      return 2;
+    }
+    close(fd);
+    options.history_path = temp_history;
+  }
   if (timeline) options.timeline = open_memstream(&timeline_text, &timeline_len);
   if (trace_path) {
     options.trace = fopen(trace_path, "w");
     if (!options.trace) {
       fprintf(stderr, "ctk sim: %s: %s\n", trace_path, strerror(errno));
+      if (temp_history[0]) unlink(temp_history);
       ctk_config_free(&config);
       return 2;
     }
@@ -121,6 +196,10 @@ int ctk_cmd_sim(int argc, char **argv) {
   ctk_sim_report report;
   int rc = ctk_sim_execute(&config, &options, &report, err, sizeof err);
   if (options.trace) fclose(options.trace);
+  int json_failed = 0;
+  if (!rc && json_path)
+    json_failed = write_sim_json(&config, &report, options.history_path, history_path, json_path);
+  if (temp_history[0]) unlink(temp_history);
   if (rc) {
     fprintf(stderr, "ctk sim: %s\n", err);
     if (options.timeline) fclose(options.timeline);
@@ -143,7 +222,7 @@ int ctk_cmd_sim(int argc, char **argv) {
   }
   ctk_sim_report_free(&report);
   ctk_config_free(&config);
-  return ok ? 0 : 1;
+  return json_failed ? 2 : ok ? 0 : 1;
 }
 
 /* ---- sweep ---- */

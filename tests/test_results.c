@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "cli.h"
 #include "results.h"
 
 #define MS 1000ull
@@ -423,6 +425,41 @@ static void test_compare_print(void **state) {
   for (size_t i = 0; i < 3; i++) ctk_results_free(&runs[i]);
 }
 
+/* `ctk sim --json`: the file agrees with the summary printed by the same run. */
+static void test_sim_json(void **state) {
+  (void)state;
+  char json_path[] = "/tmp/ctk_test_results_XXXXXX", history_path[] = "/tmp/ctk_test_hist_XXXXXX";
+  int fd = mkstemp(json_path);
+  assert_true(fd >= 0);
+  close(fd);
+  fd = mkstemp(history_path);
+  assert_true(fd >= 0);
+  close(fd);
+  char cmd[1024], out[8192];
+  snprintf(cmd, sizeof cmd, "%s sim configs/default.toml --json %s --history %s 2>&1", cli_bin(),
+           json_path, history_path);
+  assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+  json_error_t error;
+  json_t *doc = json_load_file(json_path, 0, &error);
+  if (!doc) fail_msg("%s: %s\n%s", json_path, error.text, out);
+  check_run_json(doc);
+  char want[128];
+  snprintf(want, sizeof want, "ok %lld  fail %lld  info %lld",
+           (long long)json_integer_value(json_object_get(doc, "ops_ok")),
+           (long long)json_integer_value(json_object_get(doc, "ops_fail")),
+           (long long)json_integer_value(json_object_get(doc, "ops_info")));
+  if (!strstr(out, want)) fail_msg("summary without '%s':\n%s", want, out);
+  assert_string_equal(json_string_value(json_object_get(doc, "host")), "sim");
+  assert_string_equal(json_string_value(json_object_get(doc, "history")), history_path);
+  assert_true(json_is_true(json_object_get(doc, "linearizable")));
+  assert_true(json_integer_value(json_object_get(doc, "msgs_sent")) > 0);
+  assert_true(json_real_value(json_object_get(doc, "throughput_ops_s")) > 0);
+  assert_int_equal(json_array_size(json_object_get(doc, "series")), 10); /* duration_s = 10 */
+  json_decref(doc);
+  unlink(json_path);
+  unlink(history_path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_counts_window_latency),
@@ -433,6 +470,7 @@ int main(void) {
       cmocka_unit_test(test_compare_json),
       cmocka_unit_test(test_csv),
       cmocka_unit_test(test_compare_print),
+      cmocka_unit_test(test_sim_json),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
