@@ -111,7 +111,8 @@ typedef struct ctk_node_settings {
   ctk_store_choice store; /* "wal": checksummed append-only log; "lmdb": an LMDB environment */
   int sync;               /* 1: fdatasync before anything that depends on the bytes is sent */
   int batch_max;          /* inputs handled per group commit (one sync for all of them) */
-  int max_frame_bytes;    /* larger frames are dropped and counted */
+  int max_frame_bytes;    /* larger frames are dropped and counted; at least the largest protocol
+                             message (CTK_MAX_MESSAGE_BYTES) plus its frame header */
 } ctk_node_settings;
 
 typedef struct ctk_config {

@@ -203,7 +203,9 @@ int config_read_node(const cfg_reader *r, const ctk_toml_node *table, ctk_config
   if (cfg_choice(r, table, "node", "store", config_store_names, CONFIG_N_STORES, &store) < 0 ||
       cfg_bool(r, table, "node", "sync", &node->sync) < 0 ||
       cfg_int(r, table, "node", "batch_max", 1, 65536, &node->batch_max) < 0 ||
-      cfg_int(r, table, "node", "max_frame_bytes", 1024, 64 << 20, &node->max_frame_bytes) < 0)
+      /* Below the largest protocol message a lagging node could never be caught up. */
+      cfg_int(r, table, "node", "max_frame_bytes", (int)CTK_MAX_MESSAGE_BYTES + 64, 64 << 20,
+              &node->max_frame_bytes) < 0)
     return -1;
   node->store = (ctk_store_choice)store;
   return 0;
