@@ -58,13 +58,14 @@ static void config_node_defaults(ctk_node_settings *node) {
   node->max_frame_bytes = (int)CTK_MAX_MESSAGE_BYTES + 4096;
 }
 
-/* Writes the names of every known protocol, "\"raft\", \"paxos\"", into buf. */
-static void config_protocol_names(char *buf, size_t buf_len) {
+/* Writes every known protocol into buf, each name between before and after: with "\"" and
+ * "\"", "\"raft\", \"paxos\""; with "[" and "]", "[raft], [paxos]". */
+static void config_protocol_list(char *buf, size_t buf_len, const char *before, const char *after) {
   size_t used = 0;
   buf[0] = '\0';
   for (size_t i = 0; i < ctk_protocol_count() && used < buf_len; i++)
-    used += (size_t)snprintf(buf + used, buf_len - used, "%s\"%s\"", i ? ", " : "",
-                             ctk_protocol_at(i)->name);
+    used += (size_t)snprintf(buf + used, buf_len - used, "%s%s%s%s", i ? ", " : "", before,
+                             ctk_protocol_at(i)->name, after);
 }
 
 int ctk_config_defaults(ctk_config *config, const char *protocol_name, char *err, size_t err_len) {
@@ -73,7 +74,7 @@ int ctk_config_defaults(ctk_config *config, const char *protocol_name, char *err
   const ctk_protocol_def *protocol = ctk_protocol_find(protocol_name);
   if (!protocol) {
     char known[256];
-    config_protocol_names(known, sizeof known);
+    config_protocol_list(known, sizeof known, "\"", "\"");
     snprintf(err, err_len, "unknown protocol \"%s\" (known: %s)", protocol_name, known);
     return -1;
   }
@@ -222,10 +223,12 @@ static int config_check_top_level(const cfg_reader *r, const ctk_toml_node *root
     cfg_render_key(key, shown, sizeof shown);
     if (suggestion)
       return cfg_fail(r, line, "unknown table [%s] (did you mean [%s]?)", shown, suggestion);
+    char protocols[256];
+    config_protocol_list(protocols, sizeof protocols, "[", "]");
     return cfg_fail(r, line,
-                    "unknown table [%s] (not a section of experiment files, nor a protocol ctk "
-                    "knows)",
-                    shown);
+                    "unknown table [%s] (expected [cluster], [workload], [sim], [node], "
+                    "[[fault]] or the table of a protocol ctk knows: %s)",
+                    shown, protocols);
   }
   return 0;
 }
@@ -237,7 +240,7 @@ static int config_read_protocol_name(const cfg_reader *r, const ctk_toml_node *r
   *name = "raft";
   if (!node) return 0;
   char known[256], expected[300];
-  config_protocol_names(known, sizeof known);
+  config_protocol_list(known, sizeof known, "\"", "\"");
   snprintf(expected, sizeof expected, "a protocol ctk knows (%s)", known);
   const char *s;
   if (cfg_node_string(r, node, "protocol", expected, CTK_NAME_LEN, &s)) return -1;

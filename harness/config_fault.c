@@ -147,7 +147,18 @@ static int fault_read_one(const cfg_reader *r, const ctk_toml_node *table, const
 
   given = cfg_number(r, table, section, "at_s", 0, 0, CONFIG_MAX_S, &fault->at_s);
   if (given < 0) return -1;
-  if (given == 0) return fault_missing(r, table, section, "at_s", "(seconds into the run)");
+  if (given == 0)
+    return fault_missing(r, table, section, "at_s", "(seconds into the run, a number >= 0)");
+  /* Faults fire in the safety phase only: one that starts after it would silently never
+   * happen. (A run bounded by ops has no known length.) */
+  const ctk_workload *w = &config->workload;
+  if (w->ops == 0 && fault->at_s >= w->duration_s) {
+    char path[CFG_PATH_LEN], limit[32], expected[96];
+    cfg_path(path, sizeof path, section, "at_s");
+    cfg_format_double(w->duration_s, limit, sizeof limit);
+    snprintf(expected, sizeof expected, "a number >= 0 and below workload.duration_s (%s)", limit);
+    return cfg_fail_expected(r, ctk_toml_table_get(table, "at_s"), path, expected);
+  }
 
   int n_nodes = config->cluster.nodes;
   const ctk_toml_node *node = ctk_toml_table_get(table, "node");
@@ -162,19 +173,22 @@ static int fault_read_one(const cfg_reader *r, const ctk_toml_node *table, const
   given = cfg_number(r, table, section, "probability", 0, 0, 1, &fault->probability);
   if (given < 0) return -1;
   if (given == 0 && (fault->kind == CTK_FAULT_DROP || fault->kind == CTK_FAULT_DUPLICATE ||
-                     fault->kind == CTK_FAULT_REORDER))
-    return fault_missing(r, table, section, "probability",
-                         fault->kind == CTK_FAULT_DROP        ? "for drop faults"
-                         : fault->kind == CTK_FAULT_DUPLICATE ? "for duplicate faults"
-                                                              : "for reorder faults");
+                     fault->kind == CTK_FAULT_REORDER)) {
+    char what[64];
+    snprintf(what, sizeof what, "for %s faults (a number from 0 to 1)",
+             ctk_fault_kind_name(fault->kind));
+    return fault_missing(r, table, section, "probability", what);
+  }
   given = cfg_number(r, table, section, "delay_ms", 0, 0, CONFIG_MAX_MS, &fault->delay_ms);
   if (given < 0) return -1;
   if (given == 0 && fault->kind == CTK_FAULT_DELAY)
-    return fault_missing(r, table, section, "delay_ms", "for delay faults");
+    return fault_missing(r, table, section, "delay_ms",
+                         "for delay faults (milliseconds, a number >= 0)");
   given = cfg_number(r, table, section, "factor", 1, 0, CONFIG_MAX_FACTOR, &fault->factor);
   if (given < 0) return -1;
   if (given == 0 && fault->kind == CTK_FAULT_SLOW)
-    return fault_missing(r, table, section, "factor", "for slow faults");
+    return fault_missing(r, table, section, "factor",
+                         "for slow faults (a number from 1 to 1000000)");
   return 0;
 }
 

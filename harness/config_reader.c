@@ -93,6 +93,9 @@ static void cfg_render_into(const ctk_toml_node *value, int nested, char *buf, s
     double v;
     ctk_toml_get_float(value, &v);
     cfg_format_double(v, piece, sizeof piece);
+    /* A whole float keeps its ".0", so that "expected an integer, got 3.0" explains itself. */
+    if (strspn(piece, "-0123456789") == strlen(piece))
+      snprintf(piece + strlen(piece), sizeof piece - strlen(piece), ".0");
     break;
   }
   case CTK_TOML_BOOL: {
@@ -211,7 +214,14 @@ int cfg_fail_unknown_key(const cfg_reader *r, int line, const char *section, con
   const char *suggestion = cfg_suggest(key, known, n_known);
   if (suggestion)
     return cfg_fail(r, line, "unknown key '%s' (did you mean '%s'?)", path, suggestion);
-  return cfg_fail(r, line, "unknown key '%s'", path);
+  char expected[384]; /* the longest list of keys, [sim]'s, takes about 190 bytes */
+  size_t used = 0;
+  expected[0] = '\0';
+  for (size_t i = 0; i < n_known; i++) {
+    if (i > 0) cfg_append(expected, sizeof expected, &used, ", ");
+    cfg_append(expected, sizeof expected, &used, known[i]);
+  }
+  return cfg_fail(r, line, "unknown key '%s' (expected one of: %s)", path, expected);
 }
 
 int cfg_check_keys(const cfg_reader *r, const ctk_toml_node *table, const char *section,

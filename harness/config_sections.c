@@ -33,6 +33,9 @@ static int cluster_endpoint_is_valid(const char *endpoint) {
   return value >= 1 && value <= 65535;
 }
 
+#define CLUSTER_ENDPOINT_EXPECTED \
+  "a \"tcp://host:port\" endpoint (port 1 to 65535, at most 127 bytes)"
+
 static int cluster_read_endpoints(const cfg_reader *r, const ctk_toml_node *node,
                                   ctk_cluster *cluster) {
   if (!ctk_toml_is_array(node))
@@ -48,11 +51,10 @@ static int cluster_read_endpoints(const cfg_reader *r, const ctk_toml_node *node
     char path[CFG_PATH_LEN];
     snprintf(path, sizeof path, "cluster.endpoints[%zu]", i);
     const char *endpoint;
-    if (cfg_node_string(r, element, path, "a \"tcp://host:port\" endpoint", CTK_ENDPOINT_LEN,
-                        &endpoint))
+    if (cfg_node_string(r, element, path, CLUSTER_ENDPOINT_EXPECTED, CTK_ENDPOINT_LEN, &endpoint))
       return -1;
     if (!cluster_endpoint_is_valid(endpoint))
-      return cfg_fail_expected(r, element, path, "a \"tcp://host:port\" endpoint");
+      return cfg_fail_expected(r, element, path, CLUSTER_ENDPOINT_EXPECTED);
     for (size_t j = 0; j < i; j++)
       if (strcmp(cluster->endpoints[j], endpoint) == 0)
         return cfg_fail(r, ctk_toml_line(element),

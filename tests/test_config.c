@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -479,7 +481,10 @@ static void test_error_unknown_key(void **state) {
   (void)state;
   expect_error("[workload]\nclients = 8\ncleints = 8\n",
                "exp.toml:3: unknown key 'workload.cleints' (did you mean 'clients'?)");
-  expect_error("[workload]\nbananas = 8\n", "exp.toml:2: unknown key 'workload.bananas'");
+  expect_error("[workload]\nbananas = 8\n",
+               "exp.toml:2: unknown key 'workload.bananas' (expected one of: clients, duration_s, "
+               "ops, warmup_s, read_ratio, cas_ratio, keys, distribution, zipf_s, conflict_pct, "
+               "value_bytes, rate, client_timeout_ms, max_attempts)");
   expect_error("sed = 3\n", "exp.toml:1: unknown key 'sed' (did you mean 'seed'?)");
   expect_error("[raft]\nhartbeat_ms = 20\n",
                "exp.toml:2: unknown key 'raft.hartbeat_ms' (did you mean 'heartbeat_ms'?)");
@@ -494,6 +499,9 @@ static void test_error_wrong_type(void **state) {
                "\"eight\"");
   expect_error("[workload]\nclients = 2.5\n",
                "exp.toml:2: key 'workload.clients': expected an integer from 1 to 1024, got 2.5");
+  /* A whole float keeps its ".0": "got 3" would not say what is wrong. */
+  expect_error("[cluster]\nnodes = 3.0\n",
+               "exp.toml:2: key 'cluster.nodes': expected an integer from 1 to 16, got 3.0");
   expect_error("[sim]\ntorn_writes = 1\n",
                "exp.toml:2: key 'sim.torn_writes': expected true or false, got 1");
   expect_error("workload = 5\n", "exp.toml:1: key 'workload': expected a table, got 5");
@@ -549,8 +557,8 @@ static void test_error_endpoints(void **state) {
   expect_error("[cluster]\nendpoints = [\"tcp://a:1\", \"tcp://b:1\"]\n",
                "exp.toml:2: key 'cluster.endpoints': expected 3 endpoints (one per node), got 2");
   expect_error("[cluster]\nnodes = 2\nendpoints = [\"tcp://a:1\", \"udp://b:1\"]\n",
-               "exp.toml:3: key 'cluster.endpoints[1]': expected a \"tcp://host:port\" endpoint, "
-               "got \"udp://b:1\"");
+               "exp.toml:3: key 'cluster.endpoints[1]': expected a \"tcp://host:port\" endpoint "
+               "(port 1 to 65535, at most 127 bytes), got \"udp://b:1\"");
   expect_error("[cluster]\nnodes = 2\nendpoints = [\"tcp://a:1\", \"tcp://a:1\"]\n",
                "exp.toml:3: key 'cluster.endpoints[1]': endpoint \"tcp://a:1\" is already used "
                "by node 0");
@@ -596,14 +604,37 @@ static void test_error_fault_key_not_applicable(void **state) {
 static void test_error_fault_required_keys(void **state) {
   (void)state;
   expect_error("[[fault]]\nat_s = 1\nkind = \"crash\"\n\n[[fault]]\nat_s = 2\nkind = \"drop\"\n",
-               "exp.toml:5: key 'fault[1].probability': required for drop faults");
+               "exp.toml:5: key 'fault[1].probability': required for drop faults (a number from "
+               "0 to 1)");
   expect_error("[[fault]]\nat_s = 1\nkind = \"delay\"\n",
-               "exp.toml:1: key 'fault[0].delay_ms': required for delay faults");
+               "exp.toml:1: key 'fault[0].delay_ms': required for delay faults (milliseconds, a "
+               "number >= 0)");
   expect_error("[[fault]]\nkind = \"crash\"\n",
-               "exp.toml:1: key 'fault[0].at_s': required (seconds into the run)");
+               "exp.toml:1: key 'fault[0].at_s': required (seconds into the run, a number >= "
+               "0)");
   expect_error("[[fault]]\nat_s = 1\n",
                "exp.toml:1: key 'fault[0].kind': required (crash, partition, isolate, drop, "
                "delay, duplicate, reorder or slow)");
+}
+
+static void test_error_fault_after_the_run(void **state) {
+  (void)state;
+  /* Faults fire in the safety phase only: one at or after its end would never happen. */
+  expect_error("[workload]\nduration_s = 5\n[[fault]]\nat_s = 5\nkind = \"crash\"\n",
+               "exp.toml:4: key 'fault[0].at_s': expected a number >= 0 and below "
+               "workload.duration_s (5), got 5");
+  expect_error("[[fault]]\nkind = \"crash\"\nat_s = 10.5\n",
+               "exp.toml:3: key 'fault[0].at_s': expected a number >= 0 and below "
+               "workload.duration_s (10), got 10.5");
+  /* Just before the end is fine, and a run bounded by ops has no known end. */
+  ctk_config config;
+  load_ok("[workload]\nduration_s = 5\n[[fault]]\nat_s = 4.999\nkind = \"crash\"\n", &config);
+  assert_true(config.faults[0].at_s == 4.999);
+  ctk_config_free(&config);
+  load_ok("[workload]\nops = 100\n[[fault]]\nat_s = 60\nkind = \"crash\"\n", &config);
+  assert_true(config.faults[0].at_s == 60);
+  assert_round_trip(&config);
+  ctk_config_free(&config);
 }
 
 static void test_error_fault_node(void **state) {
@@ -639,8 +670,8 @@ static void test_error_unknown_table(void **state) {
   expect_error("[simm]\nloss = 0.1\n", "exp.toml:1: unknown table [simm] (did you mean [sim]?)");
   expect_error("seed = 3\n[rafft]\n", "exp.toml:2: unknown table [rafft] (did you mean [raft]?)");
   expect_error("[paxos]\nballot = 1\n",
-               "exp.toml:1: unknown table [paxos] (not a section of experiment files, nor a "
-               "protocol ctk knows)");
+               "exp.toml:1: unknown table [paxos] (expected [cluster], [workload], [sim], [node], "
+               "[[fault]] or the table of a protocol ctk knows: [raft])");
 }
 
 static void test_error_too_many_faults(void **state) {
@@ -650,12 +681,12 @@ static void test_error_too_many_faults(void **state) {
   assert_non_null(text);
   size_t used = 0;
   for (int i = 0; i < CTK_MAX_FAULTS + 1; i++)
-    used +=
-        (size_t)snprintf(text + used, cap - used, "[[fault]]\nat_s = %d\nkind = \"crash\"\n", i);
+    used += (size_t)snprintf(text + used, cap - used, "[[fault]]\nat_s = %d.%d\nkind = \"crash\"\n",
+                             i / 10, i % 10); /* within the run's 10 s */
   /* The 65th fault starts on line 3 * 64 + 1. */
   expect_error(text, "exp.toml:193: key 'fault': at most 64 faults, got 65");
   /* 64 is fine. */
-  text[used - strlen("[[fault]]\nat_s = 64\nkind = \"crash\"\n")] = '\0';
+  text[used - strlen("[[fault]]\nat_s = 6.4\nkind = \"crash\"\n")] = '\0';
   ctk_config config;
   load_ok(text, &config);
   assert_int_equal(config.n_faults, 64);
@@ -710,6 +741,225 @@ static void test_cmd_config(void **state) {
   const char *extra[] = {"config", "check", path, path};
   assert_int_equal(run_config_command(4, extra), 2);
   unlink(path);
+}
+
+/* ---- the documented errors: the "## Errors" table of configs/README.md ---- */
+
+#define README_PATH "configs/README.md"
+
+/* Reads a whole file into a malloc'd, NUL-terminated string, or returns NULL. */
+static char *read_whole_file(const char *path) {
+  FILE *file = fopen(path, "rb");
+  if (!file) return NULL;
+  char *text = NULL;
+  size_t len = 0, cap = 0, got;
+  char chunk[4096];
+  while ((got = fread(chunk, 1, sizeof chunk, file)) > 0) {
+    if (len + got + 1 > cap) {
+      cap = (len + got + 1) * 2;
+      text = realloc(text, cap);
+      assert_non_null(text);
+    }
+    memcpy(text + len, chunk, got);
+    len += got;
+  }
+  fclose(file);
+  if (!text) text = calloc(1, 1);
+  assert_non_null(text);
+  text[len] = '\0';
+  return text;
+}
+
+/* One row of the table: the cells, cut out of a copy of the README (NUL-terminated in place). */
+typedef struct doc_error {
+  int line; /* in the README */
+  char *name, *example, *message;
+} doc_error;
+
+/* Strips the spaces around a cell, in place. */
+static char *doc_trim(char *cell) {
+  while (*cell == ' ') cell++;
+  size_t len = strlen(cell);
+  while (len > 0 && cell[len - 1] == ' ') cell[--len] = '\0';
+  return cell;
+}
+
+/* "`text`" -> "text" in place, or NULL when the cell is not one code span. */
+static char *doc_code(char *cell) {
+  size_t len = strlen(cell);
+  if (len < 2 || cell[0] != '`' || cell[len - 1] != '`') return NULL;
+  cell[len - 1] = '\0';
+  if (strchr(cell + 1, '`')) return NULL;
+  return cell + 1;
+}
+
+/* Finds the table under "## Errors" in text (modified in place) and fills rows (up to cap).
+ * Returns the number of rows; fails the test on a malformed row. */
+static int doc_errors_parse(char *text, doc_error *rows, int cap) {
+  char *section = strstr(text, "\n## Errors\n");
+  if (!section) fail_msg(README_PATH " has no \"## Errors\" section");
+  int line = 1;
+  for (char *c = text; c < section; c++) line += *c == '\n';
+  char *next = section + 1;
+  int n = 0, in_table = 0;
+  while (next && *next) {
+    char *row = next;
+    next = strchr(row, '\n');
+    if (next) *next++ = '\0';
+    line++;
+    if (row[0] != '|') {
+      if (in_table) break; /* the first line after the table */
+      continue;
+    }
+    if (!in_table) { /* the header, then the |---| line */
+      assert_true(strncmp(row, "| error |", 9) == 0);
+      in_table = 1;
+      if (next && strncmp(next, "|---", 4) == 0) {
+        next = strchr(next, '\n');
+        if (next) next++;
+        line++;
+      }
+      continue;
+    }
+    char *cells[3];
+    int n_cells = 0;
+    char *cell = row + 1;
+    for (char *bar; (bar = strchr(cell, '|')) != NULL; cell = bar + 1) {
+      *bar = '\0';
+      if (n_cells == 3) fail_msg(README_PATH ":%d: a row of the errors table has > 3 cells", line);
+      cells[n_cells++] = doc_trim(cell);
+    }
+    if (n_cells != 3 || *doc_trim(cell) != '\0')
+      fail_msg(README_PATH ":%d: a row of the errors table needs 3 cells", line);
+    if (n == cap) fail_msg(README_PATH ": more than %d rows in the errors table", cap);
+    char *message = doc_code(cells[2]);
+    if (!message) fail_msg(README_PATH ":%d: the message must be one `code span`", line);
+    rows[n++] = (doc_error){line, cells[0], cells[1], message};
+  }
+  return n;
+}
+
+/* Removes exp.toml, a file or a directory, from the current directory. */
+static void doc_remove_example(void) {
+  if (unlink("exp.toml") != 0) rmdir("exp.toml");
+}
+
+/* Writes text (with "\n" read as a line break) count times into exp.toml. */
+static void doc_write_example(const char *text, long count) {
+  size_t len = 0;
+  char *toml = malloc(strlen(text) + 1);
+  assert_non_null(toml);
+  for (const char *c = text; *c; c++) {
+    if (c[0] == '\\' && c[1] == 'n') {
+      toml[len++] = '\n';
+      c++;
+    } else {
+      toml[len++] = *c;
+    }
+  }
+  /* Large counts are written a block of copies at a time. */
+  long per_block = len > 0 && len < 65536 ? (long)(65536 / len) : 1;
+  char *block = malloc(len * (size_t)per_block + 1);
+  assert_non_null(block);
+  for (long i = 0; i < per_block; i++) memcpy(block + (size_t)i * len, toml, len);
+  FILE *file = fopen("exp.toml", "wb");
+  assert_non_null(file);
+  for (long done = 0; done < count; done += per_block) {
+    long copies = count - done < per_block ? count - done : per_block;
+    assert_true(fwrite(block, len, (size_t)copies, file) == (size_t)copies || len == 0);
+  }
+  assert_int_equal(fclose(file), 0);
+  free(block);
+  free(toml);
+}
+
+/* Makes exp.toml as the example cell says: "`TOML`", "N × `TOML`", "(no file)" or
+ * "(a directory)". Returns 0, or -1 when the cell has none of these forms. */
+static int doc_make_example(const char *cell) {
+  doc_remove_example();
+  if (strcmp(cell, "(no file)") == 0) return 0;
+  if (strcmp(cell, "(a directory)") == 0) return mkdir("exp.toml", 0700);
+  long count = 1;
+  if (cell[0] >= '1' && cell[0] <= '9') {
+    char *end;
+    count = strtol(cell, &end, 10);
+    if (strncmp(end, " \xc3\x97 ", 4) != 0) return -1; /* " × " */
+    cell = end + 4;
+  }
+  char *copy = strdup(cell);
+  assert_non_null(copy);
+  char *toml = doc_code(copy);
+  if (toml) doc_write_example(toml, count);
+  free(copy);
+  return toml ? 0 : -1;
+}
+
+/* Runs `ctk config check exp.toml` and captures what it prints on standard error. Returns its
+ * exit status. */
+static int doc_config_check(char *out, size_t out_len) {
+  fflush(stdout);
+  fflush(stderr);
+  int saved = dup(2);
+  assert_true(saved >= 0);
+  int fd = open("stderr.txt", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  assert_true(fd >= 0);
+  assert_true(dup2(fd, 2) == 2);
+  close(fd);
+  const char *argv[] = {"config", "check", "exp.toml"};
+  int status = ctk_cmd_config(3, (char **)argv);
+  fflush(stderr);
+  assert_true(dup2(saved, 2) == 2);
+  close(saved);
+  char *text = read_whole_file("stderr.txt");
+  assert_non_null(text);
+  snprintf(out, out_len, "%s", text);
+  free(text);
+  unlink("stderr.txt");
+  return status;
+}
+
+/* Every row of the table: its example gives exactly its message, so the reference and the
+ * loader cannot drift apart. */
+static void test_documented_errors(void **state) {
+  (void)state;
+  char *readme = read_whole_file(README_PATH);
+  if (!readme) fail_msg("cannot read " README_PATH " (run the tests from the repository root)");
+  enum { MAX_ROWS = 400 };
+  doc_error *rows = calloc(MAX_ROWS, sizeof *rows);
+  assert_non_null(rows);
+  int n = doc_errors_parse(readme, rows, MAX_ROWS);
+  assert_true(n >= 30);
+
+  char home[4096], dir[] = "/tmp/ctk_test_errors_XXXXXX";
+  assert_non_null(getcwd(home, sizeof home));
+  assert_non_null(mkdtemp(dir));
+  assert_int_equal(chdir(dir), 0);
+  int wrong = 0;
+  for (int i = 0; i < n; i++) {
+    const doc_error *row = &rows[i];
+    char expected[CTK_ERR_LEN + 2], printed[2 * CTK_ERR_LEN];
+    snprintf(expected, sizeof expected, "%s\n", row->message);
+    int status = -1;
+    printed[0] = '\0';
+    if (doc_make_example(row->example) != 0)
+      snprintf(printed, sizeof printed, "(the example cell is malformed)\n");
+    else
+      status = doc_config_check(printed, sizeof printed);
+    if (!printed[0]) snprintf(printed, sizeof printed, "(nothing)\n");
+    if (status == 2 && strcmp(printed, expected) == 0) continue;
+    wrong++;
+    print_error(README_PATH
+                ":%d: %s\n  example:    %s\n  documented: %s\n  printed:    %s"
+                "  exit status %d (expected 2)\n",
+                row->line, row->name, row->example, row->message, printed, status);
+  }
+  doc_remove_example();
+  assert_int_equal(chdir(home), 0);
+  assert_int_equal(rmdir(dir), 0);
+  free(rows);
+  free(readme);
+  if (wrong)
+    fail_msg("%d of %d documented errors differ from what ctk config check prints", wrong, n);
 }
 
 /* ---- robustness ---- */
@@ -915,6 +1165,7 @@ int main(void) {
       cmocka_unit_test(test_error_site_not_in_site_names),
       cmocka_unit_test(test_error_fault_key_not_applicable),
       cmocka_unit_test(test_error_fault_required_keys),
+      cmocka_unit_test(test_error_fault_after_the_run),
       cmocka_unit_test(test_error_fault_node),
       cmocka_unit_test(test_error_unknown_protocol),
       cmocka_unit_test(test_error_unknown_table),
@@ -922,6 +1173,7 @@ int main(void) {
       cmocka_unit_test(test_error_range_lo_above_hi),
       cmocka_unit_test(test_error_message_keeps_odd_keys_on_one_line),
       cmocka_unit_test(test_cmd_config),
+      cmocka_unit_test(test_documented_errors),
       cmocka_unit_test(test_fuzz_never_crashes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
