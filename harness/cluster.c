@@ -115,9 +115,10 @@ ctk_local_cluster *ctk_local_cluster_start(const char *binary, const char *confi
     cluster_node *node = &self->nodes[i];
     snprintf(node->dir, sizeof node->dir, "%s/node-%d", run_dir, i);
     snprintf(node->log, sizeof node->log, "%s/node-%d.log", run_dir, i);
-    snprintf(node->control_path, sizeof node->control_path, "/tmp/ctk-%d-%d-n%d.ipc", (int)getpid(),
-             instance, i);
-    snprintf(node->control_endpoint, sizeof node->control_endpoint, "ipc://%s", node->control_path);
+    char path[CONTROL_PATH_LEN];
+    snprintf(path, sizeof path, "/tmp/ctk-%d-%d-n%d.ipc", (int)getpid(), instance, i);
+    memcpy(node->control_path, path, sizeof path);
+    snprintf(node->control_endpoint, sizeof node->control_endpoint, "ipc://%s", path);
     unlink(node->control_path);
     node->control = control_socket(self, node->control_endpoint);
     if (!node->control) {
