@@ -20,7 +20,6 @@ typedef struct ctk_run_options {
   const char *run_dir;         /* created; must not exist yet or be empty */
   int attach;                  /* 1: the nodes were started by hand (`ctk node`); clients only */
   int progress;                /* 1: a progress line on stderr, updated every second */
-  int keep_data;               /* 1: keep the nodes' data directories */
   volatile sig_atomic_t *stop; /* set by a signal handler: abandon the run, clean up */
 } ctk_run_options;
 

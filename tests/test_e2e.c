@@ -140,6 +140,46 @@ static void test_compare(void **state) {
   assert_int_equal(lines, 1 + (int)ctk_protocol_count());
 }
 
+/* Every kind of network fault, applied by the nodes' transports, one after the other: the run
+ * stays linearizable, converges once they heal, and reports each. */
+static void test_every_fault_kind(void **state) {
+  (void)state;
+  char cfg[256], out[256], json[300], cmd[1024], output[65536];
+  snprintf(cfg, sizeof cfg, "%s/faults.toml", tmpdir);
+  snprintf(out, sizeof out, "%s/faults", tmpdir);
+  snprintf(json, sizeof json, "%s/faults.json", tmpdir);
+  char text[2048];
+  snprintf(text, sizeof text,
+           "protocol = \"raft\"\n[cluster]\nnodes = 3\nbase_port = %d\n"
+           "[workload]\nclients = 4\nduration_s = 7\nwarmup_s = 0.5\nkeys = 20\n"
+           "client_timeout_ms = 300\n"
+           "[[fault]]\nat_s = 0.5\nkind = \"drop\"\nnode = \"all\"\nprobability = 0.2\n"
+           "duration_s = 0.8\n"
+           "[[fault]]\nat_s = 1.5\nkind = \"delay\"\nnode = \"leader\"\ndelay_ms = 20\n"
+           "duration_s = 0.8\n"
+           "[[fault]]\nat_s = 2.5\nkind = \"duplicate\"\nnode = \"all\"\nprobability = 0.5\n"
+           "duration_s = 0.8\n"
+           "[[fault]]\nat_s = 3.5\nkind = \"reorder\"\nnode = \"all\"\nprobability = 0.5\n"
+           "delay_ms = 10\nduration_s = 0.8\n"
+           "[[fault]]\nat_s = 4.5\nkind = \"slow\"\nnode = \"leader\"\nfactor = 5\n"
+           "duration_s = 0.8\n"
+           "[[fault]]\nat_s = 5.5\nkind = \"isolate\"\nnode = \"leader\"\nduration_s = 0.8\n",
+           base_port(32));
+  write_file(cfg, text);
+  snprintf(cmd, sizeof cmd, "%s run %s --out %s --json %s --quiet 2>&1", cli_bin(), cfg, out, json);
+  int rc = cli_run(cmd, output, sizeof output);
+  print_message("%s\n", output);
+  assert_int_equal(rc, 0);
+  json_t *r = load_json(json);
+  assert_true(json_is_true(json_object_get(r, "linearizable")));
+  assert_int_equal(json_array_size(json_object_get(r, "faults")), 6);
+  json_decref(r);
+  /* The nodes logged what they were told to apply. */
+  snprintf(cmd, sizeof cmd, "grep -h 'faults:' %s/node-*.log | grep -c 'isolated 1' >/dev/null",
+           out);
+  assert_int_equal(system(cmd), 0);
+}
+
 static void test_bad_input(void **state) {
   (void)state;
   char cmd[1024], output[4096];
@@ -171,6 +211,7 @@ int main(void) {
       cmocka_unit_test(test_bad_input),
       cmocka_unit_test(test_every_protocol_3_and_5_nodes),
       cmocka_unit_test(test_compare),
+      cmocka_unit_test(test_every_fault_kind),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
