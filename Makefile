@@ -95,9 +95,10 @@ valgrind: $(TEST_BIN)
 bench: $(BENCH_BIN) $(BUILD)/ctk
 	@bash bench/run.sh $(BUILD)
 
-# The main job: build, then run the shipped default experiment.
+# The main job: build, then compare every protocol on the shipped default experiment, on a local
+# cluster of real processes.
 demo: bin/ctk
-	bin/ctk sim configs/default.toml
+	bin/ctk compare configs/default.toml
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp')

@@ -331,6 +331,11 @@ int ctk_cmd_compare(int argc, char **argv) {
       break;
     }
     if (one == 1) rc = 1;
+    if (!quiet) {
+      ctk_results_print(&report.results, stdout);
+      printf("  replicas        %s\n\n",
+             report.converged ? "converged (same store on every node)" : report.note);
+    }
     results[done] = report.results;
     report.results.series = NULL; /* moved */
     done++;
