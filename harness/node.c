@@ -199,12 +199,19 @@ static void apply(node *self, const node_commit *c) {
   }
   node_client *waiting = client_find(self, result.client_id);
   if (!waiting || waiting->seq != result.seq) return;
-  hw_reply reply = {.client_id = result.client_id,
-                    .seq = result.seq,
-                    .leader_hint = -1,
-                    .ok = result.ok,
-                    .found = result.found,
-                    .value = result.found ? result.value : NULL};
+  /* Answered by a follower (its command was forwarded): name the leader, so the client's next
+   * command skips the extra hops. */
+  ctk_status st;
+  self->def->status(self->proto, &st);
+  hw_reply reply = {
+      .client_id = result.client_id,
+      .seq = result.seq,
+      .leader_hint = st.leader_id >= 0 && st.leader_id < self->n && st.leader_id != self->id
+                         ? st.leader_id
+                         : -1,
+      .ok = result.ok,
+      .found = result.found,
+      .value = result.found ? result.value : NULL};
   reply_to(self, waiting->identity, waiting->identity_len, &reply);
   waiting->used = 0;
 }
