@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,18 @@ static void *control_socket(ctk_local_cluster *self, const char *endpoint) {
   return s;
 }
 
+/* Removes control socket files left by runners that were killed before they could clean up (a
+ * SIGKILLed runner takes its nodes with it, but their socket files stay). */
+static void remove_stale_control_files(void) {
+  glob_t g;
+  if (glob("/tmp/ctk-*-*-n*.ipc", 0, NULL, &g) != 0) return;
+  for (size_t i = 0; i < g.gl_pathc; i++) {
+    int pid = atoi(g.gl_pathv[i] + strlen("/tmp/ctk-"));
+    if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH) unlink(g.gl_pathv[i]);
+  }
+  globfree(&g);
+}
+
 ctk_local_cluster *ctk_local_cluster_start(const char *binary, const char *config_path,
                                            const ctk_config *config, const char *run_dir, char *err,
                                            size_t err_len) {
@@ -111,6 +124,7 @@ ctk_local_cluster *ctk_local_cluster_start(const char *binary, const char *confi
     return NULL;
   }
   instance++;
+  remove_stale_control_files();
   for (int i = 0; i < self->n; i++) {
     cluster_node *node = &self->nodes[i];
     snprintf(node->dir, sizeof node->dir, "%s/node-%d", run_dir, i);

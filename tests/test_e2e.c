@@ -93,7 +93,8 @@ static void check_run(const char *protocol, int nodes, int k) {
   /* [c]: so that pgrep does not find the shell running it. */
   snprintf(cmd, sizeof cmd, "pgrep -f '%s/[c]onfig.toml' >/dev/null", out);
   assert_int_not_equal(system(cmd), 0);
-  assert_int_equal(count_files("/tmp/ctk-*-n*.ipc"), sockets_before);
+  /* At most as many as before: a run also removes files of runners that were killed. */
+  assert_true(count_files("/tmp/ctk-*-n*.ipc") <= sockets_before);
 }
 
 static void test_every_protocol_3_and_5_nodes(void **state) {
