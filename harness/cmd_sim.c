@@ -31,6 +31,38 @@ static int load_config(const char *path, ctk_config *config) {
   return -1;
 }
 
+/* Milliseconds with about four significant figures, as results.c prints them. */
+static void print_ms(double ms) { printf(ms < 10 ? "%.2f" : ms < 1000 ? "%.1f" : "%.0f", ms); }
+
+/* One line per fault that fired (at most CTK_MAX_FAULTS, as many as the JSON holds):
+ * "fault 1          crash of node 0 at 3.00 s, healed 5.00 s: unavailable 412.3 ms". */
+static void print_faults(const ctk_sim_report *r) {
+  for (int k = 0; k < r->n_faults && k < CTK_MAX_FAULTS; k++) {
+    const ctk_fault_event *f = &r->faults[k];
+    char label[32];
+    snprintf(label, sizeof label, "fault %d", k + 1);
+    printf("  %-17s%s ", label, ctk_fault_kind_name(f->kind));
+    if (f->node == CTK_TARGET_ALL)
+      printf("on all nodes");
+    else
+      printf("of node %d", f->node);
+    printf(" at %.2f s, ", (double)f->at_us / 1e6);
+    if (f->healed_us)
+      printf("healed %.2f s", (double)f->healed_us / 1e6);
+    else
+      printf("not healed during the run");
+    if (f->unavailable_ms >= 0) {
+      printf(": unavailable ");
+      print_ms(f->unavailable_ms);
+      printf(" ms\n");
+    } else {
+      printf(": no write committed after it\n");
+    }
+  }
+  if (r->n_faults > CTK_MAX_FAULTS)
+    printf("  %-17s%d more not listed\n", "", r->n_faults - CTK_MAX_FAULTS);
+}
+
 static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
   const ctk_sim_stats *s = &r->stats;
   double virtual_s = (double)s->now_us / 1e6;
@@ -58,7 +90,9 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
   else
     printf("  leadership       no leader was ever elected; highest term %" PRIu64 "\n",
            s->max_term);
-  printf("  faults           %" PRIu64 " crashes, %" PRIu64 " restarts\n", s->crashes, s->restarts);
+  printf("  faults           %d fired; %" PRIu64 " crashes, %" PRIu64 " restarts\n", r->n_faults,
+         s->crashes, s->restarts);
+  print_faults(r);
   printf("  commits          %" PRIu64 " log positions\n", s->max_commit);
   printf("  invariants       %s\n", r->violation ? r->violation_text : "held");
   printf("  linearizable     %s\n", r->linearizable == 1   ? "yes"
@@ -85,10 +119,9 @@ static uint64_t sim_end_us(const ctk_config *config, const ctk_history *h) {
   return end;
 }
 
-/* Writes the run's ctk_results as JSON to json_path, from the report's counters and the history
- * read back from history_file (shown as the history when shown_history is not NULL). The
- * simulator does not report when its faults fired, so no faults are listed. Returns 0 or -1 with
- * a message printed. */
+/* Writes the run's ctk_results as JSON to json_path, from the report's counters and faults (the
+ * first CTK_MAX_FAULTS that fired) and the history read back from history_file (shown as the
+ * history when shown_history is not NULL). Returns 0 or -1 with a message printed. */
 static int write_sim_json(const ctk_config *config, const ctk_sim_report *report,
                           const char *history_file, const char *shown_history,
                           const char *json_path) {
@@ -112,6 +145,8 @@ static int write_sim_json(const ctk_config *config, const ctk_sim_report *report
   r.leader_changes = report->stats.leader_changes;
   r.linearizable = report->linearizable;
   r.wall_s = report->wall_s;
+  r.n_faults = report->n_faults < CTK_MAX_FAULTS ? report->n_faults : CTK_MAX_FAULTS;
+  memcpy(r.faults, report->faults, (size_t)r.n_faults * sizeof r.faults[0]);
   if (shown_history) snprintf(r.history_path, sizeof r.history_path, "%s", shown_history);
   uint64_t end_us = sim_end_us(config, &h);
   uint64_t warmup_us = (uint64_t)(config->workload.warmup_s * 1e6);

@@ -273,6 +273,29 @@ static void run_phases(ctk_simulator *self) {
   if (!self->violated) sim_check_acknowledged(self);
 }
 
+/* Copies the fault events into the report, each with its unavailability window as
+ * ctk_results_compute reads it from the history (CTK_MAX_FAULTS at a time, its bound). The
+ * window does not depend on the measured interval, so the whole run is passed. Returns 0, or -1
+ * when out of memory. */
+static int report_faults(const ctk_simulator *self, ctk_sim_report *report) {
+  report->n_faults = self->n_fault_events;
+  memcpy(report->faults, self->fault_events, (size_t)self->n_fault_events * sizeof *report->faults);
+  if (!self->n_fault_events) return 0;
+  ctk_results *r = calloc(1, sizeof *r);
+  if (!r) return -1;
+  int rc = 0;
+  for (int k = 0; k < report->n_faults && rc == 0; k += CTK_MAX_FAULTS) {
+    int n = report->n_faults - k < CTK_MAX_FAULTS ? report->n_faults - k : CTK_MAX_FAULTS;
+    memcpy(r->faults, report->faults + k, (size_t)n * sizeof *r->faults);
+    r->n_faults = n;
+    rc = ctk_results_compute(r, &self->history, 0, self->now_us + 1);
+    if (rc == 0) memcpy(report->faults + k, r->faults, (size_t)n * sizeof *r->faults);
+    ctk_results_free(r);
+  }
+  free(r);
+  return rc;
+}
+
 int ctk_sim_execute(const ctk_config *config, const ctk_sim_options *options,
                     ctk_sim_report *report, char *err, size_t err_len) {
   memset(report, 0, sizeof *report);
@@ -294,6 +317,11 @@ int ctk_sim_execute(const ctk_config *config, const ctk_sim_options *options,
   report->stats.trace_hash = XXH3_64bits_digest(self->trace_state);
   report->violation = self->violated;
   snprintf(report->violation_text, sizeof report->violation_text, "%s", self->violation);
+  if (report_faults(self, report)) {
+    snprintf(err, err_len, "out of memory");
+    ctk_sim_destroy(&self);
+    return -1;
+  }
   if (options && options->history_path) {
     FILE *f = fopen(options->history_path, "w");
     if (!f || ctk_history_write_jsonl(&self->history, f)) {

@@ -21,8 +21,15 @@
 #include "config.h"
 #include "histogram.h"
 #include "history.h"
+#include "results.h"
 
 typedef struct ctk_simulator ctk_simulator;
+
+/* Faults one run can fire: the experiment's own, those drawn by sim.random_faults (at most
+ * CTK_MAX_FAULTS each) and the leader chaser's. Each fires at most once, so a run's fault events
+ * always fit. */
+#define CTK_SIM_MAX_CHASES       256
+#define CTK_SIM_MAX_FAULT_EVENTS (2 * CTK_MAX_FAULTS + CTK_SIM_MAX_CHASES)
 
 typedef struct ctk_sim_options {
   FILE *trace;              /* a line per event, when not NULL */
@@ -55,6 +62,14 @@ typedef struct ctk_sim_report {
   char violation_text[1024]; /* the first violation */
   int linearizable;          /* 1, 0, or -1 undecided / not checked */
   char *checker_explanation; /* malloc'd when not linearizable */
+  /* Every fault that fired, in the order it fired (scripted [[fault]] entries, random faults and
+   * the leader chaser's): node resolved when it fired (CTK_TARGET_ALL: network-wide), at_us and
+   * healed_us on the virtual clock of the history (healed_us 0: not healed during the run; faults
+   * still active when the liveness phase begins heal then), fault_index into config->faults or
+   * -1 for a fault the simulator drew, and unavailable_ms computed from the history by
+   * ctk_results_compute. */
+  ctk_fault_event faults[CTK_SIM_MAX_FAULT_EVENTS];
+  int n_faults;
   double wall_s;
 } ctk_sim_report;
 

@@ -8,7 +8,11 @@
  * Closed loop (workload.rate = 0): a client starts its next operation as soon as one completes.
  * Open loop: requests arrive as a Poisson process of workload.rate per second and wait for a
  * free client; their latency counts from their arrival, so queueing is not hidden (no
- * coordinated omission). */
+ * coordinated omission). The history says the same: an operation's invoke is recorded at its
+ * arrival (intended_us), not when a client got to send it, so latencies computed from the
+ * history include the wait too. That only widens the operation's interval (its invoke comes
+ * earlier, never after its sending), which the linearizability check allows; a client's
+ * operations may then overlap in time, since it took a request that arrived while it was busy. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,12 +81,15 @@ static void client_send(ctk_simulator *self, int c) {
   client_arm_timer(self, c);
 }
 
+/* Adds an event of client c's outstanding operation to the history: a completion now, the invoke
+ * at the operation's intended send time (the same in closed loop; its arrival in open loop). */
 static void client_record(ctk_simulator *self, int c, ctk_hist_type type, const char *value) {
   sim_client *client = &self->clients[c];
   const ctk_op *op = &client->op;
   const char *expected = op->f == CTK_F_CAS && op->has_expected ? op->expected : NULL;
   const char *v = type == CTK_HIST_INVOKE && op->f == CTK_F_GET ? NULL : value;
-  if (ctk_history_add(&self->history, c, type, op->f, self->now_us, op->key, v, expected))
+  uint64_t time_us = type == CTK_HIST_INVOKE ? client->intended_us : self->now_us;
+  if (ctk_history_add(&self->history, c, type, op->f, time_us, op->key, v, expected))
     sim_violation(self, "simulator out of memory");
 }
 

@@ -136,6 +136,7 @@ typedef struct sim_fault {
   int active;
   int target; /* resolved node when it started */
   int side[CTK_MAX_NODES], n_side;
+  int event; /* its entry in fault_events once it has fired */
 } sim_fault;
 
 /* ---- invariants ---- */
@@ -177,6 +178,8 @@ struct ctk_simulator {
   sim_fault *faults;
   int n_faults, cap_faults;
   double chase_p; /* probability of chasing each new leader with a fault */
+  ctk_fault_event fault_events[CTK_SIM_MAX_FAULT_EVENTS]; /* in the order they fired */
+  int n_fault_events;
   sim_client *clients;
   int n_clients;
   /* open loop: arrivals waiting for a free client, by intended send time */

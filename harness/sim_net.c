@@ -1,6 +1,7 @@
 /* sim_net.c: the simulated network and the fault schedule: per-link delay (uniform, or a latency
  * matrix between sites), loss, duplication, reordering, partitions and isolation, slow nodes, and
  * the faults of the experiment file (or drawn from the seed) switched on and off over time. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,12 +163,31 @@ static void partition_blocks(ctk_simulator *self, sim_fault *fault, int delta) {
     }
 }
 
+/* Notes that fault i fires now, for the report. Draws nothing from the seed. */
+static void record_fault_event(ctk_simulator *self, int i) {
+  sim_fault *fault = &self->faults[i];
+  /* Each fault fires once, and cap_faults <= CTK_SIM_MAX_FAULT_EVENTS (sim_faults_schedule). */
+  assert(self->n_fault_events < CTK_SIM_MAX_FAULT_EVENTS);
+  fault->event = self->n_fault_events++;
+  self->fault_events[fault->event] = (ctk_fault_event){
+      .fault_index = i < self->config.n_faults ? i : -1,
+      .kind = fault->spec.kind,
+      /* a partition with its side given hits that side, whatever `node` resolved to */
+      .node = fault->spec.kind == CTK_FAULT_PARTITION && fault->spec.n_nodes > 0
+                  ? fault->spec.nodes[0]
+                  : fault->target,
+      .at_us = self->now_us,
+      .unavailable_ms = -1,
+  };
+}
+
 void sim_fault_start(ctk_simulator *self, int i) {
   sim_fault *fault = &self->faults[i];
   if (fault->active || self->phase != PHASE_SAFETY) return;
   const ctk_fault *spec = &fault->spec;
   fault->target = resolve_target(self, spec->node);
   fault->active = 1;
+  record_fault_event(self, i);
   sim_trace(self, "FAULT %s starts on %s%d for %.3f s", ctk_fault_kind_name(spec->kind),
             fault->target == CTK_TARGET_ALL ? "all " : "n",
             fault->target == CTK_TARGET_ALL ? 0 : fault->target, spec->duration_s);
@@ -196,6 +216,7 @@ void sim_fault_end(ctk_simulator *self, int i) {
   sim_fault *fault = &self->faults[i];
   if (!fault->active) return;
   fault->active = 0;
+  self->fault_events[fault->event].healed_us = self->now_us;
   sim_trace(self, "FAULT %s heals", ctk_fault_kind_name(fault->spec.kind));
   switch (fault->spec.kind) {
   case CTK_FAULT_CRASH: sim_node_restart(self, fault->target); break;
@@ -263,8 +284,6 @@ static int sim_random_faults(ctk_simulator *self, ctk_fault **faults_out, int *n
   return 0;
 }
 
-#define SIM_MAX_CHASES 256 /* faults the leader chaser may add to one run */
-
 void sim_faults_schedule(ctk_simulator *self) {
   ctk_fault *drawn = NULL;
   int n_drawn = 0;
@@ -276,7 +295,8 @@ void sim_faults_schedule(ctk_simulator *self) {
     if (drawn_p > self->chase_p) self->chase_p = drawn_p;
   }
   int total = self->config.n_faults + n_drawn;
-  self->cap_faults = total + (self->chase_p > 0 ? SIM_MAX_CHASES : 0);
+  self->cap_faults = total + (self->chase_p > 0 ? CTK_SIM_MAX_CHASES : 0);
+  assert(self->cap_faults <= CTK_SIM_MAX_FAULT_EVENTS);
   self->faults = calloc((size_t)self->cap_faults + 1, sizeof *self->faults);
   if (!self->faults) {
     free(drawn);

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -455,6 +456,23 @@ static void test_sim_json(void **state) {
   assert_true(json_integer_value(json_object_get(doc, "msgs_sent")) > 0);
   assert_true(json_real_value(json_object_get(doc, "throughput_ops_s")) > 0);
   assert_int_equal(json_array_size(json_object_get(doc, "series")), 10); /* duration_s = 10 */
+  /* the leader's crash at 3 s for 2 s, as the simulator saw it fire, in the file and the summary */
+  json_t *faults = json_object_get(doc, "faults");
+  assert_int_equal(json_array_size(faults), 1);
+  json_t *f0 = json_array_get(faults, 0);
+  assert_string_equal(json_string_value(json_object_get(f0, "kind")), "crash");
+  assert_true(json_real_value(json_object_get(f0, "at_s")) == 3.0);
+  assert_true(json_real_value(json_object_get(f0, "healed_s")) == 5.0);
+  double unavailable_ms = json_real_value(json_object_get(f0, "unavailable_ms"));
+  assert_true(unavailable_ms > 0);
+  snprintf(want, sizeof want, "crash of node %lld at 3.00 s, healed 5.00 s: unavailable ",
+           (long long)json_integer_value(json_object_get(f0, "node")));
+  const char *line = strstr(out, want);
+  if (!line) fail_msg("summary without '%s':\n%s", want, out);
+  assert_true(fabs(strtod(line + strlen(want), NULL) - unavailable_ms) <= 0.5);
+  assert_int_equal(json_integer_value(json_object_get(
+                       json_array_get(json_object_get(doc, "series"), 3), "faults")),
+                   1);
   json_decref(doc);
   unlink(json_path);
   unlink(history_path);

@@ -1,18 +1,22 @@
 /* test_sim.c: the deterministic simulator itself: same seed, same trace byte for byte; the
  * invariant checks catch protocols that break them (a deliberately lying protocol defined here);
- * crashes lose what was not synced; a failing run reports its seed. */
+ * crashes lose what was not synced; a failing run reports its seed; faults are reported as they
+ * fired, with their unavailability; open-loop histories count queueing in their latencies. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "history.h"
+#include "results.h"
 #include "sim.h"
 
 static ctk_config make_config(int nodes, int clients, uint64_t seed) {
@@ -391,6 +395,122 @@ static void test_open_loop(void **state) {
   ctk_sim_report_free(&heavy);
 }
 
+/* ---- fault events ---- */
+
+/* The default experiment (configs/default.toml): the leader crashes at 3 s and restarts at 5 s.
+ * The report has that one crash, where and when it hit, and how long writes were unavailable. */
+static void test_default_experiment_reports_its_crash(void **state) {
+  (void)state;
+  ctk_config c;
+  char err[CTK_ERR_LEN];
+  if (ctk_config_load("configs/default.toml", &c, err, sizeof err)) fail_msg("%s", err);
+  ctk_sim_report r;
+  ctk_sim_options options = {0};
+  assert_int_equal(ctk_sim_execute(&c, &options, &r, err, sizeof err), 0);
+  assert_true(ctk_sim_report_ok(&r));
+  assert_int_equal(r.n_faults, 1);
+  const ctk_fault_event *f = &r.faults[0];
+  print_message(
+      "default experiment: crash of node %d at %.3f s, healed %.3f s: unavailable "
+      "%.1f ms\n",
+      f->node, (double)f->at_us / 1e6, (double)f->healed_us / 1e6, f->unavailable_ms);
+  assert_int_equal(f->kind, CTK_FAULT_CRASH);
+  assert_int_equal(f->fault_index, 0);
+  assert_true(f->node >= 0 && f->node < 3); /* "leader", resolved when it fired */
+  assert_int_equal(f->at_us, 3000000);
+  assert_int_equal(f->healed_us, 5000000);
+  assert_true(isfinite(f->unavailable_ms));
+  assert_true(f->unavailable_ms > 0 && f->unavailable_ms < 5000);
+  assert_int_equal(r.stats.crashes, 1);
+  ctk_sim_report_free(&r);
+  ctk_config_free(&c);
+}
+
+/* Random faults and a leader chaser that strikes every new leader: more faults than results.h
+ * holds (CTK_MAX_FAULTS), every one reported, the same ones for the same seed, each with its
+ * unavailability; reporting them changes nothing else in the run. */
+static void test_random_fault_events(void **state) {
+  (void)state;
+  ctk_config c = make_config(5, 8, 1);
+  c.workload.duration_s = 30;
+  c.workload.client_timeout_ms = 500;
+  c.sim.random_faults = 1;
+  c.sim.chase_leader = 1;
+  ctk_sim_report a, b;
+  char err[CTK_ERR_LEN];
+  ctk_sim_options options = {0};
+  assert_int_equal(ctk_sim_execute(&c, &options, &a, err, sizeof err), 0);
+  assert_int_equal(ctk_sim_execute(&c, &options, &b, err, sizeof err), 0);
+  if (!ctk_sim_report_ok(&a)) fail_msg("%s", a.violation_text);
+  assert_int_equal(a.stats.trace_hash, b.stats.trace_hash);
+  assert_int_equal(a.n_faults, b.n_faults);
+  assert_memory_equal(a.faults, b.faults, (size_t)a.n_faults * sizeof a.faults[0]);
+  assert_true(a.n_faults > CTK_MAX_FAULTS && a.n_faults <= CTK_SIM_MAX_FAULT_EVENTS);
+  int crashes = 0, measured_late = 0;
+  for (int k = 0; k < a.n_faults; k++) {
+    const ctk_fault_event *f = &a.faults[k];
+    assert_int_equal(f->fault_index, -1); /* none comes from the experiment's own list */
+    assert_true(f->node == CTK_TARGET_ALL || (f->node >= 0 && f->node < 5));
+    assert_true(k == 0 || f->at_us >= a.faults[k - 1].at_us); /* in the order they fired */
+    assert_true(f->at_us < 30000000);                         /* only in the safety phase */
+    assert_true(f->healed_us > f->at_us);                     /* all heal by the liveness phase */
+    assert_true(f->unavailable_ms == -1 || f->unavailable_ms >= 0);
+    crashes += f->kind == CTK_FAULT_CRASH;
+    measured_late += k >= CTK_MAX_FAULTS && f->unavailable_ms >= 0;
+  }
+  print_message("%d faults fired, %d of them crashes (%" PRIu64 " nodes crashed)\n", a.n_faults,
+                crashes, a.stats.crashes);
+  /* a crash fault on a node already down does not crash it again */
+  assert_true((uint64_t)crashes >= a.stats.crashes && a.stats.crashes > 0);
+  assert_true(measured_late > 0); /* past the first CTK_MAX_FAULTS too */
+  ctk_sim_report_free(&a);
+  ctk_sim_report_free(&b);
+  ctk_config_free(&c);
+}
+
+/* Open loop past capacity: the history's invokes are the arrivals, so latencies computed from the
+ * history (as `ctk sim --json` and `ctk run` compute them) include the time requests waited for a
+ * client, as the simulator's own histogram does. They used to start when a client sent the
+ * request: p99 21 ms from the history against 8.7 s in the summary. */
+static void test_open_loop_history_counts_queueing(void **state) {
+  (void)state;
+  char history_path[] = "/tmp/ctk-test-sim-open-XXXXXX";
+  int fd = mkstemp(history_path);
+  assert_true(fd >= 0);
+  close(fd);
+  ctk_config c = make_config(3, 4, 6);
+  c.workload.duration_s = 4;
+  c.workload.rate = 5000;
+  ctk_sim_report r;
+  char err[CTK_ERR_LEN];
+  ctk_sim_options options = {.history_path = history_path};
+  assert_int_equal(ctk_sim_execute(&c, &options, &r, err, sizeof err), 0);
+  if (!ctk_sim_report_ok(&r)) fail_msg("%s", r.violation_text);
+  ctk_history h;
+  if (ctk_history_read_jsonl(history_path, &h, err, sizeof err)) fail_msg("%s", err);
+  unlink(history_path);
+  uint64_t end_us = 0; /* the whole run, as the simulator's histogram covers it (warmup 0) */
+  for (size_t i = 0; i < h.n; i++)
+    if (h.events[i].time_us >= end_us) end_us = h.events[i].time_us + 1;
+  ctk_results *res = calloc(1, sizeof *res);
+  assert_non_null(res);
+  assert_int_equal(ctk_results_compute(res, &h, 0, end_us), 0);
+  uint64_t sim_p99 = ctk_histogram_quantile(&r.stats.latency_us, 0.99);
+  uint64_t hist_p50 = ctk_histogram_quantile(&res->latency_all_us, 0.5);
+  uint64_t hist_p99 = ctk_histogram_quantile(&res->latency_all_us, 0.99);
+  print_message("open loop 5000/s: history p50 %.1f ms p99 %.1f ms, simulator p99 %.1f ms\n",
+                (double)hist_p50 / 1000, (double)hist_p99 / 1000, (double)sim_p99 / 1000);
+  assert_true(hist_p99 >= sim_p99);
+  assert_int_equal(res->latency_all_us.total, r.stats.latency_us.total); /* the same operations */
+  assert_int_equal(res->latency_all_us.max, r.stats.latency_us.max);
+  assert_true(hist_p50 > 500000); /* 4 clients serve a few hundred ops/s: seconds of backlog */
+  ctk_results_free(res);
+  free(res);
+  ctk_history_free(&h);
+  ctk_sim_report_free(&r);
+  ctk_config_free(&c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_same_seed_same_trace),
@@ -403,6 +523,9 @@ int main(void) {
       cmocka_unit_test(test_latency_matrix),
       cmocka_unit_test(test_timeline),
       cmocka_unit_test(test_open_loop),
+      cmocka_unit_test(test_default_experiment_reports_its_crash),
+      cmocka_unit_test(test_random_fault_events),
+      cmocka_unit_test(test_open_loop_history_counts_queueing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
