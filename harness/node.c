@@ -79,7 +79,7 @@ static int queue_out(node *self, int peer, const uint8_t *identity, size_t ident
   }
   uint8_t *copy = malloc(len ? len : 1);
   if (!copy) return -1;
-  memcpy(copy, data, len);
+  if (len) memcpy(copy, data, len);
   node_out *o = &self->out[self->n_out++];
   o->peer = peer;
   o->identity_len = (uint8_t)identity_len;
@@ -99,7 +99,7 @@ static int queue_commit(node *self, const ctk_commit *c) {
   }
   uint8_t *copy = malloc(c->command.len ? c->command.len : 1);
   if (!copy) return -1;
-  memcpy(copy, c->command.data, c->command.len);
+  if (c->command.len) memcpy(copy, c->command.data, c->command.len);
   self->commits[self->n_commits++] = (node_commit){c->index, copy, c->command.len};
   return 0;
 }

@@ -114,7 +114,7 @@ static void held_push(node *self, uint64_t release_us, int inbound, int peer, co
   }
   uint8_t *copy = malloc(len ? len : 1);
   if (!copy) return;
-  memcpy(copy, data, len);
+  if (len) memcpy(copy, data, len);
   size_t i = self->n_held++;
   node_held item = {release_us, inbound, peer, copy, len};
   while (i > 0 && self->held[(i - 1) / 2].release_us > release_us) {
