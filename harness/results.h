@@ -21,7 +21,7 @@
 
 /* One fault as it happened in a run. */
 typedef struct ctk_fault_event {
-  int fault_index;       /* index into config->faults */
+  int fault_index; /* index into config->faults; -1 for a fault the simulator drew itself */
   ctk_fault_kind kind;
   int node;              /* the node it hit, resolved when it fired, or CTK_TARGET_ALL */
   uint64_t at_us;        /* when it fired */
@@ -44,18 +44,18 @@ typedef struct ctk_results {
   int nodes, clients;
   uint64_t seed;
   /* From the history. */
-  double duration_s;                      /* the measured window: warmup to end */
-  uint64_t ops_ok, ops_fail, ops_info;    /* every completed operation of the run */
-  double throughput_ops_s;                /* ok + fail completed in the window, per second */
-  ctk_histogram latency_all_us;           /* operations completed in the window */
+  double duration_s;                   /* the measured window: warmup to end */
+  uint64_t ops_ok, ops_fail, ops_info; /* every completed operation of the run */
+  double throughput_ops_s;             /* ok + fail completed in the window, per second */
+  ctk_histogram latency_all_us;        /* operations completed in the window */
   ctk_histogram latency_read_us, latency_write_us;
   ctk_series_point *series; /* one per second from the start of the run; malloc'd */
   size_t n_series;
   /* From the nodes (filled by the host). */
-  uint64_t msgs_sent, bytes_sent;   /* between nodes, over the whole run */
-  uint64_t msgs_malformed;          /* protocol messages a node rejected as malformed */
-  uint64_t frames_rejected;         /* frames a node's transport dropped (bad, oversized, spoofed) */
-  uint64_t leader_changes;          /* times a node became leader, the first election included */
+  uint64_t msgs_sent, bytes_sent; /* between nodes, over the whole run */
+  uint64_t msgs_malformed;        /* protocol messages a node rejected as malformed */
+  uint64_t frames_rejected;       /* frames a node's transport dropped (bad, oversized, spoofed) */
+  uint64_t leader_changes;        /* times a node became leader, the first election included */
   double msgs_per_op, bytes_per_op; /* per completed (ok + fail) operation of the whole run */
   ctk_fault_event faults[CTK_MAX_FAULTS];
   int n_faults;

@@ -177,9 +177,10 @@ static void fire(run *self, int k) {
   *ev = (ctk_fault_event){
       .fault_index = k, .kind = spec->kind, .node = rf->target, .unavailable_ms = -1};
   if (spec->kind == CTK_FAULT_PARTITION) {
-    if (spec->n_nodes > 0)
+    if (spec->n_nodes > 0) {
       for (int m = 0; m < spec->n_nodes; m++) rf->in_side[spec->nodes[m]] = 1;
-    else
+      ev->node = spec->nodes[0]; /* `node` is not used when the side is named (as in the sim) */
+    } else
       rf->in_side[rf->target] = 1;
   }
   if (spec->kind == CTK_FAULT_CRASH) {
