@@ -31,12 +31,14 @@ typedef struct lg_client {
   uint64_t retry_at_us; /* when to send again after a refusal; 0: not waiting */
   int attempts;
   int target, leader_hint;
+  char key[80]; /* the key as sent and recorded: the run's prefix, then op.key */
 } lg_client;
 
 struct ctk_loadgen {
   ctk_config config; /* a copy; protocol_options not used */
   uint64_t t0_us;
   uint64_t nonce;
+  char key_prefix[32];
   int n_nodes, n_clients;
   void *zmq;
   void *sockets[CTK_MAX_NODES];
@@ -78,7 +80,7 @@ static void record(ctk_loadgen *self, int c, ctk_hist_type type, uint64_t t, con
   const ctk_op *op = &client->op;
   const char *expected = op->f == CTK_F_CAS && op->has_expected ? op->expected : NULL;
   const char *v = type == CTK_HIST_INVOKE && op->f == CTK_F_GET ? NULL : value;
-  ctk_history_add(&self->history, c, type, op->f, t, op->key, v, expected);
+  ctk_history_add(&self->history, c, type, op->f, t, client->key, v, expected);
 }
 
 static void client_send(ctk_loadgen *self, int c, uint64_t now) {
@@ -113,10 +115,11 @@ static void client_start(ctk_loadgen *self, int c, uint64_t intended, uint64_t n
   client->intended_us = intended;
   ctk_workload_next_op(&self->workload, &self->rng, (uint64_t)c, client->seq, &client->op);
   const ctk_op *op = &client->op;
+  snprintf(client->key, sizeof client->key, "%s%s", self->key_prefix, op->key);
   ctk_kv_command cmd = {.client_id = self->nonce << CLIENT_ID_SHIFT | (uint64_t)c,
                         .seq = client->seq,
                         .op = op->f,
-                        .key = op->key,
+                        .key = client->key,
                         .value = op->f == CTK_F_GET ? NULL : op->value,
                         .expected = op->f == CTK_F_CAS && op->has_expected ? op->expected : NULL};
   int len = ctk_kv_encode(&cmd, client->cmd, sizeof client->cmd);
@@ -310,7 +313,7 @@ static void loadgen_free(ctk_loadgen *self) {
   free(self);
 }
 
-ctk_loadgen *ctk_loadgen_start(const ctk_config *config, uint64_t t0_us, char *err,
+ctk_loadgen *ctk_loadgen_start(const ctk_config *config, uint64_t t0_us, int fresh_keys, char *err,
                                size_t err_len) {
   ctk_loadgen *self = calloc(1, sizeof *self);
   if (!self) goto oom;
@@ -321,6 +324,9 @@ ctk_loadgen *ctk_loadgen_start(const ctk_config *config, uint64_t t0_us, char *e
   self->n_clients = config->workload.clients;
   self->nonce = (mono_us() ^ (uint64_t)time(NULL) << 20) & ((1ull << 40) - 1);
   self->ops_budget = config->workload.ops > 0 ? config->workload.ops : -1;
+  if (fresh_keys)
+    snprintf(self->key_prefix, sizeof self->key_prefix, "r%010llx.",
+             (unsigned long long)self->nonce);
   ctk_rng_seed(&self->rng, config->seed ^ 0x6c6f616467656eull);
   ctk_history_init(&self->history);
   wire_writer_init(&self->frame);

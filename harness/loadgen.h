@@ -27,9 +27,12 @@ typedef struct ctk_loadgen_stats {
   int finished;    /* the workload is over: no operation will start any more */
 } ctk_loadgen_stats;
 
-/* Starts the clients' thread. t0_us is the run's start on CLOCK_MONOTONIC (µs). Returns NULL
- * with a message in err. */
-ctk_loadgen *ctk_loadgen_start(const ctk_config *config, uint64_t t0_us, char *err, size_t err_len);
+/* Starts the clients' thread. t0_us is the run's start on CLOCK_MONOTONIC (µs). fresh_keys:
+ * prefix every key with this run's nonce ("r00c0ffee12.k7"), for clusters that may hold state of
+ * earlier runs (the checker assumes every key starts absent). Returns NULL with a message in
+ * err. */
+ctk_loadgen *ctk_loadgen_start(const ctk_config *config, uint64_t t0_us, int fresh_keys, char *err,
+                               size_t err_len);
 
 /* A consistent copy of the counters (safe from any thread). */
 void ctk_loadgen_stats_get(ctk_loadgen *self, ctk_loadgen_stats *stats);

@@ -434,7 +434,7 @@ int ctk_run_execute(const ctk_config *config, const ctk_run_options *options,
   }
   if (rc == 0) {
     self->t0_us = mono_us();
-    self->loadgen = ctk_loadgen_start(config, self->t0_us, err, err_len);
+    self->loadgen = ctk_loadgen_start(config, self->t0_us, options->attach, err, err_len);
     if (!self->loadgen) rc = -1;
   }
   if (rc == 0) rc = workload_phase(self, err, err_len);

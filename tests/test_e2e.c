@@ -181,6 +181,47 @@ static void test_every_fault_kind(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* Nodes started by hand (`ctk node`), then two runs of clients only (`ctk run --attach`) against
+ * the same cluster: the second must not mistake the first's values for a violation. SIGTERM
+ * stops the nodes cleanly. */
+static void test_attach_to_nodes_started_by_hand(void **state) {
+  (void)state;
+  char cfg[256], cmd[1024], output[65536];
+  snprintf(cfg, sizeof cfg, "%s/attach.toml", tmpdir);
+  int port = base_port(34);
+  char text[1024];
+  snprintf(text, sizeof text,
+           "protocol = \"raft\"\n[cluster]\nnodes = 3\n"
+           "endpoints = [\"tcp://127.0.0.1:%d\", \"tcp://127.0.0.1:%d\", \"tcp://127.0.0.1:%d\"]\n"
+           "[workload]\nclients = 4\nduration_s = 1.5\nwarmup_s = 0.5\n",
+           port, port + 1, port + 2);
+  write_file(cfg, text);
+  for (int i = 0; i < 3; i++) {
+    snprintf(cmd, sizeof cmd,
+             "%s node %s --id %d --dir %s/attach-n%d >%s/attach-n%d.log 2>&1 & echo $! "
+             ">%s/attach-%d.pid",
+             cli_bin(), cfg, i, tmpdir, i, tmpdir, i, tmpdir, i);
+    assert_int_equal(system(cmd), 0);
+  }
+  for (int k = 0; k < 2; k++) {
+    snprintf(cmd, sizeof cmd, "%s run %s --attach --out %s/attach-run%d --quiet 2>&1", cli_bin(),
+             cfg, tmpdir, k);
+    int rc = cli_run(cmd, output, sizeof output);
+    print_message("attached run %d: exit %d\n%s\n", k, rc, output);
+    assert_int_equal(rc, 0);
+  }
+  snprintf(cmd, sizeof cmd, "%s run %s --attach --out %s/x 2>&1", cli_bin(), "configs/default.toml",
+           tmpdir);
+  assert_int_equal(cli_run(cmd, output, sizeof output), 2); /* faults need nodes of our own */
+  assert_non_null(strstr(output, "faults need nodes started by `ctk run`"));
+  snprintf(cmd, sizeof cmd,
+           "for i in 0 1 2; do kill -TERM $(cat %s/attach-$i.pid); done; sleep 1; "
+           "grep -c stopped %s/attach-n*.log | grep -c ':1$'",
+           tmpdir, tmpdir);
+  assert_int_equal(cli_run(cmd, output, sizeof output), 0);
+  assert_int_equal(atoi(output), 3);
+}
+
 static void test_bad_input(void **state) {
   (void)state;
   char cmd[1024], output[4096];
@@ -213,6 +254,7 @@ int main(void) {
       cmocka_unit_test(test_every_protocol_3_and_5_nodes),
       cmocka_unit_test(test_compare),
       cmocka_unit_test(test_every_fault_kind),
+      cmocka_unit_test(test_attach_to_nodes_started_by_hand),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

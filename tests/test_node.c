@@ -66,7 +66,7 @@ static ctk_local_cluster *start_cluster(ctk_config *config, const char *name, in
 static void run_workload(const ctk_config *config, ctk_local_cluster *cluster, int kill_node) {
   char err[CTK_ERR_LEN];
   uint64_t t0 = mono_us();
-  ctk_loadgen *lg = ctk_loadgen_start(config, t0, err, sizeof err);
+  ctk_loadgen *lg = ctk_loadgen_start(config, t0, 0, err, sizeof err);
   if (!lg) fail_msg("%s", err);
   int killed = 0, restarted = 0;
   for (;;) {
