@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "clock.h"
+
 #define CONTROL_PATH_LEN 108
 
 typedef struct cluster_node {
@@ -36,17 +38,6 @@ struct ctk_local_cluster {
   void *zmq;
   wire_writer frame;
 };
-
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 static int spawn(ctk_local_cluster *self, int i, char *err, size_t err_len) {
   cluster_node *node = &self->nodes[i];
@@ -158,9 +149,9 @@ static int control_call(ctk_local_cluster *self, int i, hw_kind reply_kind, uint
   cluster_node *node = &self->nodes[i];
   if (!node->pid || self->frame.failed) return -1;
   if (zmq_send(node->control, self->frame.data, self->frame.len, ZMQ_DONTWAIT) < 0) return -1;
-  uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+  uint64_t deadline = (ctk_clock_us() / 1000u) + (uint64_t)timeout_ms;
   for (;;) {
-    uint64_t now = now_ms();
+    uint64_t now = (ctk_clock_us() / 1000u);
     if (now >= deadline) return -1;
     zmq_pollitem_t item = {node->control, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&item, 1, (long)(deadline - now)) <= 0) continue;
@@ -193,12 +184,12 @@ int ctk_local_cluster_set_faults(ctk_local_cluster *self, int i, const hw_faults
 
 int ctk_local_cluster_wait_ready(ctk_local_cluster *self, int timeout_ms, char *err,
                                  size_t err_len) {
-  uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+  uint64_t deadline = (ctk_clock_us() / 1000u) + (uint64_t)timeout_ms;
   for (int i = 0; i < self->n; i++) {
     hw_status status;
     while (self->nodes[i].pid && ctk_local_cluster_status(self, i, &status, 100)) {
       if (ctk_local_cluster_check_exits(self, err, err_len) >= 0) return -1;
-      if (now_ms() >= deadline) {
+      if ((ctk_clock_us() / 1000u) >= deadline) {
         snprintf(err, err_len, "node %d did not come up within %d ms (see %s)", i, timeout_ms,
                  self->nodes[i].log);
         return -1;
@@ -251,7 +242,7 @@ void ctk_local_cluster_stop(ctk_local_cluster **self_p, int grace_ms) {
   *self_p = NULL;
   for (int i = 0; i < self->n; i++)
     if (self->nodes[i].pid) kill(self->nodes[i].pid, SIGTERM);
-  uint64_t deadline = now_ms() + (uint64_t)(grace_ms > 0 ? grace_ms : 0);
+  uint64_t deadline = (ctk_clock_us() / 1000u) + (uint64_t)(grace_ms > 0 ? grace_ms : 0);
   for (;;) {
     int running = 0;
     for (int i = 0; i < self->n; i++) {
@@ -259,8 +250,8 @@ void ctk_local_cluster_stop(ctk_local_cluster **self_p, int grace_ms) {
       if (node->pid && waitpid(node->pid, NULL, WNOHANG) == node->pid) node->pid = 0;
       running += node->pid != 0;
     }
-    if (!running || now_ms() >= deadline) break;
-    sleep_ms(5);
+    if (!running || (ctk_clock_us() / 1000u) >= deadline) break;
+    ctk_sleep_us(5000);
   }
   for (int i = 0; i < self->n; i++) {
     cluster_node *node = &self->nodes[i];

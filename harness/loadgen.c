@@ -11,6 +11,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "hostwire.h"
 #include "kv.h"
 #include "workload.h"
@@ -59,13 +60,7 @@ struct ctk_loadgen {
   ctk_loadgen_stats stats; /* under lock */
 };
 
-static uint64_t mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static uint64_t run_us(const ctk_loadgen *self) { return mono_us() - self->t0_us; }
+static uint64_t run_us(const ctk_loadgen *self) { return ctk_clock_us() - self->t0_us; }
 
 static void count(ctk_loadgen *self, uint64_t *counter) {
   pthread_mutex_lock(&self->lock);
@@ -322,7 +317,7 @@ ctk_loadgen *ctk_loadgen_start(const ctk_config *config, uint64_t t0_us, int fre
   self->t0_us = t0_us;
   self->n_nodes = config->cluster.nodes;
   self->n_clients = config->workload.clients;
-  self->nonce = (mono_us() ^ (uint64_t)time(NULL) << 20) & ((1ull << 40) - 1);
+  self->nonce = (ctk_clock_us() ^ (uint64_t)time(NULL) << 20) & ((1ull << 40) - 1);
   self->ops_budget = config->workload.ops > 0 ? config->workload.ops : -1;
   if (fresh_keys)
     snprintf(self->key_prefix, sizeof self->key_prefix, "r%010llx.",

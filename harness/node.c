@@ -15,13 +15,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "node_internal.h"
-
-uint64_t node_now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 void node_log(node *self, const char *fmt, ...) {
   if (!self->log) return;
@@ -266,7 +261,7 @@ static int node_start(node *self, const ctk_node_args *args, char *err, size_t e
   self->tag = hw_cluster_tag(&args->config->cluster);
   hw_faults_clear(&self->faults);
   wire_writer_init(&self->frame);
-  uint64_t now = node_now_us();
+  uint64_t now = ctk_clock_us();
   /* A restarted process is a new incarnation: its randomness must differ from the last one's. */
   uint64_t incarnation = now ^ ((uint64_t)getpid() << 32);
   ctk_rng_seed(&self->rng, args->config->seed ^ incarnation ^ (uint64_t)self->id);
@@ -346,14 +341,14 @@ int ctk_node_run(const ctk_node_args *args, char *err, size_t err_len) {
   while (rc == 0 && !*args->stop) {
     zmq_pollitem_t items[2] = {{self->router, 0, ZMQ_POLLIN, 0}, {self->control, 0, ZMQ_POLLIN, 0}};
     int n_items = self->control ? 2 : 1;
-    if (zmq_poll(items, n_items, poll_timeout_ms(self, node_now_us())) < 0 && errno != EINTR) {
+    if (zmq_poll(items, n_items, poll_timeout_ms(self, ctk_clock_us())) < 0 && errno != EINTR) {
       snprintf(err, err_len, "zmq_poll: %s", zmq_strerror(errno));
       rc = -1;
       break;
     }
-    uint64_t start = node_now_us(), now = start;
+    uint64_t start = ctk_clock_us(), now = start;
     for (int k = 0; k < args->config->node.batch_max && node_net_receive(self, now); k++)
-      now = node_now_us();
+      now = ctk_clock_us();
     node_net_release_held(self, now);
     if (self->deadline_us != CTK_DEADLINE_NONE && now >= self->deadline_us) {
       self->deadline_us = CTK_DEADLINE_NONE;
@@ -369,10 +364,10 @@ int ctk_node_run(const ctk_node_args *args, char *err, size_t err_len) {
       rc = -1;
       break;
     }
-    release(self, node_now_us());
+    release(self, ctk_clock_us());
     while (node_net_control(self)) {
     }
-    slow_down(self, node_now_us() - start);
+    slow_down(self, ctk_clock_us() - start);
   }
   if (rc == 0) node_log(self, "stopped");
   node_stop(self);

@@ -85,7 +85,6 @@ typedef struct node {
   hw_status stats;
 } node;
 
-uint64_t node_now_us(void);
 void node_log(node *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* node_net.c */

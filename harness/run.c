@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "checker.h"
+#include "clock.h"
 #include "cluster.h"
 #include "common/rng.h"
 #include "hostwire.h"
@@ -51,18 +52,7 @@ typedef struct run {
   uint64_t last_progress_us;
 } run;
 
-static uint64_t mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static uint64_t run_now(const run *self) { return mono_us() - self->t0_us; }
-
-static void sleep_us(uint64_t us) {
-  struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
-  nanosleep(&ts, NULL);
-}
+static uint64_t run_now(const run *self) { return ctk_clock_us() - self->t0_us; }
 
 /* ---- what the nodes report ---- */
 
@@ -255,7 +245,7 @@ static void show_progress(run *self, uint64_t now, const char *phase) {
 
 static void check_convergence(run *self, ctk_run_report *report) {
   int n = self->config->cluster.nodes;
-  uint64_t deadline = mono_us() + CONVERGE_MAX_US;
+  uint64_t deadline = ctk_clock_us() + CONVERGE_MAX_US;
   for (;;) {
     hw_status s[CTK_MAX_NODES];
     int answered = 0, equal = 1;
@@ -280,7 +270,7 @@ static void check_convergence(run *self, ctk_run_report *report) {
       report->converged = 1;
       return;
     }
-    if (mono_us() >= deadline) {
+    if (ctk_clock_us() >= deadline) {
       size_t used = (size_t)snprintf(report->note, sizeof report->note,
                                      "not converged %d s after the faults healed: applied",
                                      CONVERGE_MAX_US / 1000000);
@@ -289,7 +279,7 @@ static void check_convergence(run *self, ctk_run_report *report) {
                                  i < answered ? " n%d=%" PRIu64 : " n%d=?", i, s[i].applied);
       return;
     }
-    sleep_us(50000);
+    ctk_sleep_us(50000);
   }
 }
 
@@ -372,16 +362,16 @@ static int workload_phase(run *self, char *err, size_t err_len) {
     ctk_loadgen_stats_get(self->loadgen, &st);
     if (st.finished) return 0;
     show_progress(self, now, "run  ");
-    sleep_us(10000);
+    ctk_sleep_us(10000);
   }
 }
 
 static int drain_phase(run *self, char *err, size_t err_len) {
   ctk_loadgen_finish(self->loadgen);
   if (self->cluster && heal_all(self, run_now(self), err, err_len)) return -1;
-  uint64_t deadline = mono_us() + DRAIN_MAX_US;
+  uint64_t deadline = ctk_clock_us() + DRAIN_MAX_US;
   uint64_t next_status = 0;
-  while (mono_us() < deadline) {
+  while (ctk_clock_us() < deadline) {
     if (*self->options->stop) return 1;
     ctk_loadgen_stats st;
     ctk_loadgen_stats_get(self->loadgen, &st);
@@ -395,7 +385,7 @@ static int drain_phase(run *self, char *err, size_t err_len) {
       }
     }
     show_progress(self, now, "drain");
-    sleep_us(10000);
+    ctk_sleep_us(10000);
   }
   return 0;
 }
@@ -421,7 +411,7 @@ int ctk_run_execute(const ctk_config *config, const ctk_run_options *options,
   ctk_rng_seed(&self->rng, config->seed);
   for (int k = 0; k < config->n_faults; k++) self->faults[k].spec = &config->faults[k];
   for (int i = 0; i < config->cluster.nodes; i++) hw_faults_clear(&self->applied[i]);
-  uint64_t wall_start = mono_us();
+  uint64_t wall_start = ctk_clock_us();
   int rc = make_run_dir(config, options->run_dir, err, err_len);
   char config_path[CTK_PATH_LEN + 32];
   snprintf(config_path, sizeof config_path, "%s/config.toml", options->run_dir);
@@ -433,7 +423,7 @@ int ctk_run_execute(const ctk_config *config, const ctk_run_options *options,
       rc = -1;
   }
   if (rc == 0) {
-    self->t0_us = mono_us();
+    self->t0_us = ctk_clock_us();
     self->loadgen = ctk_loadgen_start(config, self->t0_us, options->attach, err, err_len);
     if (!self->loadgen) rc = -1;
   }
@@ -454,7 +444,7 @@ int ctk_run_execute(const ctk_config *config, const ctk_run_options *options,
   }
   if (rc == 0) {
     fill_results(self, report, &history, end_us);
-    report->results.wall_s = (double)(mono_us() - wall_start) / 1e6;
+    report->results.wall_s = (double)(ctk_clock_us() - wall_start) / 1e6;
     rc = write_outputs(self, report, &history, err, err_len);
   }
   ctk_history_free(&history);

@@ -18,23 +18,13 @@
 
 #include "checker.h"
 #include "cli.h"
+#include "clock.h"
 #include "cluster.h"
 #include "config.h"
 #include "hostwire.h"
 #include "loadgen.h"
 
 static char tmpdir[] = "/tmp/ctk-node-XXXXXX";
-
-static uint64_t mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 /* A 3-node Raft cluster on ports of our own; the resolved config is written to dir/config.toml. */
 static ctk_local_cluster *start_cluster(ctk_config *config, const char *name, int port,
@@ -65,14 +55,14 @@ static ctk_local_cluster *start_cluster(ctk_config *config, const char *name, in
 /* Runs the config's workload to its end and checks the history. */
 static void run_workload(const ctk_config *config, ctk_local_cluster *cluster, int kill_node) {
   char err[CTK_ERR_LEN];
-  uint64_t t0 = mono_us();
+  uint64_t t0 = ctk_clock_us();
   ctk_loadgen *lg = ctk_loadgen_start(config, t0, 0, err, sizeof err);
   if (!lg) fail_msg("%s", err);
   int killed = 0, restarted = 0;
   for (;;) {
     ctk_loadgen_stats st;
     ctk_loadgen_stats_get(lg, &st);
-    uint64_t t = mono_us() - t0;
+    uint64_t t = ctk_clock_us() - t0;
     if (kill_node >= 0 && !killed && t > 700000) {
       ctk_local_cluster_kill(cluster, kill_node);
       killed = 1;
@@ -86,7 +76,7 @@ static void run_workload(const ctk_config *config, ctk_local_cluster *cluster, i
       if (st.outstanding == 0) break;
     }
     if (t > 30000000) fail_msg("the workload did not finish");
-    sleep_ms(10);
+    ctk_sleep_us(10000);
   }
   ctk_history history;
   ctk_loadgen_join(&lg, &history);
@@ -103,13 +93,13 @@ static void run_workload(const ctk_config *config, ctk_local_cluster *cluster, i
 
 /* Every node applied the same commands: equal positions and equal store digests. */
 static void assert_converged(ctk_local_cluster *cluster, int n, hw_status *s) {
-  uint64_t deadline = mono_us() + 10000000;
+  uint64_t deadline = ctk_clock_us() + 10000000;
   for (;;) {
     int answered = 0, equal = 1;
     for (int i = 0; i < n; i++) answered += ctk_local_cluster_status(cluster, i, &s[i], 300) == 0;
     for (int i = 1; i < n && answered == n; i++) equal &= s[i].applied == s[0].applied;
     if (answered == n && equal) break;
-    if (mono_us() > deadline) {
+    if (ctk_clock_us() > deadline) {
       for (int i = 0; i < n; i++)
         print_message("node %d: role %d term %llu commit %llu log %llu applied %llu\n", i,
                       (int)s[i].proto.role, (unsigned long long)s[i].proto.term,
@@ -117,7 +107,7 @@ static void assert_converged(ctk_local_cluster *cluster, int n, hw_status *s) {
                       (unsigned long long)s[i].proto.log_length, (unsigned long long)s[i].applied);
       fail_msg("nodes did not converge (%d answered)", answered);
     }
-    sleep_ms(50);
+    ctk_sleep_us(50000);
   }
   for (int i = 1; i < n; i++) assert_int_equal(s[i].kv_digest, s[0].kv_digest);
   assert_true(s[0].applied > 100);
@@ -200,7 +190,7 @@ static void test_garbage_frames_are_counted_and_the_node_keeps_serving(void **st
     send_frame(spoof, w.data, w.len);
   }
   wire_writer_free(&w);
-  sleep_ms(300);
+  ctk_sleep_us(300000);
   hw_status s;
   assert_int_equal(ctk_local_cluster_status(cluster, 0, &s, 1000), 0);
   print_message("frames sent %d, rejected %llu, malformed %llu\n", sent,
@@ -212,7 +202,7 @@ static void test_garbage_frames_are_counted_and_the_node_keeps_serving(void **st
   zmq_close(stranger);
   zmq_ctx_term(zmq);
   char err[CTK_ERR_LEN];
-  sleep_ms(100);
+  ctk_sleep_us(100000);
   if (ctk_local_cluster_restart(cluster, 2, err, sizeof err)) fail_msg("%s", err);
   /* Still serving. */
   run_workload(&config, cluster, -1);
