@@ -32,6 +32,22 @@ static void config_print_summary(const ctk_config *config) {
          config->sim.random_faults ? " + random faults" : "", config->seed);
 }
 
+/* Options a protocol can judge only knowing the cluster (Multi-Paxos's q1 + q2 > nodes) are
+ * checked by its create: try it once for node 0, so `check` fails where `sim` and `run` would.
+ * Returns 0, or 2 after printing the protocol's message. */
+static int config_try_create(const ctk_config *config) {
+  const ctk_protocol_def *def = config->protocol;
+  ctk_node_config nc = {.node_id = 0, .n_nodes = config->cluster.nodes, .seed = config->seed};
+  char err[CTK_ERR_LEN] = "";
+  ctk_proto *proto = def->create(&nc, config->protocol_options, err, sizeof err);
+  if (proto) {
+    def->destroy(proto);
+    return 0;
+  }
+  fprintf(stderr, "%s: %s\n", config->path, err[0] ? err : "the protocol rejected its options");
+  return 2;
+}
+
 /* Prints config as TOML on stdout. Returns the exit status. */
 static int config_show(const ctk_config *config) {
   if (ctk_config_write(config, stdout) == 0) return 0;
@@ -60,10 +76,10 @@ int ctk_cmd_config(int argc, char **argv) {
       fprintf(stderr, "%s\n", err);
       return 2;
     }
-    int status = 0;
-    if (!strcmp(action, "check"))
+    int status = config_try_create(&config);
+    if (status == 0 && !strcmp(action, "check"))
       config_print_summary(&config);
-    else
+    else if (status == 0)
       status = config_show(&config);
     ctk_config_free(&config);
     return status;

@@ -266,7 +266,7 @@ static void test_defaults_unknown_protocol(void **state) {
   ctk_config config;
   char err[CTK_ERR_LEN];
   assert_int_equal(ctk_config_defaults(&config, "paxos", err, sizeof err), -1);
-  assert_string_equal(err, "unknown protocol \"paxos\" (known: \"raft\")");
+  assert_string_equal(err, "unknown protocol \"paxos\" (known: \"raft\", \"multipaxos\")");
   assert_null(config.protocol_options);
 }
 
@@ -661,8 +661,8 @@ static void test_error_fault_node(void **state) {
 static void test_error_unknown_protocol(void **state) {
   (void)state;
   expect_error("protocol = \"paxos\"\n",
-               "exp.toml:1: key 'protocol': expected a protocol ctk knows (\"raft\"), got "
-               "\"paxos\"");
+               "exp.toml:1: key 'protocol': expected a protocol ctk knows (\"raft\", "
+               "\"multipaxos\"), got \"paxos\"");
 }
 
 static void test_error_unknown_table(void **state) {
@@ -671,7 +671,7 @@ static void test_error_unknown_table(void **state) {
   expect_error("seed = 3\n[rafft]\n", "exp.toml:2: unknown table [rafft] (did you mean [raft]?)");
   expect_error("[paxos]\nballot = 1\n",
                "exp.toml:1: unknown table [paxos] (expected [cluster], [workload], [sim], [node], "
-               "[[fault]] or the table of a protocol ctk knows: [raft])");
+               "[[fault]] or the table of a protocol ctk knows: [raft], [multipaxos])");
 }
 
 static void test_error_too_many_faults(void **state) {

@@ -1,0 +1,178 @@
+/* durable.c: the acceptor's persisted records, and recovery from them.
+ *
+ * "Paxos Made Simple": an acceptor must remember the highest prepare it answered and the
+ * proposals it accepted, even if it fails and restarts. The durable bytes are CRC-framed records
+ * in the format of protocols/raft/durable.c:
+ *
+ *   record    = payload_len u32, crc32c(payload) u32, crc32c(the 8 bytes before) u32, payload
+ *   payload   = version u8, type u8, fields
+ *   PROMISED    ballot u64
+ *   ACCEPTED    ballot u64, first_slot u64, n u32, n x value blob
+ *
+ * A last record that is incomplete or fails its CRC was never synced and is dropped (a torn
+ * tail); a bad record with more records behind it is corruption. When the stream grows past four
+ * times the live state, the next step replaces it with a fresh encoding (persist_replace). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mp_internal.h"
+
+#define DURABLE_VERSION     1
+#define RECORD_HEADER_BYTES 12
+enum { REC_PROMISED = 1, REC_ACCEPTED = 2 };
+
+static size_t record_begin(wire_writer *w, uint8_t type) {
+  size_t pos = w->len;
+  wire_put_u32(w, 0);
+  wire_put_u32(w, 0);
+  wire_put_u32(w, 0);
+  wire_put_u8(w, DURABLE_VERSION);
+  wire_put_u8(w, type);
+  return pos;
+}
+
+static void record_end(wire_writer *w, size_t pos) {
+  if (w->failed) return;
+  size_t payload = w->len - pos - RECORD_HEADER_BYTES;
+  wire_patch_u32(w, pos, (uint32_t)payload);
+  wire_patch_u32(w, pos + 4, wire_crc32c(w->data + pos + RECORD_HEADER_BYTES, payload));
+  wire_patch_u32(w, pos + 8, wire_crc32c(w->data + pos, 8));
+}
+
+void mp_persist_promise(mp *p) {
+  size_t pos = record_begin(&p->persist, REC_PROMISED);
+  wire_put_u64(&p->persist, p->promised);
+  record_end(&p->persist, pos);
+}
+
+/* Slots [first, first + n) must share one ballot. */
+void mp_persist_accepted(mp *p, uint64_t first, uint64_t n) {
+  while (n > 0) {
+    uint64_t k = n < MP_MAX_PER_MSG ? n : MP_MAX_PER_MSG;
+    size_t pos = record_begin(&p->persist, REC_ACCEPTED);
+    wire_put_u64(&p->persist, p->slots[first - 1].ballot);
+    wire_put_u64(&p->persist, first);
+    wire_put_u32(&p->persist, (uint32_t)k);
+    for (uint64_t s = first; s < first + k; s++)
+      wire_put_blob(&p->persist, p->slots[s - 1].data, p->slots[s - 1].len);
+    record_end(&p->persist, pos);
+    first += k;
+    n -= k;
+  }
+}
+
+void mp_persist_replace_all(mp *p) {
+  wire_writer_reset(&p->persist);
+  p->persist_replace = 1;
+  mp_persist_promise(p);
+  uint64_t s = 1;
+  while (s <= p->n_slots) {
+    uint64_t e = s;
+    if (p->slots[s - 1].ballot == 0) {
+      s++;
+      continue;
+    }
+    while (e + 1 <= p->n_slots && p->slots[e].ballot == p->slots[s - 1].ballot) e++;
+    mp_persist_accepted(p, s, e - s + 1);
+    s = e + 1;
+  }
+}
+
+void mp_persist_maybe_compact(mp *p) {
+  uint64_t total = p->persist_replace ? p->persist.len : p->durable_bytes + p->persist.len;
+  uint64_t live = p->live_bytes + 64 + p->n_slots * 8;
+  if (total > MP_COMPACT_MIN && total > 4 * live) mp_persist_replace_all(p);
+}
+
+typedef struct frame {
+  uint32_t payload_len, payload_crc;
+  int header_ok;
+} frame;
+
+static frame read_header(const uint8_t *b) {
+  wire_reader r;
+  wire_reader_init(&r, b, RECORD_HEADER_BYTES);
+  frame f;
+  f.payload_len = wire_get_u32(&r);
+  f.payload_crc = wire_get_u32(&r);
+  f.header_ok = wire_get_u32(&r) == wire_crc32c(b, 8);
+  return f;
+}
+
+static int valid_record_after(const uint8_t *bytes, size_t len, size_t from) {
+  for (size_t q = from; q + RECORD_HEADER_BYTES <= len; q++) {
+    frame f = read_header(bytes + q);
+    if (f.header_ok && f.payload_len <= len - q - RECORD_HEADER_BYTES &&
+        wire_crc32c(bytes + q + RECORD_HEADER_BYTES, f.payload_len) == f.payload_crc)
+      return 1;
+  }
+  return 0;
+}
+
+static int frame_record(const uint8_t *bytes, size_t len, size_t pos, size_t *end) {
+  size_t left = len - pos;
+  if (left < RECORD_HEADER_BYTES) return 0;
+  frame f = read_header(bytes + pos);
+  if (!f.header_ok) return valid_record_after(bytes, len, pos + 1) ? CTK_ERR_CORRUPT : 0;
+  if (f.payload_len > left - RECORD_HEADER_BYTES) return 0;
+  *end = pos + RECORD_HEADER_BYTES + f.payload_len;
+  if (wire_crc32c(bytes + pos + RECORD_HEADER_BYTES, f.payload_len) == f.payload_crc) return 1;
+  return *end == len ? 0 : CTK_ERR_CORRUPT;
+}
+
+static int apply_record(mp *p, const uint8_t *b, size_t len) {
+  wire_reader r;
+  wire_reader_init(&r, b, len);
+  if (wire_get_u8(&r) != DURABLE_VERSION) return CTK_ERR_CORRUPT;
+  uint8_t type = wire_get_u8(&r);
+  uint64_t ballot = wire_get_u64(&r);
+  if (!wire_reader_ok(&r) || ballot >= MP_MAX_ROUND) return CTK_ERR_CORRUPT;
+  if (type == REC_PROMISED) {
+    if (!wire_reader_done(&r)) return CTK_ERR_CORRUPT;
+    if (ballot > p->promised) p->promised = ballot;
+    return CTK_OK;
+  }
+  if (type != REC_ACCEPTED || ballot == 0) return CTK_ERR_CORRUPT;
+  uint64_t first = wire_get_u64(&r);
+  uint32_t n = wire_get_u32(&r);
+  if (!wire_reader_ok(&r) || first < 1 || first + n >= MP_MAX_SLOT || n > MP_MAX_PER_MSG)
+    return CTK_ERR_CORRUPT;
+  if (n > 0 && mp_slots_reserve(p, first + n - 1) != 0) return CTK_ERR_NOMEM;
+  for (uint32_t i = 0; i < n; i++) {
+    size_t vlen;
+    const uint8_t *v = wire_get_blob(&r, CTK_MAX_COMMAND_BYTES, &vlen);
+    if (!wire_reader_ok(&r)) return CTK_ERR_CORRUPT;
+    mp_slot *s = &p->slots[first + i - 1];
+    p->live_bytes -= s->ballot ? 12 + s->len : 0;
+    if (mp_slot_set(s, ballot, v, vlen) != 0) return CTK_ERR_NOMEM;
+    p->live_bytes += 12 + vlen;
+  }
+  return wire_reader_done(&r) ? CTK_OK : CTK_ERR_CORRUPT;
+}
+
+/* Recovers into a fresh instance (no slots yet); on error the caller destroys nothing: the slots
+ * read so far are freed here and the instance is left empty. */
+int mp_recover(mp *p, const uint8_t *bytes, size_t len, int *torn_tail) {
+  *torn_tail = 0;
+  size_t pos = 0;
+  int rc = CTK_OK;
+  while (pos < len && rc == CTK_OK) {
+    size_t end = 0;
+    int framed = frame_record(bytes, len, pos, &end);
+    if (framed <= 0) {
+      *torn_tail = framed == 0;
+      rc = framed;
+      break;
+    }
+    rc = apply_record(p, bytes + pos + RECORD_HEADER_BYTES, end - pos - RECORD_HEADER_BYTES);
+    pos = end;
+  }
+  if (rc != CTK_OK) {
+    for (uint64_t i = 0; i < p->n_slots; i++) free(p->slots[i].data);
+    memset(p->slots, 0, p->cap_slots * sizeof *p->slots);
+    p->n_slots = 0;
+    p->promised = 0;
+    p->live_bytes = 0;
+  }
+  return rc;
+}

@@ -1,0 +1,184 @@
+/* mp_internal.h: what the files of the Multi-Paxos implementation share with each other.
+ *
+ * Ballots: a ballot is a round r >= 1 owned by node (r - 1) % n, so comparing rounds compares
+ * (round, node id) pairs and no two nodes ever lead in the same round (status.term = r). */
+#ifndef CTK_MP_INTERNAL_H
+#define CTK_MP_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/rng.h"
+#include "../common/wire.h"
+#include "multipaxos.h"
+
+#define MP_N_OPTIONS 6
+extern const ctk_option_spec mp_option_specs[MP_N_OPTIONS];
+extern const size_t mp_n_option_specs;
+
+#define MP_MAX_SLOT        (1ull << 40) /* slots and rounds above are rejected on the wire */
+#define MP_MAX_ROUND       (1ull << 48)
+#define MP_MAX_GAP         (1ull << 20) /* a slot this far past our last is implausible */
+#define MP_MAX_PER_MSG     4096         /* slots in one Accept or Promise chunk, whatever */
+#define MP_MAX_FORWARD     64
+#define MP_MAX_UNCOMMITTED 16384
+#define MP_NO_NODE         (-1)
+#define MP_COMPACT_MIN     (1u << 20)
+
+/* ---- one slot of the acceptor's (and the leader's) log ---- */
+typedef struct mp_slot {
+  uint64_t ballot; /* accepted ballot, 0: nothing accepted */
+  uint32_t len;
+  uint8_t *data; /* owned; NULL when len == 0 (a no-op) */
+  uint32_t acks; /* leader: nodes that accepted it in the current ballot */
+} mp_slot;
+
+/* ---- codec.c ---- */
+#define MP_WIRE_VERSION 1
+typedef enum mp_msg_type {
+  MP_MSG_PREPARE = 1,
+  MP_MSG_PROMISE = 2,
+  MP_MSG_ACCEPT = 3,
+  MP_MSG_ACCEPTED = 4,
+  MP_MSG_FORWARD = 5,
+} mp_msg_type;
+
+typedef struct mp_msg {
+  uint8_t type;
+  uint64_t ballot;   /* all but FORWARD */
+  uint64_t promised; /* PROMISE, ACCEPTED: the acceptor's promise (a nack when > ballot) */
+  int ok;            /* PROMISE, ACCEPTED */
+  uint64_t first;    /* PREPARE: first open slot; ACCEPT, ACCEPTED: first slot */
+  uint64_t commit;   /* ACCEPT: leader's commit index; ACCEPTED: acceptor's chosen prefix */
+  uint32_t n;        /* values (ACCEPT, FORWARD), entries (PROMISE), slots acked (ACCEPTED) */
+  const uint8_t *items;
+  size_t items_len;
+} mp_msg;
+
+int mp_msg_decode(const uint8_t *bytes, size_t len, mp_msg *m);
+/* Walks items: PROMISE entries (slot, ballot, value), ACCEPT/FORWARD values (slot, ballot 0). */
+typedef struct mp_item_iter {
+  wire_reader r;
+  uint8_t type;
+} mp_item_iter;
+void mp_item_iter_init(mp_item_iter *it, const mp_msg *m);
+void mp_item_next(mp_item_iter *it, uint64_t *slot, uint64_t *ballot, const uint8_t **data,
+                  size_t *len);
+
+void mp_encode_prepare(wire_writer *w, uint64_t ballot, uint64_t first);
+/* Promise header; entries appended with mp_encode_promise_entry, count patched at the end. */
+size_t mp_encode_promise_begin(wire_writer *w, uint64_t ballot, int ok, uint64_t promised);
+void mp_encode_promise_entry(wire_writer *w, uint64_t slot, const mp_slot *s);
+void mp_encode_promise_end(wire_writer *w, size_t count_pos, uint32_t n);
+void mp_encode_accept(wire_writer *w, uint64_t ballot, uint64_t commit, uint64_t first,
+                      const mp_slot *slots, uint32_t n);
+void mp_encode_accepted(wire_writer *w, uint64_t ballot, int ok, uint64_t promised, uint64_t first,
+                        uint32_t n, uint64_t commit);
+void mp_encode_forward(wire_writer *w, const uint8_t *data, size_t len);
+int mp_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
+
+/* ---- the instance ---- */
+typedef enum mp_role { MP_FOLLOWER = 0, MP_CANDIDATE, MP_LEADER } mp_role;
+
+typedef struct mp_peer {
+  uint64_t commit;      /* its chosen prefix, as it last reported */
+  uint64_t catchup_end; /* last slot of the catch-up Accept in flight, 0: none */
+  uint64_t last_heard_us;
+} mp_peer;
+
+typedef struct mp_out_msg {
+  int to;
+  size_t offset, len;
+} mp_out_msg;
+
+struct ctk_proto {
+  int id, n, q1, q2;
+  ctk_multipaxos_options opt;
+  uint64_t election_lo_us, election_hi_us, heartbeat_us;
+  ctk_rng rng;
+  int started;
+
+  /* Acceptor state, durable. slots[i - 1] is slot i. */
+  uint64_t promised;
+  mp_slot *slots;
+  uint64_t n_slots, cap_slots;
+  uint64_t live_bytes;
+
+  /* Volatile. */
+  mp_role role;
+  int leader_id;
+  uint64_t ballot;       /* candidate or leader: our own ballot */
+  uint64_t commit_index; /* chosen prefix 1..commit_index */
+  uint64_t emitted_index;
+  uint64_t election_deadline_us;
+
+  /* Candidate: phase 1. best[i] is slot first_open + i, the highest-ballot value promised. */
+  uint32_t promises;
+  uint64_t first_open;
+  mp_slot *best;
+  uint64_t n_best;
+
+  /* Leader: phase 2. */
+  uint64_t sent_upto; /* highest slot broadcast */
+  uint64_t *inflight; /* ring of the last slot of each broadcast batch */
+  uint32_t inflight_start, inflight_count;
+  mp_peer peers[CTK_MAX_NODES];
+  uint64_t heartbeat_deadline_us;
+
+  /* Output. */
+  uint64_t now_us;
+  wire_writer persist;
+  int persist_replace;
+  uint64_t durable_bytes;
+  wire_writer msg_buf;
+  mp_out_msg *out_msgs;
+  ctk_message *messages;
+  size_t n_messages, cap_messages;
+  int pending_to;
+  size_t pending_offset;
+  ctk_commit *commits;
+  size_t n_commits, cap_commits;
+  int out_of_memory;
+};
+typedef struct ctk_proto mp;
+
+static inline int mp_owner(const mp *p, uint64_t ballot) {
+  return (int)((ballot - 1) % (uint64_t)p->n);
+}
+static inline const mp_slot *mp_slot_at(const mp *p, uint64_t slot) {
+  return slot >= 1 && slot <= p->n_slots ? &p->slots[slot - 1] : NULL;
+}
+
+/* multipaxos.c: output and slots */
+wire_writer *mp_send_begin(mp *p, int to);
+void mp_send_end(mp *p);
+/* Makes room for slots up to `slot`; 0 or -1 when out of memory. */
+int mp_slots_reserve(mp *p, uint64_t slot);
+/* Stores an accepted value (copying it). 0 or -1 when out of memory. */
+int mp_slot_set(mp_slot *s, uint64_t ballot, const uint8_t *data, size_t len);
+void mp_reset_election_timer(mp *p);
+
+/* durable.c */
+void mp_persist_promise(mp *p);
+void mp_persist_accepted(mp *p, uint64_t first, uint64_t n);
+void mp_persist_replace_all(mp *p);
+void mp_persist_maybe_compact(mp *p);
+int mp_recover(mp *p, const uint8_t *bytes, size_t len, int *torn_tail);
+
+/* phase1.c: elections */
+void mp_start_phase1(mp *p);
+void mp_recv_prepare(mp *p, int from, const mp_msg *m);
+void mp_recv_promise(mp *p, int from, const mp_msg *m);
+void mp_become_follower(mp *p, uint64_t promised);
+
+/* phase2.c: replication */
+void mp_recv_accept(mp *p, int from, const mp_msg *m);
+void mp_recv_accepted(mp *p, int from, const mp_msg *m);
+void mp_heartbeat(mp *p);
+void mp_flush(mp *p); /* broadcasts unsent slots while the pipeline has room */
+void mp_maybe_commit(mp *p);
+int mp_check_command(const mp *p, size_t len);
+void mp_client_command(mp *p, const uint8_t *data, size_t len);
+void mp_recv_forward(mp *p, const mp_msg *m);
+
+#endif /* CTK_MP_INTERNAL_H */

@@ -1,0 +1,311 @@
+/* multipaxos.c: the Multi-Paxos instance: create, destroy, the step dispatch, the output
+ * buffers, status, and ctk_multipaxos_protocol. A pure state machine: time comes only from
+ * event->now_us and randomness only from the seeded generator. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mp_internal.h"
+
+static int check_options(const ctk_multipaxos_options *o, int n, int *q1, int *q2, char *err,
+                         size_t err_len) {
+  char what[160] = "";
+  if (o->election_timeout_ms[0] < 1 || o->election_timeout_ms[0] > o->election_timeout_ms[1] ||
+      o->election_timeout_ms[1] > 600000)
+    snprintf(what, sizeof what,
+             "election_timeout_ms must be a range [lo, hi] with 1 <= lo <= hi <= 600000");
+  else if (o->heartbeat_ms < 1 || o->heartbeat_ms > 60000)
+    snprintf(what, sizeof what, "heartbeat_ms must be in [1, 60000]");
+  else if (o->max_batch < 1 || o->max_batch > MP_MAX_PER_MSG)
+    snprintf(what, sizeof what, "max_batch must be in [1, 4096]");
+  else if (o->max_inflight < 1 || o->max_inflight > 1024)
+    snprintf(what, sizeof what, "max_inflight must be in [1, 1024]");
+  else if (o->q1 < 0 || o->q1 > n || o->q2 < 0 || o->q2 > n)
+    snprintf(what, sizeof what, "q1 and q2 must be in [0, nodes] (q1=%lld, q2=%lld, nodes=%d)",
+             (long long)o->q1, (long long)o->q2, n);
+  if (!what[0]) {
+    *q1 = o->q1 ? (int)o->q1 : n / 2 + 1;
+    *q2 = o->q2 ? (int)o->q2 : n / 2 + 1;
+    /* Flexible Paxos: every phase 1 quorum must intersect every phase 2 quorum. */
+    if (*q1 + *q2 <= n)
+      snprintf(what, sizeof what, "q1 + q2 must exceed the cluster size (q1=%d, q2=%d, nodes=%d)",
+               *q1, *q2, n);
+  }
+  if (what[0] && err && err_len) snprintf(err, err_len, "multipaxos: %s", what);
+  return what[0] ? -1 : 0;
+}
+
+static void mp_destroy(ctk_proto *p) {
+  if (!p) return;
+  for (uint64_t i = 0; i < p->n_slots; i++) free(p->slots[i].data);
+  free(p->slots);
+  for (uint64_t i = 0; i < p->n_best; i++) free(p->best[i].data);
+  free(p->best);
+  free(p->inflight);
+  wire_writer_free(&p->persist);
+  wire_writer_free(&p->msg_buf);
+  free(p->out_msgs);
+  free(p->messages);
+  free(p->commits);
+  free(p);
+}
+
+static ctk_proto *mp_create(const ctk_node_config *config, const void *options, char *err,
+                            size_t err_len) {
+  if (!config || !options || config->n_nodes < 1 || config->n_nodes > CTK_MAX_NODES ||
+      config->node_id < 0 || config->node_id >= config->n_nodes) {
+    if (err && err_len) snprintf(err, err_len, "multipaxos: bad node id or cluster size");
+    return NULL;
+  }
+  const ctk_multipaxos_options *o = options;
+  int q1 = 0, q2 = 0;
+  if (check_options(o, config->n_nodes, &q1, &q2, err, err_len) != 0) return NULL;
+  mp *p = calloc(1, sizeof *p);
+  if (!p) goto nomem;
+  p->id = config->node_id;
+  p->n = config->n_nodes;
+  p->q1 = q1;
+  p->q2 = q2;
+  p->opt = *o;
+  p->election_lo_us = (uint64_t)o->election_timeout_ms[0] * 1000;
+  p->election_hi_us = (uint64_t)o->election_timeout_ms[1] * 1000;
+  p->heartbeat_us = (uint64_t)o->heartbeat_ms * 1000;
+  ctk_rng_seed(&p->rng, config->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(config->node_id + 1)));
+  p->leader_id = MP_NO_NODE;
+  wire_writer_init(&p->persist);
+  wire_writer_init(&p->msg_buf);
+  p->cap_messages = 4 * CTK_MAX_NODES;
+  p->out_msgs = malloc(p->cap_messages * sizeof *p->out_msgs);
+  p->messages = malloc(p->cap_messages * sizeof *p->messages);
+  p->cap_commits = 64;
+  p->commits = malloc(p->cap_commits * sizeof *p->commits);
+  p->inflight = malloc((size_t)o->max_inflight * sizeof *p->inflight);
+  if (p->out_msgs && p->messages && p->commits && p->inflight) return p;
+nomem:
+  mp_destroy(p);
+  if (err && err_len) snprintf(err, err_len, "multipaxos: out of memory");
+  return NULL;
+}
+
+int mp_slots_reserve(mp *p, uint64_t slot) {
+  if (slot <= p->n_slots) return 0;
+  if (slot > p->cap_slots) {
+    uint64_t cap = p->cap_slots ? p->cap_slots : 256;
+    while (cap < slot) cap *= 2;
+    mp_slot *s = realloc(p->slots, cap * sizeof *s);
+    if (!s) return -1;
+    memset(s + p->cap_slots, 0, (cap - p->cap_slots) * sizeof *s);
+    p->slots = s;
+    p->cap_slots = cap;
+  }
+  p->n_slots = slot;
+  return 0;
+}
+
+int mp_slot_set(mp_slot *s, uint64_t ballot, const uint8_t *data, size_t len) {
+  uint8_t *copy = NULL;
+  if (len > 0) {
+    copy = malloc(len);
+    if (!copy) return -1;
+    memcpy(copy, data, len);
+  }
+  free(s->data);
+  s->data = copy;
+  s->len = (uint32_t)len;
+  s->ballot = ballot;
+  return 0;
+}
+
+void mp_reset_election_timer(mp *p) {
+  p->election_deadline_us =
+      p->now_us + ctk_rng_range(&p->rng, p->election_lo_us, p->election_hi_us);
+}
+
+wire_writer *mp_send_begin(mp *p, int to) {
+  p->pending_to = to;
+  p->pending_offset = p->msg_buf.len;
+  return &p->msg_buf;
+}
+
+void mp_send_end(mp *p) {
+  if (p->n_messages == p->cap_messages) {
+    size_t cap = p->cap_messages * 2;
+    mp_out_msg *om = realloc(p->out_msgs, cap * sizeof *om);
+    if (om) p->out_msgs = om;
+    ctk_message *ms = om ? realloc(p->messages, cap * sizeof *ms) : NULL;
+    if (ms) p->messages = ms;
+    if (!om || !ms) {
+      p->out_of_memory = 1;
+      p->msg_buf.len = p->pending_offset;
+      return;
+    }
+    p->cap_messages = cap;
+  }
+  if (p->msg_buf.failed) p->out_of_memory = 1;
+  p->out_msgs[p->n_messages++] =
+      (mp_out_msg){p->pending_to, p->pending_offset, p->msg_buf.len - p->pending_offset};
+}
+
+static void output_reset(mp *p) {
+  if (p->persist.cap > (8u << 20)) wire_writer_free(&p->persist);
+  if (p->msg_buf.cap > (8u << 20)) wire_writer_free(&p->msg_buf);
+  wire_writer_reset(&p->persist);
+  wire_writer_reset(&p->msg_buf);
+  p->persist_replace = 0;
+  p->n_messages = 0;
+  p->n_commits = 0;
+  p->out_of_memory = 0;
+}
+
+static uint64_t next_deadline(const mp *p) {
+  if (!p->started) return CTK_DEADLINE_NONE;
+  if (p->role == MP_LEADER) return p->n == 1 ? CTK_DEADLINE_NONE : p->heartbeat_deadline_us;
+  return p->election_deadline_us;
+}
+
+static void push_commit(mp *p, uint64_t slot) {
+  if (p->n_commits == p->cap_commits) {
+    size_t cap = p->cap_commits * 2;
+    ctk_commit *c = realloc(p->commits, cap * sizeof *c);
+    if (!c) {
+      p->out_of_memory = 1;
+      return;
+    }
+    p->commits = c;
+    p->cap_commits = cap;
+  }
+  const mp_slot *s = mp_slot_at(p, slot);
+  p->commits[p->n_commits++] = (ctk_commit){slot, {s->data, s->len}};
+  p->emitted_index = slot;
+}
+
+static void output_finish(mp *p, ctk_output *out) {
+  while (p->emitted_index < p->commit_index && !p->out_of_memory)
+    push_commit(p, p->emitted_index + 1);
+  mp_persist_maybe_compact(p);
+  for (size_t i = 0; i < p->n_messages; i++) {
+    p->messages[i].to = p->out_msgs[i].to;
+    p->messages[i].bytes = (ctk_bytes){p->msg_buf.data + p->out_msgs[i].offset, p->out_msgs[i].len};
+  }
+  *out = (ctk_output){0};
+  out->persist = (ctk_bytes){p->persist.data, p->persist.len};
+  out->persist_replace = p->persist_replace;
+  out->messages = p->messages;
+  out->n_messages = p->n_messages;
+  out->commits = p->commits;
+  out->n_commits = p->n_commits;
+  out->next_deadline_us = next_deadline(p);
+  p->durable_bytes = p->persist_replace ? p->persist.len : p->durable_bytes + p->persist.len;
+}
+
+static int start(mp *p, const ctk_event *ev) {
+  int torn_tail;
+  int rc = mp_recover(p, ev->bytes.data, ev->bytes.len, &torn_tail);
+  if (rc != CTK_OK) return rc;
+  p->started = 1;
+  p->role = MP_FOLLOWER;
+  p->leader_id = MP_NO_NODE;
+  p->durable_bytes = ev->bytes.len;
+  mp_reset_election_timer(p);
+  if (torn_tail) mp_persist_replace_all(p);
+  return CTK_OK;
+}
+
+/* What the codec cannot judge alone: a ballot owned by another node than the sender where the
+ * sender must own it, or slots absurdly far past ours. */
+static int plausible(const mp *p, int from, const mp_msg *m) {
+  switch (m->type) {
+  case MP_MSG_PREPARE:
+  case MP_MSG_ACCEPT:
+    if (mp_owner(p, m->ballot) != from) return 0;
+    if (m->type == MP_MSG_ACCEPT)
+      return m->n <= (uint64_t)p->opt.max_batch && m->first + m->n <= p->n_slots + MP_MAX_GAP;
+    return 1;
+  case MP_MSG_PROMISE:
+  case MP_MSG_ACCEPTED:
+    if (mp_owner(p, m->ballot) != p->id) return 0;
+    if (m->type == MP_MSG_ACCEPTED && m->ballot == p->ballot && p->role == MP_LEADER && m->ok)
+      return m->first + m->n <= p->n_slots + 1;
+    return 1;
+  default: return 1;
+  }
+}
+
+static int recv_message(mp *p, const ctk_event *ev) {
+  if (ev->from < 0 || ev->from >= p->n || ev->from == p->id) return CTK_ERR_MALFORMED;
+  mp_msg m;
+  if (mp_msg_decode(ev->bytes.data, ev->bytes.len, &m) != CTK_OK) return CTK_ERR_MALFORMED;
+  if (!plausible(p, ev->from, &m)) return CTK_ERR_MALFORMED;
+  switch (m.type) {
+  case MP_MSG_PREPARE: mp_recv_prepare(p, ev->from, &m); break;
+  case MP_MSG_PROMISE: mp_recv_promise(p, ev->from, &m); break;
+  case MP_MSG_ACCEPT: mp_recv_accept(p, ev->from, &m); break;
+  case MP_MSG_ACCEPTED: mp_recv_accepted(p, ev->from, &m); break;
+  case MP_MSG_FORWARD: mp_recv_forward(p, &m); break;
+  }
+  return CTK_OK;
+}
+
+static int mp_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
+  output_reset(p);
+  int rc = CTK_ERR_INVALID;
+  if (!ev) goto done;
+  if (ev->kind == CTK_EVENT_START) {
+    if (p->started || (ev->bytes.len > 0 && !ev->bytes.data)) goto done;
+    p->now_us = ev->now_us;
+    rc = start(p, ev);
+    goto done;
+  }
+  if (!p->started) goto done;
+  p->now_us = ev->now_us;
+  switch (ev->kind) {
+  case CTK_EVENT_MESSAGE: rc = recv_message(p, ev); break;
+  case CTK_EVENT_TIMEOUT:
+    if (p->role == MP_LEADER) {
+      if (p->now_us >= p->heartbeat_deadline_us) mp_heartbeat(p);
+    } else if (p->now_us >= p->election_deadline_us) {
+      mp_start_phase1(p);
+    }
+    rc = CTK_OK;
+    break;
+  case CTK_EVENT_COMMAND:
+    rc = mp_check_command(p, ev->bytes.len);
+    if (rc == CTK_OK && !ev->bytes.data) rc = CTK_ERR_INVALID;
+    if (rc == CTK_OK) mp_client_command(p, ev->bytes.data, ev->bytes.len);
+    break;
+  default: break;
+  }
+done:
+  if (rc == CTK_OK) {
+    output_finish(p, out);
+    if (!p->out_of_memory && !p->persist.failed && !p->msg_buf.failed) return CTK_OK;
+    rc = CTK_ERR_NOMEM;
+  }
+  output_reset(p);
+  *out = (ctk_output){0};
+  out->next_deadline_us = next_deadline(p);
+  return rc;
+}
+
+static void mp_status(const ctk_proto *p, ctk_status *s) {
+  static const ctk_role roles[] = {CTK_ROLE_FOLLOWER, CTK_ROLE_CANDIDATE, CTK_ROLE_LEADER};
+  s->role = roles[p->role];
+  s->term = p->role == MP_FOLLOWER ? p->promised : p->ballot;
+  s->leader_id = p->leader_id;
+  s->commit_index = p->emitted_index;
+  s->log_length = p->n_slots;
+}
+
+const ctk_protocol_def ctk_multipaxos_protocol = {
+    .name = "multipaxos",
+    .summary = "Multi-Paxos with a stable leader, pipelining, batching and flexible quorums",
+    .flags = CTK_PROTO_TOTAL_ORDER | CTK_PROTO_LEADERS,
+    .options = mp_option_specs,
+    .n_options = MP_N_OPTIONS,
+    .options_size = sizeof(ctk_multipaxos_options),
+    .create = mp_create,
+    .destroy = mp_destroy,
+    .step = mp_step,
+    .status = mp_status,
+    .describe = mp_describe,
+};

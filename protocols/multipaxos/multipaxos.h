@@ -1,0 +1,21 @@
+/* multipaxos.h: Multi-Paxos (Lamport, "Paxos Made Simple", section 3) with a distinguished
+ * leader, pipelining, batching and flexible quorums (Howard et al., "Flexible Paxos"), behind
+ * the ctk protocol contract. */
+#ifndef CTK_MULTIPAXOS_H
+#define CTK_MULTIPAXOS_H
+
+#include <stdint.h>
+
+#include "../protocol.h"
+
+typedef struct ctk_multipaxos_options {
+  int64_t election_timeout_ms[2]; /* randomized in [lo, hi] at every reset */
+  int64_t heartbeat_ms;
+  int64_t max_batch;    /* slots per Accept message (1 = no batching) */
+  int64_t max_inflight; /* Accept batches in flight (1 = no pipelining) */
+  int64_t q1, q2;       /* phase 1 and phase 2 quorums, 0 = majority; q1 + q2 > n */
+} ctk_multipaxos_options;
+
+extern const ctk_protocol_def ctk_multipaxos_protocol;
+
+#endif /* CTK_MULTIPAXOS_H */

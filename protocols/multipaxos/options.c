@@ -1,0 +1,22 @@
+/* options.c: Multi-Paxos's options as the experiment file's [multipaxos] table spells them. */
+#include <stddef.h>
+
+#include "mp_internal.h"
+
+const ctk_option_spec mp_option_specs[] = {
+    {"election_timeout_ms", CTK_OPTION_RANGE, offsetof(ctk_multipaxos_options, election_timeout_ms),
+     150, 300, 1, 600000,
+     "silence from the leader before phase 1, drawn at random from [lo, hi] at every reset"},
+    {"heartbeat_ms", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, heartbeat_ms), 50, 0, 1,
+     60000, "interval between a leader's heartbeats (which carry the commit index)"},
+    {"max_batch", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, max_batch), 64, 0, 1, 4096,
+     "slots per Accept message (1 turns batching off)"},
+    {"max_inflight", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, max_inflight), 8, 0, 1, 1024,
+     "Accept batches in flight (1 turns pipelining off)"},
+    {"q1", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, q1), 0, 0, 0, CTK_MAX_NODES,
+     "phase 1 (prepare) quorum, 0 = majority; q1 + q2 must exceed the cluster size"},
+    {"q2", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, q2), 0, 0, 0, CTK_MAX_NODES,
+     "phase 2 (accept) quorum, 0 = majority; q1 + q2 must exceed the cluster size"},
+};
+
+const size_t mp_n_option_specs = sizeof mp_option_specs / sizeof mp_option_specs[0];

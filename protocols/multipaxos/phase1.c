@@ -1,0 +1,153 @@
+/* phase1.c: leader election as Paxos phase 1, run once for every slot from the candidate's first
+ * unchosen one on.
+ *
+ * "Paxos Made Simple", section 3: a new leader "executes phase 1 for infinitely many instances"
+ * with one short message; acceptors answer with the proposals they accepted in those instances.
+ * For each open slot the leader then proposes the value of the highest-numbered proposal it was
+ * told of (phase 2a, P2c), and fills the slots nobody accepted anything in with no-ops. A node
+ * is LEADER only once q1 acceptors promised, so a round r, owned by node (r - 1) % n alone, has
+ * at most one leader. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mp_internal.h"
+
+static void free_best(mp *p) {
+  for (uint64_t i = 0; i < p->n_best; i++) free(p->best[i].data);
+  free(p->best);
+  p->best = NULL;
+  p->n_best = 0;
+}
+
+static int best_reserve(mp *p, uint64_t n) {
+  if (n <= p->n_best) return 0;
+  mp_slot *b = realloc(p->best, n * sizeof *b);
+  if (!b) return -1;
+  memset(b + p->n_best, 0, (n - p->n_best) * sizeof *b);
+  p->best = b;
+  p->n_best = n;
+  return 0;
+}
+
+/* Keeps the highest-ballot value offered for a slot (P2c). */
+static void offer(mp *p, uint64_t slot, uint64_t ballot, const uint8_t *data, size_t len) {
+  if (slot < p->first_open) return;
+  uint64_t i = slot - p->first_open;
+  if (best_reserve(p, i + 1) != 0) {
+    p->out_of_memory = 1;
+    return;
+  }
+  if (ballot > p->best[i].ballot && mp_slot_set(&p->best[i], ballot, data, len) != 0)
+    p->out_of_memory = 1;
+}
+
+void mp_become_follower(mp *p, uint64_t promised) {
+  if (promised > p->promised) p->promised = promised; /* volatile: a hint, not a promise */
+  p->role = MP_FOLLOWER;
+  p->leader_id = MP_NO_NODE;
+  free_best(p);
+  mp_reset_election_timer(p);
+}
+
+static void become_leader(mp *p) {
+  uint64_t last = p->first_open - 1 + p->n_best;
+  if (p->n_slots > last) last = p->n_slots;
+  if (mp_slots_reserve(p, last) != 0) {
+    p->out_of_memory = 1;
+    return;
+  }
+  for (uint64_t s = p->first_open; s <= last; s++) {
+    mp_slot *slot = &p->slots[s - 1];
+    const mp_slot *b = s - p->first_open < p->n_best ? &p->best[s - p->first_open] : NULL;
+    p->live_bytes -= slot->ballot ? 12 + slot->len : 0;
+    int rc = b && b->ballot ? mp_slot_set(slot, p->ballot, b->data, b->len)
+                            : mp_slot_set(slot, p->ballot, NULL, 0); /* a hole: no-op */
+    if (rc != 0) p->out_of_memory = 1;
+    p->live_bytes += 12 + slot->len;
+    slot->acks = 1u << p->id;
+  }
+  if (last >= p->first_open) mp_persist_accepted(p, p->first_open, last - p->first_open + 1);
+  free_best(p);
+  p->role = MP_LEADER;
+  p->leader_id = p->id;
+  p->sent_upto = p->first_open - 1;
+  p->inflight_start = p->inflight_count = 0;
+  for (int i = 0; i < p->n; i++)
+    p->peers[i] = (mp_peer){.commit = 0, .catchup_end = 0, .last_heard_us = p->now_us};
+  mp_maybe_commit(p);
+  mp_flush(p);
+  mp_heartbeat(p);
+}
+
+void mp_start_phase1(mp *p) {
+  uint64_t floor = p->promised > p->ballot ? p->promised : p->ballot;
+  uint64_t r = floor + 1;
+  r += ((uint64_t)p->id + (uint64_t)p->n - (r - 1) % (uint64_t)p->n) % (uint64_t)p->n;
+  p->promised = p->ballot = r;
+  mp_persist_promise(p);
+  p->role = MP_CANDIDATE;
+  p->leader_id = MP_NO_NODE;
+  p->promises = 1u << p->id;
+  p->first_open = p->commit_index + 1;
+  free_best(p);
+  for (uint64_t s = p->first_open; s <= p->n_slots; s++) {
+    const mp_slot *own = &p->slots[s - 1];
+    if (own->ballot) offer(p, s, own->ballot, own->data, own->len);
+  }
+  mp_reset_election_timer(p); /* try again with a higher round if this one fails */
+  if (__builtin_popcount(p->promises) >= p->q1) {
+    become_leader(p);
+    return;
+  }
+  for (int i = 0; i < p->n; i++) {
+    if (i == p->id) continue;
+    mp_encode_prepare(mp_send_begin(p, i), p->ballot, p->first_open);
+    mp_send_end(p);
+  }
+}
+
+void mp_recv_prepare(mp *p, int from, const mp_msg *m) {
+  wire_writer *w = mp_send_begin(p, from);
+  if (m->ballot < p->promised) {
+    size_t pos = mp_encode_promise_begin(w, m->ballot, 0, p->promised);
+    mp_encode_promise_end(w, pos, 0);
+    mp_send_end(p);
+    return;
+  }
+  if (m->ballot > p->promised) {
+    if (p->role != MP_FOLLOWER) mp_become_follower(p, 0);
+    p->promised = m->ballot;
+    p->leader_id = MP_NO_NODE;
+    mp_persist_promise(p); /* durable before the Promise leaves */
+  }
+  mp_reset_election_timer(p);
+  size_t pos = mp_encode_promise_begin(w, m->ballot, 1, p->promised);
+  uint32_t n = 0;
+  for (uint64_t s = m->first; s <= p->n_slots; s++) {
+    const mp_slot *slot = &p->slots[s - 1];
+    if (!slot->ballot) continue;
+    mp_encode_promise_entry(w, s, slot);
+    n++;
+  }
+  mp_encode_promise_end(w, pos, n);
+  mp_send_end(p);
+}
+
+void mp_recv_promise(mp *p, int from, const mp_msg *m) {
+  if (!m->ok) {
+    if (m->promised > p->ballot && p->role != MP_FOLLOWER) mp_become_follower(p, m->promised);
+    return;
+  }
+  if (p->role != MP_CANDIDATE || m->ballot != p->ballot || (p->promises & (1u << from))) return;
+  p->promises |= 1u << from;
+  mp_item_iter it;
+  mp_item_iter_init(&it, m);
+  for (uint32_t i = 0; i < m->n; i++) {
+    uint64_t slot, ballot;
+    const uint8_t *data;
+    size_t len;
+    mp_item_next(&it, &slot, &ballot, &data, &len);
+    offer(p, slot, ballot, data, len);
+  }
+  if (__builtin_popcount(p->promises) >= p->q1) become_leader(p);
+}

@@ -1,0 +1,188 @@
+/* phase2.c: the steady state: the leader's Accepts (phase 2a) of batches of slots, pipelined,
+ * the acceptors' Accepted (phase 2b), the commit index piggybacked on later Accepts and
+ * heartbeats, catch-up of lagging acceptors, and client commands.
+ *
+ * An acceptor learns that slot s is chosen from a commit index c >= s carried by an Accept of
+ * ballot b only when it holds, for s, the value it accepted in ballot b: that is the one value
+ * the leader of b proposed for s, and the leader only counts s committed once q2 acceptors
+ * accepted it. Slots it holds from other ballots are sent again (catch-up) in the current one. */
+#include "mp_internal.h"
+
+static void send_accept(mp *p, int to, uint64_t first, uint32_t n) {
+  const mp_slot *slots = n ? &p->slots[first - 1] : NULL;
+  mp_encode_accept(mp_send_begin(p, to), p->ballot, p->commit_index, first, slots, n);
+  mp_send_end(p);
+}
+
+static void inflight_pop(mp *p) {
+  while (p->inflight_count && p->inflight[p->inflight_start] <= p->commit_index) {
+    p->inflight_start = (p->inflight_start + 1) % (uint32_t)p->opt.max_inflight;
+    p->inflight_count--;
+  }
+}
+
+void mp_flush(mp *p) {
+  if (p->role != MP_LEADER) return;
+  if (p->n == 1) {
+    p->sent_upto = p->n_slots;
+    return;
+  }
+  inflight_pop(p);
+  while (p->sent_upto < p->n_slots && p->inflight_count < (uint32_t)p->opt.max_inflight) {
+    uint64_t k = p->n_slots - p->sent_upto;
+    if (k > (uint64_t)p->opt.max_batch) k = (uint64_t)p->opt.max_batch;
+    for (int i = 0; i < p->n; i++)
+      if (i != p->id) send_accept(p, i, p->sent_upto + 1, (uint32_t)k);
+    p->sent_upto += k;
+    uint32_t tail = (p->inflight_start + p->inflight_count) % (uint32_t)p->opt.max_inflight;
+    p->inflight[tail] = p->sent_upto;
+    p->inflight_count++;
+  }
+}
+
+void mp_maybe_commit(mp *p) {
+  while (p->commit_index < p->n_slots) {
+    const mp_slot *s = &p->slots[p->commit_index];
+    if (s->ballot != p->ballot || __builtin_popcount(s->acks) < p->q2) break;
+    p->commit_index++;
+  }
+}
+
+/* Sends a peer the first slots it lacks in the current ballot (from its chosen prefix on, or
+ * from ours when a peer knows more than we do: the leader still needs its Accepted), or an empty
+ * Accept that carries the commit index. */
+static void send_catchup(mp *p, int to) {
+  mp_peer *peer = &p->peers[to];
+  uint64_t start = (peer->commit < p->commit_index ? peer->commit : p->commit_index) + 1;
+  while (start <= p->sent_upto && start >= p->first_open && (p->slots[start - 1].acks & (1u << to)))
+    start++;
+  if (start > p->sent_upto) {
+    send_accept(p, to, p->sent_upto + 1, 0);
+    return;
+  }
+  uint64_t end = start + (uint64_t)p->opt.max_batch - 1;
+  if (end > p->sent_upto) end = p->sent_upto;
+  send_accept(p, to, start, (uint32_t)(end - start + 1));
+  peer->catchup_end = end;
+}
+
+void mp_heartbeat(mp *p) {
+  p->heartbeat_deadline_us = p->now_us + p->heartbeat_us;
+  /* A leader that heard from fewer than q2 acceptors for an election timeout can commit
+   * nothing: it steps down, so that clients look elsewhere. */
+  int heard = 1;
+  for (int i = 0; i < p->n; i++)
+    if (i != p->id && p->now_us - p->peers[i].last_heard_us < p->election_hi_us) heard++;
+  if (heard < p->q2) {
+    mp_become_follower(p, 0);
+    return;
+  }
+  for (int i = 0; i < p->n; i++)
+    if (i != p->id) send_catchup(p, i);
+}
+
+void mp_recv_accept(mp *p, int from, const mp_msg *m) {
+  if (m->ballot < p->promised) {
+    mp_encode_accepted(mp_send_begin(p, from), m->ballot, 0, p->promised, m->first, 0,
+                       p->commit_index);
+    mp_send_end(p);
+    return;
+  }
+  if (m->ballot > p->promised) {
+    p->promised = m->ballot;
+    mp_persist_promise(p);
+  }
+  if (p->role != MP_FOLLOWER) mp_become_follower(p, 0);
+  p->leader_id = from;
+  mp_reset_election_timer(p);
+  if (m->n > 0) {
+    if (mp_slots_reserve(p, m->first + m->n - 1) != 0) {
+      p->out_of_memory = 1;
+      return;
+    }
+    mp_item_iter it;
+    mp_item_iter_init(&it, m);
+    for (uint32_t i = 0; i < m->n; i++) {
+      uint64_t slot, ballot;
+      const uint8_t *data;
+      size_t len;
+      mp_item_next(&it, &slot, &ballot, &data, &len);
+      mp_slot *s = &p->slots[m->first + i - 1];
+      p->live_bytes -= s->ballot ? 12 + s->len : 0;
+      if (mp_slot_set(s, m->ballot, data, len) != 0) p->out_of_memory = 1;
+      p->live_bytes += 12 + s->len;
+    }
+    mp_persist_accepted(p, m->first, m->n); /* durable before the Accepted leaves */
+  }
+  while (p->commit_index < m->commit && p->commit_index < p->n_slots &&
+         p->slots[p->commit_index].ballot == m->ballot)
+    p->commit_index++;
+  mp_encode_accepted(mp_send_begin(p, from), m->ballot, 1, p->promised, m->first, m->n,
+                     p->commit_index);
+  mp_send_end(p);
+}
+
+void mp_recv_accepted(mp *p, int from, const mp_msg *m) {
+  if (!m->ok) {
+    if (m->promised > p->ballot && p->role != MP_FOLLOWER) mp_become_follower(p, m->promised);
+    return;
+  }
+  if (p->role != MP_LEADER || m->ballot != p->ballot) return;
+  mp_peer *peer = &p->peers[from];
+  peer->last_heard_us = p->now_us;
+  peer->commit = m->commit;
+  for (uint64_t s = m->first; s < m->first + m->n; s++) p->slots[s - 1].acks |= 1u << from;
+  mp_maybe_commit(p);
+  if (peer->catchup_end && m->n && m->first + m->n - 1 >= peer->catchup_end) {
+    peer->catchup_end = 0;
+    if (peer->commit < p->commit_index || p->commit_index < p->sent_upto) send_catchup(p, from);
+  }
+  mp_flush(p);
+}
+
+static int leader_has_room(const mp *p) {
+  return p->n_slots - p->commit_index < MP_MAX_UNCOMMITTED;
+}
+
+int mp_check_command(const mp *p, size_t len) {
+  if (len == 0 || len > CTK_MAX_COMMAND_BYTES) return CTK_ERR_INVALID;
+  if (p->role == MP_LEADER) return leader_has_room(p) ? CTK_OK : CTK_ERR_REJECTED;
+  if (p->role == MP_FOLLOWER && p->leader_id != MP_NO_NODE) return CTK_OK;
+  return CTK_ERR_REJECTED;
+}
+
+static void leader_append(mp *p, const uint8_t *data, size_t len) {
+  uint64_t slot = p->n_slots + 1;
+  if (mp_slots_reserve(p, slot) != 0 || mp_slot_set(&p->slots[slot - 1], p->ballot, data, len)) {
+    p->out_of_memory = 1;
+    return;
+  }
+  p->slots[slot - 1].acks = 1u << p->id;
+  p->live_bytes += 12 + len;
+  mp_persist_accepted(p, slot, 1);
+  mp_maybe_commit(p);
+}
+
+void mp_client_command(mp *p, const uint8_t *data, size_t len) {
+  if (p->role == MP_LEADER) {
+    leader_append(p, data, len);
+    mp_flush(p);
+    return;
+  }
+  mp_encode_forward(mp_send_begin(p, p->leader_id), data, len);
+  mp_send_end(p);
+}
+
+void mp_recv_forward(mp *p, const mp_msg *m) {
+  if (p->role != MP_LEADER) return;
+  mp_item_iter it;
+  mp_item_iter_init(&it, m);
+  for (uint32_t i = 0; i < m->n && leader_has_room(p); i++) {
+    uint64_t slot, ballot;
+    const uint8_t *data;
+    size_t len;
+    mp_item_next(&it, &slot, &ballot, &data, &len);
+    leader_append(p, data, len);
+  }
+  mp_flush(p);
+}

@@ -1,0 +1,481 @@
+/* test_multipaxos.c: drives Multi-Paxos instances by hand through ctk_multipaxos_protocol:
+ * elections, a crashed leader replaced with its holes filled by no-ops, accepted values
+ * re-proposed after a leader change, a restarted acceptor keeping its promise, durable records
+ * (torn tail, corruption), malformed messages, and flexible quorums. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "multipaxos/mp_internal.h"
+#include "multipaxos/multipaxos.h"
+
+#define MAXN 5
+#define MS   1000ull
+
+typedef struct qmsg {
+  int from, to;
+  uint8_t *bytes;
+  size_t len;
+} qmsg;
+
+typedef struct cluster {
+  int n;
+  ctk_multipaxos_options opt;
+  uint64_t now;
+  ctk_proto *p[MAXN];
+  int down[MAXN];
+  uint8_t *durable[MAXN];
+  size_t durable_len[MAXN];
+  uint64_t deadline[MAXN];
+  uint64_t applied[MAXN];
+  char committed[MAXN][64][16]; /* command emitted at each slot ("" for a no-op) */
+  qmsg q[4096];
+  size_t nq;
+} cluster;
+
+static void absorb(cluster *c, int i, const ctk_output *out) {
+  if (out->persist.len) {
+    size_t base = out->persist_replace ? 0 : c->durable_len[i];
+    c->durable[i] = realloc(c->durable[i], base + out->persist.len);
+    memcpy(c->durable[i] + base, out->persist.data, out->persist.len);
+    c->durable_len[i] = base + out->persist.len;
+  } else if (out->persist_replace) {
+    c->durable_len[i] = 0;
+  }
+  for (size_t k = 0; k < out->n_messages; k++) {
+    assert_true(c->nq < 4096);
+    qmsg *m = &c->q[c->nq++];
+    m->from = i;
+    m->to = out->messages[k].to;
+    m->len = out->messages[k].bytes.len;
+    m->bytes = malloc(m->len);
+    memcpy(m->bytes, out->messages[k].bytes.data, m->len);
+  }
+  for (size_t k = 0; k < out->n_commits; k++) {
+    assert_int_equal(out->commits[k].index, c->applied[i] + 1);
+    c->applied[i] = out->commits[k].index;
+    if (c->applied[i] < 64)
+      snprintf(c->committed[i][c->applied[i]], 16, "%.*s", (int)out->commits[k].command.len,
+               (const char *)out->commits[k].command.data);
+  }
+  c->deadline[i] = out->next_deadline_us;
+}
+
+static int step(cluster *c, int i, ctk_event_kind kind, int from, const void *bytes, size_t len) {
+  ctk_event ev = {.kind = kind, .now_us = c->now, .from = from, .bytes = {bytes, len}};
+  ctk_output out;
+  int rc = ctk_multipaxos_protocol.step(c->p[i], &ev, &out);
+  if (rc == CTK_OK) absorb(c, i, &out);
+  return rc;
+}
+
+static void boot(cluster *c, int i) {
+  ctk_node_config cfg = {.node_id = i, .n_nodes = c->n, .seed = 7};
+  char err[160];
+  c->p[i] = ctk_multipaxos_protocol.create(&cfg, &c->opt, err, sizeof err);
+  assert_non_null(c->p[i]);
+  c->applied[i] = 0;
+  c->down[i] = 0;
+  assert_int_equal(step(c, i, CTK_EVENT_START, 0, c->durable[i], c->durable_len[i]), CTK_OK);
+}
+
+static void cluster_init(cluster *c, int n) {
+  memset(c, 0, sizeof *c);
+  c->n = n;
+  ctk_protocol_default_options(&ctk_multipaxos_protocol, &c->opt);
+  for (int i = 0; i < n; i++) boot(c, i);
+}
+
+static void crash(cluster *c, int i) {
+  ctk_multipaxos_protocol.destroy(c->p[i]);
+  c->p[i] = NULL;
+  c->down[i] = 1;
+}
+
+static void cluster_free(cluster *c) {
+  for (int i = 0; i < c->n; i++) {
+    if (c->p[i]) ctk_multipaxos_protocol.destroy(c->p[i]);
+    free(c->durable[i]);
+  }
+  for (size_t k = 0; k < c->nq; k++) free(c->q[k].bytes);
+}
+
+/* Delivers every queued message (and what they cause), dropping those to or from a down node. */
+static void deliver_all(cluster *c) {
+  while (c->nq > 0) {
+    qmsg m = c->q[0];
+    memmove(c->q, c->q + 1, (c->nq - 1) * sizeof *c->q);
+    c->nq--;
+    if (!c->down[m.to] && !c->down[m.from])
+      assert_int_equal(step(c, m.to, CTK_EVENT_MESSAGE, m.from, m.bytes, m.len), CTK_OK);
+    free(m.bytes);
+  }
+}
+
+/* Delivers what is queued now, and drops whatever that causes. */
+static void deliver_once_drop_replies(cluster *c) {
+  size_t n = c->nq;
+  for (size_t k = 0; k < n; k++)
+    assert_int_equal(
+        step(c, c->q[k].to, CTK_EVENT_MESSAGE, c->q[k].from, c->q[k].bytes, c->q[k].len), CTK_OK);
+  for (size_t k = 0; k < c->nq; k++) free(c->q[k].bytes);
+  c->nq = 0;
+}
+
+/* Drops every queued message not addressed to node `to`. */
+static void keep_only_to(cluster *c, int to) {
+  size_t kept = 0;
+  for (size_t k = 0; k < c->nq; k++)
+    if (c->q[k].to == to)
+      c->q[kept++] = c->q[k];
+    else
+      free(c->q[k].bytes);
+  c->nq = kept;
+}
+
+static void drop_all(cluster *c) {
+  for (size_t k = 0; k < c->nq; k++) free(c->q[k].bytes);
+  c->nq = 0;
+}
+
+static void fire(cluster *c, int i) {
+  c->now = c->deadline[i] > c->now ? c->deadline[i] : c->now;
+  assert_int_equal(step(c, i, CTK_EVENT_TIMEOUT, 0, NULL, 0), CTK_OK);
+}
+
+static ctk_status status_of(const cluster *c, int i) {
+  ctk_status s;
+  ctk_multipaxos_protocol.status(c->p[i], &s);
+  return s;
+}
+
+static void elect(cluster *c, int i) {
+  fire(c, i);
+  deliver_all(c);
+  assert_int_equal(status_of(c, i).role, CTK_ROLE_LEADER);
+}
+
+static void command(cluster *c, int i, const char *cmd) {
+  assert_int_equal(step(c, i, CTK_EVENT_COMMAND, 0, cmd, strlen(cmd)), CTK_OK);
+}
+
+static void test_election(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init(&c, 3);
+  fire(&c, 0);
+  assert_int_equal(status_of(&c, 0).role, CTK_ROLE_CANDIDATE);
+  assert_int_equal(c.nq, 2); /* Prepare to both others */
+  char d[128];
+  assert_true(mp_describe(c.q[0].bytes, c.q[0].len, d, sizeof d) > 0);
+  assert_string_equal(d, "Prepare b=1 from=1");
+  deliver_all(&c);
+  ctk_status s = status_of(&c, 0);
+  assert_int_equal(s.role, CTK_ROLE_LEADER);
+  assert_int_equal(s.term, 1); /* round 1 belongs to node 0 */
+  assert_int_equal(status_of(&c, 1).leader_id, 0);
+  /* a follower without a leader rejects, one with a leader forwards */
+  command(&c, 1, "x=1");
+  deliver_all(&c);
+  fire(&c, 0); /* a heartbeat carries the commit index */
+  deliver_all(&c);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(c.applied[i], 1);
+    assert_string_equal(c.committed[i][1], "x=1");
+  }
+  /* node 2 runs phase 1 in round 3 (its own); node 0 learns and steps down */
+  elect(&c, 2);
+  assert_int_equal(status_of(&c, 2).term, 3);
+  assert_int_equal(status_of(&c, 0).role, CTK_ROLE_FOLLOWER);
+  cluster_free(&c);
+}
+
+static void test_no_leader_rejects(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init(&c, 3);
+  assert_int_equal(step(&c, 1, CTK_EVENT_COMMAND, 0, "a", 1), CTK_ERR_REJECTED);
+  assert_int_equal(status_of(&c, 1).leader_id, -1);
+  cluster_free(&c);
+}
+
+/* Leader 0 gets slots 1 and 3 accepted by node 1 only (slot 2 by nobody but itself), crashes;
+ * node 1 leads: it re-proposes 1 and 3 and fills 2 with a no-op. */
+static void test_crashed_leader_holes_filled_with_noops(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init(&c, 3);
+  elect(&c, 0);
+  command(&c, 0, "a");
+  command(&c, 0, "b");
+  command(&c, 0, "c");
+  /* keep only the Accepts of slot 1 and 3 to node 1 */
+  size_t kept = 0;
+  for (size_t k = 0; k < c.nq; k++) {
+    mp_msg m;
+    assert_int_equal(mp_msg_decode(c.q[k].bytes, c.q[k].len, &m), CTK_OK);
+    if (c.q[k].to == 1 && m.type == MP_MSG_ACCEPT && m.first != 2)
+      c.q[kept++] = c.q[k];
+    else
+      free(c.q[k].bytes);
+  }
+  c.nq = kept;
+  deliver_once_drop_replies(&c); /* the Accepted never come back */
+  crash(&c, 0);
+  elect(&c, 1);
+  fire(&c, 1);
+  deliver_all(&c);
+  assert_int_equal(c.applied[1], 3);
+  assert_string_equal(c.committed[1][1], "a");
+  assert_string_equal(c.committed[1][2], ""); /* the hole: a no-op */
+  assert_string_equal(c.committed[1][3], "c");
+  assert_int_equal(c.applied[2], 3);
+  assert_string_equal(c.committed[2][3], "c");
+  /* the old leader restarts and learns the chosen values, its own "b" lost for good */
+  boot(&c, 0);
+  fire(&c, 1);
+  deliver_all(&c);
+  fire(&c, 1);
+  deliver_all(&c);
+  assert_int_equal(c.applied[0], 3);
+  assert_string_equal(c.committed[0][2], "");
+  cluster_free(&c);
+}
+
+/* Two accepted values for slot 1 at different ballots: the new leader picks the higher (P2c). */
+static void test_highest_ballot_reproposed(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init(&c, 3);
+  elect(&c, 0); /* round 1 */
+  command(&c, 0, "old");
+  /* node 1 accepts "old" in round 1; nothing reaches node 2 */
+  keep_only_to(&c, 1);
+  deliver_once_drop_replies(&c);
+  crash(&c, 0);
+  /* node 2, which never saw "old", leads round 3 with node 1's promise and re-proposes it */
+  elect(&c, 2);
+  fire(&c, 2);
+  deliver_all(&c);
+  assert_string_equal(c.committed[2][1], "old");
+  assert_string_equal(c.committed[1][1], "old");
+  cluster_free(&c);
+}
+
+/* Node 1 runs phase 1 in round 5 with q1 = 3: node 0 promises with "A" accepted in round 1,
+ * node 2 with "B" accepted in round 3. It must re-propose "B", the value of the highest ballot
+ * (P2c), whatever order the promises come in. */
+static void promise_from(cluster *c, int from, uint64_t ballot, uint64_t accepted, const char *v) {
+  wire_writer w;
+  wire_writer_init(&w);
+  size_t pos = mp_encode_promise_begin(&w, ballot, 1, ballot);
+  mp_slot slot = {.ballot = accepted, .len = (uint32_t)strlen(v), .data = (uint8_t *)v};
+  mp_encode_promise_entry(&w, 1, &slot);
+  mp_encode_promise_end(&w, pos, 1);
+  assert_int_equal(step(c, 1, CTK_EVENT_MESSAGE, from, w.data, w.len), CTK_OK);
+  wire_writer_free(&w);
+}
+
+static void test_two_values_highest_wins(void **state) {
+  (void)state;
+  for (int order = 0; order < 2; order++) {
+    cluster c;
+    memset(&c, 0, sizeof c);
+    c.n = 3;
+    ctk_protocol_default_options(&ctk_multipaxos_protocol, &c.opt);
+    c.opt.q1 = 3;
+    for (int i = 0; i < 3; i++) boot(&c, i);
+    fire(&c, 1); /* round 2 */
+    fire(&c, 1); /* round 5 */
+    assert_int_equal(status_of(&c, 1).term, 5);
+    drop_all(&c);
+    promise_from(&c, order ? 2 : 0, 5, order ? 3 : 1, order ? "B" : "A");
+    assert_int_equal(status_of(&c, 1).role, CTK_ROLE_CANDIDATE);
+    promise_from(&c, order ? 0 : 2, 5, order ? 1 : 3, order ? "A" : "B");
+    assert_int_equal(status_of(&c, 1).role, CTK_ROLE_LEADER);
+    mp_msg m;
+    assert_true(c.nq >= 1);
+    assert_int_equal(mp_msg_decode(c.q[0].bytes, c.q[0].len, &m), CTK_OK);
+    assert_int_equal(m.type, MP_MSG_ACCEPT);
+    assert_int_equal(m.first, 1);
+    assert_int_equal(m.n, 1);
+    mp_item_iter it;
+    mp_item_iter_init(&it, &m);
+    uint64_t slot, ballot;
+    const uint8_t *data;
+    size_t len;
+    mp_item_next(&it, &slot, &ballot, &data, &len);
+    assert_int_equal(len, 1);
+    assert_memory_equal(data, "B", 1);
+    cluster_free(&c);
+  }
+}
+
+/* An acceptor that promised round 5 and restarted still refuses round 2. */
+static void test_restart_keeps_promise(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init(&c, 3);
+  wire_writer w;
+  wire_writer_init(&w);
+  mp_encode_prepare(&w, 5, 1); /* round 5 is node 1's */
+  assert_int_equal(step(&c, 0, CTK_EVENT_MESSAGE, 1, w.data, w.len), CTK_OK);
+  assert_true(c.durable_len[0] > 0); /* persisted in the same step as the Promise */
+  drop_all(&c);
+  crash(&c, 0);
+  boot(&c, 0);
+  assert_int_equal(status_of(&c, 0).term, 5);
+  wire_writer_reset(&w);
+  uint8_t v[] = "v";
+  mp_slot slot = {.ballot = 2, .len = 1, .data = v};
+  mp_encode_accept(&w, 2, 0, 1, &slot, 1); /* round 2 is node 1's too */
+  assert_int_equal(step(&c, 0, CTK_EVENT_MESSAGE, 1, w.data, w.len), CTK_OK);
+  assert_int_equal(c.nq, 1);
+  mp_msg m;
+  assert_int_equal(mp_msg_decode(c.q[0].bytes, c.q[0].len, &m), CTK_OK);
+  assert_int_equal(m.type, MP_MSG_ACCEPTED);
+  assert_int_equal(m.ok, 0);
+  assert_int_equal(m.promised, 5);
+  assert_int_equal(status_of(&c, 0).log_length, 0);
+  wire_writer_free(&w);
+  cluster_free(&c);
+}
+
+static void test_durable_torn_and_corrupt(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init(&c, 3);
+  elect(&c, 0);
+  command(&c, 0, "a");
+  command(&c, 0, "b");
+  deliver_all(&c);
+  size_t len = c.durable_len[1];
+  assert_true(len > 20);
+  ctk_node_config cfg = {.node_id = 1, .n_nodes = 3, .seed = 1};
+  char err[160];
+  ctk_output out;
+  /* torn tail: dropped, the rest recovered */
+  ctk_proto *p = ctk_multipaxos_protocol.create(&cfg, &c.opt, err, sizeof err);
+  ctk_event ev = {.kind = CTK_EVENT_START, .bytes = {c.durable[1], len - 3}};
+  assert_int_equal(ctk_multipaxos_protocol.step(p, &ev, &out), CTK_OK);
+  assert_int_equal(out.persist_replace, 1);
+  ctk_status s;
+  ctk_multipaxos_protocol.status(p, &s);
+  assert_int_equal(s.term, 1);
+  assert_int_equal(s.log_length, 1);
+  ctk_multipaxos_protocol.destroy(p);
+  /* corruption before the last record */
+  uint8_t *bad = malloc(len);
+  memcpy(bad, c.durable[1], len);
+  bad[14] ^= 0xFF;
+  p = ctk_multipaxos_protocol.create(&cfg, &c.opt, err, sizeof err);
+  ev.bytes = (ctk_bytes){bad, len};
+  assert_int_equal(ctk_multipaxos_protocol.step(p, &ev, &out), CTK_ERR_CORRUPT);
+  ctk_multipaxos_protocol.destroy(p);
+  free(bad);
+  cluster_free(&c);
+}
+
+static void test_malformed_rejected(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init(&c, 3);
+  elect(&c, 0);
+  command(&c, 0, "a");
+  deliver_all(&c);
+  ctk_status before = status_of(&c, 1);
+  size_t dur = c.durable_len[1];
+  wire_writer w;
+  wire_writer_init(&w);
+  uint8_t v[] = "v";
+  mp_slot slot = {.ballot = 4, .len = 1, .data = v};
+  mp_encode_accept(&w, 4, 0, 1, &slot, 1); /* round 4 is node 0's */
+  for (size_t cut = 0; cut < w.len; cut++)
+    assert_int_equal(step(&c, 1, CTK_EVENT_MESSAGE, 0, w.data, cut), CTK_ERR_MALFORMED);
+  /* a ballot the sender does not own */
+  assert_int_equal(step(&c, 1, CTK_EVENT_MESSAGE, 2, w.data, w.len), CTK_ERR_MALFORMED);
+  uint8_t copy[256];
+  memcpy(copy, w.data, w.len);
+  copy[0] = 9; /* version */
+  assert_int_equal(step(&c, 1, CTK_EVENT_MESSAGE, 0, copy, w.len), CTK_ERR_MALFORMED);
+  memcpy(copy, w.data, w.len);
+  copy[w.len] = 0; /* trailing byte */
+  assert_int_equal(step(&c, 1, CTK_EVENT_MESSAGE, 0, copy, w.len + 1), CTK_ERR_MALFORMED);
+  ctk_rng rng;
+  ctk_rng_seed(&rng, 3);
+  for (int k = 0; k < 2000; k++) {
+    size_t len = (size_t)ctk_rng_range(&rng, 0, 64);
+    for (size_t b = 0; b < len; b++) copy[b] = (uint8_t)ctk_rng_next(&rng);
+    if (len > 1 && k % 2) copy[0] = MP_WIRE_VERSION;
+    ctk_event ev = {.kind = CTK_EVENT_MESSAGE, .now_us = c.now, .from = 0, .bytes = {copy, len}};
+    ctk_output out;
+    int rc = ctk_multipaxos_protocol.step(c.p[1], &ev, &out);
+    if (rc != CTK_OK) assert_int_equal(out.n_messages + out.persist.len, 0);
+  }
+  ctk_status after = status_of(&c, 1);
+  assert_int_equal(after.term, before.term);
+  assert_int_equal(after.commit_index, before.commit_index);
+  assert_true(c.durable_len[1] == dur);
+  char d[64];
+  assert_true(mp_describe(w.data, w.len - 1, d, sizeof d) < 0);
+  wire_writer_free(&w);
+  cluster_free(&c);
+}
+
+static void test_flexible_quorums(void **state) {
+  (void)state;
+  ctk_multipaxos_options o;
+  ctk_protocol_default_options(&ctk_multipaxos_protocol, &o);
+  ctk_node_config cfg = {.node_id = 0, .n_nodes = 3, .seed = 1};
+  char err[160] = "";
+  o.q1 = 1;
+  o.q2 = 2;
+  assert_null(ctk_multipaxos_protocol.create(&cfg, &o, err, sizeof err));
+  assert_string_equal(err,
+                      "multipaxos: q1 + q2 must exceed the cluster size (q1=1, q2=2, "
+                      "nodes=3)");
+  o.q1 = 0; /* majority: 2 */
+  o.q2 = 1;
+  assert_null(ctk_multipaxos_protocol.create(&cfg, &o, err, sizeof err));
+  assert_string_equal(err,
+                      "multipaxos: q1 + q2 must exceed the cluster size (q1=2, q2=1, "
+                      "nodes=3)");
+  /* q1 = 3, q2 = 1: the leader commits alone once every node promised */
+  cluster c;
+  memset(&c, 0, sizeof c);
+  c.n = 3;
+  ctk_protocol_default_options(&ctk_multipaxos_protocol, &c.opt);
+  c.opt.q1 = 3;
+  c.opt.q2 = 1;
+  for (int i = 0; i < 3; i++) boot(&c, i);
+  elect(&c, 0);
+  command(&c, 0, "solo");
+  assert_int_equal(c.applied[0], 1);
+  drop_all(&c);
+  c.down[1] = 1; /* phase 1 now lacks q1 */
+  crash(&c, 1);
+  fire(&c, 2);
+  deliver_all(&c);
+  assert_int_equal(status_of(&c, 2).role, CTK_ROLE_CANDIDATE);
+  cluster_free(&c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_election),
+      cmocka_unit_test(test_no_leader_rejects),
+      cmocka_unit_test(test_crashed_leader_holes_filled_with_noops),
+      cmocka_unit_test(test_highest_ballot_reproposed),
+      cmocka_unit_test(test_two_values_highest_wins),
+      cmocka_unit_test(test_restart_keeps_promise),
+      cmocka_unit_test(test_durable_torn_and_corrupt),
+      cmocka_unit_test(test_malformed_rejected),
+      cmocka_unit_test(test_flexible_quorums),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
