@@ -135,7 +135,7 @@ void mp_recv_accepted(mp *p, int from, const mp_msg *m) {
   mp_maybe_commit(p);
   if (peer->catchup_end && m->n && m->first + m->n - 1 >= peer->catchup_end) {
     peer->catchup_end = 0;
-    if (peer->commit < p->commit_index || p->commit_index < p->sent_upto) send_catchup(p, from);
+    if (peer->commit < p->commit_index) send_catchup(p, from);
   }
   mp_flush(p);
 }
