@@ -1,0 +1,172 @@
+/* durable.c: the persisted records of Paxos's acceptors, and recovery from them.
+ *
+ * From "Paxos Made Simple": "an acceptor needs to remember only the highest-numbered proposal
+ * that it has ever accepted and the number of the highest-numbered prepare request to which it
+ * has responded ... even if it fails and then restarts." Per slot, appended as they change:
+ *
+ *   record   = payload_len u32, crc32c(payload) u32, crc32c(the 8 bytes before) u32, payload
+ *   payload  = version u8, type u8, fields
+ *   PROMISE    slot u64, ballot u64
+ *   ACCEPT     slot u64, ballot u64, value blob (also a promise of ballot)
+ *   CHOSEN     slot u64, 0 u64, value blob: learned chosen, so a restart need not learn it again
+ *
+ * The framing is Raft's (protocols/raft/durable.c): a last record that is incomplete or fails its
+ * CRC was never synced, so nothing was sent on its account, and it is dropped; a bad record with
+ * more records behind it is corruption. */
+#include <string.h>
+
+#include "paxos_internal.h"
+
+#define DURABLE_VERSION     1
+#define RECORD_HEADER_BYTES 12
+enum { REC_PROMISE = 1, REC_ACCEPT = 2, REC_CHOSEN = 3 };
+
+static size_t record_begin(wire_writer *w, uint8_t type) {
+  size_t pos = w->len;
+  wire_put_u32(w, 0);
+  wire_put_u32(w, 0);
+  wire_put_u32(w, 0);
+  wire_put_u8(w, DURABLE_VERSION);
+  wire_put_u8(w, type);
+  return pos;
+}
+
+static void record_end(wire_writer *w, size_t pos) {
+  if (w->failed) return;
+  size_t payload = w->len - pos - RECORD_HEADER_BYTES;
+  wire_patch_u32(w, pos, (uint32_t)payload);
+  wire_patch_u32(w, pos + 4, wire_crc32c(w->data + pos + RECORD_HEADER_BYTES, payload));
+  wire_patch_u32(w, pos + 8, wire_crc32c(w->data + pos, 8));
+}
+
+void paxos_persist_promise(paxos *p, uint64_t slot, uint64_t ballot) {
+  size_t pos = record_begin(&p->persist, REC_PROMISE);
+  wire_put_u64(&p->persist, slot);
+  wire_put_u64(&p->persist, ballot);
+  record_end(&p->persist, pos);
+}
+
+static void put_value(paxos *p, uint8_t type, uint64_t slot, uint64_t ballot, const uint8_t *v,
+                      size_t len) {
+  size_t pos = record_begin(&p->persist, type);
+  wire_put_u64(&p->persist, slot);
+  wire_put_u64(&p->persist, ballot);
+  wire_put_blob(&p->persist, v, len);
+  record_end(&p->persist, pos);
+}
+
+void paxos_persist_accept(paxos *p, uint64_t slot, uint64_t ballot, const uint8_t *v, size_t len) {
+  put_value(p, REC_ACCEPT, slot, ballot, v, len);
+}
+
+void paxos_persist_chosen(paxos *p, uint64_t slot, const uint8_t *v, size_t len) {
+  put_value(p, REC_CHOSEN, slot, 0, v, len);
+}
+
+/* After a torn tail, records appended behind the garbage would be lost: rewrite everything. */
+void paxos_persist_replace_all(paxos *p) {
+  wire_writer_reset(&p->persist);
+  p->persist_replace = 1;
+  for (uint64_t i = 1; i <= p->n_slots; i++) {
+    const paxos_slot *s = &p->slots[i - 1];
+    if (s->accepted_ballot)
+      paxos_persist_accept(p, i, s->accepted_ballot, s->accepted.data, s->accepted.len);
+    if (s->promised > s->accepted_ballot) paxos_persist_promise(p, i, s->promised);
+    if (s->chosen) paxos_persist_chosen(p, i, s->value.data, s->value.len);
+  }
+}
+
+static int apply_record(paxos *p, const uint8_t *payload, size_t len) {
+  wire_reader r;
+  wire_reader_init(&r, payload, len);
+  uint8_t version = wire_get_u8(&r);
+  uint8_t type = wire_get_u8(&r);
+  uint64_t slot = wire_get_u64(&r);
+  uint64_t ballot = wire_get_u64(&r);
+  size_t vlen = 0;
+  const uint8_t *v = NULL;
+  if (type != REC_PROMISE) v = wire_get_blob(&r, CTK_MAX_COMMAND_BYTES, &vlen);
+  if (!wire_reader_done(&r) || version != DURABLE_VERSION ||
+      (type != REC_PROMISE && type != REC_ACCEPT && type != REC_CHOSEN))
+    return CTK_ERR_CORRUPT;
+  if (type == REC_CHOSEN) {
+    paxos_slot *s = ballot == 0 ? paxos_slot_get(p, slot) : NULL;
+    if (ballot != 0 || slot == 0 || slot >= PAXOS_MAX_SLOT) return CTK_ERR_CORRUPT;
+    if (!s) return CTK_ERR_NOMEM;
+    if (s->chosen) return CTK_ERR_CORRUPT; /* chosen once */
+    if (paxos_value_set(p, &s->value, v, vlen) != 0) return CTK_ERR_NOMEM;
+    s->chosen = 1;
+    if (slot >= p->next_slot) p->next_slot = slot + 1;
+    return CTK_OK;
+  }
+  if (slot == 0 || slot >= PAXOS_MAX_SLOT || ballot == 0 ||
+      paxos_round(ballot) >= PAXOS_MAX_ROUND || (int)(ballot & 0xff) >= p->n)
+    return CTK_ERR_CORRUPT;
+  paxos_slot *s = paxos_slot_get(p, slot);
+  if (!s) return CTK_ERR_NOMEM;
+  if (ballot < s->promised) return CTK_ERR_CORRUPT; /* promises never go back */
+  s->promised = ballot;
+  if (type == REC_ACCEPT) {
+    if (paxos_value_set(p, &s->accepted, v, vlen) != 0) return CTK_ERR_NOMEM;
+    s->accepted_ballot = ballot;
+  }
+  paxos_see_ballot(p, ballot);
+  if (slot >= p->next_slot) p->next_slot = slot + 1;
+  return CTK_OK;
+}
+
+typedef struct frame {
+  uint32_t payload_len, payload_crc;
+  int header_ok;
+} frame;
+
+static frame read_header(const uint8_t *b) {
+  wire_reader r;
+  wire_reader_init(&r, b, RECORD_HEADER_BYTES);
+  frame f;
+  f.payload_len = wire_get_u32(&r);
+  f.payload_crc = wire_get_u32(&r);
+  f.header_ok = wire_get_u32(&r) == wire_crc32c(b, 8);
+  return f;
+}
+
+static int valid_record_after(const uint8_t *bytes, size_t len, size_t from) {
+  for (size_t q = from; q + RECORD_HEADER_BYTES <= len; q++) {
+    frame f = read_header(bytes + q);
+    if (f.header_ok && f.payload_len <= len - q - RECORD_HEADER_BYTES &&
+        wire_crc32c(bytes + q + RECORD_HEADER_BYTES, f.payload_len) == f.payload_crc)
+      return 1;
+  }
+  return 0;
+}
+
+/* 1 and *end for a whole valid record, 0 for a torn tail, CTK_ERR_CORRUPT otherwise. */
+static int frame_record(const uint8_t *bytes, size_t len, size_t pos, size_t *end) {
+  size_t left = len - pos;
+  if (left < RECORD_HEADER_BYTES) return 0;
+  frame f = read_header(bytes + pos);
+  if (!f.header_ok) return valid_record_after(bytes, len, pos + 1) ? CTK_ERR_CORRUPT : 0;
+  if (f.payload_len > left - RECORD_HEADER_BYTES) return 0;
+  *end = pos + RECORD_HEADER_BYTES + f.payload_len;
+  if (wire_crc32c(bytes + pos + RECORD_HEADER_BYTES, f.payload_len) == f.payload_crc) return 1;
+  return *end == len ? 0 : CTK_ERR_CORRUPT;
+}
+
+/* Replays the records into the (fresh) instance. On error the caller discards the instance's
+ * slots. */
+int paxos_recover(paxos *p, const uint8_t *bytes, size_t len, int *torn_tail) {
+  *torn_tail = 0;
+  size_t pos = 0;
+  while (pos < len) {
+    size_t end = 0;
+    int framed = frame_record(bytes, len, pos, &end);
+    if (framed <= 0) {
+      *torn_tail = framed == 0;
+      return framed;
+    }
+    int rc = apply_record(p, bytes + pos + RECORD_HEADER_BYTES, end - pos - RECORD_HEADER_BYTES);
+    if (rc != CTK_OK) return rc;
+    pos = end;
+  }
+  return CTK_OK;
+}

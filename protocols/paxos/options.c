@@ -1,0 +1,14 @@
+/* options.c: Paxos's options as the experiment file's [paxos] table spells them. */
+#include <stddef.h>
+
+#include "paxos.h"
+#include "paxos_internal.h"
+
+const ctk_option_spec paxos_option_specs[] = {
+    {"backoff_ms", CTK_OPTION_RANGE, offsetof(ctk_paxos_options, backoff_ms), 5, 40, 1, 600000,
+     "a proposer beaten by a higher ballot waits a random time in [lo, hi] before retrying"},
+    {"retry_timeout_ms", CTK_OPTION_INT, offsetof(ctk_paxos_options, retry_timeout_ms), 100, 0, 1,
+     600000, "a phase without a majority by then starts over; also the catch-up period"},
+    {"max_inflight_slots", CTK_OPTION_INT, offsetof(ctk_paxos_options, max_inflight_slots), 16, 0,
+     1, PAXOS_MAX_INFLIGHT, "own proposals (slots) in flight at once per node"},
+};

@@ -1,0 +1,359 @@
+/* paxos.c: the Paxos instance: create, destroy, the step dispatch, output, status, and
+ * ctk_paxos_protocol.
+ *
+ * Every node is proposer, acceptor and learner of every slot; there is no leader. Messages a
+ * node sends to itself go through the codec too, into a queue handled before the step ends, so
+ * its own acceptor's promise is persisted in the same step as the prepare that asked for it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "paxos_internal.h"
+
+static int check_options(const ctk_paxos_options *o, char *err, size_t err_len) {
+  const char *what = NULL;
+  if (o->backoff_ms[0] < 1 || o->backoff_ms[0] > o->backoff_ms[1] || o->backoff_ms[1] > 600000)
+    what = "backoff_ms must be a range [lo, hi] with 1 <= lo <= hi <= 600000";
+  else if (o->retry_timeout_ms < 1 || o->retry_timeout_ms > 600000)
+    what = "retry_timeout_ms must be in [1, 600000]";
+  else if (o->max_inflight_slots < 1 || o->max_inflight_slots > PAXOS_MAX_INFLIGHT)
+    what = "max_inflight_slots must be in [1, 256]";
+  if (what && err && err_len) snprintf(err, err_len, "paxos: %s", what);
+  return what ? -1 : 0;
+}
+
+void paxos_value_free(paxos_value *v) {
+  free(v->data);
+  v->data = NULL;
+  v->len = 0;
+}
+
+int paxos_value_set(paxos *p, paxos_value *v, const uint8_t *data, size_t len) {
+  uint8_t *copy = NULL;
+  if (len > 0) {
+    copy = malloc(len);
+    if (!copy) {
+      p->out_of_memory = 1;
+      return -1;
+    }
+    memcpy(copy, data, len);
+  }
+  free(v->data);
+  v->data = copy;
+  v->len = (uint32_t)len;
+  return 0;
+}
+
+static void free_slots(paxos *p) {
+  for (uint64_t i = 0; i < p->n_slots; i++) {
+    paxos_value_free(&p->slots[i].accepted);
+    paxos_value_free(&p->slots[i].value);
+  }
+  free(p->slots);
+  p->slots = NULL;
+  p->n_slots = 0;
+}
+
+paxos_slot *paxos_slot_get(paxos *p, uint64_t slot) {
+  if (slot == 0 || slot >= PAXOS_MAX_SLOT) return NULL;
+  if (slot > p->n_slots) {
+    uint64_t cap = p->n_slots ? p->n_slots : 64;
+    while (cap < slot) cap *= 2;
+    paxos_slot *s = realloc(p->slots, cap * sizeof *s);
+    if (!s) {
+      p->out_of_memory = 1;
+      return NULL;
+    }
+    memset(s + p->n_slots, 0, (cap - p->n_slots) * sizeof *s);
+    p->slots = s;
+    p->n_slots = cap;
+  }
+  return &p->slots[slot - 1];
+}
+
+void paxos_see_ballot(paxos *p, uint64_t ballot) {
+  if (paxos_round(ballot) > p->max_round) p->max_round = paxos_round(ballot);
+}
+
+static void paxos_destroy(ctk_proto *p) {
+  if (!p) return;
+  free_slots(p);
+  for (int64_t i = 0; p->proposals && i < p->opt.max_inflight_slots; i++) {
+    paxos_value_free(&p->proposals[i].best);
+    paxos_value_free(&p->proposals[i].own);
+    paxos_value_free(&p->proposals[i].proposed);
+  }
+  free(p->proposals);
+  for (size_t i = 0; p->queue && i < p->queue_count; i++)
+    paxos_value_free(&p->queue[(p->queue_head + i) % PAXOS_MAX_QUEUE]);
+  free(p->queue);
+  wire_writer_free(&p->persist);
+  wire_writer_free(&p->msg_buf);
+  wire_writer_free(&p->self_buf);
+  free(p->out_msgs);
+  free(p->messages);
+  free(p->self_msgs);
+  free(p->commits);
+  free(p);
+}
+
+static ctk_proto *paxos_create(const ctk_node_config *config, const void *options, char *err,
+                               size_t err_len) {
+  if (!config || !options || config->n_nodes < 1 || config->n_nodes > CTK_MAX_NODES ||
+      config->node_id < 0 || config->node_id >= config->n_nodes) {
+    if (err && err_len) snprintf(err, err_len, "paxos: bad node id or cluster size");
+    return NULL;
+  }
+  const ctk_paxos_options *o = options;
+  if (check_options(o, err, err_len) != 0) return NULL;
+  paxos *p = calloc(1, sizeof *p);
+  if (!p) goto nomem;
+  p->id = config->node_id;
+  p->n = config->n_nodes;
+  p->opt = *o;
+  ctk_rng_seed(&p->rng, config->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(config->node_id + 1)));
+  p->next_slot = 1;
+  wire_writer_init(&p->persist);
+  wire_writer_init(&p->msg_buf);
+  wire_writer_init(&p->self_buf);
+  p->proposals = calloc((size_t)o->max_inflight_slots, sizeof *p->proposals);
+  p->queue = calloc(PAXOS_MAX_QUEUE, sizeof *p->queue);
+  p->cap_messages = p->cap_self = p->cap_commits = 64;
+  p->out_msgs = malloc(p->cap_messages * sizeof *p->out_msgs);
+  p->messages = malloc(p->cap_messages * sizeof *p->messages);
+  p->self_msgs = malloc(p->cap_self * sizeof *p->self_msgs);
+  p->commits = malloc(p->cap_commits * sizeof *p->commits);
+  if (p->proposals && p->queue && p->out_msgs && p->messages && p->self_msgs && p->commits)
+    return p;
+nomem:
+  paxos_destroy(p);
+  if (err && err_len) snprintf(err, err_len, "paxos: out of memory");
+  return NULL;
+}
+
+/* Grows an array of n used elements of size sz to hold one more; 0 or -1. */
+static int grow(void **arr, size_t *cap, size_t n, size_t sz) {
+  if (n < *cap) return 0;
+  void *a = realloc(*arr, *cap * 2 * sz);
+  if (!a) return -1;
+  *arr = a;
+  *cap *= 2;
+  return 0;
+}
+
+void paxos_send(paxos *p, int to, const paxos_msg *m) {
+  if (to == p->id) {
+    if (grow((void **)&p->self_msgs, &p->cap_self, p->n_self, sizeof *p->self_msgs) != 0) {
+      p->out_of_memory = 1;
+      return;
+    }
+    size_t off = p->self_buf.len;
+    paxos_msg_encode(&p->self_buf, m);
+    p->self_msgs[p->n_self++] = (paxos_out_msg){to, off, p->self_buf.len - off};
+    return;
+  }
+  /* Two arrays, one capacity: both grow before it changes. */
+  size_t cap = p->cap_messages;
+  if (grow((void **)&p->out_msgs, &cap, p->n_messages, sizeof *p->out_msgs) != 0 ||
+      (cap != p->cap_messages &&
+       grow((void **)&p->messages, &p->cap_messages, p->n_messages, sizeof *p->messages) != 0)) {
+    p->out_of_memory = 1;
+    return;
+  }
+  p->cap_messages = cap;
+  size_t off = p->msg_buf.len;
+  paxos_msg_encode(&p->msg_buf, m);
+  p->out_msgs[p->n_messages++] = (paxos_out_msg){to, off, p->msg_buf.len - off};
+}
+
+void paxos_broadcast(paxos *p, const paxos_msg *m) {
+  for (int i = 0; i < p->n; i++) paxos_send(p, i, m);
+}
+
+static int dispatch(paxos *p, int from, const uint8_t *bytes, size_t len) {
+  paxos_msg m;
+  if (paxos_msg_decode(bytes, len, &m) != CTK_OK) return CTK_ERR_MALFORMED;
+  /* Ballots name their proposer, which must be a node of this cluster. */
+  if (m.ballot && (int)(m.ballot & 0xff) >= p->n) return CTK_ERR_MALFORMED;
+  if (m.promised && (int)(m.promised & 0xff) >= p->n) return CTK_ERR_MALFORMED;
+  if (m.accepted_ballot && (int)(m.accepted_ballot & 0xff) >= p->n) return CTK_ERR_MALFORMED;
+  if (m.type != PAXOS_MSG_CATCHUP && m.slot > p->applied + PAXOS_WINDOW) return CTK_ERR_MALFORMED;
+  if (m.ballot) paxos_see_ballot(p, m.ballot);
+  if (m.promised) paxos_see_ballot(p, m.promised);
+  if (m.type != PAXOS_MSG_CATCHUP && m.slot >= p->next_slot) p->next_slot = m.slot + 1;
+  switch (m.type) {
+  case PAXOS_MSG_PREPARE: paxos_recv_prepare(p, from, &m); break;
+  case PAXOS_MSG_ACCEPT: paxos_recv_accept(p, from, &m); break;
+  case PAXOS_MSG_PROMISE: paxos_recv_promise(p, from, &m); break;
+  case PAXOS_MSG_ACCEPTED: paxos_recv_accepted(p, from, &m); break;
+  case PAXOS_MSG_DECIDED: paxos_learn(p, m.slot, m.value, m.value_len); break;
+  default: paxos_recv_catchup(p, from, &m); break;
+  }
+  return CTK_OK;
+}
+
+/* Handles the messages this node sent itself, including those sent while handling them. */
+static void drain_self(paxos *p) {
+  static const size_t max_len = CTK_MAX_COMMAND_BYTES + 64;
+  uint8_t *copy = malloc(max_len);
+  if (!copy) {
+    p->out_of_memory = 1;
+    return;
+  }
+  for (size_t i = 0; i < p->n_self && !p->out_of_memory && !p->self_buf.failed; i++) {
+    paxos_out_msg o = p->self_msgs[i];
+    if (o.len > max_len) continue;
+    memcpy(copy, p->self_buf.data + o.offset, o.len);
+    dispatch(p, p->id, copy, o.len);
+  }
+  free(copy);
+  p->n_self = 0;
+  wire_writer_reset(&p->self_buf);
+}
+
+static uint64_t next_deadline(const paxos *p) {
+  if (!p->started) return CTK_DEADLINE_NONE;
+  uint64_t d = paxos_proposer_deadline(p);
+  if (p->n > 1 && p->tick_deadline_us < d) d = p->tick_deadline_us;
+  return d;
+}
+
+static void reset_output(paxos *p) {
+  wire_writer_reset(&p->persist);
+  wire_writer_reset(&p->msg_buf);
+  wire_writer_reset(&p->self_buf);
+  p->persist_replace = 0;
+  p->n_messages = p->n_self = p->n_commits = 0;
+  p->out_of_memory = 0;
+}
+
+static void finish_output(paxos *p, ctk_output *out) {
+  /* Slots are applied in order 1, 2, 3, ... with no gaps. */
+  while (p->applied + 1 <= p->n_slots && p->slots[p->applied].chosen && !p->out_of_memory) {
+    if (grow((void **)&p->commits, &p->cap_commits, p->n_commits, sizeof *p->commits) != 0) {
+      p->out_of_memory = 1;
+      break;
+    }
+    const paxos_value *v = &p->slots[p->applied].value;
+    p->applied++;
+    p->commits[p->n_commits++] = (ctk_commit){p->applied, {v->data, v->len}};
+  }
+  for (size_t i = 0; i < p->n_messages; i++) {
+    p->messages[i].to = p->out_msgs[i].to;
+    p->messages[i].bytes = (ctk_bytes){p->msg_buf.data + p->out_msgs[i].offset, p->out_msgs[i].len};
+  }
+  *out = (ctk_output){0};
+  out->persist = (ctk_bytes){p->persist.data, p->persist.len};
+  out->persist_replace = p->persist_replace;
+  out->messages = p->messages;
+  out->n_messages = p->n_messages;
+  out->commits = p->commits;
+  out->n_commits = p->n_commits;
+  out->next_deadline_us = next_deadline(p);
+}
+
+static int start(paxos *p, const ctk_event *ev) {
+  int torn_tail;
+  int rc = paxos_recover(p, ev->bytes.data, ev->bytes.len, &torn_tail);
+  if (rc != CTK_OK) {
+    free_slots(p);
+    p->next_slot = 1;
+    p->max_round = 0;
+    return rc;
+  }
+  p->started = 1;
+  p->tick_deadline_us = ev->now_us + (uint64_t)p->opt.retry_timeout_ms * 1000;
+  p->stalled_since_us = ev->now_us;
+  if (torn_tail) paxos_persist_replace_all(p);
+  return CTK_OK;
+}
+
+/* The periodic tick: ask a peer for chosen values from the first unapplied slot on (catch-up),
+ * and when a known slot stays unchosen for a whole period, propose a no-op there: phase 1 finds
+ * any value that may have been chosen, so the gap closes either way. */
+static void tick(paxos *p) {
+  if (p->now_us < p->tick_deadline_us) return;
+  p->tick_deadline_us = p->now_us + (uint64_t)p->opt.retry_timeout_ms * 1000;
+  if (p->n == 1) return;
+  int peer = (int)ctk_rng_range(&p->rng, 0, (uint64_t)p->n - 2);
+  if (peer >= p->id) peer++;
+  paxos_msg m = {.type = PAXOS_MSG_CATCHUP, .slot = p->applied + 1};
+  paxos_send(p, peer, &m);
+  if (p->applied != p->stalled_at) {
+    p->stalled_at = p->applied;
+    p->stalled_since_us = p->now_us;
+  }
+}
+
+static int paxos_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
+  reset_output(p);
+  int rc = CTK_ERR_INVALID;
+  if (!ev) goto done;
+  if (ev->kind == CTK_EVENT_START) {
+    if (p->started || (ev->bytes.len > 0 && !ev->bytes.data)) goto done;
+    p->now_us = ev->now_us;
+    rc = start(p, ev);
+    goto done;
+  }
+  if (!p->started) goto done;
+  p->now_us = ev->now_us;
+  switch (ev->kind) {
+  case CTK_EVENT_MESSAGE:
+    if (ev->from < 0 || ev->from >= p->n || ev->from == p->id) {
+      rc = CTK_ERR_MALFORMED;
+      break;
+    }
+    rc = dispatch(p, ev->from, ev->bytes.data, ev->bytes.len);
+    break;
+  case CTK_EVENT_TIMEOUT:
+    tick(p);
+    paxos_proposer_timeout(p);
+    rc = CTK_OK;
+    break;
+  case CTK_EVENT_COMMAND:
+    if (ev->bytes.len > CTK_MAX_COMMAND_BYTES || (ev->bytes.len > 0 && !ev->bytes.data))
+      rc = CTK_ERR_INVALID;
+    else if (ev->bytes.len == 0)
+      rc = CTK_ERR_INVALID; /* an empty command is a no-op on the log */
+    else
+      rc = paxos_submit(p, ev->bytes.data, ev->bytes.len);
+    break;
+  default: break;
+  }
+  if (rc == CTK_OK) {
+    paxos_pump(p);
+    drain_self(p);
+  }
+done:
+  if (rc == CTK_OK) {
+    finish_output(p, out);
+    if (!p->out_of_memory && !p->persist.failed && !p->msg_buf.failed) return CTK_OK;
+    rc = CTK_ERR_NOMEM;
+  }
+  reset_output(p);
+  *out = (ctk_output){0};
+  out->next_deadline_us = next_deadline(p);
+  return rc;
+}
+
+static void paxos_status(const ctk_proto *p, ctk_status *s) {
+  s->role = CTK_ROLE_NONE;
+  s->term = p->max_round;
+  s->leader_id = PAXOS_NO_NODE;
+  s->commit_index = p->applied;
+  s->log_length = p->next_slot - 1;
+}
+
+const ctk_protocol_def ctk_paxos_protocol = {
+    .name = "paxos",
+    .summary = "classic Paxos: single-decree Paxos per log slot, no leader (Lamport)",
+    .flags = CTK_PROTO_TOTAL_ORDER,
+    .options = paxos_option_specs,
+    .n_options = PAXOS_N_OPTIONS,
+    .options_size = sizeof(ctk_paxos_options),
+    .create = paxos_create,
+    .destroy = paxos_destroy,
+    .step = paxos_step,
+    .status = paxos_status,
+    .describe = paxos_describe,
+};

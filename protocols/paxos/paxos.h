@@ -1,0 +1,18 @@
+/* paxos.h: classic single-decree Paxos (Lamport, "Paxos Made Simple") run independently for every
+ * slot of a replicated log, with no stable leader, behind the ctk protocol contract. */
+#ifndef CTK_PAXOS_H
+#define CTK_PAXOS_H
+
+#include <stdint.h>
+
+#include "../protocol.h"
+
+typedef struct ctk_paxos_options {
+  int64_t backoff_ms[2];      /* a beaten proposer waits a random time in [lo, hi] */
+  int64_t retry_timeout_ms;   /* a phase with no majority by then starts over; catch-up period */
+  int64_t max_inflight_slots; /* own proposals in flight at once */
+} ctk_paxos_options;
+
+extern const ctk_protocol_def ctk_paxos_protocol;
+
+#endif /* CTK_PAXOS_H */
