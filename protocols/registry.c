@@ -4,11 +4,13 @@
 
 #include "protocol.h"
 #include "multipaxos/multipaxos.h"
+#include "paxos/paxos.h"
 #include "raft/raft.h"
 
 static const ctk_protocol_def *const registry[] = {
     &ctk_raft_protocol,
     &ctk_multipaxos_protocol,
+    &ctk_paxos_protocol,
 };
 
 size_t ctk_protocol_count(void) { return sizeof registry / sizeof registry[0]; }

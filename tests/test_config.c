@@ -265,8 +265,9 @@ static void test_defaults_unknown_protocol(void **state) {
   (void)state;
   ctk_config config;
   char err[CTK_ERR_LEN];
-  assert_int_equal(ctk_config_defaults(&config, "paxos", err, sizeof err), -1);
-  assert_string_equal(err, "unknown protocol \"paxos\" (known: \"raft\", \"multipaxos\")");
+  assert_int_equal(ctk_config_defaults(&config, "viewstamped", err, sizeof err), -1);
+  assert_string_equal(
+      err, "unknown protocol \"viewstamped\" (known: \"raft\", \"multipaxos\", \"paxos\")");
   assert_null(config.protocol_options);
 }
 
@@ -660,18 +661,20 @@ static void test_error_fault_node(void **state) {
 
 static void test_error_unknown_protocol(void **state) {
   (void)state;
-  expect_error("protocol = \"paxos\"\n",
-               "exp.toml:1: key 'protocol': expected a protocol ctk knows (\"raft\", "
-               "\"multipaxos\"), got \"paxos\"");
+  expect_error(
+      "protocol = \"viewstamped\"\n",
+      "exp.toml:1: key 'protocol': expected a protocol ctk knows (\"raft\", \"multipaxos\", "
+      "\"paxos\"), got \"viewstamped\"");
 }
 
 static void test_error_unknown_table(void **state) {
   (void)state;
   expect_error("[simm]\nloss = 0.1\n", "exp.toml:1: unknown table [simm] (did you mean [sim]?)");
   expect_error("seed = 3\n[rafft]\n", "exp.toml:2: unknown table [rafft] (did you mean [raft]?)");
-  expect_error("[paxos]\nballot = 1\n",
-               "exp.toml:1: unknown table [paxos] (expected [cluster], [workload], [sim], [node], "
-               "[[fault]] or the table of a protocol ctk knows: [raft], [multipaxos])");
+  expect_error(
+      "[viewstamped]\nballot = 1\n",
+      "exp.toml:1: unknown table [viewstamped] (expected [cluster], [workload], [sim], [node], "
+      "[[fault]] or the table of a protocol ctk knows: [raft], [multipaxos], [paxos])");
 }
 
 static void test_error_too_many_faults(void **state) {
@@ -732,7 +735,7 @@ static void test_cmd_config(void **state) {
   assert_int_equal(run_config_command(3, missing), 2);
   const char *defaults[] = {"config", "defaults"};
   assert_int_equal(run_config_command(2, defaults), 0);
-  const char *unknown[] = {"config", "defaults", "paxos"};
+  const char *unknown[] = {"config", "defaults", "viewstamped"};
   assert_int_equal(run_config_command(3, unknown), 2);
   const char *bare[] = {"config"};
   assert_int_equal(run_config_command(1, bare), 2);

@@ -2,7 +2,8 @@
  * random faults (crashes, partitions, isolation, loss, duplication, reordering, slow nodes) for
  * Raft and Multi-Paxos, every history linearizable and every invariant holding; and the same
  * sweep catching a Raft deliberately broken to commit an earlier term's entry by counting
- * replicas (Figure 8). */
+ * replicas (Figure 8); the classic Paxos sweeps on 5 and 3 nodes and the seeds that found its
+ * bugs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,6 +81,38 @@ static void test_sweep_catches_commit_by_counting(void **state) {
       out, "replay one with: ctk sim configs/scenarios/raft-figure8-bug-counting.toml --seed "));
 }
 
+static void test_paxos_sweep_200_seeds(void **state) {
+  (void)state;
+  char out[65536];
+  assert_int_equal(sweep_200("paxos-sweep.toml", out, sizeof out), 0);
+  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+}
+
+static void test_paxos_sweep_3_nodes_200_seeds(void **state) {
+  (void)state;
+  char out[65536];
+  assert_int_equal(sweep_200("paxos-sweep-3.toml", out, sizeof out), 0);
+  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+}
+
+/* Seeds that found Paxos bugs: 5-node seed 3, a step of more than 64 messages overran the
+ * message array (a heap corruption); 3-node seed 25, every node restarted and forgot what was
+ * chosen, and relearning one slot per period missed the liveness deadline. */
+static void test_paxos_regression_seeds(void **state) {
+  (void)state;
+  static const struct {
+    const char *scenario;
+    int seed;
+  } seeds[] = {{"paxos-sweep.toml", 3}, {"paxos-sweep-3.toml", 25}};
+  for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+    char cmd[512], out[16384];
+    snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/%s --seed %d 2>&1", cli_bin(),
+             seeds[i].scenario, seeds[i].seed);
+    int rc = cli_run(cmd, out, sizeof out);
+    if (rc != 0) fail_msg("%s seed %d: exit %d\n%s", seeds[i].scenario, seeds[i].seed, rc, out);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_raft_sweep_200_seeds),
@@ -88,6 +121,9 @@ int main(void) {
       cmocka_unit_test(test_multipaxos_regression_seeds),
       cmocka_unit_test(test_figure8_hunt_passes_with_correct_raft),
       cmocka_unit_test(test_sweep_catches_commit_by_counting),
+      cmocka_unit_test(test_paxos_sweep_200_seeds),
+      cmocka_unit_test(test_paxos_sweep_3_nodes_200_seeds),
+      cmocka_unit_test(test_paxos_regression_seeds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
