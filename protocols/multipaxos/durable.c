@@ -169,7 +169,7 @@ int mp_recover(mp *p, const uint8_t *bytes, size_t len, int *torn_tail) {
   }
   if (rc != CTK_OK) {
     for (uint64_t i = 0; i < p->n_slots; i++) free(p->slots[i].data);
-    memset(p->slots, 0, p->cap_slots * sizeof *p->slots);
+    if (p->slots) memset(p->slots, 0, p->cap_slots * sizeof *p->slots);
     p->n_slots = 0;
     p->promised = 0;
     p->live_bytes = 0;
