@@ -15,32 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/record.h"
 #include "mp_internal.h"
 
-#define DURABLE_VERSION     1
-#define RECORD_HEADER_BYTES 12
+#define DURABLE_VERSION 1
 enum { REC_PROMISED = 1, REC_ACCEPTED = 2 };
 
-static size_t record_begin(wire_writer *w, uint8_t type) {
-  size_t pos = w->len;
-  wire_put_u32(w, 0);
-  wire_put_u32(w, 0);
-  wire_put_u32(w, 0);
-  wire_put_u8(w, DURABLE_VERSION);
-  wire_put_u8(w, type);
-  return pos;
-}
-
-static void record_end(wire_writer *w, size_t pos) {
-  if (w->failed) return;
-  size_t payload = w->len - pos - RECORD_HEADER_BYTES;
-  wire_patch_u32(w, pos, (uint32_t)payload);
-  wire_patch_u32(w, pos + 4, wire_crc32c(w->data + pos + RECORD_HEADER_BYTES, payload));
-  wire_patch_u32(w, pos + 8, wire_crc32c(w->data + pos, 8));
-}
-
 void mp_persist_promise(mp *p) {
-  size_t pos = record_begin(&p->persist, REC_PROMISED);
+  size_t pos = record_begin(&p->persist, DURABLE_VERSION, REC_PROMISED);
   wire_put_u64(&p->persist, p->promised);
   record_end(&p->persist, pos);
 }
@@ -49,7 +31,7 @@ void mp_persist_promise(mp *p) {
 void mp_persist_accepted(mp *p, uint64_t first, uint64_t n) {
   while (n > 0) {
     uint64_t k = n < MP_MAX_PER_MSG ? n : MP_MAX_PER_MSG;
-    size_t pos = record_begin(&p->persist, REC_ACCEPTED);
+    size_t pos = record_begin(&p->persist, DURABLE_VERSION, REC_ACCEPTED);
     wire_put_u64(&p->persist, p->slots[first - 1].ballot);
     wire_put_u64(&p->persist, first);
     wire_put_u32(&p->persist, (uint32_t)k);
@@ -82,42 +64,6 @@ void mp_persist_maybe_compact(mp *p) {
   uint64_t total = p->persist_replace ? p->persist.len : p->durable_bytes + p->persist.len;
   uint64_t live = p->live_bytes + 64 + p->n_slots * 8;
   if (total > MP_COMPACT_MIN && total > 4 * live) mp_persist_replace_all(p);
-}
-
-typedef struct frame {
-  uint32_t payload_len, payload_crc;
-  int header_ok;
-} frame;
-
-static frame read_header(const uint8_t *b) {
-  wire_reader r;
-  wire_reader_init(&r, b, RECORD_HEADER_BYTES);
-  frame f;
-  f.payload_len = wire_get_u32(&r);
-  f.payload_crc = wire_get_u32(&r);
-  f.header_ok = wire_get_u32(&r) == wire_crc32c(b, 8);
-  return f;
-}
-
-static int valid_record_after(const uint8_t *bytes, size_t len, size_t from) {
-  for (size_t q = from; q + RECORD_HEADER_BYTES <= len; q++) {
-    frame f = read_header(bytes + q);
-    if (f.header_ok && f.payload_len <= len - q - RECORD_HEADER_BYTES &&
-        wire_crc32c(bytes + q + RECORD_HEADER_BYTES, f.payload_len) == f.payload_crc)
-      return 1;
-  }
-  return 0;
-}
-
-static int frame_record(const uint8_t *bytes, size_t len, size_t pos, size_t *end) {
-  size_t left = len - pos;
-  if (left < RECORD_HEADER_BYTES) return 0;
-  frame f = read_header(bytes + pos);
-  if (!f.header_ok) return valid_record_after(bytes, len, pos + 1) ? CTK_ERR_CORRUPT : 0;
-  if (f.payload_len > left - RECORD_HEADER_BYTES) return 0;
-  *end = pos + RECORD_HEADER_BYTES + f.payload_len;
-  if (wire_crc32c(bytes + pos + RECORD_HEADER_BYTES, f.payload_len) == f.payload_crc) return 1;
-  return *end == len ? 0 : CTK_ERR_CORRUPT;
 }
 
 static int apply_record(mp *p, const uint8_t *b, size_t len) {
@@ -158,7 +104,7 @@ int mp_recover(mp *p, const uint8_t *bytes, size_t len, int *torn_tail) {
   int rc = CTK_OK;
   while (pos < len && rc == CTK_OK) {
     size_t end = 0;
-    int framed = frame_record(bytes, len, pos, &end);
+    int framed = record_frame(bytes, len, pos, &end);
     if (framed <= 0) {
       *torn_tail = framed == 0;
       rc = framed;

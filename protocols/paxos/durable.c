@@ -15,32 +15,14 @@
  * more records behind it is corruption. */
 #include <string.h>
 
+#include "common/record.h"
 #include "paxos_internal.h"
 
-#define DURABLE_VERSION     1
-#define RECORD_HEADER_BYTES 12
+#define DURABLE_VERSION 1
 enum { REC_PROMISE = 1, REC_ACCEPT = 2, REC_CHOSEN = 3 };
 
-static size_t record_begin(wire_writer *w, uint8_t type) {
-  size_t pos = w->len;
-  wire_put_u32(w, 0);
-  wire_put_u32(w, 0);
-  wire_put_u32(w, 0);
-  wire_put_u8(w, DURABLE_VERSION);
-  wire_put_u8(w, type);
-  return pos;
-}
-
-static void record_end(wire_writer *w, size_t pos) {
-  if (w->failed) return;
-  size_t payload = w->len - pos - RECORD_HEADER_BYTES;
-  wire_patch_u32(w, pos, (uint32_t)payload);
-  wire_patch_u32(w, pos + 4, wire_crc32c(w->data + pos + RECORD_HEADER_BYTES, payload));
-  wire_patch_u32(w, pos + 8, wire_crc32c(w->data + pos, 8));
-}
-
 void paxos_persist_promise(paxos *p, uint64_t slot, uint64_t ballot) {
-  size_t pos = record_begin(&p->persist, REC_PROMISE);
+  size_t pos = record_begin(&p->persist, DURABLE_VERSION, REC_PROMISE);
   wire_put_u64(&p->persist, slot);
   wire_put_u64(&p->persist, ballot);
   record_end(&p->persist, pos);
@@ -48,7 +30,7 @@ void paxos_persist_promise(paxos *p, uint64_t slot, uint64_t ballot) {
 
 static void put_value(paxos *p, uint8_t type, uint64_t slot, uint64_t ballot, const uint8_t *v,
                       size_t len) {
-  size_t pos = record_begin(&p->persist, type);
+  size_t pos = record_begin(&p->persist, DURABLE_VERSION, type);
   wire_put_u64(&p->persist, slot);
   wire_put_u64(&p->persist, ballot);
   wire_put_blob(&p->persist, v, len);
@@ -115,43 +97,6 @@ static int apply_record(paxos *p, const uint8_t *payload, size_t len) {
   return CTK_OK;
 }
 
-typedef struct frame {
-  uint32_t payload_len, payload_crc;
-  int header_ok;
-} frame;
-
-static frame read_header(const uint8_t *b) {
-  wire_reader r;
-  wire_reader_init(&r, b, RECORD_HEADER_BYTES);
-  frame f;
-  f.payload_len = wire_get_u32(&r);
-  f.payload_crc = wire_get_u32(&r);
-  f.header_ok = wire_get_u32(&r) == wire_crc32c(b, 8);
-  return f;
-}
-
-static int valid_record_after(const uint8_t *bytes, size_t len, size_t from) {
-  for (size_t q = from; q + RECORD_HEADER_BYTES <= len; q++) {
-    frame f = read_header(bytes + q);
-    if (f.header_ok && f.payload_len <= len - q - RECORD_HEADER_BYTES &&
-        wire_crc32c(bytes + q + RECORD_HEADER_BYTES, f.payload_len) == f.payload_crc)
-      return 1;
-  }
-  return 0;
-}
-
-/* 1 and *end for a whole valid record, 0 for a torn tail, CTK_ERR_CORRUPT otherwise. */
-static int frame_record(const uint8_t *bytes, size_t len, size_t pos, size_t *end) {
-  size_t left = len - pos;
-  if (left < RECORD_HEADER_BYTES) return 0;
-  frame f = read_header(bytes + pos);
-  if (!f.header_ok) return valid_record_after(bytes, len, pos + 1) ? CTK_ERR_CORRUPT : 0;
-  if (f.payload_len > left - RECORD_HEADER_BYTES) return 0;
-  *end = pos + RECORD_HEADER_BYTES + f.payload_len;
-  if (wire_crc32c(bytes + pos + RECORD_HEADER_BYTES, f.payload_len) == f.payload_crc) return 1;
-  return *end == len ? 0 : CTK_ERR_CORRUPT;
-}
-
 /* Replays the records into the (fresh) instance. On error the caller discards the instance's
  * slots. */
 int paxos_recover(paxos *p, const uint8_t *bytes, size_t len, int *torn_tail) {
@@ -159,7 +104,7 @@ int paxos_recover(paxos *p, const uint8_t *bytes, size_t len, int *torn_tail) {
   size_t pos = 0;
   while (pos < len) {
     size_t end = 0;
-    int framed = frame_record(bytes, len, pos, &end);
+    int framed = record_frame(bytes, len, pos, &end);
     if (framed <= 0) {
       *torn_tail = framed == 0;
       return framed;

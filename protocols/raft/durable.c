@@ -20,40 +20,22 @@
  * (persist_replace). */
 #include <string.h>
 
+#include "common/record.h"
 #include "raft_internal.h"
 
 #define DURABLE_VERSION            1
-#define RECORD_HEADER_BYTES        12
 #define COMPACT_ENTRIES_PER_RECORD 4096
 enum { REC_HARD_STATE = 1, REC_ENTRIES = 2, REC_TRUNCATE = 3 };
 
-static size_t record_begin(wire_writer *w, uint8_t type) {
-  size_t pos = w->len;
-  wire_put_u32(w, 0);
-  wire_put_u32(w, 0);
-  wire_put_u32(w, 0);
-  wire_put_u8(w, DURABLE_VERSION);
-  wire_put_u8(w, type);
-  return pos;
-}
-
-static void record_end(wire_writer *w, size_t pos) {
-  if (w->failed) return;
-  size_t payload = w->len - pos - RECORD_HEADER_BYTES;
-  wire_patch_u32(w, pos, (uint32_t)payload);
-  wire_patch_u32(w, pos + 4, wire_crc32c(w->data + pos + RECORD_HEADER_BYTES, payload));
-  wire_patch_u32(w, pos + 8, wire_crc32c(w->data + pos, 8));
-}
-
 static void put_hard_state(wire_writer *w, uint64_t term, int voted_for) {
-  size_t pos = record_begin(w, REC_HARD_STATE);
+  size_t pos = record_begin(w, DURABLE_VERSION, REC_HARD_STATE);
   wire_put_u64(w, term);
   wire_put_u32(w, voted_for < 0 ? 0xFFFFFFFFu : (uint32_t)voted_for);
   record_end(w, pos);
 }
 
 static void put_entries(wire_writer *w, const raft_log *log, uint64_t first, uint64_t n) {
-  size_t pos = record_begin(w, REC_ENTRIES);
+  size_t pos = record_begin(w, DURABLE_VERSION, REC_ENTRIES);
   wire_put_u64(w, first);
   wire_put_u32(w, (uint32_t)n);
   for (uint64_t i = first; i < first + n; i++) {
@@ -82,7 +64,7 @@ void raft_persist_entries(raft *r, uint64_t first, uint64_t n) {
 
 void raft_persist_truncate(raft *r, uint64_t from) {
   raft_persist_hard_state(r);
-  size_t pos = record_begin(&r->persist, REC_TRUNCATE);
+  size_t pos = record_begin(&r->persist, DURABLE_VERSION, REC_TRUNCATE);
   wire_put_u64(&r->persist, from);
   record_end(&r->persist, pos);
 }
@@ -154,46 +136,6 @@ static int apply_record(recovered *s, const uint8_t *payload, size_t len, int n_
   return rc;
 }
 
-typedef struct frame {
-  uint32_t payload_len, payload_crc;
-  int header_ok;
-} frame;
-
-static frame read_header(const uint8_t *p) {
-  wire_reader r;
-  wire_reader_init(&r, p, RECORD_HEADER_BYTES);
-  frame f;
-  f.payload_len = wire_get_u32(&r);
-  f.payload_crc = wire_get_u32(&r);
-  f.header_ok = wire_get_u32(&r) == wire_crc32c(p, 8);
-  return f;
-}
-
-/* Whether a whole valid record starts anywhere in bytes[from, len). Only asked after a damaged
- * header, when where the next record starts is unknown. */
-static int valid_record_after(const uint8_t *bytes, size_t len, size_t from) {
-  for (size_t p = from; p + RECORD_HEADER_BYTES <= len; p++) {
-    frame f = read_header(bytes + p);
-    if (f.header_ok && f.payload_len <= len - p - RECORD_HEADER_BYTES &&
-        wire_crc32c(bytes + p + RECORD_HEADER_BYTES, f.payload_len) == f.payload_crc)
-      return 1;
-  }
-  return 0;
-}
-
-/* Frames the record at pos: 1 and *end when it is whole and valid, 0 for a torn tail (nothing
- * valid after it), CTK_ERR_CORRUPT for a bad record with more records behind it. */
-static int frame_record(const uint8_t *bytes, size_t len, size_t pos, size_t *end) {
-  size_t left = len - pos;
-  if (left < RECORD_HEADER_BYTES) return 0; /* a torn header */
-  frame f = read_header(bytes + pos);
-  if (!f.header_ok) return valid_record_after(bytes, len, pos + 1) ? CTK_ERR_CORRUPT : 0;
-  if (f.payload_len > left - RECORD_HEADER_BYTES) return 0; /* a torn payload */
-  *end = pos + RECORD_HEADER_BYTES + f.payload_len;
-  if (wire_crc32c(bytes + pos + RECORD_HEADER_BYTES, f.payload_len) == f.payload_crc) return 1;
-  return *end == len ? 0 : CTK_ERR_CORRUPT; /* the last record never made it whole */
-}
-
 int raft_recover(raft *r, const uint8_t *bytes, size_t len, int *torn_tail) {
   recovered s = {.term = 0, .voted_for = RAFT_NO_NODE};
   raft_log_init(&s.log);
@@ -202,7 +144,7 @@ int raft_recover(raft *r, const uint8_t *bytes, size_t len, int *torn_tail) {
   int rc = CTK_OK;
   while (pos < len && rc == CTK_OK) {
     size_t end = 0;
-    int framed = frame_record(bytes, len, pos, &end);
+    int framed = record_frame(bytes, len, pos, &end);
     if (framed <= 0) {
       *torn_tail = framed == 0;
       rc = framed;
