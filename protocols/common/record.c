@@ -58,3 +58,21 @@ int record_frame(const uint8_t *bytes, size_t len, size_t pos, size_t *end) {
   if (wire_crc32c(bytes + pos + RECORD_HEADER_BYTES, h.payload_len) == h.payload_crc) return 1;
   return *end == len ? 0 : CTK_ERR_CORRUPT; /* a bad last record is torn; before others, corrupt */
 }
+
+int record_replay(const uint8_t *bytes, size_t len,
+                  int (*apply)(void *ctx, const uint8_t *payload, size_t len), void *ctx,
+                  int *torn_tail) {
+  *torn_tail = 0;
+  for (size_t pos = 0; pos < len;) {
+    size_t end = 0;
+    int framed = record_frame(bytes, len, pos, &end);
+    if (framed <= 0) {
+      *torn_tail = framed == 0;
+      return framed;
+    }
+    int rc = apply(ctx, bytes + pos + RECORD_HEADER_BYTES, end - pos - RECORD_HEADER_BYTES);
+    if (rc != CTK_OK) return rc;
+    pos = end;
+  }
+  return CTK_OK;
+}

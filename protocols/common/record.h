@@ -22,4 +22,10 @@ void record_end(wire_writer *w, size_t pos);
  * Its payload is bytes[pos + RECORD_HEADER_BYTES, *end). */
 int record_frame(const uint8_t *bytes, size_t len, size_t pos, size_t *end);
 
+/* Hands the payload of every record of bytes[0, len) to apply, in order. Returns CTK_OK (a torn
+ * tail is dropped, and *torn_tail set), CTK_ERR_CORRUPT, or the first error apply returned. */
+int record_replay(const uint8_t *bytes, size_t len,
+                  int (*apply)(void *ctx, const uint8_t *payload, size_t len), void *ctx,
+                  int *torn_tail);
+
 #endif /* CTK_RECORD_H */

@@ -98,21 +98,12 @@ static int apply_record(mp *p, const uint8_t *b, size_t len) {
 
 /* Recovers into a fresh instance (no slots yet); on error the caller destroys nothing: the slots
  * read so far are freed here and the instance is left empty. */
+static int replay_one(void *p, const uint8_t *payload, size_t len) {
+  return apply_record(p, payload, len);
+}
+
 int mp_recover(mp *p, const uint8_t *bytes, size_t len, int *torn_tail) {
-  *torn_tail = 0;
-  size_t pos = 0;
-  int rc = CTK_OK;
-  while (pos < len && rc == CTK_OK) {
-    size_t end = 0;
-    int framed = record_frame(bytes, len, pos, &end);
-    if (framed <= 0) {
-      *torn_tail = framed == 0;
-      rc = framed;
-      break;
-    }
-    rc = apply_record(p, bytes + pos + RECORD_HEADER_BYTES, end - pos - RECORD_HEADER_BYTES);
-    pos = end;
-  }
+  int rc = record_replay(bytes, len, replay_one, p, torn_tail);
   if (rc != CTK_OK) {
     for (uint64_t i = 0; i < p->n_slots; i++) free(p->slots[i].data);
     if (p->slots) memset(p->slots, 0, p->cap_slots * sizeof *p->slots);

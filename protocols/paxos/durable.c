@@ -99,19 +99,10 @@ static int apply_record(paxos *p, const uint8_t *payload, size_t len) {
 
 /* Replays the records into the (fresh) instance. On error the caller discards the instance's
  * slots. */
+static int replay_one(void *p, const uint8_t *payload, size_t len) {
+  return apply_record(p, payload, len);
+}
+
 int paxos_recover(paxos *p, const uint8_t *bytes, size_t len, int *torn_tail) {
-  *torn_tail = 0;
-  size_t pos = 0;
-  while (pos < len) {
-    size_t end = 0;
-    int framed = record_frame(bytes, len, pos, &end);
-    if (framed <= 0) {
-      *torn_tail = framed == 0;
-      return framed;
-    }
-    int rc = apply_record(p, bytes + pos + RECORD_HEADER_BYTES, end - pos - RECORD_HEADER_BYTES);
-    if (rc != CTK_OK) return rc;
-    pos = end;
-  }
-  return CTK_OK;
+  return record_replay(bytes, len, replay_one, p, torn_tail);
 }

@@ -136,23 +136,21 @@ static int apply_record(recovered *s, const uint8_t *payload, size_t len, int n_
   return rc;
 }
 
+typedef struct replay_ctx {
+  recovered *s;
+  int n_nodes;
+} replay_ctx;
+
+static int replay_one(void *ctx, const uint8_t *payload, size_t len) {
+  replay_ctx *c = ctx;
+  return apply_record(c->s, payload, len, c->n_nodes);
+}
+
 int raft_recover(raft *r, const uint8_t *bytes, size_t len, int *torn_tail) {
   recovered s = {.term = 0, .voted_for = RAFT_NO_NODE};
   raft_log_init(&s.log);
-  *torn_tail = 0;
-  size_t pos = 0;
-  int rc = CTK_OK;
-  while (pos < len && rc == CTK_OK) {
-    size_t end = 0;
-    int framed = record_frame(bytes, len, pos, &end);
-    if (framed <= 0) {
-      *torn_tail = framed == 0;
-      rc = framed;
-      break;
-    }
-    rc = apply_record(&s, bytes + pos + RECORD_HEADER_BYTES, end - pos - RECORD_HEADER_BYTES, r->n);
-    pos = end;
-  }
+  replay_ctx ctx = {&s, r->n};
+  int rc = record_replay(bytes, len, replay_one, &ctx, torn_tail);
   if (rc != CTK_OK) {
     raft_log_free(&s.log);
     return rc;
