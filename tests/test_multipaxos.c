@@ -1,7 +1,9 @@
 /* test_multipaxos.c: drives Multi-Paxos instances by hand through ctk_multipaxos_protocol:
  * elections, a crashed leader replaced with its holes filled by no-ops, accepted values
- * re-proposed after a leader change, a restarted acceptor keeping its promise, durable records
- * (torn tail, corruption), malformed messages, and flexible quorums. */
+ * re-proposed after a leader change, acknowledged commands surviving a leader crash in the middle
+ * of phase 2, a Promise too big for one message sent in chunks, a restarted acceptor keeping its
+ * promise, durable records (torn tail, corruption), malformed messages, and flexible quorums.
+ * Every message any node sends is checked to fit in CTK_MAX_MESSAGE_BYTES. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,6 +38,7 @@ typedef struct cluster {
   char committed[MAXN][64][16]; /* command emitted at each slot ("" for a no-op) */
   qmsg q[4096];
   size_t nq;
+  size_t promise_chunks; /* Promises sent that said more was to come */
 } cluster;
 
 static void absorb(cluster *c, int i, const ctk_output *out) {
@@ -49,6 +52,11 @@ static void absorb(cluster *c, int i, const ctk_output *out) {
   }
   for (size_t k = 0; k < out->n_messages; k++) {
     assert_true(c->nq < 4096);
+    assert_true(out->messages[k].bytes.len <= CTK_MAX_MESSAGE_BYTES);
+    mp_msg decoded;
+    assert_int_equal(
+        mp_msg_decode(out->messages[k].bytes.data, out->messages[k].bytes.len, &decoded), CTK_OK);
+    if (decoded.type == MP_MSG_PROMISE && decoded.next) c->promise_chunks++;
     qmsg *m = &c->q[c->nq++];
     m->from = i;
     m->to = out->messages[k].to;
@@ -276,7 +284,7 @@ static void promise_from(cluster *c, int from, uint64_t ballot, uint64_t accepte
   size_t pos = mp_encode_promise_begin(&w, ballot, 1, ballot);
   mp_slot slot = {.ballot = accepted, .len = (uint32_t)strlen(v), .data = (uint8_t *)v};
   mp_encode_promise_entry(&w, 1, &slot);
-  mp_encode_promise_end(&w, pos, 1);
+  mp_encode_promise_end(&w, pos, 0, 1);
   assert_int_equal(step(c, 1, CTK_EVENT_MESSAGE, from, w.data, w.len), CTK_OK);
   wire_writer_free(&w);
 }
@@ -343,6 +351,114 @@ static void test_restart_keeps_promise(void **state) {
   assert_int_equal(m.promised, 5);
   assert_int_equal(status_of(&c, 0).log_length, 0);
   wire_writer_free(&w);
+  cluster_free(&c);
+}
+
+/* Keeps only the queued Accepts addressed to the nodes in `mask`. */
+static void keep_accepts_to(cluster *c, unsigned mask) {
+  size_t kept = 0;
+  for (size_t k = 0; k < c->nq; k++) {
+    mp_msg m;
+    assert_int_equal(mp_msg_decode(c->q[k].bytes, c->q[k].len, &m), CTK_OK);
+    if (m.type == MP_MSG_ACCEPT && (mask & (1u << c->q[k].to)))
+      c->q[kept++] = c->q[k];
+    else
+      free(c->q[k].bytes);
+  }
+  c->nq = kept;
+}
+
+/* 5 nodes, leader 0. "a", "b", "c" reach two acceptors, whose Accepted come back: with the leader
+ * that is a quorum of 3, so the leader commits them and would answer its clients. "d" reaches one
+ * acceptor only. The leader crashes before any commit index leaves it. Whichever two acceptors
+ * had the Accepts and whichever survivor leads next, "a", "b", "c" are chosen at slots 1 to 3 on
+ * every node; "d" may be chosen or lost, but the same way everywhere. */
+static void test_acknowledged_survive_leader_crash_in_phase2(void **state) {
+  (void)state;
+  for (int x = 1; x <= 4; x++)
+    for (int y = x + 1; y <= 4; y++)
+      for (int next = 1; next <= 4; next++) {
+        cluster c;
+        cluster_init(&c, 5);
+        elect(&c, 0);
+        drop_all(&c);
+        command(&c, 0, "a");
+        command(&c, 0, "b");
+        command(&c, 0, "c");
+        keep_accepts_to(&c, (1u << x) | (1u << y));
+        size_t n = c.nq;
+        for (size_t k = 0; k < n; k++)
+          assert_int_equal(
+              step(&c, c.q[k].to, CTK_EVENT_MESSAGE, c.q[k].from, c.q[k].bytes, c.q[k].len),
+              CTK_OK);
+        for (size_t k = 0; k < n; k++) free(c.q[k].bytes);
+        memmove(c.q, c.q + n, (c.nq - n) * sizeof *c.q);
+        c.nq -= n;
+        deliver_all(&c);                   /* the Accepted reach the leader */
+        assert_int_equal(c.applied[0], 3); /* acknowledged */
+        command(&c, 0, "d");
+        keep_accepts_to(&c, 1u << x);
+        deliver_once_drop_replies(&c);
+        drop_all(&c);
+        crash(&c, 0);
+        for (int i = 1; i < 5; i++) /* only x learnt the commit index, piggybacked on "d" */
+          assert_int_equal(c.applied[i], i == x ? 3 : 0);
+        elect(&c, next);
+        for (int round = 0; round < 3; round++) {
+          fire(&c, next);
+          deliver_all(&c);
+        }
+        const char *want[] = {"", "a", "b", "c"};
+        uint64_t len = c.applied[next];
+        assert_true(len == 3 || len == 4);
+        for (int i = 1; i < 5; i++) {
+          assert_int_equal(c.applied[i], len);
+          for (int s = 1; s <= 3; s++) assert_string_equal(c.committed[i][s], want[s]);
+          if (len == 4) assert_string_equal(c.committed[i][4], c.committed[next][4]);
+        }
+        /* "d" reached node x: it survives when x promised to the new leader */
+        if (next == x) assert_int_equal(len, 4);
+        cluster_free(&c);
+      }
+}
+
+/* An acceptor holding 2.4 MB of accepted values the candidate lacks answers its Prepare in
+ * chunks of at most one message each; the candidate asks for the rest, becomes leader only with
+ * all of it, and gets every value chosen again. */
+static void test_large_promise_sent_in_chunks(void **state) {
+  (void)state;
+  enum { N_CMDS = 600, CMD_BYTES = 4000 };
+  cluster c;
+  cluster_init(&c, 3);
+  crash(&c, 2);
+  elect(&c, 0);
+  static char cmd[CMD_BYTES];
+  for (int k = 1; k <= N_CMDS; k++) {
+    memset(cmd, 'x', sizeof cmd);
+    int w = snprintf(cmd, sizeof cmd, "cmd-%04d", k);
+    cmd[w] = '-';
+    assert_int_equal(step(&c, 0, CTK_EVENT_COMMAND, 0, cmd, sizeof cmd), CTK_OK);
+    deliver_all(&c);
+  }
+  fire(&c, 0);
+  deliver_all(&c);
+  assert_int_equal(c.applied[0], N_CMDS);
+  assert_int_equal(c.applied[1], N_CMDS);
+  crash(&c, 0);
+  boot(&c, 2); /* it never saw any of it */
+  c.promise_chunks = 0;
+  elect(&c, 2);
+  assert_true(c.promise_chunks >= 2);
+  for (int round = 0; round < 40 && c.applied[2] < N_CMDS; round++) {
+    fire(&c, 2);
+    deliver_all(&c);
+  }
+  assert_int_equal(c.applied[2], N_CMDS);
+  for (int k = 1; k < 64; k++) {
+    char want[16];
+    snprintf(want, sizeof want, "cmd-%04d-xxxxxx", k);
+    assert_string_equal(c.committed[2][k], want);
+  }
   cluster_free(&c);
 }
 
@@ -472,6 +588,8 @@ int main(void) {
       cmocka_unit_test(test_crashed_leader_holes_filled_with_noops),
       cmocka_unit_test(test_highest_ballot_reproposed),
       cmocka_unit_test(test_two_values_highest_wins),
+      cmocka_unit_test(test_acknowledged_survive_leader_crash_in_phase2),
+      cmocka_unit_test(test_large_promise_sent_in_chunks),
       cmocka_unit_test(test_restart_keeps_promise),
       cmocka_unit_test(test_durable_torn_and_corrupt),
       cmocka_unit_test(test_malformed_rejected),

@@ -61,6 +61,11 @@ void wire_patch_u32(wire_writer *w, size_t pos, uint32_t v) {
   w->data[pos + 3] = (uint8_t)v;
 }
 
+void wire_patch_u64(wire_writer *w, size_t pos, uint64_t v) {
+  wire_patch_u32(w, pos, (uint32_t)(v >> 32));
+  wire_patch_u32(w, pos + 4, (uint32_t)v);
+}
+
 const uint8_t *wire_get_bytes(wire_reader *r, size_t len) {
   if (r->failed || len > r->len - r->pos) {
     r->failed = 1;

@@ -34,6 +34,7 @@ void wire_put_u64(wire_writer *w, uint64_t v);
 void wire_put_blob(wire_writer *w, const void *bytes, size_t len);
 /* Overwrites 4 bytes at pos (already written) with v, e.g. a length known only afterwards. */
 void wire_patch_u32(wire_writer *w, size_t pos, uint32_t v);
+void wire_patch_u64(wire_writer *w, size_t pos, uint64_t v);
 
 static inline void wire_reader_init(wire_reader *r, const uint8_t *data, size_t len) {
   r->data = data;

@@ -1,10 +1,14 @@
 /* codec.c: Multi-Paxos's wire format: a version byte, a type byte, then big-endian fields.
  *
  *   Prepare    ballot u64, first_open u64                                         (phase 1a)
- *   Promise    ballot u64, ok u8, promised u64, n u32, n x (slot u64, ballot u64, blob) (1b)
+ *   Promise    ballot u64, ok u8, promised u64, next u64, n u32,
+ *              n x (slot u64, ballot u64, blob)                                    (phase 1b)
  *   Accept     ballot u64, commit u64, first u64, n u32, n x value blob           (phase 2a)
  *   Accepted   ballot u64, ok u8, promised u64, first u64, n u32, commit u64      (phase 2b)
  *   Forward    n u32, n x command blob
+ *
+ * A Promise holds at most MP_MAX_ITEMS_BYTES of entries; `next` names the slot the rest starts
+ * at, which the candidate asks for with another Prepare of the same ballot.
  *
  * Everything is validated before a handler sees it; a bad message is CTK_ERR_MALFORMED. */
 #include <stdio.h>
@@ -28,6 +32,7 @@ size_t mp_encode_promise_begin(wire_writer *w, uint64_t ballot, int ok, uint64_t
   wire_put_u8(w, ok ? 1 : 0);
   wire_put_u64(w, promised);
   size_t pos = w->len;
+  wire_put_u64(w, 0);
   wire_put_u32(w, 0);
   return pos;
 }
@@ -38,8 +43,9 @@ void mp_encode_promise_entry(wire_writer *w, uint64_t slot, const mp_slot *s) {
   wire_put_blob(w, s->data, s->len);
 }
 
-void mp_encode_promise_end(wire_writer *w, size_t count_pos, uint32_t n) {
-  if (!w->failed) wire_patch_u32(w, count_pos, n);
+void mp_encode_promise_end(wire_writer *w, size_t pos, uint64_t next, uint32_t n) {
+  wire_patch_u64(w, pos, next);
+  wire_patch_u32(w, pos + 8, n);
 }
 
 void mp_encode_accept(wire_writer *w, uint64_t ballot, uint64_t commit, uint64_t first,
@@ -110,6 +116,8 @@ int mp_msg_decode(const uint8_t *bytes, size_t len, mp_msg *m) {
       bad = ok > 1;
       m->ok = ok;
       m->promised = wire_get_u64(&r);
+      m->next = wire_get_u64(&r);
+      if (m->next >= MP_MAX_SLOT) bad = 1;
     }
     if (m->type == MP_MSG_ACCEPT) {
       m->commit = wire_get_u64(&r);
@@ -175,8 +183,9 @@ int mp_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
                  (unsigned long long)m.first);
     break;
   case MP_MSG_PROMISE:
-    w = snprintf(buf, buf_len, "Promise b=%llu %s promised=%llu n=%u", (unsigned long long)m.ballot,
-                 m.ok ? "ok" : "nack", (unsigned long long)m.promised, m.n);
+    w = snprintf(buf, buf_len, "Promise b=%llu %s promised=%llu n=%u%s",
+                 (unsigned long long)m.ballot, m.ok ? "ok" : "nack", (unsigned long long)m.promised,
+                 m.n, m.next ? " more" : "");
     break;
   case MP_MSG_ACCEPT:
     w = snprintf(buf, buf_len, "Accept b=%llu slots=%llu+%u commit=%llu",

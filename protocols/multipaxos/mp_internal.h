@@ -20,6 +20,7 @@ extern const size_t mp_n_option_specs;
 #define MP_MAX_ROUND       (1ull << 48)
 #define MP_MAX_GAP         (1ull << 20) /* a slot this far past our last is implausible */
 #define MP_MAX_PER_MSG     4096         /* slots in one Accept or Promise chunk, whatever */
+#define MP_MAX_ITEMS_BYTES (CTK_MAX_MESSAGE_BYTES - 64) /* the slots of one message, encoded */
 #define MP_MAX_FORWARD     64
 #define MP_MAX_UNCOMMITTED 16384
 #define MP_NO_NODE         (-1)
@@ -34,7 +35,7 @@ typedef struct mp_slot {
 } mp_slot;
 
 /* ---- codec.c ---- */
-#define MP_WIRE_VERSION 1
+#define MP_WIRE_VERSION 2
 typedef enum mp_msg_type {
   MP_MSG_PREPARE = 1,
   MP_MSG_PROMISE = 2,
@@ -50,6 +51,8 @@ typedef struct mp_msg {
   int ok;            /* PROMISE, ACCEPTED */
   uint64_t first;    /* PREPARE: first open slot; ACCEPT, ACCEPTED: first slot */
   uint64_t commit;   /* ACCEPT: leader's commit index; ACCEPTED: acceptor's chosen prefix */
+  uint64_t next;     /* PROMISE: 0 when it holds every entry, else the slot its next chunk
+                        starts at (ask again with a Prepare of the same ballot from there) */
   uint32_t n;        /* values (ACCEPT, FORWARD), entries (PROMISE), slots acked (ACCEPTED) */
   const uint8_t *items;
   size_t items_len;
@@ -66,10 +69,12 @@ void mp_item_next(mp_item_iter *it, uint64_t *slot, uint64_t *ballot, const uint
                   size_t *len);
 
 void mp_encode_prepare(wire_writer *w, uint64_t ballot, uint64_t first);
-/* Promise header; entries appended with mp_encode_promise_entry, count patched at the end. */
+/* Promise header; entries appended with mp_encode_promise_entry, the slot of the next chunk (0:
+ * none) and the count patched at the end. */
 size_t mp_encode_promise_begin(wire_writer *w, uint64_t ballot, int ok, uint64_t promised);
 void mp_encode_promise_entry(wire_writer *w, uint64_t slot, const mp_slot *s);
-void mp_encode_promise_end(wire_writer *w, size_t count_pos, uint32_t n);
+void mp_encode_promise_end(wire_writer *w, size_t pos, uint64_t next, uint32_t n);
+#define MP_PROMISE_ENTRY_BYTES(len) (20 + (size_t)(len))
 void mp_encode_accept(wire_writer *w, uint64_t ballot, uint64_t commit, uint64_t first,
                       const mp_slot *slots, uint32_t n);
 void mp_encode_accepted(wire_writer *w, uint64_t ballot, int ok, uint64_t promised, uint64_t first,
@@ -113,7 +118,8 @@ struct ctk_proto {
   uint64_t election_deadline_us;
 
   /* Candidate: phase 1. best[i] is slot first_open + i, the highest-ballot value promised. */
-  uint32_t promises;
+  uint32_t promises;                    /* acceptors whose whole Promise arrived */
+  uint64_t promise_next[CTK_MAX_NODES]; /* chunked Promise: the next chunk asked for */
   uint64_t first_open;
   mp_slot *best;
   uint64_t n_best;
@@ -150,6 +156,8 @@ static inline const mp_slot *mp_slot_at(const mp *p, uint64_t slot) {
 }
 
 /* multipaxos.c: output and slots */
+/* How many slots from `first` (at most max, none past the last) fit in one Accept. */
+uint32_t mp_batch_len(const mp *p, uint64_t first, uint64_t max);
 wire_writer *mp_send_begin(mp *p, int to);
 void mp_send_end(mp *p);
 /* Makes room for slots up to `slot`; 0 or -1 when out of memory. */

@@ -116,6 +116,16 @@ int mp_slot_set(mp_slot *s, uint64_t ballot, const uint8_t *data, size_t len) {
   return 0;
 }
 
+uint32_t mp_batch_len(const mp *p, uint64_t first, uint64_t max) {
+  uint32_t n = 0;
+  size_t bytes = 0;
+  for (uint64_t s = first; s <= p->n_slots && n < max; s++, n++) {
+    bytes += 4 + (size_t)p->slots[s - 1].len; /* a value blob */
+    if (n > 0 && bytes > MP_MAX_ITEMS_BYTES) break;
+  }
+  return n;
+}
+
 void mp_reset_election_timer(mp *p) {
   p->election_deadline_us =
       p->now_us + ctk_rng_range(&p->rng, p->election_lo_us, p->election_hi_us);

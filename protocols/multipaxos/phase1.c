@@ -6,7 +6,12 @@
  * For each open slot the leader then proposes the value of the highest-numbered proposal it was
  * told of (phase 2a, P2c), and fills the slots nobody accepted anything in with no-ops. A node
  * is LEADER only once q1 acceptors promised, so a round r, owned by node (r - 1) % n alone, has
- * at most one leader. */
+ * at most one leader.
+ *
+ * A Promise holds at most one message's worth of accepted values; an acceptor with more says
+ * where the rest starts, and the candidate asks for it with another Prepare of the same ballot.
+ * An acceptor's promise counts only once all of it arrived: the candidate must know every value
+ * a quorum accepted before it proposes anything. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +93,7 @@ void mp_start_phase1(mp *p) {
   p->role = MP_CANDIDATE;
   p->leader_id = MP_NO_NODE;
   p->promises = 1u << p->id;
+  memset(p->promise_next, 0, sizeof p->promise_next);
   p->first_open = p->commit_index + 1;
   free_best(p);
   for (uint64_t s = p->first_open; s <= p->n_slots; s++) {
@@ -110,7 +116,7 @@ void mp_recv_prepare(mp *p, int from, const mp_msg *m) {
   wire_writer *w = mp_send_begin(p, from);
   if (m->ballot < p->promised) {
     size_t pos = mp_encode_promise_begin(w, m->ballot, 0, p->promised);
-    mp_encode_promise_end(w, pos, 0);
+    mp_encode_promise_end(w, pos, 0, 0);
     mp_send_end(p);
     return;
   }
@@ -123,13 +129,20 @@ void mp_recv_prepare(mp *p, int from, const mp_msg *m) {
   mp_reset_election_timer(p);
   size_t pos = mp_encode_promise_begin(w, m->ballot, 1, p->promised);
   uint32_t n = 0;
+  uint64_t next = 0;
+  size_t bytes = 0;
   for (uint64_t s = m->first; s <= p->n_slots; s++) {
     const mp_slot *slot = &p->slots[s - 1];
     if (!slot->ballot) continue;
+    bytes += MP_PROMISE_ENTRY_BYTES(slot->len);
+    if (bytes > MP_MAX_ITEMS_BYTES) {
+      next = s; /* the rest in another chunk */
+      break;
+    }
     mp_encode_promise_entry(w, s, slot);
     n++;
   }
-  mp_encode_promise_end(w, pos, n);
+  mp_encode_promise_end(w, pos, next, n);
   mp_send_end(p);
 }
 
@@ -139,7 +152,7 @@ void mp_recv_promise(mp *p, int from, const mp_msg *m) {
     return;
   }
   if (p->role != MP_CANDIDATE || m->ballot != p->ballot || (p->promises & (1u << from))) return;
-  p->promises |= 1u << from;
+  if (m->next && m->next <= p->promise_next[from]) return; /* a chunk seen before */
   mp_item_iter it;
   mp_item_iter_init(&it, m);
   for (uint32_t i = 0; i < m->n; i++) {
@@ -149,5 +162,13 @@ void mp_recv_promise(mp *p, int from, const mp_msg *m) {
     mp_item_next(&it, &slot, &ballot, &data, &len);
     offer(p, slot, ballot, data, len);
   }
+  if (m->next) {
+    p->promise_next[from] = m->next;
+    mp_reset_election_timer(p); /* making progress: give the rest time to come */
+    mp_encode_prepare(mp_send_begin(p, from), p->ballot, m->next);
+    mp_send_end(p);
+    return;
+  }
+  p->promises |= 1u << from;
   if (__builtin_popcount(p->promises) >= p->q1) become_leader(p);
 }

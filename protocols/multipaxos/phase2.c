@@ -29,10 +29,9 @@ void mp_flush(mp *p) {
   }
   inflight_pop(p);
   while (p->sent_upto < p->n_slots && p->inflight_count < (uint32_t)p->opt.max_inflight) {
-    uint64_t k = p->n_slots - p->sent_upto;
-    if (k > (uint64_t)p->opt.max_batch) k = (uint64_t)p->opt.max_batch;
+    uint32_t k = mp_batch_len(p, p->sent_upto + 1, (uint64_t)p->opt.max_batch);
     for (int i = 0; i < p->n; i++)
-      if (i != p->id) send_accept(p, i, p->sent_upto + 1, (uint32_t)k);
+      if (i != p->id) send_accept(p, i, p->sent_upto + 1, k);
     p->sent_upto += k;
     uint32_t tail = (p->inflight_start + p->inflight_count) % (uint32_t)p->opt.max_inflight;
     p->inflight[tail] = p->sent_upto;
@@ -60,7 +59,7 @@ static void send_catchup(mp *p, int to) {
     send_accept(p, to, p->sent_upto + 1, 0);
     return;
   }
-  uint64_t end = start + (uint64_t)p->opt.max_batch - 1;
+  uint64_t end = start + mp_batch_len(p, start, (uint64_t)p->opt.max_batch) - 1;
   if (end > p->sent_upto) end = p->sent_upto;
   send_accept(p, to, start, (uint32_t)(end - start + 1));
   peer->catchup_end = end;
