@@ -117,7 +117,7 @@ sweep-long: bin/ctk
 	@bash scripts/sweep-long.sh bin/ctk
 
 # Coverage-guided fuzzing (clang's libFuzzer, with AddressSanitizer and UBSan) of everything that
-# reads untrusted bytes: Raft messages and durable state, experiment files, histories.
+# reads untrusted bytes: every protocol's messages and durable state, experiment files, histories.
 # FUZZ_SECONDS per target (default 30).
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/*.c))

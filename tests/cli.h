@@ -11,4 +11,11 @@ const char *cli_bin(void);
  * Returns its exit status, or -1 when it could not run or did not exit. */
 int cli_run(const char *cmd, char *out, size_t out_len);
 
+/* The first of `count` consecutive TCP ports on 127.0.0.1 that nothing listens on or uses right
+ * now, below the kernel's ephemeral range (where outgoing connections take their local ports)
+ * and picked at random, so that test binaries running at the same time (or a port that an
+ * earlier test's connection still holds) do not collide. Never the same block twice in one
+ * process. */
+int cli_free_ports(int count);
+
 #endif /* CTK_TESTS_CLI_H */

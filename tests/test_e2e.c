@@ -21,8 +21,13 @@
 
 static char tmpdir[] = "/tmp/ctk-e2e-XXXXXX";
 
-/* A port range of our own, so parallel test binaries do not collide. */
-static int base_port(int k) { return 20000 + (int)(getpid() % 500) * 40 + k * 20; }
+/* Ports of our own for each cluster, free when asked for (see cli_free_ports). */
+static int base_port(int k) {
+  (void)k;
+  int port = cli_free_ports(16);
+  assert_true(port > 0);
+  return port;
+}
 
 static void write_file(const char *path, const char *text) {
   FILE *f = fopen(path, "w");

@@ -130,7 +130,7 @@ static void test_garbage_frames_are_counted_and_the_node_keeps_serving(void **st
   (void)state;
   ctk_config config;
   char run_dir[512];
-  int port = 24000 + (int)(getpid() % 400) * 20;
+  int port = cli_free_ports(16);
   ctk_local_cluster *cluster = start_cluster(&config, "garbage", port, 2, run_dir, sizeof run_dir);
   const char *target = config.cluster.endpoints[0];
   uint32_t tag = hw_cluster_tag(&config.cluster);
@@ -217,7 +217,7 @@ static void test_killed_node_restarts_from_disk_and_catches_up(void **state) {
   (void)state;
   ctk_config config;
   char run_dir[512];
-  int port = 24010 + (int)(getpid() % 400) * 20;
+  int port = cli_free_ports(16);
   ctk_local_cluster *cluster = start_cluster(&config, "restart", port, 3, run_dir, sizeof run_dir);
   run_workload(&config, cluster, 1);
   hw_status s[3];
