@@ -1,7 +1,9 @@
 /* test_paxos.c: classic Paxos by hand: nodes wired together in the test, messages delivered one
  * by one. One slot chosen; dueling proposers on one slot both end up chosen in different slots;
- * a restarted acceptor keeps its promise (and a torn or corrupt durable tail); a node that
- * missed chosen slots catches up; malformed input rejected without a change of state. */
+ * a value chosen by a proposer that crashed before telling anyone is the one the next proposer
+ * for that slot chooses; a restarted acceptor keeps its promise (and a torn or corrupt durable
+ * tail); a node that missed chosen slots catches up; malformed input rejected without a change of
+ * state. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -164,6 +166,38 @@ static void test_dueling_proposers_terminate(void **state) {
   assert_string_not_equal(nodes[0].commits[0], nodes[0].commits[1]);
 }
 
+/* Node 0 gets "a" accepted by a majority and applies it (its client would have its answer), then
+ * crashes before any Decided leaves it: nobody else knows "a" was chosen. Node 1, asked for "b",
+ * proposes in slot 1, learns "a" from a promise (P2c) and chooses it there, then "b" in slot 2. */
+static void test_chosen_value_survives_proposer_crash(void **state) {
+  (void)state;
+  command(0, "a");
+  for (int guard = 0; guard < 1000 && nodes[0].n_commits == 0; guard++) {
+    assert_true(q_len > 0);
+    paxos_msg m;
+    assert_int_equal(paxos_msg_decode(queue[0].data, queue[0].len, &m), CTK_OK);
+    if (m.type == PAXOS_MSG_DECIDED || (m.type == PAXOS_MSG_ACCEPTED && queue[0].to != 0)) {
+      memmove(&queue[0], &queue[1], (q_len - 1) * sizeof *queue); /* lost */
+      q_len--;
+      continue;
+    }
+    deliver_at(0);
+  }
+  assert_int_equal(nodes[0].n_commits, 1);
+  assert_string_equal(nodes[0].commits[0], "a");
+  nodes[0].down = 1; /* crashes with its Decided still queued: they are lost */
+  q_len = 0;
+  assert_int_equal(nodes[1].n_commits, 0);
+  assert_int_equal(nodes[2].n_commits, 0);
+  command(1, "b");
+  run_until(now_us + 10000000, 0);
+  for (int i = 1; i < 3; i++) {
+    assert_int_equal(nodes[i].n_commits, 2);
+    assert_string_equal(nodes[i].commits[0], "a");
+    assert_string_equal(nodes[i].commits[1], "b");
+  }
+}
+
 static void encode(wire_writer *w, paxos_msg m) {
   wire_writer_reset(w);
   paxos_msg_encode(w, &m);
@@ -298,6 +332,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_one_slot_chosen, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dueling_proposers_terminate, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_chosen_value_survives_proposer_crash, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restarted_acceptor_keeps_promise, setup, teardown),
       cmocka_unit_test_setup_teardown(test_catch_up_missed_slots, setup, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_rejected, setup, teardown),
