@@ -113,6 +113,7 @@ static ctk_proto *paxos_create(const ctk_node_config *config, const void *option
   p->opt = *o;
   ctk_rng_seed(&p->rng, config->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(config->node_id + 1)));
   p->next_slot = 1;
+  p->catchup_peer = PAXOS_NO_NODE;
   wire_writer_init(&p->persist);
   wire_writer_init(&p->msg_buf);
   wire_writer_init(&p->self_buf);
@@ -227,6 +228,21 @@ static void reset_output(paxos *p) {
   p->out_of_memory = 0;
 }
 
+static void ask_for_chosen(paxos *p, int peer) {
+  paxos_msg m = {.type = PAXOS_MSG_CATCHUP, .slot = p->applied + 1};
+  paxos_send(p, peer, &m);
+  p->catchup_peer = peer;
+  p->catchup_upto = p->applied + PAXOS_CATCHUP_BATCH;
+}
+
+/* A node that got a whole batch of what it asked a peer for asks for the next batch at once, so
+ * that catching up runs at the speed of round trips, not of ticks (at one batch per tick a node
+ * behind a busy cluster would never catch up). A batch that comes back short ends it. */
+static void continue_catch_up(paxos *p) {
+  if (p->catchup_peer != PAXOS_NO_NODE && p->applied >= p->catchup_upto)
+    ask_for_chosen(p, p->catchup_peer);
+}
+
 static void finish_output(paxos *p, ctk_output *out) {
   /* Slots are applied in order 1, 2, 3, ... with no gaps. */
   while (p->applied + 1 <= p->n_slots && p->slots[p->applied].chosen && !p->out_of_memory) {
@@ -238,6 +254,7 @@ static void finish_output(paxos *p, ctk_output *out) {
     p->applied++;
     p->commits[p->n_commits++] = (ctk_commit){p->applied, {v->data, v->len}};
   }
+  if (!p->out_of_memory) continue_catch_up(p);
   for (size_t i = 0; i < p->n_messages; i++) {
     p->messages[i].to = p->out_msgs[i].to;
     p->messages[i].bytes = (ctk_bytes){p->msg_buf.data + p->out_msgs[i].offset, p->out_msgs[i].len};
@@ -277,8 +294,7 @@ static void tick(paxos *p) {
   if (p->n == 1) return;
   int peer = (int)ctk_rng_range(&p->rng, 0, (uint64_t)p->n - 2);
   if (peer >= p->id) peer++;
-  paxos_msg m = {.type = PAXOS_MSG_CATCHUP, .slot = p->applied + 1};
-  paxos_send(p, peer, &m);
+  ask_for_chosen(p, peer);
   if (p->applied != p->stalled_at) {
     p->stalled_at = p->applied;
     p->stalled_since_us = p->now_us;

@@ -96,6 +96,8 @@ struct ctk_proto {
   uint64_t applied;   /* highest slot emitted in commits */
   uint64_t max_round;
   uint64_t tick_deadline_us, stalled_since_us, stalled_at;
+  int catchup_peer;      /* the peer asked for chosen values last, or PAXOS_NO_NODE */
+  uint64_t catchup_upto; /* the last slot of that request */
 
   paxos_proposal *proposals; /* opt.max_inflight_slots of them */
   paxos_value *queue;        /* ring of client commands */
