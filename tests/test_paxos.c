@@ -288,6 +288,8 @@ static void test_catch_up_is_pipelined(void **state) {
 static void expect_malformed(const uint8_t *data, size_t len) {
   size_t before = nodes[0].disk_len, q = q_len;
   ctk_status s0, s1;
+  memset(&s0, 0, sizeof s0); /* padding too: compared as bytes below */
+  memset(&s1, 0, sizeof s1);
   ctk_paxos_protocol.status(nodes[0].p, &s0);
   assert_int_equal(step(0, CTK_EVENT_MESSAGE, 1, data, len), CTK_ERR_MALFORMED);
   ctk_paxos_protocol.status(nodes[0].p, &s1);
