@@ -38,4 +38,9 @@ int ctk_cmd_run(int argc, char **argv);
  * worst over the protocols. */
 int ctk_cmd_compare(int argc, char **argv);
 
+/* ctk keygen DIR [--nodes N] [--clients M]: CURVE key pairs for `security = "curve"` clusters
+ * (16 nodes and 1 client by default). Exit status 0, 1 when a key could not be written (or one
+ * exists already), 2 on a usage error. */
+int ctk_cmd_keygen(int argc, char **argv);
+
 #endif /* CTK_COMMANDS_H */

@@ -77,9 +77,15 @@ typedef struct ctk_workload {
   int max_attempts;         /* attempts per operation before recording it as unknown (info) */
 } ctk_workload;
 
+/* How nodes and clients talk over TCP: in the clear, or authenticated and encrypted (CURVE). */
+typedef enum ctk_security { CTK_SECURITY_NONE = 0, CTK_SECURITY_CURVE } ctk_security;
+
 typedef struct ctk_cluster {
   int nodes;
   int base_port;
+  ctk_security security;
+  char keys_dir[CTK_PATH_LEN]; /* with CURVE: the key files of `ctk keygen`; a relative path in
+                                  the file is resolved against the file's directory */
   char endpoints[CTK_MAX_NODES][CTK_ENDPOINT_LEN]; /* resolved: tcp://127.0.0.1:base_port+i */
   int site_of_node[CTK_MAX_NODES]; /* index into sim.site_names, 0 when no sites are given */
 } ctk_cluster;

@@ -1,5 +1,6 @@
 /* config_sections.c: the [cluster], [workload] and [sim] tables of an experiment file, read and
  * checked against the schema documented in configs/README.md. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,8 +65,51 @@ static int cluster_read_endpoints(const cfg_reader *r, const ctk_toml_node *node
   return 0;
 }
 
+/* security = "none" | "curve", and keys = DIR with curve only. */
+static int cluster_read_security(const cfg_reader *r, const ctk_toml_node *table,
+                                 ctk_cluster *cluster) {
+  static const char *const names[] = {"none", "curve"};
+  int security = CTK_SECURITY_NONE;
+  if (cfg_choice(r, table, "cluster", "security", names, 2, &security) < 0) return -1;
+  cluster->security = (ctk_security)security;
+  const ctk_toml_node *keys = ctk_toml_table_get(table, "keys");
+  if (!keys) {
+    if (cluster->security == CTK_SECURITY_CURVE)
+      return cfg_fail(r, ctk_toml_line(ctk_toml_table_get(table, "security")),
+                      "key 'cluster.security': \"curve\" needs cluster.keys, a directory of keys "
+                      "written by ctk keygen");
+    return 0;
+  }
+  if (cluster->security != CTK_SECURITY_CURVE)
+    return cfg_fail(r, ctk_toml_line(keys),
+                    "key 'cluster.keys': only used with security = \"curve\"");
+  const char *dir;
+  if (cfg_node_string(r, keys, "cluster.keys", "a directory of keys written by ctk keygen",
+                      CTK_PATH_LEN / 2, &dir))
+    return -1;
+  /* Relative to the file's directory, made absolute: the resolved config a run writes next to
+   * its results (and its nodes read) lives elsewhere. */
+  if (dir[0] == '/') {
+    snprintf(cluster->keys_dir, sizeof cluster->keys_dir, "%s", dir);
+    return 0;
+  }
+  char base[CTK_PATH_LEN], absolute[PATH_MAX];
+  const char *slash = strrchr(r->file, '/');
+  snprintf(base, sizeof base, "%.*s", slash ? (int)(slash - r->file) : 1, slash ? r->file : ".");
+  if (slash == r->file) snprintf(base, sizeof base, "/");
+  int n = snprintf(cluster->keys_dir, sizeof cluster->keys_dir, "%s/%s",
+                   realpath(base, absolute) ? absolute : base, dir);
+  if (n < 0 || (size_t)n >= sizeof cluster->keys_dir)
+    return cfg_fail(r, ctk_toml_line(keys),
+                    "key 'cluster.keys': the path is too long once made "
+                    "absolute (at most %zu bytes)",
+                    sizeof cluster->keys_dir - 1);
+  return 0;
+}
+
 int config_read_cluster(const cfg_reader *r, const ctk_toml_node *table, ctk_config *config) {
-  static const char *const keys[] = {"nodes", "base_port", "endpoints", "sites"};
+  static const char *const keys[] = {"nodes", "base_port", "endpoints",
+                                     "sites", "security",  "keys"};
   if (cfg_expect_table(r, table, "cluster") ||
       cfg_check_keys(r, table, "cluster", keys, sizeof keys / sizeof keys[0]))
     return -1;
@@ -77,7 +121,7 @@ int config_read_cluster(const cfg_reader *r, const ctk_toml_node *table, ctk_con
   config_default_endpoints(cluster);
   const ctk_toml_node *endpoints = ctk_toml_table_get(table, "endpoints");
   if (endpoints && cluster_read_endpoints(r, endpoints, cluster)) return -1;
-  return 0;
+  return cluster_read_security(r, table, cluster);
 }
 
 int config_read_cluster_sites(const cfg_reader *r, const ctk_toml_node *cluster_table,

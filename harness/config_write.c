@@ -85,6 +85,11 @@ static void write_cluster(config_writer *w, const ctk_config *config) {
     write_string(w, c->endpoints[i]);
   }
   write_text(w, "]\n");
+  if (c->security == CTK_SECURITY_CURVE) {
+    write_text(w, "security = \"curve\"\nkeys = ");
+    write_string(w, c->keys_dir);
+    write_text(w, "\n");
+  }
   if (config->sim.n_sites == 0) return;
   write_text(w, "sites = [");
   for (int i = 0; i < c->nodes; i++) {

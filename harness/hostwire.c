@@ -180,11 +180,11 @@ void hw_put_status(wire_writer *w, const hw_status *s) {
   wire_put_u8(w, (uint8_t)(s->proto.leader_id + 1));
   wire_put_u64(w, s->proto.commit_index);
   wire_put_u64(w, s->proto.log_length);
-  const uint64_t counters[] = {s->applied,           s->kv_digest,         s->msgs_sent,
-                               s->bytes_sent,        s->msgs_received,     s->msgs_malformed,
-                               s->frames_rejected,   s->became_leader,     s->syncs,
-                               s->bytes_persisted,   s->requests,          s->replies,
-                               s->rejected_commands, s->started_from_bytes};
+  const uint64_t counters[] = {s->applied,           s->kv_digest,          s->msgs_sent,
+                               s->bytes_sent,        s->msgs_received,      s->msgs_malformed,
+                               s->frames_rejected,   s->became_leader,      s->syncs,
+                               s->bytes_persisted,   s->requests,           s->replies,
+                               s->rejected_commands, s->started_from_bytes, s->handshakes_failed};
   for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) wire_put_u64(w, counters[i]);
 }
 
@@ -197,11 +197,11 @@ int hw_get_status(const uint8_t *frame, size_t len, hw_status *s) {
   s->proto.leader_id = (int)wire_get_u8(&r) - 1;
   s->proto.commit_index = wire_get_u64(&r);
   s->proto.log_length = wire_get_u64(&r);
-  uint64_t *counters[] = {&s->applied,           &s->kv_digest,         &s->msgs_sent,
-                          &s->bytes_sent,        &s->msgs_received,     &s->msgs_malformed,
-                          &s->frames_rejected,   &s->became_leader,     &s->syncs,
-                          &s->bytes_persisted,   &s->requests,          &s->replies,
-                          &s->rejected_commands, &s->started_from_bytes};
+  uint64_t *counters[] = {&s->applied,           &s->kv_digest,          &s->msgs_sent,
+                          &s->bytes_sent,        &s->msgs_received,      &s->msgs_malformed,
+                          &s->frames_rejected,   &s->became_leader,      &s->syncs,
+                          &s->bytes_persisted,   &s->requests,           &s->replies,
+                          &s->rejected_commands, &s->started_from_bytes, &s->handshakes_failed};
   for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) *counters[i] = wire_get_u64(&r);
   return wire_reader_done(&r) && s->proto.role <= CTK_ROLE_NONE ? 0 : -1;
 }

@@ -92,6 +92,8 @@ typedef struct hw_status {
   uint64_t syncs, bytes_persisted;
   uint64_t requests, replies, rejected_commands;
   uint64_t started_from_bytes; /* durable bytes read at start */
+  uint64_t handshakes_failed;  /* connections refused at the handshake: wrong or unlisted CURVE
+                                  keys, a peer without CURVE (or with it, to a node without) */
 } hw_status;
 void hw_put_status_request(wire_writer *w);
 void hw_put_status(wire_writer *w, const hw_status *s);

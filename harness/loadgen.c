@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "hostwire.h"
 #include "kv.h"
+#include "security.h"
 #include "workload.h"
 
 #define REFUSAL_BACKOFF_US 10000 /* wait before retrying after a node refused the command */
@@ -335,12 +336,27 @@ ctk_loadgen *ctk_loadgen_start(const ctk_config *config, uint64_t t0_us, int fre
     self->clients[c].leader_hint = -1;
   }
   if (config->workload.rate > 0) schedule_arrival(self);
+  /* With CURVE the clients connect as client-0 of the key directory. */
+  ctk_keys *keys = NULL;
+  if (config->cluster.security == CTK_SECURITY_CURVE) {
+    keys = calloc(1, sizeof *keys);
+    char kerr[CTK_PATH_LEN + 128];
+    if (!keys) goto oom;
+    if (ctk_keys_load(config->cluster.keys_dir, self->n_nodes, "client-0", keys, kerr,
+                      sizeof kerr)) {
+      snprintf(err, err_len, "cluster.keys: %s", kerr);
+      free(keys);
+      loadgen_free(self);
+      return NULL;
+    }
+  }
   self->zmq = zmq_ctx_new();
-  if (!self->zmq) goto oom;
+  if (!self->zmq) goto oom_keys;
   for (int i = 0; i < self->n_nodes; i++) {
     void *s = zmq_socket(self->zmq, ZMQ_DEALER);
-    if (!s) goto oom;
+    if (!s) goto oom_keys;
     self->sockets[i] = s;
+    if (keys && ctk_keys_secure_client(s, keys, i)) goto oom_keys;
     int zero = 0, one = 1, hwm = 100000, ivl = 20;
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one);
@@ -350,13 +366,18 @@ ctk_loadgen *ctk_loadgen_start(const ctk_config *config, uint64_t t0_us, int fre
     if (zmq_connect(s, config->cluster.endpoints[i])) {
       snprintf(err, err_len, "cannot connect to %s: %s", config->cluster.endpoints[i],
                zmq_strerror(errno));
+      free(keys);
       loadgen_free(self);
       return NULL;
     }
   }
+  if (keys) memset(keys, 0, sizeof *keys);
+  free(keys);
   if (pthread_create(&self->thread, NULL, loadgen_main, self)) goto oom;
   self->thread_started = 1;
   return self;
+oom_keys:
+  free(keys);
 oom:
   snprintf(err, err_len, "cannot start the clients: out of memory or sockets");
   if (self) loadgen_free(self);

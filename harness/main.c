@@ -19,6 +19,8 @@ static void usage(FILE *out) {
           "                       run it for each protocol in turn; print them side by side\n"
           "  node FILE.toml --id N [--dir DIR] [--control ENDPOINT]\n"
           "                       run one node by hand (clusters across machines)\n"
+          "  keygen DIR [--nodes N] [--clients M]\n"
+          "                       CURVE key pairs for clusters with security = \"curve\"\n"
           "  check HISTORY.jsonl  check a client history for linearizability\n"
           "  config check FILE    validate an experiment file\n"
           "  config show FILE     print it with every default filled in\n"
@@ -53,6 +55,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "node")) return ctk_cmd_node(argc - 1, argv + 1);
   if (!strcmp(cmd, "check")) return ctk_cmd_check(argc - 1, argv + 1);
   if (!strcmp(cmd, "config")) return ctk_cmd_config(argc - 1, argv + 1);
+  if (!strcmp(cmd, "keygen")) return ctk_cmd_keygen(argc - 1, argv + 1);
   if (!strcmp(cmd, "protocols")) return list_protocols();
   fprintf(stderr, "ctk: unknown command '%s'\n\n", cmd);
   usage(stderr);

@@ -339,8 +339,8 @@ int ctk_node_run(const ctk_node_args *args, char *err, size_t err_len) {
   }
   int rc = node_start(self, args, err, err_len);
   while (rc == 0 && !*args->stop) {
-    zmq_pollitem_t items[2] = {{self->router, 0, ZMQ_POLLIN, 0}, {self->control, 0, ZMQ_POLLIN, 0}};
-    int n_items = self->control ? 2 : 1;
+    zmq_pollitem_t items[4];
+    int n_items = node_net_poll_items(self, items);
     if (zmq_poll(items, n_items, poll_timeout_ms(self, ctk_clock_us())) < 0 && errno != EINTR) {
       snprintf(err, err_len, "zmq_poll: %s", zmq_strerror(errno));
       rc = -1;
@@ -366,6 +366,8 @@ int ctk_node_run(const ctk_node_args *args, char *err, size_t err_len) {
     }
     release(self, ctk_clock_us());
     while (node_net_control(self)) {
+    }
+    while (node_net_security(self)) {
     }
     slow_down(self, ctk_clock_us() - start);
   }

@@ -12,6 +12,7 @@
 #include "hostwire.h"
 #include "kv.h"
 #include "node.h"
+#include "security.h"
 #include "store.h"
 
 #define NODE_CLIENT_SLOTS 4096 /* clients waiting for an answer at this node */
@@ -76,6 +77,9 @@ typedef struct node {
   void *router;               /* bound on the node's endpoint: peers and clients */
   void *peers[CTK_MAX_NODES]; /* DEALER to each peer's ROUTER */
   void *control;              /* ROUTER for the runner, or NULL */
+  void *monitor;              /* PAIR receiving the ROUTER's failed-handshake events */
+  ctk_keys *keys;             /* with CURVE: this node's key pair and the listed public keys */
+  ctk_zap *zap;               /* with CURVE: the handler that accepts listed keys only */
   uint32_t tag;
   hw_faults faults;
   ctk_rng rng; /* fault draws only */
@@ -103,6 +107,10 @@ void node_net_release_held(node *self, uint64_t now_us);
 uint64_t node_net_next_held_us(const node *self);
 /* Answers one pending request on the control socket, if any. Returns 1 when one was handled. */
 int node_net_control(node *self);
+/* Handles one waiting ZAP request or failed-handshake event, if any. Returns 1 when one was. */
+int node_net_security(node *self);
+/* The sockets node.c polls: fills items (at most 4) and returns how many. */
+int node_net_poll_items(node *self, void *items);
 
 /* node.c: the transport hands inputs here. */
 void node_on_peer(node *self, int from, const uint8_t *msg, size_t len, uint64_t now_us);

@@ -4,6 +4,11 @@
  * loss, duplication, delay, reordering, partitions and isolation, applied here to the node's own
  * traffic.
  *
+ * With `security = "curve"` the ROUTER is a CURVE server whose ZAP handler (polled by the node's
+ * own loop) accepts listed public keys only and names each connection; a frame is then accepted
+ * only from the name its kind calls for (see security.h). A monitor counts every connection
+ * refused at the handshake.
+ *
  * Sends never block (ZMQ_DONTWAIT, ZMQ_IMMEDIATE): a message that cannot leave now is lost, which
  * consensus protocols tolerate; a blocked send would stall heartbeats (see PITFALLS.md). */
 #include <errno.h>
@@ -44,15 +49,48 @@ static int bind_endpoint(void *socket, const char *endpoint, char *err, size_t e
   return -1;
 }
 
+#define MONITOR_ENDPOINT "inproc://ctk-node-handshakes"
+#define MONITOR_EVENTS                                                          \
+  (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | \
+   ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+
+/* With CURVE: this node's keys, and the ZAP handler, which must exist before anyone connects. */
+static int open_security(node *self, char *err, size_t err_len) {
+  const ctk_cluster *cluster = &self->config->cluster;
+  if (cluster->security != CTK_SECURITY_CURVE) return 0;
+  if (!zmq_has("curve")) {
+    snprintf(err, err_len, "cluster.security = \"curve\": this libzmq was built without CURVE");
+    return -1;
+  }
+  self->keys = calloc(1, sizeof *self->keys);
+  if (!self->keys) {
+    snprintf(err, err_len, "out of memory");
+    return -1;
+  }
+  char name[CTK_KEY_NAME_LEN], kerr[CTK_PATH_LEN + 128];
+  snprintf(name, sizeof name, "node-%d", self->id);
+  if (ctk_keys_load(cluster->keys_dir, self->n, name, self->keys, kerr, sizeof kerr)) {
+    snprintf(err, err_len, "cluster.keys: %s", kerr);
+    return -1;
+  }
+  self->zap = ctk_zap_new(self->zmq, self->keys, err, err_len);
+  return self->zap ? 0 : -1;
+}
+
 int node_net_open(node *self, const char *control_endpoint, char *err, size_t err_len) {
   self->zmq = zmq_ctx_new();
   if (!self->zmq) {
     snprintf(err, err_len, "cannot create a ZeroMQ context: %s", zmq_strerror(errno));
     return -1;
   }
+  if (open_security(self, err, err_len)) return -1;
   self->router = new_socket(self, ZMQ_ROUTER);
   if (!self->router) goto fail;
   set_int(self->router, ZMQ_ROUTER_MANDATORY, 1);
+  if (self->keys && ctk_keys_secure_server(self->router, self->keys)) goto fail;
+  if (zmq_socket_monitor(self->router, MONITOR_ENDPOINT, MONITOR_EVENTS)) goto fail;
+  self->monitor = zmq_socket(self->zmq, ZMQ_PAIR);
+  if (!self->monitor || zmq_connect(self->monitor, MONITOR_ENDPOINT)) goto fail;
   if (bind_endpoint(self->router, self->config->cluster.endpoints[self->id], err, err_len))
     return -1;
   for (int j = 0; j < self->n; j++) {
@@ -65,6 +103,7 @@ int node_net_open(node *self, const char *control_endpoint, char *err, size_t er
     set_int(self->peers[j], ZMQ_IMMEDIATE, 1);
     set_int(self->peers[j], ZMQ_RECONNECT_IVL, 50);
     set_int(self->peers[j], ZMQ_RECONNECT_IVL_MAX, 500);
+    if (self->keys && ctk_keys_secure_client(self->peers[j], self->keys, j)) goto fail;
     if (zmq_connect(self->peers[j], self->config->cluster.endpoints[j])) {
       snprintf(err, err_len, "cannot connect to node %d at %s: %s", j,
                self->config->cluster.endpoints[j], zmq_strerror(errno));
@@ -92,11 +131,16 @@ void node_net_close(node *self) {
   self->held = NULL;
   self->n_held = self->cap_held = 0;
   if (self->router) zmq_close(self->router);
+  if (self->monitor) zmq_close(self->monitor);
   if (self->control) zmq_close(self->control);
+  ctk_zap_destroy(&self->zap);
+  if (self->keys) memset(self->keys, 0, sizeof *self->keys);
+  free(self->keys);
+  self->keys = NULL;
   for (int j = 0; j < CTK_MAX_NODES; j++)
     if (self->peers[j]) zmq_close(self->peers[j]);
   if (self->zmq) zmq_ctx_term(self->zmq);
-  self->router = self->control = self->zmq = NULL;
+  self->router = self->control = self->monitor = self->zmq = NULL;
   memset(self->peers, 0, sizeof self->peers);
 }
 
@@ -215,17 +259,26 @@ static void drain_parts(void *socket) {
   }
 }
 
+/* With CURVE, the name the ZAP handler gave the frame's connection (see security.h): a node id,
+ * CTK_USER_CLIENT, or -1. Without, CTK_USER_CLIENT for everyone: the transport cannot tell. */
+static int frame_user(const node *self, zmq_msg_t *body) {
+  if (!self->keys) return CTK_USER_CLIENT;
+  return ctk_user_node(zmq_msg_gets(body, "User-Id"));
+}
+
 /* A frame from a peer: the ROUTER identity must be that peer's, of this cluster, and match the id
- * in the frame. */
-static void receive_peer(node *self, const zmq_msg_t *identity, const uint8_t *data, size_t len,
-                         uint64_t now_us) {
+ * in the frame (and, with CURVE, the key the connection was made with). */
+static void receive_peer(node *self, const zmq_msg_t *identity, zmq_msg_t *body, uint64_t now_us) {
+  const uint8_t *data = zmq_msg_data(body);
+  size_t len = zmq_msg_size(body);
   int from_identity = hw_peer_from_identity(zmq_msg_data((zmq_msg_t *)identity),
                                             zmq_msg_size(identity), self->tag, self->n);
   int from;
   uint32_t tag;
   ctk_bytes msg;
   if (from_identity < 0 || hw_get_peer(data, len, &from, &tag, &msg) || from != from_identity ||
-      tag != self->tag || from == self->id || from >= self->n) {
+      tag != self->tag || from == self->id || from >= self->n ||
+      (self->keys && frame_user(self, body) != from)) {
     self->stats.frames_rejected++;
     return;
   }
@@ -266,10 +319,11 @@ int node_net_receive(node *self, uint64_t now_us) {
   int kind = hw_frame_kind(data, len);
   if (len > (size_t)self->config->node.max_frame_bytes) kind = -1;
   if (kind == HW_PEER) {
-    receive_peer(self, &identity, data, len, now_us);
+    receive_peer(self, &identity, &body, now_us);
   } else if (kind == HW_REQUEST) {
     ctk_bytes command;
-    if (zmq_msg_size(&identity) > NODE_ID_MAX || hw_get_request(data, len, &command)) {
+    if (zmq_msg_size(&identity) > NODE_ID_MAX || hw_get_request(data, len, &command) ||
+        frame_user(self, &body) != CTK_USER_CLIENT) {
       self->stats.frames_rejected++;
     } else if (!self->faults.isolated) {
       self->stats.requests++;
@@ -329,4 +383,52 @@ done:
   zmq_msg_close(&body);
   zmq_msg_close(&identity);
   return 1;
+}
+
+/* ---- security: the ZAP handler and failed handshakes ---- */
+
+/* One event of the monitor: a 6-byte frame (u16 event, u32 value), then the endpoint. */
+static int monitor_event(node *self) {
+  zmq_msg_t frame;
+  zmq_msg_init(&frame);
+  if (zmq_msg_recv(&frame, self->monitor, ZMQ_DONTWAIT) < 0) {
+    zmq_msg_close(&frame);
+    return 0;
+  }
+  uint16_t event = 0;
+  if (zmq_msg_size(&frame) >= 2) memcpy(&event, zmq_msg_data(&frame), sizeof event);
+  int more = zmq_msg_more(&frame);
+  zmq_msg_close(&frame);
+  if (more) drain_parts(self->monitor);
+  if (event & MONITOR_EVENTS) {
+    uint64_t n = ++self->stats.handshakes_failed;
+    if (n <= 10 || n % 1000 == 0)
+      node_log(self, "refused a connection at the handshake (%s); %llu so far",
+               event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "key not accepted"
+                                                        : "mechanism or protocol mismatch",
+               (unsigned long long)n);
+  }
+  return 1;
+}
+
+int node_net_security(node *self) {
+  if (self->zap) {
+    ctk_zap_refusal refusal;
+    int rc = ctk_zap_handle(self->zap, &refusal);
+    if (rc < 0 && refusal.first_for_this)
+      node_log(self, "refused %s: public key %s is not listed in %s", refusal.address, refusal.key,
+               self->config->cluster.keys_dir);
+    if (rc != 0) return 1;
+  }
+  return self->monitor ? monitor_event(self) : 0;
+}
+
+int node_net_poll_items(node *self, void *items_out) {
+  zmq_pollitem_t *items = items_out;
+  int n = 0;
+  items[n++] = (zmq_pollitem_t){self->router, 0, ZMQ_POLLIN, 0};
+  if (self->control) items[n++] = (zmq_pollitem_t){self->control, 0, ZMQ_POLLIN, 0};
+  if (self->monitor) items[n++] = (zmq_pollitem_t){self->monitor, 0, ZMQ_POLLIN, 0};
+  if (self->zap) items[n++] = (zmq_pollitem_t){ctk_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
+  return n;
 }

@@ -316,6 +316,9 @@ void ctk_results_print(const ctk_results *r, FILE *out) {
           " malformed, %" PRIu64 " rejected frames\n",
           r->msgs_per_op, r->bytes_per_op, r->leader_changes, r->msgs_malformed,
           r->frames_rejected);
+  if (r->handshakes_failed)
+    fprintf(out, "  refused         %" PRIu64 " connections at the handshake (keys or mechanism)\n",
+            r->handshakes_failed);
   for (int k = 0; k < r->n_faults; k++) {
     const ctk_fault_event *f = &r->faults[k];
     char what[96], label[CELL_LEN];
@@ -408,6 +411,7 @@ static json_t *results_json(const ctk_results *r) {
   json_object_set_new(o, "bytes_sent", json_u64(r->bytes_sent));
   json_object_set_new(o, "msgs_malformed", json_u64(r->msgs_malformed));
   json_object_set_new(o, "frames_rejected", json_u64(r->frames_rejected));
+  json_object_set_new(o, "handshakes_failed", json_u64(r->handshakes_failed));
   json_object_set_new(o, "leader_changes", json_u64(r->leader_changes));
   json_t *faults = json_array();
   for (int k = 0; k < r->n_faults; k++) json_array_append_new(faults, fault_json(&r->faults[k]));

@@ -55,6 +55,7 @@ typedef struct ctk_results {
   uint64_t msgs_sent, bytes_sent; /* between nodes, over the whole run */
   uint64_t msgs_malformed;        /* protocol messages a node rejected as malformed */
   uint64_t frames_rejected;       /* frames a node's transport dropped (bad, oversized, spoofed) */
+  uint64_t handshakes_failed;     /* connections the nodes refused (CURVE keys, mechanism) */
   uint64_t leader_changes;        /* times a node became leader, the first election included */
   double msgs_per_op, bytes_per_op; /* per completed (ok + fail) operation of the whole run */
   ctk_fault_event faults[CTK_MAX_FAULTS];

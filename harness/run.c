@@ -61,6 +61,7 @@ static void add_counters(hw_status *into, const hw_status *s) {
   into->bytes_sent += s->bytes_sent;
   into->msgs_malformed += s->msgs_malformed;
   into->frames_rejected += s->frames_rejected;
+  into->handshakes_failed += s->handshakes_failed;
   into->became_leader += s->became_leader;
 }
 
@@ -312,6 +313,7 @@ static void fill_results(run *self, ctk_run_report *report, const ctk_history *h
   r->bytes_sent = total.bytes_sent;
   r->msgs_malformed = total.msgs_malformed;
   r->frames_rejected = total.frames_rejected;
+  r->handshakes_failed = total.handshakes_failed;
   r->leader_changes = total.became_leader;
   uint64_t warmup = (uint64_t)(self->config->workload.warmup_s * 1e6);
   if (ctk_results_compute(r, history, warmup < end_us ? warmup : 0, end_us))

@@ -16,110 +16,23 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "checker.h"
 #include "cli.h"
 #include "clock.h"
 #include "cluster.h"
 #include "config.h"
 #include "hostwire.h"
-#include "loadgen.h"
+#include "realnode.h"
 
 static char tmpdir[] = "/tmp/ctk-node-XXXXXX";
 
-/* A 3-node Raft cluster on ports of our own; the resolved config is written to dir/config.toml. */
-static ctk_local_cluster *start_cluster(ctk_config *config, const char *name, int port,
-                                        double duration_s, char *run_dir, size_t run_dir_len) {
-  char text[512], err[CTK_ERR_LEN];
-  snprintf(text, sizeof text,
-           "protocol = \"raft\"\n[cluster]\nnodes = 3\nbase_port = %d\n"
-           "[workload]\nclients = 4\nduration_s = %g\nwarmup_s = 0\nkeys = 10\n"
-           "client_timeout_ms = 300\n",
-           port, duration_s);
-  if (ctk_config_load_string(text, name, config, err, sizeof err)) fail_msg("%s", err);
-  snprintf(run_dir, run_dir_len, "%s/%s", tmpdir, name);
-  char cmd[600], path[600];
-  snprintf(cmd, sizeof cmd, "mkdir -p %s", run_dir);
-  assert_int_equal(system(cmd), 0);
-  snprintf(path, sizeof path, "%s/config.toml", run_dir);
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  assert_int_equal(ctk_config_write(config, f), 0);
-  assert_int_equal(fclose(f), 0);
-  ctk_local_cluster *cluster =
-      ctk_local_cluster_start(cli_bin(), path, config, run_dir, err, sizeof err);
-  if (!cluster || ctk_local_cluster_wait_ready(cluster, 10000, err, sizeof err))
-    fail_msg("cluster: %s", err);
-  return cluster;
-}
+static const char *const workload_toml =
+    "[workload]\nclients = 4\nduration_s = %g\nwarmup_s = 0\nkeys = 10\nclient_timeout_ms = 300\n";
 
-/* Runs the config's workload to its end and checks the history. */
-static void run_workload(const ctk_config *config, ctk_local_cluster *cluster, int kill_node) {
-  char err[CTK_ERR_LEN];
-  uint64_t t0 = ctk_clock_us();
-  ctk_loadgen *lg = ctk_loadgen_start(config, t0, 0, err, sizeof err);
-  if (!lg) fail_msg("%s", err);
-  int killed = 0, restarted = 0;
-  for (;;) {
-    ctk_loadgen_stats st;
-    ctk_loadgen_stats_get(lg, &st);
-    uint64_t t = ctk_clock_us() - t0;
-    if (kill_node >= 0 && !killed && t > 700000) {
-      ctk_local_cluster_kill(cluster, kill_node);
-      killed = 1;
-    }
-    if (killed && !restarted && t > 1700000) {
-      if (ctk_local_cluster_restart(cluster, kill_node, err, sizeof err)) fail_msg("%s", err);
-      restarted = 1;
-    }
-    if (st.finished && (kill_node < 0 || restarted)) {
-      ctk_loadgen_finish(lg);
-      if (st.outstanding == 0) break;
-    }
-    if (t > 30000000) fail_msg("the workload did not finish");
-    ctk_sleep_us(10000);
-  }
-  ctk_history history;
-  ctk_loadgen_join(&lg, &history);
-  ctk_check_result check;
-  assert_int_equal(ctk_check_history(&history, &check, err, sizeof err), 0);
-  size_t ok = 0;
-  for (size_t i = 0; i < history.n; i++) ok += history.events[i].type == CTK_HIST_OK;
-  print_message("%zu ops ok, linearizable %d\n", ok, check.linearizable);
-  assert_int_equal(check.linearizable, 1);
-  assert_true(ok > 100);
-  ctk_check_result_free(&check);
-  ctk_history_free(&history);
-}
-
-/* Every node applied the same commands: equal positions and equal store digests. */
-static void assert_converged(ctk_local_cluster *cluster, int n, hw_status *s) {
-  uint64_t deadline = ctk_clock_us() + 10000000;
-  for (;;) {
-    int answered = 0, equal = 1;
-    for (int i = 0; i < n; i++) answered += ctk_local_cluster_status(cluster, i, &s[i], 300) == 0;
-    for (int i = 1; i < n && answered == n; i++) equal &= s[i].applied == s[0].applied;
-    if (answered == n && equal) break;
-    if (ctk_clock_us() > deadline) {
-      for (int i = 0; i < n; i++)
-        print_message("node %d: role %d term %llu commit %llu log %llu applied %llu\n", i,
-                      (int)s[i].proto.role, (unsigned long long)s[i].proto.term,
-                      (unsigned long long)s[i].proto.commit_index,
-                      (unsigned long long)s[i].proto.log_length, (unsigned long long)s[i].applied);
-      fail_msg("nodes did not converge (%d answered)", answered);
-    }
-    ctk_sleep_us(50000);
-  }
-  for (int i = 1; i < n; i++) assert_int_equal(s[i].kv_digest, s[0].kv_digest);
-  assert_true(s[0].applied > 100);
-}
-
-static void *dealer(void *zmq, const void *identity, size_t identity_len, const char *endpoint) {
-  void *s = zmq_socket(zmq, ZMQ_DEALER);
-  int zero = 0;
-  zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-  if (identity) zmq_setsockopt(s, ZMQ_ROUTING_ID, identity, identity_len);
-  assert_int_equal(zmq_connect(s, endpoint), 0);
-  return s;
+/* A 3-node Raft cluster on ports of our own. */
+static ctk_local_cluster *start_cluster(ctk_config *config, const char *name, double duration_s) {
+  char extra[256];
+  snprintf(extra, sizeof extra, workload_toml, duration_s);
+  return realnode_start(config, tmpdir, name, "raft", 3, extra);
 }
 
 static void send_frame(void *s, const void *data, size_t len) {
@@ -129,15 +42,13 @@ static void send_frame(void *s, const void *data, size_t len) {
 static void test_garbage_frames_are_counted_and_the_node_keeps_serving(void **state) {
   (void)state;
   ctk_config config;
-  char run_dir[512];
-  int port = cli_free_ports(16);
-  ctk_local_cluster *cluster = start_cluster(&config, "garbage", port, 2, run_dir, sizeof run_dir);
+  ctk_local_cluster *cluster = start_cluster(&config, "garbage", 2);
   const char *target = config.cluster.endpoints[0];
   uint32_t tag = hw_cluster_tag(&config.cluster);
   void *zmq = zmq_ctx_new();
   int sent = 0;
   /* From a client's identity: junk of every shape. */
-  void *junk = dealer(zmq, "attacker", 8, target);
+  void *junk = realnode_dealer(zmq, "attacker", 8, target);
   srand(42);
   for (int k = 0; k < 200; k++) {
     uint8_t buf[600];
@@ -173,8 +84,8 @@ static void test_garbage_frames_are_counted_and_the_node_keeps_serving(void **st
   ctk_local_cluster_kill(cluster, 2);
   hw_peer_identity(2, tag, id2);
   hw_peer_identity(2, tag ^ 1, other);
-  void *spoof = dealer(zmq, id2, sizeof id2, target);
-  void *stranger = dealer(zmq, other, sizeof other, target);
+  void *spoof = realnode_dealer(zmq, id2, sizeof id2, target);
+  void *stranger = realnode_dealer(zmq, other, sizeof other, target);
   send_frame(spoof, w.data, w.len); /* identity of node 2, frame says node 1 */
   sent++;
   wire_writer_reset(&w);
@@ -205,9 +116,9 @@ static void test_garbage_frames_are_counted_and_the_node_keeps_serving(void **st
   ctk_sleep_us(100000);
   if (ctk_local_cluster_restart(cluster, 2, err, sizeof err)) fail_msg("%s", err);
   /* Still serving. */
-  run_workload(&config, cluster, -1);
+  assert_true(realnode_run_workload(&config, cluster, -1) > 100);
   hw_status all[3];
-  assert_converged(cluster, 3, all);
+  realnode_assert_converged(cluster, 3, all);
   assert_int_equal(ctk_local_cluster_check_exits(cluster, err, sizeof err), -1);
   ctk_local_cluster_stop(&cluster, 2000);
   ctk_config_free(&config);
@@ -216,12 +127,10 @@ static void test_garbage_frames_are_counted_and_the_node_keeps_serving(void **st
 static void test_killed_node_restarts_from_disk_and_catches_up(void **state) {
   (void)state;
   ctk_config config;
-  char run_dir[512];
-  int port = cli_free_ports(16);
-  ctk_local_cluster *cluster = start_cluster(&config, "restart", port, 3, run_dir, sizeof run_dir);
-  run_workload(&config, cluster, 1);
+  ctk_local_cluster *cluster = start_cluster(&config, "restart", 3);
+  assert_true(realnode_run_workload(&config, cluster, 1) > 100);
   hw_status s[3];
-  assert_converged(cluster, 3, s);
+  realnode_assert_converged(cluster, 3, s);
   print_message("node 1 restarted from %llu durable bytes; applied %llu like the others\n",
                 (unsigned long long)s[1].started_from_bytes, (unsigned long long)s[1].applied);
   assert_true(s[1].started_from_bytes > 0);
