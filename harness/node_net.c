@@ -87,6 +87,11 @@ int node_net_open(node *self, const char *control_endpoint, char *err, size_t er
   self->router = new_socket(self, ZMQ_ROUTER);
   if (!self->router) goto fail;
   set_int(self->router, ZMQ_ROUTER_MANDATORY, 1);
+  /* A peer that restarts reconnects with the same routing identity, possibly before this side
+   * noticed its old connection died: the new connection must take the identity over, or the
+   * peer's frames are dropped until then (a frame's sender is checked on its own, and with CURVE
+   * against the connection's key, so taking an identity over gains an impostor nothing). */
+  set_int(self->router, ZMQ_ROUTER_HANDOVER, 1);
   if (self->keys && ctk_keys_secure_server(self->router, self->keys)) goto fail;
   if (zmq_socket_monitor(self->router, MONITOR_ENDPOINT, MONITOR_EVENTS)) goto fail;
   self->monitor = zmq_socket(self->zmq, ZMQ_PAIR);
