@@ -259,6 +259,7 @@ static void check_run_json(json_t *run) {
                                "bytes_sent",
                                "msgs_malformed",
                                "frames_rejected",
+                               "handshakes_failed",
                                "leader_changes",
                                "faults",
                                "series",
