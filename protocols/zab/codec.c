@@ -2,7 +2,7 @@
  *
  *   NOTIFICATION  round u64, state u8, vote: leader u8, zxid u64, epoch u64
  *   FOLLOWERINFO  session u64, accepted_epoch u64, want_snap u8
- *   ACKEPOCH      session u64, epoch u64, current_epoch u64, last_zxid u64, length u64
+ *   ACKEPOCH      session u64, epoch u64, current_epoch u64, last_zxid u64, length u64, counts u8
  *   ACK           session u64, epoch u64, zxid u64
  *   FORWARD       n u32, n x command blob
  * and the session messages of a leader, session u64, seq u64, epoch u64, then
@@ -43,13 +43,14 @@ void zab_encode_followerinfo(wire_writer *w, uint64_t session, uint64_t accepted
 }
 
 void zab_encode_ackepoch(wire_writer *w, uint64_t session, uint64_t epoch, uint64_t current_epoch,
-                         uint64_t last_zxid, uint64_t length) {
+                         uint64_t last_zxid, uint64_t length, int counts) {
   put_header(w, ZAB_MSG_ACKEPOCH);
   wire_put_u64(w, session);
   wire_put_u64(w, epoch);
   wire_put_u64(w, current_epoch);
   wire_put_u64(w, last_zxid);
   wire_put_u64(w, length);
+  wire_put_u8(w, counts ? 1 : 0);
 }
 
 void zab_encode_ack(wire_writer *w, uint64_t session, uint64_t epoch, uint64_t zxid) {
@@ -88,8 +89,7 @@ static int check_items(wire_reader *r, const zab_msg *m, uint64_t after, int sam
   for (uint32_t i = 0; i < m->n; i++) {
     if (m->type != ZAB_MSG_FORWARD) {
       uint64_t zxid = wire_get_u64(r);
-      if (zxid <= prev || zab_zxid_epoch(zxid) > m->epoch || zab_zxid_counter(zxid) == 0)
-        return -1;
+      if (zxid <= prev || zab_zxid_epoch(zxid) > m->epoch || zab_zxid_counter(zxid) == 0) return -1;
       if (same_epoch && zab_zxid_epoch(zxid) != m->epoch) return -1;
       prev = zxid;
     }
@@ -166,8 +166,7 @@ int zab_msg_decode(const uint8_t *bytes, size_t len, zab_msg *m) {
     m->vote.zxid = wire_get_u64(&r);
     m->vote.epoch = wire_get_u64(&r);
     bad = !wire_reader_done(&r) || m->state > ZAB_LEADING || m->vote.leader >= CTK_MAX_NODES ||
-          m->round >= ZAB_MAX_POSITION || bad_zxid(m->vote.zxid) ||
-          m->vote.epoch > ZAB_MAX_EPOCH;
+          m->round >= ZAB_MAX_POSITION || bad_zxid(m->vote.zxid) || m->vote.epoch > ZAB_MAX_EPOCH;
     break;
   case ZAB_MSG_FOLLOWERINFO: {
     m->session = wire_get_u64(&r);
@@ -177,16 +176,19 @@ int zab_msg_decode(const uint8_t *bytes, size_t len, zab_msg *m) {
     bad = !wire_reader_done(&r) || m->session == 0 || m->epoch > ZAB_MAX_EPOCH || snap > 1;
     break;
   }
-  case ZAB_MSG_ACKEPOCH:
+  case ZAB_MSG_ACKEPOCH: {
     m->session = wire_get_u64(&r);
     m->epoch = wire_get_u64(&r);
     m->current_epoch = wire_get_u64(&r);
     m->zxid = wire_get_u64(&r);
     m->length = wire_get_u64(&r);
-    bad = !wire_reader_done(&r) || m->session == 0 || bad_epoch(m->epoch) ||
+    uint8_t counts = wire_get_u8(&r);
+    m->counts = counts;
+    bad = !wire_reader_done(&r) || m->session == 0 || bad_epoch(m->epoch) || counts > 1 ||
           m->current_epoch > m->epoch || bad_zxid(m->zxid) || m->length >= ZAB_MAX_POSITION ||
           (m->length == 0) != (m->zxid == 0);
     break;
+  }
   case ZAB_MSG_ACK:
     m->session = wire_get_u64(&r);
     m->epoch = wire_get_u64(&r);
@@ -287,9 +289,9 @@ int zab_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
                  m.want_snap ? " want-snap" : "");
     break;
   case ZAB_MSG_ACKEPOCH:
-    w = snprintf(buf, buf_len, "ACKEPOCH e=%llu current=%llu last=%llu:%llu len=%llu",
+    w = snprintf(buf, buf_len, "ACKEPOCH e=%llu current=%llu last=%llu:%llu len=%llu%s",
                  (unsigned long long)m.epoch, (unsigned long long)m.current_epoch, ZXID(m.zxid),
-                 (unsigned long long)m.length);
+                 (unsigned long long)m.length, m.counts ? "" : " (acked elsewhere)");
     break;
   case ZAB_MSG_ACK:
     w = snprintf(buf, buf_len, "ACK e=%llu zxid=%llu:%llu", (unsigned long long)m.epoch,

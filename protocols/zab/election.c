@@ -101,6 +101,10 @@ void zab_start_looking(zab *z) {
 }
 
 void zab_recv_notification(zab *z, int from, const zab_msg *m) {
+  /* Our leader looking again is our connection to it closing: look too (as ZooKeeper's
+   * follower does when its leader shuts down), so that every vote we report is current. */
+  if (z->state == ZAB_FOLLOWING && from == z->leader_id && m->state == ZAB_LOOKING)
+    zab_start_looking(z);
   if (z->state != ZAB_LOOKING) {
     if (m->state == ZAB_LOOKING) notify(z, from); /* tell a latecomer whom we follow */
     return;

@@ -9,7 +9,8 @@
  * to looking and finds the same leader).
  *
  *   NEWEPOCH e   acked once per epoch: e above the accepted epoch, or equal and from the leader
- *                it was acked to; persisted before ACKEPOCH leaves. Below: look again.
+ *                it was acked to; persisted before ACKEPOCH leaves. Equal but acked to another
+ *                node: an ACKEPOCH that does not count. Below: look again.
  *   DIFF, TRUNC, SNAP  applied to the history (sync.c says which); a DIFF or TRUNC that does not
  *                fit the history makes the follower reconnect asking for a SNAP.
  *   NEWLEADER e  the history now equals the leader's: the current epoch becomes e, persisted
@@ -48,18 +49,20 @@ static void send_ack(zab *z) {
 }
 
 static void recv_newepoch(zab *z, const zab_msg *m) {
-  if (m->epoch < z->accepted_epoch ||
-      (m->epoch == z->accepted_epoch && z->accepted_leader != z->leader_id)) {
-    zab_start_looking(z); /* an epoch we cannot ack: this leader is stale */
+  if (m->epoch < z->accepted_epoch) {
+    zab_start_looking(z); /* a stale leader */
     return;
   }
+  /* Acked to another node already (typically ourselves, leading in vain): we may follow once the
+   * epoch is established, but our ack must not count toward establishing it. */
+  int counts = m->epoch > z->accepted_epoch || z->accepted_leader == z->leader_id;
   if (m->epoch > z->accepted_epoch) {
     z->accepted_epoch = m->epoch;
     z->accepted_leader = z->leader_id;
     zab_persist_epochs(z); /* durable before ACKEPOCH leaves */
   }
   zab_encode_ackepoch(zab_send_begin(z, z->leader_id), z->session, m->epoch, z->current_epoch,
-                      zab_history_last(&z->hist), z->hist.n);
+                      zab_history_last(&z->hist), z->hist.n, counts);
   zab_send_end(z);
   z->phase = ZAB_SYNC;
   z->retry_deadline_us = z->now_us + 2 * z->heartbeat_us;

@@ -32,7 +32,8 @@ static void send_newepoch(zab *z, int to) {
 }
 
 static void send_commit(zab *z, int to) {
-  wire_put_u64(zab_session_begin(z, to, ZAB_MSG_COMMIT), zab_history_zxid(&z->hist, z->commit_index));
+  wire_put_u64(zab_session_begin(z, to, ZAB_MSG_COMMIT),
+               zab_history_zxid(&z->hist, z->commit_index));
   zab_send_end(z);
 }
 
@@ -154,7 +155,7 @@ static void recv_ackepoch(zab *z, int from, const zab_msg *m) {
   peer->current_epoch = m->current_epoch;
   peer->last_zxid = m->zxid;
   peer->length = m->length;
-  z->epoch_acks |= 1 << from;
+  if (m->counts) z->epoch_acks |= 1 << from;
   if (z->phase == ZAB_DISCOVERY)
     maybe_establish(z);
   else

@@ -199,7 +199,8 @@ static int recv_message(zab *z, const ctk_event *ev) {
       zab_leader_note_followerinfo(z, ev->from, &m);
     break;
   default:
-    if (z->state == ZAB_FOLLOWING) zab_follower_recv(z, ev->from, &m, ev->bytes.data, ev->bytes.len);
+    if (z->state == ZAB_FOLLOWING)
+      zab_follower_recv(z, ev->from, &m, ev->bytes.data, ev->bytes.len);
     break;
   }
   return CTK_OK;
@@ -273,8 +274,9 @@ static void zab_status(const ctk_proto *z, ctk_status *s) {
 
 const ctk_protocol_def ctk_zab_protocol = {
     .name = "zab",
-    .summary = "ZooKeeper Atomic Broadcast: fast leader election, discovery, DIFF/TRUNC/SNAP "
-               "synchronization, zxid-ordered broadcast",
+    .summary =
+        "ZooKeeper Atomic Broadcast: fast leader election, discovery, DIFF/TRUNC/SNAP "
+        "synchronization, zxid-ordered broadcast",
     .flags = CTK_PROTO_TOTAL_ORDER | CTK_PROTO_LEADERS,
     .options = zab_option_specs,
     .n_options = ZAB_N_OPTIONS,

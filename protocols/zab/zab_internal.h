@@ -34,7 +34,7 @@ extern const size_t zab_n_option_specs;
 #define ZAB_MAX_FORWARD     64
 #define ZAB_MAX_UNCOMMITTED 16384
 #define ZAB_COMPACT_MIN     (1u << 20)
-#define ZAB_HOLD_MAX        256        /* session messages a follower holds ahead of a gap */
+#define ZAB_HOLD_MAX        256 /* session messages a follower holds ahead of a gap */
 #define ZAB_HOLD_MAX_BYTES  (8u << 20)
 #define ZAB_NO_NODE         (-1)
 
@@ -108,8 +108,8 @@ typedef struct zab_msg {
   uint64_t round;
   uint8_t state;
   zab_vote vote;
-  /* FOLLOWERINFO: accepted epoch in epoch; want_snap */
-  int want_snap;
+  /* FOLLOWERINFO: accepted epoch in epoch; want_snap. ACKEPOCH: counts. */
+  int want_snap, counts;
   /* ACKEPOCH: current epoch, last zxid, history length. NEWLEADER: zxid and length the
    * follower's history must now end with. */
   uint64_t current_epoch, zxid, length;
@@ -137,8 +137,10 @@ void zab_item_next(zab_item_iter *it, uint64_t *zxid, const uint8_t **data, size
 void zab_encode_notification(wire_writer *w, uint64_t round, zab_state state, zab_vote vote);
 void zab_encode_followerinfo(wire_writer *w, uint64_t session, uint64_t accepted_epoch,
                              int want_snap);
+/* counts: 0 when the follower acked this epoch to another node already (a failed leader: itself),
+ * so that the leader may synchronize it but not count it toward establishing the epoch. */
 void zab_encode_ackepoch(wire_writer *w, uint64_t session, uint64_t epoch, uint64_t current_epoch,
-                         uint64_t last_zxid, uint64_t length);
+                         uint64_t last_zxid, uint64_t length, int counts);
 void zab_encode_ack(wire_writer *w, uint64_t session, uint64_t epoch, uint64_t zxid);
 /* A session message's header; the type's fields follow. */
 void zab_encode_session(wire_writer *w, zab_msg_type type, uint64_t session, uint64_t seq,
@@ -211,17 +213,17 @@ struct ctk_proto {
   uint64_t commit_index, emitted_index;
 
   /* election.c: fast leader election */
-  uint64_t round; /* ZooKeeper's logicalclock */
-  zab_vote vote;  /* while LOOKING: the current proposal; after: the decided vote */
-  zab_notice recv[CTK_MAX_NODES];  /* this round's votes */
+  uint64_t round;                 /* ZooKeeper's logicalclock */
+  zab_vote vote;                  /* while LOOKING: the current proposal; after: the decided vote */
+  zab_notice recv[CTK_MAX_NODES]; /* this round's votes */
   zab_notice outof[CTK_MAX_NODES]; /* votes of FOLLOWING and LEADING nodes */
   uint64_t renotify_deadline_us, finalize_deadline_us;
 
   /* leader.c: LEADING */
-  uint64_t epoch;     /* the epoch being established or led */
-  int epoch_chosen;   /* NEWEPOCH computed and sent */
-  int epoch_acks;     /* nodes that acked it (bit set), self included */
-  uint64_t counter;   /* low 32 bits of the last zxid proposed in epoch */
+  uint64_t epoch;                             /* the epoch being established or led */
+  int epoch_chosen;                           /* NEWEPOCH computed and sent */
+  int epoch_acks;                             /* nodes that acked it (bit set), self included */
+  uint64_t counter;                           /* low 32 bits of the last zxid proposed in epoch */
   uint64_t own_epoch_before, own_zxid_before; /* (current epoch, last zxid) at election */
   zab_peer peers[CTK_MAX_NODES];
   uint64_t heartbeat_deadline_us, init_deadline_us;
