@@ -130,6 +130,12 @@ void zab_leader_note_followerinfo(zab *z, int from, const zab_msg *m) {
 }
 
 static void recv_followerinfo(zab *z, int from, const zab_msg *m) {
+  if (z->epoch_chosen && m->epoch > z->epoch) {
+    /* It accepted a later epoch (from a leader that failed to establish it) and can never ack
+     * ours: give way, so that the next election proposes an epoch it can ack. */
+    zab_start_looking(z);
+    return;
+  }
   int duplicate = z->peers[from].stage != ZAB_PEER_NONE && z->peers[from].session == m->session;
   zab_leader_note_followerinfo(z, from, m);
   if (duplicate) return;
