@@ -24,9 +24,10 @@ static int parse_u64(const char *s, uint64_t *out) {
 }
 
 /* Loads an experiment file, printing the loader's message on error. Returns 0 or -1. */
-static int load_config(const char *path, ctk_config *config) {
+/* protocol: NULL, or a protocol to run instead of the file's (as `ctk run --protocol`). */
+static int load_config(const char *path, const char *protocol, ctk_config *config) {
   char err[CTK_ERR_LEN];
-  if (ctk_config_load(path, config, err, sizeof err) == 0) return 0;
+  if (ctk_config_load_as(path, protocol, config, err, sizeof err) == 0) return 0;
   fprintf(stderr, "%s\n", err);
   return -1;
 }
@@ -106,7 +107,7 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
 static void usage_sim(void) {
   fprintf(stderr,
           "usage: ctk sim FILE.toml [--seed N] [--trace FILE] [--history FILE] [--timeline] "
-          "[--json FILE]\n");
+          "[--json FILE] [--protocol NAME]\n");
 }
 
 /* The measured window ends with the workload (the safety phase); with an operation count instead
@@ -166,6 +167,7 @@ static int write_sim_json(const ctk_config *config, const ctk_sim_report *report
 
 int ctk_cmd_sim(int argc, char **argv) {
   const char *path = NULL, *trace_path = NULL, *history_path = NULL, *json_path = NULL;
+  const char *protocol = NULL;
   uint64_t seed = 0;
   int seed_given = 0, timeline = 0;
   for (int i = 1; i < argc; i++) {
@@ -183,6 +185,8 @@ int ctk_cmd_sim(int argc, char **argv) {
       json_path = argv[++i];
     } else if (!strcmp(argv[i], "--timeline")) {
       timeline = 1;
+    } else if (!strcmp(argv[i], "--protocol") && i + 1 < argc) {
+      protocol = argv[++i];
     } else if (argv[i][0] != '-' && !path) {
       path = argv[i];
     } else {
@@ -196,7 +200,7 @@ int ctk_cmd_sim(int argc, char **argv) {
   }
   char err[CTK_ERR_LEN];
   ctk_config config;
-  if (load_config(path, &config)) return 2;
+  if (load_config(path, protocol, &config)) return 2;
   if (seed_given) config.seed = seed;
   /* The timeline is rendered at the end of the run; it is printed after the summary. */
   char *timeline_text = NULL;
@@ -252,8 +256,9 @@ int ctk_cmd_sim(int argc, char **argv) {
   if (!ok) {
     if (report.checker_explanation) printf("\n%s\n", report.checker_explanation);
     printf("\nFAILED with seed %" PRIu64 "; replay with:\n  ctk sim %s --seed %" PRIu64
-           " --trace trace.txt --history history.jsonl\n",
-           config.seed, path, config.seed);
+           "%s%s --trace trace.txt --history history.jsonl\n",
+           config.seed, path, config.seed, protocol ? " --protocol " : "",
+           protocol ? protocol : "");
   }
   ctk_sim_report_free(&report);
   ctk_config_free(&config);
@@ -322,7 +327,7 @@ int ctk_cmd_sweep(int argc, char **argv) {
     return 2;
   }
   ctk_config config;
-  if (load_config(path, &config)) return 2;
+  if (load_config(path, NULL, &config)) return 2;
   int fds[2];
   if (pipe(fds)) {
     perror("ctk sweep: pipe");

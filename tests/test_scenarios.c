@@ -1,7 +1,8 @@
 /* test_scenarios.c: every shipped experiment file runs through `ctk sim` as its comment says:
  * all pass, except the split-vote storm, which must end in a liveness violation (no leader is
  * ever elected), Paxos's dueling proposers without back-off, which must end in one too (requests
- * still outstanding), and the deliberately broken Raft, whose failures the sweep tests look for. */
+ * still outstanding), and the deliberately broken Raft, whose failures the sweep tests look for;
+ * and ZAB's synchronization scenario shows a DIFF, a TRUNC and a SNAP on its trace. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli.h"
 
 static void test_every_shipped_experiment(void **state) {
@@ -44,9 +46,40 @@ static void test_every_shipped_experiment(void **state) {
   globfree(&files);
 }
 
+static int count_lines_with(const char *path, const char *needle) {
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  char line[1024];
+  int n = 0;
+  while (fgets(line, sizeof line, f))
+    if (strstr(line, needle)) n++;
+  fclose(f);
+  return n;
+}
+
+static void test_zab_sync_scenario_trace(void **state) {
+  (void)state;
+  char trace[] = "/tmp/ctk-zab-sync-XXXXXX";
+  int fd = mkstemp(trace);
+  assert_true(fd >= 0);
+  close(fd);
+  char cmd[1024], out[16384];
+  snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/zab-sync.toml --trace %s 2>&1", cli_bin(),
+           trace);
+  assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+  assert_non_null(strstr(out, "linearizable     yes"));
+  assert_true(count_lines_with(trace, "n4 CRASH") == 1); /* the leader, mid-broadcast */
+  assert_true(count_lines_with(trace, " TRUNC e=") >= 1);
+  assert_true(count_lines_with(trace, " SNAP e=") >= 1);
+  assert_true(count_lines_with(trace, " DIFF e=") >= 1);
+  assert_true(count_lines_with(trace, "LEADER of term 3") == 1);
+  unlink(trace);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_shipped_experiment),
+      cmocka_unit_test(test_zab_sync_scenario_trace),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

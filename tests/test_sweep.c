@@ -3,7 +3,7 @@
  * Raft and Multi-Paxos, every history linearizable and every invariant holding; and the same
  * sweep catching a Raft deliberately broken to commit an earlier term's entry by counting
  * replicas (Figure 8); the classic Paxos sweeps on 5 and 3 nodes and the seeds that found its
- * bugs. */
+ * bugs; the ZAB sweeps on 5 and 3 nodes and the seeds that found its bugs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -113,6 +113,43 @@ static void test_paxos_regression_seeds(void **state) {
   }
 }
 
+static void test_zab_sweep_200_seeds(void **state) {
+  (void)state;
+  char out[65536];
+  assert_int_equal(sweep_200("zab-sweep.toml", out, sizeof out), 0);
+  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+}
+
+static void test_zab_sweep_3_nodes_200_seeds(void **state) {
+  (void)state;
+  char out[65536];
+  assert_int_equal(sweep_200("zab-sweep-3.toml", out, sizeof out), 0);
+  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+}
+
+/* Seeds that found ZAB bugs, all liveness failures (a node left out for good): 5-node seeds 1607
+ * and 361, a node that had chosen an epoch as a leader in vain refused to follow the leader
+ * that established that same epoch; 992 and 969, followers kept reporting the vote of an old
+ * election after their leader was re-elected, so a restarted node never saw a quorum agree;
+ * 779 and 3-node seed 1782, a node had accepted a later epoch than the leader's and could never
+ * ack it. */
+static void test_zab_regression_seeds(void **state) {
+  (void)state;
+  static const struct {
+    const char *scenario;
+    int seed;
+  } seeds[] = {{"zab-sweep.toml", 1607}, {"zab-sweep.toml", 361}, {"zab-sweep.toml", 992},
+               {"zab-sweep.toml", 969},  {"zab-sweep.toml", 779}, {"zab-sweep-3.toml", 1782}};
+  for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+    char cmd[512], out[16384];
+    snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/%s --seed %d 2>&1", cli_bin(),
+             seeds[i].scenario, seeds[i].seed);
+    int rc = cli_run(cmd, out, sizeof out);
+    if (rc != 0) fail_msg("%s seed %d: exit %d\n%s", seeds[i].scenario, seeds[i].seed, rc, out);
+    assert_non_null(strstr(out, "invariants       held"));
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_raft_sweep_200_seeds),
@@ -124,6 +161,9 @@ int main(void) {
       cmocka_unit_test(test_paxos_sweep_200_seeds),
       cmocka_unit_test(test_paxos_sweep_3_nodes_200_seeds),
       cmocka_unit_test(test_paxos_regression_seeds),
+      cmocka_unit_test(test_zab_sweep_200_seeds),
+      cmocka_unit_test(test_zab_sweep_3_nodes_200_seeds),
+      cmocka_unit_test(test_zab_regression_seeds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,153 @@
+/* election.c: fast leader election, as ZooKeeper's FastLeaderElection runs it.
+ *
+ * A LOOKING node proposes itself, then adopts any better vote it hears of, ranked on (current
+ * epoch, last zxid, server id): the node whose history is the most recent wins. Every change of
+ * vote is broadcast in a NOTIFICATION tagged with the election round (ZooKeeper's logicalclock);
+ * a higher round resets the tally. Once a quorum of this round's notifications agrees with its
+ * vote and no better vote came for finalize_wait_ms, the node decides: LEADING if the vote names
+ * it, FOLLOWING otherwise. A node that is FOLLOWING or LEADING answers a LOOKING node with its
+ * decided vote, so that a latecomer joins an established leader once a quorum reports it and
+ * the leader itself says it is LEADING (ZooKeeper's outofelection set and checkLeader).
+ *
+ * Election picks a likely leader; safety does not rest on it. Discovery (leader.c) checks the
+ * chosen leader against a quorum and gives up when a follower is ahead. */
+#include <string.h>
+
+#include "zab_internal.h"
+
+static int vote_better(zab_vote a, zab_vote b) {
+  if (a.epoch != b.epoch) return a.epoch > b.epoch;
+  if (a.zxid != b.zxid) return a.zxid > b.zxid;
+  return a.leader > b.leader;
+}
+
+static zab_vote own_vote(const zab *z) {
+  return (zab_vote){z->id, zab_history_last(&z->hist), z->current_epoch};
+}
+
+static void notify(zab *z, int to) {
+  zab_encode_notification(zab_send_begin(z, to), z->round, z->state, z->vote);
+  zab_send_end(z);
+}
+
+static void notify_all(zab *z) {
+  for (int i = 0; i < z->n; i++)
+    if (i != z->id) notify(z, i);
+  z->renotify_deadline_us = z->now_us + z->heartbeat_us;
+}
+
+/* ZooKeeper's Vote.equals: against a LOOKING notification the whole vote and round must match;
+ * between FOLLOWING and LEADING ones, the leader and its epoch. */
+static int notices_match(const zab_notice *a, const zab_notice *b) {
+  if (a->state == ZAB_LOOKING || b->state == ZAB_LOOKING)
+    return a->round == b->round && a->vote.leader == b->vote.leader &&
+           a->vote.zxid == b->vote.zxid && a->vote.epoch == b->vote.epoch;
+  return a->vote.leader == b->vote.leader && a->vote.epoch == b->vote.epoch;
+}
+
+static int quorum_agrees(const zab *z, const zab_notice *set, const zab_notice *target) {
+  int count = 0;
+  for (int i = 0; i < z->n; i++)
+    if (set[i].have && notices_match(&set[i], target)) count++;
+  return count >= z->quorum;
+}
+
+/* ZooKeeper's checkLeader: another node is followed only once it says itself that it leads. */
+static int leader_confirmed(const zab *z, const zab_notice *set, int leader, uint64_t round) {
+  if (leader == z->id) return z->round == round;
+  return set[leader].have && set[leader].state == ZAB_LEADING;
+}
+
+static void decide(zab *z, zab_vote vote) {
+  z->vote = vote;
+  z->finalize_deadline_us = CTK_DEADLINE_NONE;
+  if (vote.leader == z->id)
+    zab_lead(z);
+  else
+    zab_follow(z, vote.leader);
+}
+
+static void set_vote(zab *z, zab_vote vote) {
+  z->vote = vote;
+  z->recv[z->id] = (zab_notice){1, z->round, ZAB_LOOKING, vote};
+  z->finalize_deadline_us = CTK_DEADLINE_NONE;
+  notify_all(z);
+}
+
+/* Arms the finalize wait once a quorum of this round agrees with our vote. */
+static void check_round_quorum(zab *z) {
+  zab_notice mine = z->recv[z->id];
+  if (!quorum_agrees(z, z->recv, &mine)) {
+    z->finalize_deadline_us = CTK_DEADLINE_NONE;
+    return;
+  }
+  if (z->finalize_deadline_us == CTK_DEADLINE_NONE)
+    z->finalize_deadline_us = z->now_us + z->finalize_us;
+}
+
+void zab_start_looking(zab *z) {
+  z->state = ZAB_LOOKING;
+  z->phase = ZAB_DISCOVERY;
+  z->leader_id = ZAB_NO_NODE;
+  z->session = 0;
+  zab_history_free(&z->snap);
+  zab_session_clear(z);
+  memset(z->peers, 0, sizeof z->peers);
+  memset(z->recv, 0, sizeof z->recv);
+  memset(z->outof, 0, sizeof z->outof);
+  z->round++;
+  set_vote(z, own_vote(z));
+  check_round_quorum(z);
+}
+
+void zab_recv_notification(zab *z, int from, const zab_msg *m) {
+  /* Our leader looking again is our connection to it closing: look too (as ZooKeeper's
+   * follower does when its leader shuts down), so that every vote we report is current. */
+  if (z->state == ZAB_FOLLOWING && from == z->leader_id && m->state == ZAB_LOOKING)
+    zab_start_looking(z);
+  if (z->state != ZAB_LOOKING) {
+    if (m->state == ZAB_LOOKING) notify(z, from); /* tell a latecomer whom we follow */
+    return;
+  }
+  zab_notice n = {1, m->round, m->state, m->vote};
+  if (m->state == ZAB_LOOKING) {
+    if (m->round > z->round) {
+      z->round = m->round;
+      memset(z->recv, 0, sizeof z->recv);
+      zab_vote own = own_vote(z);
+      set_vote(z, vote_better(m->vote, own) ? m->vote : own);
+    } else if (m->round < z->round) {
+      notify(z, from); /* it is behind: our round and vote bring it up to date */
+      return;
+    } else if (z->recv[from].have && z->recv[from].state == ZAB_LOOKING &&
+               vote_better(z->recv[from].vote, m->vote)) {
+      return; /* overtaken: within a round a node's vote only gets better */
+    } else if (vote_better(m->vote, z->vote)) {
+      set_vote(z, m->vote);
+    }
+    z->recv[from] = n;
+    check_round_quorum(z);
+    return;
+  }
+  /* From a node that is FOLLOWING or LEADING. */
+  if (m->round == z->round) {
+    z->recv[from] = n;
+    if (quorum_agrees(z, z->recv, &n) && leader_confirmed(z, z->recv, m->vote.leader, m->round)) {
+      decide(z, m->vote);
+      return;
+    }
+  }
+  z->outof[from] = n;
+  if (quorum_agrees(z, z->outof, &n) && leader_confirmed(z, z->outof, m->vote.leader, m->round)) {
+    z->round = m->round;
+    decide(z, m->vote);
+  }
+}
+
+void zab_election_timeout(zab *z) {
+  if (z->now_us >= z->finalize_deadline_us) {
+    decide(z, z->vote);
+    return;
+  }
+  if (z->now_us >= z->renotify_deadline_us) notify_all(z);
+}

@@ -1,0 +1,289 @@
+/* zab.c: the ZAB instance: create, destroy, the step dispatch, the output buffers, status, and
+ * ctk_zab_protocol. A pure state machine: time comes only from event->now_us and randomness only
+ * from the seeded generator. The protocol itself lives in election.c (fast leader election),
+ * leader.c and sync.c (discovery, synchronization and broadcast on the leader) and follower.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zab_internal.h"
+
+static int check_options(const ctk_zab_options *o, char *err, size_t err_len) {
+  const char *what = NULL;
+  if (o->election_timeout_ms[0] < 1 || o->election_timeout_ms[0] > o->election_timeout_ms[1] ||
+      o->election_timeout_ms[1] > 600000)
+    what = "election_timeout_ms must be a range [lo, hi] with 1 <= lo <= hi <= 600000";
+  else if (o->heartbeat_ms < 1 || o->heartbeat_ms > 60000)
+    what = "heartbeat_ms must be in [1, 60000]";
+  else if (o->finalize_wait_ms < 0 || o->finalize_wait_ms > 60000)
+    what = "finalize_wait_ms must be in [0, 60000]";
+  else if (o->snap_threshold < 0 || o->snap_threshold > 1000000000)
+    what = "snap_threshold must be in [0, 1000000000]";
+  else if (o->reorder_window_ms < 0 || o->reorder_window_ms > 60000)
+    what = "reorder_window_ms must be in [0, 60000]";
+  if (what && err && err_len) snprintf(err, err_len, "zab: %s", what);
+  return what ? -1 : 0;
+}
+
+static void zab_destroy(ctk_proto *z) {
+  if (!z) return;
+  zab_history_free(&z->hist);
+  zab_history_free(&z->snap);
+  zab_session_clear(z);
+  wire_writer_free(&z->persist);
+  wire_writer_free(&z->msg_buf);
+  free(z->out_msgs);
+  free(z->messages);
+  free(z->commits);
+  free(z);
+}
+
+static ctk_proto *zab_create(const ctk_node_config *config, const void *options, char *err,
+                             size_t err_len) {
+  if (!config || !options || config->n_nodes < 1 || config->n_nodes > CTK_MAX_NODES ||
+      config->node_id < 0 || config->node_id >= config->n_nodes) {
+    if (err && err_len) snprintf(err, err_len, "zab: bad node id or cluster size");
+    return NULL;
+  }
+  const ctk_zab_options *o = options;
+  if (check_options(o, err, err_len) != 0) return NULL;
+  zab *z = calloc(1, sizeof *z);
+  if (!z) goto nomem;
+  z->id = config->node_id;
+  z->n = config->n_nodes;
+  z->quorum = config->n_nodes / 2 + 1;
+  z->opt = *o;
+  z->election_lo_us = (uint64_t)o->election_timeout_ms[0] * 1000;
+  z->election_hi_us = (uint64_t)o->election_timeout_ms[1] * 1000;
+  z->heartbeat_us = (uint64_t)o->heartbeat_ms * 1000;
+  z->finalize_us = (uint64_t)o->finalize_wait_ms * 1000;
+  z->reorder_window_us = (uint64_t)o->reorder_window_ms * 1000;
+  z->gap_deadline_us = CTK_DEADLINE_NONE;
+  ctk_rng_seed(&z->rng, config->seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(config->node_id + 1)));
+  z->accepted_leader = z->leader_id = ZAB_NO_NODE;
+  wire_writer_init(&z->persist);
+  wire_writer_init(&z->msg_buf);
+  z->cap_messages = 4 * CTK_MAX_NODES;
+  z->out_msgs = malloc(z->cap_messages * sizeof *z->out_msgs);
+  z->messages = malloc(z->cap_messages * sizeof *z->messages);
+  z->cap_commits = 64;
+  z->commits = malloc(z->cap_commits * sizeof *z->commits);
+  if (z->out_msgs && z->messages && z->commits) return z;
+nomem:
+  zab_destroy(z);
+  if (err && err_len) snprintf(err, err_len, "zab: out of memory");
+  return NULL;
+}
+
+uint64_t zab_random_timeout(zab *z) {
+  return ctk_rng_range(&z->rng, z->election_lo_us, z->election_hi_us);
+}
+
+/* ---- output ---- */
+
+wire_writer *zab_send_begin(zab *z, int to) {
+  z->pending_to = to;
+  z->pending_offset = z->msg_buf.len;
+  return &z->msg_buf;
+}
+
+void zab_send_end(zab *z) {
+  if (z->n_messages == z->cap_messages) {
+    size_t cap = z->cap_messages * 2;
+    zab_out_msg *om = realloc(z->out_msgs, cap * sizeof *om);
+    if (om) z->out_msgs = om;
+    ctk_message *ms = om ? realloc(z->messages, cap * sizeof *ms) : NULL;
+    if (ms) z->messages = ms;
+    if (!om || !ms) {
+      z->out_of_memory = 1;
+      z->msg_buf.len = z->pending_offset;
+      return;
+    }
+    z->cap_messages = cap;
+  }
+  if (z->msg_buf.failed) z->out_of_memory = 1;
+  z->out_msgs[z->n_messages++] =
+      (zab_out_msg){z->pending_to, z->pending_offset, z->msg_buf.len - z->pending_offset};
+}
+
+static void output_reset(zab *z) {
+  if (z->persist.cap > (8u << 20)) wire_writer_free(&z->persist);
+  if (z->msg_buf.cap > (8u << 20)) wire_writer_free(&z->msg_buf);
+  wire_writer_reset(&z->persist);
+  wire_writer_reset(&z->msg_buf);
+  z->persist_replace = 0;
+  z->n_messages = 0;
+  z->n_commits = 0;
+  z->out_of_memory = 0;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+static uint64_t next_deadline(const zab *z) {
+  if (!z->started) return CTK_DEADLINE_NONE;
+  switch (z->state) {
+  case ZAB_LOOKING: return min_u64(z->renotify_deadline_us, z->finalize_deadline_us);
+  case ZAB_FOLLOWING: {
+    uint64_t d = min_u64(z->silence_deadline_us, z->gap_deadline_us);
+    return z->phase == ZAB_BROADCAST ? d : min_u64(d, z->retry_deadline_us);
+  }
+  default: {
+    uint64_t d = z->n == 1 ? CTK_DEADLINE_NONE : z->heartbeat_deadline_us;
+    return z->phase == ZAB_BROADCAST ? d : min_u64(d, z->init_deadline_us);
+  }
+  }
+}
+
+static void push_commit(zab *z, uint64_t pos) {
+  if (z->n_commits == z->cap_commits) {
+    size_t cap = z->cap_commits * 2;
+    ctk_commit *c = realloc(z->commits, cap * sizeof *c);
+    if (!c) {
+      z->out_of_memory = 1;
+      return;
+    }
+    z->commits = c;
+    z->cap_commits = cap;
+  }
+  const zab_entry *e = &z->hist.e[pos - 1];
+  z->commits[z->n_commits++] = (ctk_commit){pos, {e->data, e->len}};
+  z->emitted_index = pos;
+}
+
+static void output_finish(zab *z, ctk_output *out) {
+  while (z->emitted_index < z->commit_index && !z->out_of_memory)
+    push_commit(z, z->emitted_index + 1);
+  zab_persist_maybe_compact(z);
+  for (size_t i = 0; i < z->n_messages; i++) {
+    z->messages[i].to = z->out_msgs[i].to;
+    z->messages[i].bytes = (ctk_bytes){z->msg_buf.data + z->out_msgs[i].offset, z->out_msgs[i].len};
+  }
+  *out = (ctk_output){0};
+  out->persist = (ctk_bytes){z->persist.data, z->persist.len};
+  out->persist_replace = z->persist_replace;
+  out->messages = z->messages;
+  out->n_messages = z->n_messages;
+  out->commits = z->commits;
+  out->n_commits = z->n_commits;
+  out->next_deadline_us = next_deadline(z);
+  z->durable_bytes = z->persist_replace ? z->persist.len : z->durable_bytes + z->persist.len;
+}
+
+/* ---- events ---- */
+
+static int start(zab *z, const ctk_event *ev) {
+  int torn_tail;
+  int rc = zab_recover(z, ev->bytes.data, ev->bytes.len, &torn_tail);
+  if (rc != CTK_OK) return rc;
+  z->started = 1;
+  z->durable_bytes = ev->bytes.len;
+  if (torn_tail) zab_persist_replace_all(z);
+  zab_start_looking(z);
+  return CTK_OK;
+}
+
+static int recv_message(zab *z, const ctk_event *ev) {
+  if (ev->from < 0 || ev->from >= z->n || ev->from == z->id) return CTK_ERR_MALFORMED;
+  zab_msg m;
+  if (zab_msg_decode(ev->bytes.data, ev->bytes.len, &m) != CTK_OK) return CTK_ERR_MALFORMED;
+  if (m.type == ZAB_MSG_NOTIFICATION && m.vote.leader >= z->n) return CTK_ERR_MALFORMED;
+  switch (m.type) {
+  case ZAB_MSG_NOTIFICATION: zab_recv_notification(z, ev->from, &m); break;
+  case ZAB_MSG_FOLLOWERINFO:
+  case ZAB_MSG_ACKEPOCH:
+  case ZAB_MSG_ACK:
+  case ZAB_MSG_FORWARD:
+    if (z->state == ZAB_LEADING)
+      zab_leader_recv(z, ev->from, &m);
+    else if (z->state == ZAB_LOOKING && m.type == ZAB_MSG_FOLLOWERINFO)
+      zab_leader_note_followerinfo(z, ev->from, &m);
+    break;
+  default:
+    if (z->state == ZAB_FOLLOWING)
+      zab_follower_recv(z, ev->from, &m, ev->bytes.data, ev->bytes.len);
+    break;
+  }
+  return CTK_OK;
+}
+
+static int command(zab *z, const ctk_event *ev) {
+  if (ev->bytes.len == 0 || ev->bytes.len > CTK_MAX_COMMAND_BYTES || !ev->bytes.data)
+    return CTK_ERR_INVALID;
+  if (z->state == ZAB_LEADING && z->phase == ZAB_BROADCAST && zab_leader_has_room(z)) {
+    zab_leader_propose(z, ev->bytes.data, ev->bytes.len);
+    zab_leader_flush(z);
+    return CTK_OK;
+  }
+  if (z->state == ZAB_FOLLOWING && z->phase == ZAB_BROADCAST) {
+    zab_follower_forward(z, ev->bytes.data, ev->bytes.len);
+    return CTK_OK;
+  }
+  return CTK_ERR_REJECTED;
+}
+
+static int zab_step(ctk_proto *z, const ctk_event *ev, ctk_output *out) {
+  output_reset(z);
+  int rc = CTK_ERR_INVALID;
+  if (!ev) goto done;
+  if (ev->kind == CTK_EVENT_START) {
+    if (z->started || (ev->bytes.len > 0 && !ev->bytes.data)) goto done;
+    z->now_us = ev->now_us;
+    rc = start(z, ev);
+    goto done;
+  }
+  if (!z->started) goto done;
+  z->now_us = ev->now_us;
+  switch (ev->kind) {
+  case CTK_EVENT_MESSAGE: rc = recv_message(z, ev); break;
+  case CTK_EVENT_TIMEOUT:
+    if (z->state == ZAB_LOOKING)
+      zab_election_timeout(z);
+    else if (z->state == ZAB_FOLLOWING)
+      zab_follower_timeout(z);
+    else
+      zab_leader_timeout(z);
+    rc = CTK_OK;
+    break;
+  case CTK_EVENT_COMMAND: rc = command(z, ev); break;
+  default: break;
+  }
+done:
+  if (rc == CTK_OK) {
+    output_finish(z, out);
+    if (!z->out_of_memory && !z->persist.failed && !z->msg_buf.failed) return CTK_OK;
+    rc = CTK_ERR_NOMEM;
+  }
+  output_reset(z);
+  *out = (ctk_output){0};
+  out->next_deadline_us = next_deadline(z);
+  return rc;
+}
+
+static void zab_status(const ctk_proto *z, ctk_status *s) {
+  /* A leader is LEADER once a quorum acked its new epoch: from then on no other node can
+   * establish that epoch. Before, it is still a candidate. */
+  int established = z->state == ZAB_LEADING && z->phase != ZAB_DISCOVERY;
+  s->role = established                 ? CTK_ROLE_LEADER
+            : z->state == ZAB_FOLLOWING ? CTK_ROLE_FOLLOWER
+                                        : CTK_ROLE_CANDIDATE;
+  s->term = established ? z->epoch : z->current_epoch;
+  s->leader_id = z->state == ZAB_LOOKING ? ZAB_NO_NODE : z->leader_id;
+  s->commit_index = z->emitted_index;
+  s->log_length = z->hist.n;
+}
+
+const ctk_protocol_def ctk_zab_protocol = {
+    .name = "zab",
+    .summary =
+        "ZooKeeper Atomic Broadcast: fast leader election, discovery, DIFF/TRUNC/SNAP "
+        "synchronization, zxid-ordered broadcast",
+    .flags = CTK_PROTO_TOTAL_ORDER | CTK_PROTO_LEADERS,
+    .options = zab_option_specs,
+    .n_options = ZAB_N_OPTIONS,
+    .options_size = sizeof(ctk_zab_options),
+    .create = zab_create,
+    .destroy = zab_destroy,
+    .step = zab_step,
+    .status = zab_status,
+    .describe = zab_describe,
+};
