@@ -117,17 +117,24 @@ sweep-long: bin/ctk
 	@bash scripts/sweep-long.sh bin/ctk
 
 # Coverage-guided fuzzing (clang's libFuzzer, with AddressSanitizer and UBSan) of everything that
-# reads untrusted bytes: every protocol's messages and durable state, experiment files, histories.
-# FUZZ_SECONDS per target (default 30).
-FUZZ_SECONDS ?= 30
+# reads untrusted bytes: every protocol's messages and durable state, the nodes' frame envelope,
+# experiment files, histories. FUZZ_SECONDS per target (default 60), starting from the checked-in
+# corpus fuzz/corpus/<target> (which holds every input that ever crashed a target, so each run
+# replays them first); new inputs go to build/fuzz/corpus. Prints executions, executions per
+# second and coverage (edges, features) per target.
+FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/*.c))
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
 fuzz: fuzz-deps $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \
-	  mkdir -p build/fuzz/corpus/$$(basename $$t); \
-	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus/$$(basename $$t) \
-	    2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY|crash-" || exit 1; \
+	  name=$$(basename $$t); mkdir -p build/fuzz/corpus/$$name fuzz/corpus/$$name; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build/fuzz/$$name- \
+	    build/fuzz/corpus/$$name fuzz/corpus/$$name >build/fuzz/$$name.log 2>&1; rc=$$?; \
+	  grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|ERROR|SUMMARY|crash-" \
+	    build/fuzz/$$name.log; grep -E "DONE|INITED" build/fuzz/$$name.log | tail -1 | \
+	    sed -E 's/.*(cov: [0-9]+ ft: [0-9]+).*/  coverage: \1 (edges, features)/'; \
+	  [ $$rc -eq 0 ] || { echo "fuzz: $$name failed (build/fuzz/$$name.log)"; exit 1; }; \
 	done
 
 fuzz-deps: $(DEPS_STAMP)

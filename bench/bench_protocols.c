@@ -60,7 +60,7 @@ static int measure(const char *name, double duration_s, row *out) {
     ctk_sim_report_free(&report);
   }
   for (int k = 0; k < 7; k++) qsort(v[k], RUNS, sizeof v[k][0], cmp_double);
-  *out = (row){name,          v[0][RUNS / 2], v[1][RUNS / 2], v[2][RUNS / 2],
+  *out = (row){name,           v[0][RUNS / 2], v[1][RUNS / 2], v[2][RUNS / 2],
                v[3][RUNS / 2], v[4][RUNS / 2], v[5][RUNS / 2], v[6][RUNS / 2]};
   return 0;
 }
@@ -74,20 +74,22 @@ int main(int argc, char **argv) {
     if (measure(ctk_protocol_at(i)->name, duration_s, &rows[i])) return 1;
     if (ctk_protocol_at(i) == ctk_protocol_find("raft")) raft = &rows[i];
   }
-  printf("protocols in the simulator: 5 nodes, 32 closed-loop clients, %.0f s virtual (1 s "
-         "warm-up), no faults; median of %d seeds; (xN) = ratio to raft\n",
-         duration_s, RUNS);
+  printf(
+      "protocols in the simulator: 5 nodes, 32 closed-loop clients, %.0f s virtual (1 s "
+      "warm-up), no faults; median of %d seeds; (xN) = ratio to raft\n",
+      duration_s, RUNS);
   printf("%-12s %16s %14s %15s %13s %15s %15s %20s\n", "protocol", "ops/s (virtual)", "msgs/op",
          "bytes/op", "syncs/op", "p50 ms", "p99 ms", "sim msgs/wall s");
   for (size_t i = 0; i < n; i++) {
     const row *r = &rows[i];
-    printf("%-12s %8.0f (x%4.2f) %6.1f (x%4.2f) %7.0f (x%4.2f) %5.2f (x%4.2f) %6.2f (x%4.2f) "
-           "%6.2f (x%4.2f) %10.0f (x%4.2f)\n",
-           r->name, r->ops_per_s, r->ops_per_s / raft->ops_per_s, r->msgs_per_op,
-           r->msgs_per_op / raft->msgs_per_op, r->bytes_per_op, r->bytes_per_op / raft->bytes_per_op,
-           r->syncs_per_op, r->syncs_per_op / raft->syncs_per_op, r->p50_ms, r->p50_ms / raft->p50_ms,
-           r->p99_ms, r->p99_ms / raft->p99_ms, r->wall_msgs_per_s,
-           r->wall_msgs_per_s / raft->wall_msgs_per_s);
+    printf(
+        "%-12s %8.0f (x%4.2f) %6.1f (x%4.2f) %7.0f (x%4.2f) %5.2f (x%4.2f) %6.2f (x%4.2f) "
+        "%6.2f (x%4.2f) %10.0f (x%4.2f)\n",
+        r->name, r->ops_per_s, r->ops_per_s / raft->ops_per_s, r->msgs_per_op,
+        r->msgs_per_op / raft->msgs_per_op, r->bytes_per_op, r->bytes_per_op / raft->bytes_per_op,
+        r->syncs_per_op, r->syncs_per_op / raft->syncs_per_op, r->p50_ms, r->p50_ms / raft->p50_ms,
+        r->p99_ms, r->p99_ms / raft->p99_ms, r->wall_msgs_per_s,
+        r->wall_msgs_per_s / raft->wall_msgs_per_s);
   }
   free(rows);
   return 0;
