@@ -19,6 +19,8 @@
 #define NODE_CLIENT_PROBE 64
 #define NODE_ID_MAX       255    /* bytes of a ZeroMQ routing identity */
 #define NODE_HELD_MAX     100000 /* messages held back by delay/reorder faults; more are dropped */
+#define NODE_SOCKET_HWM   10000  /* frames ZeroMQ queues per socket and direction */
+#define NODE_MAX_MSG_MULT 4 /* ZeroMQ drops the connection of a frame this many times too big */
 
 /* A client waiting here for the answer to (client_id, seq). */
 typedef struct node_client {

@@ -26,9 +26,12 @@ static void *new_socket(node *self, int type) {
   void *s = zmq_socket(self->zmq, type);
   if (!s) return NULL;
   set_int(s, ZMQ_LINGER, 0);
-  set_int(s, ZMQ_SNDHWM, 10000);
-  set_int(s, ZMQ_RCVHWM, 10000);
-  int64_t max_bytes = (int64_t)self->config->node.max_frame_bytes * 4;
+  /* Bounded queues: a peer or client that cannot keep up loses frames (sends never block), and
+   * one that sends faster than this node reads waits in TCP's flow control. A frame a little too
+   * big is read, counted and dropped; one far too big closes its connection unread. */
+  set_int(s, ZMQ_SNDHWM, NODE_SOCKET_HWM);
+  set_int(s, ZMQ_RCVHWM, NODE_SOCKET_HWM);
+  int64_t max_bytes = (int64_t)self->config->node.max_frame_bytes * NODE_MAX_MSG_MULT;
   zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max_bytes, sizeof max_bytes);
   return s;
 }
