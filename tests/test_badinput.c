@@ -71,8 +71,8 @@ static void protocol_messages(const ctk_protocol_def *def, msg_set *set) {
     ev = (ctk_event){.kind = CTK_EVENT_TIMEOUT, .now_us = now};
     assert_int_equal(def->step(p, &ev, &out), CTK_OK);
     keep_messages_to_0(set, &out);
-    ev = (ctk_event){
-        .kind = CTK_EVENT_COMMAND, .now_us = now, .bytes = {(const uint8_t *)"cmd", 3}};
+    ev =
+        (ctk_event){.kind = CTK_EVENT_COMMAND, .now_us = now, .bytes = {(const uint8_t *)"cmd", 3}};
     if (def->step(p, &ev, &out) == CTK_OK) keep_messages_to_0(set, &out);
   }
   def->destroy(p);
@@ -251,11 +251,12 @@ static void run_matrix(const ctk_protocol_def *def) {
     counted = (after.frames_rejected - before.frames_rejected) +
               (after.msgs_malformed - before.msgs_malformed);
   } while (counted < (uint64_t)b.frames && ctk_clock_us() < deadline);
-  print_message("%s: %d bad frames sent (%d protocol messages the codec refuses); node 0 "
-                "counted %llu rejected frames and %llu malformed messages\n",
-                def->name, b.frames, b.malformed,
-                (unsigned long long)(after.frames_rejected - before.frames_rejected),
-                (unsigned long long)(after.msgs_malformed - before.msgs_malformed));
+  print_message(
+      "%s: %d bad frames sent (%d protocol messages the codec refuses); node 0 "
+      "counted %llu rejected frames and %llu malformed messages\n",
+      def->name, b.frames, b.malformed,
+      (unsigned long long)(after.frames_rejected - before.frames_rejected),
+      (unsigned long long)(after.msgs_malformed - before.msgs_malformed));
   assert_int_equal(counted, (uint64_t)b.frames);
   assert_true(after.msgs_malformed - before.msgs_malformed >= (uint64_t)b.malformed);
   zmq_close(b.as_node2);
@@ -303,14 +304,14 @@ static void run_matrix(const ctk_protocol_def *def) {
            recovered = ok_between(samples, 30, 40);
   hw_status last;
   assert_int_equal(ctk_local_cluster_status(cluster, 0, &last, 1000), 0);
-  print_message("%s: flood of %llu garbage frames in 1 s (node 0 rejected %llu); ops per second "
-                "%llu before, %llu during, %llu after; node 0 RSS %ld kB before, peak %ld kB\n",
-                def->name, (unsigned long long)f.sent,
-                (unsigned long long)(last.frames_rejected - after.frames_rejected),
-                (unsigned long long)calm, (unsigned long long)flooded,
-                (unsigned long long)recovered, rss_before, rss_peak);
+  print_message(
+      "%s: flood of %llu garbage frames in 1 s (node 0 rejected %llu); ops per second "
+      "%llu before, %llu during, %llu after; node 0 RSS %ld kB before, peak %ld kB\n",
+      def->name, (unsigned long long)f.sent,
+      (unsigned long long)(last.frames_rejected - after.frames_rejected), (unsigned long long)calm,
+      (unsigned long long)flooded, (unsigned long long)recovered, rss_before, rss_peak);
   assert_true(f.sent > 1000);
-  assert_true(flooded > 0);         /* served through the flood */
+  assert_true(flooded > 0);          /* served through the flood */
   assert_true(recovered > calm / 4); /* and back to speed after it */
   assert_true(rss_peak - rss_before < 64 * 1024);
   hw_status all[3];
