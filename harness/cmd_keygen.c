@@ -44,8 +44,9 @@ int ctk_cmd_keygen(int argc, char **argv) {
     fprintf(stderr, "ctk keygen: %s\n", err);
     return 1;
   }
-  printf("ctk keygen: %d node and %d client key pairs in %s (secret keys *.key: keep them "
-         "there, readable by their owner only)\n",
-         nodes, clients, dir);
+  printf(
+      "ctk keygen: %d node and %d client key pairs in %s (secret keys *.key: keep them "
+      "there, readable by their owner only)\n",
+      nodes, clients, dir);
   return 0;
 }

@@ -229,14 +229,15 @@ int ctk_zap_handle(ctk_zap *self, ctk_zap_refusal *refusal) {
   while (more) { /* more parts than a CURVE request has: read and drop them */
     zmq_msg_t extra;
     zmq_msg_init(&extra);
-    if (zmq_msg_recv(&extra, self->socket, 0) < 0) more = 0;
-    else more = zmq_msg_more(&extra);
+    if (zmq_msg_recv(&extra, self->socket, 0) < 0)
+      more = 0;
+    else
+      more = zmq_msg_more(&extra);
     zmq_msg_close(&extra);
   }
   int well_formed = n == PARTS && zmq_msg_size(&part[0]) == 3 &&
-                    memcmp(zmq_msg_data(&part[0]), "1.0", 3) == 0 &&
-                    zmq_msg_size(&part[5]) == 5 && memcmp(zmq_msg_data(&part[5]), "CURVE", 5) == 0 &&
-                    zmq_msg_size(&part[6]) == 32;
+                    memcmp(zmq_msg_data(&part[0]), "1.0", 3) == 0 && zmq_msg_size(&part[5]) == 5 &&
+                    memcmp(zmq_msg_data(&part[5]), "CURVE", 5) == 0 && zmq_msg_size(&part[6]) == 32;
   char key[CTK_KEY_Z85_LEN + 1] = "", name[CTK_KEY_NAME_LEN] = "";
   int accepted = 0;
   if (well_formed) {

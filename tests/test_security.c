@@ -94,11 +94,11 @@ static void test_keygen_refuses_to_overwrite(void **state) {
 static void test_curve_cluster_serves_listed_keys_only(void **state) {
   (void)state;
   ctk_config config;
-  ctk_local_cluster *cluster = realnode_start(
-      &config, tmpdir, "curve", "raft", 3,
-      "security = \"curve\"\nkeys = \"keys\"\n"
-      "[workload]\nclients = 4\nduration_s = 2\nwarmup_s = 0\nkeys = 10\n"
-      "client_timeout_ms = 300\n");
+  ctk_local_cluster *cluster =
+      realnode_start(&config, tmpdir, "curve", "raft", 3,
+                     "security = \"curve\"\nkeys = \"keys\"\n"
+                     "[workload]\nclients = 4\nduration_s = 2\nwarmup_s = 0\nkeys = 10\n"
+                     "client_timeout_ms = 300\n");
   const char *target = config.cluster.endpoints[0];
   char node0[CTK_KEY_Z85_LEN + 1], node1_pub[CTK_KEY_Z85_LEN + 1], node1_key[CTK_KEY_Z85_LEN + 1];
   char c1_pub[CTK_KEY_Z85_LEN + 1], c1_key[CTK_KEY_Z85_LEN + 1];
@@ -146,15 +146,14 @@ static void test_curve_cluster_serves_listed_keys_only(void **state) {
   ctk_sleep_us(300000);
   hw_status after;
   assert_int_equal(ctk_local_cluster_status(cluster, 0, &after, 1000), 0);
-  print_message("handshakes failed %llu -> %llu, frames rejected %llu -> %llu, malformed %llu\n",
-                (unsigned long long)before.handshakes_failed,
-                (unsigned long long)after.handshakes_failed,
-                (unsigned long long)before.frames_rejected,
-                (unsigned long long)after.frames_rejected,
-                (unsigned long long)after.msgs_malformed);
+  print_message(
+      "handshakes failed %llu -> %llu, frames rejected %llu -> %llu, malformed %llu\n",
+      (unsigned long long)before.handshakes_failed, (unsigned long long)after.handshakes_failed,
+      (unsigned long long)before.frames_rejected, (unsigned long long)after.frames_rejected,
+      (unsigned long long)after.msgs_malformed);
   assert_true(after.handshakes_failed >= before.handshakes_failed + 4);
   assert_true(after.frames_rejected >= before.frames_rejected + 18); /* a few may be lost */
-  assert_int_equal(after.msgs_malformed, before.msgs_malformed); /* none reached the protocol */
+  assert_int_equal(after.msgs_malformed, before.msgs_malformed);     /* none reached the protocol */
   char log[700];
   snprintf(log, sizeof log, "%s/curve/node-0.log", tmpdir);
   assert_int_equal(count_in_file(log, stranger_pub), 1); /* logged once, refused every time */
