@@ -140,9 +140,19 @@ fuzz: fuzz-deps $(FUZZ_TARGETS)
 fuzz-deps: $(DEPS_STAMP)
 	@bash scripts/install-deps.sh fuzz
 
-build/fuzz/%: fuzz/%.c $(LIB_C_SRC) $(LIB_CXX_SRC) | fuzz-deps
-	@mkdir -p build/fuzz/obj
-	clang++ -std=c++17 -DTOML_HEADER_ONLY=0 -DTOML_SHARED_LIB=1 -fsanitize=address,undefined -fno-sanitize=vptr -g -O1 \
-	  -c harness/toml.cpp -o build/fuzz/obj/toml-$*.o
+# The library is compiled once with clang's instrumentation, then linked into every target.
+FUZZ_OBJ := $(LIB_C_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/harness/toml.o
+build/fuzz/obj/%.o: %.c | fuzz-deps
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -Iprotocols -Iharness -MMD -MP \
+	  -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -g -O1 -c -o $@ $<
+build/fuzz/obj/harness/toml.o: harness/toml.cpp | fuzz-deps
+	@mkdir -p $(dir $@)
+	clang++ -std=c++17 -DTOML_HEADER_ONLY=0 -DTOML_SHARED_LIB=1 -MMD -MP \
+	  -fsanitize=address,undefined -fno-sanitize=vptr -g -O1 -c -o $@ $<
+build/fuzz/libctk-fuzz.a: $(FUZZ_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+build/fuzz/%: fuzz/%.c build/fuzz/libctk-fuzz.a | fuzz-deps
 	clang -std=c11 -D_GNU_SOURCE -Iprotocols -Iharness $(FUZZ_FLAGS) -o $@ $< \
-	  $(LIB_C_SRC) build/fuzz/obj/toml-$*.o $(PKG_LIBS) -lstdc++ -lm
+	  build/fuzz/libctk-fuzz.a $(PKG_LIBS) -lstdc++ -lm
