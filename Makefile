@@ -47,7 +47,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all test asan bench deps demo format format-check clean valgrind sweep-long fuzz fuzz-deps
+.PHONY: all test asan bench deps demo format format-check clean valgrind sweep-long fuzz fuzz-deps crash
 all: bin/ctk
 
 deps: $(DEPS_STAMP)
@@ -111,6 +111,11 @@ clean:
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 .SECONDARY:
+
+# The SIGKILL crash test with 100 kills per protocol (make test runs 12), and the full-disk test.
+CRASH_KILLS ?= 100
+crash: $(BUILD)/tests/test_durability $(BUILD)/ctk
+	@CTK_CRASH_KILLS=$(CRASH_KILLS) bash tests/run.sh $(BUILD) $(BUILD)/tests/test_durability
 
 # The long seed sweeps: every sweep scenario over SEEDS seeds (default 2000).
 sweep-long: bin/ctk

@@ -31,6 +31,9 @@ static void install_signals(void) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
+  /* A file-size limit (RLIMIT_FSIZE, a full quota) must fail the write with EFBIG, which the
+   * store reports and the node stops on cleanly, not kill the process with SIGXFSZ. */
+  signal(SIGXFSZ, SIG_IGN);
 }
 
 static int parse_int(const char *s, int *out) {
