@@ -47,7 +47,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all test asan bench deps demo format format-check clean valgrind sweep-long fuzz fuzz-deps crash
+.PHONY: all test asan bench deps demo format format-check clean valgrind sweep-long fuzz fuzz-deps crash soak
 all: bin/ctk
 
 deps: $(DEPS_STAMP)
@@ -116,6 +116,11 @@ clean:
 CRASH_KILLS ?= 100
 crash: $(BUILD)/tests/test_durability $(BUILD)/ctk
 	@CTK_CRASH_KILLS=$(CRASH_KILLS) bash tests/run.sh $(BUILD) $(BUILD)/tests/test_durability
+
+# Every protocol for SOAK_SECONDS (default 600) each under rotating faults, memory and open files
+# recorded each second (scripts/soak.sh).
+soak: bin/ctk
+	@bash scripts/soak.sh bin/ctk
 
 # The long seed sweeps: every sweep scenario over SEEDS seeds (default 2000).
 sweep-long: bin/ctk
