@@ -16,6 +16,10 @@ ctk=${1:-bin/ctk}
 seconds=${SOAK_SECONDS:-600}
 slack_kb=${SOAK_RSS_SLACK_KB:-16384}
 per_op=${SOAK_RSS_PER_OP_BYTES:-0}
+if [ "$seconds" -lt 240 ]; then
+  echo "soak: SOAK_SECONDS must be at least 240 (minute 2 is compared with the last minute)" >&2
+  exit 2
+fi
 protocols=${PROTOCOLS:-$("$ctk" protocols | awk '/^[a-z]/ {print $1}')}
 out=soak
 mkdir -p "$out"
@@ -100,16 +104,15 @@ for p in $protocols; do
 done
 
 if command -v gnuplot >/dev/null; then
+  plots=()
+  for p in $protocols; do
+    awk -F, 'NR > 1 && $2 == 0 {print $1, $4 / 1024}' "$out/$p.csv" >"$out/$p.node0.dat"
+    plots+=("'$out/$p.node0.dat' using 1:2 with lines title '$p'")
+  done
   {
     echo "set terminal pngcairo size 1000,600; set output '$out/memory.png'"
-    echo "set datafile separator ','; set xlabel 'seconds'; set ylabel 'RSS (MB), node 0'; set key top left"
-    printf 'plot '
-    sep=""
-    for p in $protocols; do
-      printf "%s'%s' using 1:(\$2 == 0 ? \$4 / 1024 : 1/0) with lines title '%s'" "$sep" "$out/$p.csv" "$p"
-      sep=", "
-    done
-    echo
-  } | gnuplot 2>/dev/null && echo "soak: $out/memory.png"
+    echo "set xlabel 'seconds'; set ylabel 'RSS of node 0 (MB)'; set key top left"
+    (IFS=,; echo "plot ${plots[*]}")
+  } | gnuplot && echo "soak: $out/memory.png"
 fi
 exit $failed
