@@ -81,6 +81,36 @@ static void test_sweep_catches_commit_by_counting(void **state) {
       out, "replay one with: ctk sim configs/scenarios/raft-figure8-bug-counting.toml --seed "));
 }
 
+/* Every switchable known bug is caught within 200 seeds by the invariant that names it, with
+ * the command that replays a failing seed (the same schedules with the bug off pass: the sweeps
+ * above and the vote hunt below). */
+static void expect_caught(const char *scenario, const char *invariant) {
+  char out[65536], replay[256];
+  assert_int_equal(sweep_200(scenario, out, sizeof out), 1);
+  assert_non_null(strstr(out, "200 seeds run, "));
+  assert_null(strstr(out, " 0 failed"));
+  assert_non_null(strstr(out, invariant));
+  snprintf(replay, sizeof replay, "replay one with: ctk sim configs/scenarios/%s --seed ",
+           scenario);
+  assert_non_null(strstr(out, replay));
+}
+
+static void test_switchable_bugs_are_caught(void **state) {
+  (void)state;
+  expect_caught("raft-bug-forget-vote.toml", "FAIL election safety: ");
+  expect_caught("raft-bug-keep-conflicting-suffix.toml", "FAIL agreement: ");
+  expect_caught("raft-bug-commit-index-backwards.toml", "commit index moved backwards");
+  expect_caught("paxos-bug-ignore-accepted.toml", "FAIL agreement: ");
+  expect_caught("multipaxos-bug-ignore-accepted.toml", "FAIL agreement: ");
+}
+
+static void test_vote_hunt_passes_with_correct_raft(void **state) {
+  (void)state;
+  char out[65536];
+  assert_int_equal(sweep_200("raft-sweep-vote-hunt.toml", out, sizeof out), 0);
+  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+}
+
 static void test_paxos_sweep_200_seeds(void **state) {
   (void)state;
   char out[65536];
@@ -158,6 +188,8 @@ int main(void) {
       cmocka_unit_test(test_multipaxos_regression_seeds),
       cmocka_unit_test(test_figure8_hunt_passes_with_correct_raft),
       cmocka_unit_test(test_sweep_catches_commit_by_counting),
+      cmocka_unit_test(test_switchable_bugs_are_caught),
+      cmocka_unit_test(test_vote_hunt_passes_with_correct_raft),
       cmocka_unit_test(test_paxos_sweep_200_seeds),
       cmocka_unit_test(test_paxos_sweep_3_nodes_200_seeds),
       cmocka_unit_test(test_paxos_regression_seeds),

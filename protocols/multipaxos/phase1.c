@@ -160,7 +160,7 @@ void mp_recv_promise(mp *p, int from, const mp_msg *m) {
     const uint8_t *data;
     size_t len;
     mp_item_next(&it, &slot, &ballot, &data, &len);
-    offer(p, slot, ballot, data, len);
+    if (!p->opt.bug_ignore_accepted) offer(p, slot, ballot, data, len);
   }
   if (m->next) {
     p->promise_next[from] = m->next;

@@ -11,4 +11,6 @@ const ctk_option_spec paxos_option_specs[] = {
      600000, "a phase without a majority by then starts over; also the catch-up period"},
     {"max_inflight_slots", CTK_OPTION_INT, offsetof(ctk_paxos_options, max_inflight_slots), 16, 0,
      1, PAXOS_MAX_INFLIGHT, "own proposals (slots) in flight at once per node"},
+    {"bug_ignore_accepted", CTK_OPTION_BOOL, offsetof(ctk_paxos_options, bug_ignore_accepted), 0, 0,
+     0, 1, "BUG, for labs: a proposer ignores accepted values in its promises (breaks P2c)"},
 };

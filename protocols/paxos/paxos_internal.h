@@ -9,7 +9,7 @@
 #include "../common/wire.h"
 #include "paxos.h"
 
-#define PAXOS_N_OPTIONS 3
+#define PAXOS_N_OPTIONS 4
 extern const ctk_option_spec paxos_option_specs[PAXOS_N_OPTIONS];
 
 /* Bounds. A ballot is (round, node id) packed as round << 8 | id, so ballots of different nodes

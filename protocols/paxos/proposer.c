@@ -132,7 +132,7 @@ void paxos_recv_promise(paxos *p, int from, const paxos_msg *m) {
     return;
   }
   pr->promises |= 1u << from;
-  if (m->accepted_ballot > pr->best_ballot) {
+  if (m->accepted_ballot > pr->best_ballot && !p->opt.bug_ignore_accepted) {
     if (paxos_value_set(p, &pr->best, m->value, m->value_len) != 0) return;
     pr->best_ballot = m->accepted_ballot;
   }

@@ -48,7 +48,7 @@ static void put_entries(wire_writer *w, const raft_log *log, uint64_t first, uin
 
 void raft_persist_hard_state(raft *r) {
   if (!r->hard_state_dirty) return;
-  put_hard_state(&r->persist, r->term, r->voted_for);
+  put_hard_state(&r->persist, r->term, r->opt.bug_forget_vote ? RAFT_NO_NODE : r->voted_for);
   r->hard_state_dirty = 0;
 }
 

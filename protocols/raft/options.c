@@ -19,6 +19,14 @@ const ctk_option_spec raft_option_specs[] = {
      "AppendEntries in flight per follower (1 turns pipelining off)"},
     {"bug_commit_by_counting", CTK_OPTION_BOOL, offsetof(ctk_raft_options, bug_commit_by_counting),
      0, 0, 0, 1, "BUG, for labs: commit an earlier term's entry by counting replicas (Figure 8)"},
+    {"bug_forget_vote", CTK_OPTION_BOOL, offsetof(ctk_raft_options, bug_forget_vote), 0, 0, 0, 1,
+     "BUG, for labs: votedFor is not persisted, so a restarted node votes twice in a term"},
+    {"bug_keep_conflicting_suffix", CTK_OPTION_BOOL,
+     offsetof(ctk_raft_options, bug_keep_conflicting_suffix), 0, 0, 0, 1,
+     "BUG, for labs: a follower keeps a conflicting entry instead of truncating its log there"},
+    {"bug_commit_index_backwards", CTK_OPTION_BOOL,
+     offsetof(ctk_raft_options, bug_commit_index_backwards), 0, 0, 0, 1,
+     "BUG, for labs: a follower takes the leader's commit index even when it is lower"},
 };
 
 const size_t raft_n_option_specs = sizeof raft_option_specs / sizeof raft_option_specs[0];

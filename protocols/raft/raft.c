@@ -161,7 +161,10 @@ static void raft_status(const ctk_proto *r, ctk_status *s) {
   s->role = roles[r->role];
   s->term = r->term;
   s->leader_id = r->leader_id;
-  s->commit_index = r->emitted_index;
+  /* The commit index itself (bounded by the log), not only what was emitted: after every step
+   * they are equal, unless the commit index moved backwards, which the hosts must see. */
+  uint64_t last = raft_log_last(&r->log);
+  s->commit_index = r->commit_index < last ? r->commit_index : last;
   s->log_length = raft_log_last(&r->log);
 }
 

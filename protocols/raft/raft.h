@@ -14,9 +14,16 @@ typedef struct ctk_raft_options {
   int check_quorum;     /* thesis 6.2: a leader that hears from no majority steps down */
   int64_t max_batch;    /* entries per AppendEntries (1 = no batching) */
   int64_t max_inflight; /* AppendEntries in flight per follower (1 = no pipelining) */
-  /* Deliberately broken mode for labs and for proving the checkers: commit an entry of an
-   * earlier term as soon as it is on a majority (the rule Figure 8 of the paper forbids). */
+  /* Deliberately broken modes, for labs and for proving the checkers; all off by default and
+   * only reachable through option keys that start with "bug_":
+   * commit an entry of an earlier term as soon as it is on a majority (the rule Figure 8 of the
+   * paper forbids); persist votedFor as "none" (a restarted node votes again in the same term);
+   * keep a conflicting entry instead of deleting it and all that follow (Figure 2, AppendEntries
+   * step 3); take the leader's commit index even when it is lower than ours. */
   int bug_commit_by_counting;
+  int bug_forget_vote;
+  int bug_keep_conflicting_suffix;
+  int bug_commit_index_backwards;
 } ctk_raft_options;
 
 extern const ctk_protocol_def ctk_raft_protocol;

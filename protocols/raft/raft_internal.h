@@ -11,7 +11,7 @@
 
 /* Sized, so raft.c's protocol definition can count them at compile time; options.c defining a
  * different number of specs is a compile error. */
-#define RAFT_N_OPTIONS 7
+#define RAFT_N_OPTIONS 10
 extern const ctk_option_spec raft_option_specs[RAFT_N_OPTIONS];
 extern const size_t raft_n_option_specs;
 

@@ -156,6 +156,7 @@ static void append_entries(raft *r, const raft_msg *m) {
     raft_entry_iter_next(&it, &term, &data, &len);
     if (!first_new) {
       if (raft_log_term_at(&r->log, index) == term) continue; /* already have it */
+      if (index <= raft_log_last(&r->log) && r->opt.bug_keep_conflicting_suffix) continue;
       if (index <= raft_log_last(&r->log)) {
         raft_log_truncate(&r->log, index);
         raft_persist_truncate(r, index);
@@ -200,7 +201,7 @@ void raft_recv_append(raft *r, int from, const raft_msg *m) {
    * entry)". Only this message's entries are known to match the leader's log. */
   uint64_t last_new = m->prev_index + m->n_entries;
   uint64_t commit = m->commit < last_new ? m->commit : last_new;
-  if (commit > r->commit_index) r->commit_index = commit;
+  if (commit > r->commit_index || r->opt.bug_commit_index_backwards) r->commit_index = commit;
   reply(r, from, 1, last_new, 0, 0);
 }
 
