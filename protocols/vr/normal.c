@@ -1,0 +1,189 @@
+/* normal.c: normal operation (VR Revisited, section 4.1): the primary assigns op-numbers to client
+ * operations and sends them in PREPAREs (in batches, pipelined), backups append them in order and
+ * answer PREPAREOK, the primary commits an operation once f backups hold it and sends its
+ * commit-number on later PREPAREs or in COMMIT heartbeats, and backups execute what is committed.
+ *
+ * In one view every backup's log is a prefix of the primary's, which is what lets a backup
+ * append a PREPARE that overlaps what it holds, commit up to min(commit-number, op-number), and
+ * what lets the primary count a PREPAREOK(n) as holding every operation up to n.
+ *
+ * Two additions to the paper's messages, for a lossy network: the primary resends, on each
+ * heartbeat, the first batch a backup is missing (its last PREPAREOK says where it stands); and
+ * a backup answers COMMIT with a PREPAREOK, so that an idle primary still learns that. */
+#include <stdlib.h>
+
+#include "vr_internal.h"
+
+static void send_prepare_ok(vr *p, int to) {
+  vr_encode_prepare_ok(vr_send_begin(p, to), p->view, vr_op(p));
+  vr_send_end(p);
+}
+
+void vr_jump_to_view(vr *p, uint64_t view) {
+  /* Section 5.2: operations past the commit-number may have been dropped by the view change. */
+  if (vr_op(p) > p->commit) {
+    vr_log_truncate(&p->log, p->commit);
+    vr_persist_entries(p, p->commit + 1);
+  }
+  p->view = p->last_normal_view = view;
+  p->status = VR_NORMAL;
+  p->fetching = 0;
+  vr_log_init(&p->stash, 1);
+  vr_persist_state(p);
+  p->get_state_next_us = 0;
+}
+
+/* A PREPARE or COMMIT from the primary of view m->view: 0 when it is of an older view. */
+static int accept_view(vr *p, const vr_msg *m) {
+  if (m->view < p->view) return 0;
+  if (m->view > p->view || p->status != VR_NORMAL) vr_jump_to_view(p, m->view);
+  vr_reset_vc_timer(p);
+  return 1;
+}
+
+void vr_recv_prepare(vr *p, int from, const vr_msg *m) {
+  if (!accept_view(p, m)) return;
+  uint64_t op = vr_op(p);
+  if (m->first <= op + 1) {
+    if (m->first + m->n - 1 > op) {
+      vr_log_splice(p, op, m);
+      vr_persist_entries(p, op + 1); /* durable before the PREPAREOK leaves */
+    }
+  } else {
+    vr_request_state(p, from, 0); /* a gap: fetch what is missing */
+  }
+  vr_advance_commit(p, m->commit);
+  send_prepare_ok(p, from);
+}
+
+void vr_recv_commit(vr *p, int from, const vr_msg *m) {
+  if (!accept_view(p, m)) return;
+  vr_advance_commit(p, m->commit);
+  if (m->commit > vr_op(p)) vr_request_state(p, from, 0);
+  send_prepare_ok(p, from);
+}
+
+/* ---- the primary ---- */
+
+static void send_prepare(vr *p, int to, uint64_t first, uint32_t n) {
+  vr_encode_prepare(vr_send_begin(p, to), p->view, p->commit, &p->log, first, n);
+  vr_send_end(p);
+}
+
+/* Resends a backup the first batch it lacks. */
+static void resend(vr *p, int to) {
+  vr_peer *peer = &p->peers[to];
+  uint64_t first = peer->acked + 1;
+  uint32_t n = vr_log_chunk(&p->log, first, (uint64_t)p->opt.max_batch);
+  if (n == 0) return;
+  send_prepare(p, to, first, n);
+  peer->resend_end = first + n - 1;
+}
+
+void vr_become_primary(vr *p) {
+  p->sent_upto = vr_op(p);
+  for (int i = 0; i < p->n; i++) p->peers[i] = (vr_peer){0};
+  p->resend_deadline_us = p->now_us + p->heartbeat_us;
+  vr_primary_commit(p);
+}
+
+static int cmp_desc(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x > y ? -1 : x < y;
+}
+
+/* Step 5: an operation is committed once the primary and f backups hold it. */
+void vr_primary_commit(vr *p) {
+  uint64_t held[CTK_MAX_NODES];
+  for (int i = 0; i < p->n; i++)
+    held[i] = i == p->id ? vr_op(p) : p->peers[i].heard ? p->peers[i].acked : 0;
+  qsort(held, (size_t)p->n, sizeof held[0], cmp_desc);
+  vr_advance_commit(p, held[p->q - 1]);
+}
+
+void vr_flush(vr *p) {
+  if (!vr_is_primary(p)) return;
+  if (p->n == 1) {
+    p->sent_upto = vr_op(p);
+    return;
+  }
+  uint64_t window = (uint64_t)p->opt.max_batch * (uint64_t)p->opt.max_inflight;
+  while (p->sent_upto < vr_op(p) && p->sent_upto < p->commit + window) {
+    uint64_t first = p->sent_upto + 1;
+    uint32_t n = vr_log_chunk(&p->log, first, (uint64_t)p->opt.max_batch);
+    for (int i = 0; i < p->n; i++)
+      if (i != p->id) send_prepare(p, i, first, n);
+    p->sent_upto += n;
+  }
+}
+
+void vr_heartbeat(vr *p) {
+  p->resend_deadline_us = p->now_us + p->heartbeat_us;
+  for (int i = 0; i < p->n; i++) {
+    if (i == p->id) continue;
+    if (p->peers[i].heard && p->peers[i].acked < p->sent_upto) {
+      resend(p, i);
+    } else {
+      vr_encode_commit(vr_send_begin(p, i), p->view, p->commit);
+      vr_send_end(p);
+    }
+  }
+}
+
+void vr_recv_prepare_ok(vr *p, int from, const vr_msg *m) {
+  if (!vr_is_primary(p) || m->view != p->view) return;
+  vr_peer *peer = &p->peers[from];
+  peer->heard = 1;
+  uint64_t op = m->op < vr_op(p) ? m->op : vr_op(p);
+  if (op > peer->acked) peer->acked = op;
+  vr_primary_commit(p);
+  /* A backup catching up: send the next batch as soon as the last one arrived. */
+  if (peer->resend_end && peer->acked >= peer->resend_end) {
+    peer->resend_end = 0;
+    if (peer->acked < p->sent_upto) resend(p, from);
+  }
+  vr_flush(p);
+}
+
+/* ---- client operations ---- */
+
+static int has_room(const vr *p) { return vr_op(p) - p->commit < VR_MAX_UNCOMMITTED; }
+
+int vr_check_command(const vr *p, size_t len) {
+  if (len == 0 || len > CTK_MAX_COMMAND_BYTES) return CTK_ERR_INVALID;
+  if (vr_is_primary(p)) return has_room(p) ? CTK_OK : CTK_ERR_REJECTED;
+  if (p->status == VR_NORMAL && p->n > 1) return CTK_OK; /* forwarded to the primary */
+  return CTK_ERR_REJECTED;
+}
+
+static void append(vr *p, const uint8_t *data, size_t len) {
+  if (vr_log_append(&p->log, data, len) != 0) p->out_of_memory = 1;
+}
+
+void vr_client_command(vr *p, const uint8_t *data, size_t len) {
+  if (!vr_is_primary(p)) {
+    vr_encode_forward(vr_send_begin(p, vr_primary_of(p, p->view)), data, len);
+    vr_send_end(p);
+    return;
+  }
+  /* Step 2: advance the op-number, add the request to the log (durable before the PREPARE). */
+  append(p, data, len);
+  vr_persist_entries(p, vr_op(p));
+  vr_primary_commit(p);
+  vr_flush(p);
+}
+
+void vr_recv_forward(vr *p, const vr_msg *m) {
+  if (!vr_is_primary(p)) return;
+  uint64_t first = vr_op(p) + 1;
+  vr_item_iter it;
+  vr_item_iter_init(&it, m);
+  for (uint32_t i = 0; i < m->n && has_room(p); i++) {
+    size_t len;
+    const uint8_t *data = vr_item_next(&it, &len);
+    append(p, data, len);
+  }
+  if (vr_op(p) >= first) vr_persist_entries(p, first);
+  vr_primary_commit(p);
+  vr_flush(p);
+}
