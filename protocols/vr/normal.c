@@ -19,30 +19,21 @@ static void send_prepare_ok(vr *p, int to) {
   vr_send_end(p);
 }
 
-void vr_jump_to_view(vr *p, uint64_t view) {
-  /* Section 5.2: operations past the commit-number may have been dropped by the view change. */
-  if (vr_op(p) > p->commit) {
-    vr_log_truncate(&p->log, p->commit);
-    vr_persist_entries(p, p->commit + 1);
-  }
-  p->view = p->last_normal_view = view;
-  p->status = VR_NORMAL;
-  p->fetching = 0;
-  vr_log_init(&p->stash, 1);
-  vr_persist_state(p);
-  p->get_state_next_us = 0;
-}
-
-/* A PREPARE or COMMIT from the primary of view m->view: 0 when it is of an older view. */
-static int accept_view(vr *p, const vr_msg *m) {
+/* A PREPARE or COMMIT from the primary of view m->view: 0 when it is of an older view, or when
+ * this replica does not hold that view's log yet (it fetches it: state_transfer.c). */
+static int accept_view(vr *p, int from, const vr_msg *m) {
   if (m->view < p->view) return 0;
-  if (m->view > p->view || p->status != VR_NORMAL) vr_jump_to_view(p, m->view);
+  if (m->view > p->view || p->status != VR_NORMAL) vr_catch_up_begin(p, m->view);
   vr_reset_vc_timer(p);
+  if (p->catching_up) {
+    vr_request_state(p, from, p->view, 0);
+    return 0;
+  }
   return 1;
 }
 
 void vr_recv_prepare(vr *p, int from, const vr_msg *m) {
-  if (!accept_view(p, m)) return;
+  if (!accept_view(p, from, m)) return;
   uint64_t op = vr_op(p);
   if (m->first <= op + 1) {
     if (m->first + m->n - 1 > op) {
@@ -50,16 +41,16 @@ void vr_recv_prepare(vr *p, int from, const vr_msg *m) {
       vr_persist_entries(p, op + 1); /* durable before the PREPAREOK leaves */
     }
   } else {
-    vr_request_state(p, from, 0); /* a gap: fetch what is missing */
+    vr_request_state(p, from, p->view, 0); /* a gap: fetch what is missing */
   }
   vr_advance_commit(p, m->commit);
   send_prepare_ok(p, from);
 }
 
 void vr_recv_commit(vr *p, int from, const vr_msg *m) {
-  if (!accept_view(p, m)) return;
+  if (!accept_view(p, from, m)) return;
   vr_advance_commit(p, m->commit);
-  if (m->commit > vr_op(p)) vr_request_state(p, from, 0);
+  if (m->commit > vr_op(p)) vr_request_state(p, from, p->view, 0);
   send_prepare_ok(p, from);
 }
 

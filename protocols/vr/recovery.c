@@ -53,6 +53,7 @@ void vr_recv_recovery(vr *p, int from, const vr_msg *m) {
   vr_send_end(p);
 }
 
+/* Step 3: the latest view and its primary's log, complete. */
 static void finish(vr *p) {
   vr_log log = p->log;
   p->log = p->stash; /* the primary's log, positions 1 .. */
@@ -64,27 +65,49 @@ static void finish(vr *p) {
   vr_advance_commit(p, p->rr_commit);
   vr_reset_vc_timer(p);
   p->get_state_next_us = 0;
-  if (vr_op(p) < p->rr_op) vr_request_state(p, p->rr_primary, 1);
   vr_encode_prepare_ok(vr_send_begin(p, p->rr_primary), p->view, vr_op(p));
   vr_send_end(p);
+}
+
+/* Finishes once enough replicas answered and the primary of the latest view they name sent its
+ * whole log (what did not fit in its answer is fetched from it by state transfer). */
+static void maybe_finish(vr *p, int progress) {
+  if (__builtin_popcount(p->rr_from) < p->rq) return;
+  uint64_t latest = 0;
+  for (int i = 0; i < p->n; i++)
+    if ((p->rr_from & (1u << i)) && p->rr_view[i] > latest) latest = p->rr_view[i];
+  if (p->rr_primary == VR_NO_NODE || p->rr_primary_view != latest) return;
+  if (vr_log_end(&p->stash) >= p->rr_op)
+    finish(p);
+  else
+    vr_request_state(p, p->rr_primary, p->rr_primary_view, progress);
 }
 
 void vr_recv_recovery_response(vr *p, int from, const vr_msg *m) {
   if (p->status != VR_RECOVERING || m->nonce != p->nonce) return;
   p->rr_from |= 1u << from;
   p->rr_view[from] = m->view;
-  if (m->primary && m->view >= p->rr_primary_view) {
+  int progress = 0;
+  if (m->primary && m->view > p->rr_primary_view) {
     p->rr_primary = from;
     p->rr_primary_view = m->view;
     p->rr_op = m->op;
     p->rr_commit = m->commit;
     vr_log_init(&p->stash, 1);
     if (vr_log_take(&p->stash, m) != 0) p->out_of_memory = 1;
+    progress = 1;
   }
-  if (__builtin_popcount(p->rr_from) < p->rq) return;
-  uint64_t latest = 0;
-  for (int i = 0; i < p->n; i++)
-    if ((p->rr_from & (1u << i)) && p->rr_view[i] > latest) latest = p->rr_view[i];
-  if (p->rr_primary == VR_NO_NODE || p->rr_primary_view != latest) return;
-  finish(p);
+  maybe_finish(p, progress);
+}
+
+void vr_recovery_new_state(vr *p, int from, const vr_msg *m) {
+  if (from != p->rr_primary || m->view != p->rr_primary_view) return;
+  uint64_t end = vr_log_end(&p->stash);
+  if (m->first > end + 1) return;
+  if (vr_log_take(&p->stash, m) != 0) {
+    p->out_of_memory = 1;
+    return;
+  }
+  if (m->commit > p->rr_commit) p->rr_commit = m->commit;
+  maybe_finish(p, vr_log_end(&p->stash) > end);
 }

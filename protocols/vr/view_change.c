@@ -51,6 +51,7 @@ static void enter(vr *p) {
   p->best = VR_NO_NODE;
   p->best_last_normal = p->best_op = p->max_commit = 0;
   p->fetching = 0;
+  p->catching_up = 0;
   vr_log_init(&p->stash, 1);
   vr_reset_vc_timer(p);
   p->resend_deadline_us = p->now_us + p->heartbeat_us;
@@ -124,10 +125,11 @@ static void decide(vr *p) {
 
 static void record_do_view_change(vr *p, int from, uint64_t last_normal, uint64_t op,
                                   uint64_t commit, const vr_msg *m) {
-  if (p->fetching || (p->dvc_from & (1u << from))) return;
+  if (p->dvc_from & (1u << from)) return;
   p->dvc_from |= 1u << from;
-  p->dvc_commit[from] = commit;
+  p->dvc_commit[from] = commit; /* for its STARTVIEW */
   if (commit > p->max_commit) p->max_commit = commit;
+  if (p->fetching) return; /* decided already */
   if (p->best == VR_NO_NODE || last_normal > p->best_last_normal ||
       (last_normal == p->best_last_normal && op > p->best_op)) {
     p->best = from;
@@ -198,24 +200,12 @@ void vr_view_change_new_state(vr *p, int from, const vr_msg *m) {
     request_best_log(p);
 }
 
-/* Step 5. The backup keeps its committed prefix, which every later view's log starts with. */
+/* Step 5. The backup replaces its log with the primary's, keeping its committed prefix (which
+ * every later view's log starts with); a log too big for one STARTVIEW is completed by state
+ * transfer before the backup counts as normal in the view (state_transfer.c). */
 void vr_recv_start_view(vr *p, int from, const vr_msg *m) {
-  if (m->view < p->view || (m->view == p->view && p->status == VR_NORMAL)) return;
-  uint64_t keep = p->commit;
-  if (m->first <= keep + 1)
-    vr_log_splice(p, keep, m);
-  else
-    vr_log_truncate(&p->log, keep);
-  p->view = p->last_normal_view = m->view;
-  p->status = VR_NORMAL;
-  p->fetching = 0;
-  vr_log_init(&p->stash, 1);
-  vr_persist_entries(p, keep + 1);
-  vr_persist_state(p);
-  vr_advance_commit(p, m->commit);
-  vr_reset_vc_timer(p);
-  p->get_state_next_us = 0;
-  if (vr_op(p) < m->op) vr_request_state(p, from, 1); /* the rest by state transfer */
-  vr_encode_prepare_ok(vr_send_begin(p, from), p->view, vr_op(p));
-  vr_send_end(p);
+  if (m->view < p->view || (m->view == p->view && p->status == VR_NORMAL && !p->catching_up))
+    return;
+  if (m->view > p->view || p->status != VR_NORMAL) vr_catch_up_begin(p, m->view);
+  vr_catch_up_chunk(p, from, m);
 }

@@ -187,6 +187,8 @@ static int start(vr *p, const ctk_event *ev) {
     vr_start_recovery(p);
   } else if (p->status == VR_VIEW_CHANGE) {
     vr_resume_view_change(p);
+  } else if (p->last_normal_view < p->view) {
+    vr_catch_up_begin(p, p->view); /* it had not caught up with its view: start again */
   } else if (vr_primary_of(p, p->view) == p->id) {
     vr_become_primary(p);
   } else {
@@ -216,7 +218,9 @@ static int recv_message(vr *p, const ctk_event *ev) {
   if (!plausible(p, ev->from, &m)) return CTK_ERR_MALFORMED;
   /* A recovering replica takes part in nothing until it has learned the current view from a
    * quorum (section 4.3): it never answers in a view it may have missed. */
-  if (p->status == VR_RECOVERING && m.type != VR_MSG_RECOVERY_RESPONSE) return CTK_OK;
+  if (p->status == VR_RECOVERING && m.type != VR_MSG_RECOVERY_RESPONSE &&
+      m.type != VR_MSG_NEW_STATE)
+    return CTK_OK;
   switch (m.type) {
   case VR_MSG_PREPARE: vr_recv_prepare(p, ev->from, &m); break;
   case VR_MSG_PREPARE_OK: vr_recv_prepare_ok(p, ev->from, &m); break;

@@ -155,6 +155,10 @@ struct ctk_proto {
   uint64_t resend_deadline_us; /* primary: heartbeat; otherwise: resend SVC/DVC/RECOVERY */
   uint64_t get_state_next_us;  /* no GETSTATE before then, unless progress was made */
 
+  /* Catching up (state_transfer.c): normal in `view` but without that view's log yet. */
+  int catching_up;
+  uint64_t catchup_target; /* op-number the primary reported; UINT64_MAX: none yet */
+
   /* Primary. */
   uint64_t sent_upto; /* highest op broadcast in a PREPARE */
   vr_peer peers[CTK_MAX_NODES];
@@ -168,7 +172,8 @@ struct ctk_proto {
   uint64_t best_last_normal, best_op, max_commit;
   uint64_t keep;      /* new primary: own log prefix known to agree with the best log */
   int fetching;       /* new primary: the rest of the best log is being fetched */
-  vr_log stash;       /* best log entries (view change) or the primary's (recovery) */
+  vr_log stash;       /* the best log (view change), the view's log (catching up), or the
+                         primary's (recovery), gathered before it replaces the log */
 
   /* Recovery (section 4.3). */
   uint64_t nonce;
@@ -231,9 +236,6 @@ void vr_become_primary(vr *p); /* resets the primary's view of its backups */
 int vr_check_command(const vr *p, size_t len);
 void vr_client_command(vr *p, const uint8_t *data, size_t len);
 void vr_recv_forward(vr *p, const vr_msg *m);
-/* A message of a later view (or of ours, finished without us) from its primary: join the view
- * with the committed prefix of the log, then fetch the rest (section 5.2). */
-void vr_jump_to_view(vr *p, uint64_t view);
 
 /* view_change.c: view changes (section 4.2) */
 void vr_start_view_change(vr *p, uint64_t view);
@@ -246,7 +248,13 @@ void vr_send_start_view(vr *p, int to);
 void vr_view_change_new_state(vr *p, int from, const vr_msg *m);
 
 /* state_transfer.c: state transfer (section 5.2) */
-void vr_request_state(vr *p, int to, int force);
+/* Asks `to` for the log of `view` past what is held (the log, or the stash when catching up or
+ * recovering); at most once per heartbeat unless force. */
+void vr_request_state(vr *p, int to, uint64_t view, int force);
+/* Joins `view` (normal status) before holding its log: see state_transfer.c. */
+void vr_catch_up_begin(vr *p, uint64_t view);
+/* A chunk of the view's log from its primary (STARTVIEW, NEWSTATE) for a replica catching up. */
+void vr_catch_up_chunk(vr *p, int from, const vr_msg *m);
 void vr_recv_get_state(vr *p, int from, const vr_msg *m);
 void vr_recv_new_state(vr *p, int from, const vr_msg *m);
 
@@ -255,5 +263,6 @@ void vr_start_recovery(vr *p);
 void vr_recovery_timeout(vr *p);
 void vr_recv_recovery(vr *p, int from, const vr_msg *m);
 void vr_recv_recovery_response(vr *p, int from, const vr_msg *m);
+void vr_recovery_new_state(vr *p, int from, const vr_msg *m);
 
 #endif /* CTK_VR_INTERNAL_H */
