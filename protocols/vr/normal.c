@@ -11,6 +11,7 @@
  * heartbeat, the first batch a backup is missing (its last PREPAREOK says where it stands); and
  * a backup answers COMMIT with a PREPAREOK, so that an idle primary still learns that. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "vr_internal.h"
 
@@ -32,25 +33,77 @@ static int accept_view(vr *p, int from, const vr_msg *m) {
   return 1;
 }
 
+/* The primary's messages say there are operations this backup lacks. Usually a PREPARE is just
+ * late (the network reorders) or lost (the primary resends it); only a gap that lasts a heartbeat
+ * is worth a state transfer. */
+static void lagging(vr *p, int from, int gap) {
+  if (!gap) {
+    p->gap_since_us = 0;
+  } else if (!p->gap_since_us) {
+    p->gap_since_us = p->now_us + 1;
+  } else if (p->now_us + 1 - p->gap_since_us >= p->heartbeat_us) {
+    vr_request_state(p, from, p->view, 0);
+  }
+}
+
+void vr_early_clear(vr *p) {
+  for (int i = 0; i < p->n_early; i++) free(p->early[i].items);
+  p->n_early = 0;
+}
+
+/* Step 3: "a backup won't accept a prepare with op-number n until it has entries for all earlier
+ * requests in its log": one that arrives early waits here (a few at most) for the gap to fill. */
+static void keep_early(vr *p, const vr_msg *m) {
+  for (int i = 0; i < p->n_early; i++)
+    if (p->early[i].view == m->view && p->early[i].first == m->first) return;
+  if (p->n_early == VR_MAX_EARLY) return;
+  uint8_t *items = malloc(m->items_len ? m->items_len : 1);
+  if (!items) return; /* it will be resent */
+  memcpy(items, m->items, m->items_len);
+  p->early[p->n_early++] = (vr_early){m->view, m->first, m->commit, m->n, items, m->items_len};
+}
+
+/* Appends the waiting PREPAREs the log now reaches; drops those it passed or of other views. */
+static void take_early(vr *p) {
+  int progress = 1;
+  while (progress) {
+    progress = 0;
+    for (int i = 0; i < p->n_early; i++) {
+      vr_early *e = &p->early[i];
+      uint64_t op = vr_op(p);
+      if (e->view == p->view && e->first > op + 1 && e->first + e->n - 1 > op) continue;
+      if (e->view == p->view && e->first + e->n - 1 > op) {
+        vr_msg m = {.type = VR_MSG_PREPARE, .view = e->view, .commit = e->commit,
+                    .first = e->first, .n = e->n, .items = e->items, .items_len = e->items_len};
+        vr_log_splice(p, op, &m);
+        vr_advance_commit(p, e->commit);
+        progress = 1;
+      }
+      free(e->items);
+      p->early[i--] = p->early[--p->n_early];
+    }
+  }
+}
+
 void vr_recv_prepare(vr *p, int from, const vr_msg *m) {
   if (!accept_view(p, from, m)) return;
   uint64_t op = vr_op(p);
-  if (m->first <= op + 1) {
-    if (m->first + m->n - 1 > op) {
-      vr_log_splice(p, op, m);
-      vr_persist_entries(p, op + 1); /* durable before the PREPAREOK leaves */
-    }
-  } else {
-    vr_request_state(p, from, p->view, 0); /* a gap: fetch what is missing */
+  if (m->first <= op + 1 && m->first + m->n - 1 > op) {
+    vr_log_splice(p, op, m);
+    take_early(p);
+  } else if (m->first > op + 1) {
+    keep_early(p, m);
   }
+  if (vr_op(p) > op) vr_persist_entries(p, op + 1); /* durable before the PREPAREOK leaves */
   vr_advance_commit(p, m->commit);
+  lagging(p, from, m->first > vr_op(p) + 1 || m->commit > vr_op(p));
   send_prepare_ok(p, from);
 }
 
 void vr_recv_commit(vr *p, int from, const vr_msg *m) {
   if (!accept_view(p, from, m)) return;
   vr_advance_commit(p, m->commit);
-  if (m->commit > vr_op(p)) vr_request_state(p, from, p->view, 0);
+  lagging(p, from, m->commit > vr_op(p));
   send_prepare_ok(p, from);
 }
 

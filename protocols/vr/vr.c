@@ -27,6 +27,7 @@ static void vr_destroy(ctk_proto *p) {
   if (!p) return;
   vr_log_free(&p->log);
   vr_log_free(&p->stash);
+  vr_early_clear(p);
   wire_writer_free(&p->persist);
   wire_writer_free(&p->msg_buf);
   free(p->out_msgs);

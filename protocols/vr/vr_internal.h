@@ -29,6 +29,7 @@ extern const ctk_option_spec vr_option_specs[VR_N_OPTIONS];
 #define VR_MAX_FORWARD     64
 #define VR_MAX_UNCOMMITTED 16384 /* the primary's ops beyond its commit-number */
 #define VR_COMPACT_MIN     (1u << 20)
+#define VR_MAX_EARLY       8 /* PREPAREs a backup holds that arrived before earlier ones */
 #define VR_NO_NODE         (-1)
 
 /* ---- log.c: a run of log entries (client operations) ---- */
@@ -130,6 +131,14 @@ typedef struct vr_peer {
   uint64_t resend_end; /* last op of the PREPARE resent to it, 0: none */
 } vr_peer;
 
+/* A PREPARE that arrived before an earlier one: its entries, kept until the gap is filled. */
+typedef struct vr_early {
+  uint64_t view, first, commit;
+  uint32_t n;
+  uint8_t *items; /* owned copy of the message's entries */
+  size_t items_len;
+} vr_early;
+
 typedef struct vr_out_msg {
   int to;
   size_t offset, len;
@@ -154,6 +163,9 @@ struct ctk_proto {
   uint64_t vc_deadline_us;     /* backup: primary silent; view change: give this view up */
   uint64_t resend_deadline_us; /* primary: heartbeat; otherwise: resend SVC/DVC/RECOVERY */
   uint64_t get_state_next_us;  /* no GETSTATE before then, unless progress was made */
+  uint64_t gap_since_us;       /* backup: since when it has seen operations it lacks, 0: none */
+  vr_early early[VR_MAX_EARLY];
+  int n_early;
 
   /* Catching up (state_transfer.c): normal in `view` but without that view's log yet. */
   int catching_up;
@@ -226,6 +238,7 @@ void vr_persist_maybe_compact(vr *p);
 int vr_recover(vr *p, const uint8_t *bytes, size_t len, int *torn_tail, int *booted_before);
 
 /* normal.c: normal operation (section 4.1) */
+void vr_early_clear(vr *p);
 void vr_recv_prepare(vr *p, int from, const vr_msg *m);
 void vr_recv_prepare_ok(vr *p, int from, const vr_msg *m);
 void vr_recv_commit(vr *p, int from, const vr_msg *m);
