@@ -252,9 +252,9 @@ static int to_2_only(const qmsg *m, const vr_msg *d, void *ctx) {
  * COMMIT reaches replica 3 only. A fourth operation reaches replica 2 only, and the primary
  * crashes. The view change to view 2 (primary: replica 1, which holds none of them) hears from
  * replicas 1, 3 and 4 only: the best log is replica 3's, whose DOVIEWCHANGE carries its log from
- * its commit-number on (nothing), so replica 1 fetches a, b, c by GETSTATE before it goes normal. Every
- * committed operation is at the same position everywhere afterwards; d, prepared at one backup
- * only, is dropped (it was never committed, so never answered). */
+ * its commit-number on (nothing), so replica 1 fetches a, b, c by GETSTATE before it goes normal.
+ * Every committed operation is at the same position everywhere afterwards; d, prepared at one
+ * backup only, is dropped (it was never committed, so never answered). */
 static void test_primary_crash_mid_prepare_loses_no_committed_op(void **state) {
   (void)state;
   cluster c;

@@ -148,8 +148,8 @@ int vr_msg_decode(const uint8_t *bytes, size_t len, vr_msg *m) {
   case VR_MSG_PREPARE:
     m->view = wire_get_u64(&r);
     m->commit = wire_get_u64(&r);
-    bad = read_entries(&r, m, 1, VR_MAX_PER_MSG) || m->n == 0 || m->first < 1 || m->first >= VR_MAX_OP ||
-          m->first + m->n >= VR_MAX_OP || m->commit >= VR_MAX_OP;
+    bad = read_entries(&r, m, 1, VR_MAX_PER_MSG) || m->n == 0 || m->first < 1 ||
+          m->first >= VR_MAX_OP || m->first + m->n >= VR_MAX_OP || m->commit >= VR_MAX_OP;
     break;
   case VR_MSG_PREPARE_OK:
   case VR_MSG_GET_STATE:
@@ -183,17 +183,14 @@ int vr_msg_decode(const uint8_t *bytes, size_t len, vr_msg *m) {
     log_msg = 1;
     if (m->type == VR_MSG_DO_VIEW_CHANGE && !(m->last_normal >= 1 && m->last_normal < m->view))
       bad = 1;
-    if (m->type == VR_MSG_RECOVERY_RESPONSE && !m->primary && (m->op || m->commit || m->n))
-      bad = 1;
+    if (m->type == VR_MSG_RECOVERY_RESPONSE && !m->primary && (m->op || m->commit || m->n)) bad = 1;
     if (m->type == VR_MSG_RECOVERY_RESPONSE && m->first != 1) bad = 1;
     break;
   case VR_MSG_RECOVERY:
     m->nonce = wire_get_u64(&r);
     bad = !wire_reader_done(&r);
     break;
-  case VR_MSG_FORWARD:
-    bad = read_entries(&r, m, 0, VR_MAX_FORWARD) || m->n == 0;
-    break;
+  case VR_MSG_FORWARD: bad = read_entries(&r, m, 0, VR_MAX_FORWARD) || m->n == 0; break;
   default: return CTK_ERR_MALFORMED;
   }
   if (!wire_reader_ok(&r)) bad = 1;
@@ -219,10 +216,9 @@ const uint8_t *vr_item_next(vr_item_iter *it, size_t *len) {
   return wire_get_blob(&it->r, CTK_MAX_COMMAND_BYTES, len);
 }
 
-static const char *const names[] = {"?",          "Prepare",         "PrepareOk",
-                                    "Commit",     "StartViewChange", "DoViewChange",
-                                    "StartView",  "GetState",        "NewState",
-                                    "Recovery",   "RecoveryResponse", "Forward"};
+static const char *const names[] = {
+    "?",         "Prepare",  "PrepareOk", "Commit",   "StartViewChange",  "DoViewChange",
+    "StartView", "GetState", "NewState",  "Recovery", "RecoveryResponse", "Forward"};
 
 int vr_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
   vr_msg m;

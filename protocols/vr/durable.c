@@ -111,9 +111,7 @@ static int apply_record(void *ctx, const uint8_t *b, size_t len) {
   /* A record of the other mode: the options changed under a data directory. */
   if ((type == REC_BOOT) == (p->opt.durable != 0)) return CTK_ERR_CORRUPT;
   switch (type) {
-  case REC_BOOT:
-    rp->booted = 1;
-    return wire_reader_done(&r) ? CTK_OK : CTK_ERR_CORRUPT;
+  case REC_BOOT: rp->booted = 1; return wire_reader_done(&r) ? CTK_OK : CTK_ERR_CORRUPT;
   case REC_STATE: {
     uint64_t view = wire_get_u64(&r), last_normal = wire_get_u64(&r);
     uint8_t status = wire_get_u8(&r);

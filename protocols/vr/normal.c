@@ -73,8 +73,13 @@ static void take_early(vr *p) {
       uint64_t op = vr_op(p);
       if (e->view == p->view && e->first > op + 1 && e->first + e->n - 1 > op) continue;
       if (e->view == p->view && e->first + e->n - 1 > op) {
-        vr_msg m = {.type = VR_MSG_PREPARE, .view = e->view, .commit = e->commit,
-                    .first = e->first, .n = e->n, .items = e->items, .items_len = e->items_len};
+        vr_msg m = {.type = VR_MSG_PREPARE,
+                    .view = e->view,
+                    .commit = e->commit,
+                    .first = e->first,
+                    .n = e->n,
+                    .items = e->items,
+                    .items_len = e->items_len};
         vr_log_splice(p, op, &m);
         vr_advance_commit(p, e->commit);
         progress = 1;

@@ -4,8 +4,8 @@
 #include "vr_internal.h"
 
 const ctk_option_spec vr_option_specs[VR_N_OPTIONS] = {
-    {"view_change_timeout_ms", CTK_OPTION_RANGE,
-     offsetof(ctk_vr_options, view_change_timeout_ms), 150, 300, 1, 600000,
+    {"view_change_timeout_ms", CTK_OPTION_RANGE, offsetof(ctk_vr_options, view_change_timeout_ms),
+     150, 300, 1, 600000,
      "silence from the primary before a backup starts a view change, and the time a view change "
      "may take before the next view is tried; drawn at random from [lo, hi] at every reset"},
     {"heartbeat_ms", CTK_OPTION_INT, offsetof(ctk_vr_options, heartbeat_ms), 50, 0, 1, 60000,

@@ -111,8 +111,8 @@ static void decide(vr *p) {
   /* Our log agrees with the best one up to our commit-number (committed operations are in every
    * later view's log), and entirely when both are of the same last normal view (both are then
    * prefixes of that view's primary's log). */
-  p->keep = p->last_normal_view == p->best_last_normal && vr_op(p) <= p->best_op ? vr_op(p)
-                                                                                 : p->commit;
+  p->keep =
+      p->last_normal_view == p->best_last_normal && vr_op(p) <= p->best_op ? vr_op(p) : p->commit;
   if (p->stash.first > p->keep + 1 || vr_log_end(&p->stash) <= p->keep)
     vr_log_init(&p->stash, p->keep + 1);
   if (vr_log_end(&p->stash) >= p->best_op) {

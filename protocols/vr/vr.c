@@ -9,7 +9,8 @@
 
 static int check_options(const ctk_vr_options *o, char *err, size_t err_len) {
   char what[160] = "";
-  if (o->view_change_timeout_ms[0] < 1 || o->view_change_timeout_ms[0] > o->view_change_timeout_ms[1] ||
+  if (o->view_change_timeout_ms[0] < 1 ||
+      o->view_change_timeout_ms[0] > o->view_change_timeout_ms[1] ||
       o->view_change_timeout_ms[1] > 600000)
     snprintf(what, sizeof what,
              "view_change_timeout_ms must be a range [lo, hi] with 1 <= lo <= hi <= 600000");
@@ -291,9 +292,9 @@ done:
 }
 
 static void vr_status_of(const ctk_proto *p, ctk_status *s) {
-  s->role = vr_is_primary(p)              ? CTK_ROLE_LEADER
-            : p->status == VR_NORMAL      ? CTK_ROLE_FOLLOWER
-                                          : CTK_ROLE_CANDIDATE;
+  s->role = vr_is_primary(p)         ? CTK_ROLE_LEADER
+            : p->status == VR_NORMAL ? CTK_ROLE_FOLLOWER
+                                     : CTK_ROLE_CANDIDATE;
   s->term = p->view;
   s->leader_id = p->status == VR_NORMAL ? vr_primary_of(p, p->view) : VR_NO_NODE;
   s->commit_index = p->emitted;
@@ -302,8 +303,9 @@ static void vr_status_of(const ctk_proto *p, ctk_status *s) {
 
 const ctk_protocol_def ctk_vr_protocol = {
     .name = "vr",
-    .summary = "Viewstamped Replication (Revisited): view changes, state transfer, and recovery "
-               "with or without durable state",
+    .summary =
+        "Viewstamped Replication (Revisited): view changes, state transfer, and recovery "
+        "with or without durable state",
     .flags = CTK_PROTO_TOTAL_ORDER | CTK_PROTO_LEADERS,
     .options = vr_option_specs,
     .n_options = VR_N_OPTIONS,

@@ -24,7 +24,7 @@ extern const ctk_option_spec vr_option_specs[VR_N_OPTIONS];
 
 #define VR_MAX_VIEW        (1ull << 48) /* views and op-numbers above are rejected on the wire */
 #define VR_MAX_OP          (1ull << 40)
-#define VR_MAX_PER_MSG     4096 /* entries in one PREPARE */
+#define VR_MAX_PER_MSG     4096                          /* entries in one PREPARE */
 #define VR_MAX_ITEMS_BYTES (CTK_MAX_MESSAGE_BYTES - 128) /* the log entries of one message */
 #define VR_MAX_FORWARD     64
 #define VR_MAX_UNCOMMITTED 16384 /* the primary's ops beyond its commit-number */
@@ -176,16 +176,16 @@ struct ctk_proto {
   vr_peer peers[CTK_MAX_NODES];
 
   /* View change (section 4.2). */
-  uint32_t svc_from;  /* STARTVIEWCHANGE(view) received, own bit included */
-  int dvc_sent;       /* our DOVIEWCHANGE left (resent on the timer) */
-  uint32_t dvc_from;  /* new primary: DOVIEWCHANGEs counted, own included */
+  uint32_t svc_from; /* STARTVIEWCHANGE(view) received, own bit included */
+  int dvc_sent;      /* our DOVIEWCHANGE left (resent on the timer) */
+  uint32_t dvc_from; /* new primary: DOVIEWCHANGEs counted, own included */
   uint64_t dvc_commit[CTK_MAX_NODES];
-  int best;           /* sender of the best DOVIEWCHANGE so far */
+  int best; /* sender of the best DOVIEWCHANGE so far */
   uint64_t best_last_normal, best_op, max_commit;
-  uint64_t keep;      /* new primary: own log prefix known to agree with the best log */
-  int fetching;       /* new primary: the rest of the best log is being fetched */
-  vr_log stash;       /* the best log (view change), the view's log (catching up), or the
-                         primary's (recovery), gathered before it replaces the log */
+  uint64_t keep; /* new primary: own log prefix known to agree with the best log */
+  int fetching;  /* new primary: the rest of the best log is being fetched */
+  vr_log stash;  /* the best log (view change), the view's log (catching up), or the
+                    primary's (recovery), gathered before it replaces the log */
 
   /* Recovery (section 4.3). */
   uint64_t nonce;
