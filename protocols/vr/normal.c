@@ -131,6 +131,7 @@ static void resend(vr *p, int to) {
 
 void vr_become_primary(vr *p) {
   p->sent_upto = vr_op(p);
+  p->inflight_start = p->inflight_count = 0;
   for (int i = 0; i < p->n; i++) p->peers[i] = (vr_peer){0};
   p->resend_deadline_us = p->now_us + p->heartbeat_us;
   vr_primary_commit(p);
@@ -156,13 +157,20 @@ void vr_flush(vr *p) {
     p->sent_upto = vr_op(p);
     return;
   }
-  uint64_t window = (uint64_t)p->opt.max_batch * (uint64_t)p->opt.max_inflight;
-  while (p->sent_upto < vr_op(p) && p->sent_upto < p->commit + window) {
+  /* At most max_inflight batches beyond the commit-number: operations that arrive meanwhile
+   * wait, and leave together in the next batch. */
+  const uint32_t cap = (uint32_t)p->opt.max_inflight;
+  while (p->inflight_count && p->inflight[p->inflight_start] <= p->commit) {
+    p->inflight_start = (p->inflight_start + 1) % cap;
+    p->inflight_count--;
+  }
+  while (p->sent_upto < vr_op(p) && p->inflight_count < cap) {
     uint64_t first = p->sent_upto + 1;
     uint32_t n = vr_log_chunk(&p->log, first, (uint64_t)p->opt.max_batch);
     for (int i = 0; i < p->n; i++)
       if (i != p->id) send_prepare(p, i, first, n);
     p->sent_upto += n;
+    p->inflight[(p->inflight_start + p->inflight_count++) % cap] = p->sent_upto;
   }
 }
 

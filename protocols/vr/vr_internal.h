@@ -172,7 +172,9 @@ struct ctk_proto {
   uint64_t catchup_target; /* op-number the primary reported; UINT64_MAX: none yet */
 
   /* Primary. */
-  uint64_t sent_upto; /* highest op broadcast in a PREPARE */
+  uint64_t sent_upto;      /* highest op broadcast in a PREPARE */
+  uint64_t inflight[1024]; /* ring: the last op of each PREPARE batch not yet committed */
+  uint32_t inflight_start, inflight_count;
   vr_peer peers[CTK_MAX_NODES];
 
   /* View change (section 4.2). */
