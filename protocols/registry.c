@@ -7,12 +7,11 @@
 #include "paxos/paxos.h"
 #include "raft/raft.h"
 #include "zab/zab.h"
+#include "vr/vr.h"
 
 static const ctk_protocol_def *const registry[] = {
-    &ctk_raft_protocol,
-    &ctk_multipaxos_protocol,
-    &ctk_paxos_protocol,
-    &ctk_zab_protocol,
+    &ctk_raft_protocol, &ctk_multipaxos_protocol, &ctk_paxos_protocol,
+    &ctk_zab_protocol,  &ctk_vr_protocol,
 };
 
 size_t ctk_protocol_count(void) { return sizeof registry / sizeof registry[0]; }
