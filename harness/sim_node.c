@@ -334,6 +334,7 @@ int sim_node_create(ctk_simulator *self, int i, char *err, size_t err_len) {
   if (!node->kv) return -1;
   node->alive = 1;
   node->applied = node->committed = node->last_commit_status = 0;
+  sim_order_node_reset(self, i);
   node->deadline_us = node->timer_event_us = CTK_DEADLINE_NONE;
   sim_node_input(self, i, CTK_EVENT_START, -1, node->durable.data, (uint32_t)node->durable.len);
   return 0;

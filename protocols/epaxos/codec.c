@@ -18,8 +18,8 @@ void ep_msg_encode(wire_writer *w, const ep_msg *m) {
   wire_put_u8(w, m->leader);
   wire_put_u64(w, m->inst);
   wire_put_u64(w, m->ballot);
-  wire_put_u8(w, (uint8_t)((m->ok ? FLAG_OK : 0) | (m->eq ? FLAG_EQ : 0) |
-                           (m->has_cmd ? FLAG_CMD : 0)));
+  wire_put_u8(
+      w, (uint8_t)((m->ok ? FLAG_OK : 0) | (m->eq ? FLAG_EQ : 0) | (m->has_cmd ? FLAG_CMD : 0)));
   wire_put_u8(w, m->status);
   wire_put_u64(w, m->promised);
   wire_put_u64(w, m->vballot);
@@ -106,13 +106,13 @@ int ep_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
   if (m.type == EP_MSG_CATCHUP)
     n = snprintf(buf, buf_len, "CatchUp n=%d", m.n_deps);
   else
-    n = snprintf(buf, buf_len, "%s %d.%llu b=%llu.%d%s%s seq=%llu len=%zu", type_name(m.type),
-                 m.leader, (unsigned long long)m.inst, (unsigned long long)ep_round(m.ballot),
-                 ep_ballot_node(m.ballot),
-                 m.type == EP_MSG_PREACCEPT_OK || m.type == EP_MSG_ACCEPT_OK ||
-                         m.type == EP_MSG_PREPARE_OK
-                     ? (m.ok ? " ok" : " nack")
-                     : "",
-                 m.eq ? " eq" : "", (unsigned long long)m.seq, m.cmd_len);
+    n = snprintf(
+        buf, buf_len, "%s %d.%llu b=%llu.%d%s%s seq=%llu len=%zu", type_name(m.type), m.leader,
+        (unsigned long long)m.inst, (unsigned long long)ep_round(m.ballot),
+        ep_ballot_node(m.ballot),
+        m.type == EP_MSG_PREACCEPT_OK || m.type == EP_MSG_ACCEPT_OK || m.type == EP_MSG_PREPARE_OK
+            ? (m.ok ? " ok" : " nack")
+            : "",
+        m.eq ? " eq" : "", (unsigned long long)m.seq, m.cmd_len);
   return n < 0 ? CTK_ERR_MALFORMED : n;
 }

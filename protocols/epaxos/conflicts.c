@@ -64,7 +64,7 @@ static ep_conflict_entry *lookup(ep_conflict_entry **tab, size_t *n, size_t *cap
   while ((*tab)[j].id && (*tab)[j].id != id) j = (j + 1) & (*cap - 1);
   if ((*tab)[j].id) return &(*tab)[j];
   if (!create) return NULL;
-  memset(&(*tab)[j], 0, sizeof (*tab)[j]);
+  memset(&(*tab)[j], 0, sizeof(*tab)[j]);
   (*tab)[j].id = id;
   (*n)++;
   return &(*tab)[j];

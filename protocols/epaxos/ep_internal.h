@@ -46,14 +46,14 @@ enum { EP_NONE = 0, EP_PREACCEPTED, EP_ACCEPTED, EP_COMMITTED };
 #define EP_WIRE_VERSION 1
 
 typedef enum ep_msg_type {
-  EP_MSG_PREACCEPT = 1,  /* ballot, cmd, seq, deps */
-  EP_MSG_PREACCEPT_OK,   /* ballot, ok, eq, promised, seq, deps */
-  EP_MSG_ACCEPT,         /* ballot, cmd, seq, deps */
-  EP_MSG_ACCEPT_OK,      /* ballot, ok, promised */
-  EP_MSG_COMMIT,         /* cmd, seq, deps */
-  EP_MSG_PREPARE,        /* ballot */
-  EP_MSG_PREPARE_OK,     /* ballot, ok, promised, status, eq, vballot, cmd, seq, deps */
-  EP_MSG_CATCHUP,        /* deps: the sender's committed prefix of every command leader */
+  EP_MSG_PREACCEPT = 1, /* ballot, cmd, seq, deps */
+  EP_MSG_PREACCEPT_OK,  /* ballot, ok, eq, promised, seq, deps */
+  EP_MSG_ACCEPT,        /* ballot, cmd, seq, deps */
+  EP_MSG_ACCEPT_OK,     /* ballot, ok, promised */
+  EP_MSG_COMMIT,        /* cmd, seq, deps */
+  EP_MSG_PREPARE,       /* ballot */
+  EP_MSG_PREPARE_OK,    /* ballot, ok, promised, status, eq, vballot, cmd, seq, deps */
+  EP_MSG_CATCHUP,       /* deps: the sender's committed prefix of every command leader */
   EP_MSG_LAST = EP_MSG_CATCHUP,
 } ep_msg_type;
 

@@ -43,10 +43,8 @@ static void start_recovery(epaxos *p, ep_prop *pr, const ep_inst *in) {
                   .num = in->num,
                   .ballot = ep_ballot(p->max_round, p->id)};
   p->count.recoveries++;
-  ep_msg m = {.type = EP_MSG_PREPARE,
-              .leader = (uint8_t)in->leader,
-              .inst = in->num,
-              .ballot = pr->ballot};
+  ep_msg m = {
+      .type = EP_MSG_PREPARE, .leader = (uint8_t)in->leader, .inst = in->num, .ballot = pr->ballot};
   pr->deadline_us = p->now_us + (uint64_t)p->opt.retry_timeout_ms * 1000;
   ep_broadcast(p, &m, 1);
 }

@@ -122,8 +122,7 @@ void ep_recv_prepare(epaxos *p, int from, const ep_msg *m) {
   ep_inst *in = ep_inst_get(p, m->leader, m->inst);
   if (!in) return;
   if (in->status == EP_COMMITTED) return ep_send_commit(p, from, in);
-  ep_msg r = {
-      .type = EP_MSG_PREPARE_OK, .leader = m->leader, .inst = m->inst, .ballot = m->ballot};
+  ep_msg r = {.type = EP_MSG_PREPARE_OK, .leader = m->leader, .inst = m->inst, .ballot = m->ballot};
   if (m->ballot < in->ballot) {
     r.promised = in->ballot;
     return ep_send(p, from, &r);
