@@ -15,6 +15,7 @@
 
 #include "common/wire.h"
 #include "config.h"
+#include "counts.h"
 #include "protocol.h"
 
 #define HW_MAGIC 0xC7
@@ -92,6 +93,7 @@ typedef struct hw_status {
   uint64_t syncs, bytes_persisted;
   uint64_t requests, replies, rejected_commands;
   uint64_t started_from_bytes; /* durable bytes read at start */
+  ctk_counts counters;         /* the protocol's own (counts.h) */
 } hw_status;
 void hw_put_status_request(wire_writer *w);
 void hw_put_status(wire_writer *w, const hw_status *s);

@@ -316,6 +316,10 @@ int ctk_sim_execute(const ctk_config *config, const ctk_sim_options *options,
 
   if (self->options.timeline) sim_timeline_render(self, self->options.timeline);
   report->stats = self->stats;
+  report->counters = self->counters;
+  for (int i = 0; i < self->n; i++)
+    if (self->nodes[i].alive)
+      ctk_counts_add_proto(&report->counters, self->proto, self->nodes[i].proto);
   report->stats.trace_hash = XXH3_64bits_digest(self->trace_state);
   report->violation = self->violated;
   snprintf(report->violation_text, sizeof report->violation_text, "%s", self->violation);

@@ -228,8 +228,7 @@ struct ctk_simulator {
   sim_term_leader *terms;
   size_t terms_cap, terms_n;
   sim_order order;
-  ctk_counter counters[CTK_MAX_COUNTERS]; /* summed over nodes that crashed, by name */
-  size_t n_counters;
+  ctk_counts counters; /* the protocol's, of the node incarnations that crashed */
   sim_timeline timelines[CTK_MAX_NODES];
   XXH3_state_t *trace_state;
   char line[2048]; /* scratch for trace lines */

@@ -301,6 +301,7 @@ void sim_node_crash(ctk_simulator *self, int i) {
   node->alive = 0;
   node->incarnation++;
   self->stats.crashes++;
+  ctk_counts_add_proto(&self->counters, self->proto, node->proto);
   self->proto->destroy(node->proto);
   node->proto = NULL;
   sim_input in;

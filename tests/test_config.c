@@ -267,7 +267,9 @@ static void test_defaults_unknown_protocol(void **state) {
   char err[CTK_ERR_LEN];
   assert_int_equal(ctk_config_defaults(&config, "viewstamped", err, sizeof err), -1);
   assert_string_equal(
-      err, "unknown protocol \"viewstamped\" (known: \"raft\", \"multipaxos\", \"paxos\")");
+      err,
+      "unknown protocol \"viewstamped\" (known: \"raft\", \"multipaxos\", \"paxos\", "
+      "\"epaxos\")");
   assert_null(config.protocol_options);
 }
 
@@ -664,7 +666,7 @@ static void test_error_unknown_protocol(void **state) {
   expect_error(
       "protocol = \"viewstamped\"\n",
       "exp.toml:1: key 'protocol': expected a protocol ctk knows (\"raft\", \"multipaxos\", "
-      "\"paxos\"), got \"viewstamped\"");
+      "\"paxos\", \"epaxos\"), got \"viewstamped\"");
 }
 
 static void test_error_unknown_table(void **state) {
@@ -674,7 +676,7 @@ static void test_error_unknown_table(void **state) {
   expect_error(
       "[viewstamped]\nballot = 1\n",
       "exp.toml:1: unknown table [viewstamped] (expected [cluster], [workload], [sim], [node], "
-      "[[fault]] or the table of a protocol ctk knows: [raft], [multipaxos], [paxos])");
+      "[[fault]] or the table of a protocol ctk knows: [raft], [multipaxos], [paxos], [epaxos])");
 }
 
 static void test_error_too_many_faults(void **state) {

@@ -260,6 +260,8 @@ static void check_run_json(json_t *run) {
                                "msgs_malformed",
                                "frames_rejected",
                                "leader_changes",
+                               "counters",
+                               "fast_path_ratio",
                                "faults",
                                "series",
                                "history",
