@@ -113,6 +113,33 @@ static void test_paxos_regression_seeds(void **state) {
   }
 }
 
+/* EPaxos on 5 nodes (300 seeds) and 3 nodes (200 seeds), with a third of the commands on one hot
+ * key: random crashes and restarts of command leaders mid-PreAccept and mid-Accept, one-way
+ * partitions, loss, isolation, slow nodes. Besides linearizability, the simulator checks directly
+ * that every node executes the commands of each key in the same order. */
+static int sweep_n(const char *scenario, int seeds, char *out, size_t out_len) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "%s sweep configs/scenarios/%s --seeds %d --jobs 2 2>&1", cli_bin(),
+           scenario, seeds);
+  int rc = cli_run(cmd, out, out_len);
+  print_message("%s", out);
+  return rc;
+}
+
+static void test_epaxos_sweep_300_seeds(void **state) {
+  (void)state;
+  char out[65536];
+  assert_int_equal(sweep_n("epaxos-sweep.toml", 300, out, sizeof out), 0);
+  assert_non_null(strstr(out, "300 seeds run, 0 failed"));
+}
+
+static void test_epaxos_sweep_3_nodes_200_seeds(void **state) {
+  (void)state;
+  char out[65536];
+  assert_int_equal(sweep_n("epaxos-sweep-3.toml", 200, out, sizeof out), 0);
+  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_raft_sweep_200_seeds),
@@ -124,6 +151,8 @@ int main(void) {
       cmocka_unit_test(test_paxos_sweep_200_seeds),
       cmocka_unit_test(test_paxos_sweep_3_nodes_200_seeds),
       cmocka_unit_test(test_paxos_regression_seeds),
+      cmocka_unit_test(test_epaxos_sweep_300_seeds),
+      cmocka_unit_test(test_epaxos_sweep_3_nodes_200_seeds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
