@@ -155,7 +155,12 @@ static void node_apply(ctk_simulator *self, int i, const sim_held_commit *c) {
   int client = (int)result.client_id;
   if (node->pending_seq[client] != result.seq) return;
   node->pending_seq[client] = 0;
-  sim_node_reply(self, i, client, result.seq, 0, -1, result.ok, result.found,
+  /* Like a real node (node.c): a follower that answered a forwarded command names the leader, so
+   * the client's next command skips the extra hops. */
+  ctk_status st;
+  self->proto->status(node->proto, &st);
+  int hint = st.leader_id >= 0 && st.leader_id < self->n && st.leader_id != i ? st.leader_id : -1;
+  sim_node_reply(self, i, client, result.seq, 0, hint, result.ok, result.found,
                  result.found ? result.value : NULL);
 }
 
