@@ -32,7 +32,8 @@ void ctk_counts_add_proto(ctk_counts *into, const ctk_protocol_def *def, const c
   if (!def->counters || !proto) return;
   ctk_counter c[CTK_MAX_COUNTERS];
   size_t n = def->counters(proto, c, CTK_MAX_COUNTERS);
-  for (size_t i = 0; i < n && i < CTK_MAX_COUNTERS; i++) ctk_counts_add(into, c[i].name, c[i].value);
+  for (size_t i = 0; i < n && i < CTK_MAX_COUNTERS; i++)
+    ctk_counts_add(into, c[i].name, c[i].value);
 }
 
 uint64_t ctk_counts_get(const ctk_counts *c, const char *name, int *found) {

@@ -68,7 +68,6 @@ void sim_check_status(ctk_simulator *self, int node, const ctk_status *st) {
 void sim_check_commit(ctk_simulator *self, int node, uint64_t index, const uint8_t *data,
                       uint32_t len) {
   sim_node *n = &self->nodes[node];
-  sim_order_note(self, node, data, len);
   if (!(self->proto->flags & CTK_PROTO_TOTAL_ORDER)) {
     if (index != n->committed + 1)
       return sim_violation(self, "n%d committed index %" PRIu64 " right after %" PRIu64, node,

@@ -5,7 +5,8 @@
  *     order: each node's sequence of writes on a key is a prefix of one reference sequence;
  *   - reads sit between the same writes: the k-th execution of a read at every node comes after
  *     the same number of writes on its key.
- * A node's sequences start over when it restarts (its store does too, and it executes every
+ * Commands are noted as a node applies them, after the sync of the step that emitted them; a
+ * node's sequences start over when it restarts (its store does too, and it executes every
  * command again), so the check also covers re-execution after a restart. Every executed command
  * is also remembered, for the "nothing acknowledged is lost" check of protocols without a log. */
 #include <inttypes.h>

@@ -8,7 +8,8 @@ jobs=$(nproc)
 failed=0
 for f in configs/scenarios/raft-sweep.toml configs/scenarios/raft-sweep-3.toml \
          configs/scenarios/raft-sweep-7.toml configs/scenarios/raft-sweep-classic.toml \
-         configs/scenarios/raft-figure8-hunt.toml; do
+         configs/scenarios/raft-figure8-hunt.toml configs/scenarios/epaxos-sweep.toml \
+         configs/scenarios/epaxos-sweep-3.toml; do
   out=$("$ctk" sweep "$f" --seeds "$seeds" --jobs "$jobs" 2>/dev/null) || failed=1
   printf '%s\n' "$out" | grep -E '^seed |seeds run|replay'
 done

@@ -69,9 +69,8 @@ static void handle_output(int i, const ctk_output *out) {
     assert_int_equal(out->commits[k].index, (uint64_t)nd->n_commits + 1);
     ctk_kv_command cmd;
     char scratch[CTK_MAX_COMMAND_BYTES + 8];
-    assert_int_equal(ctk_kv_decode(out->commits[k].command.data, out->commits[k].command.len,
-                                   &cmd, scratch),
-                     0);
+    assert_int_equal(
+        ctk_kv_decode(out->commits[k].command.data, out->commits[k].command.len, &cmd, scratch), 0);
     assert_true(nd->n_commits < MAX_COMMITS);
     snprintf(nd->commits[nd->n_commits++], 64, "%s=%s", cmd.key, cmd.value ? cmd.value : "?");
   }
@@ -210,7 +209,8 @@ static void assert_same_execution(int ref, int expected) {
   for (int i = 0; i < n_nodes; i++) {
     if (nodes[i].down) continue;
     assert_int_equal(nodes[i].n_commits, expected);
-    for (int k = 0; k < expected; k++) assert_string_equal(nodes[i].commits[k], nodes[ref].commits[k]);
+    for (int k = 0; k < expected; k++)
+      assert_string_equal(nodes[i].commits[k], nodes[ref].commits[k]);
   }
 }
 

@@ -140,6 +140,24 @@ static void test_epaxos_sweep_3_nodes_200_seeds(void **state) {
   assert_non_null(strstr(out, "200 seeds run, 0 failed"));
 }
 
+/* Seeds 1022 and 1148 of the 5-node EPaxos sweep (2000 seeds) failed the per-key order check when
+ * it noted commands as a node emitted them: a command leader's fast-path commit, executed in the
+ * batch a crash cut before its sync, never happened, and the recovery rightly chose other
+ * attributes. The check now notes commands once applied; the seeds are replayed (with today's
+ * clients they are different runs, kept as more of the sweep). */
+static void test_epaxos_regression_seeds(void **state) {
+  (void)state;
+  static const int seeds[] = {1022, 1148};
+  for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+    char cmd[512], out[16384];
+    snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/epaxos-sweep.toml --seed %d 2>&1",
+             cli_bin(), seeds[i]);
+    int rc = cli_run(cmd, out, sizeof out);
+    if (rc != 0) fail_msg("epaxos seed %d: exit %d\n%s", seeds[i], rc, out);
+    assert_non_null(strstr(out, "invariants       held"));
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_raft_sweep_200_seeds),
@@ -153,6 +171,7 @@ int main(void) {
       cmocka_unit_test(test_paxos_regression_seeds),
       cmocka_unit_test(test_epaxos_sweep_300_seeds),
       cmocka_unit_test(test_epaxos_sweep_3_nodes_200_seeds),
+      cmocka_unit_test(test_epaxos_regression_seeds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
