@@ -95,6 +95,7 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
          s->crashes, s->restarts);
   print_faults(r);
   printf("  commits          %" PRIu64 " log positions\n", s->max_commit);
+  if (r->counters.n) ctk_results_print_counters(&r->counters, "  protocol        ", stdout);
   printf("  invariants       %s\n", r->violation ? r->violation_text : "held");
   printf("  linearizable     %s\n", r->linearizable == 1   ? "yes"
                                     : r->linearizable == 0 ? "NO"
@@ -144,6 +145,7 @@ static int write_sim_json(const ctk_config *config, const ctk_sim_report *report
   r.bytes_sent = report->stats.bytes_sent;
   r.msgs_malformed = report->stats.msgs_malformed;
   r.leader_changes = report->stats.leader_changes;
+  r.counters = report->counters;
   r.linearizable = report->linearizable;
   r.wall_s = report->wall_s;
   r.n_faults = report->n_faults < CTK_MAX_FAULTS ? report->n_faults : CTK_MAX_FAULTS;

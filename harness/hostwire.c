@@ -186,6 +186,11 @@ void hw_put_status(wire_writer *w, const hw_status *s) {
                                s->bytes_persisted,   s->requests,           s->replies,
                                s->rejected_commands, s->started_from_bytes, s->handshakes_failed};
   for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) wire_put_u64(w, counters[i]);
+  wire_put_u8(w, (uint8_t)s->counters.n);
+  for (size_t i = 0; i < s->counters.n; i++) {
+    wire_put_blob(w, s->counters.c[i].name, strlen(s->counters.c[i].name));
+    wire_put_u64(w, s->counters.c[i].value);
+  }
 }
 
 int hw_get_status(const uint8_t *frame, size_t len, hw_status *s) {
@@ -203,5 +208,16 @@ int hw_get_status(const uint8_t *frame, size_t len, hw_status *s) {
                           &s->bytes_persisted,   &s->requests,           &s->replies,
                           &s->rejected_commands, &s->started_from_bytes, &s->handshakes_failed};
   for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) *counters[i] = wire_get_u64(&r);
+  uint8_t n = wire_get_u8(&r);
+  if (n > CTK_MAX_COUNTERS) return -1;
+  s->counters.n = n;
+  for (size_t i = 0; i < n; i++) {
+    size_t len = 0;
+    const uint8_t *name = wire_get_blob(&r, CTK_COUNT_NAME_LEN - 1, &len);
+    if (!wire_reader_ok(&r)) return -1;
+    memcpy(s->counters.c[i].name, name, len);
+    s->counters.c[i].name[len] = 0;
+    s->counters.c[i].value = wire_get_u64(&r);
+  }
   return wire_reader_done(&r) && s->proto.role <= CTK_ROLE_NONE ? 0 : -1;
 }

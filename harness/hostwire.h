@@ -15,6 +15,7 @@
 
 #include "common/wire.h"
 #include "config.h"
+#include "counts.h"
 #include "protocol.h"
 
 #define HW_MAGIC 0xC7
@@ -94,6 +95,7 @@ typedef struct hw_status {
   uint64_t started_from_bytes; /* durable bytes read at start */
   uint64_t handshakes_failed;  /* connections refused at the handshake: wrong or unlisted CURVE
                                   keys, a peer without CURVE (or with it, to a node without) */
+  ctk_counts counters;         /* the protocol's own (counts.h) */
 } hw_status;
 void hw_put_status_request(wire_writer *w);
 void hw_put_status(wire_writer *w, const hw_status *s);

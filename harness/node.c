@@ -242,6 +242,8 @@ void node_fill_status(node *self, hw_status *status) {
   *status = self->stats;
   status->node_id = self->id;
   self->def->status(self->proto, &status->proto);
+  memset(&status->counters, 0, sizeof status->counters);
+  ctk_counts_add_proto(&status->counters, self->def, self->proto);
   status->kv_digest = ctk_kv_digest(self->kv);
   ctk_store_stats ss;
   ctk_store_stats_get(self->store, &ss);

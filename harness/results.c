@@ -319,6 +319,7 @@ void ctk_results_print(const ctk_results *r, FILE *out) {
   if (r->handshakes_failed)
     fprintf(out, "  refused         %" PRIu64 " connections at the handshake (keys or mechanism)\n",
             r->handshakes_failed);
+  if (r->counters.n) ctk_results_print_counters(&r->counters, "  protocol       ", out);
   for (int k = 0; k < r->n_faults; k++) {
     const ctk_fault_event *f = &r->faults[k];
     char what[96], label[CELL_LEN];
@@ -336,6 +337,26 @@ void ctk_results_print(const ctk_results *r, FILE *out) {
   }
   fprintf(out, "  linearizable    %s\n", verdict_name(r->linearizable));
   if (r->history_path[0]) fprintf(out, "  history         %s\n", r->history_path);
+}
+
+void ctk_results_print_counters(const ctk_counts *c, const char *label, FILE *out) {
+  fprintf(out, "%s", label);
+  for (size_t i = 0; i < c->n; i++)
+    fprintf(out, "%s%s %" PRIu64, i ? "  " : " ", c->c[i].name, c->c[i].value);
+  fprintf(out, "\n");
+  double ratio = ctk_counts_fast_ratio(c);
+  uint64_t led = ctk_counts_get(c, "commits_led", NULL);
+  uint64_t executed = ctk_counts_get(c, "executed", NULL);
+  if (ratio < 0) return;
+  fprintf(out,
+          "%*s fast path %.1f%%, %.2f dependencies per command, execution delay mean %.2f ms max "
+          "%.2f ms\n",
+          (int)strlen(label), "", ratio * 100,
+          led ? (double)ctk_counts_get(c, "deps_total", NULL) / (double)led : 0,
+          executed
+              ? (double)ctk_counts_get(c, "exec_delay_us_total", NULL) / (double)executed / 1000
+              : 0,
+          (double)ctk_counts_get(c, "exec_delay_us_max", NULL) / 1000);
 }
 
 /* ---- JSON ---- */
@@ -413,6 +434,12 @@ static json_t *results_json(const ctk_results *r) {
   json_object_set_new(o, "frames_rejected", json_u64(r->frames_rejected));
   json_object_set_new(o, "handshakes_failed", json_u64(r->handshakes_failed));
   json_object_set_new(o, "leader_changes", json_u64(r->leader_changes));
+  json_t *counters = json_object();
+  for (size_t i = 0; i < r->counters.n; i++)
+    json_object_set_new(counters, r->counters.c[i].name, json_u64(r->counters.c[i].value));
+  json_object_set_new(o, "counters", counters);
+  double ratio = ctk_counts_fast_ratio(&r->counters);
+  json_object_set_new(o, "fast_path_ratio", ratio < 0 ? json_null() : json_rounded(ratio, 1e4));
   json_t *faults = json_array();
   for (int k = 0; k < r->n_faults; k++) json_array_append_new(faults, fault_json(&r->faults[k]));
   json_object_set_new(o, "faults", faults);
@@ -508,6 +535,14 @@ static void fill_leaders(const ctk_results *r, int arg, char *buf) {
   (void)arg;
   fmt_count(r->leader_changes, buf, CELL_LEN);
 }
+static void fill_fast_path(const ctk_results *r, int arg, char *buf) {
+  (void)arg;
+  double ratio = ctk_counts_fast_ratio(&r->counters);
+  if (ratio < 0)
+    snprintf(buf, CELL_LEN, "-");
+  else
+    snprintf(buf, CELL_LEN, "%.1f%%", ratio * 100);
+}
 static void fill_fault(const ctk_results *r, int k, char *buf) {
   if (k >= r->n_faults)
     snprintf(buf, CELL_LEN, "-");
@@ -538,6 +573,7 @@ static void build_table(compare_table *t, const ctk_results *runs, int n_faults)
   add_row(t, "msgs/op", runs, fill_per_op, 0);
   add_row(t, "bytes/op", runs, fill_per_op, 1);
   add_row(t, "leader changes", runs, fill_leaders, 0);
+  add_row(t, "fast path", runs, fill_fast_path, 0);
   for (int k = 0; k < n_faults; k++) {
     const char *kind = "?";
     for (size_t i = 0; i < t->n_runs; i++)

@@ -63,6 +63,7 @@ static void add_counters(hw_status *into, const hw_status *s) {
   into->frames_rejected += s->frames_rejected;
   into->handshakes_failed += s->handshakes_failed;
   into->became_leader += s->became_leader;
+  ctk_counts_merge(&into->counters, &s->counters);
 }
 
 static void poll_statuses(run *self) {
@@ -315,6 +316,7 @@ static void fill_results(run *self, ctk_run_report *report, const ctk_history *h
   r->frames_rejected = total.frames_rejected;
   r->handshakes_failed = total.handshakes_failed;
   r->leader_changes = total.became_leader;
+  r->counters = total.counters;
   uint64_t warmup = (uint64_t)(self->config->workload.warmup_s * 1e6);
   if (ctk_results_compute(r, history, warmup < end_us ? warmup : 0, end_us))
     snprintf(report->note, sizeof report->note, "out of memory computing the results");

@@ -231,13 +231,15 @@ static void start_liveness_phase(ctk_simulator *self) {
   self->liveness_end_us = self->now_us + (uint64_t)(self->config.sim.liveness_s * 1e6);
 }
 
-/* All clients are idle and every node has committed (and applied) the same, highest, index. */
+/* All clients are idle and every node has committed (and applied) the same, highest, index; without
+ * a total order, every node has executed as many commands as the others. */
 static int converged(const ctk_simulator *self) {
   if (!sim_clients_idle(self)) return 0;
-  if (!(self->proto->flags & CTK_PROTO_TOTAL_ORDER)) return 1;
   for (int i = 0; i < self->n; i++) {
     const sim_node *node = &self->nodes[i];
-    if (!node->alive || node->applied != self->log_len) return 0;
+    uint64_t target =
+        self->proto->flags & CTK_PROTO_TOTAL_ORDER ? self->log_len : self->nodes[0].applied;
+    if (!node->alive || node->applied != target) return 0;
   }
   return 1;
 }
@@ -314,6 +316,10 @@ int ctk_sim_execute(const ctk_config *config, const ctk_sim_options *options,
 
   if (self->options.timeline) sim_timeline_render(self, self->options.timeline);
   report->stats = self->stats;
+  report->counters = self->counters;
+  for (int i = 0; i < self->n; i++)
+    if (self->nodes[i].alive)
+      ctk_counts_add_proto(&report->counters, self->proto, self->nodes[i].proto);
   report->stats.trace_hash = XXH3_64bits_digest(self->trace_state);
   report->violation = self->violated;
   snprintf(report->violation_text, sizeof report->violation_text, "%s", self->violation);

@@ -61,6 +61,7 @@ typedef struct ctk_sim_report {
   int violation;             /* an invariant broke (safety or liveness) */
   char violation_text[1024]; /* the first violation */
   int linearizable;          /* 1, 0, or -1 undecided / not checked */
+  ctk_counts counters;       /* the protocol's, summed over nodes and incarnations */
   char *checker_explanation; /* malloc'd when not linearizable */
   /* Every fault that fired, in the order it fired (scripted [[fault]] entries, random faults and
    * the leader chaser's): node resolved when it fired (CTK_TARGET_ALL: network-wide), at_us and

@@ -1,9 +1,10 @@
 /* sim_client.c: the simulator's clients. Each client has one operation outstanding at a time: it
  * records the invoke, sends the command to a node (the last leader it heard of, else the next
- * node in turn), and retries the same request (same sequence number, so the store applies it
- * once) at another node after a timeout or a rejection. It records ok or fail when a node
- * answers, and info (outcome unknown) after max_attempts timeouts in the safety phase; in the
- * liveness phase it keeps trying, and the run must see it finish.
+ * node in turn; client c starts with node c % nodes, at whose site it lives), and retries the same
+ * request (same sequence number, so the store applies it once) at another node after a timeout or a
+ * rejection. It records ok or fail when a node answers, and info (outcome unknown) after
+ * max_attempts timeouts in the safety phase; in the liveness phase it keeps trying, and the run
+ * must see it finish.
  *
  * Closed loop (workload.rate = 0): a client starts its next operation as soon as one completes.
  * Open loop: requests arrive as a Poisson process of workload.rate per second and wait for a
@@ -49,8 +50,17 @@ int sim_clients_idle(const ctk_simulator *self) {
   return 1;
 }
 
-static uint64_t client_delay_us(const ctk_simulator *self) {
-  return (uint64_t)(self->config.sim.client_delay_ms * 1000);
+/* One-way delay between client c and a node: client_delay_ms, plus, with a latency matrix, the
+ * delay between their sites. A client lives at the site of its first target, node c % nodes: a
+ * client far from a leader pays the wide-area trip to it, one near its own node does not. */
+static uint64_t client_link_us(const ctk_simulator *self, int c, int node) {
+  uint64_t us = (uint64_t)(self->config.sim.client_delay_ms * 1000);
+  if (self->config.sim.n_sites > 0) {
+    int a = self->config.cluster.site_of_node[c % self->n];
+    int b = self->config.cluster.site_of_node[node];
+    us += (uint64_t)(self->config.sim.latency_ms[a][b] * 1000);
+  }
+  return us;
 }
 
 /* Makes sure the client's timer event fires by its attempt's deadline. One pending event per
@@ -73,8 +83,8 @@ static void client_send(ctk_simulator *self, int c) {
     uint8_t *copy = malloc(client->cmd_len);
     if (!copy) return sim_violation(self, "simulator out of memory");
     memcpy(copy, client->cmd, client->cmd_len);
-    sim_schedule(self, self->now_us + client_delay_us(self), EV_CLIENT_ARRIVE, node, c, 0, copy,
-                 client->cmd_len);
+    sim_schedule(self, self->now_us + client_link_us(self, c, node), EV_CLIENT_ARRIVE, node, c, 0,
+                 copy, client->cmd_len);
   }
   uint64_t timeout_us = (uint64_t)(self->config.workload.client_timeout_ms * 1000);
   client->attempt_deadline_us = self->now_us + timeout_us;
@@ -213,6 +223,8 @@ void sim_client_reply(ctk_simulator *self, int c, const sim_reply *reply) {
   const ctk_op *op = &client->op;
   client->active = 0;
   client->attempt_deadline_us = CTK_DEADLINE_NONE;
+  if (reply->leader_hint >= 0 && reply->leader_hint != client->target)
+    client->leader_hint = reply->leader_hint; /* the next command goes there */
   sim_note_acknowledged(self, c, client->seq);
   if (client->intended_us >= (uint64_t)(self->config.workload.warmup_s * 1e6))
     ctk_histogram_record(&self->stats.latency_us, self->now_us - client->intended_us);
@@ -260,6 +272,6 @@ void sim_node_reply(ctk_simulator *self, int node, int c, uint64_t seq, int reje
   *reply = (sim_reply){
       .seq = seq, .rejected = rejected, .leader_hint = leader_hint, .ok = ok, .found = found};
   memcpy(reply->value, value ? value : "", value_len + 1);
-  sim_schedule(self, self->now_us + client_delay_us(self), EV_CLIENT_REPLY, c, node, 0,
+  sim_schedule(self, self->now_us + client_link_us(self, c, node), EV_CLIENT_REPLY, c, node, 0,
                (uint8_t *)reply, (uint32_t)(sizeof *reply + value_len + 1));
 }

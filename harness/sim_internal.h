@@ -153,6 +153,32 @@ typedef struct sim_term_leader {
   int leader;
 } sim_term_leader;
 
+/* The per-key execution order (sim_order.c). A key's writes as first executed, and where each
+ * node is in them; a read's place (the writes before it) at its first executions. */
+typedef struct sim_order_key {
+  uint64_t id; /* hash of the key; 0: empty slot */
+  uint64_t *writes;
+  int *first_node;
+  size_t n_writes, cap_writes;
+  uint32_t pos[CTK_MAX_NODES];
+} sim_order_key;
+
+typedef struct sim_order_read {
+  uint64_t id; /* hash of the read command; 0: empty slot */
+  uint32_t count[CTK_MAX_NODES];
+  uint32_t gap[4]; /* writes before it + 1, per occurrence; 0: not seen */
+  int first_node[4];
+} sim_order_read;
+
+typedef struct sim_order {
+  sim_order_key *keys;
+  size_t keys_n, keys_cap;
+  sim_order_read *reads;
+  size_t reads_n, reads_cap;
+  uint64_t *executed; /* client << 40 | seq of every command executed anywhere */
+  size_t n_executed, cap_executed;
+} sim_order;
+
 /* What one node was, over time (sim_timeline.c). */
 typedef struct sim_timeline {
   uint64_t *times;
@@ -201,6 +227,8 @@ struct ctk_simulator {
   size_t n_acked, cap_acked;
   sim_term_leader *terms;
   size_t terms_cap, terms_n;
+  sim_order order;
+  ctk_counts counters; /* the protocol's, of the node incarnations that crashed */
   sim_timeline timelines[CTK_MAX_NODES];
   XXH3_state_t *trace_state;
   char line[2048]; /* scratch for trace lines */
@@ -270,5 +298,13 @@ void sim_check_commit(ctk_simulator *self, int node, uint64_t index, const uint8
 void sim_check_acknowledged(ctk_simulator *self);
 void sim_note_acknowledged(ctk_simulator *self, int client, uint64_t seq);
 void sim_check_free(ctk_simulator *self);
+
+/* sim_order.c */
+/* A node executed (committed) this command: checks its place among the key's commands. */
+void sim_order_note(ctk_simulator *self, int node, const uint8_t *data, uint32_t len);
+void sim_order_node_reset(ctk_simulator *self, int node); /* the node starts over */
+/* Every command executed anywhere (client << 40 | seq), sorted, with duplicates. */
+int sim_order_executed_sorted(ctk_simulator *self, const uint64_t **ids, size_t *n);
+void sim_order_free(ctk_simulator *self);
 
 #endif /* CTK_SIM_INTERNAL_H */

@@ -28,6 +28,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Bounds every host and protocol can rely on. */
 #define CTK_MAX_NODES         16         /* nodes in one cluster */
@@ -133,6 +134,55 @@ typedef struct ctk_option_spec {
 
 typedef struct ctk_proto ctk_proto; /* opaque, one per protocol */
 
+/* Interference: what a command touches, for protocols that order only the commands that interfere
+ * (EPaxos). Commands stay opaque bytes; a command that wants to be ordered less strictly starts
+ * with this header (harness/kv.c encodes its commands so; tests/test_kv.c checks it):
+ *
+ *   u8 format = 1 | u8 access (0: a read, otherwise a write) | u64 session | 9 bytes the protocol
+ *   ignores | u16 key_len (big-endian, at least 1) | key bytes | anything
+ *
+ * Two commands interfere when either lacks the header, when they come from the same session (the
+ * store keeps per-session state to answer a retried request once, so a session's commands must
+ * stay ordered), or when they name the same key and at least one of them writes. Reads of a key
+ * do not interfere with each other. */
+typedef struct ctk_footprint {
+  int known; /* 0: no header; interferes with every command */
+  int write;
+  uint64_t session;
+  const uint8_t *key; /* borrowed from the command */
+  size_t key_len;
+} ctk_footprint;
+
+#define CTK_FOOTPRINT_KEY_OFFSET 19 /* where key_len starts */
+
+static inline ctk_footprint ctk_command_footprint(const uint8_t *cmd, size_t len) {
+  ctk_footprint f = {0, 1, 0, NULL, 0};
+  if (!cmd || len < CTK_FOOTPRINT_KEY_OFFSET + 2 || cmd[0] != 1) return f;
+  size_t key_len = (size_t)cmd[CTK_FOOTPRINT_KEY_OFFSET] << 8 | cmd[CTK_FOOTPRINT_KEY_OFFSET + 1];
+  if (key_len == 0 || key_len > len - CTK_FOOTPRINT_KEY_OFFSET - 2) return f;
+  f.known = 1;
+  f.write = cmd[1] != 0;
+  for (int i = 0; i < 8; i++) f.session = f.session << 8 | cmd[2 + i];
+  f.key = cmd + CTK_FOOTPRINT_KEY_OFFSET + 2;
+  f.key_len = key_len;
+  return f;
+}
+
+static inline int ctk_footprints_interfere(const ctk_footprint *a, const ctk_footprint *b) {
+  if (!a->known || !b->known || a->session == b->session) return 1;
+  if (!a->write && !b->write) return 0;
+  return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
+}
+
+/* A named counter a protocol keeps (fast_path, slow_path, ...), for the reports. Counts start at
+ * zero when an instance is created; hosts sum them over a node's restarts and over nodes. */
+typedef struct ctk_counter {
+  const char *name; /* a static string */
+  uint64_t value;
+} ctk_counter;
+
+#define CTK_MAX_COUNTERS 16
+
 /* Flags describing what the hosts may check of a protocol. */
 enum {
   CTK_PROTO_TOTAL_ORDER = 1 << 0, /* all nodes commit the same command at the same index */
@@ -165,6 +215,10 @@ typedef struct ctk_protocol_def {
    * n=1 commit=4") for traces and timelines. Returns the length written, or a negative code for a
    * malformed message. Pure: no instance needed. */
   int (*describe)(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
+
+  /* Optional (NULL when the protocol keeps none): writes up to max of its counters into out and
+   * returns how many it wrote. */
+  size_t (*counters)(const ctk_proto *self, ctk_counter *out, size_t max);
 } ctk_protocol_def;
 
 /* Fills a protocol's options struct (options_size bytes) with the defaults of its specs. */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "protocol.h"
+#include "epaxos/epaxos.h"
 #include "multipaxos/multipaxos.h"
 #include "paxos/paxos.h"
 #include "raft/raft.h"
@@ -11,7 +12,7 @@
 
 static const ctk_protocol_def *const registry[] = {
     &ctk_raft_protocol, &ctk_multipaxos_protocol, &ctk_paxos_protocol,
-    &ctk_zab_protocol,  &ctk_vr_protocol,
+    &ctk_zab_protocol,  &ctk_epaxos_protocol,     &ctk_vr_protocol,
 };
 
 size_t ctk_protocol_count(void) { return sizeof registry / sizeof registry[0]; }

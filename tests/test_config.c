@@ -269,7 +269,7 @@ static void test_defaults_unknown_protocol(void **state) {
   assert_string_equal(
       err,
       "unknown protocol \"viewstamped\" (known: \"raft\", \"multipaxos\", \"paxos\", \"zab\", "
-      "\"vr\")");
+      "\"epaxos\", \"vr\")");
   assert_null(config.protocol_options);
 }
 
@@ -666,7 +666,7 @@ static void test_error_unknown_protocol(void **state) {
   expect_error(
       "protocol = \"viewstamped\"\n",
       "exp.toml:1: key 'protocol': expected a protocol ctk knows (\"raft\", \"multipaxos\", "
-      "\"paxos\", \"zab\", \"vr\"), got \"viewstamped\"");
+      "\"paxos\", \"zab\", \"epaxos\", \"vr\"), got \"viewstamped\"");
 }
 
 static void test_error_unknown_table(void **state) {
@@ -677,7 +677,7 @@ static void test_error_unknown_table(void **state) {
       "[viewstamped]\nballot = 1\n",
       "exp.toml:1: unknown table [viewstamped] (expected [cluster], [workload], [sim], [node], "
       "[[fault]] or the table of a protocol ctk knows: [raft], [multipaxos], [paxos], [zab], "
-      "[vr])");
+      "[epaxos], [vr])");
 }
 
 static void test_error_too_many_faults(void **state) {

@@ -75,6 +75,37 @@ static void test_decode_rejects_malformed(void **state) {
   assert_int_equal(encode(1, 1, CTK_F_PUT, "", "v", NULL, buf), -1);
 }
 
+/* The encoding follows protocol.h's interference header, which EPaxos reads: key, session and
+ * read or write, and interference by the contract's rules. */
+static void test_commands_carry_their_footprint(void **state) {
+  (void)state;
+  uint8_t get[CTK_MAX_COMMAND_BYTES], put[CTK_MAX_COMMAND_BYTES], cas[CTK_MAX_COMMAND_BYTES];
+  uint8_t other[CTK_MAX_COMMAND_BYTES], get2[CTK_MAX_COMMAND_BYTES];
+  int lg = encode(3, 9, CTK_F_GET, "alpha", NULL, NULL, get);
+  int lp = encode(4, 1, CTK_F_PUT, "alpha", "v", NULL, put);
+  int lc = encode(5, 2, CTK_F_CAS, "beta", "w", "x", cas);
+  int lo = encode(4, 2, CTK_F_PUT, "gamma", "v", NULL, other);
+  int lg2 = encode(6, 1, CTK_F_GET, "alpha", NULL, NULL, get2);
+  ctk_footprint fg = ctk_command_footprint(get, (size_t)lg);
+  ctk_footprint fp = ctk_command_footprint(put, (size_t)lp);
+  ctk_footprint fc = ctk_command_footprint(cas, (size_t)lc);
+  ctk_footprint fo = ctk_command_footprint(other, (size_t)lo);
+  ctk_footprint fg2 = ctk_command_footprint(get2, (size_t)lg2);
+  assert_true(fg.known && fp.known && fc.known && fo.known);
+  assert_false(fg.write);
+  assert_true(fp.write && fc.write);
+  assert_int_equal(fg.session, 3);
+  assert_int_equal(fg.key_len, 5);
+  assert_memory_equal(fg.key, "alpha", 5);
+  assert_true(ctk_footprints_interfere(&fg, &fp));   /* a read and a write of one key */
+  assert_false(ctk_footprints_interfere(&fg, &fg2)); /* two reads of one key */
+  assert_false(ctk_footprints_interfere(&fg, &fc));  /* different keys, different sessions */
+  assert_true(ctk_footprints_interfere(&fp, &fo));   /* one session */
+  ctk_footprint none = ctk_command_footprint((const uint8_t *)"opaque bytes", 12);
+  assert_false(none.known);
+  assert_true(ctk_footprints_interfere(&none, &fc));
+}
+
 static void test_get_put_cas(void **state) {
   (void)state;
   ctk_kv *kv = ctk_kv_new();
@@ -240,6 +271,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_encode_round_trip),
       cmocka_unit_test(test_decode_rejects_malformed),
+      cmocka_unit_test(test_commands_carry_their_footprint),
       cmocka_unit_test(test_get_put_cas),
       cmocka_unit_test(test_duplicates_applied_once),
       cmocka_unit_test(test_digest_matches_replicas),

@@ -261,6 +261,8 @@ static void check_run_json(json_t *run) {
                                "frames_rejected",
                                "handshakes_failed",
                                "leader_changes",
+                               "counters",
+                               "fast_path_ratio",
                                "faults",
                                "series",
                                "history",

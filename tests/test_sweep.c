@@ -181,6 +181,51 @@ static void test_zab_regression_seeds(void **state) {
   }
 }
 
+/* EPaxos on 5 nodes (300 seeds) and 3 nodes (200 seeds), with a third of the commands on one hot
+ * key: random crashes and restarts of command leaders mid-PreAccept and mid-Accept, one-way
+ * partitions, loss, isolation, slow nodes. Besides linearizability, the simulator checks directly
+ * that every node executes the commands of each key in the same order. */
+static int sweep_n(const char *scenario, int seeds, char *out, size_t out_len) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "%s sweep configs/scenarios/%s --seeds %d --jobs 2 2>&1", cli_bin(),
+           scenario, seeds);
+  int rc = cli_run(cmd, out, out_len);
+  print_message("%s", out);
+  return rc;
+}
+
+static void test_epaxos_sweep_300_seeds(void **state) {
+  (void)state;
+  char out[65536];
+  assert_int_equal(sweep_n("epaxos-sweep.toml", 300, out, sizeof out), 0);
+  assert_non_null(strstr(out, "300 seeds run, 0 failed"));
+}
+
+static void test_epaxos_sweep_3_nodes_200_seeds(void **state) {
+  (void)state;
+  char out[65536];
+  assert_int_equal(sweep_n("epaxos-sweep-3.toml", 200, out, sizeof out), 0);
+  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+}
+
+/* Seeds 1022 and 1148 of the 5-node EPaxos sweep (2000 seeds) failed the per-key order check when
+ * it noted commands as a node emitted them: a command leader's fast-path commit, executed in the
+ * batch a crash cut before its sync, never happened, and the recovery rightly chose other
+ * attributes. The check now notes commands once applied; the seeds are replayed (with today's
+ * clients they are different runs, kept as more of the sweep). */
+static void test_epaxos_regression_seeds(void **state) {
+  (void)state;
+  static const int seeds[] = {1022, 1148};
+  for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+    char cmd[512], out[16384];
+    snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/epaxos-sweep.toml --seed %d 2>&1",
+             cli_bin(), seeds[i]);
+    int rc = cli_run(cmd, out, sizeof out);
+    if (rc != 0) fail_msg("epaxos seed %d: exit %d\n%s", seeds[i], rc, out);
+    assert_non_null(strstr(out, "invariants       held"));
+  }
+}
+
 /* Viewstamped Replication, durable mode, on 5 and 3 nodes under the same random faults. */
 static void test_vr_sweep_200_seeds(void **state) {
   (void)state;
@@ -225,6 +270,9 @@ int main(void) {
       cmocka_unit_test(test_zab_sweep_200_seeds),
       cmocka_unit_test(test_zab_sweep_3_nodes_200_seeds),
       cmocka_unit_test(test_zab_regression_seeds),
+      cmocka_unit_test(test_epaxos_sweep_300_seeds),
+      cmocka_unit_test(test_epaxos_sweep_3_nodes_200_seeds),
+      cmocka_unit_test(test_epaxos_regression_seeds),
       cmocka_unit_test(test_vr_sweep_200_seeds),
       cmocka_unit_test(test_vr_sweep_3_nodes_200_seeds),
       cmocka_unit_test(test_vr_regression_seeds),

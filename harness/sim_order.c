@@ -1,0 +1,163 @@
+/* sim_order.c: the simulator's direct check of execution order, key by key, for every protocol
+ * (it matters most for those without a total order, like EPaxos, where the commit-agreement check
+ * of sim_check.c does not apply):
+ *   - every two nodes execute the writes (puts and compare-and-swaps) of each key in the same
+ *     order: each node's sequence of writes on a key is a prefix of one reference sequence;
+ *   - reads sit between the same writes: the k-th execution of a read at every node comes after
+ *     the same number of writes on its key.
+ * Commands are noted as a node applies them, after the sync of the step that emitted them; a
+ * node's sequences start over when it restarts (its store does too, and it executes every
+ * command again), so the check also covers re-execution after a restart. Every executed command
+ * is also remembered, for the "nothing acknowledged is lost" check of protocols without a log. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_internal.h"
+
+#define READ_OCCURRENCES 4 /* executions of one read whose place is checked */
+
+/* An open-addressing table of fixed-size records keyed by a nonzero u64 at their start. */
+static void *table_slot(void **tab, size_t *n, size_t *cap, size_t size, uint64_t id) {
+  if ((*n + 1) * 2 > *cap) {
+    size_t ncap = *cap ? *cap * 2 : 256;
+    uint8_t *t = calloc(ncap, size);
+    if (!t) return NULL;
+    for (size_t i = 0; i < *cap; i++) {
+      uint8_t *rec = (uint8_t *)*tab + i * size;
+      uint64_t rid;
+      memcpy(&rid, rec, sizeof rid);
+      if (!rid) continue;
+      size_t j = (size_t)(rid * 0x9E3779B97F4A7C15ull) & (ncap - 1);
+      while (1) {
+        uint64_t tid;
+        memcpy(&tid, t + j * size, sizeof tid);
+        if (!tid) break;
+        j = (j + 1) & (ncap - 1);
+      }
+      memcpy(t + j * size, rec, size);
+    }
+    free(*tab);
+    *tab = t;
+    *cap = ncap;
+  }
+  size_t j = (size_t)(id * 0x9E3779B97F4A7C15ull) & (*cap - 1);
+  while (1) {
+    uint8_t *rec = (uint8_t *)*tab + j * size;
+    uint64_t rid;
+    memcpy(&rid, rec, sizeof rid);
+    if (rid == id) return rec;
+    if (!rid) {
+      memcpy(rec, &id, sizeof id);
+      (*n)++;
+      return rec;
+    }
+    j = (j + 1) & (*cap - 1);
+  }
+}
+
+static uint64_t nonzero(uint64_t h) { return h ? h : 1; }
+
+static void note_executed(ctk_simulator *self, uint64_t id) {
+  sim_order *o = &self->order;
+  if (o->n_executed == o->cap_executed) {
+    size_t cap = o->cap_executed ? o->cap_executed * 2 : 1024;
+    uint64_t *e = realloc(o->executed, cap * sizeof *e);
+    if (!e) return sim_violation(self, "simulator out of memory");
+    o->executed = e;
+    o->cap_executed = cap;
+  }
+  o->executed[o->n_executed++] = id;
+}
+
+static void check_write(ctk_simulator *self, int node, sim_order_key *k, uint64_t cmd,
+                        const char *key) {
+  uint32_t pos = k->pos[node]++;
+  if (pos < k->n_writes) {
+    if (k->writes[pos] != cmd)
+      sim_violation(self,
+                    "per-key order: n%d executed a different write as write #%" PRIu32
+                    " of key '%s' than n%d did",
+                    node, pos + 1, key, k->first_node[pos]);
+    return;
+  }
+  if (k->n_writes == k->cap_writes) {
+    size_t cap = k->cap_writes ? k->cap_writes * 2 : 16;
+    uint64_t *w = realloc(k->writes, cap * sizeof *w);
+    int *f = realloc(k->first_node, cap * sizeof *f);
+    if (w) k->writes = w;
+    if (f) k->first_node = f;
+    if (!w || !f) return sim_violation(self, "simulator out of memory");
+    k->cap_writes = cap;
+  }
+  k->writes[k->n_writes] = cmd;
+  k->first_node[k->n_writes++] = node;
+}
+
+static void check_read(ctk_simulator *self, int node, const sim_order_key *k, uint64_t cmd,
+                       const char *key) {
+  sim_order *o = &self->order;
+  sim_order_read *r =
+      table_slot((void **)&o->reads, &o->reads_n, &o->reads_cap, sizeof *r, nonzero(cmd));
+  if (!r) return sim_violation(self, "simulator out of memory");
+  uint32_t occurrence = r->count[node]++;
+  if (occurrence >= READ_OCCURRENCES) return;
+  uint32_t gap = k->pos[node] + 1; /* stored + 1: 0 means "not seen yet" */
+  if (!r->gap[occurrence]) {
+    r->gap[occurrence] = gap;
+    r->first_node[occurrence] = node;
+  } else if (r->gap[occurrence] != gap) {
+    sim_violation(self,
+                  "per-key order: n%d executed a read of key '%s' after %" PRIu32
+                  " writes of it, n%d after %" PRIu32,
+                  node, key, gap - 1, r->first_node[occurrence], r->gap[occurrence] - 1);
+  }
+}
+
+void sim_order_note(ctk_simulator *self, int node, const uint8_t *data, uint32_t len) {
+  if (!len || len > CTK_MAX_COMMAND_BYTES) return;
+  ctk_kv_command cmd;
+  char scratch[CTK_MAX_COMMAND_BYTES + 8];
+  if (ctk_kv_decode(data, len, &cmd, scratch)) return; /* sim_node.c reports it */
+  note_executed(self, cmd.client_id << 40 | cmd.seq);
+  sim_order *o = &self->order;
+  sim_order_key *k = table_slot((void **)&o->keys, &o->keys_n, &o->keys_cap, sizeof *k,
+                                nonzero(XXH3_64bits(cmd.key, strlen(cmd.key))));
+  if (!k) return sim_violation(self, "simulator out of memory");
+  uint64_t h = XXH3_64bits(data, len);
+  if (cmd.op == CTK_F_GET)
+    check_read(self, node, k, h, cmd.key);
+  else
+    check_write(self, node, k, h, cmd.key);
+}
+
+void sim_order_node_reset(ctk_simulator *self, int node) {
+  sim_order *o = &self->order;
+  for (size_t i = 0; i < o->keys_cap; i++) o->keys[i].pos[node] = 0;
+  for (size_t i = 0; i < o->reads_cap; i++) o->reads[i].count[node] = 0;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+int sim_order_executed_sorted(ctk_simulator *self, const uint64_t **ids, size_t *n) {
+  sim_order *o = &self->order;
+  qsort(o->executed, o->n_executed, sizeof *o->executed, cmp_u64);
+  *ids = o->executed;
+  *n = o->n_executed;
+  return 0;
+}
+
+void sim_order_free(ctk_simulator *self) {
+  sim_order *o = &self->order;
+  for (size_t i = 0; i < o->keys_cap; i++) {
+    free(o->keys[i].writes);
+    free(o->keys[i].first_node);
+  }
+  free(o->keys);
+  free(o->reads);
+  free(o->executed);
+  memset(o, 0, sizeof *o);
+}

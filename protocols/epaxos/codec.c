@@ -1,0 +1,118 @@
+/* codec.c: EPaxos's wire format. Every message has the same layout (wire.h, big-endian), each type
+ * using some of the fields:
+ *
+ *   version u8, type u8, leader u8, inst u64, ballot u64, flags u8 (ok 1, eq 2, has_cmd 4),
+ *   status u8, promised u64, vballot u64, seq u64, n_deps u8, deps u64 * n_deps, cmd blob
+ *
+ * Messages are untrusted: decoding checks every field it can without the instance (ranges,
+ * flags, lengths); epaxos.c checks what needs the cluster size. */
+#include <stdio.h>
+
+#include "ep_internal.h"
+
+enum { FLAG_OK = 1, FLAG_EQ = 2, FLAG_CMD = 4 };
+
+void ep_msg_encode(wire_writer *w, const ep_msg *m) {
+  wire_put_u8(w, EP_WIRE_VERSION);
+  wire_put_u8(w, m->type);
+  wire_put_u8(w, m->leader);
+  wire_put_u64(w, m->inst);
+  wire_put_u64(w, m->ballot);
+  wire_put_u8(
+      w, (uint8_t)((m->ok ? FLAG_OK : 0) | (m->eq ? FLAG_EQ : 0) | (m->has_cmd ? FLAG_CMD : 0)));
+  wire_put_u8(w, m->status);
+  wire_put_u64(w, m->promised);
+  wire_put_u64(w, m->vballot);
+  wire_put_u64(w, m->seq);
+  wire_put_u8(w, (uint8_t)m->n_deps);
+  for (int i = 0; i < m->n_deps; i++) wire_put_u64(w, m->deps[i]);
+  wire_put_blob(w, m->cmd, m->cmd_len);
+}
+
+static int ballot_ok(uint64_t b) { return ep_round(b) < EP_MAX_ROUND; }
+
+int ep_msg_decode(const uint8_t *bytes, size_t len, ep_msg *out) {
+  if (!bytes || len < 2 || len > CTK_MAX_MESSAGE_BYTES) return CTK_ERR_MALFORMED;
+  wire_reader r;
+  wire_reader_init(&r, bytes, len);
+  ep_msg m = {0};
+  uint8_t version = wire_get_u8(&r);
+  m.type = wire_get_u8(&r);
+  if (version != EP_WIRE_VERSION || m.type < EP_MSG_PREACCEPT || m.type > EP_MSG_LAST)
+    return CTK_ERR_MALFORMED;
+  m.leader = wire_get_u8(&r);
+  m.inst = wire_get_u64(&r);
+  m.ballot = wire_get_u64(&r);
+  uint8_t flags = wire_get_u8(&r);
+  m.status = wire_get_u8(&r);
+  m.promised = wire_get_u64(&r);
+  m.vballot = wire_get_u64(&r);
+  m.seq = wire_get_u64(&r);
+  uint8_t n_deps = wire_get_u8(&r);
+  if (flags > 7 || m.status > EP_COMMITTED || n_deps > CTK_MAX_NODES) return CTK_ERR_MALFORMED;
+  m.n_deps = n_deps;
+  for (int i = 0; i < n_deps; i++) {
+    m.deps[i] = wire_get_u64(&r);
+    if (m.deps[i] >= EP_MAX_INST) return CTK_ERR_MALFORMED;
+  }
+  m.cmd = wire_get_blob(&r, CTK_MAX_COMMAND_BYTES, &m.cmd_len);
+  if (!wire_reader_done(&r)) return CTK_ERR_MALFORMED;
+  m.ok = (flags & FLAG_OK) != 0;
+  m.eq = (flags & FLAG_EQ) != 0;
+  m.has_cmd = (flags & FLAG_CMD) != 0;
+  if (!m.has_cmd && m.cmd_len) return CTK_ERR_MALFORMED;
+  if (m.leader >= CTK_MAX_NODES || m.inst >= EP_MAX_INST) return CTK_ERR_MALFORMED;
+  if ((m.type == EP_MSG_CATCHUP) != (m.inst == 0)) return CTK_ERR_MALFORMED;
+  if (!ballot_ok(m.ballot) || !ballot_ok(m.promised) || !ballot_ok(m.vballot))
+    return CTK_ERR_MALFORMED;
+  if (m.seq >= EP_MAX_INST) return CTK_ERR_MALFORMED;
+  /* What each type must carry. */
+  switch (m.type) {
+  case EP_MSG_PREACCEPT:
+  case EP_MSG_ACCEPT:
+  case EP_MSG_COMMIT:
+    if (!m.has_cmd || n_deps == 0) return CTK_ERR_MALFORMED;
+    break;
+  case EP_MSG_PREACCEPT_OK:
+    if (m.ok && n_deps == 0) return CTK_ERR_MALFORMED;
+    break;
+  case EP_MSG_PREPARE_OK:
+    if (m.has_cmd != (n_deps != 0)) return CTK_ERR_MALFORMED;
+    if (m.ok && m.status != EP_NONE && !m.has_cmd) return CTK_ERR_MALFORMED;
+    break;
+  case EP_MSG_CATCHUP:
+    if (n_deps == 0) return CTK_ERR_MALFORMED;
+    break;
+  default: break;
+  }
+  if ((m.type == EP_MSG_PREACCEPT_OK || m.type == EP_MSG_ACCEPT_OK ||
+       m.type == EP_MSG_PREPARE_OK) &&
+      m.ok != (m.promised == m.ballot))
+    return CTK_ERR_MALFORMED;
+  *out = m;
+  return CTK_OK;
+}
+
+static const char *type_name(int type) {
+  static const char *const names[] = {"?",      "PreAccept", "PreAcceptOK", "Accept", "AcceptOK",
+                                      "Commit", "Prepare",   "PrepareOK",   "CatchUp"};
+  return type >= 0 && type <= EP_MSG_LAST ? names[type] : "?";
+}
+
+int ep_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
+  ep_msg m;
+  if (ep_msg_decode(bytes, len, &m) != CTK_OK) return CTK_ERR_MALFORMED;
+  int n;
+  if (m.type == EP_MSG_CATCHUP)
+    n = snprintf(buf, buf_len, "CatchUp n=%d", m.n_deps);
+  else
+    n = snprintf(
+        buf, buf_len, "%s %d.%llu b=%llu.%d%s%s seq=%llu len=%zu", type_name(m.type), m.leader,
+        (unsigned long long)m.inst, (unsigned long long)ep_round(m.ballot),
+        ep_ballot_node(m.ballot),
+        m.type == EP_MSG_PREACCEPT_OK || m.type == EP_MSG_ACCEPT_OK || m.type == EP_MSG_PREPARE_OK
+            ? (m.ok ? " ok" : " nack")
+            : "",
+        m.eq ? " eq" : "", (unsigned long long)m.seq, m.cmd_len);
+  return n < 0 ? CTK_ERR_MALFORMED : n;
+}

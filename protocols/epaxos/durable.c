@@ -1,0 +1,102 @@
+/* durable.c: the persisted state of EPaxos and recovery from it.
+ *
+ * Each change to an instance (a promise, preaccepted or accepted attributes, the commit) appends
+ * a snapshot of the whole instance, framed as protocols/common/record.h says:
+ *
+ *   INSTANCE  leader u8, num u64, status u8, eq u8, ballot u64, vballot u64, has_cmd u8,
+ *             seq u64, n_deps u8, deps u64 * n_deps, cmd blob
+ *
+ * Replaying keeps the last snapshot of each instance (a committed one stays committed). This is
+ * what the paper asks a replica to remember across a crash: its promises, what it preaccepted or
+ * accepted, and what it knows committed; the execution state is volatile, and a restarted node
+ * executes every committed command again from the first. */
+#include <string.h>
+
+#include "common/record.h"
+#include "ep_internal.h"
+
+#define DURABLE_VERSION 1
+enum { REC_INSTANCE = 1 };
+
+void ep_persist_inst(epaxos *p, const ep_inst *in) {
+  size_t pos = record_begin(&p->persist, DURABLE_VERSION, REC_INSTANCE);
+  wire_writer *w = &p->persist;
+  wire_put_u8(w, (uint8_t)in->leader);
+  wire_put_u64(w, in->num);
+  wire_put_u8(w, in->status);
+  wire_put_u8(w, in->eq);
+  wire_put_u64(w, in->ballot);
+  wire_put_u64(w, in->vballot);
+  wire_put_u8(w, in->has_cmd);
+  wire_put_u64(w, in->seq);
+  int n_deps = in->has_cmd ? p->n : 0;
+  wire_put_u8(w, (uint8_t)n_deps);
+  for (int q = 0; q < n_deps; q++) wire_put_u64(w, in->deps[q]);
+  wire_put_blob(w, in->cmd, in->len);
+  record_end(w, pos);
+}
+
+/* After a torn tail, records appended behind the garbage would be lost: rewrite everything. */
+void ep_persist_replace_all(epaxos *p) {
+  wire_writer_reset(&p->persist);
+  p->persist_replace = 1;
+  for (int q = 0; q < p->n; q++)
+    for (uint64_t i = 1; i <= p->known[q]; i++) {
+      const ep_inst *in = ep_inst_find(p, q, i);
+      if (in && (in->status != EP_NONE || in->ballot)) ep_persist_inst(p, in);
+    }
+}
+
+static int apply_record(epaxos *p, const uint8_t *payload, size_t len) {
+  wire_reader r;
+  wire_reader_init(&r, payload, len);
+  uint8_t version = wire_get_u8(&r), type = wire_get_u8(&r);
+  uint8_t leader = wire_get_u8(&r);
+  uint64_t num = wire_get_u64(&r);
+  uint8_t status = wire_get_u8(&r), eq = wire_get_u8(&r);
+  uint64_t ballot = wire_get_u64(&r), vballot = wire_get_u64(&r);
+  uint8_t has_cmd = wire_get_u8(&r);
+  uint64_t seq = wire_get_u64(&r);
+  uint8_t n_deps = wire_get_u8(&r);
+  uint64_t deps[CTK_MAX_NODES] = {0};
+  for (int q = 0; q < n_deps && q < CTK_MAX_NODES; q++) deps[q] = wire_get_u64(&r);
+  size_t cmd_len = 0;
+  const uint8_t *cmd = wire_get_blob(&r, CTK_MAX_COMMAND_BYTES, &cmd_len);
+  if (!wire_reader_done(&r) || version != DURABLE_VERSION || type != REC_INSTANCE)
+    return CTK_ERR_CORRUPT;
+  if (leader >= p->n || num == 0 || num >= EP_MAX_INST || status > EP_COMMITTED || eq > 1 ||
+      has_cmd > 1 || n_deps != (has_cmd ? p->n : 0) || (!has_cmd && cmd_len) ||
+      (status != EP_NONE) != has_cmd || ep_round(ballot) >= EP_MAX_ROUND ||
+      ep_ballot_node(ballot) >= p->n || ep_ballot_node(vballot) >= p->n || seq >= EP_MAX_INST)
+    return CTK_ERR_CORRUPT;
+  for (int q = 0; q < n_deps; q++)
+    if (deps[q] >= EP_MAX_INST) return CTK_ERR_CORRUPT;
+  ep_inst *in = ep_inst_get(p, leader, num);
+  if (!in) return p->out_of_memory ? CTK_ERR_NOMEM : CTK_ERR_CORRUPT;
+  ep_see_ballot(p, ballot);
+  ep_note_known(p, leader, num);
+  if (leader == p->id && num >= p->next_own) p->next_own = num + 1;
+  if (in->status == EP_COMMITTED) return CTK_OK; /* a commit is final */
+  if (has_cmd && ep_inst_set(p, in, 1, cmd, cmd_len, seq, deps) != 0) return CTK_ERR_NOMEM;
+  in->status = status;
+  in->eq = eq;
+  in->ballot = ballot;
+  in->vballot = vballot;
+  if (status == EP_COMMITTED) {
+    in->committed_us = p->now_us;
+    while (1) {
+      const ep_inst *next = ep_inst_find(p, leader, p->committed[leader] + 1);
+      if (!next || next->status != EP_COMMITTED) break;
+      p->committed[leader]++;
+    }
+  }
+  return CTK_OK;
+}
+
+static int replay_one(void *p, const uint8_t *payload, size_t len) {
+  return apply_record(p, payload, len);
+}
+
+int ep_recover(epaxos *p, const uint8_t *bytes, size_t len, int *torn_tail) {
+  return record_replay(bytes, len, replay_one, p, torn_tail);
+}

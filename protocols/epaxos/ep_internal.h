@@ -1,0 +1,288 @@
+/* ep_internal.h: what the files of the EPaxos implementation share with each other.
+ *
+ *   epaxos.c    the instance: create, step dispatch, output, status, counters
+ *   codec.c     the wire format of the messages
+ *   conflicts.c which known instances a command interferes with (its seq and deps)
+ *   replica.c   every node's replies: PreAccept, Accept, Commit, Prepare, catch-up
+ *   leader.c    the command leader: client commands, fast and slow path, commit
+ *   recovery.c  explicit prepare of instances whose leader went quiet, and the recovery rules
+ *   execute.c   the dependency graph of committed commands, executed by Tarjan's SCCs
+ *   durable.c   the persisted instance records and recovery from them
+ */
+#ifndef CTK_EP_INTERNAL_H
+#define CTK_EP_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/rng.h"
+#include "../common/wire.h"
+#include "epaxos.h"
+
+#define EP_N_OPTIONS 6
+extern const ctk_option_spec ep_option_specs[EP_N_OPTIONS];
+
+/* Bounds. Instance numbers of one command leader further than EP_WINDOW past what this node has
+ * committed of it are refused. A ballot is (round, node id) packed as round << 8 | id; ballot 0 is
+ * the command leader's own, the "default ballot" of the paper. */
+#define EP_WINDOW         (1u << 16)
+#define EP_MAX_INST       (1ull << 40)
+#define EP_MAX_ROUND      (1ull << 48)
+#define EP_MAX_QUEUE      1024
+#define EP_MAX_RECOVERIES 64 /* explicit prepares in flight at once */
+#define EP_CATCHUP_BATCH  64
+#define EP_CHUNK          256 /* instances allocated at once */
+
+static inline uint64_t ep_ballot(uint64_t round, int id) { return round << 8 | (uint64_t)id; }
+static inline uint64_t ep_round(uint64_t ballot) { return ballot >> 8; }
+static inline int ep_ballot_node(uint64_t ballot) { return (int)(ballot & 0xff); }
+
+/* Status of an instance at one node; only ever moves forward, except that a recovery's PreAccept
+ * may replace preaccepted attributes. */
+enum { EP_NONE = 0, EP_PREACCEPTED, EP_ACCEPTED, EP_COMMITTED };
+
+/* ---- codec.c ---- */
+
+#define EP_WIRE_VERSION 1
+
+typedef enum ep_msg_type {
+  EP_MSG_PREACCEPT = 1, /* ballot, cmd, seq, deps */
+  EP_MSG_PREACCEPT_OK,  /* ballot, ok, eq, promised, seq, deps */
+  EP_MSG_ACCEPT,        /* ballot, cmd, seq, deps */
+  EP_MSG_ACCEPT_OK,     /* ballot, ok, promised */
+  EP_MSG_COMMIT,        /* cmd, seq, deps */
+  EP_MSG_PREPARE,       /* ballot */
+  EP_MSG_PREPARE_OK,    /* ballot, ok, promised, status, eq, vballot, cmd, seq, deps */
+  EP_MSG_CATCHUP,       /* deps: the sender's committed prefix of every command leader */
+  EP_MSG_LAST = EP_MSG_CATCHUP,
+} ep_msg_type;
+
+/* Every message has the same fields; each type uses some of them. */
+typedef struct ep_msg {
+  uint8_t type;
+  uint8_t leader; /* the instance's command leader */
+  uint64_t inst;  /* its number at that leader (0 only in CATCHUP) */
+  uint64_t ballot;
+  int ok, eq, has_cmd;
+  uint8_t status;
+  uint64_t promised, vballot, seq;
+  int n_deps; /* 0 or the cluster size */
+  uint64_t deps[CTK_MAX_NODES];
+  const uint8_t *cmd; /* borrowed from the input; has_cmd with length 0 is a no-op */
+  size_t cmd_len;
+} ep_msg;
+
+int ep_msg_decode(const uint8_t *bytes, size_t len, ep_msg *m);
+void ep_msg_encode(wire_writer *w, const ep_msg *m);
+int ep_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
+
+/* ---- the instance ---- */
+
+/* What a command touches, in the terms of conflicts.c: noop interferes with nothing, !known with
+ * everything. */
+typedef struct ep_fp {
+  int noop, known, write;
+  uint64_t key, session; /* hashes */
+} ep_fp;
+
+/* One instance (leader, num) as this node knows it. */
+typedef struct ep_inst {
+  int leader;
+  uint64_t num;
+  uint8_t status;
+  uint8_t eq; /* preaccepted at the default ballot with the leader's attributes unchanged */
+  uint8_t has_cmd, executed;
+  uint64_t ballot;  /* highest ballot promised for it */
+  uint64_t vballot; /* the ballot its attributes were taken at */
+  uint64_t seq;
+  uint64_t *deps; /* n entries once has_cmd */
+  uint8_t *cmd;   /* owned; NULL for a no-op */
+  uint32_t len;
+  ep_fp fp;
+  uint64_t recover_at_us; /* not committed by then: recover it; 0: not yet noticed */
+  uint64_t committed_us;
+  uint64_t blocked_pass; /* execute.c: the pass that found it waiting on an uncommitted one */
+  uint64_t visit;        /* execute.c's traversal stamp, index and lowlink */
+  uint32_t index, low;
+  uint8_t on_stack;
+} ep_inst;
+
+/* The highest instance per command leader that interferes with a class of commands, and the
+ * highest seq among them (conflicts.c). */
+typedef struct ep_frontier {
+  uint64_t inst[CTK_MAX_NODES];
+  uint64_t seq;
+} ep_frontier;
+
+typedef struct ep_conflict_entry {
+  uint64_t id; /* hash of a key or a session; 0: empty slot */
+  ep_frontier writes, reads;
+} ep_conflict_entry;
+
+typedef struct ep_conflicts {
+  ep_conflict_entry *keys, *sessions;
+  size_t keys_n, keys_cap, sessions_n, sessions_cap;
+  ep_frontier unknown; /* commands without a footprint */
+  ep_frontier all;     /* every command */
+} ep_conflicts;
+
+typedef enum ep_phase { EP_PH_PREACCEPT = 1, EP_PH_ACCEPT, EP_PH_PREPARE } ep_phase;
+
+/* One instance this node drives: its own command, or a recovery of someone else's. */
+typedef struct ep_prop {
+  int active;
+  ep_phase phase;
+  int leader;
+  uint64_t num;
+  uint64_t ballot;
+  int fast;         /* the fast path is allowed (own command at the default ballot) */
+  uint32_t replies; /* bitmask of nodes that answered this phase */
+  int eq_count;     /* PreAccept: answers that left the attributes unchanged */
+  uint64_t seq;     /* PreAccept: the merged attributes; Accept: the attributes proposed */
+  uint64_t deps[CTK_MAX_NODES];
+  int has_cmd;
+  uint8_t *cmd; /* owned copy of the command (NULL: none or a no-op) */
+  uint32_t len;
+  uint64_t deadline_us;
+  /* Prepare: the answers that matter to the recovery rules. */
+  int leader_answered;
+  int best;              /* EP_NONE, or the status of the best answer kept */
+  uint64_t best_vballot; /* of the accepted answer kept */
+  int acc_noop;          /* the accepted answer kept is a no-op */
+  int eq_answers; /* preaccepted at the default ballot, unchanged, from nodes not the leader */
+  uint64_t eq_seq, eq_deps[CTK_MAX_NODES]; /* those attributes (the leader's, all equal) */
+} ep_prop;
+
+typedef struct ep_out_msg {
+  int to;
+  size_t offset, len;
+} ep_out_msg;
+
+typedef struct ep_counters {
+  uint64_t fast_path, slow_path, commits_led, deps_total, recoveries, noops;
+  uint64_t executed, exec_delay_us_total, exec_delay_us_max, exec_stalls;
+} ep_counters;
+
+struct ctk_proto {
+  int id, n;
+  ctk_epaxos_options opt;
+  ctk_rng rng;
+  int started;
+
+  /* Instance k + 1 of leader q is chunks[q][k / EP_CHUNK][k % EP_CHUNK]: chunks never move, so
+   * pointers to instances stay valid while others are allocated. */
+  ep_inst **chunks[CTK_MAX_NODES];
+  size_t n_chunks[CTK_MAX_NODES];
+  uint64_t known[CTK_MAX_NODES];      /* highest instance number heard of, per leader */
+  uint64_t committed[CTK_MAX_NODES];  /* every instance up to it is committed here */
+  uint64_t exec_floor[CTK_MAX_NODES]; /* every instance up to it is executed (or a no-op) */
+  uint64_t next_own;                  /* the number of this node's next command */
+  uint64_t max_round;
+  ep_conflicts conflicts;
+
+  ep_prop *props; /* opt.max_inflight own ones, then EP_MAX_RECOVERIES recoveries */
+  size_t n_props;
+  uint8_t **queue; /* ring of client commands waiting for a free proposal */
+  uint32_t *queue_len;
+  size_t queue_head, queue_count;
+
+  /* execute.c */
+  int exec_dirty;
+  uint64_t visit_stamp, exec_pass;
+  uint64_t oldest_waiting_us; /* commit time of the oldest committed, unexecuted command; NONE */
+  ep_inst **exec_stack, **dfs_inst;
+  uint64_t *dfs_q, *dfs_j;
+  size_t exec_cap;
+  uint64_t applied; /* commits emitted in this incarnation */
+
+  uint64_t now_us, tick_deadline_us;
+  ep_counters count;
+
+  wire_writer persist;
+  int persist_replace;
+  wire_writer msg_buf;
+  ep_out_msg *out_msgs;
+  ctk_message *messages;
+  size_t n_messages, cap_messages;
+  wire_writer self_buf; /* messages to itself, handled before the step ends */
+  ep_out_msg *self_msgs;
+  size_t n_self, cap_self;
+  ctk_commit *commits;
+  size_t n_commits, cap_commits;
+  int out_of_memory;
+};
+
+typedef struct ctk_proto epaxos;
+
+static inline int ep_majority(const epaxos *p) { return p->n / 2 + 1; }
+/* The optimized fast quorum of the paper, F + floor((F + 1) / 2) with the leader, never below a
+ * majority. */
+static inline int ep_fast_quorum(const epaxos *p) {
+  int f = (p->n - 1) / 2, q = f + (f + 1) / 2;
+  return q > ep_majority(p) ? q : ep_majority(p);
+}
+
+/* epaxos.c */
+void ep_send(epaxos *p, int to, const ep_msg *m);
+void ep_broadcast(epaxos *p, const ep_msg *m, int self_too);
+/* The instance, allocated on demand (status EP_NONE); NULL out of the window or memory. */
+ep_inst *ep_inst_get(epaxos *p, int leader, uint64_t num);
+/* The instance if this node holds it (any status), else NULL; never allocates. */
+ep_inst *ep_inst_find(const epaxos *p, int leader, uint64_t num);
+/* Sets the command and attributes of an instance (copies cmd; has_cmd with len 0 is a no-op). */
+int ep_inst_set(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t len, uint64_t seq,
+                const uint64_t *deps);
+void ep_see_ballot(epaxos *p, uint64_t ballot);
+void ep_note_known(epaxos *p, int leader, uint64_t num);
+uint64_t ep_random_ms(epaxos *p, const int64_t range[2]);
+
+/* conflicts.c */
+ep_fp ep_footprint(const uint8_t *cmd, size_t len, int has_cmd);
+int ep_fp_interfere(const ep_fp *a, const ep_fp *b);
+/* The attributes a command gets from what this node knows: seq and deps[n], merged into *seq and
+ * deps (max). Returns 0 or -1 out of memory. */
+int ep_conflicts_attributes(epaxos *p, const ep_fp *fp, uint64_t *seq, uint64_t *deps);
+/* Records that instance (leader, num) with this footprint and seq exists. */
+int ep_conflicts_add(epaxos *p, const ep_fp *fp, int leader, uint64_t num, uint64_t seq);
+void ep_conflicts_free(ep_conflicts *c);
+
+/* replica.c */
+void ep_recv_preaccept(epaxos *p, int from, const ep_msg *m);
+void ep_recv_accept(epaxos *p, int from, const ep_msg *m);
+void ep_recv_commit(epaxos *p, const ep_msg *m);
+void ep_recv_prepare(epaxos *p, int from, const ep_msg *m);
+void ep_recv_catchup(epaxos *p, int from, const ep_msg *m);
+/* Commits an instance here (persisted) with final attributes; idempotent. */
+void ep_commit_local(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t len,
+                     uint64_t seq, const uint64_t *deps);
+/* Sends the committed instance to `to` (or every other node when to < 0). */
+void ep_send_commit(epaxos *p, int to, const ep_inst *in);
+
+/* leader.c */
+int ep_submit(epaxos *p, const uint8_t *cmd, size_t len);
+void ep_pump(epaxos *p); /* proposes queued commands while proposals are free */
+void ep_recv_preaccept_ok(epaxos *p, int from, const ep_msg *m);
+void ep_recv_accept_ok(epaxos *p, int from, const ep_msg *m);
+ep_prop *ep_prop_find(epaxos *p, int leader, uint64_t num);
+void ep_prop_free(ep_prop *pr);
+/* Starts the Accept phase of pr with its attributes (pr->seq, pr->deps, pr->cmd). */
+void ep_start_accept(epaxos *p, ep_prop *pr);
+/* Starts a PreAccept phase of pr at its ballot, for a recovery (no fast path). */
+void ep_start_preaccept(epaxos *p, ep_prop *pr);
+void ep_props_timeout(epaxos *p);
+uint64_t ep_props_deadline(const epaxos *p);
+
+/* recovery.c */
+void ep_recv_prepare_ok(epaxos *p, int from, const ep_msg *m);
+void ep_recovery_scan(epaxos *p); /* recovers instances not committed in time */
+
+/* execute.c */
+void ep_execute(epaxos *p);
+int ep_exec_grow(epaxos *p, size_t need);
+
+/* durable.c */
+void ep_persist_inst(epaxos *p, const ep_inst *in);
+void ep_persist_replace_all(epaxos *p);
+int ep_recover(epaxos *p, const uint8_t *bytes, size_t len, int *torn_tail);
+
+#endif /* CTK_EP_INTERNAL_H */

@@ -1,0 +1,440 @@
+/* epaxos.c: the EPaxos instance: create, destroy, instance storage, the step dispatch, output,
+ * status, counters and ctk_epaxos_protocol.
+ *
+ * Every node is command leader of the commands submitted to it and replica of everyone's. There
+ * is no total order: commits are emitted in this node's execution order (execute.c), numbered
+ * 1, 2, 3, ... in each incarnation; after a restart every committed command is executed again,
+ * from the durable instances, in an order that agrees on every key with the first. Messages a
+ * node sends itself go through the codec into a queue handled before the step ends, so its own
+ * replies are persisted in the same step as the request that asked for them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ep_internal.h"
+
+static int check_options(const ctk_epaxos_options *o, char *err, size_t err_len) {
+  const char *what = NULL;
+  if (o->retry_timeout_ms < 1 || o->retry_timeout_ms > 600000)
+    what = "retry_timeout_ms must be in [1, 600000]";
+  else if (o->recovery_timeout_ms[0] < 1 || o->recovery_timeout_ms[0] > o->recovery_timeout_ms[1] ||
+           o->recovery_timeout_ms[1] > 600000)
+    what = "recovery_timeout_ms must be a range [lo, hi] with 1 <= lo <= hi <= 600000";
+  else if (o->catchup_ms < 1 || o->catchup_ms > 600000)
+    what = "catchup_ms must be in [1, 600000]";
+  else if (o->max_inflight < 1 || o->max_inflight > 1024)
+    what = "max_inflight must be in [1, 1024]";
+  else if (o->exec_stall_ms < 1 || o->exec_stall_ms > 600000)
+    what = "exec_stall_ms must be in [1, 600000]";
+  if (what && err && err_len) snprintf(err, err_len, "epaxos: %s", what);
+  return what ? -1 : 0;
+}
+
+/* ---- instances ---- */
+
+ep_inst *ep_inst_find(const epaxos *p, int leader, uint64_t num) {
+  if (leader < 0 || leader >= p->n || num == 0) return NULL;
+  uint64_t c = (num - 1) / EP_CHUNK;
+  if (c >= p->n_chunks[leader] || !p->chunks[leader][c]) return NULL;
+  return &p->chunks[leader][c][(num - 1) % EP_CHUNK];
+}
+
+ep_inst *ep_inst_get(epaxos *p, int leader, uint64_t num) {
+  if (leader < 0 || leader >= p->n || num == 0 || num > p->committed[leader] + EP_WINDOW)
+    return NULL;
+  uint64_t c = (num - 1) / EP_CHUNK;
+  if (c >= p->n_chunks[leader]) {
+    size_t cap = p->n_chunks[leader] ? p->n_chunks[leader] : 16;
+    while (cap <= c) cap *= 2;
+    ep_inst **chunks = realloc(p->chunks[leader], cap * sizeof *chunks);
+    if (!chunks) goto nomem;
+    memset(chunks + p->n_chunks[leader], 0, (cap - p->n_chunks[leader]) * sizeof *chunks);
+    p->chunks[leader] = chunks;
+    p->n_chunks[leader] = cap;
+  }
+  if (!p->chunks[leader][c]) {
+    ep_inst *chunk = calloc(EP_CHUNK, sizeof *chunk);
+    if (!chunk) goto nomem;
+    for (uint64_t k = 0; k < EP_CHUNK; k++) {
+      chunk[k].leader = leader;
+      chunk[k].num = c * EP_CHUNK + k + 1;
+    }
+    p->chunks[leader][c] = chunk;
+  }
+  return &p->chunks[leader][c][(num - 1) % EP_CHUNK];
+nomem:
+  p->out_of_memory = 1;
+  return NULL;
+}
+
+int ep_inst_set(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t len, uint64_t seq,
+                const uint64_t *deps) {
+  if (!in->deps && !(in->deps = calloc(CTK_MAX_NODES, sizeof *in->deps))) {
+    p->out_of_memory = 1;
+    return -1;
+  }
+  /* The command of an instance never changes once known, except a no-op chosen by a recovery
+   * for an instance whose command nobody had. */
+  if (has_cmd && (!in->has_cmd || in->len != len)) {
+    uint8_t *copy = NULL;
+    if (len && !(copy = malloc(len))) {
+      p->out_of_memory = 1;
+      return -1;
+    }
+    if (len) memcpy(copy, cmd, len);
+    free(in->cmd);
+    in->cmd = copy;
+    in->len = (uint32_t)len;
+    in->has_cmd = 1;
+    in->fp = ep_footprint(in->cmd, in->len, 1);
+  }
+  in->seq = seq;
+  memcpy(in->deps, deps, (size_t)p->n * sizeof *deps);
+  for (int q = 0; q < p->n; q++) ep_note_known(p, q, deps[q]);
+  ep_note_known(p, in->leader, in->num);
+  return ep_conflicts_add(p, &in->fp, in->leader, in->num, seq);
+}
+
+void ep_see_ballot(epaxos *p, uint64_t ballot) {
+  if (ep_round(ballot) > p->max_round) p->max_round = ep_round(ballot);
+}
+
+void ep_note_known(epaxos *p, int leader, uint64_t num) {
+  if (num > p->known[leader]) p->known[leader] = num;
+}
+
+uint64_t ep_random_ms(epaxos *p, const int64_t range[2]) {
+  return ctk_rng_range(&p->rng, (uint64_t)range[0], (uint64_t)range[1]);
+}
+
+/* ---- create and destroy ---- */
+
+static void free_instances(epaxos *p) {
+  for (int q = 0; q < CTK_MAX_NODES; q++) {
+    for (size_t c = 0; c < p->n_chunks[q]; c++) {
+      ep_inst *chunk = p->chunks[q][c];
+      for (size_t k = 0; chunk && k < EP_CHUNK; k++) {
+        free(chunk[k].cmd);
+        free(chunk[k].deps);
+      }
+      free(chunk);
+    }
+    free(p->chunks[q]);
+    p->chunks[q] = NULL;
+    p->n_chunks[q] = 0;
+    p->known[q] = p->committed[q] = p->exec_floor[q] = 0;
+  }
+  ep_conflicts_free(&p->conflicts);
+}
+
+static void ep_destroy(ctk_proto *p) {
+  if (!p) return;
+  free_instances(p);
+  for (size_t i = 0; p->props && i < p->n_props; i++) ep_prop_free(&p->props[i]);
+  free(p->props);
+  for (size_t i = 0; p->queue && i < p->queue_count; i++)
+    free(p->queue[(p->queue_head + i) % EP_MAX_QUEUE]);
+  free(p->queue);
+  free(p->queue_len);
+  free(p->exec_stack);
+  free(p->dfs_inst);
+  free(p->dfs_q);
+  free(p->dfs_j);
+  wire_writer_free(&p->persist);
+  wire_writer_free(&p->msg_buf);
+  wire_writer_free(&p->self_buf);
+  free(p->out_msgs);
+  free(p->messages);
+  free(p->self_msgs);
+  free(p->commits);
+  free(p);
+}
+
+static ctk_proto *ep_create(const ctk_node_config *config, const void *options, char *err,
+                            size_t err_len) {
+  if (!config || !options || config->n_nodes < 1 || config->n_nodes > CTK_MAX_NODES ||
+      config->node_id < 0 || config->node_id >= config->n_nodes) {
+    if (err && err_len) snprintf(err, err_len, "epaxos: bad node id or cluster size");
+    return NULL;
+  }
+  const ctk_epaxos_options *o = options;
+  if (check_options(o, err, err_len) != 0) return NULL;
+  epaxos *p = calloc(1, sizeof *p);
+  if (!p) goto nomem;
+  p->id = config->node_id;
+  p->n = config->n_nodes;
+  p->opt = *o;
+  ctk_rng_seed(&p->rng, config->seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(config->node_id + 1)));
+  p->next_own = 1;
+  p->oldest_waiting_us = CTK_DEADLINE_NONE;
+  wire_writer_init(&p->persist);
+  wire_writer_init(&p->msg_buf);
+  wire_writer_init(&p->self_buf);
+  p->n_props = (size_t)o->max_inflight + EP_MAX_RECOVERIES;
+  p->props = calloc(p->n_props, sizeof *p->props);
+  p->queue = calloc(EP_MAX_QUEUE, sizeof *p->queue);
+  p->queue_len = calloc(EP_MAX_QUEUE, sizeof *p->queue_len);
+  p->cap_messages = p->cap_self = p->cap_commits = 64;
+  p->out_msgs = malloc(p->cap_messages * sizeof *p->out_msgs);
+  p->messages = malloc(p->cap_messages * sizeof *p->messages);
+  p->self_msgs = malloc(p->cap_self * sizeof *p->self_msgs);
+  p->commits = malloc(p->cap_commits * sizeof *p->commits);
+  if (p->props && p->queue && p->queue_len && p->out_msgs && p->messages && p->self_msgs &&
+      p->commits && ep_exec_grow(p, 64) == 0)
+    return p;
+nomem:
+  ep_destroy(p);
+  if (err && err_len) snprintf(err, err_len, "epaxos: out of memory");
+  return NULL;
+}
+
+/* ---- output ---- */
+
+/* Grows an array of n used elements of size sz to hold one more; 0 or -1. */
+static int grow(void **arr, size_t *cap, size_t n, size_t sz) {
+  if (n < *cap) return 0;
+  void *a = realloc(*arr, *cap * 2 * sz);
+  if (!a) return -1;
+  *arr = a;
+  *cap *= 2;
+  return 0;
+}
+
+void ep_send(epaxos *p, int to, const ep_msg *m) {
+  if (to == p->id) {
+    if (grow((void **)&p->self_msgs, &p->cap_self, p->n_self, sizeof *p->self_msgs) != 0) {
+      p->out_of_memory = 1;
+      return;
+    }
+    size_t off = p->self_buf.len;
+    ep_msg_encode(&p->self_buf, m);
+    p->self_msgs[p->n_self++] = (ep_out_msg){to, off, p->self_buf.len - off};
+    return;
+  }
+  /* Two arrays, one capacity: both grow before it changes. */
+  size_t cap = p->cap_messages;
+  if (grow((void **)&p->out_msgs, &cap, p->n_messages, sizeof *p->out_msgs) != 0 ||
+      (cap != p->cap_messages &&
+       grow((void **)&p->messages, &p->cap_messages, p->n_messages, sizeof *p->messages) != 0)) {
+    p->out_of_memory = 1;
+    return;
+  }
+  p->cap_messages = cap;
+  size_t off = p->msg_buf.len;
+  ep_msg_encode(&p->msg_buf, m);
+  p->out_msgs[p->n_messages++] = (ep_out_msg){to, off, p->msg_buf.len - off};
+}
+
+void ep_broadcast(epaxos *p, const ep_msg *m, int self_too) {
+  for (int i = 0; i < p->n; i++)
+    if (i != p->id || self_too) ep_send(p, i, m);
+}
+
+/* Checks what decoding could not (it needs the cluster) and hands the message to its handler. */
+static int dispatch(epaxos *p, int from, const uint8_t *bytes, size_t len) {
+  ep_msg m;
+  if (ep_msg_decode(bytes, len, &m) != CTK_OK) return CTK_ERR_MALFORMED;
+  if (m.leader >= p->n || (m.n_deps != 0 && m.n_deps != p->n)) return CTK_ERR_MALFORMED;
+  if (ep_ballot_node(m.ballot) >= p->n || ep_ballot_node(m.promised) >= p->n ||
+      ep_ballot_node(m.vballot) >= p->n)
+    return CTK_ERR_MALFORMED;
+  if (m.type != EP_MSG_CATCHUP && m.inst > p->committed[m.leader] + EP_WINDOW)
+    return CTK_ERR_MALFORMED;
+  for (int q = 0; q < m.n_deps; q++)
+    if (m.deps[q] > p->committed[q] + EP_WINDOW) return CTK_ERR_MALFORMED;
+  /* Requests at a ballot come from its owner: the command leader at the default ballot. */
+  int request = m.type == EP_MSG_PREACCEPT || m.type == EP_MSG_ACCEPT || m.type == EP_MSG_PREPARE;
+  if (request && from != (m.ballot ? ep_ballot_node(m.ballot) : m.leader)) return CTK_ERR_MALFORMED;
+  if (m.type == EP_MSG_PREPARE && m.ballot == 0) return CTK_ERR_MALFORMED;
+  ep_see_ballot(p, m.ballot);
+  ep_see_ballot(p, m.promised);
+  switch (m.type) {
+  case EP_MSG_PREACCEPT: ep_recv_preaccept(p, from, &m); break;
+  case EP_MSG_PREACCEPT_OK: ep_recv_preaccept_ok(p, from, &m); break;
+  case EP_MSG_ACCEPT: ep_recv_accept(p, from, &m); break;
+  case EP_MSG_ACCEPT_OK: ep_recv_accept_ok(p, from, &m); break;
+  case EP_MSG_COMMIT: ep_recv_commit(p, &m); break;
+  case EP_MSG_PREPARE: ep_recv_prepare(p, from, &m); break;
+  case EP_MSG_PREPARE_OK: ep_recv_prepare_ok(p, from, &m); break;
+  default: ep_recv_catchup(p, from, &m); break;
+  }
+  return CTK_OK;
+}
+
+/* Handles the messages this node sent itself, including those sent while handling them. */
+static void drain_self(epaxos *p) {
+  static const size_t max_len = CTK_MAX_COMMAND_BYTES + 64 + 8 * CTK_MAX_NODES;
+  uint8_t *copy = malloc(max_len);
+  if (!copy) {
+    p->out_of_memory = 1;
+    return;
+  }
+  for (size_t i = 0; i < p->n_self && !p->out_of_memory && !p->self_buf.failed; i++) {
+    ep_out_msg o = p->self_msgs[i];
+    if (o.len > max_len) continue;
+    memcpy(copy, p->self_buf.data + o.offset, o.len);
+    dispatch(p, p->id, copy, o.len);
+  }
+  free(copy);
+  p->n_self = 0;
+  wire_writer_reset(&p->self_buf);
+}
+
+static uint64_t next_deadline(const epaxos *p) {
+  if (!p->started) return CTK_DEADLINE_NONE;
+  uint64_t d = ep_props_deadline(p);
+  if (p->n > 1 && p->tick_deadline_us < d) d = p->tick_deadline_us;
+  return d;
+}
+
+static void reset_output(epaxos *p) {
+  wire_writer_reset(&p->persist);
+  wire_writer_reset(&p->msg_buf);
+  wire_writer_reset(&p->self_buf);
+  p->persist_replace = 0;
+  p->n_messages = p->n_self = p->n_commits = 0;
+  p->out_of_memory = 0;
+}
+
+static void finish_output(epaxos *p, ctk_output *out) {
+  for (size_t i = 0; i < p->n_messages; i++) {
+    p->messages[i].to = p->out_msgs[i].to;
+    p->messages[i].bytes = (ctk_bytes){p->msg_buf.data + p->out_msgs[i].offset, p->out_msgs[i].len};
+  }
+  *out = (ctk_output){0};
+  out->persist = (ctk_bytes){p->persist.data, p->persist.len};
+  out->persist_replace = p->persist_replace;
+  out->messages = p->messages;
+  out->n_messages = p->n_messages;
+  out->commits = p->commits;
+  out->n_commits = p->n_commits;
+  out->next_deadline_us = next_deadline(p);
+}
+
+static int start(epaxos *p, const ctk_event *ev) {
+  int torn_tail;
+  int rc = ep_recover(p, ev->bytes.data, ev->bytes.len, &torn_tail);
+  if (rc != CTK_OK) {
+    free_instances(p);
+    p->next_own = 1;
+    p->max_round = 0;
+    return rc;
+  }
+  p->started = 1;
+  p->tick_deadline_us = ev->now_us + (uint64_t)p->opt.catchup_ms * 1000;
+  if (torn_tail) ep_persist_replace_all(p);
+  p->exec_dirty = 1; /* every committed command is executed again */
+  return CTK_OK;
+}
+
+/* The periodic tick: tell a random peer what this node has committed, so it sends what is
+ * missing (a lost Commit is learned this way), and recover instances stuck for too long. */
+static void tick(epaxos *p) {
+  if (p->now_us < p->tick_deadline_us) return;
+  p->tick_deadline_us = p->now_us + (uint64_t)p->opt.catchup_ms * 1000;
+  if (p->n == 1) return;
+  int peer = (int)ctk_rng_range(&p->rng, 0, (uint64_t)p->n - 2);
+  if (peer >= p->id) peer++;
+  ep_msg m = {.type = EP_MSG_CATCHUP, .n_deps = p->n};
+  memcpy(m.deps, p->committed, sizeof m.deps);
+  ep_send(p, peer, &m);
+  ep_recovery_scan(p);
+}
+
+static int ep_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
+  reset_output(p);
+  int rc = CTK_ERR_INVALID;
+  if (!ev) goto done;
+  if (ev->kind == CTK_EVENT_START) {
+    if (p->started || (ev->bytes.len > 0 && !ev->bytes.data)) goto done;
+    p->now_us = ev->now_us;
+    rc = start(p, ev);
+    if (rc == CTK_OK) ep_execute(p);
+    goto done;
+  }
+  if (!p->started) goto done;
+  p->now_us = ev->now_us;
+  switch (ev->kind) {
+  case CTK_EVENT_MESSAGE:
+    if (ev->from < 0 || ev->from >= p->n || ev->from == p->id)
+      rc = CTK_ERR_MALFORMED;
+    else
+      rc = dispatch(p, ev->from, ev->bytes.data, ev->bytes.len);
+    break;
+  case CTK_EVENT_TIMEOUT:
+    tick(p);
+    ep_props_timeout(p);
+    rc = CTK_OK;
+    break;
+  case CTK_EVENT_COMMAND:
+    if (ev->bytes.len == 0 || ev->bytes.len > CTK_MAX_COMMAND_BYTES || !ev->bytes.data)
+      rc = CTK_ERR_INVALID; /* an empty command would be a no-op */
+    else
+      rc = ep_submit(p, ev->bytes.data, ev->bytes.len);
+    break;
+  default: break;
+  }
+  if (rc == CTK_OK) {
+    for (int round = 0; round < 4 && (p->n_self || round == 0); round++) {
+      drain_self(p);
+      ep_execute(p);
+      ep_pump(p);
+    }
+    drain_self(p);
+  }
+done:
+  if (rc == CTK_OK) {
+    finish_output(p, out);
+    if (!p->out_of_memory && !p->persist.failed && !p->msg_buf.failed) return CTK_OK;
+    rc = CTK_ERR_NOMEM;
+  }
+  reset_output(p);
+  *out = (ctk_output){0};
+  out->next_deadline_us = next_deadline(p);
+  return rc;
+}
+
+static void ep_status(const ctk_proto *p, ctk_status *s) {
+  s->role = CTK_ROLE_NONE;
+  s->term = p->max_round;
+  s->leader_id = -1;
+  s->commit_index = p->applied;
+  uint64_t known = 0;
+  for (int q = 0; q < p->n; q++) known += p->known[q];
+  s->log_length = known > p->applied ? known : p->applied;
+}
+
+static size_t ep_counters_get(const ctk_proto *p, ctk_counter *out, size_t max) {
+  const ep_counters *c = &p->count;
+  const ctk_counter all[] = {
+      {"fast_path", c->fast_path},
+      {"slow_path", c->slow_path},
+      {"commits_led", c->commits_led},
+      {"deps_total", c->deps_total},
+      {"recoveries", c->recoveries},
+      {"noops", c->noops},
+      {"executed", c->executed},
+      {"exec_delay_us_total", c->exec_delay_us_total},
+      {"exec_delay_us_max", c->exec_delay_us_max},
+      {"exec_stalls", c->exec_stalls},
+  };
+  size_t n = sizeof all / sizeof all[0];
+  if (n > max) n = max;
+  memcpy(out, all, n * sizeof *out);
+  return n;
+}
+
+const ctk_protocol_def ctk_epaxos_protocol = {
+    .name = "epaxos",
+    .summary = "Egalitarian Paxos: leaderless, fast path on non-interfering commands (Moraru)",
+    .flags = 0,
+    .options = ep_option_specs,
+    .n_options = EP_N_OPTIONS,
+    .options_size = sizeof(ctk_epaxos_options),
+    .create = ep_create,
+    .destroy = ep_destroy,
+    .step = ep_step,
+    .status = ep_status,
+    .describe = ep_describe,
+    .counters = ep_counters_get,
+};

@@ -1,0 +1,23 @@
+/* epaxos.h: Egalitarian Paxos (Moraru, Andersen, Kaminsky, "There Is More Consensus in Egalitarian
+ * Parliaments", SOSP 2013) behind the ctk protocol contract: every node leads the commands its
+ * clients submit, interfering commands are ordered by dependencies, and commands commit in one
+ * round trip to a fast quorum when no concurrent command interferes. */
+#ifndef CTK_EPAXOS_H
+#define CTK_EPAXOS_H
+
+#include <stdint.h>
+
+#include "../protocol.h"
+
+typedef struct ctk_epaxos_options {
+  int fast_path;                  /* 0: every command takes the slow path (Accept) */
+  int64_t retry_timeout_ms;       /* a phase without its quorum by then sends again */
+  int64_t recovery_timeout_ms[2]; /* an instance not committed that long is recovered */
+  int64_t catchup_ms;             /* period of the catch-up exchange and the recovery scan */
+  int64_t max_inflight;           /* own commands being agreed on at once */
+  int64_t exec_stall_ms;          /* new commands wait while a committed one waits this long */
+} ctk_epaxos_options;
+
+extern const ctk_protocol_def ctk_epaxos_protocol;
+
+#endif /* CTK_EPAXOS_H */

@@ -1,0 +1,259 @@
+/* leader.c: the command leader. A client command gets the next instance of this node, attributes
+ * from what this node knows, and goes to the others in PreAccept. From the paper (Figure 2):
+ *
+ *   "If L receives replies from a fast quorum (including itself) and all of them have the same
+ *   seq and deps: commit (fast path). Otherwise: update deps to the union of all deps, seq to the
+ *   highest seq, and run the Paxos-Accept phase with them (slow path)"; Accept is answered by
+ *   "at least floor(N/2) other replicas", after which the command commits.
+ *
+ * The fast quorum is the paper's optimized F + floor((F + 1) / 2) (never below a majority); the
+ * recovery rules of recovery.c are written for it. The same PreAccept and Accept phases serve a
+ * recovery at a higher ballot, without the fast path. Proposals (ep_prop) hold the volatile
+ * state of a phase; a restart forgets them, and the node's own unfinished instances are then
+ * recovered like anyone's. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ep_internal.h"
+
+static uint64_t retry_us(const epaxos *p) { return (uint64_t)p->opt.retry_timeout_ms * 1000; }
+
+ep_prop *ep_prop_find(epaxos *p, int leader, uint64_t num) {
+  for (size_t i = 0; i < p->n_props; i++)
+    if (p->props[i].active && p->props[i].leader == leader && p->props[i].num == num)
+      return &p->props[i];
+  return NULL;
+}
+
+void ep_prop_free(ep_prop *pr) {
+  free(pr->cmd);
+  memset(pr, 0, sizeof *pr);
+}
+
+int ep_submit(epaxos *p, const uint8_t *cmd, size_t len) {
+  if (p->queue_count >= EP_MAX_QUEUE) return CTK_ERR_REJECTED;
+  uint8_t *copy = malloc(len);
+  if (!copy) return CTK_ERR_NOMEM;
+  memcpy(copy, cmd, len);
+  size_t k = (p->queue_head + p->queue_count) % EP_MAX_QUEUE;
+  p->queue[k] = copy;
+  p->queue_len[k] = (uint32_t)len;
+  p->queue_count++;
+  return CTK_OK;
+}
+
+static void send_phase(epaxos *p, ep_prop *pr, int type, int retry) {
+  ep_msg m = {.type = (uint8_t)type,
+              .leader = (uint8_t)pr->leader,
+              .inst = pr->num,
+              .ballot = pr->ballot,
+              .has_cmd = type != EP_MSG_PREPARE,
+              .cmd = pr->cmd,
+              .cmd_len = type != EP_MSG_PREPARE ? pr->len : 0};
+  if (type == EP_MSG_PREACCEPT || type == EP_MSG_ACCEPT) {
+    m.n_deps = p->n;
+    if (type == EP_MSG_ACCEPT || pr->ballot != 0) {
+      m.seq = type == EP_MSG_ACCEPT ? pr->seq : 0;
+      if (type == EP_MSG_ACCEPT) memcpy(m.deps, pr->deps, sizeof m.deps);
+    } else { /* the command leader's own attributes, as first sent */
+      const ep_inst *in = ep_inst_find(p, pr->leader, pr->num);
+      if (!in || !in->deps) return;
+      m.seq = in->seq;
+      memcpy(m.deps, in->deps, (size_t)p->n * sizeof *m.deps);
+    }
+  }
+  pr->deadline_us = p->now_us + retry_us(p);
+  for (int i = 0; i < p->n; i++) {
+    if (retry && (pr->replies & 1u << i)) continue;
+    /* The command leader's own PreAccept at the default ballot is already recorded. */
+    if (i == p->id && type == EP_MSG_PREACCEPT && pr->ballot == 0) continue;
+    ep_send(p, i, &m);
+  }
+}
+
+static int own_slot_free(const epaxos *p) {
+  for (int64_t i = 0; i < p->opt.max_inflight; i++)
+    if (!p->props[i].active) return (int)i;
+  return -1;
+}
+
+/* True while a committed command has waited longer than exec_stall_ms to execute: new commands
+ * wait, so a chain of dependencies among concurrent commands stops growing and closes. */
+static int exec_stalled(epaxos *p) {
+  return p->oldest_waiting_us != CTK_DEADLINE_NONE &&
+         p->now_us - p->oldest_waiting_us >= (uint64_t)p->opt.exec_stall_ms * 1000;
+}
+
+static void propose(epaxos *p, ep_prop *pr, uint8_t *cmd, uint32_t len) {
+  uint64_t num = p->next_own;
+  ep_inst *in = ep_inst_get(p, p->id, num);
+  if (!in) {
+    free(cmd);
+    return;
+  }
+  p->next_own++;
+  ep_fp fp = ep_footprint(cmd, len, 1);
+  uint64_t seq = 0, deps[CTK_MAX_NODES] = {0};
+  ep_conflicts_attributes(p, &fp, &seq, deps);
+  if (seq == 0) seq = 1;
+  if (ep_inst_set(p, in, 1, cmd, len, seq, deps) != 0) {
+    free(cmd);
+    return;
+  }
+  in->status = EP_PREACCEPTED;
+  in->ballot = in->vballot = 0;
+  in->eq = 1;
+  ep_persist_inst(p, in);
+  *pr = (ep_prop){.active = 1,
+                  .phase = EP_PH_PREACCEPT,
+                  .leader = p->id,
+                  .num = num,
+                  .fast = p->opt.fast_path,
+                  .replies = 1u << p->id,
+                  .seq = seq,
+                  .has_cmd = 1,
+                  .cmd = cmd,
+                  .len = len};
+  memcpy(pr->deps, deps, sizeof pr->deps);
+  send_phase(p, pr, EP_MSG_PREACCEPT, 0);
+}
+
+static void check_preaccept(epaxos *p, ep_prop *pr);
+
+void ep_pump(epaxos *p) {
+  while (p->queue_count > 0 && p->next_own <= p->committed[p->id] + EP_WINDOW) {
+    if (exec_stalled(p)) {
+      p->count.exec_stalls++;
+      return;
+    }
+    int slot = own_slot_free(p);
+    if (slot < 0) return;
+    uint8_t *cmd = p->queue[p->queue_head];
+    uint32_t len = p->queue_len[p->queue_head];
+    p->queue[p->queue_head] = NULL;
+    p->queue_head = (p->queue_head + 1) % EP_MAX_QUEUE;
+    p->queue_count--;
+    ep_prop *pr = &p->props[slot];
+    propose(p, pr, cmd, len);
+    if (pr->active) check_preaccept(p, pr); /* a cluster of one commits at once */
+  }
+}
+
+static int count_deps(const epaxos *p, const uint64_t *deps) {
+  int k = 0;
+  for (int q = 0; q < p->n; q++) k += deps[q] != 0;
+  return k;
+}
+
+/* Commits pr's instance with the given attributes and tells every other node. */
+static void commit(epaxos *p, ep_prop *pr, uint64_t seq, const uint64_t *deps) {
+  ep_inst *in = ep_inst_get(p, pr->leader, pr->num);
+  if (!in) return;
+  if (pr->leader == p->id && pr->ballot == 0) {
+    p->count.commits_led++;
+    p->count.deps_total += (uint64_t)count_deps(p, deps);
+  }
+  uint64_t d[CTK_MAX_NODES];
+  memcpy(d, deps, sizeof d);
+  ep_commit_local(p, in, pr->has_cmd, pr->cmd, pr->len, seq, d); /* frees pr */
+  if (in->status == EP_COMMITTED) ep_send_commit(p, -1, in);
+}
+
+void ep_start_accept(epaxos *p, ep_prop *pr) {
+  if (pr->leader == p->id && pr->ballot == 0) p->count.slow_path++;
+  pr->phase = EP_PH_ACCEPT;
+  pr->replies = 0;
+  send_phase(p, pr, EP_MSG_ACCEPT, 0);
+}
+
+void ep_start_preaccept(epaxos *p, ep_prop *pr) {
+  pr->phase = EP_PH_PREACCEPT;
+  pr->fast = 0;
+  pr->replies = 0;
+  pr->eq_count = 0;
+  pr->seq = 0;
+  memset(pr->deps, 0, sizeof pr->deps);
+  send_phase(p, pr, EP_MSG_PREACCEPT, 0);
+}
+
+static void check_preaccept(epaxos *p, ep_prop *pr) {
+  int replies = __builtin_popcount(pr->replies);
+  const ep_inst *in = ep_inst_find(p, pr->leader, pr->num);
+  if (!in) return;
+  /* The fast path: a fast quorum preaccepted the leader's attributes unchanged, and the leader
+   * has promised no higher ballot (a recovery that found it not committed relies on that). */
+  if (pr->fast && in->ballot == 0 && in->status == EP_PREACCEPTED && in->vballot == 0 &&
+      pr->eq_count + 1 >= ep_fast_quorum(p)) {
+    p->count.fast_path++;
+    uint64_t deps[CTK_MAX_NODES];
+    memcpy(deps, in->deps, sizeof deps);
+    return commit(p, pr, in->seq, deps);
+  }
+  if (replies >= (pr->fast ? ep_fast_quorum(p) : ep_majority(p))) ep_start_accept(p, pr);
+}
+
+/* A higher ballot took the instance over: leave it to that recovery, or try again later. */
+static void give_up(epaxos *p, ep_prop *pr) {
+  ep_inst *in = ep_inst_get(p, pr->leader, pr->num);
+  if (in && in->status != EP_COMMITTED)
+    in->recover_at_us = p->now_us + ep_random_ms(p, p->opt.recovery_timeout_ms) * 1000;
+  ep_prop_free(pr);
+}
+
+void ep_recv_preaccept_ok(epaxos *p, int from, const ep_msg *m) {
+  ep_prop *pr = ep_prop_find(p, m->leader, m->inst);
+  if (!pr || pr->phase != EP_PH_PREACCEPT || pr->ballot != m->ballot) return;
+  if (pr->replies & 1u << from) return;
+  if (!m->ok) return give_up(p, pr);
+  if (m->n_deps != p->n) return;
+  pr->replies |= 1u << from;
+  if (m->eq && from != p->id) pr->eq_count++;
+  if (m->seq > pr->seq) pr->seq = m->seq;
+  for (int q = 0; q < p->n; q++)
+    if (m->deps[q] > pr->deps[q]) pr->deps[q] = m->deps[q];
+  check_preaccept(p, pr);
+}
+
+void ep_recv_accept_ok(epaxos *p, int from, const ep_msg *m) {
+  ep_prop *pr = ep_prop_find(p, m->leader, m->inst);
+  if (!pr || pr->phase != EP_PH_ACCEPT || pr->ballot != m->ballot) return;
+  if (!m->ok) return give_up(p, pr);
+  pr->replies |= 1u << from;
+  if (__builtin_popcount(pr->replies) < ep_majority(p)) return;
+  uint64_t deps[CTK_MAX_NODES];
+  memcpy(deps, pr->deps, sizeof deps);
+  commit(p, pr, pr->seq, deps);
+}
+
+void ep_props_timeout(epaxos *p) {
+  for (size_t i = 0; i < p->n_props; i++) {
+    ep_prop *pr = &p->props[i];
+    if (!pr->active || pr->deadline_us > p->now_us) continue;
+    const ep_inst *in = ep_inst_find(p, pr->leader, pr->num);
+    if (!in || in->status == EP_COMMITTED) {
+      ep_prop_free(pr);
+      continue;
+    }
+    if (in->ballot > pr->ballot) { /* promised to a recovery since */
+      give_up(p, pr);
+      continue;
+    }
+    switch (pr->phase) {
+    case EP_PH_PREACCEPT:
+      if (__builtin_popcount(pr->replies) >= ep_majority(p))
+        ep_start_accept(p, pr);
+      else
+        send_phase(p, pr, EP_MSG_PREACCEPT, 1);
+      break;
+    case EP_PH_ACCEPT: send_phase(p, pr, EP_MSG_ACCEPT, 1); break;
+    case EP_PH_PREPARE: send_phase(p, pr, EP_MSG_PREPARE, 1); break;
+    }
+  }
+}
+
+uint64_t ep_props_deadline(const epaxos *p) {
+  uint64_t d = CTK_DEADLINE_NONE;
+  for (size_t i = 0; i < p->n_props; i++)
+    if (p->props[i].active && p->props[i].deadline_us < d) d = p->props[i].deadline_us;
+  return d;
+}
