@@ -103,6 +103,7 @@ static void test_switchable_bugs_are_caught(void **state) {
   expect_caught("raft-bug-commit-index-backwards.toml", "commit index moved backwards");
   expect_caught("paxos-bug-ignore-accepted.toml", "FAIL agreement: ");
   expect_caught("multipaxos-bug-ignore-accepted.toml", "FAIL agreement: ");
+  expect_caught("epaxos-bug-fast-path-mismatched.toml", "FAIL per-key order: ");
 }
 
 static void test_vote_hunt_passes_with_correct_raft(void **state) {

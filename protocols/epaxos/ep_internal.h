@@ -19,7 +19,7 @@
 #include "../common/wire.h"
 #include "epaxos.h"
 
-#define EP_N_OPTIONS 6
+#define EP_N_OPTIONS 7
 extern const ctk_option_spec ep_option_specs[EP_N_OPTIONS];
 
 /* Bounds. Instance numbers of one command leader further than EP_WINDOW past what this node has

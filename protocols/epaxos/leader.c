@@ -182,8 +182,10 @@ static void check_preaccept(epaxos *p, ep_prop *pr) {
   if (!in) return;
   /* The fast path: a fast quorum preaccepted the leader's attributes unchanged, and the leader
    * has promised no higher ballot (a recovery that found it not committed relies on that). */
+  int fast_quorum = pr->eq_count + 1 >= ep_fast_quorum(p) ||
+                    (p->opt.bug_fast_path_mismatched && replies + 1 >= ep_fast_quorum(p));
   if (pr->fast && in->ballot == 0 && in->status == EP_PREACCEPTED && in->vballot == 0 &&
-      pr->eq_count + 1 >= ep_fast_quorum(p)) {
+      fast_quorum) {
     p->count.fast_path++;
     uint64_t deps[CTK_MAX_NODES];
     memcpy(deps, in->deps, sizeof deps);

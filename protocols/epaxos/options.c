@@ -20,4 +20,7 @@ const ctk_option_spec ep_option_specs[EP_N_OPTIONS] = {
      600000,
      "new commands wait while a committed command has waited this long to execute, so that "
      "dependency chains stop growing"},
+    {"bug_fast_path_mismatched", CTK_OPTION_BOOL,
+     offsetof(ctk_epaxos_options, bug_fast_path_mismatched), 0, 0, 0, 1,
+     "BUG, for labs: commit on the fast path even when the replies' seq and deps differ"},
 };
