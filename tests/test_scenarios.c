@@ -76,9 +76,54 @@ static void test_zab_sync_scenario_trace(void **state) {
   unlink(trace);
 }
 
+/* Leader changes of a scenario summed over seeds 1..n. */
+static int leader_changes(const char *scenario, int n) {
+  int total = 0;
+  for (int seed = 1; seed <= n; seed++) {
+    char cmd[512], out[16384];
+    snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/%s --seed %d 2>&1", cli_bin(), scenario,
+             seed);
+    assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+    const char *p = strstr(out, " leader changes");
+    assert_non_null(p);
+    while (p > out && p[-1] >= '0' && p[-1] <= '9') p--;
+    total += atoi(p);
+  }
+  return total;
+}
+
+/* Scenario 2: on a link that stalls every 1.5 s, adaptive timeouts cut the leader changes by more
+ * than half (seeds 1-5). */
+static void test_adaptive_timeouts_fewer_elections(void **state) {
+  (void)state;
+  int fixed = leader_changes("raft-flaky-link-static.toml", 5);
+  int adaptive = leader_changes("raft-flaky-link-adaptive.toml", 5);
+  print_message("leader changes over 5 seeds: static %d, adaptive %d\n", fixed, adaptive);
+  assert_true(adaptive * 2 < fixed);
+}
+
+/* Priority elections: the preferred node is the first leader, seed after seed. */
+static void test_preferred_leader_leads_first(void **state) {
+  (void)state;
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/ctk-test-pref-%d.txt", (int)getpid());
+  for (int seed = 1; seed <= 10; seed++) {
+    char cmd[512], out[4096];
+    snprintf(cmd, sizeof cmd,
+             "%s sim configs/scenarios/raft-preferred-leader.toml --seed %d --trace %s >/dev/null "
+             "2>&1 && grep -m1 LEADER %s",
+             cli_bin(), seed, path, path);
+    assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, " n3 LEADER of term "));
+  }
+  unlink(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_shipped_experiment),
+      cmocka_unit_test(test_adaptive_timeouts_fewer_elections),
+      cmocka_unit_test(test_preferred_leader_leads_first),
       cmocka_unit_test(test_zab_sync_scenario_trace),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,8 +19,50 @@
  * successful round of heartbeats to a majority of its cluster". */
 #include "raft_internal.h"
 
+/* The election timeout, drawn from [lo, lo + spread] with spread = hi - lo of
+ * election_timeout_ms. With adaptive_timeout, lo rises to what the gaps between the leader's
+ * messages call for: the longest recent gap (decaying with a half-life of
+ * RAFT_GAP_HALF_LIFE_US) plus a quarter and a heartbeat interval, at most hi. A node that saw the
+ * leader's messages stall for 250 ms does not call an election after 150 ms of the next stall; a
+ * calm network keeps the configured timeout, and so the same failover time. With
+ * preferred_leader, that node draws from the lower half of the range and the others one whole
+ * range later, so it is almost always the first to campaign. */
 uint64_t raft_random_timeout_us(raft *r) {
-  return ctk_rng_range(&r->rng, r->election_lo_us, r->election_hi_us);
+  uint64_t lo = r->election_lo_us, spread = r->election_hi_us - r->election_lo_us;
+  if (r->opt.adaptive_timeout && r->gap_peak_us) {
+    uint64_t want = r->gap_peak_us + r->gap_peak_us / 4 + r->heartbeat_us;
+    if (want > lo) lo = want < r->election_hi_us ? want : r->election_hi_us;
+  }
+  if (r->opt.preferred_leader >= 0) {
+    if (r->opt.preferred_leader == r->id)
+      spread /= 2;
+    else
+      lo += spread + 1;
+  }
+  return ctk_rng_range(&r->rng, lo, lo + spread);
+}
+
+void raft_note_leader_message(raft *r, int leader) {
+  if (leader == r->gap_leader && r->leader_contact_us && r->now_us >= r->leader_contact_us) {
+    uint64_t gap = r->now_us - r->leader_contact_us;
+    /* The peak decays by half every half-life (integer steps, so it is exact and portable). */
+    uint64_t since = r->now_us - r->gap_peak_at_us;
+    uint64_t peak = r->gap_peak_us;
+    for (uint64_t t = RAFT_GAP_HALF_LIFE_US; t <= since && peak; t += RAFT_GAP_HALF_LIFE_US)
+      peak /= 2;
+    if (gap >= peak) {
+      r->gap_peak_us = gap;
+      r->gap_peak_at_us = r->now_us;
+    } else if (peak != r->gap_peak_us) {
+      r->gap_peak_us = peak;
+      r->gap_peak_at_us = r->now_us;
+    }
+  } else if (leader != r->gap_leader) {
+    r->gap_leader = leader;
+    r->gap_peak_us = 0;
+    r->gap_peak_at_us = r->now_us;
+  }
+  r->leader_contact_us = r->now_us;
 }
 
 void raft_reset_election_timer(raft *r) {

@@ -17,6 +17,13 @@ const ctk_option_spec raft_option_specs[] = {
      "entries per AppendEntries (1 turns batching off)"},
     {"max_inflight", CTK_OPTION_INT, offsetof(ctk_raft_options, max_inflight), 8, 0, 1, 1024,
      "AppendEntries in flight per follower (1 turns pipelining off)"},
+    {"adaptive_timeout", CTK_OPTION_BOOL, offsetof(ctk_raft_options, adaptive_timeout), 0, 0, 0, 1,
+     "the election timeout's lower end follows the longest recent gap between the leader's "
+     "messages (+25% and a heartbeat; half-life 10 s), within election_timeout_ms"},
+    {"preferred_leader", CTK_OPTION_INT, offsetof(ctk_raft_options, preferred_leader), -1, 0, -1,
+     CTK_MAX_NODES - 1,
+     "-1: none; else the node that should lead: it times out in the lower half of "
+     "election_timeout_ms, the others one whole range later"},
     {"bug_commit_by_counting", CTK_OPTION_BOOL, offsetof(ctk_raft_options, bug_commit_by_counting),
      0, 0, 0, 1, "BUG, for labs: commit an earlier term's entry by counting replicas (Figure 8)"},
     {"bug_forget_vote", CTK_OPTION_BOOL, offsetof(ctk_raft_options, bug_forget_vote), 0, 0, 0, 1,

@@ -20,6 +20,8 @@ static int check_options(const ctk_raft_options *o, char *err, size_t err_len) {
     what = "max_batch must be in [1, 4096]";
   else if (o->max_inflight < 1 || o->max_inflight > 1024)
     what = "max_inflight must be in [1, 1024]";
+  else if (o->preferred_leader < -1 || o->preferred_leader >= CTK_MAX_NODES)
+    what = "preferred_leader must be -1 (none) or a node id";
   if (what && err && err_len) snprintf(err, err_len, "raft: %s", what);
   return what ? -1 : 0;
 }
@@ -41,6 +43,12 @@ static ctk_proto *raft_create(const ctk_node_config *config, const void *options
   }
   const ctk_raft_options *o = options;
   if (check_options(o, err, err_len) != 0) return NULL;
+  if (o->preferred_leader >= config->n_nodes) {
+    if (err && err_len)
+      snprintf(err, err_len, "raft: preferred_leader %d is not a node of this %d-node cluster",
+               (int)o->preferred_leader, config->n_nodes);
+    return NULL;
+  }
   raft *r = calloc(1, sizeof *r);
   if (!r) goto nomem;
   r->id = config->node_id;
@@ -53,6 +61,7 @@ static ctk_proto *raft_create(const ctk_node_config *config, const void *options
   ctk_rng_seed(&r->rng, config->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(config->node_id + 1)));
   r->voted_for = RAFT_NO_NODE;
   r->leader_id = RAFT_NO_NODE;
+  r->gap_leader = RAFT_NO_NODE;
   raft_log_init(&r->log);
   int failed = raft_output_init(r);
   for (int i = 0; i < r->n && !failed; i++) {

@@ -10,10 +10,13 @@
 typedef struct ctk_raft_options {
   int64_t election_timeout_ms[2]; /* randomized in [lo, hi] at every reset */
   int64_t heartbeat_ms;
-  int prevote;          /* thesis 9.6: a pre-vote round before raising the term */
-  int check_quorum;     /* thesis 6.2: a leader that hears from no majority steps down */
-  int64_t max_batch;    /* entries per AppendEntries (1 = no batching) */
-  int64_t max_inflight; /* AppendEntries in flight per follower (1 = no pipelining) */
+  int prevote;              /* thesis 9.6: a pre-vote round before raising the term */
+  int check_quorum;         /* thesis 6.2: a leader that hears from no majority steps down */
+  int64_t max_batch;        /* entries per AppendEntries (1 = no batching) */
+  int64_t max_inflight;     /* AppendEntries in flight per follower (1 = no pipelining) */
+  int adaptive_timeout;     /* the election timeout follows the longest recent gap between the
+                               leader's messages, so a network that stalls does not cause elections */
+  int64_t preferred_leader; /* -1: none; else that node campaigns first, the others later */
   /* Deliberately broken modes, for labs and for proving the checkers; all off by default and
    * only reachable through option keys that start with "bug_":
    * commit an entry of an earlier term as soon as it is on a majority (the rule Figure 8 of the

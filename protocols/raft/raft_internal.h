@@ -11,7 +11,9 @@
 
 /* Sized, so raft.c's protocol definition can count them at compile time; options.c defining a
  * different number of specs is a compile error. */
-#define RAFT_N_OPTIONS 10
+#define RAFT_N_OPTIONS        12
+#define RAFT_GAP_HALF_LIFE_US 10000000ull /* adaptive timeouts forget a stall in tens of seconds \
+                                           */
 extern const ctk_option_spec raft_option_specs[RAFT_N_OPTIONS];
 extern const size_t raft_n_option_specs;
 
@@ -169,7 +171,10 @@ struct ctk_proto {
   uint64_t emitted_index; /* highest index emitted in output.commits */
   uint64_t election_deadline_us;
   uint64_t leader_contact_us; /* last AppendEntries from the current leader */
-  uint32_t votes;             /* nodes that granted this (pre-)campaign, a bitmask */
+  /* Adaptive timeouts: the gaps between the current leader's messages, smoothed. */
+  int gap_leader;
+  uint64_t gap_peak_us, gap_peak_at_us; /* the longest recent gap, and when it was set */
+  uint32_t votes;                       /* nodes that granted this (pre-)campaign, a bitmask */
 
   /* Leader only. */
   raft_peer peers[CTK_MAX_NODES];
@@ -222,6 +227,9 @@ int raft_recover(raft *r, const uint8_t *bytes, size_t len, int *torn_tail);
 
 /* election.c */
 uint64_t raft_random_timeout_us(raft *r);
+/* A message from the current leader arrived: the gap since the last one feeds the adaptive timeout.
+ */
+void raft_note_leader_message(raft *r, int leader);
 void raft_reset_election_timer(raft *r);
 void raft_set_term(raft *r, uint64_t term); /* higher term: forget the vote */
 void raft_become_follower(raft *r, uint64_t term, int leader_id);

@@ -181,7 +181,7 @@ void raft_recv_append(raft *r, int from, const raft_msg *m) {
   }
   if (r->role == RAFT_LEADER && m->term == r->term) return; /* two leaders of a term: never */
   raft_become_follower(r, m->term, from);
-  r->leader_contact_us = r->now_us;
+  raft_note_leader_message(r, from);
   raft_reset_election_timer(r);
   /* "2. Reply false if log doesn't contain an entry at prevLogIndex whose term matches
    * prevLogTerm", with the hint for fast backtracking. */
