@@ -32,8 +32,9 @@ static void write_file(const char *name, const char *text) {
 /* cc -shared -fPIC SOURCE (relative to the repository, or a file in dir) -o dir/OUT. */
 static void build_so(const char *source, const char *out) {
   char cmd[1200], log[4096];
-  snprintf(cmd, sizeof cmd, "cc -std=c11 -Wall -Wextra -Werror -shared -fPIC -Iprotocols -o %s/%s %s 2>&1",
-           dir, out, source);
+  snprintf(cmd, sizeof cmd,
+           "cc -std=c11 -Wall -Wextra -Werror -shared -fPIC -Iprotocols -o %s/%s %s 2>&1", dir, out,
+           source);
   int rc = cli_run(cmd, log, sizeof log);
   if (rc) print_message("%s\n%s", cmd, log);
   assert_int_equal(rc, 0);
@@ -79,9 +80,10 @@ static void test_load_errors(void **state) {
   assert_non_null(strstr(err, path));
   assert_non_null(strstr(err, "does not export ctk_protocol_entry_v1()"));
 
-  write_file("abi.c", "#include \"protocol.h\"\n"
-                      "const ctk_protocol_def *ctk_protocol_entry_v1(unsigned *v) {\n"
-                      "  *v = 999;\n  return 0;\n}\n");
+  write_file("abi.c",
+             "#include \"protocol.h\"\n"
+             "const ctk_protocol_def *ctk_protocol_entry_v1(unsigned *v) {\n"
+             "  *v = 999;\n  return 0;\n}\n");
   snprintf(path, sizeof path, "%s/abi.c", dir);
   build_so(path, "abi.so");
   snprintf(path, sizeof path, "%s/abi.so", dir);
@@ -89,10 +91,11 @@ static void test_load_errors(void **state) {
   assert_non_null(strstr(err, path));
   assert_non_null(strstr(err, "built for protocol ABI version 999, this ctk has version 1"));
 
-  write_file("nostep.c", "#include \"protocol.h\"\n"
-                         "static const ctk_protocol_def def = {.name = \"nostep\"};\n"
-                         "const ctk_protocol_def *ctk_protocol_entry_v1(unsigned *v) {\n"
-                         "  *v = CTK_PROTOCOL_ABI_VERSION;\n  return &def;\n}\n");
+  write_file("nostep.c",
+             "#include \"protocol.h\"\n"
+             "static const ctk_protocol_def def = {.name = \"nostep\"};\n"
+             "const ctk_protocol_def *ctk_protocol_entry_v1(unsigned *v) {\n"
+             "  *v = CTK_PROTOCOL_ABI_VERSION;\n  return &def;\n}\n");
   snprintf(path, sizeof path, "%s/nostep.c", dir);
   build_so(path, "nostep.so");
   snprintf(path, sizeof path, "%s/nostep.so", dir);
@@ -110,7 +113,8 @@ static void test_load_errors(void **state) {
 }
 
 /* A relative path is taken from the experiment file's directory and written back absolute (the
- * nodes of `ctk run` load the written config); the protocol's table is checked like a built-in's. */
+ * nodes of `ctk run` load the written config); the protocol's table is checked like a built-in's.
+ */
 static void test_path_resolution_and_options(void **state) {
   (void)state;
   build_so("examples/eager/eager.c", "eager.so");
@@ -160,8 +164,9 @@ static void test_skeleton_builds_and_runs(void **state) {
   int rc = cli_run(cmd, out, sizeof out);
   if (rc) print_message("%s", out);
   assert_int_equal(rc, 0);
-  write_file("skel.toml", "protocol = \"skel/skel.so\"\n[workload]\nduration_s = 1\nwarmup_s = 0\n"
-                          "[sim]\nliveness_s = 2\n[skel]\nheartbeat_ms = 20\n");
+  write_file("skel.toml",
+             "protocol = \"skel/skel.so\"\n[workload]\nduration_s = 1\nwarmup_s = 0\n"
+             "[sim]\nliveness_s = 2\n[skel]\nheartbeat_ms = 20\n");
   snprintf(args, sizeof args, "sim %s/skel.toml", dir);
   assert_int_equal(ctk(args, out, sizeof out), 1);
   assert_non_null(strstr(out, "protocol skel"));
