@@ -68,6 +68,9 @@ $(LIB): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
+# ctk new-protocol writes Makefiles that find protocol.h where this ctk was built from.
+$(BUILD)/harness/cmd_new_protocol.o: CFLAGS += -DCTK_PROTOCOLS_DIR='"$(CURDIR)/protocols"'
+
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(TEST_CFLAGS) -c -o $@ $<

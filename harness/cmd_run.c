@@ -256,11 +256,12 @@ static void usage_compare(void) {
           "[--csv FILE] [--quiet]\n");
 }
 
-/* Splits "a,b,c" into names checked against the registry. Returns the count, or -1. */
+/* Splits "a,b,c" into names checked against the registry (paths of shared objects are checked
+ * when each one's config is loaded). Returns the count, or -1. */
 static int parse_protocols(char *list, const char **names, int max) {
   int n = 0;
   for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
-    if (!ctk_protocol_find(tok)) {
+    if (!ctk_protocol_find(tok) && !ctk_protocol_is_path(tok)) {
       fprintf(stderr, "ctk compare: unknown protocol '%s' (see `ctk protocols`)\n", tok);
       return -1;
     }
@@ -327,7 +328,7 @@ int ctk_cmd_compare(int argc, char **argv) {
   int rc = results ? 0 : 2, done = 0;
   for (int k = 0; k < n && rc != 2 && !stop_requested; k++) {
     char run_dir[CTK_PATH_LEN + 80];
-    snprintf(run_dir, sizeof run_dir, "%s/%s", dir, names[k]);
+    snprintf(run_dir, sizeof run_dir, "%s/%s", dir, configs[k].protocol->name);
     int one = run_one(&configs[k], run_dir, 0, quiet, &report);
     if (one == 2) {
       rc = 2;

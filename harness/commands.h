@@ -43,4 +43,15 @@ int ctk_cmd_compare(int argc, char **argv);
  * exists already), 2 on a usage error. */
 int ctk_cmd_keygen(int argc, char **argv);
 
+/* ctk conform PROTOCOL [--seeds N] [--nodes N] [--out DIR]: the conformance suite (conform.h)
+ * against a built-in protocol or a shared object's; one PASS/FAIL/SKIP line per check, each
+ * failure with its seed and the `ctk sim` command replaying it (the experiment is written to
+ * DIR, default conform-<name>). Exit status 0 all passed, 1 any failed, 2 on bad input. */
+int ctk_cmd_conform(int argc, char **argv);
+
+/* ctk new-protocol NAME DIR: writes DIR/NAME.c, a skeleton protocol that compiles and loads (and
+ * does nothing), and DIR/Makefile building DIR/NAME.so against this ctk's protocol.h. Exit
+ * status 0, 1 when a file could not be written (or exists already), 2 on a usage error. */
+int ctk_cmd_new_protocol(int argc, char **argv);
+
 #endif /* CTK_COMMANDS_H */

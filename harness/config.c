@@ -4,6 +4,8 @@
  * config_write.c. */
 #include "config.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,16 +70,39 @@ static void config_protocol_list(char *buf, size_t buf_len, const char *before, 
                              ctk_protocol_at(i)->name, after);
 }
 
+/* Finds protocol `name`: a built-in one, or a shared object's (made absolute from the current
+ * directory into abs_path, "" for a built-in). Returns NULL with a message in err. */
+static const ctk_protocol_def *config_find_protocol(const char *name, char *abs_path,
+                                                    size_t abs_len, char *err, size_t err_len) {
+  abs_path[0] = '\0';
+  if (!ctk_protocol_is_path(name)) {
+    const ctk_protocol_def *protocol = ctk_protocol_find(name);
+    if (!protocol) {
+      char known[256];
+      config_protocol_list(known, sizeof known, "\"", "\"");
+      snprintf(err, err_len, "unknown protocol \"%s\" (known: %s)", name, known);
+    }
+    return protocol;
+  }
+  char resolved[PATH_MAX];
+  if (!realpath(name, resolved)) {
+    snprintf(err, err_len, "cannot load protocol %s: %s", name, strerror(errno));
+    return NULL;
+  }
+  if (strlen(resolved) >= abs_len) {
+    snprintf(err, err_len, "cannot load protocol %s: the path is too long", name);
+    return NULL;
+  }
+  snprintf(abs_path, abs_len, "%s", resolved);
+  return ctk_protocol_load(abs_path, err, err_len);
+}
+
 int ctk_config_defaults(ctk_config *config, const char *protocol_name, char *err, size_t err_len) {
   memset(config, 0, sizeof *config);
   if (!protocol_name) protocol_name = "raft";
-  const ctk_protocol_def *protocol = ctk_protocol_find(protocol_name);
-  if (!protocol) {
-    char known[256];
-    config_protocol_list(known, sizeof known, "\"", "\"");
-    snprintf(err, err_len, "unknown protocol \"%s\" (known: %s)", protocol_name, known);
-    return -1;
-  }
+  const ctk_protocol_def *protocol = config_find_protocol(
+      protocol_name, config->protocol_path, sizeof config->protocol_path, err, err_len);
+  if (!protocol) return -1;
   config->protocol_options = calloc(1, protocol->options_size ? protocol->options_size : 1);
   if (!config->protocol_options) {
     snprintf(err, err_len, "out of memory");
@@ -168,26 +193,35 @@ static int config_read_options_of(const cfg_reader *r, const ctk_toml_node *tabl
   return 0;
 }
 
+/* One protocol's table: into config->protocol_options when it is the chosen protocol, otherwise
+ * checked into a scratch struct. */
+static int config_read_table_of(const cfg_reader *r, const ctk_toml_node *root,
+                                const ctk_protocol_def *protocol, ctk_config *config) {
+  const ctk_toml_node *table = ctk_toml_table_get(root, protocol->name);
+  if (!table) return 0;
+  if (protocol == config->protocol)
+    return config_read_options_of(r, table, protocol, config->protocol_options);
+  void *scratch = calloc(1, protocol->options_size ? protocol->options_size : 1);
+  if (!scratch) return cfg_fail(r, ctk_toml_line(table), "out of memory");
+  ctk_protocol_default_options(protocol, scratch);
+  int rc = config_read_options_of(r, table, protocol, scratch);
+  free(scratch);
+  return rc;
+}
+
 /* The chosen protocol's table fills config->protocol_options; the tables of the other protocols
  * are checked the same way (one file can hold settings for every protocol `ctk compare` runs),
- * into a scratch struct. */
+ * into a scratch struct. extra: protocols loaded from shared objects (the file's, the chosen
+ * one), NULL where none. */
 static int config_read_protocol_options(const cfg_reader *r, const ctk_toml_node *root,
-                                        ctk_config *config) {
-  for (size_t i = 0; i < ctk_protocol_count(); i++) {
-    const ctk_protocol_def *protocol = ctk_protocol_at(i);
-    const ctk_toml_node *table = ctk_toml_table_get(root, protocol->name);
-    if (!table) continue;
-    if (protocol == config->protocol) {
-      if (config_read_options_of(r, table, protocol, config->protocol_options)) return -1;
-      continue;
-    }
-    void *scratch = calloc(1, protocol->options_size ? protocol->options_size : 1);
-    if (!scratch) return cfg_fail(r, ctk_toml_line(table), "out of memory");
-    ctk_protocol_default_options(protocol, scratch);
-    int rc = config_read_options_of(r, table, protocol, scratch);
-    free(scratch);
-    if (rc) return -1;
-  }
+                                        ctk_config *config,
+                                        const ctk_protocol_def *const extra[2]) {
+  for (size_t i = 0; i < ctk_protocol_count(); i++)
+    if (config_read_table_of(r, root, ctk_protocol_at(i), config)) return -1;
+  for (size_t i = 0; i < 2; i++)
+    if (extra[i] && !(i == 1 && extra[1] == extra[0]) &&
+        config_read_table_of(r, root, extra[i], config))
+      return -1;
   return 0;
 }
 
@@ -199,12 +233,15 @@ static const char *const config_sections[] = {"protocol", "seed", "cluster", "wo
 
 /* Every top-level key must be a section, or the table of a protocol ctk knows (tables of other
  * protocols than the chosen one are allowed, so one file can keep settings for several). */
-static int config_check_top_level(const cfg_reader *r, const ctk_toml_node *root) {
+static int config_check_top_level(const cfg_reader *r, const ctk_toml_node *root,
+                                  const ctk_protocol_def *const extra[2]) {
   const char *known[CONFIG_N_SECTIONS + 32];
   size_t n_known = 0;
   for (size_t i = 0; i < CONFIG_N_SECTIONS; i++) known[n_known++] = config_sections[i];
-  for (size_t i = 0; i < ctk_protocol_count() && n_known < sizeof known / sizeof known[0]; i++)
+  for (size_t i = 0; i < ctk_protocol_count() && n_known < sizeof known / sizeof known[0] - 2; i++)
     known[n_known++] = ctk_protocol_at(i)->name;
+  for (size_t i = 0; i < 2; i++)
+    if (extra[i] && !(i == 1 && extra[1] == extra[0])) known[n_known++] = extra[i]->name;
   for (size_t i = 0; i < ctk_toml_table_size(root); i++) {
     const char *key = ctk_toml_table_key_at(root, i);
     const ctk_toml_node *value = ctk_toml_table_value_at(root, i);
@@ -212,7 +249,9 @@ static int config_check_top_level(const cfg_reader *r, const ctk_toml_node *root
     for (size_t k = 0; k < CONFIG_N_SECTIONS && !is_section; k++)
       is_section = strcmp(key, config_sections[k]) == 0;
     if (is_section) continue;
-    if (ctk_protocol_find(key)) {
+    int is_protocol = ctk_protocol_find(key) != NULL;
+    for (size_t k = 0; k < 2; k++) is_protocol |= extra[k] && strcmp(key, extra[k]->name) == 0;
+    if (is_protocol) {
       if (cfg_expect_table(r, value, key)) return -1;
       continue;
     }
@@ -233,30 +272,61 @@ static int config_check_top_level(const cfg_reader *r, const ctk_toml_node *root
   return 0;
 }
 
-/* protocol = "<name>": read first, since every default depends on it. */
+/* protocol = "<name>" or the path of a protocol's shared object: read first, since every default
+ * depends on it. A path is taken relative to the file's directory and made absolute into abs
+ * (abs_len bytes; "" for a built-in), since the resolved config a run writes elsewhere, and its
+ * nodes load, must name the same object; *loaded is its definition (NULL for a built-in). */
 static int config_read_protocol_name(const cfg_reader *r, const ctk_toml_node *root,
-                                     const char **name) {
+                                     const char **name, char *abs, size_t abs_len,
+                                     const ctk_protocol_def **loaded) {
   const ctk_toml_node *node = ctk_toml_table_get(root, "protocol");
   *name = "raft";
+  *loaded = NULL;
+  abs[0] = '\0';
   if (!node) return 0;
-  char known[256], expected[300];
+  char known[256], expected[400];
   config_protocol_list(known, sizeof known, "\"", "\"");
-  snprintf(expected, sizeof expected, "a protocol ctk knows (%s)", known);
+  snprintf(expected, sizeof expected,
+           "a protocol ctk knows (%s) or the path of a protocol's shared object (.so)", known);
   const char *s;
-  if (cfg_node_string(r, node, "protocol", expected, CTK_NAME_LEN, &s)) return -1;
-  if (!ctk_protocol_find(s)) return cfg_fail_expected(r, node, "protocol", expected);
-  *name = s;
+  if (cfg_node_string(r, node, "protocol", expected, CTK_PATH_LEN / 2, &s)) return -1;
+  if (!ctk_protocol_is_path(s)) {
+    if (!ctk_protocol_find(s)) return cfg_fail_expected(r, node, "protocol", expected);
+    *name = s;
+    return 0;
+  }
+  char joined[CTK_PATH_LEN + PATH_MAX], resolved[PATH_MAX];
+  if (s[0] == '/') {
+    snprintf(joined, sizeof joined, "%s", s);
+  } else {
+    const char *slash = strrchr(r->file, '/');
+    snprintf(joined, sizeof joined, "%.*s/%s", slash ? (int)(slash - r->file) : 1,
+             slash ? r->file : ".", s);
+  }
+  if (!realpath(joined, resolved))
+    return cfg_fail(r, ctk_toml_line(node), "key 'protocol': cannot load protocol %s: %s", joined,
+                    strerror(errno));
+  if (strlen(resolved) >= abs_len)
+    return cfg_fail(r, ctk_toml_line(node), "key 'protocol': the path is too long");
+  snprintf(abs, abs_len, "%s", resolved);
+  char err[CTK_ERR_LEN];
+  *loaded = ctk_protocol_load(abs, err, sizeof err);
+  if (!*loaded) return cfg_fail(r, ctk_toml_line(node), "key 'protocol': %s", err);
+  *name = abs;
   return 0;
 }
 
 static int config_read_root(const cfg_reader *r, const ctk_toml_node *root, ctk_config *config) {
   const char *protocol_name;
-  if (config_check_top_level(r, root) || config_read_protocol_name(r, root, &protocol_name))
-    return -1;
+  char abs[CTK_PATH_LEN];
+  const ctk_protocol_def *extra[2] = {NULL, NULL};
+  if (config_read_protocol_name(r, root, &protocol_name, abs, sizeof abs, &extra[0])) return -1;
   if (r->protocol_override) protocol_name = r->protocol_override;
   char err[CTK_ERR_LEN];
   if (ctk_config_defaults(config, protocol_name, err, sizeof err))
     return cfg_fail(r, ctk_toml_line(root), "%s", err);
+  if (config->protocol_path[0]) extra[1] = config->protocol;
+  if (config_check_top_level(r, root, extra)) return -1;
   snprintf(config->path, sizeof config->path, "%s", r->file);
   int64_t seed = (int64_t)config->seed;
   if (cfg_int64(r, root, "", "seed", 0, INT64_MAX, &seed) < 0) return -1;
@@ -268,7 +338,7 @@ static int config_read_root(const cfg_reader *r, const ctk_toml_node *root, ctk_
       config_read_node(r, ctk_toml_table_get(root, "node"), config) ||
       config_read_cluster_sites(r, cluster, config) ||
       config_read_faults(r, ctk_toml_table_get(root, "fault"), config) ||
-      config_read_protocol_options(r, root, config))
+      config_read_protocol_options(r, root, config, extra))
     return -1;
   return 0;
 }

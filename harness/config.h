@@ -125,6 +125,9 @@ typedef struct ctk_config {
   char path[CTK_PATH_LEN];
   char protocol_name[CTK_NAME_LEN];
   const ctk_protocol_def *protocol;
+  /* A protocol loaded from a shared object: its absolute path (written back out, so the nodes of
+   * a run load the same object); "" for a built-in protocol. */
+  char protocol_path[CTK_PATH_LEN];
   uint64_t seed;
   ctk_cluster cluster;
   ctk_workload workload;
@@ -136,8 +139,10 @@ typedef struct ctk_config {
   void *protocol_options;
 } ctk_config;
 
-/* Fills *config with every default, for protocol `protocol_name` ("raft" when NULL). Returns 0,
- * or -1 with a message in err (unknown protocol). Free with ctk_config_free. */
+/* Fills *config with every default, for protocol `protocol_name` ("raft" when NULL): a built-in
+ * protocol's name, or the path of a protocol's shared object (see ctk_protocol_is_path; a
+ * relative path is taken from the current directory). Returns 0, or -1 with a message in err
+ * (unknown protocol, an object that cannot be loaded). Free with ctk_config_free. */
 int ctk_config_defaults(ctk_config *config, const char *protocol_name, char *err, size_t err_len);
 
 /* Loads an experiment file, running protocol_name instead of the file's `protocol` when not NULL

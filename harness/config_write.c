@@ -230,7 +230,7 @@ int ctk_config_write(const ctk_config *config, FILE *out) {
   config_writer w = {out, 0};
   write_text(&w, "# ctk experiment, resolved: every key with its value (defaults included).\n");
   write_text(&w, "protocol = ");
-  write_string(&w, config->protocol->name);
+  write_string(&w, config->protocol_path[0] ? config->protocol_path : config->protocol->name);
   write_text(&w, "\nseed = %" PRIu64 "\n", config->seed);
   write_cluster(&w, config);
   write_workload(&w, &config->workload);

@@ -28,6 +28,10 @@ static void usage(FILE *out) {
           "  config defaults [PROTOCOL]\n"
           "                       print the default experiment\n"
           "  protocols            list the protocols\n"
+          "  conform PROTOCOL|PATH.so [--seeds N] [--nodes N] [--out DIR]\n"
+          "                       run the conformance suite against a protocol\n"
+          "  new-protocol NAME DIR\n"
+          "                       write a skeleton protocol to build out of tree (NAME.so)\n"
           "\n"
           "See README.md and configs/README.md.\n");
 }
@@ -58,6 +62,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "config")) return ctk_cmd_config(argc - 1, argv + 1);
   if (!strcmp(cmd, "keygen")) return ctk_cmd_keygen(argc - 1, argv + 1);
   if (!strcmp(cmd, "protocols")) return list_protocols();
+  if (!strcmp(cmd, "conform")) return ctk_cmd_conform(argc - 1, argv + 1);
+  if (!strcmp(cmd, "new-protocol")) return ctk_cmd_new_protocol(argc - 1, argv + 1);
   fprintf(stderr, "ctk: unknown command '%s'\n\n", cmd);
   usage(stderr);
   return 2;

@@ -48,7 +48,7 @@ typedef struct ctk_sim_stats {
   uint64_t ops_invoked, ops_ok, ops_fail, ops_info;
   uint64_t crashes, restarts;
   uint64_t leader_changes;  /* times a node became leader of a new term */
-  uint64_t first_leader_us; /* when the first leader was elected (0: never) */
+  uint64_t first_leader_us; /* when the first leader was elected (0: never; 1 at the start) */
   uint64_t max_term;
   uint64_t max_commit;
   uint64_t syncs, bytes_persisted;

@@ -47,7 +47,8 @@ void sim_check_status(ctk_simulator *self, int node, const ctk_status *st) {
   if (n->led_term != st->term) {
     n->led_term = st->term;
     self->stats.leader_changes++;
-    if (!self->stats.first_leader_us) self->stats.first_leader_us = self->now_us;
+    /* 0 means "never": a leader from the very start (VR's first primary) counts as 1 µs. */
+    if (!self->stats.first_leader_us) self->stats.first_leader_us = self->now_us ? self->now_us : 1;
     sim_trace(self, "n%d LEADER of term %" PRIu64, node, st->term);
     sim_chase_leader(self, node);
   }

@@ -221,6 +221,37 @@ typedef struct ctk_protocol_def {
   size_t (*counters)(const ctk_proto *self, ctk_counter *out, size_t max);
 } ctk_protocol_def;
 
+/* ---- protocols built outside the tree ----
+ *
+ * A protocol can live in a shared object of its own (`protocol = "./myraft.so"` in an experiment
+ * file). It exports one C function under the name CTK_PROTOCOL_ENTRY_SYMBOL:
+ *
+ *   const ctk_protocol_def *ctk_protocol_entry_v1(unsigned *abi_version);
+ *
+ * which stores CTK_PROTOCOL_ABI_VERSION (as the object was compiled) in *abi_version and returns
+ * its definition, valid for the life of the process. The object must be self-contained: it may
+ * use the C library, and the types and constants of this header, but no function of ctk (the
+ * host does not export them). The ABI version changes whenever a struct or the meaning of a field
+ * of this header changes; an object built against another version is refused. */
+#define CTK_PROTOCOL_ABI_VERSION  1u
+#define CTK_PROTOCOL_ENTRY_SYMBOL "ctk_protocol_entry_v1"
+typedef const struct ctk_protocol_def *(*ctk_protocol_entry_fn)(unsigned *abi_version);
+
+/* 1 when name designates a shared object rather than a built-in protocol: it contains a '/' or
+ * ends in ".so". */
+int ctk_protocol_is_path(const char *name);
+
+/* Loads the protocol of the shared object at path (opened once per process; later calls with the
+ * same path return the same definition). On error returns NULL with a message naming the file in
+ * err: it cannot be opened (dlerror's reason), lacks the entry symbol, was built for another ABI
+ * version, or returned an invalid definition (no name, a missing function, a bad option spec). */
+const ctk_protocol_def *ctk_protocol_load(const char *path, char *err, size_t err_len);
+
+/* Checks a definition as the hosts need it: a name of 1 to 63 bytes of [A-Za-z0-9_-], every
+ * function (describe included), and option specs that fit in options_size. Returns 0, or -1 with a
+ * reason in err. */
+int ctk_protocol_validate(const ctk_protocol_def *protocol, char *err, size_t err_len);
+
 /* Fills a protocol's options struct (options_size bytes) with the defaults of its specs. */
 void ctk_protocol_default_options(const ctk_protocol_def *protocol, void *options);
 

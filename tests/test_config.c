@@ -666,7 +666,8 @@ static void test_error_unknown_protocol(void **state) {
   expect_error(
       "protocol = \"viewstamped\"\n",
       "exp.toml:1: key 'protocol': expected a protocol ctk knows (\"raft\", \"multipaxos\", "
-      "\"paxos\", \"zab\", \"epaxos\", \"vr\"), got \"viewstamped\"");
+      "\"paxos\", \"zab\", \"epaxos\", \"vr\") or the path of a protocol's shared object "
+      "(.so), got \"viewstamped\"");
 }
 
 static void test_error_unknown_table(void **state) {
