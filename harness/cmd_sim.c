@@ -74,6 +74,9 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
   printf("  operations       ok %" PRIu64 "  fail %" PRIu64 "  info %" PRIu64
          "  (%.0f ops/s of virtual time)\n",
          s->ops_ok, s->ops_fail, s->ops_info, virtual_s > 0 ? (double)done / virtual_s : 0);
+  if (s->commands_busy)
+    printf("  backpressure     %" PRIu64 " commands answered busy (a full node), retried there\n",
+           s->commands_busy);
   printf("  latency          p50 %.2f ms  p99 %.2f ms  max %.2f ms (virtual)\n",
          (double)ctk_histogram_quantile(&s->latency_us, 0.5) / 1000,
          (double)ctk_histogram_quantile(&s->latency_us, 0.99) / 1000,

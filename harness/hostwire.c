@@ -99,8 +99,8 @@ void hw_put_reply(wire_writer *w, const hw_reply *reply) {
   put_header(w, HW_REPLY);
   wire_put_u64(w, reply->client_id);
   wire_put_u64(w, reply->seq);
-  wire_put_u8(w,
-              (uint8_t)((reply->rejected ? 1 : 0) | (reply->ok ? 2 : 0) | (reply->found ? 4 : 0)));
+  wire_put_u8(w, (uint8_t)((reply->rejected || reply->busy ? 1 : 0) | (reply->ok ? 2 : 0) |
+                           (reply->found ? 4 : 0) | (reply->busy ? 8 : 0)));
   wire_put_u8(w, (uint8_t)(reply->leader_hint + 1));
   const char *value = reply->value ? reply->value : "";
   wire_put_blob(w, value, strlen(value));
@@ -116,9 +116,10 @@ int hw_get_reply(const uint8_t *frame, size_t len, hw_reply *reply, char *value_
   reply->leader_hint = (int)wire_get_u8(&r) - 1;
   size_t value_len;
   const uint8_t *value = wire_get_blob(&r, value_cap ? value_cap - 1 : 0, &value_len);
-  if (!wire_reader_done(&r) || flags > 7 || reply->leader_hint >= CTK_MAX_NODES || !value_cap)
+  if (!wire_reader_done(&r) || flags > 15 || reply->leader_hint >= CTK_MAX_NODES || !value_cap)
     return -1;
   reply->rejected = flags & 1;
+  reply->busy = (flags >> 3) & 1;
   reply->ok = (flags >> 1) & 1;
   reply->found = (flags >> 2) & 1;
   memcpy(value_buf, value, value_len);

@@ -52,6 +52,7 @@ int hw_get_request(const uint8_t *frame, size_t len, ctk_bytes *command);
 typedef struct hw_reply {
   uint64_t client_id, seq;
   int rejected;    /* not accepted here; leader_hint may name a better node */
+  int busy;        /* rejected because the node is full (backpressure): retry here, later */
   int leader_hint; /* -1: none known */
   int ok, found;
   const char *value; /* get: the value read (NUL-terminated, borrowed); else NULL */

@@ -163,8 +163,15 @@ static void on_reply(ctk_loadgen *self, const uint8_t *frame, size_t len, uint64
   lg_client *client = &self->clients[c];
   if (!client->active || reply.seq != client->seq) return; /* late answer to an old attempt */
   if (!reply.rejected) return client_complete(self, (int)c, &reply, now);
-  /* Certainly not applied there: try the node named as leader (or the next one) shortly. */
+  /* Certainly not applied there: try the node named as leader (or the next one) shortly; a busy
+   * node is the right one, only full: try it again. */
   count(self, &self->stats.refusals);
+  if (reply.busy) {
+    count(self, &self->stats.busy);
+    client->deadline_us = UINT64_MAX;
+    client->retry_at_us = now + REFUSAL_BACKOFF_US;
+    return;
+  }
   client->leader_hint = reply.leader_hint >= 0 && reply.leader_hint < self->n_nodes &&
                                 reply.leader_hint != client->target
                             ? reply.leader_hint

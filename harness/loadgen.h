@@ -22,6 +22,7 @@ typedef struct ctk_loadgen ctk_loadgen;
 typedef struct ctk_loadgen_stats {
   uint64_t invoked, ok, fail, info;
   uint64_t sends, timeouts, refusals;
+  uint64_t busy;   /* of the refusals, "busy" answers (backpressure): retried at the same node */
   uint64_t shed;   /* open loop: arrivals dropped because the backlog was full */
   int outstanding; /* clients with an operation in flight */
   int finished;    /* the workload is over: no operation will start any more */

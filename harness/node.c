@@ -170,7 +170,8 @@ void node_on_request(node *self, const uint8_t *identity, size_t identity_len,
   c->identity_len = (uint8_t)identity_len;
   int rc = step(self, CTK_EVENT_COMMAND, -1, command, len, now_us);
   if (rc == CTK_OK) return;
-  /* Not accepted here (no leader known, or a full queue): say so, naming the leader if known. */
+  /* Not accepted here (no leader known, or a full queue: busy): say so, naming the leader if
+   * known. */
   self->stats.rejected_commands++;
   c->used = 0;
   ctk_status st;
@@ -178,6 +179,7 @@ void node_on_request(node *self, const uint8_t *identity, size_t identity_len,
   hw_reply reply = {.client_id = cmd.client_id,
                     .seq = cmd.seq,
                     .rejected = 1,
+                    .busy = rc == CTK_ERR_BUSY,
                     .leader_hint = st.leader_id >= 0 && st.leader_id < self->n ? st.leader_id : -1};
   reply_to(self, identity, identity_len, &reply);
 }

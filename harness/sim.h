@@ -44,6 +44,7 @@ typedef struct ctk_sim_stats {
   uint64_t steps;
   uint64_t msgs_sent, msgs_delivered, msgs_lost, msgs_duplicated, msgs_malformed, bytes_sent;
   uint64_t commands_rejected;
+  uint64_t commands_busy; /* of the rejected, refused by a full node (backpressure) */
   uint64_t arrivals_shed; /* open loop: arrivals dropped because the backlog was full */
   uint64_t ops_invoked, ops_ok, ops_fail, ops_info;
   uint64_t crashes, restarts;

@@ -211,6 +211,11 @@ void sim_client_timeout(ctk_simulator *self, int c, uint64_t event_us) {
 void sim_client_reply(ctk_simulator *self, int c, const sim_reply *reply) {
   sim_client *client = &self->clients[c];
   if (!client->active || reply->seq != client->seq) return;
+  if (reply->rejected == SIM_BUSY) { /* the right node, but full: the same one, a little later */
+    client->attempt_deadline_us = CTK_DEADLINE_NONE;
+    sim_schedule(self, self->now_us + REJECT_BACKOFF_US, EV_CLIENT_NEXT, c, -1, 1, NULL, 0);
+    return;
+  }
   if (reply->rejected) {
     /* Certainly not applied here; try the node named as leader (or the next one) shortly. */
     client->leader_hint =

@@ -121,9 +121,12 @@ typedef struct sim_client {
 } sim_client;
 
 /* A reply travelling to a client (the payload of EV_CLIENT_REPLY), sized to its value. */
+#define SIM_REFUSED 1
+#define SIM_BUSY    2
+
 typedef struct sim_reply {
   uint64_t seq;
-  int rejected;
+  int rejected; /* 0: answered; SIM_REFUSED: not here; SIM_BUSY: here, but full (backpressure) */
   int leader_hint;
   int ok, found;
   char value[]; /* get: the value read, NUL-terminated ("" otherwise) */

@@ -225,13 +225,16 @@ static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
     }
   } else if (in->kind != CTK_EVENT_TIMEOUT) {
     sim_trace(self, "n%d %s (%u bytes)%s", i, event_kind_name(in->kind), in->len,
-              rc == CTK_ERR_REJECTED ? " rejected" : "");
+              rc == CTK_ERR_REJECTED ? " rejected"
+              : rc == CTK_ERR_BUSY   ? " busy"
+                                     : "");
   } else if (self->options.trace) {
     fprintf(self->options.trace, "%10.6f n%d timeout\n", (double)now / 1e6, i);
   }
   if (rc == CTK_ERR_MALFORMED) self->stats.msgs_malformed++;
-  if (rc == CTK_ERR_REJECTED && in->kind == CTK_EVENT_COMMAND) {
+  if ((rc == CTK_ERR_REJECTED || rc == CTK_ERR_BUSY) && in->kind == CTK_EVENT_COMMAND) {
     self->stats.commands_rejected++;
+    if (rc == CTK_ERR_BUSY) self->stats.commands_busy++;
     ctk_status st;
     self->proto->status(node->proto, &st);
     int client = in->from;
@@ -240,7 +243,8 @@ static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
       ctk_kv_command cmd;
       char scratch[CTK_MAX_COMMAND_BYTES + 8];
       if (in->len <= CTK_MAX_COMMAND_BYTES && !ctk_kv_decode(in->data, in->len, &cmd, scratch))
-        sim_node_reply(self, i, client, cmd.seq, 1, st.leader_id, 0, 0, NULL);
+        sim_node_reply(self, i, client, cmd.seq, rc == CTK_ERR_BUSY ? SIM_BUSY : SIM_REFUSED,
+                       st.leader_id, 0, 0, NULL);
     }
   }
   if (rc != CTK_OK && (out.persist.len || out.n_messages || out.n_commits))

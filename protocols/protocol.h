@@ -45,6 +45,9 @@ enum {
   CTK_ERR_INVALID = -3,   /* bad arguments or options at create, or an event out of order */
   CTK_ERR_CORRUPT = -4,   /* START was given durable bytes that do not decode */
   CTK_ERR_NOMEM = -5,
+  CTK_ERR_BUSY = -6, /* a COMMAND was not accepted because this node already holds as many as it
+                        may (backpressure, never unbounded memory); state is unchanged. The
+                        client should wait and try again, here: a better node is not implied */
 };
 
 /* A borrowed run of bytes. */

@@ -887,6 +887,8 @@ static void deadlines_follow_the_role(void **state) {
   cluster_free(&c);
 }
 
+/* Backpressure: a leader that cannot commit holds at most RAFT_MAX_UNCOMMITTED commands, then
+ * answers "busy" (not "rejected": it is the right node, only full), never growing without bound. */
 static void leader_backlog_is_bounded(void **state) {
   (void)state;
   cluster c;
@@ -895,7 +897,7 @@ static void leader_backlog_is_bounded(void **state) {
   isolate(&c, 0, 1); /* nothing commits any more */
   uint64_t accepted = 0;
   while (command(&c, 0, "backlog") == CTK_OK) accepted++;
-  assert_int_equal(c.last_rc[0], CTK_ERR_REJECTED);
+  assert_int_equal(c.last_rc[0], CTK_ERR_BUSY);
   assert_int_equal(accepted, RAFT_MAX_UNCOMMITTED); /* past the committed no-op */
   assert_int_equal(status(&c, 0).leader_id, 0);
   drop_all(&c);

@@ -9,6 +9,7 @@
 
 #include "common/rng.h"
 #include "common/wire.h"
+#include "hostwire.h"
 
 static void test_round_trip(void **state) {
   (void)state;
@@ -75,12 +76,38 @@ static void test_rng_deterministic_and_bounded(void **state) {
   }
 }
 
+/* A node's answer to a client round-trips, the busy flag (backpressure) included; unknown flag
+ * bits are refused. */
+static void test_hostwire_reply(void **state) {
+  (void)state;
+  wire_writer w;
+  wire_writer_init(&w);
+  hw_reply in = {.client_id = 7, .seq = 9, .rejected = 1, .busy = 1, .leader_hint = 2}, out;
+  hw_put_reply(&w, &in);
+  char value[16];
+  assert_int_equal(hw_get_reply(w.data, w.len, &out, value, sizeof value), 0);
+  assert_int_equal(out.client_id, 7);
+  assert_int_equal(out.seq, 9);
+  assert_true(out.rejected && out.busy);
+  assert_int_equal(out.leader_hint, 2);
+  in = (hw_reply){.client_id = 1, .seq = 2, .ok = 1, .found = 1, .leader_hint = -1, .value = "v"};
+  wire_writer_reset(&w);
+  hw_put_reply(&w, &in);
+  assert_int_equal(hw_get_reply(w.data, w.len, &out, value, sizeof value), 0);
+  assert_true(!out.rejected && !out.busy && out.ok && out.found);
+  assert_string_equal(value, "v");
+  w.data[2 + 16] = 0x10; /* the flags byte, with an unknown bit */
+  assert_int_equal(hw_get_reply(w.data, w.len, &out, value, sizeof value), -1);
+  wire_writer_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
       cmocka_unit_test(test_reader_bounds),
       cmocka_unit_test(test_crc32c_check_value),
       cmocka_unit_test(test_rng_deterministic_and_bounded),
+      cmocka_unit_test(test_hostwire_reply),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

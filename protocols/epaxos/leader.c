@@ -31,7 +31,7 @@ void ep_prop_free(ep_prop *pr) {
 }
 
 int ep_submit(epaxos *p, const uint8_t *cmd, size_t len) {
-  if (p->queue_count >= EP_MAX_QUEUE) return CTK_ERR_REJECTED;
+  if (p->queue_count >= EP_MAX_QUEUE) return CTK_ERR_BUSY;
   uint8_t *copy = malloc(len);
   if (!copy) return CTK_ERR_NOMEM;
   memcpy(copy, cmd, len);

@@ -145,7 +145,7 @@ static int leader_has_room(const mp *p) {
 
 int mp_check_command(const mp *p, size_t len) {
   if (len == 0 || len > CTK_MAX_COMMAND_BYTES) return CTK_ERR_INVALID;
-  if (p->role == MP_LEADER) return leader_has_room(p) ? CTK_OK : CTK_ERR_REJECTED;
+  if (p->role == MP_LEADER) return leader_has_room(p) ? CTK_OK : CTK_ERR_BUSY;
   if (p->role == MP_FOLLOWER && p->leader_id != MP_NO_NODE) return CTK_OK;
   return CTK_ERR_REJECTED;
 }

@@ -15,8 +15,7 @@ static uint64_t retry_us(const paxos *p) { return (uint64_t)p->opt.retry_timeout
 
 int paxos_submit(paxos *p, const uint8_t *data, size_t len) {
   /* Room is kept for the commands of proposals in flight, which may come back to the queue. */
-  if (p->queue_count + (size_t)p->opt.max_inflight_slots >= PAXOS_MAX_QUEUE)
-    return CTK_ERR_REJECTED;
+  if (p->queue_count + (size_t)p->opt.max_inflight_slots >= PAXOS_MAX_QUEUE) return CTK_ERR_BUSY;
   paxos_value *v = &p->queue[(p->queue_head + p->queue_count) % PAXOS_MAX_QUEUE];
   *v = (paxos_value){0};
   if (paxos_value_set(p, v, data, len) != 0) {

@@ -13,7 +13,7 @@ static int leader_has_room(const raft *r) {
 
 int raft_check_command(const raft *r, size_t len) {
   if (len == 0 || len > CTK_MAX_COMMAND_BYTES) return CTK_ERR_INVALID;
-  if (r->role == RAFT_LEADER) return leader_has_room(r) ? CTK_OK : CTK_ERR_REJECTED;
+  if (r->role == RAFT_LEADER) return leader_has_room(r) ? CTK_OK : CTK_ERR_BUSY;
   if (r->role == RAFT_FOLLOWER && r->leader_id != RAFT_NO_NODE) return CTK_OK;
   return CTK_ERR_REJECTED; /* campaigning, or no leader known */
 }

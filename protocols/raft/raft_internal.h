@@ -11,9 +11,10 @@
 
 /* Sized, so raft.c's protocol definition can count them at compile time; options.c defining a
  * different number of specs is a compile error. */
-#define RAFT_N_OPTIONS        12
-#define RAFT_GAP_HALF_LIFE_US 10000000ull /* adaptive timeouts forget a stall in tens of seconds \
-                                           */
+#define RAFT_N_OPTIONS 12
+#define RAFT_GAP_HALF_LIFE_US                                        \
+  10000000ull /* adaptive timeouts forget a stall in tens of seconds \
+               */
 extern const ctk_option_spec raft_option_specs[RAFT_N_OPTIONS];
 extern const size_t raft_n_option_specs;
 

@@ -208,7 +208,7 @@ static int has_room(const vr *p) { return vr_op(p) - p->commit < VR_MAX_UNCOMMIT
 
 int vr_check_command(const vr *p, size_t len) {
   if (len == 0 || len > CTK_MAX_COMMAND_BYTES) return CTK_ERR_INVALID;
-  if (vr_is_primary(p)) return has_room(p) ? CTK_OK : CTK_ERR_REJECTED;
+  if (vr_is_primary(p)) return has_room(p) ? CTK_OK : CTK_ERR_BUSY;
   if (p->status == VR_NORMAL && p->n > 1) return CTK_OK; /* forwarded to the primary */
   return CTK_ERR_REJECTED;
 }

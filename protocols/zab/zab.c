@@ -218,6 +218,7 @@ static int command(zab *z, const ctk_event *ev) {
     zab_follower_forward(z, ev->bytes.data, ev->bytes.len);
     return CTK_OK;
   }
+  if (z->state == ZAB_LEADING && z->phase == ZAB_BROADCAST) return CTK_ERR_BUSY; /* no room */
   return CTK_ERR_REJECTED;
 }
 
