@@ -306,9 +306,9 @@ static int config_read_protocol_name(const cfg_reader *r, const ctk_toml_node *r
   if (!realpath(joined, resolved))
     return cfg_fail(r, ctk_toml_line(node), "key 'protocol': cannot load protocol %s: %s", joined,
                     strerror(errno));
-  if (strlen(resolved) >= abs_len)
+  int n = snprintf(abs, abs_len, "%s", resolved);
+  if (n < 0 || (size_t)n >= abs_len)
     return cfg_fail(r, ctk_toml_line(node), "key 'protocol': the path is too long");
-  snprintf(abs, abs_len, "%s", resolved);
   char err[CTK_ERR_LEN];
   *loaded = ctk_protocol_load(abs, err, sizeof err);
   if (!*loaded) return cfg_fail(r, ctk_toml_line(node), "key 'protocol': %s", err);
