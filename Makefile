@@ -93,7 +93,7 @@ asan:
 	$(MAKE) MODE=asan test
 
 valgrind: $(TEST_BIN)
-	@VALGRIND=1 bash tests/run.sh $(BUILD) $(filter %/test_sim %/test_kv %/test_raft_unit %/test_raft_sim %/test_raft_codec %/test_wire %/test_config %/test_history %/test_store %/test_results %/test_paxos %/test_multipaxos %/test_vr,$(TEST_BIN))
+	@VALGRIND=1 bash tests/run.sh $(BUILD) $(filter %/test_sim %/test_kv %/test_raft_unit %/test_raft_sim %/test_raft_codec %/test_wire %/test_config %/test_history %/test_store %/test_results %/test_paxos %/test_multipaxos %/test_vr %/test_zab %/test_epaxos,$(TEST_BIN))
 
 bench: $(BENCH_BIN) $(BUILD)/ctk
 	@bash bench/run.sh $(BUILD)
