@@ -111,6 +111,7 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
 static void usage_sim(void) {
   fprintf(stderr,
           "usage: ctk sim FILE.toml [--seed N] [--trace FILE] [--history FILE] [--timeline] "
+          "[--html FILE] "
           "[--json FILE] [--protocol NAME]\n");
 }
 
@@ -175,6 +176,7 @@ int ctk_cmd_sim(int argc, char **argv) {
   const char *protocol = NULL;
   uint64_t seed = 0;
   int seed_given = 0, timeline = 0;
+  const char *html_path = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
       if (parse_u64(argv[++i], &seed)) {
@@ -190,6 +192,8 @@ int ctk_cmd_sim(int argc, char **argv) {
       json_path = argv[++i];
     } else if (!strcmp(argv[i], "--timeline")) {
       timeline = 1;
+    } else if (!strcmp(argv[i], "--html") && i + 1 < argc) {
+      html_path = argv[++i];
     } else if (!strcmp(argv[i], "--protocol") && i + 1 < argc) {
       protocol = argv[++i];
     } else if (argv[i][0] != '-' && !path) {
@@ -228,6 +232,17 @@ int ctk_cmd_sim(int argc, char **argv) {
     options.history_path = temp_history;
   }
   if (timeline) options.timeline = open_memstream(&timeline_text, &timeline_len);
+  if (html_path) {
+    options.html = fopen(html_path, "w");
+    if (!options.html) {
+      fprintf(stderr, "ctk sim: %s: %s\n", html_path, strerror(errno));
+      if (temp_history[0]) unlink(temp_history);
+      if (options.timeline) fclose(options.timeline);
+      free(timeline_text);
+      ctk_config_free(&config);
+      return 2;
+    }
+  }
   if (trace_path) {
     options.trace = fopen(trace_path, "w");
     if (!options.trace) {
@@ -240,6 +255,11 @@ int ctk_cmd_sim(int argc, char **argv) {
   ctk_sim_report report;
   int rc = ctk_sim_execute(&config, &options, &report, err, sizeof err);
   if (options.trace) fclose(options.trace);
+  if (options.html && fclose(options.html) != 0) {
+    fprintf(stderr, "ctk sim: %s: %s\n", html_path, strerror(errno));
+    rc = -1;
+    snprintf(err, sizeof err, "could not write %s", html_path);
+  }
   int json_failed = 0;
   if (!rc && json_path)
     json_failed = write_sim_json(&config, &report, options.history_path, history_path, json_path);

@@ -9,7 +9,7 @@ static void usage(FILE *out) {
   fprintf(out,
           "usage: ctk COMMAND [ARGS]\n"
           "\n"
-          "  sim FILE.toml [--seed N] [--trace FILE] [--history FILE] [--timeline]\n"
+          "  sim FILE.toml [--seed N] [--trace FILE] [--history FILE] [--timeline] [--html FILE]\n"
           "                [--protocol NAME]\n"
           "                       run an experiment in the deterministic simulator\n"
           "  sweep FILE.toml [--seeds N] [--first S] [--jobs J]\n"

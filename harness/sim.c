@@ -40,6 +40,7 @@ void sim_violation(ctk_simulator *self, const char *fmt, ...) {
 void sim_schedule(ctk_simulator *self, uint64_t time, sim_event_type type, int node, int from,
                   uint64_t gen, uint8_t *data, uint32_t len) {
   sim_event ev = {.time = time < self->now_us ? self->now_us : time,
+                  .sent_us = self->now_us,
                   .gen = gen,
                   .data = data,
                   .len = len,
@@ -58,6 +59,8 @@ static void dispatch(ctk_simulator *self, sim_event *ev) {
   sim_node *node = ev->node >= 0 && ev->node < self->n ? &self->nodes[ev->node] : NULL;
   switch ((sim_event_type)ev->type) {
   case EV_DELIVER:
+    if (self->options.html)
+      sim_html_message(self, ev, !node->alive || sim_net_link_blocked(self, ev->from, ev->node));
     if (node->alive && !sim_net_link_blocked(self, ev->from, ev->node)) {
       self->stats.msgs_delivered++;
       sim_node_input_take(self, ev->node, CTK_EVENT_MESSAGE, ev->from, ev->data, ev->len);
@@ -156,6 +159,7 @@ void ctk_sim_destroy(ctk_simulator **self_p) {
   free(self->faults);
   sim_check_free(self);
   sim_timeline_free(self);
+  sim_html_free(self);
   ctk_history_free(&self->history);
   if (self->trace_state) XXH3_freeState(self->trace_state);
   free(self->options_copy);
@@ -315,6 +319,7 @@ int ctk_sim_execute(const ctk_config *config, const ctk_sim_options *options,
   run_phases(self);
 
   if (self->options.timeline) sim_timeline_render(self, self->options.timeline);
+  if (self->options.html) sim_html_render(self, self->options.html);
   report->stats = self->stats;
   report->counters = self->counters;
   for (int i = 0; i < self->n; i++)

@@ -37,6 +37,8 @@ typedef struct ctk_sim_options {
   int skip_check;           /* 1: do not run the linearizability checker at the end */
   int no_clients;           /* scripted tests that drive commands themselves */
   FILE *timeline;           /* a per-node timeline is printed there at the end, when not NULL */
+  FILE *html;               /* a self-contained HTML page of the run (nodes as lanes, messages as
+                               arrows, roles over time) is written there at the end */
 } ctk_sim_options;
 
 typedef struct ctk_sim_stats {

@@ -35,6 +35,7 @@ typedef struct sim_event {
       gen; /* node events: the incarnation they belong to; EV_CLIENT_NEXT: 0 next op, 1 retry */
   uint8_t *data; /* owned payload (message, command or reply bytes) */
   uint32_t len;
+  uint64_t sent_us; /* when it was scheduled (a message's send time) */
   uint8_t type;
   int32_t node, from;
 } sim_event;
@@ -182,6 +183,14 @@ typedef struct sim_order {
   size_t n_executed, cap_executed;
 } sim_order;
 
+/* One message for the HTML page (sim_html.c). */
+typedef struct sim_html_msg {
+  uint64_t sent_us, arrived_us;
+  int16_t from, to;
+  uint8_t lost;  /* the receiver was down or cut off when it arrived */
+  char what[95]; /* the protocol's description, cut to fit */
+} sim_html_msg;
+
 /* What one node was, over time (sim_timeline.c). */
 typedef struct sim_timeline {
   uint64_t *times;
@@ -233,6 +242,8 @@ struct ctk_simulator {
   sim_order order;
   ctk_counts counters; /* the protocol's, of the node incarnations that crashed */
   sim_timeline timelines[CTK_MAX_NODES];
+  sim_html_msg *html_msgs;
+  size_t html_n, html_cap;
   XXH3_state_t *trace_state;
   char line[2048]; /* scratch for trace lines */
 };
@@ -287,6 +298,11 @@ void sim_client_arrive(ctk_simulator *self, int node, int c, const uint8_t *cmd,
 void sim_node_reply(ctk_simulator *self, int node, int c, uint64_t seq, int rejected,
                     int leader_hint, int ok, int found, const char *value);
 int sim_clients_idle(const ctk_simulator *self);
+
+/* sim_html.c */
+void sim_html_message(ctk_simulator *self, const sim_event *ev, int lost);
+void sim_html_render(const ctk_simulator *self, FILE *out);
+void sim_html_free(ctk_simulator *self);
 
 /* sim_timeline.c */
 void sim_timeline_note(ctk_simulator *self, int node);

@@ -30,7 +30,7 @@ static char state_of(const ctk_simulator *self, int node) {
 }
 
 void sim_timeline_note(ctk_simulator *self, int node) {
-  if (!self->options.timeline) return;
+  if (!self->options.timeline && !self->options.html) return;
   sim_timeline *t = &self->timelines[node];
   char state = state_of(self, node);
   if (t->n && t->states[t->n - 1] == state) return;

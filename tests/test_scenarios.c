@@ -119,11 +119,59 @@ static void test_preferred_leader_leads_first(void **state) {
   unlink(path);
 }
 
+/* The HTML page of a run: a lane per node, role bands, one line per delivered message (dashed
+ * when it arrived at a node cut off), the protocol's descriptions as tooltips, self-contained
+ * (no external resource), and the run itself unchanged by drawing it (same trace hash). */
+static void test_html_timeline(void **state) {
+  (void)state;
+  char path[64], cmd[512], out[16384], plain[16384];
+  snprintf(path, sizeof path, "/tmp/ctk-test-run-%d.html", (int)getpid());
+  snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/raft-leader-minority.toml --html %s 2>&1",
+           cli_bin(), path);
+  assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+  snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/raft-leader-minority.toml 2>&1", cli_bin());
+  assert_int_equal(cli_run(cmd, plain, sizeof plain), 0);
+  const char *h1 = strstr(out, "trace hash"), *h2 = strstr(plain, "trace hash");
+  assert_true(h1 && h2);
+  assert_memory_equal(h1, h2, 33);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  static char page[1 << 16];
+  size_t n = fread(page, 1, sizeof page - 1, f);
+  page[n] = '\0';
+  int lines = 0, dashed = 0, leader_bands = 0, external = 0;
+  char row[4096];
+  rewind(f);
+  while (fgets(row, sizeof row, f)) {
+    lines += strncmp(row, "<line ", 6) == 0;
+    dashed += strstr(row, "stroke-dasharray") != NULL;
+    leader_bands += strstr(row, "<rect ") && strstr(row, " L from ");
+    /* nothing to fetch: the only URL is the SVG namespace */
+    const char *url = strstr(row, "http");
+    external += url && strncmp(url, "http://www.w3.org/2000/svg", 26) != 0;
+    external += strstr(row, "src=") != NULL;
+  }
+  fclose(f);
+  unlink(path);
+  print_message("%d message lines (%d dashed), %d leader bands\n", lines, dashed, leader_bands);
+  assert_non_null(strstr(page, "<svg id=\"run\""));
+  for (int i = 0; i < 5; i++) {
+    char lane[32];
+    snprintf(lane, sizeof lane, "<div>n%d</div>", i);
+    assert_non_null(strstr(page, lane));
+  }
+  assert_int_equal(external, 0);
+  assert_true(lines > 1000);
+  assert_true(dashed > 0);        /* the partitioned leader's messages */
+  assert_true(leader_bands >= 2); /* the old leader and the new one */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_shipped_experiment),
       cmocka_unit_test(test_adaptive_timeouts_fewer_elections),
       cmocka_unit_test(test_preferred_leader_leads_first),
+      cmocka_unit_test(test_html_timeline),
       cmocka_unit_test(test_zab_sync_scenario_trace),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
