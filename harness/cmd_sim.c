@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -111,7 +112,7 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
 static void usage_sim(void) {
   fprintf(stderr,
           "usage: ctk sim FILE.toml [--seed N] [--trace FILE] [--history FILE] [--timeline] "
-          "[--html FILE] "
+          "[--html FILE] [--shiviz FILE] "
           "[--json FILE] [--protocol NAME]\n");
 }
 
@@ -176,7 +177,7 @@ int ctk_cmd_sim(int argc, char **argv) {
   const char *protocol = NULL;
   uint64_t seed = 0;
   int seed_given = 0, timeline = 0;
-  const char *html_path = NULL;
+  const char *html_path = NULL, *shiviz_path = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
       if (parse_u64(argv[++i], &seed)) {
@@ -194,6 +195,8 @@ int ctk_cmd_sim(int argc, char **argv) {
       timeline = 1;
     } else if (!strcmp(argv[i], "--html") && i + 1 < argc) {
       html_path = argv[++i];
+    } else if (!strcmp(argv[i], "--shiviz") && i + 1 < argc) {
+      shiviz_path = argv[++i];
     } else if (!strcmp(argv[i], "--protocol") && i + 1 < argc) {
       protocol = argv[++i];
     } else if (argv[i][0] != '-' && !path) {
@@ -232,6 +235,17 @@ int ctk_cmd_sim(int argc, char **argv) {
     options.history_path = temp_history;
   }
   if (timeline) options.timeline = open_memstream(&timeline_text, &timeline_len);
+  if (shiviz_path) {
+    options.shiviz = fopen(shiviz_path, "w");
+    if (!options.shiviz) {
+      fprintf(stderr, "ctk sim: %s: %s\n", shiviz_path, strerror(errno));
+      if (temp_history[0]) unlink(temp_history);
+      if (options.timeline) fclose(options.timeline);
+      free(timeline_text);
+      ctk_config_free(&config);
+      return 2;
+    }
+  }
   if (html_path) {
     options.html = fopen(html_path, "w");
     if (!options.html) {
@@ -255,6 +269,11 @@ int ctk_cmd_sim(int argc, char **argv) {
   ctk_sim_report report;
   int rc = ctk_sim_execute(&config, &options, &report, err, sizeof err);
   if (options.trace) fclose(options.trace);
+  if (options.shiviz && fclose(options.shiviz) != 0) {
+    fprintf(stderr, "ctk sim: %s: %s\n", shiviz_path, strerror(errno));
+    rc = -1;
+    snprintf(err, sizeof err, "could not write %s", shiviz_path);
+  }
   if (options.html && fclose(options.html) != 0) {
     fprintf(stderr, "ctk sim: %s: %s\n", html_path, strerror(errno));
     rc = -1;
@@ -291,6 +310,32 @@ int ctk_cmd_sim(int argc, char **argv) {
 }
 
 /* ---- sweep ---- */
+
+/* Runs the seed again with its HTML timeline written to results/sweep-<experiment>/seed-<N>.html
+ * (results/ is where runs keep what they write). Returns 0 with the page's path in out. */
+static int write_seed_timeline(const ctk_config *base, const char *path, uint64_t seed, char *out,
+                               size_t out_len) {
+  const char *name = strrchr(path, '/');
+  name = name ? name + 1 : path;
+  size_t stem = strcspn(name, ".");
+  char dir[CTK_PATH_LEN];
+  snprintf(dir, sizeof dir, "results/sweep-%.*s", (int)stem, name);
+  if ((mkdir("results", 0755) && errno != EEXIST) || (mkdir(dir, 0755) && errno != EEXIST))
+    return -1;
+  int n = snprintf(out, out_len, "%s/seed-%" PRIu64 ".html", dir, seed);
+  if (n < 0 || (size_t)n >= out_len) return -1;
+  ctk_config config = *base;
+  config.seed = seed;
+  ctk_sim_options options = {.skip_check = 1};
+  options.html = fopen(out, "w");
+  if (!options.html) return -1;
+  ctk_sim_report report;
+  char err[CTK_ERR_LEN];
+  int rc = ctk_sim_execute(&config, &options, &report, err, sizeof err);
+  if (fclose(options.html) != 0) rc = -1;
+  if (rc == 0) ctk_sim_report_free(&report);
+  return rc;
+}
 
 /* Runs one seed; writes one line "SEED ok|FAIL reason" to fd (atomic for lines under PIPE_BUF). */
 static int sweep_one(const ctk_config *base, uint64_t seed, int fd) {
@@ -395,8 +440,12 @@ int ctk_cmd_sweep(int argc, char **argv) {
   printf("sweep %s: %" PRIu64 " seeds run, %" PRIu64 " failed", path, n_done, n_failed);
   for (uint64_t k = 0; k < n_failed; k++) printf("%s%" PRIu64, k ? ", " : ": seeds ", failed[k]);
   printf("\n");
-  if (n_failed)
+  if (n_failed) {
     printf("replay one with: ctk sim %s --seed %" PRIu64 " --trace trace.txt\n", path, failed[0]);
+    char html[CTK_PATH_LEN];
+    if (write_seed_timeline(&config, path, failed[0], html, sizeof html) == 0)
+      printf("timeline of seed %" PRIu64 " (open in a browser): %s\n", failed[0], html);
+  }
   int rc = n_failed || n_done != seeds ? 1 : 0;
   free(failed);
   ctk_config_free(&config);

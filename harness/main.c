@@ -10,7 +10,7 @@ static void usage(FILE *out) {
           "usage: ctk COMMAND [ARGS]\n"
           "\n"
           "  sim FILE.toml [--seed N] [--trace FILE] [--history FILE] [--timeline] [--html FILE]\n"
-          "                [--protocol NAME]\n"
+          "                [--shiviz FILE] [--protocol NAME]\n"
           "                       run an experiment in the deterministic simulator\n"
           "  sweep FILE.toml [--seeds N] [--first S] [--jobs J]\n"
           "                       run it over many seeds; report every failing seed\n"

@@ -59,7 +59,7 @@ static void dispatch(ctk_simulator *self, sim_event *ev) {
   sim_node *node = ev->node >= 0 && ev->node < self->n ? &self->nodes[ev->node] : NULL;
   switch ((sim_event_type)ev->type) {
   case EV_DELIVER:
-    if (self->options.html)
+    if (self->options.html || self->options.shiviz)
       sim_html_message(self, ev, !node->alive || sim_net_link_blocked(self, ev->from, ev->node));
     if (node->alive && !sim_net_link_blocked(self, ev->from, ev->node)) {
       self->stats.msgs_delivered++;
@@ -320,6 +320,7 @@ int ctk_sim_execute(const ctk_config *config, const ctk_sim_options *options,
 
   if (self->options.timeline) sim_timeline_render(self, self->options.timeline);
   if (self->options.html) sim_html_render(self, self->options.html);
+  if (self->options.shiviz) sim_shiviz_render(self, self->options.shiviz);
   report->stats = self->stats;
   report->counters = self->counters;
   for (int i = 0; i < self->n; i++)

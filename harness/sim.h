@@ -39,6 +39,7 @@ typedef struct ctk_sim_options {
   FILE *timeline;           /* a per-node timeline is printed there at the end, when not NULL */
   FILE *html;               /* a self-contained HTML page of the run (nodes as lanes, messages as
                                arrows, roles over time) is written there at the end */
+  FILE *shiviz;             /* the run's messages as a ShiViz log (events with vector clocks) */
 } ctk_sim_options;
 
 typedef struct ctk_sim_stats {

@@ -1,4 +1,5 @@
-/* sim_html.c: a simulated run as one self-contained HTML page (`ctk sim FILE --html out.html`):
+/* sim_html.c: a simulated run as one self-contained HTML page (`ctk sim FILE --html out.html`),
+ * or as a ShiViz log (`--shiviz out.log`, events with vector clocks, for the ShiViz visualizer):
  * a lane per node with what it was over time (leader, candidate, follower, down, cut off from a
  * majority), and every message as a line from its sender's lane at the send time to its
  * receiver's lane at the arrival time, coloured by message type, with the protocol's own
@@ -170,4 +171,70 @@ void sim_html_render(const ctk_simulator *self, FILE *out) {
           "</p>\n<script>\nvar w = 1200;\nfunction zoom(f) { w = Math.max(600, Math.min(w * f, "
           "4000000)); document.getElementById('run').setAttribute('width', w); }\n</script>\n"
           "</body></html>\n");
+}
+
+/* ---- ShiViz ---- */
+
+/* One send or receive, in time order; the vector clocks are computed from them afterwards (a
+ * send ticks the sender's clock and the message carries it; a receive ticks the receiver's and
+ * takes the maximum). */
+typedef struct shiviz_event {
+  uint64_t t_us;
+  uint32_t msg;
+  uint8_t receive;
+} shiviz_event;
+
+static int shiviz_order(const void *a, const void *b) {
+  const shiviz_event *x = a, *y = b;
+  if (x->t_us != y->t_us) return x->t_us < y->t_us ? -1 : 1;
+  if (x->receive != y->receive) return x->receive ? 1 : -1; /* sends first at equal times */
+  return x->msg < y->msg ? -1 : x->msg > y->msg;
+}
+
+static void put_clock(FILE *out, const uint64_t *clock, int n) {
+  fputc('{', out);
+  int first = 1;
+  for (int i = 0; i < n; i++) {
+    if (!clock[i]) continue;
+    fprintf(out, "%s\"n%d\":%" PRIu64, first ? "" : ",", i, clock[i]);
+    first = 0;
+  }
+  fputc('}', out);
+}
+
+void sim_shiviz_render(const ctk_simulator *self, FILE *out) {
+  size_t drawn = self->html_n < self->html_cap ? self->html_n : self->html_cap;
+  shiviz_event *ev = malloc(2 * drawn * sizeof *ev + 1);
+  uint64_t(*carried)[CTK_MAX_NODES] = calloc(drawn + 1, sizeof *carried);
+  if (!ev || !carried) {
+    free(ev);
+    free(carried);
+    return;
+  }
+  for (size_t k = 0; k < drawn; k++) {
+    ev[2 * k] = (shiviz_event){self->html_msgs[k].sent_us, (uint32_t)k, 0};
+    ev[2 * k + 1] = (shiviz_event){self->html_msgs[k].arrived_us, (uint32_t)k, 1};
+  }
+  qsort(ev, 2 * drawn, sizeof *ev, shiviz_order);
+  /* The parser ShiViz is given on its first line, then a blank line, then the events. */
+  fprintf(out, "(?<host>\\S*) (?<clock>{.*})\\n(?<event>.*)\n\n");
+  uint64_t clock[CTK_MAX_NODES][CTK_MAX_NODES] = {{0}};
+  for (size_t k = 0; k < 2 * drawn; k++) {
+    const sim_html_msg *m = &self->html_msgs[ev[k].msg];
+    if (ev[k].receive && m->lost) continue; /* never received */
+    int node = ev[k].receive ? m->to : m->from;
+    if (node < 0 || node >= self->n || m->from < 0 || m->from >= self->n) continue;
+    uint64_t *c = clock[node];
+    if (ev[k].receive)
+      for (int i = 0; i < self->n; i++)
+        if (carried[ev[k].msg][i] > c[i]) c[i] = carried[ev[k].msg][i];
+    c[node]++;
+    if (!ev[k].receive) memcpy(carried[ev[k].msg], c, sizeof clock[0]);
+    fprintf(out, "n%d ", node);
+    put_clock(out, c, self->n);
+    fprintf(out, "\n%s n%d at %.3f ms: %s\n", ev[k].receive ? "receive from" : "send to",
+            ev[k].receive ? m->from : m->to, (double)ev[k].t_us / 1000, m->what);
+  }
+  free(ev);
+  free(carried);
 }

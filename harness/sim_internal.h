@@ -302,6 +302,7 @@ int sim_clients_idle(const ctk_simulator *self);
 /* sim_html.c */
 void sim_html_message(ctk_simulator *self, const sim_event *ev, int lost);
 void sim_html_render(const ctk_simulator *self, FILE *out);
+void sim_shiviz_render(const ctk_simulator *self, FILE *out);
 void sim_html_free(ctk_simulator *self);
 
 /* sim_timeline.c */

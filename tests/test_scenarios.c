@@ -166,12 +166,43 @@ static void test_html_timeline(void **state) {
   assert_true(leader_bands >= 2); /* the old leader and the new one */
 }
 
+/* The ShiViz log: the parser line ShiViz asks for, then per event the node, its vector clock and
+ * what happened; a receive's clock covers its send's. */
+static void test_shiviz_log(void **state) {
+  (void)state;
+  char path[64], cmd[512], out[4096];
+  snprintf(path, sizeof path, "/tmp/ctk-test-run-%d.log", (int)getpid());
+  snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/raft-three-nodes.toml --shiviz %s 2>&1",
+           cli_bin(), path);
+  assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  char line[1024], clock[1024] = "";
+  assert_non_null(fgets(line, sizeof line, f));
+  assert_string_equal(line, "(?<host>\\S*) (?<clock>{.*})\\n(?<event>.*)\n");
+  int sends = 0, receives = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (line[0] == 'n' && strchr(line, '{')) snprintf(clock, sizeof clock, "%s", line);
+    sends += strncmp(line, "send to n", 9) == 0;
+    if (strncmp(line, "receive from n1 at ", 19) == 0) {
+      receives++;
+      assert_non_null(strstr(clock, "\"n1\":")); /* it has seen n1's send */
+    }
+  }
+  fclose(f);
+  unlink(path);
+  print_message("%d sends, %d receives from n1 logged\n", sends, receives);
+  assert_true(sends > 1000);
+  assert_true(receives > 100);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_shipped_experiment),
       cmocka_unit_test(test_adaptive_timeouts_fewer_elections),
       cmocka_unit_test(test_preferred_leader_leads_first),
       cmocka_unit_test(test_html_timeline),
+      cmocka_unit_test(test_shiviz_log),
       cmocka_unit_test(test_zab_sync_scenario_trace),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -94,6 +94,14 @@ static void expect_caught(const char *scenario, const char *invariant) {
   snprintf(replay, sizeof replay, "replay one with: ctk sim configs/scenarios/%s --seed ",
            scenario);
   assert_non_null(strstr(out, replay));
+  /* and the failing seed's timeline, written next to the other results */
+  const char *page = strstr(out, "(open in a browser): ");
+  assert_non_null(page);
+  char path[256];
+  assert_int_equal(sscanf(page + strlen("(open in a browser): "), "%255s", path), 1);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  fclose(f);
 }
 
 static void test_switchable_bugs_are_caught(void **state) {
