@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/outbox.h"
 #include "../common/rng.h"
 #include "../common/wire.h"
 #include "epaxos.h"
@@ -153,11 +154,6 @@ typedef struct ep_prop {
   uint64_t eq_seq, eq_deps[CTK_MAX_NODES]; /* those attributes (the leader's, all equal) */
 } ep_prop;
 
-typedef struct ep_out_msg {
-  int to;
-  size_t offset, len;
-} ep_out_msg;
-
 typedef struct ep_counters {
   uint64_t fast_path, slow_path, commits_led, deps_total, recoveries, noops;
   uint64_t executed, exec_delay_us_total, exec_delay_us_max, exec_stalls;
@@ -200,13 +196,8 @@ struct ctk_proto {
 
   wire_writer persist;
   int persist_replace;
-  wire_writer msg_buf;
-  ep_out_msg *out_msgs;
-  ctk_message *messages;
-  size_t n_messages, cap_messages;
-  wire_writer self_buf; /* messages to itself, handled before the step ends */
-  ep_out_msg *self_msgs;
-  size_t n_self, cap_self;
+  ctk_outbox out;  /* messages to the other nodes */
+  ctk_outbox self; /* messages to itself, handled before the step ends */
   ctk_commit *commits;
   size_t n_commits, cap_commits;
   int out_of_memory;

@@ -141,11 +141,8 @@ static void ep_destroy(ctk_proto *p) {
   free(p->dfs_q);
   free(p->dfs_j);
   wire_writer_free(&p->persist);
-  wire_writer_free(&p->msg_buf);
-  wire_writer_free(&p->self_buf);
-  free(p->out_msgs);
-  free(p->messages);
-  free(p->self_msgs);
+  ctk_outbox_free(&p->out);
+  ctk_outbox_free(&p->self);
   free(p->commits);
   free(p);
 }
@@ -168,19 +165,15 @@ static ctk_proto *ep_create(const ctk_node_config *config, const void *options, 
   p->next_own = 1;
   p->oldest_waiting_us = CTK_DEADLINE_NONE;
   wire_writer_init(&p->persist);
-  wire_writer_init(&p->msg_buf);
-  wire_writer_init(&p->self_buf);
+
   p->n_props = (size_t)o->max_inflight + EP_MAX_RECOVERIES;
   p->props = calloc(p->n_props, sizeof *p->props);
   p->queue = calloc(EP_MAX_QUEUE, sizeof *p->queue);
   p->queue_len = calloc(EP_MAX_QUEUE, sizeof *p->queue_len);
-  p->cap_messages = p->cap_self = p->cap_commits = 64;
-  p->out_msgs = malloc(p->cap_messages * sizeof *p->out_msgs);
-  p->messages = malloc(p->cap_messages * sizeof *p->messages);
-  p->self_msgs = malloc(p->cap_self * sizeof *p->self_msgs);
+  p->cap_commits = 64;
   p->commits = malloc(p->cap_commits * sizeof *p->commits);
-  if (p->props && p->queue && p->queue_len && p->out_msgs && p->messages && p->self_msgs &&
-      p->commits && ep_exec_grow(p, 64) == 0)
+  int boxes = ctk_outbox_init(&p->out) | ctk_outbox_init(&p->self);
+  if (p->props && p->queue && p->queue_len && p->commits && boxes == 0 && ep_exec_grow(p, 64) == 0)
     return p;
 nomem:
   ep_destroy(p);
@@ -190,39 +183,10 @@ nomem:
 
 /* ---- output ---- */
 
-/* Grows an array of n used elements of size sz to hold one more; 0 or -1. */
-static int grow(void **arr, size_t *cap, size_t n, size_t sz) {
-  if (n < *cap) return 0;
-  void *a = realloc(*arr, *cap * 2 * sz);
-  if (!a) return -1;
-  *arr = a;
-  *cap *= 2;
-  return 0;
-}
-
 void ep_send(epaxos *p, int to, const ep_msg *m) {
-  if (to == p->id) {
-    if (grow((void **)&p->self_msgs, &p->cap_self, p->n_self, sizeof *p->self_msgs) != 0) {
-      p->out_of_memory = 1;
-      return;
-    }
-    size_t off = p->self_buf.len;
-    ep_msg_encode(&p->self_buf, m);
-    p->self_msgs[p->n_self++] = (ep_out_msg){to, off, p->self_buf.len - off};
-    return;
-  }
-  /* Two arrays, one capacity: both grow before it changes. */
-  size_t cap = p->cap_messages;
-  if (grow((void **)&p->out_msgs, &cap, p->n_messages, sizeof *p->out_msgs) != 0 ||
-      (cap != p->cap_messages &&
-       grow((void **)&p->messages, &p->cap_messages, p->n_messages, sizeof *p->messages) != 0)) {
-    p->out_of_memory = 1;
-    return;
-  }
-  p->cap_messages = cap;
-  size_t off = p->msg_buf.len;
-  ep_msg_encode(&p->msg_buf, m);
-  p->out_msgs[p->n_messages++] = (ep_out_msg){to, off, p->msg_buf.len - off};
+  ctk_outbox *box = to == p->id ? &p->self : &p->out;
+  ep_msg_encode(ctk_outbox_begin(box, to), m);
+  ctk_outbox_end(box);
 }
 
 void ep_broadcast(epaxos *p, const ep_msg *m, int self_too) {
@@ -269,15 +233,15 @@ static void drain_self(epaxos *p) {
     p->out_of_memory = 1;
     return;
   }
-  for (size_t i = 0; i < p->n_self && !p->out_of_memory && !p->self_buf.failed; i++) {
-    ep_out_msg o = p->self_msgs[i];
-    if (o.len > max_len) continue;
-    memcpy(copy, p->self_buf.data + o.offset, o.len);
-    dispatch(p, p->id, copy, o.len);
+  for (size_t i = 0; i < p->self.n && !p->out_of_memory && !ctk_outbox_failed(&p->self); i++) {
+    ctk_bytes b = ctk_outbox_bytes(&p->self, i); /* copied: handling it may grow the buffer */
+    if (b.len > max_len) continue;
+    memcpy(copy, b.data, b.len);
+    dispatch(p, p->id, copy, b.len);
   }
   free(copy);
-  p->n_self = 0;
-  wire_writer_reset(&p->self_buf);
+  if (ctk_outbox_failed(&p->self)) p->out_of_memory = 1;
+  ctk_outbox_reset(&p->self);
 }
 
 static uint64_t next_deadline(const epaxos *p) {
@@ -289,23 +253,19 @@ static uint64_t next_deadline(const epaxos *p) {
 
 static void reset_output(epaxos *p) {
   wire_writer_reset(&p->persist);
-  wire_writer_reset(&p->msg_buf);
-  wire_writer_reset(&p->self_buf);
+  ctk_outbox_reset(&p->out);
+  ctk_outbox_reset(&p->self);
   p->persist_replace = 0;
-  p->n_messages = p->n_self = p->n_commits = 0;
+  p->n_commits = 0;
   p->out_of_memory = 0;
 }
 
 static void finish_output(epaxos *p, ctk_output *out) {
-  for (size_t i = 0; i < p->n_messages; i++) {
-    p->messages[i].to = p->out_msgs[i].to;
-    p->messages[i].bytes = (ctk_bytes){p->msg_buf.data + p->out_msgs[i].offset, p->out_msgs[i].len};
-  }
   *out = (ctk_output){0};
   out->persist = (ctk_bytes){p->persist.data, p->persist.len};
   out->persist_replace = p->persist_replace;
-  out->messages = p->messages;
-  out->n_messages = p->n_messages;
+  out->messages = ctk_outbox_messages(&p->out);
+  out->n_messages = p->out.n;
   out->commits = p->commits;
   out->n_commits = p->n_commits;
   out->next_deadline_us = next_deadline(p);
@@ -375,7 +335,7 @@ static int ep_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
   default: break;
   }
   if (rc == CTK_OK) {
-    for (int round = 0; round < 4 && (p->n_self || round == 0); round++) {
+    for (int round = 0; round < 4 && (p->self.n || round == 0); round++) {
       drain_self(p);
       ep_execute(p);
       ep_pump(p);
@@ -385,7 +345,7 @@ static int ep_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
 done:
   if (rc == CTK_OK) {
     finish_output(p, out);
-    if (!p->out_of_memory && !p->persist.failed && !p->msg_buf.failed) return CTK_OK;
+    if (!p->out_of_memory && !p->persist.failed && !ctk_outbox_failed(&p->out)) return CTK_OK;
     rc = CTK_ERR_NOMEM;
   }
   reset_output(p);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/outbox.h"
 #include "../common/rng.h"
 #include "../common/wire.h"
 #include "multipaxos.h"
@@ -91,11 +92,6 @@ typedef struct mp_peer {
   uint64_t last_heard_us;
 } mp_peer;
 
-typedef struct mp_out_msg {
-  int to;
-  size_t offset, len;
-} mp_out_msg;
-
 struct ctk_proto {
   int id, n, q1, q2;
   ctk_multipaxos_options opt;
@@ -136,12 +132,7 @@ struct ctk_proto {
   wire_writer persist;
   int persist_replace;
   uint64_t durable_bytes;
-  wire_writer msg_buf;
-  mp_out_msg *out_msgs;
-  ctk_message *messages;
-  size_t n_messages, cap_messages;
-  int pending_to;
-  size_t pending_offset;
+  ctk_outbox out; /* this step's messages */
   ctk_commit *commits;
   size_t n_commits, cap_commits;
   int out_of_memory;

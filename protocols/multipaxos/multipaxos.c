@@ -43,9 +43,7 @@ static void mp_destroy(ctk_proto *p) {
   free(p->best);
   free(p->inflight);
   wire_writer_free(&p->persist);
-  wire_writer_free(&p->msg_buf);
-  free(p->out_msgs);
-  free(p->messages);
+  ctk_outbox_free(&p->out);
   free(p->commits);
   free(p);
 }
@@ -73,14 +71,11 @@ static ctk_proto *mp_create(const ctk_node_config *config, const void *options, 
   ctk_rng_seed(&p->rng, config->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(config->node_id + 1)));
   p->leader_id = MP_NO_NODE;
   wire_writer_init(&p->persist);
-  wire_writer_init(&p->msg_buf);
-  p->cap_messages = 4 * CTK_MAX_NODES;
-  p->out_msgs = malloc(p->cap_messages * sizeof *p->out_msgs);
-  p->messages = malloc(p->cap_messages * sizeof *p->messages);
+  int box = ctk_outbox_init(&p->out);
   p->cap_commits = 64;
   p->commits = malloc(p->cap_commits * sizeof *p->commits);
   p->inflight = malloc((size_t)o->max_inflight * sizeof *p->inflight);
-  if (p->out_msgs && p->messages && p->commits && p->inflight) return p;
+  if (box == 0 && p->commits && p->inflight) return p;
 nomem:
   mp_destroy(p);
   if (err && err_len) snprintf(err, err_len, "multipaxos: out of memory");
@@ -131,38 +126,15 @@ void mp_reset_election_timer(mp *p) {
       p->now_us + ctk_rng_range(&p->rng, p->election_lo_us, p->election_hi_us);
 }
 
-wire_writer *mp_send_begin(mp *p, int to) {
-  p->pending_to = to;
-  p->pending_offset = p->msg_buf.len;
-  return &p->msg_buf;
-}
+wire_writer *mp_send_begin(mp *p, int to) { return ctk_outbox_begin(&p->out, to); }
 
-void mp_send_end(mp *p) {
-  if (p->n_messages == p->cap_messages) {
-    size_t cap = p->cap_messages * 2;
-    mp_out_msg *om = realloc(p->out_msgs, cap * sizeof *om);
-    if (om) p->out_msgs = om;
-    ctk_message *ms = om ? realloc(p->messages, cap * sizeof *ms) : NULL;
-    if (ms) p->messages = ms;
-    if (!om || !ms) {
-      p->out_of_memory = 1;
-      p->msg_buf.len = p->pending_offset;
-      return;
-    }
-    p->cap_messages = cap;
-  }
-  if (p->msg_buf.failed) p->out_of_memory = 1;
-  p->out_msgs[p->n_messages++] =
-      (mp_out_msg){p->pending_to, p->pending_offset, p->msg_buf.len - p->pending_offset};
-}
+void mp_send_end(mp *p) { ctk_outbox_end(&p->out); }
 
 static void output_reset(mp *p) {
   if (p->persist.cap > (8u << 20)) wire_writer_free(&p->persist);
-  if (p->msg_buf.cap > (8u << 20)) wire_writer_free(&p->msg_buf);
   wire_writer_reset(&p->persist);
-  wire_writer_reset(&p->msg_buf);
+  ctk_outbox_reset(&p->out);
   p->persist_replace = 0;
-  p->n_messages = 0;
   p->n_commits = 0;
   p->out_of_memory = 0;
 }
@@ -193,15 +165,11 @@ static void output_finish(mp *p, ctk_output *out) {
   while (p->emitted_index < p->commit_index && !p->out_of_memory)
     push_commit(p, p->emitted_index + 1);
   mp_persist_maybe_compact(p);
-  for (size_t i = 0; i < p->n_messages; i++) {
-    p->messages[i].to = p->out_msgs[i].to;
-    p->messages[i].bytes = (ctk_bytes){p->msg_buf.data + p->out_msgs[i].offset, p->out_msgs[i].len};
-  }
   *out = (ctk_output){0};
   out->persist = (ctk_bytes){p->persist.data, p->persist.len};
   out->persist_replace = p->persist_replace;
-  out->messages = p->messages;
-  out->n_messages = p->n_messages;
+  out->messages = ctk_outbox_messages(&p->out);
+  out->n_messages = p->out.n;
   out->commits = p->commits;
   out->n_commits = p->n_commits;
   out->next_deadline_us = next_deadline(p);
@@ -288,7 +256,7 @@ static int mp_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
 done:
   if (rc == CTK_OK) {
     output_finish(p, out);
-    if (!p->out_of_memory && !p->persist.failed && !p->msg_buf.failed) return CTK_OK;
+    if (!p->out_of_memory && !p->persist.failed && !ctk_outbox_failed(&p->out)) return CTK_OK;
     rc = CTK_ERR_NOMEM;
   }
   output_reset(p);

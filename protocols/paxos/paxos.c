@@ -88,11 +88,8 @@ static void paxos_destroy(ctk_proto *p) {
     paxos_value_free(&p->queue[(p->queue_head + i) % PAXOS_MAX_QUEUE]);
   free(p->queue);
   wire_writer_free(&p->persist);
-  wire_writer_free(&p->msg_buf);
-  wire_writer_free(&p->self_buf);
-  free(p->out_msgs);
-  free(p->messages);
-  free(p->self_msgs);
+  ctk_outbox_free(&p->out);
+  ctk_outbox_free(&p->self);
   free(p->commits);
   free(p);
 }
@@ -115,17 +112,13 @@ static ctk_proto *paxos_create(const ctk_node_config *config, const void *option
   p->next_slot = 1;
   p->catchup_peer = PAXOS_NO_NODE;
   wire_writer_init(&p->persist);
-  wire_writer_init(&p->msg_buf);
-  wire_writer_init(&p->self_buf);
+
   p->proposals = calloc((size_t)o->max_inflight_slots, sizeof *p->proposals);
   p->queue = calloc(PAXOS_MAX_QUEUE, sizeof *p->queue);
-  p->cap_messages = p->cap_self = p->cap_commits = 64;
-  p->out_msgs = malloc(p->cap_messages * sizeof *p->out_msgs);
-  p->messages = malloc(p->cap_messages * sizeof *p->messages);
-  p->self_msgs = malloc(p->cap_self * sizeof *p->self_msgs);
+  p->cap_commits = 64;
   p->commits = malloc(p->cap_commits * sizeof *p->commits);
-  if (p->proposals && p->queue && p->out_msgs && p->messages && p->self_msgs && p->commits)
-    return p;
+  int boxes = ctk_outbox_init(&p->out) | ctk_outbox_init(&p->self);
+  if (p->proposals && p->queue && p->commits && boxes == 0) return p;
 nomem:
   paxos_destroy(p);
   if (err && err_len) snprintf(err, err_len, "paxos: out of memory");
@@ -143,28 +136,9 @@ static int grow(void **arr, size_t *cap, size_t n, size_t sz) {
 }
 
 void paxos_send(paxos *p, int to, const paxos_msg *m) {
-  if (to == p->id) {
-    if (grow((void **)&p->self_msgs, &p->cap_self, p->n_self, sizeof *p->self_msgs) != 0) {
-      p->out_of_memory = 1;
-      return;
-    }
-    size_t off = p->self_buf.len;
-    paxos_msg_encode(&p->self_buf, m);
-    p->self_msgs[p->n_self++] = (paxos_out_msg){to, off, p->self_buf.len - off};
-    return;
-  }
-  /* Two arrays, one capacity: both grow before it changes. */
-  size_t cap = p->cap_messages;
-  if (grow((void **)&p->out_msgs, &cap, p->n_messages, sizeof *p->out_msgs) != 0 ||
-      (cap != p->cap_messages &&
-       grow((void **)&p->messages, &p->cap_messages, p->n_messages, sizeof *p->messages) != 0)) {
-    p->out_of_memory = 1;
-    return;
-  }
-  p->cap_messages = cap;
-  size_t off = p->msg_buf.len;
-  paxos_msg_encode(&p->msg_buf, m);
-  p->out_msgs[p->n_messages++] = (paxos_out_msg){to, off, p->msg_buf.len - off};
+  ctk_outbox *box = to == p->id ? &p->self : &p->out;
+  paxos_msg_encode(ctk_outbox_begin(box, to), m);
+  ctk_outbox_end(box);
 }
 
 void paxos_broadcast(paxos *p, const paxos_msg *m) {
@@ -201,15 +175,15 @@ static void drain_self(paxos *p) {
     p->out_of_memory = 1;
     return;
   }
-  for (size_t i = 0; i < p->n_self && !p->out_of_memory && !p->self_buf.failed; i++) {
-    paxos_out_msg o = p->self_msgs[i];
-    if (o.len > max_len) continue;
-    memcpy(copy, p->self_buf.data + o.offset, o.len);
-    dispatch(p, p->id, copy, o.len);
+  for (size_t i = 0; i < p->self.n && !p->out_of_memory && !ctk_outbox_failed(&p->self); i++) {
+    ctk_bytes b = ctk_outbox_bytes(&p->self, i); /* copied: handling it may grow the buffer */
+    if (b.len > max_len) continue;
+    memcpy(copy, b.data, b.len);
+    dispatch(p, p->id, copy, b.len);
   }
   free(copy);
-  p->n_self = 0;
-  wire_writer_reset(&p->self_buf);
+  if (ctk_outbox_failed(&p->self)) p->out_of_memory = 1;
+  ctk_outbox_reset(&p->self);
 }
 
 static uint64_t next_deadline(const paxos *p) {
@@ -221,10 +195,10 @@ static uint64_t next_deadline(const paxos *p) {
 
 static void reset_output(paxos *p) {
   wire_writer_reset(&p->persist);
-  wire_writer_reset(&p->msg_buf);
-  wire_writer_reset(&p->self_buf);
+  ctk_outbox_reset(&p->out);
+  ctk_outbox_reset(&p->self);
   p->persist_replace = 0;
-  p->n_messages = p->n_self = p->n_commits = 0;
+  p->n_commits = 0;
   p->out_of_memory = 0;
 }
 
@@ -255,15 +229,11 @@ static void finish_output(paxos *p, ctk_output *out) {
     p->commits[p->n_commits++] = (ctk_commit){p->applied, {v->data, v->len}};
   }
   if (!p->out_of_memory) continue_catch_up(p);
-  for (size_t i = 0; i < p->n_messages; i++) {
-    p->messages[i].to = p->out_msgs[i].to;
-    p->messages[i].bytes = (ctk_bytes){p->msg_buf.data + p->out_msgs[i].offset, p->out_msgs[i].len};
-  }
   *out = (ctk_output){0};
   out->persist = (ctk_bytes){p->persist.data, p->persist.len};
   out->persist_replace = p->persist_replace;
-  out->messages = p->messages;
-  out->n_messages = p->n_messages;
+  out->messages = ctk_outbox_messages(&p->out);
+  out->n_messages = p->out.n;
   out->commits = p->commits;
   out->n_commits = p->n_commits;
   out->next_deadline_us = next_deadline(p);
@@ -343,7 +313,7 @@ static int paxos_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
 done:
   if (rc == CTK_OK) {
     finish_output(p, out);
-    if (!p->out_of_memory && !p->persist.failed && !p->msg_buf.failed) return CTK_OK;
+    if (!p->out_of_memory && !p->persist.failed && !ctk_outbox_failed(&p->out)) return CTK_OK;
     rc = CTK_ERR_NOMEM;
   }
   reset_output(p);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/outbox.h"
 #include "../common/rng.h"
 #include "../common/wire.h"
 #include "paxos.h"
@@ -79,11 +80,6 @@ typedef struct paxos_proposal {
   paxos_value proposed; /* the value of phase 2 */
 } paxos_proposal;
 
-typedef struct paxos_out_msg {
-  int to;
-  size_t offset, len;
-} paxos_out_msg;
-
 struct ctk_proto {
   int id, n;
   ctk_paxos_options opt;
@@ -106,13 +102,8 @@ struct ctk_proto {
   uint64_t now_us;
   wire_writer persist;
   int persist_replace;
-  wire_writer msg_buf;
-  paxos_out_msg *out_msgs;
-  ctk_message *messages;
-  size_t n_messages, cap_messages;
-  wire_writer self_buf; /* messages to itself, handled later in the same step */
-  paxos_out_msg *self_msgs;
-  size_t n_self, cap_self;
+  ctk_outbox out;  /* messages to the other nodes */
+  ctk_outbox self; /* messages to itself, handled later in the same step */
   ctk_commit *commits;
   size_t n_commits, cap_commits;
   int out_of_memory;

@@ -30,9 +30,7 @@ static void vr_destroy(ctk_proto *p) {
   vr_log_free(&p->stash);
   vr_early_clear(p);
   wire_writer_free(&p->persist);
-  wire_writer_free(&p->msg_buf);
-  free(p->out_msgs);
-  free(p->messages);
+  ctk_outbox_free(&p->out);
   free(p->commits);
   free(p);
 }
@@ -63,13 +61,10 @@ static ctk_proto *vr_create(const ctk_node_config *config, const void *options, 
   p->view = p->last_normal_view = 1;
   p->best = p->rr_primary = VR_NO_NODE;
   wire_writer_init(&p->persist);
-  wire_writer_init(&p->msg_buf);
-  p->cap_messages = 4 * CTK_MAX_NODES;
-  p->out_msgs = malloc(p->cap_messages * sizeof *p->out_msgs);
-  p->messages = malloc(p->cap_messages * sizeof *p->messages);
+  int box = ctk_outbox_init(&p->out);
   p->cap_commits = 64;
   p->commits = malloc(p->cap_commits * sizeof *p->commits);
-  if (p->out_msgs && p->messages && p->commits) return p;
+  if (box == 0 && p->commits) return p;
 nomem:
   vr_destroy(p);
   if (err && err_len) snprintf(err, err_len, "vr: out of memory");
@@ -92,40 +87,17 @@ void vr_log_splice(vr *p, uint64_t keep, const vr_msg *m) {
   if (vr_log_take(&p->log, m) != 0) p->out_of_memory = 1;
 }
 
-wire_writer *vr_send_begin(vr *p, int to) {
-  p->pending_to = to;
-  p->pending_offset = p->msg_buf.len;
-  return &p->msg_buf;
-}
+wire_writer *vr_send_begin(vr *p, int to) { return ctk_outbox_begin(&p->out, to); }
 
-void vr_send_end(vr *p) {
-  if (p->n_messages == p->cap_messages) {
-    size_t cap = p->cap_messages * 2;
-    vr_out_msg *om = realloc(p->out_msgs, cap * sizeof *om);
-    if (om) p->out_msgs = om;
-    ctk_message *ms = om ? realloc(p->messages, cap * sizeof *ms) : NULL;
-    if (ms) p->messages = ms;
-    if (!om || !ms) {
-      p->out_of_memory = 1;
-      p->msg_buf.len = p->pending_offset;
-      return;
-    }
-    p->cap_messages = cap;
-  }
-  if (p->msg_buf.failed) p->out_of_memory = 1;
-  p->out_msgs[p->n_messages++] =
-      (vr_out_msg){p->pending_to, p->pending_offset, p->msg_buf.len - p->pending_offset};
-}
+void vr_send_end(vr *p) { ctk_outbox_end(&p->out); }
 
 /* ---- output ---- */
 
 static void output_reset(vr *p) {
   if (p->persist.cap > (8u << 20)) wire_writer_free(&p->persist);
-  if (p->msg_buf.cap > (8u << 20)) wire_writer_free(&p->msg_buf);
   wire_writer_reset(&p->persist);
-  wire_writer_reset(&p->msg_buf);
+  ctk_outbox_reset(&p->out);
   p->persist_replace = 0;
-  p->n_messages = 0;
   p->n_commits = 0;
   p->out_of_memory = 0;
 }
@@ -160,15 +132,11 @@ static void output_finish(vr *p, ctk_output *out) {
   /* Backups execute committed operations in order (section 4.1, step 7). */
   while (p->emitted < p->commit && !p->out_of_memory) push_commit(p, p->emitted + 1);
   vr_persist_maybe_compact(p);
-  for (size_t i = 0; i < p->n_messages; i++) {
-    p->messages[i].to = p->out_msgs[i].to;
-    p->messages[i].bytes = (ctk_bytes){p->msg_buf.data + p->out_msgs[i].offset, p->out_msgs[i].len};
-  }
   *out = (ctk_output){0};
   out->persist = (ctk_bytes){p->persist.data, p->persist.len};
   out->persist_replace = p->persist_replace;
-  out->messages = p->messages;
-  out->n_messages = p->n_messages;
+  out->messages = ctk_outbox_messages(&p->out);
+  out->n_messages = p->out.n;
   out->commits = p->commits;
   out->n_commits = p->n_commits;
   out->next_deadline_us = next_deadline(p);
@@ -282,7 +250,7 @@ static int vr_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
 done:
   if (rc == CTK_OK) {
     output_finish(p, out);
-    if (!p->out_of_memory && !p->persist.failed && !p->msg_buf.failed) return CTK_OK;
+    if (!p->out_of_memory && !p->persist.failed && !ctk_outbox_failed(&p->out)) return CTK_OK;
     rc = CTK_ERR_NOMEM;
   }
   output_reset(p);

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/outbox.h"
 #include "../common/rng.h"
 #include "../common/wire.h"
 #include "vr.h"
@@ -139,11 +140,6 @@ typedef struct vr_early {
   size_t items_len;
 } vr_early;
 
-typedef struct vr_out_msg {
-  int to;
-  size_t offset, len;
-} vr_out_msg;
-
 struct ctk_proto {
   int id, n;
   int q;  /* a majority: f + 1 of 2f + 1 (commit, view change) */
@@ -201,12 +197,7 @@ struct ctk_proto {
   wire_writer persist;
   int persist_replace;
   uint64_t durable_bytes;
-  wire_writer msg_buf;
-  vr_out_msg *out_msgs;
-  ctk_message *messages;
-  size_t n_messages, cap_messages;
-  int pending_to;
-  size_t pending_offset;
+  ctk_outbox out; /* this step's messages */
   ctk_commit *commits;
   size_t n_commits, cap_commits;
   int out_of_memory;
