@@ -15,30 +15,48 @@
 #include <string.h>
 #include "cli.h"
 
-/* Sweeps 200 seeds of a shipped scenario on two processes; returns the exit status. */
-static int sweep_200(const char *scenario, char *out, size_t out_len) {
+/* Sweeps `seeds` seeds of a shipped scenario on two processes; returns the exit status. */
+static int sweep_n(const char *scenario, int seeds, char *out, size_t out_len) {
   char cmd[512];
-  snprintf(cmd, sizeof cmd, "%s sweep configs/scenarios/%s --seeds 200 --jobs 2 2>&1", cli_bin(),
-           scenario);
+  snprintf(cmd, sizeof cmd, "%s sweep configs/scenarios/%s --seeds %d --jobs 2 2>&1", cli_bin(),
+           scenario, seeds);
   int rc = cli_run(cmd, out, out_len);
   print_message("%s", out);
   return rc;
 }
 
+static int sweep_200(const char *scenario, char *out, size_t out_len) {
+  return sweep_n(scenario, 200, out, out_len);
+}
+
+/* The sweep passes every seed. */
+static void expect_clean(const char *scenario, int seeds) {
+  char out[65536], want[64];
+  assert_int_equal(sweep_n(scenario, seeds, out, sizeof out), 0);
+  snprintf(want, sizeof want, "%d seeds run, 0 failed", seeds);
+  assert_non_null(strstr(out, want));
+}
+
+/* One seed that once failed, replayed: it must pass, every invariant holding. */
+static void replay_passes(const char *scenario, int seed) {
+  char cmd[512], out[65536];
+  snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/%s --seed %d 2>&1", cli_bin(), scenario,
+           seed);
+  int rc = cli_run(cmd, out, sizeof out);
+  if (rc != 0) fail_msg("%s seed %d: exit %d\n%s", scenario, seed, rc, out);
+  assert_non_null(strstr(out, "invariants       held"));
+}
+
 static void test_raft_sweep_200_seeds(void **state) {
   (void)state;
-  char out[65536];
-  assert_int_equal(sweep_200("raft-sweep.toml", out, sizeof out), 0);
-  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+  expect_clean("raft-sweep.toml", 200);
 }
 
 /* Seed 131 of this sweep found a simulator bug: a deadline already past left a node's timer dead,
  * and a leader stopped heartbeating a restarted follower. */
 static void test_raft_sweep_3_nodes_200_seeds(void **state) {
   (void)state;
-  char out[65536];
-  assert_int_equal(sweep_200("raft-sweep-3.toml", out, sizeof out), 0);
-  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+  expect_clean("raft-sweep-3.toml", 200);
 }
 
 /* Multi-Paxos on 5 nodes under the same random faults. Seeds 46 and 110 found a leader that
@@ -46,28 +64,18 @@ static void test_raft_sweep_3_nodes_200_seeds(void **state) {
  * (catch-up started past the leader's own commit index): kept below as regressions. */
 static void test_multipaxos_sweep_200_seeds(void **state) {
   (void)state;
-  char out[65536];
-  assert_int_equal(sweep_200("multipaxos-sweep.toml", out, sizeof out), 0);
-  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+  expect_clean("multipaxos-sweep.toml", 200);
 }
 
 static void test_multipaxos_regression_seeds(void **state) {
   (void)state;
-  static const int seeds[] = {46, 110};
-  for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
-    char cmd[512], out[65536];
-    snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/multipaxos-sweep.toml --seed %d 2>&1",
-             cli_bin(), seeds[i]);
-    assert_int_equal(cli_run(cmd, out, sizeof out), 0);
-    assert_non_null(strstr(out, "invariants       held"));
-  }
+  replay_passes("multipaxos-sweep.toml", 46);
+  replay_passes("multipaxos-sweep.toml", 110);
 }
 
 static void test_figure8_hunt_passes_with_correct_raft(void **state) {
   (void)state;
-  char out[65536];
-  assert_int_equal(sweep_200("raft-figure8-hunt.toml", out, sizeof out), 0);
-  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+  expect_clean("raft-figure8-hunt.toml", 200);
 }
 
 static void test_sweep_catches_commit_by_counting(void **state) {
@@ -116,23 +124,17 @@ static void test_switchable_bugs_are_caught(void **state) {
 
 static void test_vote_hunt_passes_with_correct_raft(void **state) {
   (void)state;
-  char out[65536];
-  assert_int_equal(sweep_200("raft-sweep-vote-hunt.toml", out, sizeof out), 0);
-  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+  expect_clean("raft-sweep-vote-hunt.toml", 200);
 }
 
 static void test_paxos_sweep_200_seeds(void **state) {
   (void)state;
-  char out[65536];
-  assert_int_equal(sweep_200("paxos-sweep.toml", out, sizeof out), 0);
-  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+  expect_clean("paxos-sweep.toml", 200);
 }
 
 static void test_paxos_sweep_3_nodes_200_seeds(void **state) {
   (void)state;
-  char out[65536];
-  assert_int_equal(sweep_200("paxos-sweep-3.toml", out, sizeof out), 0);
-  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+  expect_clean("paxos-sweep-3.toml", 200);
 }
 
 /* Seeds that found Paxos bugs: 5-node seed 3, a step of more than 64 messages overran the
@@ -140,31 +142,18 @@ static void test_paxos_sweep_3_nodes_200_seeds(void **state) {
  * chosen, and relearning one slot per period missed the liveness deadline. */
 static void test_paxos_regression_seeds(void **state) {
   (void)state;
-  static const struct {
-    const char *scenario;
-    int seed;
-  } seeds[] = {{"paxos-sweep.toml", 3}, {"paxos-sweep-3.toml", 25}};
-  for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
-    char cmd[512], out[16384];
-    snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/%s --seed %d 2>&1", cli_bin(),
-             seeds[i].scenario, seeds[i].seed);
-    int rc = cli_run(cmd, out, sizeof out);
-    if (rc != 0) fail_msg("%s seed %d: exit %d\n%s", seeds[i].scenario, seeds[i].seed, rc, out);
-  }
+  replay_passes("paxos-sweep.toml", 3);
+  replay_passes("paxos-sweep-3.toml", 25);
 }
 
 static void test_zab_sweep_200_seeds(void **state) {
   (void)state;
-  char out[65536];
-  assert_int_equal(sweep_200("zab-sweep.toml", out, sizeof out), 0);
-  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+  expect_clean("zab-sweep.toml", 200);
 }
 
 static void test_zab_sweep_3_nodes_200_seeds(void **state) {
   (void)state;
-  char out[65536];
-  assert_int_equal(sweep_200("zab-sweep-3.toml", out, sizeof out), 0);
-  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+  expect_clean("zab-sweep-3.toml", 200);
 }
 
 /* Seeds that found ZAB bugs, all liveness failures (a node left out for good): 5-node seeds 1607
@@ -175,46 +164,26 @@ static void test_zab_sweep_3_nodes_200_seeds(void **state) {
  * ack it. */
 static void test_zab_regression_seeds(void **state) {
   (void)state;
-  static const struct {
-    const char *scenario;
-    int seed;
-  } seeds[] = {{"zab-sweep.toml", 1607}, {"zab-sweep.toml", 361}, {"zab-sweep.toml", 992},
-               {"zab-sweep.toml", 969},  {"zab-sweep.toml", 779}, {"zab-sweep-3.toml", 1782}};
-  for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
-    char cmd[512], out[16384];
-    snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/%s --seed %d 2>&1", cli_bin(),
-             seeds[i].scenario, seeds[i].seed);
-    int rc = cli_run(cmd, out, sizeof out);
-    if (rc != 0) fail_msg("%s seed %d: exit %d\n%s", seeds[i].scenario, seeds[i].seed, rc, out);
-    assert_non_null(strstr(out, "invariants       held"));
-  }
+  replay_passes("zab-sweep.toml", 1607);
+  replay_passes("zab-sweep.toml", 361);
+  replay_passes("zab-sweep.toml", 992);
+  replay_passes("zab-sweep.toml", 969);
+  replay_passes("zab-sweep.toml", 779);
+  replay_passes("zab-sweep-3.toml", 1782);
 }
 
 /* EPaxos on 5 nodes (300 seeds) and 3 nodes (200 seeds), with a third of the commands on one hot
  * key: random crashes and restarts of command leaders mid-PreAccept and mid-Accept, one-way
  * partitions, loss, isolation, slow nodes. Besides linearizability, the simulator checks directly
  * that every node executes the commands of each key in the same order. */
-static int sweep_n(const char *scenario, int seeds, char *out, size_t out_len) {
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "%s sweep configs/scenarios/%s --seeds %d --jobs 2 2>&1", cli_bin(),
-           scenario, seeds);
-  int rc = cli_run(cmd, out, out_len);
-  print_message("%s", out);
-  return rc;
-}
-
 static void test_epaxos_sweep_300_seeds(void **state) {
   (void)state;
-  char out[65536];
-  assert_int_equal(sweep_n("epaxos-sweep.toml", 300, out, sizeof out), 0);
-  assert_non_null(strstr(out, "300 seeds run, 0 failed"));
+  expect_clean("epaxos-sweep.toml", 300);
 }
 
 static void test_epaxos_sweep_3_nodes_200_seeds(void **state) {
   (void)state;
-  char out[65536];
-  assert_int_equal(sweep_n("epaxos-sweep-3.toml", 200, out, sizeof out), 0);
-  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+  expect_clean("epaxos-sweep-3.toml", 200);
 }
 
 /* Seeds 1022 and 1148 of the 5-node EPaxos sweep (2000 seeds) failed the per-key order check when
@@ -224,30 +193,19 @@ static void test_epaxos_sweep_3_nodes_200_seeds(void **state) {
  * clients they are different runs, kept as more of the sweep). */
 static void test_epaxos_regression_seeds(void **state) {
   (void)state;
-  static const int seeds[] = {1022, 1148};
-  for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
-    char cmd[512], out[16384];
-    snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/epaxos-sweep.toml --seed %d 2>&1",
-             cli_bin(), seeds[i]);
-    int rc = cli_run(cmd, out, sizeof out);
-    if (rc != 0) fail_msg("epaxos seed %d: exit %d\n%s", seeds[i], rc, out);
-    assert_non_null(strstr(out, "invariants       held"));
-  }
+  replay_passes("epaxos-sweep.toml", 1022);
+  replay_passes("epaxos-sweep.toml", 1148);
 }
 
 /* Viewstamped Replication, durable mode, on 5 and 3 nodes under the same random faults. */
 static void test_vr_sweep_200_seeds(void **state) {
   (void)state;
-  char out[65536];
-  assert_int_equal(sweep_200("vr-sweep.toml", out, sizeof out), 0);
-  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+  expect_clean("vr-sweep.toml", 200);
 }
 
 static void test_vr_sweep_3_nodes_200_seeds(void **state) {
   (void)state;
-  char out[65536];
-  assert_int_equal(sweep_200("vr-sweep-3.toml", out, sizeof out), 0);
-  assert_non_null(strstr(out, "200 seeds run, 0 failed"));
+  expect_clean("vr-sweep-3.toml", 200);
 }
 
 /* Seeds that found VR bugs: 3-node seed 19, a replica that learned of view 2 from its primary
@@ -256,11 +214,7 @@ static void test_vr_sweep_3_nodes_200_seeds(void **state) {
  * view 1 (an agreement violation at index 1295). */
 static void test_vr_regression_seeds(void **state) {
   (void)state;
-  char cmd[512], out[16384];
-  snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/vr-sweep-3.toml --seed 19 2>&1", cli_bin());
-  int rc = cli_run(cmd, out, sizeof out);
-  if (rc != 0) fail_msg("vr-sweep-3.toml seed 19: exit %d\n%s", rc, out);
-  assert_non_null(strstr(out, "invariants       held"));
+  replay_passes("vr-sweep-3.toml", 19);
 }
 
 int main(void) {
