@@ -198,6 +198,8 @@ static const char *event_kind_name(ctk_event_kind k) {
   case CTK_EVENT_MESSAGE: return "message";
   case CTK_EVENT_TIMEOUT: return "timeout";
   case CTK_EVENT_COMMAND: return "command";
+  case CTK_EVENT_SNAPSHOT: return "snapshot";
+  case CTK_EVENT_ADMIN: return "admin";
   }
   return "?";
 }

@@ -14,9 +14,12 @@
  * After every step the host MUST, in this order:
  *   1. make output.persist durable (append it to the node's durable bytes, or replace them all
  *      when output.persist_replace is set), and sync it;
- *   2. only then send output.messages, apply output.commits to the state machine and answer
- *      clients;
- *   3. call step(TIMEOUT) once its clock reaches output.next_deadline_us.
+ *   2. only then send output.messages; replace the state machine with output.restore when
+ *      output.restore_index is set; apply output.commits to the state machine and answer
+ *      clients; answer output.reads from the state machine as it now stands;
+ *   3. when output.snapshot_wanted is set, serialize the state machine (which now reflects every
+ *      commit through that index) and hand it back at once with step(SNAPSHOT);
+ *   4. call step(TIMEOUT) once its clock reaches output.next_deadline_us.
  * A crash loses everything volatile and any persisted bytes not yet synced (possibly a torn
  * suffix of them); on restart the host hands the protocol exactly the synced durable bytes.
  *
@@ -61,13 +64,17 @@ typedef enum ctk_event_kind {
   CTK_EVENT_MESSAGE,   /* from: sender node id; bytes: one encoded message, untrusted */
   CTK_EVENT_TIMEOUT,   /* the clock reached the deadline the protocol asked for */
   CTK_EVENT_COMMAND,   /* bytes: one client command (opaque to the protocol) submitted here */
+  CTK_EVENT_SNAPSHOT,  /* bytes: the state machine serialized after applying every commit through
+                          `index`, the host's answer to output.snapshot_wanted */
+  CTK_EVENT_ADMIN,     /* bytes: one operator request, ASCII (see "Administration" below) */
 } ctk_event_kind;
 
 typedef struct ctk_event {
   ctk_event_kind kind;
   uint64_t now_us; /* the host's clock; never goes backwards for one instance */
   int from;        /* MESSAGE only */
-  ctk_bytes bytes; /* START, MESSAGE, COMMAND */
+  ctk_bytes bytes; /* START, MESSAGE, COMMAND, SNAPSHOT, ADMIN */
+  uint64_t index;  /* SNAPSHOT only: the last commit the snapshot reflects */
 } ctk_event;
 
 typedef struct ctk_message {
@@ -92,6 +99,25 @@ typedef struct ctk_output {
   const ctk_commit *commits;
   size_t n_commits;
   uint64_t next_deadline_us; /* absolute time of the next TIMEOUT wanted, or CTK_DEADLINE_NONE */
+
+  /* Snapshots (all zero for a protocol that keeps none). A protocol that compacts its log asks
+   * the host for the state machine with snapshot_wanted (the index of the last commit applied once
+   * this step's commits are, which the host then hands back as step(SNAPSHOT)); it keeps the bytes
+   * in its durable state and ships them to replicas too far behind. When it starts from such
+   * durable bytes, or installs a snapshot a peer sent, it sets restore_index and restore: the host
+   * replaces its state machine with restore (which reflects every commit through restore_index),
+   * and the commits that follow continue at restore_index + 1. */
+  uint64_t snapshot_wanted;
+  uint64_t restore_index;
+  ctk_bytes restore;
+
+  /* Reads answered without a log write (ReadIndex, leases, follower reads, ...): client commands
+   * the protocol was given with CTK_EVENT_COMMAND whose footprint says they only read. The host
+   * executes each against its state machine once this step's commits are applied, and must not
+   * let it change any state. A protocol that orders every command through its log leaves these
+   * empty. */
+  const ctk_bytes *reads;
+  size_t n_reads;
 } ctk_output;
 
 typedef enum ctk_role {
@@ -108,14 +134,35 @@ typedef struct ctk_status {
   int leader_id;         /* the leader this node believes in, or -1 */
   uint64_t commit_index; /* highest position committed (and emitted) at this node */
   uint64_t log_length;   /* highest position held, committed or not */
+  uint32_t members;      /* voting members, a bitmask of node ids; 0: all n_nodes (static) */
+  uint32_t learners;     /* non-voting members receiving the log, a bitmask */
+  uint64_t snapshot_index; /* last position folded into a snapshot (0: none) */
 } ctk_status;
 
 /* What the protocol is told at create time. */
 typedef struct ctk_node_config {
-  int node_id;   /* 0 .. n_nodes-1 */
-  int n_nodes;   /* 1 .. CTK_MAX_NODES */
-  uint64_t seed; /* the only source of randomness the protocol may use */
+  int node_id;      /* 0 .. n_nodes-1 */
+  int n_nodes;      /* 1 .. CTK_MAX_NODES */
+  uint64_t seed;    /* the only source of randomness the protocol may use */
+  uint32_t members; /* the initial voting members, a bitmask of node ids below n_nodes; 0: all.
+                       Nodes outside it start empty and wait to be added (CTK_EVENT_ADMIN) */
 } ctk_node_config;
+
+/* ---- Administration ----
+ *
+ * CTK_EVENT_ADMIN carries one operator request as ASCII words, handled by protocols that support
+ * it (others return CTK_ERR_INVALID):
+ *
+ *   add N          make node N a member (a learner first, voting once caught up)
+ *   remove N       remove node N from the members (a leader removing itself steps down)
+ *   transfer N     hand leadership to node N
+ *   force N,M,...  UNSAFE: make exactly these nodes the members without a quorum of the old
+ *                  configuration, to recover from permanent quorum loss; may lose committed
+ *                  entries
+ *
+ * step returns CTK_OK when the request was accepted (it completes later, through the log),
+ * CTK_ERR_REJECTED when this node cannot do it now (not the leader: status.leader_id names a
+ * better node; a change already in progress), CTK_ERR_INVALID when malformed or unsupported. */
 
 /* Typed options. Each protocol describes its options as a table of specs; the configuration
  * loader reads the [<protocol>] table of an experiment file against it, checks types and ranges,
@@ -236,7 +283,7 @@ typedef struct ctk_protocol_def {
  * use the C library, and the types and constants of this header, but no function of ctk (the
  * host does not export them). The ABI version changes whenever a struct or the meaning of a field
  * of this header changes; an object built against another version is refused. */
-#define CTK_PROTOCOL_ABI_VERSION  1u
+#define CTK_PROTOCOL_ABI_VERSION  2u
 #define CTK_PROTOCOL_ENTRY_SYMBOL "ctk_protocol_entry_v1"
 typedef const struct ctk_protocol_def *(*ctk_protocol_entry_fn)(unsigned *abi_version);
 

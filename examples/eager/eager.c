@@ -58,6 +58,8 @@ static int eager_step(ctk_proto *self, const ctk_event *event, ctk_output *out) 
     out->commits = &self->commit;
     out->n_commits = 1;
     return CTK_OK;
+  case CTK_EVENT_SNAPSHOT:
+  case CTK_EVENT_ADMIN: return CTK_ERR_INVALID;
   }
   return CTK_ERR_INVALID;
 }
