@@ -56,8 +56,11 @@ typedef struct ctk_sim_stats {
   uint64_t max_term;
   uint64_t max_commit;
   uint64_t syncs, bytes_persisted;
-  ctk_histogram latency_us; /* intended send to completion, answered ops after the warmup */
-  uint64_t trace_hash;      /* hash of every event in order: equal runs have equal hashes */
+  uint64_t snapshots_taken;    /* state machine snapshots handed to a protocol (SNAPSHOT steps) */
+  uint64_t snapshots_restored; /* state machines replaced by a protocol's snapshot */
+  uint64_t snapshot_bytes_max; /* the largest snapshot taken */
+  ctk_histogram latency_us;    /* intended send to completion, answered ops after the warmup */
+  uint64_t trace_hash;         /* hash of every event in order: equal runs have equal hashes */
 } ctk_sim_stats;
 
 typedef struct ctk_sim_report {

@@ -58,6 +58,7 @@ typedef struct sim_input {
   int from;      /* MESSAGE: sender; COMMAND: client id */
   uint8_t *data; /* owned */
   uint32_t len;
+  uint64_t index; /* SNAPSHOT: the last commit the snapshot reflects */
 } sim_input;
 
 typedef struct sim_held_message {
@@ -66,9 +67,14 @@ typedef struct sim_held_message {
   uint32_t len;
 } sim_held_message;
 
+/* What a step's output does to the state machine, held until the step's sync: apply a commit,
+ * replace the store with a protocol's snapshot, or take a snapshot of it for the protocol. */
+typedef enum sim_held_kind { HELD_COMMIT = 0, HELD_RESTORE, HELD_SNAPSHOT } sim_held_kind;
+
 typedef struct sim_held_commit {
-  uint64_t index;
-  uint8_t *data;
+  sim_held_kind kind;
+  uint64_t index; /* COMMIT: its index; RESTORE: the last commit in it; SNAPSHOT: wanted at */
+  uint8_t *data;  /* COMMIT: the command; RESTORE: the snapshot */
   uint32_t len;
 } sim_held_commit;
 
@@ -181,6 +187,18 @@ typedef struct sim_order {
   size_t reads_n, reads_cap;
   uint64_t *executed; /* client << 40 | seq of every command executed anywhere */
   size_t n_executed, cap_executed;
+  /* Where a node stood in each key's writes when it took a snapshot, for the nodes that later
+   * restore that snapshot (the most recent SIM_ORDER_SNAPSHOTS). */
+  struct sim_order_snapshot {
+    uint64_t hash; /* of the snapshot's bytes; 0: empty */
+    uint64_t *keys;
+    uint32_t *pos;
+    size_t n;
+  } snapshots[64];
+  size_t next_snapshot;
+  /* A node restored a snapshot no longer remembered: its place in the keys' writes is unknown,
+   * so its order is not checked until it starts over. */
+  uint8_t unanchored[CTK_MAX_NODES];
 } sim_order;
 
 /* One message for the HTML page (sim_html.c). */
@@ -323,6 +341,9 @@ void sim_check_free(ctk_simulator *self);
 /* A node executed (committed) this command: checks its place among the key's commands. */
 void sim_order_note(ctk_simulator *self, int node, const uint8_t *data, uint32_t len);
 void sim_order_node_reset(ctk_simulator *self, int node); /* the node starts over */
+/* A node snapshotted its store (whose bytes hash to `snapshot`), or replaced its store by one. */
+void sim_order_snapshot_taken(ctk_simulator *self, int node, uint64_t snapshot);
+void sim_order_snapshot_restored(ctk_simulator *self, int node, uint64_t snapshot);
 /* Every command executed anywhere (client << 40 | seq), sorted, with duplicates. */
 int sim_order_executed_sorted(ctk_simulator *self, const uint64_t **ids, size_t *n);
 void sim_order_free(ctk_simulator *self);

@@ -67,6 +67,7 @@ void sim_node_input_take(ctk_simulator *self, int i, ctk_event_kind kind, int fr
   in->from = from;
   in->data = data;
   in->len = len;
+  in->index = 0;
   node->inbox_n++;
   node_schedule_run(self, i);
 }
@@ -77,6 +78,22 @@ static int node_pop_input(sim_node *node, sim_input *in) {
   node->inbox_head = (node->inbox_head + 1) % node->inbox_cap;
   node->inbox_n--;
   return 1;
+}
+
+/* Queues an input ahead of all others (a snapshot the protocol asked for is handed back "at
+ * once"). The input's data is taken. */
+static void inbox_push_front(ctk_simulator *self, int i, sim_input in) {
+  sim_node *node = &self->nodes[i];
+  sim_node_input_take(self, i, in.kind, in.from, in.data, in.len); /* makes room, schedules */
+  if (!node->inbox_n) return;                                      /* dropped */
+  size_t last = (node->inbox_head + node->inbox_n - 1) % node->inbox_cap;
+  node->inbox[last].index = in.index;
+  /* Rotate the new last input to the front. */
+  sim_input moved = node->inbox[last];
+  for (size_t k = node->inbox_n - 1; k > 0; k--)
+    node->inbox[(node->inbox_head + k) % node->inbox_cap] =
+        node->inbox[(node->inbox_head + k - 1) % node->inbox_cap];
+  node->inbox[node->inbox_head] = moved;
 }
 
 /* Makes sure an EV_TIMER event fires at the deadline (or now, for one already past). The time
@@ -123,21 +140,70 @@ static void node_hold(ctk_simulator *self, int i, const ctk_output *out) {
     h->len = (uint32_t)msg->bytes.len;
     h->data = copy_bytes(msg->bytes.data, msg->bytes.len);
   }
-  if (node->n_held_commits + out->n_commits > node->cap_held_commits) {
-    size_t cap = (node->n_held_commits + out->n_commits) * 2;
+  size_t need = node->n_held_commits + out->n_commits + 2; /* + a restore and a snapshot */
+  if (need > node->cap_held_commits) {
+    size_t cap = need * 2;
     sim_held_commit *c = realloc(node->held_commits, cap * sizeof *c);
     if (!c) return sim_violation(self, "simulator out of memory");
     node->held_commits = c;
     node->cap_held_commits = cap;
   }
+  if (out->restore_index) {
+    sim_held_commit *h = &node->held_commits[node->n_held_commits++];
+    *h = (sim_held_commit){HELD_RESTORE, out->restore_index,
+                           copy_bytes(out->restore.data, out->restore.len),
+                           (uint32_t)out->restore.len};
+  }
   for (size_t k = 0; k < out->n_commits; k++) {
     const ctk_commit *c = &out->commits[k];
     sim_check_commit(self, i, c->index, c->command.data, (uint32_t)c->command.len);
     sim_held_commit *h = &node->held_commits[node->n_held_commits++];
+    h->kind = HELD_COMMIT;
     h->index = c->index;
     h->len = (uint32_t)c->command.len;
     h->data = copy_bytes(c->command.data, c->command.len);
   }
+  if (out->snapshot_wanted)
+    node->held_commits[node->n_held_commits++] =
+        (sim_held_commit){HELD_SNAPSHOT, out->snapshot_wanted, NULL, 0};
+}
+
+/* Replaces the node's store with a protocol's snapshot. */
+static void node_restore(ctk_simulator *self, int i, const sim_held_commit *r) {
+  sim_node *node = &self->nodes[i];
+  if (ctk_kv_restore(node->kv, r->data, r->len))
+    return sim_violation(self, "node %d restored a snapshot that does not decode (%u bytes)", i,
+                         r->len);
+  self->stats.snapshots_restored++;
+  node->applied = r->index;
+  sim_order_snapshot_restored(self, i, XXH3_64bits(r->data, r->len));
+  sim_trace(self, "n%d RESTORE snapshot through index %" PRIu64 " (%u bytes)", i, r->index, r->len);
+}
+
+static void inbox_push_front(ctk_simulator *self, int i, sim_input in);
+
+/* Takes the snapshot the protocol asked for, once the store reflects exactly the commits through
+ * the index asked for, and hands it to the protocol ahead of every other input. */
+static void node_snapshot(ctk_simulator *self, int i, uint64_t index) {
+  sim_node *node = &self->nodes[i];
+  if (node->applied != index)
+    return sim_violation(self,
+                         "node %d asked for a snapshot at index %" PRIu64
+                         " but its state machine is at %" PRIu64,
+                         i, index, node->applied);
+  uint8_t *bytes;
+  size_t len;
+  if (ctk_kv_serialize(node->kv, &bytes, &len) || len > UINT32_MAX)
+    return sim_violation(self, "simulator out of memory");
+  self->stats.snapshots_taken++;
+  if (len > self->stats.snapshot_bytes_max) self->stats.snapshot_bytes_max = len;
+  sim_order_snapshot_taken(self, i, XXH3_64bits(bytes, len));
+  inbox_push_front(self, i,
+                   (sim_input){.kind = CTK_EVENT_SNAPSHOT,
+                               .from = -1,
+                               .data = bytes,
+                               .len = (uint32_t)len,
+                               .index = index});
 }
 
 /* Applies a committed command to the node's store and answers the client waiting here, if any. */
@@ -178,7 +244,13 @@ static void node_release(ctk_simulator *self, int i) {
   }
   node->n_held_msgs = 0;
   for (size_t k = 0; k < node->n_held_commits; k++) {
-    node_apply(self, i, &node->held_commits[k]);
+    const sim_held_commit *h = &node->held_commits[k];
+    if (h->kind == HELD_COMMIT)
+      node_apply(self, i, h);
+    else if (h->kind == HELD_RESTORE)
+      node_restore(self, i, h);
+    else
+      node_snapshot(self, i, h->index);
     free(node->held_commits[k].data);
   }
   node->n_held_commits = 0;
@@ -206,7 +278,11 @@ static const char *event_kind_name(ctk_event_kind k) {
 
 static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
   sim_node *node = &self->nodes[i];
-  ctk_event ev = {.kind = in->kind, .now_us = now, .from = in->from, .bytes = {in->data, in->len}};
+  ctk_event ev = {.kind = in->kind,
+                  .now_us = now,
+                  .from = in->from,
+                  .bytes = {in->data, in->len},
+                  .index = in->index};
   if (in->kind == CTK_EVENT_COMMAND) ev.from = -1;
   ctk_output out;
   self->stats.steps++;
