@@ -59,12 +59,12 @@ static void print_diff(const char *golden_path, char *want, char *got) {
   while (i < na || j < nb) {
     if (i < na && j < nb && !strcmp(a[i], b[j])) {
       i++, j++;
-    } else if (j < nb && (i == na || L(i, j + 1) >= L(i + 1, j))) {
-      printf("+%zu: %s\n", j + 1, b[j]);
-      j++;
-    } else {
+    } else if (i < na && (j == nb || L(i + 1, j) >= L(i, j + 1))) {
       printf("-%zu: %s\n", i + 1, a[i]);
       i++;
+    } else {
+      printf("+%zu: %s\n", j + 1, b[j]);
+      j++;
     }
   }
 #undef L

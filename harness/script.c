@@ -221,6 +221,16 @@ static int parse_at(script *sc, char **tok, int ntok, int k, int *set) {
 
 /* ---- start ---- */
 
+/* The loader's message without its "NAME:LINE:COLUMN: " prefix, which points into the TOML text
+ * built from the start line rather than into the script. */
+static const char *strip_position(const char *msg, const char *name) {
+  size_t n = strlen(name);
+  if (strncmp(msg, name, n) || msg[n] != ':') return msg;
+  const char *p = msg + n;
+  while (*p == ':' || (*p >= '0' && *p <= '9')) p++;
+  return *p == ' ' ? p + 1 : msg;
+}
+
 static int start_cluster(script *sc, char **tok, int ntok) {
   if (sc->sim) { /* a new cluster: the script compares two settings side by side */
     ctk_sim_destroy(&sc->sim);
@@ -252,8 +262,8 @@ static int start_cluster(script *sc, char **tok, int ntok) {
     }
     snprintf(toml, sizeof toml, "protocol = \"%s\"\nseed = %ld\n[cluster]\nnodes = %ld\n[%s]\n%s",
              def->name, seed, n, def->name, opts);
-    if (ctk_config_load_string(toml, sc->path, &sc->config, cerr, sizeof cerr))
-      return fail_parse(sc, "%s", cerr);
+    if (ctk_config_load_string(toml, "(start)", &sc->config, cerr, sizeof cerr))
+      return fail_parse(sc, "%s", strip_position(cerr, "(start)"));
   } else {
     char file[CTK_PATH_LEN];
     const char *slash = strrchr(sc->path, '/');
