@@ -9,12 +9,14 @@
  *   deliver [A->B]                             deliver the messages in flight (A, B: node or *)
  *   drop [A->B]                                drop them
  *   stabilize                                  deliver until nothing is in flight
+ *   run 500ms                                  deliver everything and advance, for that long
  *   run-until leader [N] | committed I [at NODES] [within 10s]
- *                                              deliver and advance until it holds
+ *                                              the same, until it holds (a failure if it does not)
  *   crash N | restart N | isolate N | heal | partition 0,1 | 2,3,4
+ *   freeze NODES | thaw NODES                  stop / restart nodes' timers (who times out first)
  *   submit N put KEY VALUE                     a client command at node N
  *   expect leader N|none | term T [at NODES] | committed I [at NODES] | role ROLE at NODES
- *          | entry I put KEY VALUE | counter NAME VALUE | in-flight N
+ *          | entry I put KEY VALUE | entry I no-op | counter NAME VALUE | in-flight N
  *   print status | log | flight | counters
  *   # comment
  *
