@@ -1,84 +1,19 @@
-/* script.c: the interpreter of scripted scenarios (script.h): parses one command per line, drives
+/* script.c: the interpreter of scripted scenarios (script.h): reads one command per line, drives
  * a simulator with a manual network, and writes what happened, the way etcd-io/raft's
- * interaction tests read like a lab notebook. */
+ * interaction tests read like a lab notebook. Words are read by script_parse.c; expect and print
+ * are answered by script_query.c. */
 #include "script.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "counts.h"
-#include "sim.h"
+#include "script_internal.h"
 
-#define SCRIPT_MAX_TOKENS   40
-#define SCRIPT_MAX_ROUNDS   100000 /* delivery rounds of one run-until or stabilize */
-#define SCRIPT_WITHIN_US    10000000ull
-#define SCRIPT_TOML_MAX     4096
-
-typedef struct node_snap {
-  int alive;
-  ctk_status st;
-} node_snap;
-
-typedef struct script {
-  const char *path;
-  int line;
-  FILE *out;
-  char *err;
-  size_t err_len;
-  ctk_config config;
-  int have_config;
-  ctk_simulator *sim;
-  int n;
-  node_snap last[CTK_MAX_NODES];
-  int expectations, failures;
-  int violation_reported;
-} script;
-
-/* ---- errors and output ---- */
-
-static int fail_parse(script *sc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail_parse(script *sc, const char *fmt, ...) {
-  int k = snprintf(sc->err, sc->err_len, "%s:%d: ", sc->path, sc->line);
-  if (k < 0 || (size_t)k >= sc->err_len) return -1;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(sc->err + k, sc->err_len - (size_t)k, fmt, ap);
-  va_end(ap);
-  return -1;
-}
-
-/* A failed expectation: reported with its line, and the script goes on. */
-static void expect_failed(script *sc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void expect_failed(script *sc, const char *fmt, ...) {
-  sc->failures++;
-  fprintf(sc->out, "  FAIL line %d: ", sc->line);
-  va_list ap;
-  va_start(ap, fmt);
-  vfprintf(sc->out, fmt, ap);
-  va_end(ap);
-  fputc('\n', sc->out);
-}
-
-static const char *role_name(ctk_role role) {
-  switch (role) {
-  case CTK_ROLE_FOLLOWER: return "follower";
-  case CTK_ROLE_CANDIDATE: return "candidate";
-  case CTK_ROLE_LEADER: return "leader";
-  case CTK_ROLE_NONE: return "replica";
-  }
-  return "?";
-}
-
-static void leader_name(int id, char *buf, size_t len) {
-  if (id < 0)
-    snprintf(buf, len, "none");
-  else
-    snprintf(buf, len, "n%d", id);
-}
+#define SCRIPT_MAX_TOKENS 40
+#define SCRIPT_MAX_ROUNDS 100000 /* delivery rounds of one run-until, run or stabilize */
+#define SCRIPT_WITHIN_US  10000000ull
+#define SCRIPT_TOML_MAX   4096
 
 static node_snap snap_of(const script *sc, int i) {
   node_snap s = {0};
@@ -102,20 +37,20 @@ static void print_changes(script *sc) {
     if (!was->alive) ADD(", up");
     if (!was->alive || now.st.role != was->st.role) {
       if (was->alive)
-        ADD(", %s -> %s", role_name(was->st.role), role_name(now.st.role));
+        ADD(", %s -> %s", script_role_name(was->st.role), script_role_name(now.st.role));
       else
-        ADD(", %s", role_name(now.st.role));
+        ADD(", %s", script_role_name(now.st.role));
     }
     if (!was->alive)
       ADD(", term %" PRIu64, now.st.term);
     else if (now.st.term != was->st.term)
       ADD(", term %" PRIu64 " -> %" PRIu64, was->st.term, now.st.term);
     if (!was->alive && now.st.leader_id >= 0) {
-      leader_name(now.st.leader_id, b, sizeof b);
+      script_leader_name(now.st.leader_id, b, sizeof b);
       ADD(", leader %s", b);
     } else if (was->alive && now.st.leader_id != was->st.leader_id) {
-      leader_name(was->st.leader_id, a, sizeof a);
-      leader_name(now.st.leader_id, b, sizeof b);
+      script_leader_name(was->st.leader_id, a, sizeof a);
+      script_leader_name(now.st.leader_id, b, sizeof b);
       ADD(", leader %s -> %s", a, b);
     }
     if (now.st.commit_index != (was->alive ? was->st.commit_index : 0))
@@ -141,84 +76,6 @@ static int settle(script *sc) {
   return -1;
 }
 
-/* ---- parsing ---- */
-
-static int parse_int(const char *s, long lo, long hi, long *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi) return -1;
-  *out = v;
-  return 0;
-}
-
-static int parse_node(script *sc, const char *s, int *node) {
-  long v;
-  if (parse_int(s, 0, sc->n - 1, &v))
-    return fail_parse(sc, "expected a node from 0 to %d, got '%s'", sc->n - 1, s);
-  *node = (int)v;
-  return 0;
-}
-
-/* "all", "2", "0,3", "1..4" or a mix ("0,2..3"). */
-static int parse_nodes(script *sc, const char *s, int *set) {
-  memset(set, 0, sizeof(int) * CTK_MAX_NODES);
-  if (!strcmp(s, "all")) {
-    for (int i = 0; i < sc->n; i++) set[i] = 1;
-    return 0;
-  }
-  char buf[256];
-  snprintf(buf, sizeof buf, "%s", s);
-  for (char *save = NULL, *part = strtok_r(buf, ",", &save); part;
-       part = strtok_r(NULL, ",", &save)) {
-    char *dots = strstr(part, "..");
-    int a = 0, b = 0;
-    if (dots) {
-      *dots = 0;
-      if (parse_node(sc, part, &a) || parse_node(sc, dots + 2, &b)) return -1;
-    } else {
-      if (parse_node(sc, part, &a)) return -1;
-      b = a;
-    }
-    if (a > b) return fail_parse(sc, "empty node range '%s'", s);
-    for (int i = a; i <= b; i++) set[i] = 1;
-  }
-  return 0;
-}
-
-/* "100ms", "2s", "500us". */
-static int parse_duration(script *sc, const char *s, uint64_t *us) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  double scale = !strcmp(end, "us") ? 1 : !strcmp(end, "ms") ? 1e3 : !strcmp(end, "s") ? 1e6 : 0;
-  if (errno || end == s || scale == 0 || v < 0 || v * scale > 3600e6)
-    return fail_parse(sc, "expected a duration such as 100ms, 2s or 500us, got '%s'", s);
-  *us = (uint64_t)(v * scale + 0.5);
-  return 0;
-}
-
-/* "A->B", A and B a node or "*" (-1). */
-static int parse_link(script *sc, const char *s, int *from, int *to) {
-  const char *arrow = strstr(s, "->");
-  if (!arrow) return fail_parse(sc, "expected A->B (nodes or *), got '%s'", s);
-  char a[16], b[16];
-  snprintf(a, sizeof a, "%.*s", (int)(arrow - s), s);
-  snprintf(b, sizeof b, "%s", arrow + 2);
-  *from = *to = -1;
-  if (strcmp(a, "*") && parse_node(sc, a, from)) return -1;
-  if (strcmp(b, "*") && parse_node(sc, b, to)) return -1;
-  return 0;
-}
-
-/* Optional trailing "at NODES" from token k; all nodes when absent. */
-static int parse_at(script *sc, char **tok, int ntok, int k, int *set) {
-  if (k == ntok) return parse_nodes(sc, "all", set);
-  if (k + 2 != ntok || strcmp(tok[k], "at"))
-    return fail_parse(sc, "expected 'at NODES' after '%s'", tok[k - 1]);
-  return parse_nodes(sc, tok[k + 1], set);
-}
-
 /* ---- start ---- */
 
 /* The loader's message without its "NAME:LINE:COLUMN: " prefix, which points into the TOML text
@@ -239,31 +96,31 @@ static int start_cluster(script *sc, char **tok, int ntok) {
     sc->violation_reported = 0;
     memset(sc->last, 0, sizeof sc->last);
   }
-  if (ntok < 2) return fail_parse(sc, "expected 'start N PROTOCOL [OPTION=VALUE ...]' or 'start FILE.toml'");
+  if (ntok < 2) return script_fail(sc, "expected 'start N PROTOCOL [OPTION=VALUE ...]' or 'start FILE.toml'");
   char cerr[CTK_ERR_LEN];
   long n, seed = 1;
   int k;
-  if (parse_int(tok[1], 1, CTK_MAX_NODES, &n) == 0) {
-    if (ntok < 3) return fail_parse(sc, "expected a protocol after 'start %ld'", n);
+  if (script_parse_int(tok[1], 1, CTK_MAX_NODES, &n) == 0) {
+    if (ntok < 3) return script_fail(sc, "expected a protocol after 'start %ld'", n);
     const ctk_protocol_def *def = ctk_protocol_find(tok[2]);
-    if (!def) return fail_parse(sc, "unknown protocol '%s' (ctk protocols lists them)", tok[2]);
+    if (!def) return script_fail(sc, "unknown protocol '%s' (ctk protocols lists them)", tok[2]);
     char toml[SCRIPT_TOML_MAX], opts[SCRIPT_TOML_MAX] = "";
     size_t off = 0;
     for (k = 3; k < ntok; k++) {
       const char *eq = strchr(tok[k], '=');
-      if (!eq || eq == tok[k]) return fail_parse(sc, "expected OPTION=VALUE, got '%s'", tok[k]);
+      if (!eq || eq == tok[k]) return script_fail(sc, "expected OPTION=VALUE, got '%s'", tok[k]);
       if (!strncmp(tok[k], "seed=", 5)) {
-        if (parse_int(eq + 1, 0, 1L << 40, &seed)) return fail_parse(sc, "bad seed '%s'", eq + 1);
+        if (script_parse_int(eq + 1, 0, 1L << 40, &seed)) return script_fail(sc, "bad seed '%s'", eq + 1);
         continue;
       }
       off += (size_t)snprintf(opts + off, sizeof opts - off, "%.*s = %s\n", (int)(eq - tok[k]),
                               tok[k], eq + 1);
-      if (off >= sizeof opts) return fail_parse(sc, "too many options");
+      if (off >= sizeof opts) return script_fail(sc, "too many options");
     }
     snprintf(toml, sizeof toml, "protocol = \"%s\"\nseed = %ld\n[cluster]\nnodes = %ld\n[%s]\n%s",
              def->name, seed, n, def->name, opts);
     if (ctk_config_load_string(toml, "(start)", &sc->config, cerr, sizeof cerr))
-      return fail_parse(sc, "%s", strip_position(cerr, "(start)"));
+      return script_fail(sc, "%s", strip_position(cerr, "(start)"));
   } else {
     char file[CTK_PATH_LEN];
     const char *slash = strrchr(sc->path, '/');
@@ -271,10 +128,10 @@ static int start_cluster(script *sc, char **tok, int ntok) {
       snprintf(file, sizeof file, "%s", tok[1]);
     else
       snprintf(file, sizeof file, "%.*s/%s", (int)(slash - sc->path), sc->path, tok[1]);
-    if (ctk_config_load(file, &sc->config, cerr, sizeof cerr)) return fail_parse(sc, "%s", cerr);
+    if (ctk_config_load(file, &sc->config, cerr, sizeof cerr)) return script_fail(sc, "%s", cerr);
     for (k = 2; k < ntok; k++) {
-      if (strncmp(tok[k], "seed=", 5) || parse_int(tok[k] + 5, 0, 1L << 40, &seed))
-        return fail_parse(sc, "expected seed=N after the file, got '%s'", tok[k]);
+      if (strncmp(tok[k], "seed=", 5) || script_parse_int(tok[k] + 5, 0, 1L << 40, &seed))
+        return script_fail(sc, "expected seed=N after the file, got '%s'", tok[k]);
       sc->config.seed = (uint64_t)seed;
     }
   }
@@ -287,7 +144,7 @@ static int start_cluster(script *sc, char **tok, int ntok) {
   s->chase_leader = 0;
   ctk_sim_options options = {.no_clients = 1, .skip_check = 1, .manual_network = 1};
   sc->sim = ctk_sim_new(&sc->config, &options, cerr, sizeof cerr);
-  if (!sc->sim) return fail_parse(sc, "%s", cerr);
+  if (!sc->sim) return script_fail(sc, "%s", cerr);
   sc->n = ctk_sim_n_nodes(sc->sim);
   fprintf(sc->out, "  %d nodes of %s, seed %" PRIu64 "\n", sc->n, sc->config.protocol_name,
           sc->config.seed);
@@ -296,9 +153,10 @@ static int start_cluster(script *sc, char **tok, int ntok) {
   return 0;
 }
 
+
 /* ---- the network ---- */
 
-static void describe(script *sc, const uint8_t *data, uint32_t len, char *buf, size_t buf_len) {
+void script_describe(script *sc, const uint8_t *data, uint32_t len, char *buf, size_t buf_len) {
   if (sc->config.protocol->describe(data, len, buf, buf_len) < 0)
     snprintf(buf, buf_len, "(malformed, %u bytes)", len);
 }
@@ -325,7 +183,7 @@ static size_t deliver(script *sc, int from, int to, int drop, int quiet) {
       continue;
     }
     char desc[256];
-    if (!quiet) describe(sc, data, len, desc, sizeof desc);
+    if (!quiet) script_describe(sc, data, len, desc, sizeof desc);
     int rc = ctk_sim_flight_take(sc->sim, k, drop);
     if (!quiet)
       fprintf(sc->out, "  %sn%d -> n%d %s%s\n", drop ? "dropped " : "", f, t, desc,
@@ -336,6 +194,7 @@ static size_t deliver(script *sc, int from, int to, int drop, int quiet) {
   }
   return matching;
 }
+
 
 /* ---- conditions ---- */
 
@@ -363,20 +222,20 @@ static int holds(script *sc, const condition *c) {
 static int run_until(script *sc, char **tok, int ntok) {
   uint64_t within = SCRIPT_WITHIN_US;
   if (ntok >= 3 && !strcmp(tok[ntok - 2], "within")) {
-    if (parse_duration(sc, tok[ntok - 1], &within)) return -1;
+    if (script_parse_duration(sc, tok[ntok - 1], &within)) return -1;
     ntok -= 2;
   }
   condition c = {.node = -1};
   long v;
   if (ntok >= 2 && !strcmp(tok[1], "leader") && ntok <= 3) {
-    if (ntok == 3 && parse_node(sc, tok[2], &c.node)) return -1;
+    if (ntok == 3 && script_parse_node(sc, tok[2], &c.node)) return -1;
   } else if (ntok >= 3 && !strcmp(tok[1], "committed")) {
     c.kind = 1;
-    if (parse_int(tok[2], 0, 1L << 40, &v)) return fail_parse(sc, "bad index '%s'", tok[2]);
+    if (script_parse_int(tok[2], 0, 1L << 40, &v)) return script_fail(sc, "bad index '%s'", tok[2]);
     c.index = (uint64_t)v;
-    if (parse_at(sc, tok, ntok, 3, c.set)) return -1;
+    if (script_parse_at(sc, tok, ntok, 3, c.set)) return -1;
   } else {
-    return fail_parse(sc, "expected 'run-until leader [N]' or 'run-until committed I [at NODES]'"
+    return script_fail(sc, "expected 'run-until leader [N]' or 'run-until committed I [at NODES]'"
                           " with an optional 'within DURATION'");
   }
   uint64_t start = ctk_sim_now(sc->sim), deadline = start + within;
@@ -396,7 +255,7 @@ static int run_until(script *sc, char **tok, int ntok) {
   if (reached)
     fprintf(sc->out, "  reached after %.1f ms\n", (double)(now - start) / 1e3);
   else if (!ctk_sim_violation(sc->sim))
-    expect_failed(sc, "not reached within %.1f ms", (double)within / 1e3);
+    script_expect_failed(sc, "not reached within %.1f ms", (double)within / 1e3);
   print_changes(sc);
   return 0;
 }
@@ -419,152 +278,6 @@ static int run_for(script *sc, uint64_t us) {
   return 0;
 }
 
-/* ---- expectations ---- */
-
-static int expect(script *sc, char **tok, int ntok) {
-  sc->expectations++;
-  int set[CTK_MAX_NODES];
-  long v;
-  const char *what = ntok >= 2 ? tok[1] : "";
-  if (!strcmp(what, "leader") && ntok == 3) {
-    int want = -1, got = ctk_sim_leader(sc->sim);
-    if (strcmp(tok[2], "none") && parse_node(sc, tok[2], &want)) return -1;
-    char a[16], b[16];
-    leader_name(want, a, sizeof a);
-    leader_name(got, b, sizeof b);
-    if (want != got) expect_failed(sc, "expected leader %s, saw %s", a, b);
-  } else if ((!strcmp(what, "term") || !strcmp(what, "committed")) && ntok >= 3) {
-    if (parse_int(tok[2], 0, 1L << 40, &v)) return fail_parse(sc, "bad number '%s'", tok[2]);
-    if (parse_at(sc, tok, ntok, 3, set)) return -1;
-    int term = !strcmp(what, "term");
-    for (int i = 0; i < sc->n; i++) {
-      ctk_status st;
-      if (!set[i]) continue;
-      if (ctk_sim_status(sc->sim, i, &st)) {
-        if (ntok > 3) expect_failed(sc, "expected %s %ld at n%d, which is down", what, v, i);
-        continue;
-      }
-      uint64_t got = term ? st.term : st.commit_index;
-      if (got != (uint64_t)v)
-        expect_failed(sc, "expected %s %ld at n%d, saw %" PRIu64, what, v, i, got);
-    }
-  } else if (!strcmp(what, "role") && ntok >= 3) {
-    if (parse_at(sc, tok, ntok, 3, set)) return -1;
-    for (int i = 0; i < sc->n; i++) {
-      ctk_status st;
-      if (!set[i]) continue;
-      const char *got = ctk_sim_status(sc->sim, i, &st) ? "down" : role_name(st.role);
-      if (strcmp(got, tok[2])) expect_failed(sc, "expected n%d %s, saw %s", i, tok[2], got);
-    }
-  } else if (!strcmp(what, "entry") && ntok == 6 && !strcmp(tok[3], "put")) {
-    if (parse_int(tok[2], 1, 1L << 40, &v)) return fail_parse(sc, "bad index '%s'", tok[2]);
-    char key[CTK_MAX_COMMAND_BYTES], value[CTK_MAX_COMMAND_BYTES];
-    int found = 0;
-    for (int i = 0; i < sc->n && !found; i++)
-      found = ctk_sim_committed(sc->sim, i, (uint64_t)v, key, sizeof key, value, sizeof value) == 0;
-    if (!found)
-      expect_failed(sc, "expected entry %ld put %s %s, but no node has committed it", v, tok[4],
-                    tok[5]);
-    else if (!key[0])
-      expect_failed(sc, "expected entry %ld put %s %s, saw a no-op", v, tok[4], tok[5]);
-    else if (strcmp(key, tok[4]) || strcmp(value, tok[5]))
-      expect_failed(sc, "expected entry %ld put %s %s, saw put %s %s", v, tok[4], tok[5], key,
-                    value);
-  } else if (!strcmp(what, "entry") && ntok == 4 && !strcmp(tok[3], "no-op")) {
-    if (parse_int(tok[2], 1, 1L << 40, &v)) return fail_parse(sc, "bad index '%s'", tok[2]);
-    char key[CTK_MAX_COMMAND_BYTES], value[CTK_MAX_COMMAND_BYTES];
-    int found = 0;
-    for (int i = 0; i < sc->n && !found; i++)
-      found = ctk_sim_committed(sc->sim, i, (uint64_t)v, key, sizeof key, value, sizeof value) == 0;
-    if (!found)
-      expect_failed(sc, "expected entry %ld no-op, but no node has committed it", v);
-    else if (key[0])
-      expect_failed(sc, "expected entry %ld no-op, saw put %s %s", v, key, value);
-  } else if (!strcmp(what, "counter") && ntok == 4) {
-    if (parse_int(tok[3], 0, 1L << 62, &v)) return fail_parse(sc, "bad number '%s'", tok[3]);
-    ctk_counts counts;
-    ctk_sim_counters(sc->sim, &counts);
-    int found;
-    uint64_t got = ctk_counts_get(&counts, tok[2], &found);
-    if (!found && v != 0)
-      expect_failed(sc, "expected counter %s %ld, but the protocol has no such counter", tok[2], v);
-    else if (got != (uint64_t)v)
-      expect_failed(sc, "expected counter %s %ld, saw %" PRIu64, tok[2], v, got);
-  } else if (!strcmp(what, "in-flight") && ntok == 3) {
-    if (parse_int(tok[2], 0, 1L << 40, &v)) return fail_parse(sc, "bad number '%s'", tok[2]);
-    size_t got = ctk_sim_in_flight(sc->sim);
-    if (got != (size_t)v) expect_failed(sc, "expected %ld messages in flight, saw %zu", v, got);
-  } else {
-    return fail_parse(sc, "expected 'expect leader N|none', 'expect term T [at NODES]', 'expect "
-                          "committed I [at NODES]', 'expect role ROLE at NODES', 'expect entry I "
-                          "put KEY VALUE', 'expect counter NAME VALUE' or 'expect in-flight N'");
-  }
-  return 0;
-}
-
-/* ---- print ---- */
-
-static int print(script *sc, char **tok, int ntok) {
-  const char *what = ntok == 2 ? tok[1] : "";
-  if (!strcmp(what, "status")) {
-    fprintf(sc->out, "  time %.3f s, %zu message(s) in flight\n",
-            (double)ctk_sim_now(sc->sim) / 1e6, ctk_sim_in_flight(sc->sim));
-    for (int i = 0; i < sc->n; i++) {
-      ctk_status st;
-      if (ctk_sim_status(sc->sim, i, &st)) {
-        fprintf(sc->out, "  n%d: down\n", i);
-        continue;
-      }
-      char l[16];
-      leader_name(st.leader_id, l, sizeof l);
-      fprintf(sc->out, "  n%d: %-9s term %" PRIu64 ", leader %s, commit %" PRIu64 ", log %" PRIu64 "\n",
-              i, role_name(st.role), st.term, l, st.commit_index, st.log_length);
-    }
-  } else if (!strcmp(what, "log")) {
-    char key[CTK_MAX_COMMAND_BYTES], value[CTK_MAX_COMMAND_BYTES];
-    for (uint64_t index = 1;; index++) {
-      char at[128] = "";
-      size_t off = 0;
-      int any = 0;
-      for (int i = 0; i < sc->n; i++) {
-        if (ctk_sim_committed(sc->sim, i, index, key, sizeof key, value, sizeof value)) continue;
-        any = 1;
-        off += (size_t)snprintf(at + off, sizeof at - off, " n%d", i);
-      }
-      if (!any) {
-        if (index == 1) fprintf(sc->out, "  (nothing committed)\n");
-        break;
-      }
-      for (int i = 0; i < sc->n; i++) /* the command, from a node that committed it */
-        if (!ctk_sim_committed(sc->sim, i, index, key, sizeof key, value, sizeof value)) break;
-      if (key[0])
-        fprintf(sc->out, "  %" PRIu64 ": put %s %s  (committed at%s)\n", index, key, value, at);
-      else
-        fprintf(sc->out, "  %" PRIu64 ": no-op  (committed at%s)\n", index, at);
-    }
-  } else if (!strcmp(what, "flight")) {
-    size_t n = ctk_sim_in_flight(sc->sim);
-    if (!n) fprintf(sc->out, "  (nothing in flight)\n");
-    for (size_t k = 0; k < n; k++) {
-      int f, t;
-      const uint8_t *data;
-      uint32_t len;
-      char desc[256];
-      ctk_sim_flight_at(sc->sim, k, &f, &t, &data, &len);
-      describe(sc, data, len, desc, sizeof desc);
-      fprintf(sc->out, "  n%d -> n%d %s\n", f, t, desc);
-    }
-  } else if (!strcmp(what, "counters")) {
-    ctk_counts counts;
-    ctk_sim_counters(sc->sim, &counts);
-    if (!counts.n) fprintf(sc->out, "  (the protocol keeps no counters)\n");
-    for (size_t k = 0; k < counts.n; k++)
-      fprintf(sc->out, "  %s %" PRIu64 "\n", counts.c[k].name, counts.c[k].value);
-  } else {
-    return fail_parse(sc, "expected 'print status', 'print log', 'print flight' or 'print counters'");
-  }
-  return 0;
-}
 
 /* ---- one command ---- */
 
@@ -578,17 +291,17 @@ static int partition(script *sc, char **tok, int ntok) {
       continue;
     }
     int set[CTK_MAX_NODES];
-    if (parse_nodes(sc, tok[k], set)) return -1;
+    if (script_parse_nodes(sc, tok[k], set)) return -1;
     for (int i = 0; i < sc->n; i++) {
       if (!set[i]) continue;
-      if (group[i] >= 0) return fail_parse(sc, "n%d is in two groups", i);
+      if (group[i] >= 0) return script_fail(sc, "n%d is in two groups", i);
       group[i] = g;
       seen++;
     }
   }
-  if (g == 0) return fail_parse(sc, "expected groups separated by |, as in 'partition 0,1 | 2,3,4'");
+  if (g == 0) return script_fail(sc, "expected groups separated by |, as in 'partition 0,1 | 2,3,4'");
   for (int i = 0; i < sc->n; i++)
-    if (group[i] < 0) return fail_parse(sc, "n%d is in no group", i);
+    if (group[i] < 0) return script_fail(sc, "n%d is in no group", i);
   for (int a = 0; a < sc->n; a++)
     for (int b = 0; b < sc->n; b++)
       if (group[a] != group[b]) ctk_sim_block(sc->sim, a, b, 1);
@@ -599,15 +312,15 @@ static int partition(script *sc, char **tok, int ntok) {
 static int command(script *sc, char **tok, int ntok) {
   const char *cmd = tok[0];
   if (!strcmp(cmd, "start")) return start_cluster(sc, tok, ntok);
-  if (!sc->sim) return fail_parse(sc, "expected 'start' before '%s'", cmd);
+  if (!sc->sim) return script_fail(sc, "expected 'start' before '%s'", cmd);
   if (sc->violation_reported) return 0; /* the simulator stopped at the violation */
   int node = 0, from = -1, to = -1;
   if (!strcmp(cmd, "tick") && ntok == 2) {
     uint64_t us;
-    if (parse_duration(sc, tok[1], &us)) return -1;
+    if (script_parse_duration(sc, tok[1], &us)) return -1;
     if (ctk_sim_run_until(sc->sim, ctk_sim_now(sc->sim) + us)) return settle(sc), 0;
   } else if ((!strcmp(cmd, "deliver") || !strcmp(cmd, "drop")) && ntok <= 2) {
-    if (ntok == 2 && parse_link(sc, tok[1], &from, &to)) return -1;
+    if (ntok == 2 && script_parse_link(sc, tok[1], &from, &to)) return -1;
     if (!deliver(sc, from, to, cmd[1] == 'r', 0)) fprintf(sc->out, "  (no such message in flight)\n");
   } else if (!strcmp(cmd, "stabilize") && ntok == 1) {
     int round = 0;
@@ -617,13 +330,13 @@ static int command(script *sc, char **tok, int ntok) {
     }
   } else if (!strcmp(cmd, "run") && ntok == 2) {
     uint64_t us;
-    if (parse_duration(sc, tok[1], &us)) return -1;
+    if (script_parse_duration(sc, tok[1], &us)) return -1;
     return run_for(sc, us);
   } else if (!strcmp(cmd, "run-until")) {
     return run_until(sc, tok, ntok);
   } else if ((!strcmp(cmd, "crash") || !strcmp(cmd, "restart") || !strcmp(cmd, "isolate")) &&
              ntok == 2) {
-    if (parse_node(sc, tok[1], &node)) return -1;
+    if (script_parse_node(sc, tok[1], &node)) return -1;
     if (cmd[0] == 'c')
       ctk_sim_crash(sc->sim, node);
     else if (cmd[0] == 'r')
@@ -632,7 +345,7 @@ static int command(script *sc, char **tok, int ntok) {
       ctk_sim_isolate(sc->sim, node, 1);
   } else if ((!strcmp(cmd, "freeze") || !strcmp(cmd, "thaw")) && ntok == 2) {
     int set[CTK_MAX_NODES];
-    if (parse_nodes(sc, tok[1], set)) return -1;
+    if (script_parse_nodes(sc, tok[1], set)) return -1;
     for (int i = 0; i < sc->n; i++)
       if (set[i]) ctk_sim_freeze_timer(sc->sim, i, cmd[0] == 'f');
   } else if (!strcmp(cmd, "heal") && ntok == 1) {
@@ -640,7 +353,7 @@ static int command(script *sc, char **tok, int ntok) {
   } else if (!strcmp(cmd, "partition")) {
     if (partition(sc, tok, ntok)) return -1;
   } else if (!strcmp(cmd, "submit") && ntok == 5 && !strcmp(tok[2], "put")) {
-    if (parse_node(sc, tok[1], &node)) return -1;
+    if (script_parse_node(sc, tok[1], &node)) return -1;
     int rc = ctk_sim_submit_put(sc->sim, node, tok[3], tok[4]);
     ctk_status st;
     if (rc == CTK_OK)
@@ -652,11 +365,11 @@ static int command(script *sc, char **tok, int ntok) {
                                  : rc == CTK_ERR_BUSY   ? "busy"
                                                         : "refused (the node is down)");
   } else if (!strcmp(cmd, "expect")) {
-    return expect(sc, tok, ntok);
+    return script_expect_cmd(sc, tok, ntok);
   } else if (!strcmp(cmd, "print")) {
-    return print(sc, tok, ntok);
+    return script_print_cmd(sc, tok, ntok);
   } else {
-    return fail_parse(sc, "unknown command or wrong arguments: '%s' (see README.md, \"Scripted "
+    return script_fail(sc, "unknown command or wrong arguments: '%s' (see README.md, \"Scripted "
                           "scenarios\")", cmd);
   }
   if (settle(sc)) return 0;
@@ -681,7 +394,7 @@ int ctk_script_run(const char *path, const char *text, FILE *out, char *err, siz
     sc->line++;
     char buf[1024];
     if (len >= sizeof buf) {
-      rc = fail_parse(sc, "line longer than %zu characters", sizeof buf - 1);
+      rc = script_fail(sc, "line longer than %zu characters", sizeof buf - 1);
       break;
     }
     memcpy(buf, p, len);
@@ -701,7 +414,7 @@ int ctk_script_run(const char *path, const char *text, FILE *out, char *err, siz
     for (char *t = strtok_r(buf + (s - buf), " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
       if (*t == '#') break; /* a comment after the command */
       if (ntok == SCRIPT_MAX_TOKENS) {
-        rc = fail_parse(sc, "more than %d words", SCRIPT_MAX_TOKENS);
+        rc = script_fail(sc, "more than %d words", SCRIPT_MAX_TOKENS);
         break;
       }
       tok[ntok++] = t;
@@ -710,7 +423,7 @@ int ctk_script_run(const char *path, const char *text, FILE *out, char *err, siz
   }
   if (rc == 0 && !sc->sim) {
     sc->line = 0;
-    rc = fail_parse(sc, "the script starts no cluster (expected a 'start' line)");
+    rc = script_fail(sc, "the script starts no cluster (expected a 'start' line)");
   }
   if (rc == 0) {
     if (sc->failures)
