@@ -44,6 +44,10 @@ int script_expect_cmd(script *sc, char **tok, int ntok) {
       const char *got = ctk_sim_status(sc->sim, i, &st) ? "down" : script_role_name(st.role);
       if (strcmp(got, tok[2])) script_expect_failed(sc, "expected n%d %s, saw %s", i, tok[2], got);
     }
+  } else if (!strcmp(what, "entry") && !(sc->config.protocol->flags & CTK_PROTO_TOTAL_ORDER)) {
+    return script_fail(sc, "'expect entry' needs one log order; %s has none (each node executes "
+                           "in an order of its own): use 'expect committed' or 'expect counter'",
+                       sc->config.protocol->name);
   } else if (!strcmp(what, "entry") && ntok == 6 && !strcmp(tok[3], "put")) {
     if (script_parse_int(tok[2], 1, 1L << 40, &v)) return script_fail(sc, "bad index '%s'", tok[2]);
     char key[CTK_MAX_COMMAND_BYTES], value[CTK_MAX_COMMAND_BYTES];
@@ -108,6 +112,9 @@ int script_print_cmd(script *sc, char **tok, int ntok) {
       fprintf(sc->out, "  n%d: %-9s term %" PRIu64 ", leader %s, commit %" PRIu64 ", log %" PRIu64 "\n",
               i, script_role_name(st.role), st.term, l, st.commit_index, st.log_length);
     }
+  } else if (!strcmp(what, "log") && !(sc->config.protocol->flags & CTK_PROTO_TOTAL_ORDER)) {
+    fprintf(sc->out, "  (no single log: each node executes in an order of its own; see print "
+                     "status and print counters)\n");
   } else if (!strcmp(what, "log")) {
     char key[CTK_MAX_COMMAND_BYTES], value[CTK_MAX_COMMAND_BYTES];
     for (uint64_t index = 1;; index++) {
