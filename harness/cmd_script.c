@@ -52,7 +52,7 @@ static void print_diff(const char *golden_path, char *want, char *got) {
 #define L(i, j) lcs[(i) * (nb + 1) + (j)]
   for (size_t i = na; i-- > 0;)
     for (size_t j = nb; j-- > 0;)
-      L(i, j) = !strcmp(a[i], b[j]) ? L(i + 1, j + 1) + 1
+      L(i, j) = !strcmp(a[i], b[j])         ? L(i + 1, j + 1) + 1
                 : L(i + 1, j) > L(i, j + 1) ? L(i + 1, j)
                                             : L(i, j + 1);
   size_t i = 0, j = 0;

@@ -10,11 +10,11 @@
 
 #include "script_internal.h"
 
-#define SCRIPT_MAX_TOKENS 40
-#define SCRIPT_MAX_ROUNDS 100000 /* delivery rounds of one run-until or run */
+#define SCRIPT_MAX_TOKENS       40
+#define SCRIPT_MAX_ROUNDS       100000 /* delivery rounds of one run-until or run */
 #define SCRIPT_STABILIZE_ROUNDS 1000
-#define SCRIPT_WITHIN_US  10000000ull
-#define SCRIPT_TOML_MAX   4096
+#define SCRIPT_WITHIN_US        10000000ull
+#define SCRIPT_TOML_MAX         4096
 
 static node_snap snap_of(const script *sc, int i) {
   node_snap s = {0};
@@ -58,8 +58,7 @@ static void print_changes(script *sc) {
       ADD(", commit %" PRIu64 " -> %" PRIu64, was->alive ? was->st.commit_index : 0,
           now.st.commit_index);
     if (now.st.log_length != (was->alive ? was->st.log_length : 0))
-      ADD(", log %" PRIu64 " -> %" PRIu64, was->alive ? was->st.log_length : 0,
-          now.st.log_length);
+      ADD(", log %" PRIu64 " -> %" PRIu64, was->alive ? was->st.log_length : 0, now.st.log_length);
 #undef ADD
     if (off && off < sizeof line) fprintf(sc->out, "  n%d: %s\n", i, line + 2);
     *was = now;
@@ -97,7 +96,8 @@ static int start_cluster(script *sc, char **tok, int ntok) {
     sc->violation_reported = 0;
     memset(sc->last, 0, sizeof sc->last);
   }
-  if (ntok < 2) return script_fail(sc, "expected 'start N PROTOCOL [OPTION=VALUE ...]' or 'start FILE.toml'");
+  if (ntok < 2)
+    return script_fail(sc, "expected 'start N PROTOCOL [OPTION=VALUE ...]' or 'start FILE.toml'");
   char cerr[CTK_ERR_LEN];
   long n, seed = 1;
   int k;
@@ -111,7 +111,8 @@ static int start_cluster(script *sc, char **tok, int ntok) {
       const char *eq = strchr(tok[k], '=');
       if (!eq || eq == tok[k]) return script_fail(sc, "expected OPTION=VALUE, got '%s'", tok[k]);
       if (!strncmp(tok[k], "seed=", 5)) {
-        if (script_parse_int(eq + 1, 0, 1L << 40, &seed)) return script_fail(sc, "bad seed '%s'", eq + 1);
+        if (script_parse_int(eq + 1, 0, 1L << 40, &seed))
+          return script_fail(sc, "bad seed '%s'", eq + 1);
         continue;
       }
       off += (size_t)snprintf(opts + off, sizeof opts - off, "%.*s = %s\n", (int)(eq - tok[k]),
@@ -154,7 +155,6 @@ static int start_cluster(script *sc, char **tok, int ntok) {
   return 0;
 }
 
-
 /* ---- the network ---- */
 
 void script_describe(script *sc, const uint8_t *data, uint32_t len, char *buf, size_t buf_len) {
@@ -188,14 +188,13 @@ static size_t deliver(script *sc, int from, int to, int drop, int quiet) {
     int rc = ctk_sim_flight_take(sc->sim, k, drop);
     if (!quiet)
       fprintf(sc->out, "  %sn%d -> n%d %s%s\n", drop ? "dropped " : "", f, t, desc,
-              rc != 1                      ? ""
+              rc != 1                     ? ""
               : ctk_sim_alive(sc->sim, t) ? "  (lost: the link is cut)"
-                                           : "  (lost: the receiver is down)");
+                                          : "  (lost: the receiver is down)");
     done++;
   }
   return matching;
 }
-
 
 /* ---- conditions ---- */
 
@@ -236,8 +235,9 @@ static int run_until(script *sc, char **tok, int ntok) {
     c.index = (uint64_t)v;
     if (script_parse_at(sc, tok, ntok, 3, c.set)) return -1;
   } else {
-    return script_fail(sc, "expected 'run-until leader [N]' or 'run-until committed I [at NODES]'"
-                          " with an optional 'within DURATION'");
+    return script_fail(sc,
+                       "expected 'run-until leader [N]' or 'run-until committed I [at NODES]'"
+                       " with an optional 'within DURATION'");
   }
   uint64_t start = ctk_sim_now(sc->sim), deadline = start + within;
   int reached = 0;
@@ -279,7 +279,6 @@ static int run_for(script *sc, uint64_t us) {
   return 0;
 }
 
-
 /* ---- one command ---- */
 
 static int partition(script *sc, char **tok, int ntok) {
@@ -300,7 +299,8 @@ static int partition(script *sc, char **tok, int ntok) {
       seen++;
     }
   }
-  if (g == 0) return script_fail(sc, "expected groups separated by |, as in 'partition 0,1 | 2,3,4'");
+  if (g == 0)
+    return script_fail(sc, "expected groups separated by |, as in 'partition 0,1 | 2,3,4'");
   for (int i = 0; i < sc->n; i++)
     if (group[i] < 0) return script_fail(sc, "n%d is in no group", i);
   for (int a = 0; a < sc->n; a++)
@@ -322,7 +322,8 @@ static int command(script *sc, char **tok, int ntok) {
     if (ctk_sim_run_until(sc->sim, ctk_sim_now(sc->sim) + us)) return settle(sc), 0;
   } else if ((!strcmp(cmd, "deliver") || !strcmp(cmd, "drop")) && ntok <= 2) {
     if (ntok == 2 && script_parse_link(sc, tok[1], &from, &to)) return -1;
-    if (!deliver(sc, from, to, cmd[1] == 'r', 0)) fprintf(sc->out, "  (no such message in flight)\n");
+    if (!deliver(sc, from, to, cmd[1] == 'r', 0))
+      fprintf(sc->out, "  (no such message in flight)\n");
   } else if (!strcmp(cmd, "stabilize") && ntok == 1) {
     int round = 0;
     while (ctk_sim_in_flight(sc->sim) && round++ < SCRIPT_STABILIZE_ROUNDS) {
@@ -365,16 +366,19 @@ static int command(script *sc, char **tok, int ntok) {
     else if (rc == CTK_ERR_REJECTED && ctk_sim_status(sc->sim, node, &st) == 0 && st.leader_id >= 0)
       fprintf(sc->out, "  rejected (n%d names n%d as the leader)\n", node, st.leader_id);
     else
-      fprintf(sc->out, "  %s\n", rc == CTK_ERR_REJECTED ? "rejected"
-                                 : rc == CTK_ERR_BUSY   ? "busy"
-                                                        : "refused (the node is down)");
+      fprintf(sc->out, "  %s\n",
+              rc == CTK_ERR_REJECTED ? "rejected"
+              : rc == CTK_ERR_BUSY   ? "busy"
+                                     : "refused (the node is down)");
   } else if (!strcmp(cmd, "expect")) {
     return script_expect_cmd(sc, tok, ntok);
   } else if (!strcmp(cmd, "print")) {
     return script_print_cmd(sc, tok, ntok);
   } else {
-    return script_fail(sc, "unknown command or wrong arguments: '%s' (see README.md, \"Scripted "
-                          "scenarios\")", cmd);
+    return script_fail(sc,
+                       "unknown command or wrong arguments: '%s' (see README.md, \"Scripted "
+                       "scenarios\")",
+                       cmd);
   }
   if (settle(sc)) return 0;
   print_changes(sc);

@@ -124,4 +124,3 @@ int script_parse_at(script *sc, char **tok, int ntok, int k, int *set) {
     return script_fail(sc, "expected 'at NODES' after '%s'", tok[k - 1]);
   return script_parse_nodes(sc, tok[k + 1], set);
 }
-

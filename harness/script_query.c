@@ -22,7 +22,8 @@ int script_expect_cmd(script *sc, char **tok, int ntok) {
     script_leader_name(got, b, sizeof b);
     if (want != got) script_expect_failed(sc, "expected leader %s, saw %s", a, b);
   } else if ((!strcmp(what, "term") || !strcmp(what, "committed")) && ntok >= 3) {
-    if (script_parse_int(tok[2], 0, 1L << 40, &v)) return script_fail(sc, "bad number '%s'", tok[2]);
+    if (script_parse_int(tok[2], 0, 1L << 40, &v))
+      return script_fail(sc, "bad number '%s'", tok[2]);
     if (script_parse_at(sc, tok, ntok, 3, set)) return -1;
     int term = !strcmp(what, "term");
     for (int i = 0; i < sc->n; i++) {
@@ -45,8 +46,9 @@ int script_expect_cmd(script *sc, char **tok, int ntok) {
       if (strcmp(got, tok[2])) script_expect_failed(sc, "expected n%d %s, saw %s", i, tok[2], got);
     }
   } else if (!strcmp(what, "entry") && !(sc->config.protocol->flags & CTK_PROTO_TOTAL_ORDER)) {
-    return script_fail(sc, "'expect entry' needs one log order; %s has none (each node executes "
-                           "in an order of its own): use 'expect committed' or 'expect counter'",
+    return script_fail(sc,
+                       "'expect entry' needs one log order; %s has none (each node executes "
+                       "in an order of its own): use 'expect committed' or 'expect counter'",
                        sc->config.protocol->name);
   } else if (!strcmp(what, "entry") && ntok == 6 && !strcmp(tok[3], "put")) {
     if (script_parse_int(tok[2], 1, 1L << 40, &v)) return script_fail(sc, "bad index '%s'", tok[2]);
@@ -55,13 +57,13 @@ int script_expect_cmd(script *sc, char **tok, int ntok) {
     for (int i = 0; i < sc->n && !found; i++)
       found = ctk_sim_committed(sc->sim, i, (uint64_t)v, key, sizeof key, value, sizeof value) == 0;
     if (!found)
-      script_expect_failed(sc, "expected entry %ld put %s %s, but no node has committed it", v, tok[4],
-                    tok[5]);
+      script_expect_failed(sc, "expected entry %ld put %s %s, but no node has committed it", v,
+                           tok[4], tok[5]);
     else if (!key[0])
       script_expect_failed(sc, "expected entry %ld put %s %s, saw a no-op", v, tok[4], tok[5]);
     else if (strcmp(key, tok[4]) || strcmp(value, tok[5]))
-      script_expect_failed(sc, "expected entry %ld put %s %s, saw put %s %s", v, tok[4], tok[5], key,
-                    value);
+      script_expect_failed(sc, "expected entry %ld put %s %s, saw put %s %s", v, tok[4], tok[5],
+                           key, value);
   } else if (!strcmp(what, "entry") && ntok == 4 && !strcmp(tok[3], "no-op")) {
     if (script_parse_int(tok[2], 1, 1L << 40, &v)) return script_fail(sc, "bad index '%s'", tok[2]);
     char key[CTK_MAX_COMMAND_BYTES], value[CTK_MAX_COMMAND_BYTES];
@@ -73,23 +75,28 @@ int script_expect_cmd(script *sc, char **tok, int ntok) {
     else if (key[0])
       script_expect_failed(sc, "expected entry %ld no-op, saw put %s %s", v, key, value);
   } else if (!strcmp(what, "counter") && ntok == 4) {
-    if (script_parse_int(tok[3], 0, 1L << 62, &v)) return script_fail(sc, "bad number '%s'", tok[3]);
+    if (script_parse_int(tok[3], 0, 1L << 62, &v))
+      return script_fail(sc, "bad number '%s'", tok[3]);
     ctk_counts counts;
     ctk_sim_counters(sc->sim, &counts);
     int found;
     uint64_t got = ctk_counts_get(&counts, tok[2], &found);
     if (!found && v != 0)
-      script_expect_failed(sc, "expected counter %s %ld, but the protocol has no such counter", tok[2], v);
+      script_expect_failed(sc, "expected counter %s %ld, but the protocol has no such counter",
+                           tok[2], v);
     else if (got != (uint64_t)v)
       script_expect_failed(sc, "expected counter %s %ld, saw %" PRIu64, tok[2], v, got);
   } else if (!strcmp(what, "in-flight") && ntok == 3) {
-    if (script_parse_int(tok[2], 0, 1L << 40, &v)) return script_fail(sc, "bad number '%s'", tok[2]);
+    if (script_parse_int(tok[2], 0, 1L << 40, &v))
+      return script_fail(sc, "bad number '%s'", tok[2]);
     size_t got = ctk_sim_in_flight(sc->sim);
-    if (got != (size_t)v) script_expect_failed(sc, "expected %ld messages in flight, saw %zu", v, got);
+    if (got != (size_t)v)
+      script_expect_failed(sc, "expected %ld messages in flight, saw %zu", v, got);
   } else {
-    return script_fail(sc, "expected 'expect leader N|none', 'expect term T [at NODES]', 'expect "
-                          "committed I [at NODES]', 'expect role ROLE at NODES', 'expect entry I "
-                          "put KEY VALUE', 'expect counter NAME VALUE' or 'expect in-flight N'");
+    return script_fail(sc,
+                       "expected 'expect leader N|none', 'expect term T [at NODES]', 'expect "
+                       "committed I [at NODES]', 'expect role ROLE at NODES', 'expect entry I "
+                       "put KEY VALUE', 'expect counter NAME VALUE' or 'expect in-flight N'");
   }
   return 0;
 }
@@ -109,12 +116,14 @@ int script_print_cmd(script *sc, char **tok, int ntok) {
       }
       char l[16];
       script_leader_name(st.leader_id, l, sizeof l);
-      fprintf(sc->out, "  n%d: %-9s term %" PRIu64 ", leader %s, commit %" PRIu64 ", log %" PRIu64 "\n",
-              i, script_role_name(st.role), st.term, l, st.commit_index, st.log_length);
+      fprintf(sc->out,
+              "  n%d: %-9s term %" PRIu64 ", leader %s, commit %" PRIu64 ", log %" PRIu64 "\n", i,
+              script_role_name(st.role), st.term, l, st.commit_index, st.log_length);
     }
   } else if (!strcmp(what, "log") && !(sc->config.protocol->flags & CTK_PROTO_TOTAL_ORDER)) {
-    fprintf(sc->out, "  (no single log: each node executes in an order of its own; see print "
-                     "status and print counters)\n");
+    fprintf(sc->out,
+            "  (no single log: each node executes in an order of its own; see print "
+            "status and print counters)\n");
   } else if (!strcmp(what, "log")) {
     char key[CTK_MAX_COMMAND_BYTES], value[CTK_MAX_COMMAND_BYTES];
     for (uint64_t index = 1;; index++) {
@@ -156,8 +165,8 @@ int script_print_cmd(script *sc, char **tok, int ntok) {
     for (size_t k = 0; k < counts.n; k++)
       fprintf(sc->out, "  %s %" PRIu64 "\n", counts.c[k].name, counts.c[k].value);
   } else {
-    return script_fail(sc, "expected 'print status', 'print log', 'print flight' or 'print counters'");
+    return script_fail(sc,
+                       "expected 'print status', 'print log', 'print flight' or 'print counters'");
   }
   return 0;
 }
-

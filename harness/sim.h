@@ -139,8 +139,8 @@ int ctk_sim_committed(const ctk_simulator *self, int node, uint64_t index, char 
 size_t ctk_sim_in_flight(const ctk_simulator *self);
 /* Message k in flight (k < ctk_sim_in_flight): its sender, receiver and bytes (valid until the
  * next call that changes the simulator). Returns 0, or -1 when k is out of range. */
-int ctk_sim_flight_at(const ctk_simulator *self, size_t k, int *from, int *to,
-                      const uint8_t **data, uint32_t *len);
+int ctk_sim_flight_at(const ctk_simulator *self, size_t k, int *from, int *to, const uint8_t **data,
+                      uint32_t *len);
 /* Takes message k out of flight. drop = 0 delivers it to its receiver's input queue, processed at
  * the next ctk_sim_run_until (its replies then go in flight). Returns 0 when it was delivered, 1
  * when it was lost (the receiver is down, or a partition cuts the link), 2 when dropped, -1 when

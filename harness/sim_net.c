@@ -69,8 +69,8 @@ static void flight_add(ctk_simulator *self, int from, int to, uint8_t *data, uin
 
 size_t ctk_sim_in_flight(const ctk_simulator *self) { return self->flight_n; }
 
-int ctk_sim_flight_at(const ctk_simulator *self, size_t k, int *from, int *to,
-                      const uint8_t **data, uint32_t *len) {
+int ctk_sim_flight_at(const ctk_simulator *self, size_t k, int *from, int *to, const uint8_t **data,
+                      uint32_t *len) {
   if (k >= self->flight_n) return -1;
   const sim_flight *f = &self->flight[k];
   *from = f->from;
@@ -87,8 +87,13 @@ int ctk_sim_flight_take(ctk_simulator *self, size_t k, int drop) {
   self->flight_n--;
   int lost = !self->nodes[f.to].alive || sim_net_link_blocked(self, f.from, f.to);
   if (!drop && (self->options.html || self->options.shiviz)) {
-    sim_event ev = {.time = self->now_us, .sent_us = f.sent_us, .data = f.data, .len = f.len,
-                    .type = EV_DELIVER, .node = f.to, .from = f.from};
+    sim_event ev = {.time = self->now_us,
+                    .sent_us = f.sent_us,
+                    .data = f.data,
+                    .len = f.len,
+                    .type = EV_DELIVER,
+                    .node = f.to,
+                    .from = f.from};
     sim_html_message(self, &ev, lost);
   }
   if (drop || lost) {

@@ -61,9 +61,9 @@ static void test_every_scenario_matches_its_golden_output(void **state) {
   }
   globfree(&g);
   static const char *const cited[] = {
-      "raft-election",    "raft-split-vote",   "raft-figure8",        "raft-prevote",
+      "raft-election",        "raft-split-vote",    "raft-figure8",    "raft-prevote",
       "raft-leader-minority", "paxos-chosen-value", "multipaxos-hole", "zab-sync",
-      "epaxos-fast-slow", "vr-view-change"};
+      "epaxos-fast-slow",     "vr-view-change"};
   for (size_t i = 0; i < sizeof cited / sizeof cited[0]; i++) {
     char path[256];
     snprintf(path, sizeof path, "scenarios/%s.scn.out", cited[i]);
@@ -81,12 +81,13 @@ static void test_a_wrong_expectation_fails(void **state) {
   (void)state;
   char path[512], out[1 << 14];
   snprintf(path, sizeof path, "%s/wrong.scn", dir);
-  write_file(path, "start 3 raft\n"
-                   "freeze 1,2\n"
-                   "run-until leader 0\n"
-                   "expect leader 1\n"
-                   "expect term 7 at 0\n"
-                   "expect leader 0\n");
+  write_file(path,
+             "start 3 raft\n"
+             "freeze 1,2\n"
+             "run-until leader 0\n"
+             "expect leader 1\n"
+             "expect term 7 at 0\n"
+             "expect leader 0\n");
   char args[600];
   snprintf(args, sizeof args, "script %s", path);
   assert_int_equal(ctk(args, out, sizeof out), 1);
@@ -137,8 +138,9 @@ static void test_figure8_fails_with_commit_by_counting(void **state) {
   char *at = strstr(text, start);
   assert_non_null(at);
   static char buggy[1 << 16];
-  snprintf(buggy, sizeof buggy, "%.*sstart 5 raft prevote=false max_batch=1 "
-                                "bug_commit_by_counting=true\n%s",
+  snprintf(buggy, sizeof buggy,
+           "%.*sstart 5 raft prevote=false max_batch=1 "
+           "bug_commit_by_counting=true\n%s",
            (int)(at - text), text, at + strlen(start));
   free(text);
   char path[512], args[600], out[1 << 16];

@@ -109,14 +109,18 @@ static int png_decode(const uint8_t *png, size_t len, image *img) {
       case 2: pred = b; break;
       case 3: pred = (a + b) / 2; break;
       case 4: pred = paeth(a, b, c); break;
-      default: free(raw); free(pix); return -1;
+      default:
+        free(raw);
+        free(pix);
+        return -1;
       }
       row[x] = (uint8_t)(in[x] + pred);
     }
   }
   free(raw);
   img->rgb = malloc((size_t)img->w * img->h * 3);
-  for (size_t i = 0; i < (size_t)img->w * img->h; i++) memcpy(img->rgb + 3 * i, pix + channels * i, 3);
+  for (size_t i = 0; i < (size_t)img->w * img->h; i++)
+    memcpy(img->rgb + 3 * i, pix + channels * i, 3);
   free(pix);
   return 0;
 }
@@ -128,28 +132,30 @@ static uint32_t pixel(const image *img, uint32_t x, uint32_t y) {
 
 /* ---- the test ---- */
 
-static const char *experiment = "protocol = \"raft\"\n"
-                                "seed = 3\n"
-                                "[cluster]\n"
-                                "nodes = 3\n"
-                                "[workload]\n"
-                                "clients = 2\n"
-                                "duration_s = 0.6\n"
-                                "warmup_s = 0\n"
-                                "rate = 200\n"
-                                "[[fault]]\n"
-                                "at_s = 0.3\n"
-                                "kind = \"crash\"\n"
-                                "node = \"leader\"\n"
-                                "duration_s = 0.2\n";
+static const char *experiment =
+    "protocol = \"raft\"\n"
+    "seed = 3\n"
+    "[cluster]\n"
+    "nodes = 3\n"
+    "[workload]\n"
+    "clients = 2\n"
+    "duration_s = 0.6\n"
+    "warmup_s = 0\n"
+    "rate = 200\n"
+    "[[fault]]\n"
+    "at_s = 0.3\n"
+    "kind = \"crash\"\n"
+    "node = \"leader\"\n"
+    "duration_s = 0.2\n";
 
 static void test_chromium_renders_lanes_and_arrows(void **state) {
   (void)state;
   char cmd[2048], out[1 << 14];
   if (cli_run("command -v chromium", out, sizeof out) != 0)
-    fail_msg("chromium is not installed: this test opens the timeline page in headless Chromium. "
-             "Install Debian's chromium package (scripts/install-deps.sh does, and .ci/run "
-             "runs it)");
+    fail_msg(
+        "chromium is not installed: this test opens the timeline page in headless Chromium. "
+        "Install Debian's chromium package (scripts/install-deps.sh does, and .ci/run "
+        "runs it)");
 
   snprintf(cmd, sizeof cmd, "%s/exp.toml", dir);
   FILE *f = fopen(cmd, "w");
@@ -168,8 +174,9 @@ static void test_chromium_renders_lanes_and_arrows(void **state) {
 
   /* The DOM after Chromium loaded the page (and ran its script): the same lanes and arrows, each
    * lane named, every line inside the svg. */
-  const char *flags = "--headless --no-sandbox --disable-gpu --hide-scrollbars "
-                      "--no-first-run --disable-dev-shm-usage";
+  const char *flags =
+      "--headless --no-sandbox --disable-gpu --hide-scrollbars "
+      "--no-first-run --disable-dev-shm-usage";
   snprintf(cmd, sizeof cmd, "timeout 120 chromium %s --dump-dom file://%s/run.html 2>/dev/null",
            flags, dir);
   static char dom[1 << 22];
@@ -222,9 +229,10 @@ static void test_chromium_renders_lanes_and_arrows(void **state) {
     if (y < y0) y0 = y;
     y1 = y;
   }
-  print_message("screenshot %ux%u: %zu follower pixels in lanes, %zu leader pixels, drawing in "
-                "x %u..%u, y %u..%u\n",
-                img.w, img.h, follower, leader, x0, x1, y0, y1);
+  print_message(
+      "screenshot %ux%u: %zu follower pixels in lanes, %zu leader pixels, drawing in "
+      "x %u..%u, y %u..%u\n",
+      img.w, img.h, follower, leader, x0, x1, y0, y1);
   assert_true(follower > 20000);
   assert_true(leader > 5000);
   assert_true(y1 > y0 + 2 * 40 && x1 > x0 + 600); /* three lanes of 40 px, a wide drawing */
