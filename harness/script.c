@@ -105,7 +105,7 @@ static int start_cluster(script *sc, char **tok, int ntok) {
     if (ntok < 3) return script_fail(sc, "expected a protocol after 'start %ld'", n);
     const ctk_protocol_def *def = ctk_protocol_find(tok[2]);
     if (!def) return script_fail(sc, "unknown protocol '%s' (ctk protocols lists them)", tok[2]);
-    char toml[SCRIPT_TOML_MAX], opts[SCRIPT_TOML_MAX] = "";
+    char toml[SCRIPT_TOML_MAX + 256], opts[SCRIPT_TOML_MAX] = "";
     size_t off = 0;
     for (k = 3; k < ntok; k++) {
       const char *eq = strchr(tok[k], '=');
