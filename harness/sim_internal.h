@@ -95,6 +95,7 @@ typedef struct sim_node {
   size_t n_held_commits, cap_held_commits;
   uint64_t deadline_us;    /* the protocol's deadline, or CTK_DEADLINE_NONE */
   uint64_t timer_event_us; /* when the EV_TIMER event this node relies on fires, or NONE */
+  int timer_frozen;        /* scripted: the timer does not fire until ctk_sim_freeze_timer(0) */
   ctk_kv *kv;
   uint64_t applied;   /* last index applied to kv in this incarnation */
   uint64_t committed; /* last index emitted by the protocol in this incarnation */
@@ -209,6 +210,14 @@ typedef struct sim_html_msg {
   char what[95]; /* the protocol's description, cut to fit */
 } sim_html_msg;
 
+/* A message of the manual network, in flight until a script delivers or drops it. */
+typedef struct sim_flight {
+  int from, to;
+  uint8_t *data; /* owned */
+  uint32_t len;
+  uint64_t sent_us;
+} sim_flight;
+
 /* What one node was, over time (sim_timeline.c). */
 typedef struct sim_timeline {
   uint64_t *times;
@@ -262,6 +271,8 @@ struct ctk_simulator {
   sim_timeline timelines[CTK_MAX_NODES];
   sim_html_msg *html_msgs;
   size_t html_n, html_cap;
+  sim_flight *flight; /* options.manual_network: messages sent, not yet delivered or dropped */
+  size_t flight_n, flight_cap;
   XXH3_state_t *trace_state;
   char line[2048]; /* scratch for trace lines */
 };
@@ -299,6 +310,7 @@ void sim_fault_start(ctk_simulator *self, int i);
 void sim_fault_end(ctk_simulator *self, int i);
 void sim_faults_heal_all(ctk_simulator *self);
 void sim_net_recompute(ctk_simulator *self);
+void sim_net_free(ctk_simulator *self); /* the manual network's messages in flight */
 void sim_chase_leader(ctk_simulator *self, int node);
 
 /* sim_client.c */

@@ -479,13 +479,20 @@ void sim_node_timer(ctk_simulator *self, int i, uint64_t event_us, uint64_t inca
   sim_node *node = &self->nodes[i];
   if (!node->alive || incarnation != node->incarnation) return;
   if (event_us == node->timer_event_us) node->timer_event_us = CTK_DEADLINE_NONE;
-  if (node->deadline_us == CTK_DEADLINE_NONE) return;
+  if (node->deadline_us == CTK_DEADLINE_NONE || node->timer_frozen) return;
   if (node->deadline_us <= self->now_us) {
     node->deadline_us = CTK_DEADLINE_NONE;
     sim_node_input(self, i, CTK_EVENT_TIMEOUT, -1, NULL, 0);
   } else {
     arm_timer(self, i);
   }
+}
+
+void ctk_sim_freeze_timer(ctk_simulator *self, int i, int frozen) {
+  sim_node *node = &self->nodes[i];
+  node->timer_frozen = frozen;
+  sim_trace(self, "n%d timer %s", i, frozen ? "FROZEN" : "THAWED");
+  if (!frozen && node->alive) arm_timer(self, i); /* a deadline that passed fires now */
 }
 
 void sim_node_free(ctk_simulator *self, int i) {
