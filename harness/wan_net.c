@@ -120,6 +120,19 @@ static int tun_open(const char *name, char *err, size_t err_len) {
 
 /* ---- stale namespaces ---- */
 
+/* 1 while process pid runs; a zombie (killed, not yet reaped by its parent) does not. */
+static int process_runs(int pid) {
+  char path[64], stat[256];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return kill(pid, 0) == 0 || errno != ESRCH; /* no /proc: ask the kernel */
+  size_t n = fread(stat, 1, sizeof stat - 1, f);
+  fclose(f);
+  stat[n] = '\0';
+  const char *end = strrchr(stat, ')'); /* "pid (comm) S ...": comm may hold anything */
+  return !end || (end[1] == ' ' && end[2] != 'Z' && end[2] != 'X');
+}
+
 int ctk_wan_net_remove_stale(char *err, size_t err_len) {
   DIR *dir = opendir(NETNS_DIR);
   if (!dir) return 0; /* no namespace was ever named */
@@ -130,7 +143,7 @@ int ctk_wan_net_remove_stale(char *err, size_t err_len) {
     if (strncmp(e->d_name, NETNS_PREFIX, strlen(NETNS_PREFIX)) != 0 ||
         sscanf(e->d_name + strlen(NETNS_PREFIX), "%d-%c", &pid, &rest) != 2 || pid <= 0)
       continue;
-    if (kill(pid, 0) == 0 || errno != ESRCH) continue; /* its runner is alive */
+    if (process_runs(pid)) continue; /* its runner is alive */
     if (run_ip(err, err_len, "netns", "delete", e->d_name, (char *)NULL)) rc = -1;
     removed++;
   }

@@ -269,8 +269,17 @@ static void test_sigint_cleans_up(void **state) {
   assert_nothing_left(pid);
 }
 
+/* Node i's namespace of a runner has no device left but its loopback. */
+static void assert_no_node_device(int runner, int i) {
+  char cmd[128], out[2048];
+  snprintf(cmd, sizeof cmd, "ip -n ctk-%d-n%d -o link show 2>&1", runner, i);
+  assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+  if (strstr(out, "ctk")) fail_msg("a device outlived its runner: %s", out);
+}
+
 /* SIGKILL: the runner cannot clean up. Its devices vanish with it, its namespaces stay until the
- * next run starts and removes them. */
+ * next run starts and removes them; the killed runner is not even reaped yet (a zombie still
+ * has its pid) when the next run starts. */
 static void test_sigkill_then_next_run_cleans_up(void **state) {
   (void)state;
   require_namespaces();
@@ -278,14 +287,17 @@ static void test_sigkill_then_next_run_cleans_up(void **state) {
   pid_t pid = start_run("killed");
   wait_for_namespaces(pid, 3);
   kill(pid, SIGKILL);
-  wait_run(pid);
+  siginfo_t info;
+  assert_int_equal(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT), 0); /* a zombie now */
   usleep(200000);
   assert_false(client_device_exists(pid));
   assert_int_equal(count_namespaces(pid), 3); /* stale */
+  for (int i = 0; i < 3; i++) assert_no_node_device(pid, i);
   write_experiment("next", 1.5);
   pid_t next = start_run("next");
   int status = wait_run(next);
   assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  wait_run(pid);
   assert_nothing_left(pid);
   assert_nothing_left(next);
 }
