@@ -24,6 +24,7 @@
 #define NETNS_PREFIX "ctk-"
 #define CLIENT_HOST  101 /* site s's clients are at .(101 + s); node i at .(i + 1) */
 #define IP_ARGS_MAX  16
+#define TUN_QUEUE    "10000" /* packets the kernel queues for the delay line to read (500) */
 
 extern char **environ;
 
@@ -164,8 +165,8 @@ static int setup_node(ctk_wan_net *self, int i, char *err, size_t err_len) {
              (char *)NULL) ||
       run_ip(err, err_len, "-n", self->netns[i], "addr", "add", address, "dev", self->node_dev[i],
              (char *)NULL) ||
-      run_ip(err, err_len, "-n", self->netns[i], "link", "set", self->node_dev[i], "up",
-             (char *)NULL) ||
+      run_ip(err, err_len, "-n", self->netns[i], "link", "set", self->node_dev[i], "txqueuelen",
+             TUN_QUEUE, "up", (char *)NULL) ||
       run_ip(err, err_len, "-n", self->netns[i], "link", "set", "lo", "up", (char *)NULL))
     return -1;
   return 0;
@@ -183,7 +184,8 @@ static int setup_clients(ctk_wan_net *self, char *err, size_t err_len) {
   /* The nodes (.1 to .16) are reached through the clients' device. */
   char nodes[32];
   snprintf(nodes, sizeof nodes, "10.%u.%u.0/27", self->a, self->b);
-  if (run_ip(err, err_len, "link", "set", self->client_dev, "up", (char *)NULL) ||
+  if (run_ip(err, err_len, "link", "set", self->client_dev, "txqueuelen", TUN_QUEUE, "up",
+             (char *)NULL) ||
       run_ip(err, err_len, "route", "add", nodes, "dev", self->client_dev, (char *)NULL))
     return -1;
   return 0;
