@@ -28,7 +28,7 @@ typedef struct cluster_node {
   char log[CTK_PATH_LEN];
   char control_path[CONTROL_PATH_LEN]; /* the ipc socket file */
   char control_endpoint[CONTROL_PATH_LEN + 8];
-  void *control; /* DEALER */
+  void *control;  /* DEALER */
   char netns[64]; /* the network namespace it runs in (under /run/netns), "" for the runner's */
 } cluster_node;
 
@@ -114,8 +114,7 @@ ctk_local_cluster *ctk_local_cluster_start(const char *binary, const char *confi
 
 ctk_local_cluster *ctk_local_cluster_start_in(const char *binary, const char *config_path,
                                               const ctk_config *config, const char *run_dir,
-                                              const char *const *netns, char *err,
-                                              size_t err_len) {
+                                              const char *const *netns, char *err, size_t err_len) {
   static int instance;
   ctk_local_cluster *self = calloc(1, sizeof *self);
   if (!self) {

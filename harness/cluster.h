@@ -26,8 +26,7 @@ ctk_local_cluster *ctk_local_cluster_start(const char *binary, const char *confi
  * wan_net.h) when netns is not NULL. */
 ctk_local_cluster *ctk_local_cluster_start_in(const char *binary, const char *config_path,
                                               const ctk_config *config, const char *run_dir,
-                                              const char *const *netns, char *err,
-                                              size_t err_len);
+                                              const char *const *netns, char *err, size_t err_len);
 
 /* Waits until every live node answers on its control socket. Returns 0, or -1 with err. */
 int ctk_local_cluster_wait_ready(ctk_local_cluster *self, int timeout_ms, char *err,

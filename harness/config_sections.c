@@ -108,7 +108,7 @@ static int cluster_read_security(const cfg_reader *r, const ctk_toml_node *table
 }
 
 int config_read_cluster(const cfg_reader *r, const ctk_toml_node *table, ctk_config *config) {
-  static const char *const keys[] = {"nodes", "base_port", "endpoints", "sites",
+  static const char *const keys[] = {"nodes",    "base_port", "endpoints", "sites",
                                      "security", "keys",      "wan"};
   if (cfg_expect_table(r, table, "cluster") ||
       cfg_check_keys(r, table, "cluster", keys, sizeof keys / sizeof keys[0]))

@@ -17,15 +17,16 @@
 /* The five sites of the EPaxos paper's wide-area evaluation (Moraru et al., SOSP 2013: Virginia,
  * California, Oregon, Ireland, Japan), one-way delays of about half the round trips between
  * those regions; the numbers configs/scenarios/epaxos-wan.toml has always used. */
-static const char epaxos5_text[] = "sites = [\"virginia\", \"california\", \"oregon\", \"ireland\", "
-                                   "\"japan\"]\n"
-                                   "latency_ms = [\n"
-                                   "  [0, 36, 40, 38, 73],\n"
-                                   "  [36, 0, 10, 69, 54],\n"
-                                   "  [40, 10, 0, 66, 49],\n"
-                                   "  [38, 69, 66, 0, 110],\n"
-                                   "  [73, 54, 49, 110, 0],\n"
-                                   "]\n";
+static const char epaxos5_text[] =
+    "sites = [\"virginia\", \"california\", \"oregon\", \"ireland\", "
+    "\"japan\"]\n"
+    "latency_ms = [\n"
+    "  [0, 36, 40, 38, 73],\n"
+    "  [36, 0, 10, 69, 54],\n"
+    "  [40, 10, 0, 66, 49],\n"
+    "  [38, 69, 66, 0, 110],\n"
+    "  [73, 54, 49, 110, 0],\n"
+    "]\n";
 
 typedef struct wan_builtin {
   const char *name;

@@ -438,8 +438,7 @@ static ctk_local_cluster *start_cluster(run *self, const char *config_path, char
   for (int i = 0; self->wan && i < config->cluster.nodes; i++)
     netns[i] = ctk_wan_net_netns(self->wan, i);
   return ctk_local_cluster_start_in(self->options->binary, config_path, config,
-                                    self->options->run_dir, self->wan ? netns : NULL, err,
-                                    err_len);
+                                    self->options->run_dir, self->wan ? netns : NULL, err, err_len);
 }
 
 static ctk_loadgen *start_loadgen(run *self, char *err, size_t err_len) {

@@ -12,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PACKET_MAX    65536
-#define READS_PER_FD  64 /* per wakeup, so one busy device cannot starve the others */
+#define PACKET_MAX   65536
+#define READS_PER_FD 64 /* per wakeup, so one busy device cannot starve the others */
 
 typedef struct held_packet {
   uint64_t due_ns;

@@ -74,8 +74,8 @@ static int run_ip(char *err, size_t err_len, ...) {
   close(pipe_fds[1]);
   char out[256] = "";
   size_t got = 0;
-  for (ssize_t n; got < sizeof out - 1 &&
-                  (n = read(pipe_fds[0], out + got, sizeof out - 1 - got)) != 0;) {
+  for (ssize_t n;
+       got < sizeof out - 1 && (n = read(pipe_fds[0], out + got, sizeof out - 1 - got)) != 0;) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) break;
     got += (size_t)n;
@@ -257,9 +257,7 @@ ctk_wan_net *ctk_wan_net_start(const ctk_config *config, char *err, size_t err_l
 
 const char *ctk_wan_net_netns(const ctk_wan_net *self, int node) { return self->netns[node]; }
 
-const char *ctk_wan_net_endpoint(const ctk_wan_net *self, int node) {
-  return self->endpoint[node];
-}
+const char *ctk_wan_net_endpoint(const ctk_wan_net *self, int node) { return self->endpoint[node]; }
 
 const char *ctk_wan_net_client_address(const ctk_wan_net *self, int site) {
   return self->client_address[site];

@@ -40,8 +40,9 @@ static void test_builtin_epaxos5(void **state) {
   (void)state;
   ctk_config c;
   char err[CTK_ERR_LEN];
-  const char *text = "protocol = \"epaxos\"\n[cluster]\nnodes = 5\nwan = \"epaxos5\"\n"
-                     "sites = [\"virginia\", \"california\", \"oregon\", \"ireland\", \"japan\"]\n";
+  const char *text =
+      "protocol = \"epaxos\"\n[cluster]\nnodes = 5\nwan = \"epaxos5\"\n"
+      "sites = [\"virginia\", \"california\", \"oregon\", \"ireland\", \"japan\"]\n";
   if (ctk_config_load_string(text, "exp.toml", &c, err, sizeof err)) fail_msg("%s", err);
   assert_string_equal(c.cluster.wan, "epaxos5");
   assert_int_equal(c.sim.n_sites, 5);
@@ -77,8 +78,9 @@ static void test_matrix_file(void **state) {
   (void)state;
   char matrix[300], exp[300], err[CTK_ERR_LEN];
   snprintf(matrix, sizeof matrix, "%s/three.toml", tmpdir);
-  write_file(matrix, "sites = [\"a\", \"b\", \"c\"]\nlatency_ms = [[0, 20, 40], [21, 0, 30], "
-                     "[40, 30, 0.5]]\n");
+  write_file(matrix,
+             "sites = [\"a\", \"b\", \"c\"]\nlatency_ms = [[0, 20, 40], [21, 0, 30], "
+             "[40, 30, 0.5]]\n");
   snprintf(exp, sizeof exp, "%s/exp.toml", tmpdir);
   /* A relative path is taken from the experiment file's directory. */
   write_file(exp, "[cluster]\nwan = \"three.toml\"\nsites = [\"c\", \"a\", \"b\"]\n");
@@ -112,8 +114,9 @@ static void test_matrix_file(void **state) {
 /* Fails (never skips) when this machine cannot run the namespaced tests. */
 static void require_namespaces(void) {
   if (geteuid() != 0)
-    fail_msg("test_wan needs root: `ctk run` with cluster.wan puts each node in its own network "
-             "namespace (ip netns). Run the tests as root");
+    fail_msg(
+        "test_wan needs root: `ctk run` with cluster.wan puts each node in its own network "
+        "namespace (ip netns). Run the tests as root");
   if (access("/dev/net/tun", R_OK | W_OK) != 0)
     fail_msg("test_wan needs /dev/net/tun (TUN devices) for the links between namespaces");
   char out[512];
@@ -128,7 +131,8 @@ static int count_namespaces(int runner) {
   DIR *d = opendir("/run/netns");
   if (!d) return 0;
   int n = 0;
-  for (struct dirent *e; (e = readdir(d)) != NULL;) n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;)
+    n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
   closedir(d);
   return n;
 }
@@ -140,7 +144,8 @@ static int client_device_exists(int runner) {
 }
 
 static void assert_nothing_left(int runner) {
-  if (count_namespaces(runner)) fail_msg("run %d left %d namespaces", runner, count_namespaces(runner));
+  if (count_namespaces(runner))
+    fail_msg("run %d left %d namespaces", runner, count_namespaces(runner));
   if (client_device_exists(runner)) fail_msg("run %d left its device ctk%dc", runner, runner);
 }
 
@@ -148,8 +153,9 @@ static void assert_nothing_left(int runner) {
 static void write_experiment(const char *name, double duration_s) {
   char path[300], text[1024];
   snprintf(path, sizeof path, "%s/m3.toml", tmpdir);
-  write_file(path, "sites = [\"a\", \"b\", \"c\"]\n"
-                   "latency_ms = [[0, 20, 40], [20, 0, 30], [40, 30, 0]]\n");
+  write_file(path,
+             "sites = [\"a\", \"b\", \"c\"]\n"
+             "latency_ms = [[0, 20, 40], [20, 0, 30], [40, 30, 0]]\n");
   snprintf(path, sizeof path, "%s/%s.toml", tmpdir, name);
   snprintf(text, sizeof text,
            "protocol = \"epaxos\"\n[cluster]\nnodes = 3\nwan = \"m3.toml\"\n"
