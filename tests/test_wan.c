@@ -255,23 +255,52 @@ static void test_run_follows_the_matrix(void **state) {
   const double expected[3] = {40, 40, 60};
   for (int s = 0; s < 3; s++) {
     print_message("site %c: median %.1f ms (expected %.0f)\n", 'a' + s, m[s], expected[s]);
+    /* Never below the matrix; above it only by what a busy 2-core machine adds (a delay applied
+     * twice, or on the wrong pair, would be far off). */
     assert_true(m[s] >= expected[s] - 1);
-    assert_true(m[s] <= expected[s] * 1.2 + 2);
+    assert_true(m[s] <= expected[s] * 1.3 + 3);
   }
   assert_nothing_left(pid);
 }
 
-/* SIGINT: the run stops early and removes what it built. */
-static void test_sigint_cleans_up(void **state) {
+/* SIGINT and SIGTERM: the run stops early and removes what it built. */
+static void test_sigint_sigterm_clean_up(void **state) {
   (void)state;
   require_namespaces();
-  write_experiment("sigint", 30);
-  pid_t pid = start_run("sigint");
-  wait_for_namespaces(pid, 3);
-  assert_true(client_device_exists(pid));
-  kill(pid, SIGINT);
+  const int signals[2] = {SIGINT, SIGTERM};
+  for (int k = 0; k < 2; k++) {
+    write_experiment("signalled", 30);
+    pid_t pid = start_run("signalled");
+    wait_for_namespaces(pid, 3);
+    assert_true(client_device_exists(pid));
+    kill(pid, signals[k]);
+    int status = wait_run(pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0); /* interrupted */
+    assert_nothing_left(pid);
+  }
+}
+
+/* An error after the namespaces were built (node 0 cannot create its directory, where a file
+ * stands): the run fails and removes what it built. */
+static void test_error_cleans_up(void **state) {
+  (void)state;
+  require_namespaces();
+  write_experiment("broken", 5);
+  char path[320];
+  snprintf(path, sizeof path, "%s/broken", tmpdir);
+  assert_int_equal(mkdir(path, 0755), 0);
+  snprintf(path, sizeof path, "%s/broken/node-0", tmpdir);
+  write_file(path, "not a directory\n");
+  pid_t pid = start_run("broken");
   int status = wait_run(pid);
-  assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0); /* interrupted */
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+  char out[320], text[4096] = "";
+  snprintf(out, sizeof out, "%s/broken.out", tmpdir);
+  FILE *f = fopen(out, "r");
+  assert_non_null(f);
+  text[fread(text, 1, sizeof text - 1, f)] = '\0';
+  fclose(f);
+  if (!strstr(text, "node 0")) fail_msg("expected node 0 to fail: %s", text);
   assert_nothing_left(pid);
 }
 
@@ -325,7 +354,8 @@ int main(void) {
       cmocka_unit_test(test_builtin_epaxos5),
       cmocka_unit_test(test_matrix_file),
       cmocka_unit_test(test_run_follows_the_matrix),
-      cmocka_unit_test(test_sigint_cleans_up),
+      cmocka_unit_test(test_sigint_sigterm_clean_up),
+      cmocka_unit_test(test_error_cleans_up),
       cmocka_unit_test(test_sigkill_then_next_run_cleans_up),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
