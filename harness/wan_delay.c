@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,11 @@ static int stopping(ctk_delay_line *self) {
 
 static void *delay_main(void *arg) {
   ctk_delay_line *self = arg;
+  /* A real-time priority, when allowed (root), so that a busy machine delays packets by the
+   * matrix and not also by the scheduler, as netem would in the kernel. The thread sleeps in
+   * ppoll between packets, so it cannot starve anyone. */
+  struct sched_param param = {.sched_priority = 10};
+  pthread_setschedparam(pthread_self(), SCHED_FIFO, &param);
   struct pollfd items[WAN_DELAY_MAX_PORTS + 1];
   for (int k = 0; k < self->n_ports; k++) items[k] = (struct pollfd){self->fds[k], POLLIN, 0};
   items[self->n_ports] = (struct pollfd){self->wake_fd, POLLIN, 0};
