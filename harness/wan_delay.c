@@ -105,7 +105,7 @@ static void take(ctk_delay_line *self, const uint8_t *data, size_t len, uint64_t
   uint8_t *copy = malloc(len);
   if (!copy) return count(self, &self->stats.dropped);
   memcpy(copy, data, len);
-  heap_push(self, (held_packet){.due_ns = now + (uint64_t)m->delay_us[from][to] * 1000u,
+  heap_push(self, (held_packet){.due_ns = now + m->delay_us[from][to] * 1000u,
                                 .seq = self->seq++,
                                 .port = port,
                                 .len = (uint32_t)len,

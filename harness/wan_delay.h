@@ -25,7 +25,7 @@ typedef struct ctk_delay_map {
   uint32_t subnet; /* a.b.c.0, host byte order */
   int8_t port_of[256];
   int8_t site_of[256];
-  uint32_t delay_us[CTK_MAX_SITES][CTK_MAX_SITES]; /* one-way, from site to site */
+  uint64_t delay_us[CTK_MAX_SITES][CTK_MAX_SITES]; /* one-way, from site to site */
 } ctk_delay_map;
 
 typedef struct ctk_delay_line ctk_delay_line;

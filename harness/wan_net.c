@@ -210,7 +210,7 @@ static int start_delay(ctk_wan_net *self, const ctk_config *config, char *err, s
   }
   for (int a = 0; a < self->n_sites; a++)
     for (int b = 0; b < self->n_sites; b++)
-      map.delay_us[a][b] = (uint32_t)(config->sim.latency_ms[a][b] * 1000 + 0.5);
+      map.delay_us[a][b] = (uint64_t)(config->sim.latency_ms[a][b] * 1000 + 0.5);
   self->delay = ctk_delay_line_start(fds, self->n_nodes + 1, &map, err, err_len);
   return self->delay ? 0 : -1;
 }
