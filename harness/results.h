@@ -58,6 +58,7 @@ typedef struct ctk_results {
   uint64_t frames_rejected;       /* frames a node's transport dropped (bad, oversized, spoofed) */
   uint64_t handshakes_failed;     /* connections the nodes refused (CURVE keys, mechanism) */
   uint64_t leader_changes;        /* times a node became leader, the first election included */
+  uint64_t max_term;              /* the highest term (ballot, view, epoch) any node reached */
   ctk_counts counters;            /* the protocol's own, summed over nodes and restarts */
   double msgs_per_op, bytes_per_op; /* per completed (ok + fail) operation of the whole run */
   ctk_fault_event faults[CTK_MAX_FAULTS];
