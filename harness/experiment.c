@@ -139,8 +139,6 @@ int ctk_experiment_point(const ctk_experiment *exp, size_t i, ctk_config *config
   }
   ctk_toml_doc *doc = ctk_toml_parse_file(exp->path, err, err_len);
   if (!doc) return -1;
-  ctk_toml_remove(doc, "sweep");
-  ctk_toml_remove(doc, "repeat");
   size_t label_used = 0, dir_used = 0;
   if (label_len) label[0] = '\0';
   if (dir_len) snprintf(dir_name, dir_len, "%s", exp->n_keys ? "" : "default");
@@ -167,6 +165,9 @@ int ctk_experiment_point(const ctk_experiment *exp, size_t i, ctk_config *config
       dir_used += (size_t)snprintf(dir_name + dir_used, dir_len - dir_used, "%s%s-%s",
                                    k ? "_" : "", key->name, safe);
   }
+  /* The values stay in the document; only the keys that are not part of an experiment go. */
+  ctk_toml_remove(doc, "sweep");
+  ctk_toml_remove(doc, "repeat");
   return ctk_config_load_doc(doc, exp->path, NULL, config, err, err_len);
 }
 

@@ -192,6 +192,12 @@ static void plot_quote(FILE *f, const char *s) {
   fputc('\'', f);
 }
 
+/* A point's label as a chart shows it: "protocol=raft clients=8" as "raft clients=8". */
+static void plot_short_label(char *label) {
+  char *p;
+  while ((p = strstr(label, "protocol=")) != NULL) memmove(p, p + 9, strlen(p + 9) + 1);
+}
+
 /* ---- the charts ---- */
 
 static void chart_throughput_latency(plot_ctx *c) {
@@ -406,7 +412,10 @@ static void chart_bars(plot_ctx *c, const char *name, const char *metric, double
   for (size_t i = 0; i < json_array_size(c->points); i++) {
     const json_t *p = json_array_get(c->points, i);
     const char *label = json_string_value(json_object_get(p, "label"));
-    fprintf(d, "\"%s\" %.4f %.4f %.4f\n", label && label[0] ? label : "all",
+    char shown[512];
+    plot_fmt(shown, sizeof shown, "%s", label && label[0] ? label : "all");
+    plot_short_label(shown);
+    fprintf(d, "\"%s\" %.4f %.4f %.4f\n", shown,
             plot_metric(p, "median", metric) * scale, plot_metric(p, "min", metric) * scale,
             plot_metric(p, "max", metric) * scale);
   }
@@ -417,10 +426,10 @@ static void chart_bars(plot_ctx *c, const char *name, const char *metric, double
   fprintf(f,
           "set title '%s (median; bars from min to max of the repetitions)'\n"
           "set ylabel '%s'\nset yrange [0:*]\nset xrange [-0.6:%zu.6]\nset boxwidth 0.7\n"
-          "set style fill solid 0.6 border -1\nset key off\nset xtics rotate by -35 left font "
-          "',%d'\nset bmargin %d\nset rmargin 12\n"
-          "plot '%s' using 0:2:3:4:xtic(1) with boxerrorbars lc rgb '#4477aa'\n",
-          title, ylabel, n ? n - 1 : 0, n > 24 ? 7 : 9, n > 12 ? 12 : 8, data);
+          "set style fill solid 0.6 border -1\nset key off\nset xtics rotate by 30 right font "
+          "',%d'\nset bmargin 10\nset lmargin 12\n"
+          "plot '%s' using 0:2:3:4:(0.7):xtic(1) with boxerrorbars lc rgb '#4477aa'\n",
+          title, ylabel, n ? n - 1 : 0, n > 24 ? 7 : 9, data);
   plot_finish(c, f, name, title);
 }
 
@@ -440,8 +449,14 @@ static void chart_conflict(plot_ctx *c) {
           "set y2label 'p50 latency (ms)'\nset y2tics\nset ytics nomirror\nset yrange [0:105]\n"
           "set y2range [0:*]\nplot ",
           c->conflict_key);
+  int drawn = 0;
   for (size_t s = 0; s < n; s++) {
     char path[PLOT_PATH + 64], name[32];
+    int fast = 0; /* series without a fast path (other protocols) are left out */
+    for (size_t m = 0; m < series[s].n; m++)
+      fast |= !isnan(plot_metric(json_array_get(c->points, series[s].members[m]), "median",
+                                 "fast_path_ratio"));
+    if (!fast) continue;
     plot_fmt(name, sizeof name, "cf-%zu", s);
     FILE *d = plot_data(c, name, path, sizeof path);
     if (!d) continue;
@@ -453,8 +468,8 @@ static void chart_conflict(plot_ctx *c) {
               plot_metric(p, "median", "latency_p50_ms"));
     }
     fclose(d);
-    fprintf(f, "%s'%s' using 1:2 with linespoints lw 2 pt 7 lc %zu title ", s ? ", " : "", path,
-            s + 1);
+    fprintf(f, "%s'%s' using 1:2 with linespoints lw 2 pt 7 lc %zu title ", drawn++ ? ", " : "",
+            path, s + 1);
     char title[200];
     plot_fmt(title, sizeof title, "%s fast path", series[s].name);
     plot_quote(f, title);
