@@ -285,12 +285,12 @@ static int bench_repetition(bench_run *b, ctk_config *config, const char *point_
 /* ---- the command ---- */
 
 static void usage_bench(void) {
-  fprintf(stderr, "usage: ctk bench FILE.toml [--out DIR] [--sim] [--fresh] [--quiet]\n");
+  fprintf(stderr, "usage: ctk bench FILE.toml [--out DIR] [--sim] [--fresh] [--quiet] [--list]\n");
 }
 
 int ctk_cmd_bench(int argc, char **argv) {
   const char *path = NULL, *out = NULL;
-  int sim = 0, fresh = 0, quiet = 0;
+  int sim = 0, fresh = 0, quiet = 0, list = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--out") && i + 1 < argc)
       out = argv[++i];
@@ -300,6 +300,8 @@ int ctk_cmd_bench(int argc, char **argv) {
       fresh = 1;
     else if (!strcmp(argv[i], "--quiet"))
       quiet = 1;
+    else if (!strcmp(argv[i], "--list"))
+      list = 1;
     else if (argv[i][0] != '-' && !path)
       path = argv[i];
     else {
@@ -316,6 +318,22 @@ int ctk_cmd_bench(int argc, char **argv) {
   if (ctk_experiment_load(path, &exp, err, sizeof err)) {
     fprintf(stderr, "%s\n", err);
     return 2;
+  }
+  if (list) {
+    for (size_t i = 0; i < exp.n_points; i++) {
+      ctk_config config;
+      char label[512], name[256];
+      if (ctk_experiment_point(&exp, i, &config, label, sizeof label, name, sizeof name, err,
+                               sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+      }
+      printf("%s  (%s, %d nodes, %d clients)\n", name, config.protocol->name,
+             config.cluster.nodes, config.workload.clients);
+      ctk_config_free(&config);
+    }
+    printf("%zu points x %d repetitions\n", exp.n_points, exp.repeat);
+    return 0;
   }
   char dir[CTK_PATH_LEN];
   if (out) {

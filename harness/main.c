@@ -18,7 +18,7 @@ static void usage(FILE *out) {
           "                       run it on a local cluster of real processes (ZeroMQ)\n"
           "  compare FILE.toml [--protocols a,b,...] [--out DIR] [--json FILE] [--csv FILE]\n"
           "                       run it for each protocol in turn; print them side by side\n"
-          "  bench FILE.toml [--out DIR] [--sim] [--fresh] [--quiet]\n"
+          "  bench FILE.toml [--out DIR] [--sim] [--fresh] [--quiet] [--list]\n"
           "                       run an experiment matrix ([sweep], repeat); resumable\n"
           "  plot DIR             charts (PNG, SVG) and an HTML report of a bench's results\n"
           "  node FILE.toml --id N [--dir DIR] [--control ENDPOINT]\n"

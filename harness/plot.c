@@ -73,7 +73,8 @@ static FILE *plot_begin(plot_ctx *c, const char *name) {
           "set output '%s/%s.png'\n"
           "set grid lc rgb '#dddddd'\n"
           "set key outside right top\n"
-          "set datafile missing 'nan'\n",
+          "set datafile missing 'nan'\n"
+          "set offsets 0, 0, graph 0.08, 0\n",
           c->plots, name);
   return f;
 }
@@ -276,6 +277,13 @@ static void chart_latency_cdf(plot_ctx *c) {
   plot_finish(c, f, "latency-cdf", "Latency distribution");
 }
 
+/* The seconds of a run's series to draw: the last one is cut short by the end of the run (and
+ * holds only what completed while the clients drained), so it is left out. */
+static size_t plot_full_seconds(const json_t *result) {
+  size_t n = json_array_size(json_object_get(result, "series"));
+  return n > 1 ? n - 1 : n;
+}
+
 /* One run over time: ops/s and p99 per second, faults marked. Returns 1 when drawn. */
 static int chart_over_time_one(plot_ctx *c, const json_t *point, int index) {
   const char *rep = plot_first_rep(point);
@@ -296,10 +304,15 @@ static int chart_over_time_one(plot_ctx *c, const json_t *point, int index) {
   size_t i;
   const json_t *s;
   fprintf(d, "# t_s ops_per_s p50_ms p99_ms\n");
+  size_t n_seconds = plot_full_seconds(r);
   json_array_foreach(json_object_get(r, "series"), i, s) {
-    fprintf(d, "%.1f %.0f %.3f %.3f\n", plot_num(json_object_get(s, "t_s")) + 0.5,
-            plot_num(json_object_get(s, "ops")), plot_num(json_object_get(s, "p50_us")) / 1000,
-            plot_num(json_object_get(s, "p99_us")) / 1000);
+    if (i >= n_seconds) break;
+    /* Each second [t, t + 1) drawn as a step; the last one is written again at its end. */
+    int last = i + 1 == n_seconds;
+    for (int k = 0; k <= last; k++)
+      fprintf(d, "%.1f %.0f %.3f %.3f\n", plot_num(json_object_get(s, "t_s")) + k,
+              plot_num(json_object_get(s, "ops")), plot_num(json_object_get(s, "p50_us")) / 1000,
+              plot_num(json_object_get(s, "p99_us")) / 1000);
   }
   fclose(d);
   fprintf(f, "set title ");
@@ -310,7 +323,7 @@ static int chart_over_time_one(plot_ctx *c, const json_t *point, int index) {
   fprintf(f,
           "\nset xlabel 'time since the start (s)'\nset ylabel 'throughput (ops/s)'\n"
           "set y2label 'p99 latency (ms)'\nset y2tics\nset ytics nomirror\nset yrange [0:*]\n"
-          "set y2range [0:*]\nset key outside right top\n");
+          "set y2range [0:*]\nset key below\n");
   const json_t *fault;
   json_array_foreach(json_object_get(r, "faults"), i, fault) {
     double at = plot_num(json_object_get(fault, "at_s"));
@@ -332,8 +345,8 @@ static int chart_over_time_one(plot_ctx *c, const json_t *point, int index) {
             json_string_value(json_object_get(fault, "kind")), who, at, 0.95 - 0.06 * (double)(i % 4));
   }
   fprintf(f,
-          "plot '%s' using 1:2 with steps lw 2 lc 1 title 'ops/s', "
-          "'%s' using 1:4 axes x1y2 with lines lw 1 lc 2 title 'p99 ms', "
+          "plot '%s' using 1:2 with steps lw 2 lc 1 title 'ops/s (left axis)', "
+          "'%s' using 1:4 axes x1y2 with steps lw 1 lc 2 title 'p99 latency (ms, right axis)', "
           "NaN with lines lc rgb '#cc0000' lw 2 title 'fault (shaded until healed)'\n",
           data, data);
   json_decref(r);
@@ -378,8 +391,9 @@ static void chart_over_time(plot_ctx *c) {
     FILE *d = plot_data(c, name, data, sizeof data);
     size_t i;
     const json_t *pt;
+    size_t n_seconds = plot_full_seconds(r);
     json_array_foreach(json_object_get(r, "series"), i, pt) {
-      if (d)
+      if (d && i < n_seconds)
         fprintf(d, "%.1f %.0f\n", plot_num(json_object_get(pt, "t_s")) + 0.5,
                 plot_num(json_object_get(pt, "ops")));
     }
@@ -423,13 +437,20 @@ static void chart_bars(plot_ctx *c, const char *name, const char *metric, double
   FILE *f = plot_begin(c, name);
   if (!f) return;
   size_t n = json_array_size(c->points);
+  /* The first label, rotated, reaches left of the plot by about half its length. */
+  char first[512];
+  plot_fmt(first, sizeof first, "%s",
+           json_string_value(json_object_get(json_array_get(c->points, 0), "label")) ?: "");
+  plot_short_label(first);
+  size_t lmargin = 6 + strlen(first) * 9 / 20;
+  if (lmargin > 40) lmargin = 40;
   fprintf(f,
           "set title '%s (median; bars from min to max of the repetitions)'\n"
           "set ylabel '%s'\nset yrange [0:*]\nset xrange [-0.6:%zu.6]\nset boxwidth 0.7\n"
           "set style fill solid 0.6 border -1\nset key off\nset xtics rotate by 30 right font "
-          "',%d'\nset bmargin 10\nset lmargin 12\n"
+          "',%d'\nset bmargin 10\nset lmargin %zu\nset rmargin 4\n"
           "plot '%s' using 0:2:3:4:(0.7):xtic(1) with boxerrorbars lc rgb '#4477aa'\n",
-          title, ylabel, n ? n - 1 : 0, n > 24 ? 7 : 9, data);
+          title, ylabel, n ? n - 1 : 0, n > 24 ? 7 : 9, lmargin, data);
   plot_finish(c, f, name, title);
 }
 
@@ -456,7 +477,6 @@ static void chart_conflict(plot_ctx *c) {
     for (size_t m = 0; m < series[s].n; m++)
       fast |= !isnan(plot_metric(json_array_get(c->points, series[s].members[m]), "median",
                                  "fast_path_ratio"));
-    if (!fast) continue;
     plot_fmt(name, sizeof name, "cf-%zu", s);
     FILE *d = plot_data(c, name, path, sizeof path);
     if (!d) continue;
@@ -468,13 +488,15 @@ static void chart_conflict(plot_ctx *c) {
               plot_metric(p, "median", "latency_p50_ms"));
     }
     fclose(d);
-    fprintf(f, "%s'%s' using 1:2 with linespoints lw 2 pt 7 lc %zu title ", drawn++ ? ", " : "",
-            path, s + 1);
     char title[200];
-    plot_fmt(title, sizeof title, "%s fast path", series[s].name);
-    plot_quote(f, title);
-    fprintf(f, ", '%s' using 1:3 axes x1y2 with linespoints lw 1 dt 2 pt 6 lc %zu title ", path,
-            s + 1);
+    if (fast) { /* other protocols (no fast path) are drawn for their latency only */
+      fprintf(f, "%s'%s' using 1:2 with linespoints lw 2 pt 7 lc %zu title ", drawn++ ? ", " : "",
+              path, s + 1);
+      plot_fmt(title, sizeof title, "%s fast path", series[s].name);
+      plot_quote(f, title);
+    }
+    fprintf(f, "%s'%s' using 1:3 axes x1y2 with linespoints lw 1 dt 2 pt 6 lc %zu title ",
+            drawn++ ? ", " : "", path, s + 1);
     plot_fmt(title, sizeof title, "%s p50", series[s].name);
     plot_quote(f, title);
   }
