@@ -257,7 +257,7 @@ static int config_check_top_level(const cfg_reader *r, const ctk_toml_node *root
     }
     int line = ctk_toml_table_key_line_at(root, i);
     if (!strcmp(key, "sweep") || !strcmp(key, "repeat"))
-      return cfg_fail(r, line, "'%s' makes an experiment matrix: run it with `ctk bench`", key);
+      return cfg_fail(r, line, "'%s' makes an experiment matrix: run it with 'ctk bench'", key);
     if (!ctk_toml_is_table(value)) return cfg_fail_unknown_key(r, line, "", key, known, n_known);
     const char *suggestion = cfg_suggest(key, known, n_known);
     char shown[96];

@@ -59,8 +59,63 @@ static void test_sweep_errors(void **state) {
   char cmd[1024], out[4096];
   snprintf(cmd, sizeof cmd, "%s config check %s 2>&1", cli_bin(), path);
   assert_int_equal(cli_run(cmd, out, sizeof out), 2);
-  assert_non_null(strstr(out, "matrix.toml:1: 'sweep' makes an experiment matrix: run it with "
-                              "`ctk bench`"));
+  assert_non_null(strstr(out, "matrix.toml:1: 'sweep' makes an experiment matrix: run it with 'ctk bench'"));
+}
+
+/* The errors table of the [sweep] section of configs/README.md: every row's example file gives
+ * exactly the documented message ("\n" in the example stands for a line break). */
+static void test_documented_sweep_errors(void **state) {
+  (void)state;
+  FILE *f = fopen("configs/README.md", "r");
+  if (!f) fail_msg("cannot read configs/README.md (run the tests from the repository root)");
+  static char line[4096];
+  int in_section = 0, in_table = 0, rows = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (!strncmp(line, "## ", 3)) in_section = strstr(line, "`[sweep]`") != NULL;
+    if (!in_section) continue;
+    if (strstr(line, "| error | example file | message |")) {
+      in_table = 1;
+      continue;
+    }
+    if (!in_table || line[0] != '|' || !strncmp(line, "|---", 4)) continue;
+    /* | what | `example` | `message` |: the last two cells, each one code span */
+    char *cells[2] = {NULL, NULL};
+    char *end = strstr(line, "` |\n");
+    char *mid = end ? strstr(line, "` | `") : NULL;
+    while (mid && strstr(mid + 1, "` | `") && strstr(mid + 1, "` | `") < end)
+      mid = strstr(mid + 1, "` | `");
+    char *start = mid ? mid : NULL;
+    while (start && start > line && strncmp(start, "| `", 3)) start--;
+    if (!end || !mid || !start || start == mid)
+      fail_msg("configs/README.md: a [sweep] error row without two code spans: %s", line);
+    *mid = '\0';
+    *end = '\0';
+    cells[0] = start + 3;
+    cells[1] = mid + 5;
+    char text[512];
+    size_t k = 0;
+    for (const char *c = cells[0]; *c && k < sizeof text - 1; c++) {
+      if (c[0] == '\\' && c[1] == 'n') {
+        text[k++] = '\n';
+        c++;
+      } else {
+        text[k++] = *c;
+      }
+    }
+    text[k] = '\0';
+    const char *path = write_file("exp.toml", text);
+    static ctk_experiment exp;
+    char err[1024] = "";
+    if (ctk_experiment_load(path, &exp, err, sizeof err) == 0)
+      fail_msg("configs/README.md: %s loads without an error", cells[0]);
+    const char *shown = err + strlen(tmpdir) + 1; /* "exp.toml:..." */
+    if (strncmp(err, tmpdir, strlen(tmpdir)) || strcmp(shown, cells[1]))
+      fail_msg("configs/README.md: for %s\n  documented: %s\n  got:        %s", cells[0],
+               cells[1], err);
+    rows++;
+  }
+  fclose(f);
+  assert_true(rows >= 8);
 }
 
 static void test_points(void **state) {
@@ -205,6 +260,7 @@ int main(void) {
   if (!mkdtemp(tmpdir)) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sweep_errors),
+      cmocka_unit_test(test_documented_sweep_errors),
       cmocka_unit_test(test_points),
       cmocka_unit_test(test_bench_sim_resume_and_plot),
   };
