@@ -100,8 +100,10 @@ bench: $(BENCH_BIN) $(BUILD)/ctk
 
 # A small experiment matrix on real processes, then its charts and HTML report (ctk bench, ctk plot).
 bench-quick: bin/ctk
-	@start=$$(date +%s); bin/ctk bench bench/studies/quick/quick.toml --out results/bench-quick --fresh && \
-	  bin/ctk plot results/bench-quick && echo "bench-quick: $$(( $$(date +%s) - start )) s"
+	@start=$$(date +%s); rc=0; \
+	bin/ctk bench bench/studies/quick/quick.toml --out results/bench-quick --fresh || rc=$$?; \
+	bin/ctk plot results/bench-quick || rc=$$?; \
+	echo "bench-quick: $$(( $$(date +%s) - start )) s"; exit $$rc
 
 # The main job: build, then compare every protocol on the shipped default experiment, on a local
 # cluster of real processes.

@@ -388,10 +388,13 @@ int ctk_cmd_bench(int argc, char **argv) {
   }
   printf("\n");
   ctk_bench_print_table(&summary, stdout);
-  printf("\n%zu points x %d repetitions: %d run now, %d already measured%s; %d failed\n",
-         exp.n_points, exp.repeat, b.ran, b.resumed, fresh ? " (--fresh)" : "", b.failed);
+  printf("\n%zu points x %d repetitions: %d run now, %d already measured%s; %d failed its checks"
+         "%s\n",
+         exp.n_points, exp.repeat, b.ran, b.resumed, fresh ? " (--fresh)" : "",
+         summary.reps_failed, b.failed > summary.reps_failed ? " (and some could not run)" : "");
   printf("results: %s/ (bench.json, bench.csv; `ctk plot %s` draws them)\n", dir, dir);
+  int failed = summary.reps_failed; /* measured now or before */
   ctk_bench_summary_free(&summary);
   if (rc) return rc;
-  return b.failed ? 1 : 0;
+  return failed ? 1 : 0;
 }
