@@ -11,7 +11,7 @@
 #include "config.h"
 
 const char *const ctk_bench_metric_names[BM_COUNT] = {
-    "throughput_ops_s", "latency_p50_ms", "latency_p99_ms", "msgs_per_op",  "fast_path_ratio",
+    "throughput_ops_s", "latency_p50_ms", "latency_p99_ms", "msgs_per_op", "fast_path_ratio",
     "leader_changes",   "max_term",       "unavailable_ms", "ops_info"};
 
 static double bm_number(const json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
@@ -57,11 +57,14 @@ static void bm_aggregate(double *values, int n, double *median, double *min, dou
   *median = k % 2 ? values[k / 2] : (values[k / 2 - 1] + values[k / 2]) / 2;
 }
 
-static json_t *bm_real(double v) { return isnan(v) ? json_null() : json_real(round(v * 1e4) / 1e4); }
+static json_t *bm_real(double v) {
+  return isnan(v) ? json_null() : json_real(round(v * 1e4) / 1e4);
+}
 
 static json_t *bm_metrics_json(const double m[BM_COUNT]) {
   json_t *o = json_object();
-  for (int k = 0; k < BM_COUNT; k++) json_object_set_new(o, ctk_bench_metric_names[k], bm_real(m[k]));
+  for (int k = 0; k < BM_COUNT; k++)
+    json_object_set_new(o, ctk_bench_metric_names[k], bm_real(m[k]));
   return o;
 }
 
@@ -69,7 +72,8 @@ static json_t *bm_metrics_json(const double m[BM_COUNT]) {
 static json_t *bm_param(const char *text) {
   char *end;
   double d = strtod(text, &end);
-  if (*text && !*end) return strchr(text, '.') || strchr(text, 'e') ? json_real(d) : json_integer((json_int_t)d);
+  if (*text && !*end)
+    return strchr(text, '.') || strchr(text, 'e') ? json_real(d) : json_integer((json_int_t)d);
   if (!strcmp(text, "true") || !strcmp(text, "false")) return json_boolean(!strcmp(text, "true"));
   return json_string(text);
 }
@@ -94,8 +98,8 @@ static char *bm_slurp(const char *path) {
 static json_t *bm_point(const ctk_experiment *exp, size_t i, const char *dir, int sim,
                         ctk_bench_point *p, int *reps_failed, char *err, size_t err_len) {
   ctk_config config;
-  if (ctk_experiment_point(exp, i, &config, p->label, sizeof p->label, p->name, sizeof p->name,
-                           err, err_len))
+  if (ctk_experiment_point(exp, i, &config, p->label, sizeof p->label, p->name, sizeof p->name, err,
+                           err_len))
     return NULL;
   json_t *o = json_object(), *params = json_object(), *reps = json_array(), *seeds = json_array();
   json_object_set_new(o, "name", json_string(p->name));
@@ -158,15 +162,15 @@ static json_t *bm_point(const ctk_experiment *exp, size_t i, const char *dir, in
   json_object_set_new(o, "seeds", seeds);
   json_object_set_new(o, "config", first_config ? json_string(first_config) : json_null());
   free(first_config);
-  json_object_set_new(o, "git_revision",
-                      first_meta ? json_incref(json_object_get(first_meta, "git_revision"))
-                                 : json_null());
+  json_object_set_new(
+      o, "git_revision",
+      first_meta ? json_incref(json_object_get(first_meta, "git_revision")) : json_null());
   json_t *machine = json_object();
   static const char *const facts[] = {"cores", "kernel", "cpu", "load_1m"};
   for (size_t k = 0; k < sizeof facts / sizeof facts[0]; k++)
-    json_object_set_new(machine, facts[k],
-                        first_meta ? json_incref(json_object_get(first_meta, facts[k]))
-                                   : json_null());
+    json_object_set_new(
+        machine, facts[k],
+        first_meta ? json_incref(json_object_get(first_meta, facts[k])) : json_null());
   json_object_set_new(o, "machine", machine);
   json_decref(first_meta);
   json_object_set_new(o, "reps_measured", json_integer(p->reps_measured));
@@ -186,8 +190,8 @@ static void bm_csv_cell(FILE *f, double v) {
     fprintf(f, ",%.4f", v);
 }
 
-static int bm_write_csv(const ctk_experiment *exp, const json_t *points,
-                        const ctk_bench_summary *s, const char *path) {
+static int bm_write_csv(const ctk_experiment *exp, const json_t *points, const ctk_bench_summary *s,
+                        const char *path) {
   FILE *f = fopen(path, "w");
   if (!f) return -1;
   fputs("point,host,protocol,nodes,clients", f);
@@ -218,8 +222,8 @@ static int bm_write_csv(const ctk_experiment *exp, const json_t *points,
     const json_t *machine = json_object_get(o, "machine");
     const char *rev = json_string_value(json_object_get(o, "git_revision"));
     const char *kernel = json_string_value(json_object_get(machine, "kernel"));
-    fprintf(f, ",%s,%lld,%s\n", rev ? rev : "", (long long)json_integer_value(json_object_get(machine, "cores")),
-            kernel ? kernel : "");
+    fprintf(f, ",%s,%lld,%s\n", rev ? rev : "",
+            (long long)json_integer_value(json_object_get(machine, "cores")), kernel ? kernel : "");
   }
   return fclose(f) ? -1 : 0;
 }
@@ -242,7 +246,8 @@ int ctk_bench_summarize(const ctk_experiment *exp, const char *dir, int sim,
   for (int k = 0; k < exp->n_keys; k++) json_array_append_new(keys, json_string(exp->keys[k].name));
   json_object_set_new(doc, "sweep", keys);
   for (size_t i = 0; i < exp->n_points; i++) {
-    json_t *o = bm_point(exp, i, dir, sim, &summary->points[i], &summary->reps_failed, err, err_len);
+    json_t *o =
+        bm_point(exp, i, dir, sim, &summary->points[i], &summary->reps_failed, err, err_len);
     if (!o) {
       json_decref(doc);
       json_decref(points);
@@ -294,10 +299,14 @@ void ctk_bench_print_table(const ctk_bench_summary *s, FILE *out) {
     const char *title, *fmt;
     double scale;
     int width;
-  } cols[] = {{BM_THROUGHPUT, "ops/s", "%.0f", 1, 22},       {BM_P50_MS, "p50 ms", "%.2f", 1, 20},
-              {BM_P99_MS, "p99 ms", "%.2f", 1, 20},          {BM_MSGS_PER_OP, "msgs/op", "%.1f", 1, 9},
-              {BM_FAST_PATH, "fast path %", "%.1f", 100, 19}, {BM_UNAVAILABLE_MS, "unavail ms", "%.0f", 1, 17},
-              {BM_LEADER_CHANGES, "leaders", "%.0f", 1, 12},  {BM_MAX_TERM, "max term", "%.0f", 1, 12}};
+  } cols[] = {{BM_THROUGHPUT, "ops/s", "%.0f", 1, 22},
+              {BM_P50_MS, "p50 ms", "%.2f", 1, 20},
+              {BM_P99_MS, "p99 ms", "%.2f", 1, 20},
+              {BM_MSGS_PER_OP, "msgs/op", "%.1f", 1, 9},
+              {BM_FAST_PATH, "fast path %", "%.1f", 100, 19},
+              {BM_UNAVAILABLE_MS, "unavail ms", "%.0f", 1, 17},
+              {BM_LEADER_CHANGES, "leaders", "%.0f", 1, 12},
+              {BM_MAX_TERM, "max term", "%.0f", 1, 12}};
   size_t n_cols = sizeof cols / sizeof cols[0];
   fprintf(out, "%-*s  %6s", (int)label_w, "point", "passed");
   for (size_t c = 0; c < n_cols; c++)

@@ -245,8 +245,7 @@ static int bench_repetition(bench_run *b, ctk_config *config, const char *point_
     return -1;
   }
   char *old = b->fresh ? NULL : bench_slurp(toml);
-  int same = old && strcmp(old, text) == 0 && access(result, R_OK) == 0 &&
-             access(meta, R_OK) == 0;
+  int same = old && strcmp(old, text) == 0 && access(result, R_OK) == 0 && access(meta, R_OK) == 0;
   free(old);
   if (same) {
     b->resumed++;
@@ -328,8 +327,8 @@ int ctk_cmd_bench(int argc, char **argv) {
         fprintf(stderr, "%s\n", err);
         return 2;
       }
-      printf("%s  (%s, %d nodes, %d clients)\n", name, config.protocol->name,
-             config.cluster.nodes, config.workload.clients);
+      printf("%s  (%s, %d nodes, %d clients)\n", name, config.protocol->name, config.cluster.nodes,
+             config.workload.clients);
       ctk_config_free(&config);
     }
     printf("%zu points x %d repetitions\n", exp.n_points, exp.repeat);
@@ -388,10 +387,11 @@ int ctk_cmd_bench(int argc, char **argv) {
   }
   printf("\n");
   ctk_bench_print_table(&summary, stdout);
-  printf("\n%zu points x %d repetitions: %d run now, %d already measured%s; %d failed its checks"
-         "%s\n",
-         exp.n_points, exp.repeat, b.ran, b.resumed, fresh ? " (--fresh)" : "",
-         summary.reps_failed, b.failed > summary.reps_failed ? " (and some could not run)" : "");
+  printf(
+      "\n%zu points x %d repetitions: %d run now, %d already measured%s; %d failed its checks"
+      "%s\n",
+      exp.n_points, exp.repeat, b.ran, b.resumed, fresh ? " (--fresh)" : "", summary.reps_failed,
+      b.failed > summary.reps_failed ? " (and some could not run)" : "");
   printf("results: %s/ (bench.json, bench.csv; `ctk plot %s` draws them)\n", dir, dir);
   int failed = summary.reps_failed; /* measured now or before */
   ctk_bench_summary_free(&summary);

@@ -17,7 +17,8 @@ int ctk_cmd_plot(int argc, char **argv) {
     fprintf(stderr, "ctk plot: %s\n", err);
     return rc;
   }
-  for (int i = 0; i < report.n_charts; i++) printf("  %s.png  %s.svg\n", report.charts[i], report.charts[i]);
+  for (int i = 0; i < report.n_charts; i++)
+    printf("  %s.png  %s.svg\n", report.charts[i], report.charts[i]);
   printf("report: %s\n", report.html_path);
   return 0;
 }

@@ -38,10 +38,10 @@ int ctk_cmd_run(int argc, char **argv);
  * worst over the protocols. */
 int ctk_cmd_compare(int argc, char **argv);
 
-/* ctk bench FILE [--out DIR] [--sim] [--fresh] [--quiet] [--list]: every point of the experiment matrix
- * in FILE ([sweep], repeat; see experiment.h), each repetition a `ctk run` (or, with --sim, a
- * `ctk sim`), resumable; bench.json, bench.csv and a table (--list: only list the points). Exit status 0 every repetition
- * passed, 1 any failed, 2 bad input, could not write, or interrupted. */
+/* ctk bench FILE [--out DIR] [--sim] [--fresh] [--quiet] [--list]: every point of the experiment
+ * matrix in FILE ([sweep], repeat; see experiment.h), each repetition a `ctk run` (or, with --sim,
+ * a `ctk sim`), resumable; bench.json, bench.csv and a table (--list: only list the points). Exit
+ * status 0 every repetition passed, 1 any failed, 2 bad input, could not write, or interrupted. */
 int ctk_cmd_bench(int argc, char **argv);
 
 /* ctk plot DIR: charts (PNG and SVG, drawn by gnuplot) and a self-contained report.html of the

@@ -53,7 +53,8 @@ static int exp_add_key(const cfg_reader *r, ctk_experiment *exp, const char *nam
   if (exp->n_keys == CTK_EXP_MAX_KEYS)
     return cfg_fail(r, line, "key 'sweep.%s': at most %d keys can be swept", shown,
                     CTK_EXP_MAX_KEYS);
-  if (strlen(name) >= sizeof exp->keys[0].name - 1 || strchr(strchr(name, '.') ? strchr(name, '.') + 1 : "", '.'))
+  if (strlen(name) >= sizeof exp->keys[0].name - 1 ||
+      strchr(strchr(name, '.') ? strchr(name, '.') + 1 : "", '.'))
     return cfg_fail(r, line, "key 'sweep.%s': expected a key of the experiment (KEY or TABLE.KEY)",
                     shown);
   size_t n = ctk_toml_array_size(list);
@@ -162,8 +163,8 @@ int ctk_experiment_point(const ctk_experiment *exp, size_t i, ctk_config *config
             *c == '.' || *c == '-'))
         *c = '_';
     if (dir_used < dir_len)
-      dir_used += (size_t)snprintf(dir_name + dir_used, dir_len - dir_used, "%s%s-%s",
-                                   k ? "_" : "", key->name, safe);
+      dir_used += (size_t)snprintf(dir_name + dir_used, dir_len - dir_used, "%s%s-%s", k ? "_" : "",
+                                   key->name, safe);
   }
   /* The values stay in the document; only the keys that are not part of an experiment go. */
   ctk_toml_remove(doc, "sweep");

@@ -136,8 +136,8 @@ static void plot_series_name(const json_t *point, const char *skip1, const char 
     plot_value_text(v, text, sizeof text);
     if (used < len)
       used += (size_t)snprintf(buf + used, len - used, "%s%s%s%s", used ? " " : "",
-                               strcmp(key, "protocol") ? key : "", strcmp(key, "protocol") ? "=" : "",
-                               text);
+                               strcmp(key, "protocol") ? key : "",
+                               strcmp(key, "protocol") ? "=" : "", text);
   }
   if (!buf[0]) plot_fmt(buf, len, "all");
 }
@@ -342,7 +342,8 @@ static int chart_over_time_one(plot_ctx *c, const json_t *point, int index) {
     else
       who[0] = '\0';
     fprintf(f, "set label '%s%s' at %.3f, graph %.2f offset 0.5,0 tc rgb '#cc0000'\n",
-            json_string_value(json_object_get(fault, "kind")), who, at, 0.95 - 0.06 * (double)(i % 4));
+            json_string_value(json_object_get(fault, "kind")), who, at,
+            0.95 - 0.06 * (double)(i % 4));
   }
   fprintf(f,
           "plot '%s' using 1:2 with steps lw 2 lc 1 title 'ops/s (left axis)', "
@@ -429,9 +430,8 @@ static void chart_bars(plot_ctx *c, const char *name, const char *metric, double
     char shown[512];
     plot_fmt(shown, sizeof shown, "%s", label && label[0] ? label : "all");
     plot_short_label(shown);
-    fprintf(d, "\"%s\" %.4f %.4f %.4f\n", shown,
-            plot_metric(p, "median", metric) * scale, plot_metric(p, "min", metric) * scale,
-            plot_metric(p, "max", metric) * scale);
+    fprintf(d, "\"%s\" %.4f %.4f %.4f\n", shown, plot_metric(p, "median", metric) * scale,
+            plot_metric(p, "min", metric) * scale, plot_metric(p, "max", metric) * scale);
   }
   fclose(d);
   FILE *f = plot_begin(c, name);
@@ -560,12 +560,13 @@ static int plot_html(plot_ctx *c) {
   const json_t *machine = json_object_get(first, "machine");
   fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>ctk bench: ", f);
   html_escape(f, json_string_value(json_object_get(c->bench, "experiment")));
-  fputs("</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1100px}"
-        "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:3px 8px;"
-        "text-align:right}td:first-child,th:first-child{text-align:left}"
-        "small{color:#666}figure{margin:2em 0}svg{max-width:100%;height:auto}</style>\n"
-        "</head><body>\n<h1>ctk bench: ",
-        f);
+  fputs(
+      "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1100px}"
+      "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:3px 8px;"
+      "text-align:right}td:first-child,th:first-child{text-align:left}"
+      "small{color:#666}figure{margin:2em 0}svg{max-width:100%;height:auto}</style>\n"
+      "</head><body>\n<h1>ctk bench: ",
+      f);
   html_escape(f, json_string_value(json_object_get(c->bench, "experiment")));
   fprintf(f, "</h1>\n<p>%s, %lld repetition(s) per point. Git revision <code>",
           !strcmp(json_string_value(json_object_get(c->bench, "host")) ?: "", "sim")
@@ -580,17 +581,19 @@ static int plot_html(plot_ctx *c) {
   html_escape(f, json_string_value(json_object_get(machine, "cpu")));
   fprintf(f, "; load average %.2f when the first point finished.</p>\n",
           plot_num(json_object_get(machine, "load_1m")));
-  fputs("<table>\n<tr><th>point</th><th>passed</th><th>ops/s</th><th>p50 ms</th><th>p99 ms</th>"
-        "<th>msgs/op</th><th>fast path %</th><th>unavailable ms</th><th>leader changes</th>"
-        "<th>max term</th></tr>\n",
-        f);
+  fputs(
+      "<table>\n<tr><th>point</th><th>passed</th><th>ops/s</th><th>p50 ms</th><th>p99 ms</th>"
+      "<th>msgs/op</th><th>fast path %</th><th>unavailable ms</th><th>leader changes</th>"
+      "<th>max term</th></tr>\n",
+      f);
   size_t i;
   const json_t *p;
   json_array_foreach(c->points, i, p) {
     fputs("<tr><td>", f);
     const char *label = json_string_value(json_object_get(p, "label"));
     html_escape(f, label && label[0] ? label : "all");
-    fprintf(f, "</td><td>%lld/%lld</td>", (long long)json_integer_value(json_object_get(p, "reps_passed")),
+    fprintf(f, "</td><td>%lld/%lld</td>",
+            (long long)json_integer_value(json_object_get(p, "reps_passed")),
             (long long)json_integer_value(json_object_get(p, "reps_measured")));
     html_cell(f, p, "throughput_ops_s", 1, "%.0f");
     html_cell(f, p, "latency_p50_ms", 1, "%.2f");
@@ -602,10 +605,11 @@ static int plot_html(plot_ctx *c) {
     html_cell(f, p, "max_term", 1, "%.0f");
     fputs("</tr>\n", f);
   }
-  fputs("</table>\n<p><small>Medians of the repetitions, [min&ndash;max] when more than one. "
-        "Every number of every repetition, with its configuration and seed, is in bench.json."
-        "</small></p>\n",
-        f);
+  fputs(
+      "</table>\n<p><small>Medians of the repetitions, [min&ndash;max] when more than one. "
+      "Every number of every repetition, with its configuration and seed, is in bench.json."
+      "</small></p>\n",
+      f);
   for (int k = 0; k < c->report->n_charts; k++) {
     fputs("<figure>\n<h2>", f);
     html_escape(f, c->report->titles[k]);

@@ -274,8 +274,8 @@ int ctk_toml_remove(ctk_toml_doc *doc, const char *key) {
   return -1;
 }
 
-int ctk_toml_set(ctk_toml_doc *doc, const char *table, const char *key,
-                 const ctk_toml_node *value, int key_line) {
+int ctk_toml_set(ctk_toml_doc *doc, const char *table, const char *key, const ctk_toml_node *value,
+                 int key_line) {
   if (!doc || !table || !key || !value) return -1;
   try {
     ctk_toml_node *target = const_cast<ctk_toml_node *>(doc->root);

@@ -91,8 +91,8 @@ int ctk_toml_get_bool(const ctk_toml_node *node, int *value);
  * line. value must belong to the same document. Returns 0, or -1 when `table` names something
  * that is not a table, or out of memory. */
 int ctk_toml_remove(ctk_toml_doc *doc, const char *key);
-int ctk_toml_set(ctk_toml_doc *doc, const char *table, const char *key,
-                 const ctk_toml_node *value, int key_line);
+int ctk_toml_set(ctk_toml_doc *doc, const char *table, const char *key, const ctk_toml_node *value,
+                 int key_line);
 
 #ifdef __cplusplus
 }

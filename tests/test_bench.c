@@ -48,18 +48,21 @@ static void test_sweep_errors(void **state) {
   expect_error("[sweep]\nclientz = [1, 2]\n",
                "bad.toml:2: unknown key 'workload.clientz' (did you mean 'clients'?)");
   expect_error("\n[sweep]\nprotocol = [\"raft\", \"rafft\"]\n", "bad.toml:3: key 'protocol'");
-  expect_error("[sweep]\nraft.prevote = [1]\n", "bad.toml:2: key 'raft.prevote': expected true or false, got 1");
+  expect_error("[sweep]\nraft.prevote = [1]\n",
+               "bad.toml:2: key 'raft.prevote': expected true or false, got 1");
   expect_error("[sweep]\n\"fault.at_s\" = [1]\n", "[[fault]] entries cannot be swept");
   expect_error("[sweep]\nclients = [1]\n\"workload.clients\" = [2]\n",
                "bad.toml:3: key 'sweep.workload.clients': the same key as 'sweep.clients'");
-  expect_error("[sweep]\nclients = [[1]]\n", "bad.toml:2: key 'sweep.clients[0]': expected a string");
+  expect_error("[sweep]\nclients = [[1]]\n",
+               "bad.toml:2: key 'sweep.clients[0]': expected a string");
   expect_error("repeat = 0\n", "bad.toml:1: key 'repeat': expected an integer from 1 to 100");
   /* A matrix is not an experiment `ctk run` or `ctk sim` takes. */
   const char *path = write_file("matrix.toml", "[sweep]\nclients = [1, 2]\n");
   char cmd[1024], out[4096];
   snprintf(cmd, sizeof cmd, "%s config check %s 2>&1", cli_bin(), path);
   assert_int_equal(cli_run(cmd, out, sizeof out), 2);
-  assert_non_null(strstr(out, "matrix.toml:1: 'sweep' makes an experiment matrix: run it with 'ctk bench'"));
+  assert_non_null(
+      strstr(out, "matrix.toml:1: 'sweep' makes an experiment matrix: run it with 'ctk bench'"));
 }
 
 /* The errors table of the [sweep] section of configs/README.md: every row's example file gives
@@ -110,8 +113,8 @@ static void test_documented_sweep_errors(void **state) {
       fail_msg("configs/README.md: %s loads without an error", cells[0]);
     const char *shown = err + strlen(tmpdir) + 1; /* "exp.toml:..." */
     if (strncmp(err, tmpdir, strlen(tmpdir)) || strcmp(shown, cells[1]))
-      fail_msg("configs/README.md: for %s\n  documented: %s\n  got:        %s", cells[0],
-               cells[1], err);
+      fail_msg("configs/README.md: for %s\n  documented: %s\n  got:        %s", cells[0], cells[1],
+               err);
     rows++;
   }
   fclose(f);
@@ -120,11 +123,12 @@ static void test_documented_sweep_errors(void **state) {
 
 static void test_points(void **state) {
   (void)state;
-  const char *path = write_file("points.toml", "protocol = \"raft\"\nrepeat = 3\n"
-                                               "[workload]\nclients = 2\n"
-                                               "[sweep]\nprotocol = [\"raft\", \"zab\"]\n"
-                                               "clients = [1, 4, 16]\n"
-                                               "raft.prevote = [false]\n");
+  const char *path = write_file("points.toml",
+                                "protocol = \"raft\"\nrepeat = 3\n"
+                                "[workload]\nclients = 2\n"
+                                "[sweep]\nprotocol = [\"raft\", \"zab\"]\n"
+                                "clients = [1, 4, 16]\n"
+                                "raft.prevote = [false]\n");
   static ctk_experiment exp;
   char err[1024];
   assert_int_equal(ctk_experiment_load(path, &exp, err, sizeof err), 0);
@@ -180,9 +184,10 @@ static int file_contains(const char *path, const char *needle) {
 
 static void test_bench_sim_resume_and_plot(void **state) {
   (void)state;
-  const char *matrix = "protocol = \"raft\"\nseed = 7\n"
-                       "[workload]\nduration_s = 1\nwarmup_s = 0.2\n"
-                       "[sweep]\nclients = [1, 4]\n";
+  const char *matrix =
+      "protocol = \"raft\"\nseed = 7\n"
+      "[workload]\nduration_s = 1\nwarmup_s = 0.2\n"
+      "[sweep]\nclients = [1, 4]\n";
   const char *path = write_file("two.toml", matrix);
   char out_dir[600], cmd[2048];
   static char out[1 << 16];
@@ -199,18 +204,17 @@ static void test_bench_sim_resume_and_plot(void **state) {
     assert_int_equal(json_integer_value(json_object_get(p, "reps_passed")), 1);
     assert_int_equal(json_integer_value(json_object_get(p, "clients")), i ? 4 : 1);
     assert_int_equal(json_integer_value(json_array_get(json_object_get(p, "seeds"), 0)), 7);
-    assert_true(json_number_value(
-                    json_object_get(json_object_get(p, "median"), "throughput_ops_s")) > 0);
+    assert_true(
+        json_number_value(json_object_get(json_object_get(p, "median"), "throughput_ops_s")) > 0);
     assert_non_null(strstr(json_string_value(json_object_get(p, "config")), "clients = "));
     assert_non_null(json_string_value(json_object_get(p, "git_revision")));
     assert_true(json_integer_value(json_object_get(json_object_get(p, "machine"), "cores")) >= 1);
   }
   /* More clients, more throughput, even in 1 s of virtual time. */
-  assert_true(
-      json_number_value(json_object_get(
-          json_object_get(json_array_get(points, 1), "median"), "throughput_ops_s")) >
-      json_number_value(json_object_get(json_object_get(json_array_get(points, 0), "median"),
-                                        "throughput_ops_s")));
+  assert_true(json_number_value(json_object_get(
+                  json_object_get(json_array_get(points, 1), "median"), "throughput_ops_s")) >
+              json_number_value(json_object_get(
+                  json_object_get(json_array_get(points, 0), "median"), "throughput_ops_s")));
   json_decref(doc);
   char csv[700];
   snprintf(csv, sizeof csv, "%s/bench.csv", out_dir);
@@ -221,9 +225,10 @@ static void test_bench_sim_resume_and_plot(void **state) {
   assert_int_equal(cli_run(cmd, out, sizeof out), 0);
   assert_non_null(strstr(out, "0 run now, 2 already measured"));
   /* A changed experiment runs again; --fresh runs everything. */
-  write_file("two.toml", "protocol = \"raft\"\nseed = 7\n"
-                         "[workload]\nduration_s = 1\nwarmup_s = 0.2\n"
-                         "[sweep]\nclients = [1, 4, 2]\n");
+  write_file("two.toml",
+             "protocol = \"raft\"\nseed = 7\n"
+             "[workload]\nduration_s = 1\nwarmup_s = 0.2\n"
+             "[sweep]\nclients = [1, 4, 2]\n");
   assert_int_equal(cli_run(cmd, out, sizeof out), 0);
   assert_non_null(strstr(out, "1 run now, 2 already measured"));
   snprintf(cmd, sizeof cmd, "%s bench %s --sim --quiet --fresh --out %s 2>&1", cli_bin(), path,
@@ -234,8 +239,8 @@ static void test_bench_sim_resume_and_plot(void **state) {
   /* The charts: valid PNG and SVG files, and one report with every chart inside it. */
   snprintf(cmd, sizeof cmd, "%s plot %s 2>&1", cli_bin(), out_dir);
   assert_int_equal(cli_run(cmd, out, sizeof out), 0);
-  static const char *const charts[] = {"throughput-latency", "latency-cdf",
-                                       "throughput-over-time", "msgs-per-op"};
+  static const char *const charts[] = {"throughput-latency", "latency-cdf", "throughput-over-time",
+                                       "msgs-per-op"};
   for (size_t i = 0; i < sizeof charts / sizeof charts[0]; i++) {
     char png[800], svg[800];
     snprintf(png, sizeof png, "%s/plots/%s.png", out_dir, charts[i]);
