@@ -443,6 +443,7 @@ static void chart_bars(plot_ctx *c, const char *name, const char *metric, double
            json_string_value(json_object_get(json_array_get(c->points, 0), "label")) ?: "");
   plot_short_label(first);
   size_t lmargin = 6 + strlen(first) * 9 / 20;
+  if (lmargin < 12) lmargin = 12; /* room for the y label */
   if (lmargin > 40) lmargin = 40;
   fprintf(f,
           "set title '%s (median; bars from min to max of the repetitions)'\n"
