@@ -53,8 +53,8 @@ static int exp_add_key(const cfg_reader *r, ctk_experiment *exp, const char *nam
   if (exp->n_keys == CTK_EXP_MAX_KEYS)
     return cfg_fail(r, line, "key 'sweep.%s': at most %d keys can be swept", shown,
                     CTK_EXP_MAX_KEYS);
-  if (strlen(name) >= sizeof exp->keys[0].name - 1 ||
-      strchr(strchr(name, '.') ? strchr(name, '.') + 1 : "", '.'))
+  const char *dot = strchr(name, '.');
+  if (strlen(name) >= sizeof exp->keys[0].name || (dot && strchr(dot + 1, '.')))
     return cfg_fail(r, line, "key 'sweep.%s': expected a key of the experiment (KEY or TABLE.KEY)",
                     shown);
   size_t n = ctk_toml_array_size(list);
