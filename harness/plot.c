@@ -74,6 +74,13 @@ static FILE *plot_begin(plot_ctx *c, const char *name) {
           "set grid lc rgb '#dddddd'\n"
           "set key outside right top\n"
           "set datafile missing 'nan'\n"
+          /* Twelve distinguishable colours for the series (gnuplot's default repeats after 8). */
+          "set linetype 1 lc rgb '#1f77b4'\nset linetype 2 lc rgb '#ff7f0e'\n"
+          "set linetype 3 lc rgb '#2ca02c'\nset linetype 4 lc rgb '#d62728'\n"
+          "set linetype 5 lc rgb '#9467bd'\nset linetype 6 lc rgb '#8c564b'\n"
+          "set linetype 7 lc rgb '#e377c2'\nset linetype 8 lc rgb '#7f7f7f'\n"
+          "set linetype 9 lc rgb '#bcbd22'\nset linetype 10 lc rgb '#17becf'\n"
+          "set linetype 11 lc rgb '#000000'\nset linetype 12 lc rgb '#aec7e8'\n"
           "set offsets 0, 0, graph 0.08, 0\n",
           c->plots, name);
   return f;
@@ -201,22 +208,21 @@ static void plot_short_label(char *label) {
 
 /* ---- the charts ---- */
 
-static void chart_throughput_latency(plot_ctx *c) {
-  if (!c->load_key) return;
-  plot_series series[PLOT_MAX_SERIES];
-  size_t n = plot_group(c, c->load_key, NULL, series, PLOT_MAX_SERIES);
-  FILE *f = plot_begin(c, "throughput-latency");
+/* which: 0 p50 and p99 together (few series), 1 p50 only, 2 p99 only. */
+static void chart_throughput_latency_one(plot_ctx *c, const plot_series *series, size_t n,
+                                         int which, const char *name) {
+  FILE *f = plot_begin(c, name);
   if (!f) return;
+  static const char *const what[] = {"p50 solid, p99 dashed", "p50", "p99"};
   fprintf(f,
-          "set title 'Latency against throughput along %s (p50 solid, p99 dashed; medians of the "
-          "repetitions)'\n"
-          "set xlabel 'throughput (ops/s)'\nset ylabel 'latency (ms)'\nset logscale y\n"
-          "set xrange [0:*]\nplot ",
-          c->load_key);
+          "set title 'Latency (%s) against throughput along %s; medians of the repetitions'\n"
+          "set xlabel 'throughput (ops/s)'\nset ylabel '%s latency (ms, log scale)'\n"
+          "set logscale y\nset offsets 0, 0, 0, 0\nset xrange [0:*]\nplot ",
+          what[which], c->load_key, which == 2 ? "p99" : which == 1 ? "p50" : "");
   for (size_t s = 0; s < n; s++) {
-    char path[PLOT_PATH + 64], name[32];
-    plot_fmt(name, sizeof name, "tl-%zu", s);
-    FILE *d = plot_data(c, name, path, sizeof path);
+    char path[PLOT_PATH + 64], data[32];
+    plot_fmt(data, sizeof data, "tl-%zu", s);
+    FILE *d = plot_data(c, data, path, sizeof path);
     if (!d) continue;
     fprintf(d, "# %s throughput_ops_s p50_ms p99_ms\n", c->load_key);
     for (size_t m = 0; m < series[s].n; m++) {
@@ -227,13 +233,29 @@ static void chart_throughput_latency(plot_ctx *c) {
               plot_metric(p, "median", "latency_p99_ms"));
     }
     fclose(d);
-    fprintf(f, "%s'%s' using 2:3 with linespoints lw 2 pt 7 lc %zu title ", s ? ", " : "", path,
-            s + 1);
+    fprintf(f, "%s'%s' using 2:%d with linespoints lw 2 pt 7 lc %zu title ", s ? ", " : "", path,
+            which == 2 ? 4 : 3, s + 1);
     plot_quote(f, series[s].name);
-    fprintf(f, ", '%s' using 2:4 with linespoints lw 1 dt 2 pt 6 lc %zu notitle", path, s + 1);
+    if (which == 0)
+      fprintf(f, ", '%s' using 2:4 with linespoints lw 1 dt 2 pt 6 lc %zu notitle", path, s + 1);
   }
   fprintf(f, "\n");
-  plot_finish(c, f, "throughput-latency", "Latency against throughput (load-latency curve)");
+  plot_finish(c, f, name,
+              which == 2 ? "p99 latency against throughput"
+                         : "Latency against throughput (load-latency curve)");
+}
+
+/* p50 and p99 on one chart for a few series; on two charts for more, which stay readable. */
+static void chart_throughput_latency(plot_ctx *c) {
+  if (!c->load_key) return;
+  plot_series series[PLOT_MAX_SERIES];
+  size_t n = plot_group(c, c->load_key, NULL, series, PLOT_MAX_SERIES);
+  if (n <= 6) {
+    chart_throughput_latency_one(c, series, n, 0, "throughput-latency");
+    return;
+  }
+  chart_throughput_latency_one(c, series, n, 1, "throughput-latency");
+  chart_throughput_latency_one(c, series, n, 2, "throughput-latency-p99");
 }
 
 static void chart_latency_cdf(plot_ctx *c) {
@@ -355,7 +377,8 @@ static int chart_over_time_one(plot_ctx *c, const json_t *point, int index) {
   return 1;
 }
 
-static void chart_over_time(plot_ctx *c) {
+/* Returns the number of runs with faults it drew (0: the chart without faults was drawn). */
+static int chart_over_time(plot_ctx *c) {
   int drawn = 0;
   for (size_t i = 0; i < json_array_size(c->points) && drawn < 8; i++) {
     const json_t *p = json_array_get(c->points, i);
@@ -368,12 +391,12 @@ static void chart_over_time(plot_ctx *c) {
     json_decref(r);
     if (faults) drawn += chart_over_time_one(c, p, drawn + 1);
   }
-  if (drawn) return;
+  if (drawn) return drawn;
   /* No faults: ops/s over time of each series at its highest load. */
   plot_series series[PLOT_MAX_SERIES];
   size_t n = plot_group(c, c->load_key, NULL, series, PLOT_MAX_SERIES);
   FILE *f = plot_begin(c, "throughput-over-time");
-  if (!f) return;
+  if (!f) return 0;
   fprintf(f,
           "set title 'Throughput per second%s (first repetition)'\n"
           "set xlabel 'time since the start (s)'\nset ylabel 'throughput (ops/s)'\n"
@@ -408,9 +431,10 @@ static void chart_over_time(plot_ctx *c) {
   fprintf(f, "\n");
   if (!plotted) {
     fclose(f);
-    return;
+    return 0;
   }
   plot_finish(c, f, "throughput-over-time", "Throughput over time");
+  return 0;
 }
 
 /* A bar per point of one metric (median, min-max as error bars); only when some point has it.
@@ -453,6 +477,49 @@ static void chart_bars(plot_ctx *c, const char *name, const char *metric, double
           "plot '%s' using 0:2:3:4:(0.7):xtic(1) with boxerrorbars lc rgb '#4477aa'\n",
           title, ylabel, n ? n - 1 : 0, n > 24 ? 7 : 9, lmargin, data);
   plot_finish(c, f, name, title);
+}
+
+/* One metric against the swept load, a line per series (for matrices too large for bars). */
+static void chart_metric_lines(plot_ctx *c, const char *name, const char *metric, double scale,
+                               const char *ylabel, const char *title) {
+  plot_series series[PLOT_MAX_SERIES];
+  size_t n = plot_group(c, c->load_key, NULL, series, PLOT_MAX_SERIES);
+  FILE *f = plot_begin(c, name);
+  if (!f) return;
+  fprintf(f,
+          "set title '%s against %s (medians of the repetitions)'\nset xlabel '%s (log scale)'\n"
+          "set ylabel '%s'\nset logscale x 2\nset yrange [0:*]\nplot ",
+          title, c->load_key, c->load_key, ylabel);
+  for (size_t s = 0; s < n; s++) {
+    char path[PLOT_PATH + 64], data[64];
+    plot_fmt(data, sizeof data, "%s-%zu", name, s);
+    FILE *d = plot_data(c, data, path, sizeof path);
+    if (!d) continue;
+    for (size_t m = 0; m < series[s].n; m++) {
+      const json_t *p = json_array_get(c->points, series[s].members[m]);
+      fprintf(d, "%g %.4f\n", plot_param_num(p, c->load_key),
+              plot_metric(p, "median", metric) * scale);
+    }
+    fclose(d);
+    fprintf(f, "%s'%s' using 1:2 with linespoints lw 2 pt 7 lc %zu title ", s ? ", " : "", path,
+            s + 1);
+    plot_quote(f, series[s].name);
+  }
+  fprintf(f, "\n");
+  plot_finish(c, f, name, title);
+}
+
+/* A bar per point, or a line per series against the load when there are too many points. */
+static void chart_metric(plot_ctx *c, const char *name, const char *metric, double scale,
+                         const char *ylabel, const char *title) {
+  int any = 0;
+  for (size_t i = 0; i < json_array_size(c->points); i++)
+    any |= !isnan(plot_metric(json_array_get(c->points, i), "median", metric));
+  if (!any) return;
+  if (c->load_key && json_array_size(c->points) > 16)
+    chart_metric_lines(c, name, metric, scale, ylabel, title);
+  else
+    chart_bars(c, name, metric, scale, ylabel, title);
 }
 
 static void chart_conflict(plot_ctx *c) {
@@ -667,19 +734,20 @@ int ctk_plot(const char *dir, ctk_plot_report *report, char *err, size_t err_len
   c.conflict_key = plot_find_key(c.bench, "conflict_pct", "workload.conflict_pct");
   chart_throughput_latency(&c);
   chart_latency_cdf(&c);
-  chart_over_time(&c);
-  chart_bars(&c, "msgs-per-op", "msgs_per_op", 1, "messages between nodes per operation",
+  int with_faults = chart_over_time(&c);
+  chart_metric(&c, "msgs-per-op", "msgs_per_op", 1, "messages between nodes per operation",
              "Messages per operation");
   chart_conflict(&c);
-  chart_bars(&c, "unavailability", "unavailable_ms", 1, "unavailable after the fault (ms)",
+  chart_metric(&c, "unavailability", "unavailable_ms", 1, "unavailable after the fault (ms)",
              "Unavailability window after the fault");
+  /* Leadership only matters where faults could move it. */
   int leadership = 0;
-  for (size_t i = 0; i < json_array_size(c.points); i++)
+  for (size_t i = 0; i < json_array_size(c.points) && with_faults; i++)
     leadership |= plot_metric(json_array_get(c.points, i), "median", "leader_changes") > 1;
   if (leadership) {
-    chart_bars(&c, "leader-changes", "leader_changes", 1, "times a node became leader",
+    chart_metric(&c, "leader-changes", "leader_changes", 1, "times a node became leader",
                "Leader changes");
-    chart_bars(&c, "max-term", "max_term", 1, "highest term (ballot, view) reached",
+    chart_metric(&c, "max-term", "max_term", 1, "highest term (ballot, view) reached",
                "Highest term");
   }
   int rc = plot_html(&c) ? 2 : 0;
