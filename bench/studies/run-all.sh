@@ -18,6 +18,7 @@ for s in "${studies[@]}"; do
   esac
   "$build/ctk" plot "$out" >/dev/null
   mkdir -p "$here/$s/plots"
+  rm -f "$here/$s"/plots/*.png
   cp "$out"/plots/*.png "$here/$s/plots/"
   cp "$out/bench.csv" "$here/$s/bench.csv"
 done
