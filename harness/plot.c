@@ -218,7 +218,10 @@ static void chart_throughput_latency_one(plot_ctx *c, const plot_series *series,
           "set title 'Latency (%s) against throughput along %s; medians of the repetitions'\n"
           "set xlabel 'throughput (ops/s)'\nset ylabel '%s latency (ms, log scale)'\n"
           "set logscale y\nset offsets 0, 0, 0, 0\nset xrange [0:*]\nplot ",
-          what[which], c->load_key, which == 2 ? "p99" : which == 1 ? "p50" : "");
+          what[which], c->load_key,
+          which == 2   ? "p99"
+          : which == 1 ? "p50"
+                       : "");
   for (size_t s = 0; s < n; s++) {
     char path[PLOT_PATH + 64], data[32];
     plot_fmt(data, sizeof data, "tl-%zu", s);
@@ -736,19 +739,26 @@ int ctk_plot(const char *dir, ctk_plot_report *report, char *err, size_t err_len
   chart_latency_cdf(&c);
   int with_faults = chart_over_time(&c);
   chart_metric(&c, "msgs-per-op", "msgs_per_op", 1, "messages between nodes per operation",
-             "Messages per operation");
+               "Messages per operation");
   chart_conflict(&c);
   chart_metric(&c, "unavailability", "unavailable_ms", 1, "unavailable after the fault (ms)",
-             "Unavailability window after the fault");
+               "Unavailability window after the fault");
   /* Leadership only matters where faults could move it. */
   int leadership = 0;
   for (size_t i = 0; i < json_array_size(c.points) && with_faults; i++)
     leadership |= plot_metric(json_array_get(c.points, i), "median", "leader_changes") > 1;
   if (leadership) {
     chart_metric(&c, "leader-changes", "leader_changes", 1, "times a node became leader",
-               "Leader changes");
-    chart_metric(&c, "max-term", "max_term", 1, "highest term (ballot, view) reached",
-               "Highest term");
+                 "Leader changes");
+    /* Terms, ballots, views and epochs count differently: compared within one protocol only. */
+    const char *first = json_string_value(json_object_get(json_array_get(c.points, 0), "protocol"));
+    int one_protocol = first != NULL;
+    for (size_t i = 1; i < json_array_size(c.points) && one_protocol; i++) {
+      const char *p = json_string_value(json_object_get(json_array_get(c.points, i), "protocol"));
+      one_protocol = p && !strcmp(p, first);
+    }
+    if (one_protocol)
+      chart_metric(&c, "max-term", "max_term", 1, "highest term reached", "Highest term");
   }
   int rc = plot_html(&c) ? 2 : 0;
   if (rc) plot_fmt(err, err_len, "cannot write %s", report->html_path);
