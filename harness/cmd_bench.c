@@ -4,7 +4,8 @@
  * exactly as `ctk run` / `ctk sim` would run it by hand.
  *
  * Everything goes into one directory (results/bench-<file name> unless --out):
- *   points/<point>/rep-K.toml    the resolved configuration of repetition K (seed = seed + K - 1)
+ *   points/<point>/rep-K.toml    the resolved configuration of repetition K (seed = seed + K - 1),
+ *                                after a comment naming the host (real processes or simulator)
  *   points/<point>/rep-K.log     what the child printed
  *   points/<point>/rep-K.meta    git revision, machine, load, wall time of that repetition
  *   points/<point>/rep-K/        the run's own directory: result.json, history.jsonl, node logs,
@@ -12,7 +13,7 @@
  *   bench.json, bench.csv        every point: its values, seeds, configuration, machine, each
  *                                repetition's numbers and their median, min and max
  * A repetition whose result.json exists and whose rep-K.toml equals the configuration it would
- * run now is not run again (resumable); --fresh runs everything again. */
+ * run now, on the same host, is not run again (resumable); --fresh runs everything again. */
 #include <errno.h>
 #include <ftw.h>
 #include <jansson.h>
@@ -237,9 +238,14 @@ static int bench_repetition(bench_run *b, ctk_config *config, const char *point_
   snprintf(meta, sizeof meta, "%s/rep-%d.meta", point_dir, rep);
   snprintf(result, sizeof result, "%s/result.json", run_dir);
   snprintf(cdf, sizeof cdf, "%s/latency_cdf.dat", run_dir);
+  /* The host is part of what was measured: a repetition from the simulator is no result for a
+   * run on real processes, nor the other way round. */
   char *text = NULL;
   size_t len = 0;
   FILE *mem = open_memstream(&text, &len);
+  if (mem)
+    fprintf(mem, "# ctk bench: repetition %d of %s, on %s\n", rep, label[0] ? label : "the point",
+            b->sim ? "the simulator (host: sim)" : "real processes (host: run)");
   if (!mem || ctk_config_write(config, mem) || fclose(mem)) {
     free(text);
     return -1;

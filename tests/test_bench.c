@@ -221,6 +221,11 @@ static void test_bench_sim_resume_and_plot(void **state) {
   assert_true(file_contains(csv, "point,host,protocol,nodes,clients,clients,reps_measured"));
   assert_true(file_contains(csv, "\nclients-4,sim,raft,3,4,4,1,1,"));
 
+  char rep_toml[700];
+  snprintf(rep_toml, sizeof rep_toml, "%s/points/clients-4/rep-1.toml", out_dir);
+  assert_true(file_contains(rep_toml, "on the simulator (host: sim)\n"));
+  assert_true(file_contains(rep_toml, "seed = 7\n"));
+
   /* Resumed: nothing runs again, and the report is the same. */
   assert_int_equal(cli_run(cmd, out, sizeof out), 0);
   assert_non_null(strstr(out, "0 run now, 2 already measured"));
