@@ -47,7 +47,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all test asan bench deps demo format format-check clean valgrind sweep-long fuzz fuzz-deps crash soak
+.PHONY: bench-quick all test asan bench deps demo format format-check clean valgrind sweep-long fuzz fuzz-deps crash soak
 all: bin/ctk
 
 deps: $(DEPS_STAMP)
@@ -100,6 +100,13 @@ valgrind: $(TEST_BIN)
 
 bench: $(BENCH_BIN) $(BUILD)/ctk
 	@bash bench/run.sh $(BUILD)
+
+# A small experiment matrix on real processes, then its charts and HTML report (ctk bench, ctk plot).
+bench-quick: bin/ctk
+	@start=$$(date +%s); rc=0; \
+	bin/ctk bench bench/studies/quick/quick.toml --out results/bench-quick --fresh || rc=$$?; \
+	bin/ctk plot results/bench-quick || rc=$$?; \
+	echo "bench-quick: $$(( $$(date +%s) - start )) s"; exit $$rc
 
 # The main job: build, then compare every protocol on the shipped default experiment, on a local
 # cluster of real processes.

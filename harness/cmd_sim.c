@@ -153,6 +153,7 @@ static int write_sim_json(const ctk_config *config, const ctk_sim_report *report
   r.bytes_sent = report->stats.bytes_sent;
   r.msgs_malformed = report->stats.msgs_malformed;
   r.leader_changes = report->stats.leader_changes;
+  r.max_term = report->stats.max_term;
   r.counters = report->counters;
   r.linearizable = report->linearizable;
   r.wall_s = report->wall_s;

@@ -38,6 +38,17 @@ int ctk_cmd_run(int argc, char **argv);
  * worst over the protocols. */
 int ctk_cmd_compare(int argc, char **argv);
 
+/* ctk bench FILE [--out DIR] [--sim] [--fresh] [--quiet] [--list]: every point of the experiment
+ * matrix in FILE ([sweep], repeat; see experiment.h), each repetition a `ctk run` (or, with --sim,
+ * a `ctk sim`), resumable; bench.json, bench.csv and a table (--list: only list the points). Exit
+ * status 0 every repetition passed, 1 any failed, 2 bad input, could not write, or interrupted. */
+int ctk_cmd_bench(int argc, char **argv);
+
+/* ctk plot DIR: charts (PNG and SVG, drawn by gnuplot) and a self-contained report.html of the
+ * results of `ctk bench` in DIR, into DIR/plots. Exit status 0, 1 when gnuplot failed, 2 on bad
+ * input. */
+int ctk_cmd_plot(int argc, char **argv);
+
 /* ctk keygen DIR [--nodes N] [--clients M]: CURVE key pairs for `security = "curve"` clusters
  * (16 nodes and 1 client by default). Exit status 0, 1 when a key could not be written (or one
  * exists already), 2 on a usage error. */

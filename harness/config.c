@@ -256,6 +256,8 @@ static int config_check_top_level(const cfg_reader *r, const ctk_toml_node *root
       continue;
     }
     int line = ctk_toml_table_key_line_at(root, i);
+    if (!strcmp(key, "sweep") || !strcmp(key, "repeat"))
+      return cfg_fail(r, line, "'%s' makes an experiment matrix: run it with 'ctk bench'", key);
     if (!ctk_toml_is_table(value)) return cfg_fail_unknown_key(r, line, "", key, known, n_known);
     const char *suggestion = cfg_suggest(key, known, n_known);
     char shown[96];
@@ -356,6 +358,11 @@ static int config_from_doc(ctk_toml_doc *doc, const char *name, const char *prot
     memset(config, 0, sizeof *config);
   }
   return rc;
+}
+
+int ctk_config_load_doc(ctk_toml_doc *doc, const char *name, const char *protocol_name,
+                        ctk_config *config, char *err, size_t err_len) {
+  return config_from_doc(doc, name ? name : "(document)", protocol_name, config, err, err_len);
 }
 
 int ctk_config_load_as(const char *path, const char *protocol_name, ctk_config *config, char *err,

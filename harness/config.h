@@ -163,6 +163,12 @@ int ctk_config_load(const char *path, ctk_config *config, char *err, size_t err_
 int ctk_config_load_string(const char *toml_text, const char *name, ctk_config *config, char *err,
                            size_t err_len);
 
+/* The same, from a parsed document (which it frees, whatever the outcome); `name` stands in for
+ * the file name in messages and relative paths. protocol_name as in ctk_config_load_as. */
+struct ctk_toml_doc;
+int ctk_config_load_doc(struct ctk_toml_doc *doc, const char *name, const char *protocol_name,
+                        ctk_config *config, char *err, size_t err_len);
+
 /* Writes the fully resolved configuration as TOML that ctk_config_load reads back to the same
  * values. Returns 0, or -1 on a write error. */
 int ctk_config_write(const ctk_config *config, FILE *out);

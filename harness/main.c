@@ -20,6 +20,9 @@ static void usage(FILE *out) {
           "                       run it on a local cluster of real processes (ZeroMQ)\n"
           "  compare FILE.toml [--protocols a,b,...] [--out DIR] [--json FILE] [--csv FILE]\n"
           "                       run it for each protocol in turn; print them side by side\n"
+          "  bench FILE.toml [--out DIR] [--sim] [--fresh] [--quiet] [--list]\n"
+          "                       run an experiment matrix ([sweep], repeat); resumable\n"
+          "  plot DIR             charts (PNG, SVG) and an HTML report of a bench's results\n"
           "  node FILE.toml --id N [--dir DIR] [--control ENDPOINT]\n"
           "                       run one node by hand (clusters across machines)\n"
           "  keygen DIR [--nodes N] [--clients M]\n"
@@ -60,6 +63,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "sweep")) return ctk_cmd_sweep(argc - 1, argv + 1);
   if (!strcmp(cmd, "run")) return ctk_cmd_run(argc - 1, argv + 1);
   if (!strcmp(cmd, "compare")) return ctk_cmd_compare(argc - 1, argv + 1);
+  if (!strcmp(cmd, "bench")) return ctk_cmd_bench(argc - 1, argv + 1);
+  if (!strcmp(cmd, "plot")) return ctk_cmd_plot(argc - 1, argv + 1);
   if (!strcmp(cmd, "node")) return ctk_cmd_node(argc - 1, argv + 1);
   if (!strcmp(cmd, "check")) return ctk_cmd_check(argc - 1, argv + 1);
   if (!strcmp(cmd, "config")) return ctk_cmd_config(argc - 1, argv + 1);

@@ -434,6 +434,7 @@ static json_t *results_json(const ctk_results *r) {
   json_object_set_new(o, "frames_rejected", json_u64(r->frames_rejected));
   json_object_set_new(o, "handshakes_failed", json_u64(r->handshakes_failed));
   json_object_set_new(o, "leader_changes", json_u64(r->leader_changes));
+  json_object_set_new(o, "max_term", json_u64(r->max_term));
   json_t *counters = json_object();
   for (size_t i = 0; i < r->counters.n; i++)
     json_object_set_new(counters, r->counters.c[i].name, json_u64(r->counters.c[i].value));

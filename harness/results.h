@@ -58,6 +58,7 @@ typedef struct ctk_results {
   uint64_t frames_rejected;       /* frames a node's transport dropped (bad, oversized, spoofed) */
   uint64_t handshakes_failed;     /* connections the nodes refused (CURVE keys, mechanism) */
   uint64_t leader_changes;        /* times a node became leader, the first election included */
+  uint64_t max_term;              /* the highest term (ballot, view, epoch) any node reached */
   ctk_counts counters;            /* the protocol's own, summed over nodes and restarts */
   double msgs_per_op, bytes_per_op; /* per completed (ok + fail) operation of the whole run */
   ctk_fault_event faults[CTK_MAX_FAULTS];
@@ -81,10 +82,10 @@ void ctk_results_print(const ctk_results *r, FILE *out);
 
 /* One run as a JSON object with at least: protocol, throughput_ops_s, latency_us {p50, p90, p99,
  * p999, max} (and latency_read_us, latency_write_us alike), ops_ok, ops_fail, ops_info,
- * linearizable (true/false/null), msgs_per_op, bytes_per_op, leader_changes, counters {name:
- * value} and fast_path_ratio (null without a fast path), faults [{kind, node,
- * at_s, healed_s, unavailable_ms}], series [{t_s, ops, p50_us, p99_us, faults}], history. Returns
- * 0, or -1 on a write error. */
+ * linearizable (true/false/null), msgs_per_op, bytes_per_op, leader_changes, max_term, counters
+ * {name: value} and fast_path_ratio (null without a fast path), faults [{kind, node, at_s,
+ * healed_s, unavailable_ms}], series [{t_s, ops, p50_us, p99_us, faults}], history. Returns 0, or
+ * -1 on a write error. */
 int ctk_results_write_json(const ctk_results *r, FILE *out);
 
 /* A protocol's counters on one line after label, and for a protocol with a fast path its fast-path

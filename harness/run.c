@@ -80,6 +80,7 @@ static void poll_statuses(run *self) {
     if (ctk_local_cluster_status(self->cluster, i, &s, STATUS_TIMEOUT_MS)) continue;
     self->last[i] = s;
     self->have_last[i] = 1;
+    if (s.proto.term > self->results->max_term) self->results->max_term = s.proto.term;
     if (self->faults_stale[i] &&
         ctk_local_cluster_set_faults(self->cluster, i, &self->applied[i], STATUS_TIMEOUT_MS) == 0)
       self->faults_stale[i] = 0;

@@ -260,3 +260,48 @@ int ctk_toml_get_bool(const ctk_toml_node *node, int *value) {
   *value = node->node->as_boolean()->get() ? 1 : 0;
   return 0;
 }
+
+/* ---- overrides ---- */
+
+int ctk_toml_remove(ctk_toml_doc *doc, const char *key) {
+  if (!doc || !key) return -1;
+  ctk_toml_node *root = const_cast<ctk_toml_node *>(doc->root);
+  for (auto it = root->entries.begin(); it != root->entries.end(); ++it)
+    if (it->key == key) {
+      root->entries.erase(it);
+      return 0;
+    }
+  return -1;
+}
+
+int ctk_toml_set(ctk_toml_doc *doc, const char *table, const char *key, const ctk_toml_node *value,
+                 int key_line) {
+  if (!doc || !table || !key || !value) return -1;
+  try {
+    ctk_toml_node *target = const_cast<ctk_toml_node *>(doc->root);
+    if (table[0]) {
+      const ctk_toml_node *found = ctk_toml_table_get(doc->root, table);
+      if (found && !ctk_toml_is_table(found)) return -1;
+      if (!found) {
+        doc->nodes.emplace_back();
+        ctk_toml_node &created = doc->nodes.back();
+        created.node = nullptr; /* a table is read through its entries only */
+        created.type = CTK_TOML_TABLE;
+        created.line = key_line;
+        created.column = 1;
+        target->entries.push_back(ctk_toml_entry{table, key_line, 1, &created});
+        found = &created;
+      }
+      target = const_cast<ctk_toml_node *>(found);
+    }
+    for (ctk_toml_entry &entry : target->entries)
+      if (entry.key == key) {
+        entry.value = value;
+        return 0;
+      }
+    target->entries.push_back(ctk_toml_entry{key, key_line, 1, value});
+    return 0;
+  } catch (...) {
+    return -1;
+  }
+}

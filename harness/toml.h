@@ -84,6 +84,16 @@ int ctk_toml_get_integer(const ctk_toml_node *node, int64_t *value);
 int ctk_toml_get_float(const ctk_toml_node *node, double *value);
 int ctk_toml_get_bool(const ctk_toml_node *node, int *value);
 
+/* Overrides, for experiment matrices (experiment.c): they change what the accessors above see,
+ * not the parsed text. ctk_toml_remove drops key from the root table (0, or -1 when absent).
+ * ctk_toml_set makes table[key] (table "" is the root; a missing root-level table is created
+ * empty) refer to value, replacing the key's old value or appending it with key_line as its
+ * line. value must belong to the same document. Returns 0, or -1 when `table` names something
+ * that is not a table, or out of memory. */
+int ctk_toml_remove(ctk_toml_doc *doc, const char *key);
+int ctk_toml_set(ctk_toml_doc *doc, const char *table, const char *key, const ctk_toml_node *value,
+                 int key_line);
+
 #ifdef __cplusplus
 }
 #endif

@@ -261,6 +261,7 @@ static void check_run_json(json_t *run) {
                                "frames_rejected",
                                "handshakes_failed",
                                "leader_changes",
+                               "max_term",
                                "counters",
                                "fast_path_ratio",
                                "faults",
@@ -458,6 +459,11 @@ static void test_sim_json(void **state) {
   assert_true(json_is_true(json_object_get(doc, "linearizable")));
   assert_true(json_integer_value(json_object_get(doc, "msgs_sent")) > 0);
   assert_true(json_real_value(json_object_get(doc, "throughput_ops_s")) > 0);
+  /* The leader's crash forces a new term; the summary names the same highest term. */
+  json_int_t term = json_integer_value(json_object_get(doc, "max_term"));
+  assert_true(term >= 2);
+  snprintf(want, sizeof want, "highest term %lld", (long long)term);
+  if (!strstr(out, want)) fail_msg("summary without '%s':\n%s", want, out);
   assert_int_equal(json_array_size(json_object_get(doc, "series")), 10); /* duration_s = 10 */
   /* the leader's crash at 3 s for 2 s, as the simulator saw it fire, in the file and the summary */
   json_t *faults = json_object_get(doc, "faults");
