@@ -182,6 +182,12 @@ static void write_protocol_options(config_writer *w, const ctk_config *config) {
       int64_t v;
       memcpy(&v, field, sizeof v);
       write_text(w, " = %" PRId64, v);
+    } else if (spec->type == CTK_OPTION_CHOICE) {
+      int64_t v;
+      memcpy(&v, field, sizeof v);
+      char name[64];
+      if (ctk_option_choice_name(spec, v, name, sizeof name) < 0) snprintf(name, sizeof name, "?");
+      write_text(w, " = \"%s\"", name);
     } else {
       int64_t range[2];
       memcpy(range, field, sizeof range);
