@@ -51,6 +51,11 @@ void ctk_kv_destroy(ctk_kv **self_p);
 int ctk_kv_apply(ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *result,
                  int *duplicate);
 
+/* Executes one encoded get without changing anything (the per-client table included): a read a
+ * protocol answered without a log write (output.reads). Returns 0, or -1 when the bytes are
+ * malformed or not a get. */
+int ctk_kv_read(const ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *result);
+
 /* A digest of the whole store (keys, values and the per-client dedup table), equal on replicas
  * that applied the same commands. */
 uint64_t ctk_kv_digest(const ctk_kv *self);

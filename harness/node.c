@@ -84,7 +84,9 @@ static int queue_out(node *self, int peer, const uint8_t *identity, size_t ident
   return 0;
 }
 
-static int queue_commit(node *self, const ctk_commit *c) {
+/* A commit, or (read_only) a read answered without a log write, applied after the batch's sync
+ * in the order the protocol gave them. */
+static int queue_commit(node *self, uint64_t index, ctk_bytes command, int read_only) {
   if (self->n_commits == self->cap_commits) {
     size_t cap = self->cap_commits ? self->cap_commits * 2 : 64;
     node_commit *n = realloc(self->commits, cap * sizeof *n);
@@ -92,10 +94,10 @@ static int queue_commit(node *self, const ctk_commit *c) {
     self->commits = n;
     self->cap_commits = cap;
   }
-  uint8_t *copy = malloc(c->command.len ? c->command.len : 1);
+  uint8_t *copy = malloc(command.len ? command.len : 1);
   if (!copy) return -1;
-  if (c->command.len) memcpy(copy, c->command.data, c->command.len);
-  self->commits[self->n_commits++] = (node_commit){c->index, copy, c->command.len};
+  if (command.len) memcpy(copy, command.data, command.len);
+  self->commits[self->n_commits++] = (node_commit){index, copy, command.len, read_only};
   return 0;
 }
 
@@ -141,7 +143,9 @@ static int step(node *self, ctk_event_kind kind, int from, const uint8_t *data, 
   for (size_t k = 0; k < out.n_messages; k++)
     queue_out(self, out.messages[k].to, NULL, 0, out.messages[k].bytes.data,
               out.messages[k].bytes.len);
-  for (size_t k = 0; k < out.n_commits; k++) queue_commit(self, &out.commits[k]);
+  for (size_t k = 0; k < out.n_commits; k++)
+    queue_commit(self, out.commits[k].index, out.commits[k].command, 0);
+  for (size_t k = 0; k < out.n_reads; k++) queue_commit(self, 0, out.reads[k], 1);
   self->deadline_us = out.next_deadline_us;
   note_role(self);
   return rc;
@@ -186,13 +190,21 @@ void node_on_request(node *self, const uint8_t *identity, size_t identity_len,
 
 /* Applies one committed command and answers the client waiting here for it, if any. */
 static void apply(node *self, const node_commit *c) {
-  self->stats.applied = c->index;
-  if (c->len == 0) return; /* a protocol no-op */
   ctk_kv_result result;
-  int duplicate;
-  if (ctk_kv_apply(self->kv, c->data, c->len, &result, &duplicate)) {
-    node_log(self, "committed an undecodable command at index %" PRIu64, c->index);
-    return;
+  if (c->read_only) {
+    /* Executed against the store as it now stands, changing nothing. */
+    if (ctk_kv_read(self->kv, c->data, c->len, &result)) {
+      node_log(self, "the protocol answered a read that is not a get");
+      return;
+    }
+  } else {
+    self->stats.applied = c->index;
+    if (c->len == 0) return; /* a protocol no-op */
+    int duplicate;
+    if (ctk_kv_apply(self->kv, c->data, c->len, &result, &duplicate)) {
+      node_log(self, "committed an undecodable command at index %" PRIu64, c->index);
+      return;
+    }
   }
   node_client *waiting = client_find(self, result.client_id);
   if (!waiting || waiting->seq != result.seq) return;

@@ -53,6 +53,7 @@ typedef struct node_commit {
   uint64_t index;
   uint8_t *data;
   size_t len;
+  int read_only; /* a read the protocol answered without a log write (output.reads) */
 } node_commit;
 
 typedef struct node {

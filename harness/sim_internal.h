@@ -70,6 +70,7 @@ typedef struct sim_held_commit {
   uint64_t index;
   uint8_t *data;
   uint32_t len;
+  int read_only; /* a read the protocol answered without a log write (output.reads) */
 } sim_held_commit;
 
 typedef struct sim_node {
@@ -130,7 +131,8 @@ typedef struct sim_reply {
   int rejected; /* 0: answered; SIM_REFUSED: not here; SIM_BUSY: here, but full (backpressure) */
   int leader_hint;
   int ok, found;
-  char value[]; /* get: the value read, NUL-terminated ("" otherwise) */
+  int read_only; /* answered without a log write (output.reads): in no log, by design */
+  char value[];  /* get: the value read, NUL-terminated ("" otherwise) */
 } sim_reply;
 
 /* ---- the fault schedule ---- */
@@ -294,9 +296,9 @@ void sim_client_timeout(ctk_simulator *self, int c, uint64_t event_us);
 void sim_client_reply(ctk_simulator *self, int c, const sim_reply *reply);
 void sim_client_arrive(ctk_simulator *self, int node, int c, const uint8_t *cmd, uint32_t len);
 /* Node answers client c about request seq: rejected (with a leader hint), or with its result
- * (value: what a get read, or NULL). */
+ * (value: what a get read, or NULL; read_only: a read answered without a log write). */
 void sim_node_reply(ctk_simulator *self, int node, int c, uint64_t seq, int rejected,
-                    int leader_hint, int ok, int found, const char *value);
+                    int leader_hint, int ok, int found, const char *value, int read_only);
 int sim_clients_idle(const ctk_simulator *self);
 
 /* sim_html.c */

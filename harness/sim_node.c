@@ -137,12 +137,55 @@ static void node_hold(ctk_simulator *self, int i, const ctk_output *out) {
     h->index = c->index;
     h->len = (uint32_t)c->command.len;
     h->data = copy_bytes(c->command.data, c->command.len);
+    h->read_only = 0;
   }
+  /* Reads answered without a log write go in the same queue, after this step's commits: the
+   * host executes them once those are applied (protocol.h). */
+  if (node->n_held_commits + out->n_reads > node->cap_held_commits) {
+    size_t cap = (node->n_held_commits + out->n_reads) * 2;
+    sim_held_commit *c = realloc(node->held_commits, cap * sizeof *c);
+    if (!c) return sim_violation(self, "simulator out of memory");
+    node->held_commits = c;
+    node->cap_held_commits = cap;
+  }
+  for (size_t k = 0; k < out->n_reads; k++) {
+    sim_held_commit *h = &node->held_commits[node->n_held_commits++];
+    h->index = 0;
+    h->len = (uint32_t)out->reads[k].len;
+    h->data = copy_bytes(out->reads[k].data, out->reads[k].len);
+    h->read_only = 1;
+  }
+}
+
+/* Answers the client waiting here for this result, if any. */
+static void node_answer(ctk_simulator *self, int i, const ctk_kv_result *result, int read_only) {
+  sim_node *node = &self->nodes[i];
+  if (result->client_id >= (uint64_t)self->n_clients) return;
+  int client = (int)result->client_id;
+  if (node->pending_seq[client] != result->seq) return;
+  node->pending_seq[client] = 0;
+  /* Like a real node (node.c): a follower that answered a forwarded command names the leader, so
+   * the client's next command skips the extra hops. */
+  ctk_status st;
+  self->proto->status(node->proto, &st);
+  int hint = st.leader_id >= 0 && st.leader_id < self->n && st.leader_id != i ? st.leader_id : -1;
+  sim_node_reply(self, i, client, result->seq, 0, hint, result->ok, result->found,
+                 result->found ? result->value : NULL, read_only);
+}
+
+/* Executes a read the protocol answered without a log write, changing nothing. */
+static void node_read(ctk_simulator *self, int i, const sim_held_commit *c) {
+  ctk_kv_result result;
+  self->stats.reads_without_log++;
+  if (ctk_kv_read(self->nodes[i].kv, c->data, c->len, &result))
+    return sim_violation(self, "node %d answered a read that is not a get", i);
+  node_answer(self, i, &result, 1);
 }
 
 /* Applies a committed command to the node's store and answers the client waiting here, if any. */
 static void node_apply(ctk_simulator *self, int i, const sim_held_commit *c) {
   sim_node *node = &self->nodes[i];
+  if (c->read_only) return node_read(self, i, c);
   node->applied = c->index;
   if (c->len == 0) return; /* a protocol no-op */
   /* Checked here, once applied: output a crash dropped before its sync never happened (a
@@ -155,17 +198,7 @@ static void node_apply(ctk_simulator *self, int i, const sim_held_commit *c) {
     sim_violation(self, "node %d committed an undecodable command at index %" PRIu64, i, c->index);
     return;
   }
-  if (result.client_id >= (uint64_t)self->n_clients) return;
-  int client = (int)result.client_id;
-  if (node->pending_seq[client] != result.seq) return;
-  node->pending_seq[client] = 0;
-  /* Like a real node (node.c): a follower that answered a forwarded command names the leader, so
-   * the client's next command skips the extra hops. */
-  ctk_status st;
-  self->proto->status(node->proto, &st);
-  int hint = st.leader_id >= 0 && st.leader_id < self->n && st.leader_id != i ? st.leader_id : -1;
-  sim_node_reply(self, i, client, result.seq, 0, hint, result.ok, result.found,
-                 result.found ? result.value : NULL);
+  node_answer(self, i, &result, 0);
 }
 
 static void node_release(ctk_simulator *self, int i) {
@@ -246,10 +279,10 @@ static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
       char scratch[CTK_MAX_COMMAND_BYTES + 8];
       if (in->len <= CTK_MAX_COMMAND_BYTES && !ctk_kv_decode(in->data, in->len, &cmd, scratch))
         sim_node_reply(self, i, client, cmd.seq, rc == CTK_ERR_BUSY ? SIM_BUSY : SIM_REFUSED,
-                       st.leader_id, 0, 0, NULL);
+                       st.leader_id, 0, 0, NULL, 0);
     }
   }
-  if (rc != CTK_OK && (out.persist.len || out.n_messages || out.n_commits))
+  if (rc != CTK_OK && (out.persist.len || out.n_messages || out.n_commits || out.n_reads))
     sim_violation(self, "node %d returned %d from a step but produced output", i, rc);
   if (rc == CTK_ERR_CORRUPT) sim_violation(self, "node %d could not recover its durable state", i);
   if (rc != CTK_OK) return;
