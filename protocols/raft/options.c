@@ -34,6 +34,22 @@ const ctk_option_spec raft_option_specs[] = {
     {"bug_commit_index_backwards", CTK_OPTION_BOOL,
      offsetof(ctk_raft_options, bug_commit_index_backwards), 0, 0, 0, 1,
      "BUG, for labs: a follower takes the leader's commit index even when it is lower", NULL},
+    {"read_mode", CTK_OPTION_CHOICE, offsetof(ctk_raft_options, read_mode), 0, 0, 0, 0,
+     "how gets are served: log (through the log), readindex (thesis 6.4: confirm leadership "
+     "with a round of probes, then read at the commit index), lease (thesis 6.4.1: no round "
+     "while a lease lasts; needs prevote and check_quorum), follower (any node reads its own "
+     "state: stale reads)",
+     "log|readindex|lease|follower"},
+    {"lease_drift_percent", CTK_OPTION_INT, offsetof(ctk_raft_options, lease_drift_percent), 10,
+     0, 0, 1000,
+     "the clock drift bound leases assume: a lease lasts election_timeout_ms's lower end / "
+     "(1 + lease_drift_percent / 100), from when its round of probes was sent",
+     NULL},
+    {"bug_deposed_leader_reads", CTK_OPTION_BOOL,
+     offsetof(ctk_raft_options, bug_deposed_leader_reads), 0, 0, 0, 1,
+     "BUG, for labs: a leader answers reads from its own state at once, without confirming it "
+     "still leads, so a deposed leader serves stale values",
+     NULL},
 };
 
 const size_t raft_n_option_specs = sizeof raft_option_specs / sizeof raft_option_specs[0];
