@@ -37,6 +37,8 @@ typedef enum ctk_fault_kind {
   CTK_FAULT_DUPLICATE, /* messages duplicated with probability */
   CTK_FAULT_REORDER,   /* messages held back by a random extra delay with probability */
   CTK_FAULT_SLOW,      /* node processes and sends factor times slower */
+  CTK_FAULT_CLOCK_SKEW, /* simulator only: node's clock runs at `rate` times real time (the
+                           now_us it is given and the deadlines it asks for) */
 } ctk_fault_kind;
 
 /* Who a fault hits, resolved when it fires. */
@@ -57,6 +59,7 @@ typedef struct ctk_fault {
   double probability; /* drop, duplicate, reorder */
   double delay_ms;    /* delay; reorder: the largest extra delay */
   double factor;      /* slow */
+  double rate;        /* clock_skew: local seconds per real second (0.5: slow, 2: fast) */
   int line;           /* where it was defined, for messages */
 } ctk_fault;
 

@@ -129,6 +129,7 @@ static void compose_faults(const run *self, int i, hw_faults *f) {
       if (hits && spec->factor > f->slow_factor) f->slow_factor = spec->factor;
       break;
     case CTK_FAULT_CRASH: break;
+    case CTK_FAULT_CLOCK_SKEW: break; /* simulator only: refused before a run starts */
     }
   }
 }
@@ -401,6 +402,12 @@ int ctk_run_execute(const ctk_config *config, const ctk_run_options *options,
     snprintf(err, err_len,
              "%s: faults need nodes started by `ctk run` (with --attach the nodes are not ours)",
              config->path);
+    return -1;
+  }
+  for (int k = 0; k < config->n_faults; k++) {
+    if (config->faults[k].kind != CTK_FAULT_CLOCK_SKEW) continue;
+    snprintf(err, err_len, "%s:%d: clock_skew faults run in the simulator only (`ctk sim`)",
+             config->path, config->faults[k].line);
     return -1;
   }
   run *self = calloc(1, sizeof *self);

@@ -131,6 +131,7 @@ ctk_simulator *ctk_sim_new(const ctk_config *config, const ctk_sim_options *opti
     wire_writer_init(&node->durable);
     wire_writer_init(&node->pending);
     node->slow_factor = 1;
+    node->clock_rate = 1;
     node->pending_seq = calloc((size_t)self->n_clients + 1, sizeof *node->pending_seq);
     if (!node->pending_seq) goto oom;
   }

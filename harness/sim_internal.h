@@ -88,7 +88,11 @@ typedef struct sim_node {
   size_t n_held_msgs, cap_held_msgs;
   sim_held_commit *held_commits;
   size_t n_held_commits, cap_held_commits;
-  uint64_t deadline_us;    /* the protocol's deadline, or CTK_DEADLINE_NONE */
+  uint64_t deadline_us;    /* the protocol's deadline on the real clock, or CTK_DEADLINE_NONE */
+  uint64_t deadline_local_us; /* the same, as the protocol asked for it (its own clock) */
+  /* The node's own clock (clock_skew faults): local = base_local + (real - base_real) * rate. */
+  double clock_rate;
+  uint64_t clock_base_real_us, clock_base_local_us, clock_last_local_us;
   uint64_t timer_event_us; /* when the EV_TIMER event this node relies on fires, or NONE */
   ctk_kv *kv;
   uint64_t applied;   /* last index applied to kv in this incarnation */
@@ -263,6 +267,8 @@ void sim_node_input(ctk_simulator *self, int node, ctk_event_kind kind, int from
 void sim_node_input_take(ctk_simulator *self, int node, ctk_event_kind kind, int from,
                          uint8_t *data, uint32_t len);
 void sim_node_crash(ctk_simulator *self, int node);
+/* The node's clock runs at rate local seconds per real second from now on (1: true time). */
+void sim_node_set_clock_rate(ctk_simulator *self, int node, double rate);
 void sim_node_restart(ctk_simulator *self, int node);
 
 /* sim.c */

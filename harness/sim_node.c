@@ -22,6 +22,47 @@ static uint8_t *copy_bytes(const uint8_t *data, size_t len) {
 
 static uint64_t scaled_us(double us, double factor) { return (uint64_t)(us * factor + 0.5); }
 
+/* ---- the node's clock ---- */
+
+/* What the node's clock reads at real time real_us; never less than it read before. */
+static uint64_t local_us(ctk_simulator *self, int i, uint64_t real_us) {
+  sim_node *node = &self->nodes[i];
+  uint64_t since = real_us > node->clock_base_real_us ? real_us - node->clock_base_real_us : 0;
+  uint64_t local = node->clock_rate == 1
+                       ? node->clock_base_local_us + since
+                       : node->clock_base_local_us + (uint64_t)((double)since * node->clock_rate);
+  if (local < node->clock_last_local_us) local = node->clock_last_local_us;
+  node->clock_last_local_us = local;
+  return local;
+}
+
+/* The first real time at which the node's clock reads local_us (deadlines it asked for). */
+static uint64_t real_of_local_us(const sim_node *node, uint64_t local) {
+  if (local == CTK_DEADLINE_NONE) return CTK_DEADLINE_NONE;
+  if (local <= node->clock_base_local_us) return node->clock_base_real_us;
+  uint64_t ahead = local - node->clock_base_local_us;
+  if (node->clock_rate == 1) return node->clock_base_real_us + ahead;
+  double real = (double)ahead / node->clock_rate;
+  if (real > 1e18) return CTK_DEADLINE_NONE;
+  return node->clock_base_real_us + (uint64_t)real + 1;
+}
+
+static void arm_timer(ctk_simulator *self, int i);
+
+void sim_node_set_clock_rate(ctk_simulator *self, int i, double rate) {
+  sim_node *node = &self->nodes[i];
+  if (rate == node->clock_rate) return;
+  uint64_t now_local = local_us(self, i, self->now_us);
+  node->clock_base_real_us = self->now_us;
+  node->clock_base_local_us = now_local;
+  node->clock_rate = rate;
+  sim_trace(self, "n%d CLOCK runs at %.3f x real time", i, rate);
+  if (node->deadline_local_us == CTK_DEADLINE_NONE || node->deadline_us == CTK_DEADLINE_NONE)
+    return;
+  node->deadline_us = real_of_local_us(node, node->deadline_local_us);
+  arm_timer(self, i); /* earlier: a new event; later: the pending one re-arms when it fires */
+}
+
 /* ---- node inputs ---- */
 
 static void node_schedule_run(ctk_simulator *self, int i) {
@@ -97,7 +138,8 @@ static void node_set_timer(ctk_simulator *self, int i, uint64_t deadline) {
   /* Deadlines mostly move later (every heartbeat pushes a follower's election deadline back), so
    * one pending timer event serves: when it fires early it re-arms itself at the deadline. Only
    * a deadline earlier than the pending event needs a new one. */
-  node->deadline_us = deadline;
+  node->deadline_local_us = deadline;
+  node->deadline_us = real_of_local_us(node, deadline);
   arm_timer(self, i);
 }
 
@@ -239,7 +281,10 @@ static const char *event_kind_name(ctk_event_kind k) {
 
 static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
   sim_node *node = &self->nodes[i];
-  ctk_event ev = {.kind = in->kind, .now_us = now, .from = in->from, .bytes = {in->data, in->len}};
+  ctk_event ev = {.kind = in->kind,
+                  .now_us = local_us(self, i, now),
+                  .from = in->from,
+                  .bytes = {in->data, in->len}};
   if (in->kind == CTK_EVENT_COMMAND) ev.from = -1;
   ctk_output out;
   self->stats.steps++;
@@ -366,7 +411,7 @@ void sim_node_crash(ctk_simulator *self, int i) {
   node->run_scheduled = 0;
   ctk_kv_destroy(&node->kv);
   memset(node->pending_seq, 0, (size_t)self->n_clients * sizeof *node->pending_seq);
-  node->deadline_us = node->timer_event_us = CTK_DEADLINE_NONE;
+  node->deadline_us = node->deadline_local_us = node->timer_event_us = CTK_DEADLINE_NONE;
   sim_trace(self, "n%d CRASH (kept %zu of the unsynced bytes)", i, kept);
   sim_timeline_note(self, i);
 }
@@ -384,7 +429,7 @@ int sim_node_create(ctk_simulator *self, int i, char *err, size_t err_len) {
   node->alive = 1;
   node->applied = node->committed = node->last_commit_status = 0;
   sim_order_node_reset(self, i);
-  node->deadline_us = node->timer_event_us = CTK_DEADLINE_NONE;
+  node->deadline_us = node->deadline_local_us = node->timer_event_us = CTK_DEADLINE_NONE;
   sim_node_input(self, i, CTK_EVENT_START, -1, node->durable.data, (uint32_t)node->durable.len);
   return 0;
 }
@@ -412,8 +457,10 @@ int ctk_sim_submit_put(ctk_simulator *self, int node, const char *key, const cha
   int len = ctk_kv_encode(&cmd, buf, sizeof buf);
   if (len < 0) return CTK_ERR_INVALID;
   /* Stepped at once, outside the input queue, so the caller sees the protocol's answer. */
-  ctk_event ev = {
-      .kind = CTK_EVENT_COMMAND, .now_us = self->now_us, .from = -1, .bytes = {buf, (size_t)len}};
+  ctk_event ev = {.kind = CTK_EVENT_COMMAND,
+                  .now_us = local_us(self, node, self->now_us),
+                  .from = -1,
+                  .bytes = {buf, (size_t)len}};
   ctk_output out;
   int rc = self->proto->step(n->proto, &ev, &out);
   if (rc != CTK_OK) return rc;
@@ -438,7 +485,7 @@ void sim_node_timer(ctk_simulator *self, int i, uint64_t event_us, uint64_t inca
   if (event_us == node->timer_event_us) node->timer_event_us = CTK_DEADLINE_NONE;
   if (node->deadline_us == CTK_DEADLINE_NONE) return;
   if (node->deadline_us <= self->now_us) {
-    node->deadline_us = CTK_DEADLINE_NONE;
+    node->deadline_us = node->deadline_local_us = CTK_DEADLINE_NONE;
     sim_node_input(self, i, CTK_EVENT_TIMEOUT, -1, NULL, 0);
   } else {
     arm_timer(self, i);
