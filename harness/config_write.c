@@ -119,6 +119,8 @@ static void write_workload(config_writer *w, const ctk_workload *wl) {
   write_number_key(w, "rate", wl->rate);
   write_number_key(w, "client_timeout_ms", wl->client_timeout_ms);
   write_text(w, "max_attempts = %d\n", wl->max_attempts);
+  write_bool_key(w, "sticky_sessions", wl->sticky_sessions);
+  write_bool_key(w, "stale_reads", wl->stale_reads);
 }
 
 static void write_sim(config_writer *w, const ctk_sim_config *sim) {

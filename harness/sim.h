@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "staleness.h"
 #include "config.h"
 #include "histogram.h"
 #include "history.h"
@@ -68,6 +69,8 @@ typedef struct ctk_sim_report {
   int linearizable;          /* 1, 0, or -1 undecided / not checked */
   ctk_counts counters;       /* the protocol's, summed over nodes and incarnations */
   char *checker_explanation; /* malloc'd when not linearizable */
+  int stale_reads_allowed;   /* workload.stale_reads: linearizable is of the writes only */
+  ctk_staleness staleness;   /* how stale the reads were */
   /* Every fault that fired, in the order it fired (scripted [[fault]] entries, random faults and
    * the leader chaser's): node resolved when it fired (CTK_TARGET_ALL: network-wide), at_us and
    * healed_us on the virtual clock of the history (healed_us 0: not healed during the run; faults

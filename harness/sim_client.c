@@ -228,7 +228,8 @@ void sim_client_reply(ctk_simulator *self, int c, const sim_reply *reply) {
   const ctk_op *op = &client->op;
   client->active = 0;
   client->attempt_deadline_us = CTK_DEADLINE_NONE;
-  if (reply->leader_hint >= 0 && reply->leader_hint != client->target)
+  if (reply->leader_hint >= 0 && reply->leader_hint != client->target &&
+      !self->config.workload.sticky_sessions)
     client->leader_hint = reply->leader_hint; /* the next command goes there */
   /* A read answered without a log write is in no log: the durability check is for the rest. */
   if (!reply->read_only) sim_note_acknowledged(self, c, client->seq);
