@@ -114,7 +114,7 @@ static void measure_key(const st_op *ops, size_t n, ctk_staleness *s, double *ve
     for (size_t j = 0; j < n; j++) {
       const st_op *w = &ops[j];
       if (!is_write(w) || w->outcome != CTK_HIST_OK) continue;
-      if (w->invoke_us <= until || w->complete_us >= get->invoke_us) continue;
+      if ((get->value && w->invoke_us <= until) || w->complete_us >= get->invoke_us) continue;
       versions++;
       if (w->complete_us < first_done) first_done = w->complete_us;
     }
