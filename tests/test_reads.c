@@ -3,7 +3,8 @@
  * stale reads with their staleness and still pass (the run asked for them), while the same run
  * with linearizable reads has none, and follower reads without workload.stale_reads fail; the
  * clock-skew acceptance of issue 7 (leases beyond their drift bound serve stale reads, ReadIndex
- * and leases within the bound do not); and a protocol option of type CHOICE in the loader. */
+ * and leases within the bound do not); ZAB's local reads keeping each client's FIFO order; and a
+ * protocol option of type CHOICE in the loader. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -157,6 +158,105 @@ static void test_clock_skew_breaks_leases_not_readindex(void **state) {
   assert_int_equal(stale_count(out), -1);
 }
 
+/* ---- per-client FIFO order (ZooKeeper's guarantee for local reads) ---- */
+
+/* Reads that missed the reading client's own earlier write: a get of key k returning a value
+ * whose write completed before the client's last completed write of k was invoked, or "absent"
+ * after it (nothing deletes). Values are unique per write in ctk's workloads. */
+typedef struct fifo_write {
+  const char *value; /* interned: one pointer per distinct value */
+  uint64_t complete_us;
+} fifo_write;
+
+static int by_value(const void *a, const void *b) {
+  const fifo_write *x = a, *y = b;
+  return (uintptr_t)x->value < (uintptr_t)y->value ? -1 : (uintptr_t)x->value > (uintptr_t)y->value;
+}
+
+static int fifo_violations(const ctk_history *h) {
+  enum { MAX_P = 64, MAX_KEYS = 64 };
+  fifo_write *writes = malloc((h->n + 1) * sizeof *writes);
+  assert_non_null(writes);
+  size_t n_writes = 0;
+  for (size_t i = 0; i < h->n; i++) {
+    const ctk_hist_event *e = &h->events[i];
+    if (e->type == CTK_HIST_OK && e->f != CTK_F_GET)
+      writes[n_writes++] = (fifo_write){e->value, e->time_us};
+  }
+  qsort(writes, n_writes, sizeof *writes, by_value);
+  /* Per process and key: its last completed write (value, invoke time). A process has one
+   * operation open at a time, so its earlier operations completed before its later ones. */
+  struct {
+    const char *key, *value;
+    uint64_t invoke_us;
+  } own[MAX_P][MAX_KEYS];
+  int n_own[MAX_P] = {0};
+  uint64_t invoked[MAX_P] = {0};
+  int violations = 0;
+  for (size_t i = 0; i < h->n; i++) {
+    const ctk_hist_event *e = &h->events[i];
+    int p = (int)e->process;
+    assert_true(p >= 0 && p < MAX_P);
+    if (e->type == CTK_HIST_INVOKE) invoked[p] = e->time_us;
+    if (e->type != CTK_HIST_OK) continue;
+    int k = 0;
+    while (k < n_own[p] && own[p][k].key != e->key) k++;
+    if (e->f != CTK_F_GET) {
+      if (k == n_own[p]) {
+        assert_true(k < MAX_KEYS);
+        n_own[p]++;
+      }
+      own[p][k].key = e->key;
+      own[p][k].value = e->value;
+      own[p][k].invoke_us = invoked[p];
+      continue;
+    }
+    if (k == n_own[p] || e->value == own[p][k].value) continue;
+    if (!e->value) { /* absent after its own write: nothing deletes */
+      violations++;
+      continue;
+    }
+    fifo_write want = {e->value, 0};
+    const fifo_write *w = bsearch(&want, writes, n_writes, sizeof *writes, by_value);
+    if (w && w->complete_us < own[p][k].invoke_us) violations++; /* older than its own write */
+  }
+  free(writes);
+  return violations;
+}
+
+static void test_fifo_check_catches_a_missed_own_write(void **state) {
+  (void)state;
+  ctk_history h;
+  ctk_history_init(&h);
+  op(&h, 1, CTK_F_PUT, "k", "a", "a", 0, 10);
+  op(&h, 1, CTK_F_PUT, "k", "b", "b", 20, 30);
+  op(&h, 1, CTK_F_GET, "k", NULL, "b", 40, 41);
+  op(&h, 2, CTK_F_GET, "k", NULL, "a", 42, 43); /* another client: stale, but not its FIFO */
+  assert_int_equal(fifo_violations(&h), 0);
+  op(&h, 1, CTK_F_GET, "k", NULL, "a", 50, 51); /* missed its own write of b */
+  assert_int_equal(fifo_violations(&h), 1);
+  ctk_history_free(&h);
+}
+
+/* Issue 12: ZAB's local reads are stale for some reads yet keep each client's FIFO order. */
+static void test_zab_local_reads_keep_fifo_order(void **state) {
+  (void)state;
+  char out[65536], cmd[1024], err[256];
+  const char *history = "/tmp/ctk-test-reads-zab.jsonl";
+  snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/zab-reads-local.toml --history %s 2>&1",
+           cli_bin(), history);
+  assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+  print_message("%s", out);
+  assert_non_null(strstr(out, "linearizable     yes (the writes; reads may be stale)"));
+  assert_true(stale_count(out) > 0);
+  ctk_history h;
+  assert_int_equal(ctk_history_read_jsonl(history, &h, err, sizeof err), 0);
+  assert_true(h.n > 1000);
+  assert_int_equal(fifo_violations(&h), 0);
+  ctk_history_free(&h);
+  unlink(history);
+}
+
 /* ---- the CHOICE option type ---- */
 
 static void test_choice_option(void **state) {
@@ -192,6 +292,8 @@ int main(void) {
       cmocka_unit_test(test_follower_reads_report_staleness),
       cmocka_unit_test(test_read_modes_skip_the_log),
       cmocka_unit_test(test_clock_skew_breaks_leases_not_readindex),
+      cmocka_unit_test(test_fifo_check_catches_a_missed_own_write),
+      cmocka_unit_test(test_zab_local_reads_keep_fifo_order),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

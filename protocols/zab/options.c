@@ -23,6 +23,10 @@ const ctk_option_spec zab_option_specs[ZAB_N_OPTIONS] = {
      60000,
      "how long a follower holds the leader's messages that overtook a missing one (as TCP "
      "would) before it deems the connection broken and synchronizes again; 0: at once", NULL},
+    {"read_mode", CTK_OPTION_CHOICE, offsetof(ctk_zab_options, read_mode), 0, 0, 0, 0,
+     "how gets are served: log (proposed like writes) or local (ZooKeeper's: the server a "
+     "client talks to answers from its own state; may be stale, FIFO per client)",
+     "log|local"},
 };
 
 const size_t zab_n_option_specs = sizeof zab_option_specs / sizeof zab_option_specs[0];

@@ -22,7 +22,7 @@
 #include "../common/wire.h"
 #include "zab.h"
 
-#define ZAB_N_OPTIONS 5
+#define ZAB_N_OPTIONS 6
 extern const ctk_option_spec zab_option_specs[ZAB_N_OPTIONS];
 extern const size_t zab_n_option_specs;
 
@@ -254,6 +254,11 @@ struct ctk_proto {
   ctk_commit *commits;
   size_t n_commits, cap_commits;
   int out_of_memory;
+  /* read.c: this step's reads answered locally */
+  wire_writer read_buf;
+  size_t *read_len;
+  ctk_bytes *reads;
+  size_t n_reads, cap_reads;
 };
 typedef struct ctk_proto zab;
 
@@ -307,5 +312,13 @@ void zab_follower_deliver(zab *z, const zab_msg *m);
 void zab_follower_reconnect(zab *z); /* a broken connection: a new session */
 void zab_follower_timeout(zab *z);
 void zab_follower_forward(zab *z, const uint8_t *data, size_t len);
+
+/* read.c */
+enum { ZAB_READ_LOG = 0, ZAB_READ_LOCAL = 1 };
+void zab_read_reset(zab *z);
+void zab_read_free(zab *z);
+/* A client command: 1 when it was answered as a local read (this step's output.reads). */
+int zab_read_command(zab *z, const uint8_t *data, size_t len);
+void zab_read_output(zab *z, ctk_output *out);
 
 #endif /* CTK_ZAB_INTERNAL_H */
