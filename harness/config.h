@@ -78,9 +78,9 @@ typedef struct ctk_workload {
   double rate;              /* 0 = closed loop; otherwise open-loop ops/s with Poisson arrivals */
   double client_timeout_ms; /* a client gives up on one node after this and tries another */
   int max_attempts;         /* attempts per operation before recording it as unknown (info) */
-  int sticky_sessions; /* 1: a client stays with the node that answered it, ignoring the
-                          leader named in answers (ZooKeeper-style sessions: where follower
-                          reads are local); it still moves on after a timeout or a refusal */
+  int sticky_sessions;      /* 1: a client stays with the node that answered it, ignoring the
+                               leader named in answers (ZooKeeper-style sessions: where follower
+                               reads are local); it still moves on after a timeout or a refusal */
   int stale_reads; /* 1: the protocol was asked for reads that may be stale (follower or local
                       reads): the checker checks the writes for linearizability and measures
                       the reads' staleness instead of failing the run on it */

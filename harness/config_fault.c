@@ -26,8 +26,8 @@ enum {
 };
 
 static const char *const fault_keys[FAULT_N_KEYS] = {
-    "at_s", "kind", "node", "duration_s", "nodes", "one_way", "probability", "delay_ms", "factor",
-    "rate"};
+    "at_s",    "kind",        "node",     "duration_s", "nodes",
+    "one_way", "probability", "delay_ms", "factor",     "rate"};
 
 #define FAULT_BIT(key) (1u << (key))
 #define FAULT_COMMON                                                                   \
@@ -144,8 +144,9 @@ static int fault_read_one(const cfg_reader *r, const ctk_toml_node *table, const
       cfg_choice(r, table, section, "kind", config_fault_kind_names, CONFIG_N_FAULT_KINDS, &kind);
   if (given < 0) return -1;
   if (given == 0)
-    return fault_missing(r, table, section, "kind",
-                         "(crash, partition, isolate, drop, delay, duplicate, reorder, slow or clock_skew)");
+    return fault_missing(
+        r, table, section, "kind",
+        "(crash, partition, isolate, drop, delay, duplicate, reorder, slow or clock_skew)");
   fault->kind = (ctk_fault_kind)(kind + 1);
   if (fault_check_applicable(r, table, section, fault->kind)) return -1;
 

@@ -324,8 +324,8 @@ static void fill_results(run *self, ctk_run_report *report, const ctk_history *h
   ctk_check_result check;
   char cerr[256];
   r->linearizable = -1;
-  if (ctk_check_run_history(history, self->config->workload.stale_reads, &check,
-                            &report->staleness, cerr, sizeof cerr) == 0) {
+  if (ctk_check_run_history(history, self->config->workload.stale_reads, &check, &report->staleness,
+                            cerr, sizeof cerr) == 0) {
     r->linearizable = check.linearizable;
     report->checker_explanation = check.explanation;
     check.explanation = NULL;

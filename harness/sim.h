@@ -58,8 +58,8 @@ typedef struct ctk_sim_stats {
   uint64_t max_commit;
   uint64_t syncs, bytes_persisted;
   uint64_t reads_without_log; /* reads a protocol answered without a log write (output.reads) */
-  ctk_histogram latency_us; /* intended send to completion, answered ops after the warmup */
-  uint64_t trace_hash;      /* hash of every event in order: equal runs have equal hashes */
+  ctk_histogram latency_us;   /* intended send to completion, answered ops after the warmup */
+  uint64_t trace_hash;        /* hash of every event in order: equal runs have equal hashes */
 } ctk_sim_stats;
 
 typedef struct ctk_sim_report {

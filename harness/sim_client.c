@@ -276,13 +276,12 @@ void sim_node_reply(ctk_simulator *self, int node, int c, uint64_t seq, int reje
   size_t value_len = value ? strlen(value) : 0;
   sim_reply *reply = malloc(sizeof *reply + value_len + 1);
   if (!reply) return sim_violation(self, "simulator out of memory");
-  *reply = (sim_reply){
-      .seq = seq,
-      .rejected = rejected,
-      .leader_hint = leader_hint,
-      .ok = ok,
-      .found = found,
-      .read_only = read_only};
+  *reply = (sim_reply){.seq = seq,
+                       .rejected = rejected,
+                       .leader_hint = leader_hint,
+                       .ok = ok,
+                       .found = found,
+                       .read_only = read_only};
   memcpy(reply->value, value ? value : "", value_len + 1);
   sim_schedule(self, self->now_us + client_link_us(self, c, node), EV_CLIENT_REPLY, c, node, 0,
                (uint8_t *)reply, (uint32_t)(sizeof *reply + value_len + 1));

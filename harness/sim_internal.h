@@ -88,7 +88,7 @@ typedef struct sim_node {
   size_t n_held_msgs, cap_held_msgs;
   sim_held_commit *held_commits;
   size_t n_held_commits, cap_held_commits;
-  uint64_t deadline_us;    /* the protocol's deadline on the real clock, or CTK_DEADLINE_NONE */
+  uint64_t deadline_us;       /* the protocol's deadline on the real clock, or CTK_DEADLINE_NONE */
   uint64_t deadline_local_us; /* the same, as the protocol asked for it (its own clock) */
   /* The node's own clock (clock_skew faults): local = base_local + (real - base_real) * rate. */
   double clock_rate;

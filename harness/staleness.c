@@ -38,8 +38,7 @@ static int build_ops(const ctk_history *h, st_op **ops_out, size_t *n_out) {
   for (size_t i = 0; i < h->n; i++) {
     const ctk_hist_event *e = &h->events[i];
     size_t slot = (size_t)((uint64_t)e->process * 0x9E3779B97F4A7C15ull) & (cap - 1);
-    while (open[slot].used && open[slot].process != e->process)
-      slot = (slot + 1) & (cap - 1);
+    while (open[slot].used && open[slot].process != e->process) slot = (slot + 1) & (cap - 1);
     if (e->type == CTK_HIST_INVOKE) {
       ops[n] = (st_op){e->key, e->value, e->f, CTK_HIST_INVOKE, e->process, e->time_us, 0};
       open[slot] = (st_open){1, e->process, n++};
@@ -178,7 +177,8 @@ void ctk_staleness_print(const ctk_staleness *s, int stale_reads_allowed, const 
                          FILE *out) {
   if (!s->stale && !stale_reads_allowed) return;
   if (stale_reads_allowed)
-    fprintf(out, "%sconsistency      writes linearizable, stale reads allowed (workload.stale_reads)\n",
+    fprintf(out,
+            "%sconsistency      writes linearizable, stale reads allowed (workload.stale_reads)\n",
             indent);
   fprintf(out, "%sstale reads      %" PRIu64 " of %" PRIu64 " reads", indent, s->stale, s->reads);
   if (s->stale)

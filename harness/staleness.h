@@ -30,7 +30,7 @@ typedef struct ctk_staleness {
   uint64_t stale; /* of those, provably stale */
   uint32_t versions_max;
   uint64_t behind_us_max;
-  double versions_mean, behind_us_mean; /* over the stale reads */
+  double versions_mean, behind_us_mean;  /* over the stale reads */
   ctk_stale_read shown[CTK_STALE_SHOWN]; /* the stalest, by versions then time behind */
   size_t n_shown;
 } ctk_staleness;

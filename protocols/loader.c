@@ -23,7 +23,7 @@ int ctk_protocol_is_path(const char *name) {
 
 static int loader_option_ok(const ctk_protocol_def *p, const ctk_option_spec *spec, char *err,
                             size_t err_len) {
-  size_t size = spec->type == CTK_OPTION_BOOL  ? sizeof(int)
+  size_t size = spec->type == CTK_OPTION_BOOL ? sizeof(int)
                 : spec->type == CTK_OPTION_INT || spec->type == CTK_OPTION_CHOICE
                     ? sizeof(int64_t)
                     : 2 * sizeof(int64_t);

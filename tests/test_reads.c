@@ -274,8 +274,9 @@ static void test_choice_option(void **state) {
   ctk_config_free(&c);
   text = "protocol = \"raft\"\n[raft]\n\nread_mode = \"stale\"\n";
   assert_int_equal(ctk_config_load_string(text, "exp.toml", &c, err, sizeof err), -1);
-  assert_string_equal(err, "exp.toml:4: key 'raft.read_mode': expected \"log\", \"readindex\", "
-                           "\"lease\" or \"follower\", got \"stale\"");
+  assert_string_equal(err,
+                      "exp.toml:4: key 'raft.read_mode': expected \"log\", \"readindex\", "
+                      "\"lease\" or \"follower\", got \"stale\"");
   text = "protocol = \"raft\"\n[raft]\nread_mode = 1\n";
   assert_int_equal(ctk_config_load_string(text, "exp.toml", &c, err, sizeof err), -1);
   assert_non_null(strstr(err, "exp.toml:3: key 'raft.read_mode': expected \"log\""));

@@ -18,7 +18,8 @@ const ctk_option_spec mp_option_specs[] = {
     {"q2", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, q2), 0, 0, 0, CTK_MAX_NODES,
      "phase 2 (accept) quorum, 0 = majority; q1 + q2 must exceed the cluster size", NULL},
     {"bug_ignore_accepted", CTK_OPTION_BOOL, offsetof(ctk_multipaxos_options, bug_ignore_accepted),
-     0, 0, 0, 1, "BUG, for labs: a new leader ignores values accepted by others (breaks P2c)", NULL},
+     0, 0, 0, 1, "BUG, for labs: a new leader ignores values accepted by others (breaks P2c)",
+     NULL},
 };
 
 const size_t mp_n_option_specs = sizeof mp_option_specs / sizeof mp_option_specs[0];

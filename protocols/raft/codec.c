@@ -66,8 +66,7 @@ void raft_encode_forward(wire_writer *w, const uint8_t *command, size_t len) {
   wire_put_blob(w, command, len);
 }
 
-void raft_encode_read_probe(wire_writer *w, int reply, uint64_t term, uint64_t round,
-                            int granted) {
+void raft_encode_read_probe(wire_writer *w, int reply, uint64_t term, uint64_t round, int granted) {
   put_header(w, reply ? RAFT_MSG_READ_PROBE_REPLY : RAFT_MSG_READ_PROBE);
   wire_put_u64(w, term);
   wire_put_u64(w, round);

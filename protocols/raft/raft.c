@@ -25,8 +25,9 @@ static int check_options(const ctk_raft_options *o, char *err, size_t err_len) {
   else if (o->read_mode < RAFT_READ_LOG || o->read_mode > RAFT_READ_FOLLOWER)
     what = "read_mode must be log, readindex, lease or follower";
   else if (o->read_mode == RAFT_READ_LEASE && (!o->prevote || !o->check_quorum))
-    what = "read_mode = \"lease\" needs prevote and check_quorum (followers must refuse votes "
-           "while they hear from the leader, and a leader cut off must step down)";
+    what =
+        "read_mode = \"lease\" needs prevote and check_quorum (followers must refuse votes "
+        "while they hear from the leader, and a leader cut off must step down)";
   else if (o->lease_drift_percent < 0 || o->lease_drift_percent > 1000)
     what = "lease_drift_percent must be in [0, 1000]";
   if (what && err && err_len) snprintf(err, err_len, "raft: %s", what);

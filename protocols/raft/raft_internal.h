@@ -122,8 +122,7 @@ void raft_encode_append_reply(wire_writer *w, uint64_t term, int success, uint64
                               uint64_t conflict_term, uint64_t conflict_index);
 void raft_encode_forward(wire_writer *w, const uint8_t *command, size_t len);
 /* ReadProbe (reply 0) or ReadProbeReply (reply 1, with granted) of round `round` >= 1. */
-void raft_encode_read_probe(wire_writer *w, int reply, uint64_t term, uint64_t round,
-                            int granted);
+void raft_encode_read_probe(wire_writer *w, int reply, uint64_t term, uint64_t round, int granted);
 /* Encoded size of an AppendEntries header and of one entry in it. */
 #define RAFT_APPEND_HEADER_BYTES (2 + 4 * 8 + 4)
 #define RAFT_ENTRY_BYTES(len)    (8 + 4 + (uint64_t)(len))
@@ -156,7 +155,8 @@ typedef struct raft_peer {
 
 enum { RAFT_READ_LOG = 0, RAFT_READ_INDEX, RAFT_READ_LEASE, RAFT_READ_FOLLOWER };
 #define RAFT_READ_ROUNDS      8    /* leadership rounds remembered while their replies come in */
-#define RAFT_MAX_PENDING_READ 4096 /* reads a leader holds waiting for a round; more are refused */
+#define RAFT_MAX_PENDING_READ 4096 /* reads a leader holds waiting for a round; more are refused \
+                                    */
 
 typedef struct raft_read_round {
   uint64_t seq, term, sent_us;

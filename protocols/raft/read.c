@@ -243,8 +243,8 @@ void raft_read_step_end(raft *r) {
    * one), or when held reads wait on a round older than a heartbeat (its probes or answers were
    * probably lost); in lease mode, also once per heartbeat interval, to keep the lease. */
   const raft_read_round *last = &rd->rounds[rd->round_seq % RAFT_READ_ROUNDS];
-  int stale_round = rd->round_seq == 0 || last->term != r->term ||
-                    r->now_us >= last->sent_us + r->heartbeat_us;
+  int stale_round =
+      rd->round_seq == 0 || last->term != r->term || r->now_us >= last->sent_us + r->heartbeat_us;
   int in_flight = 0;
   for (int i = 0; i < RAFT_READ_ROUNDS; i++) {
     const raft_read_round *x = &rd->rounds[i];
