@@ -140,6 +140,9 @@ static void test_read_modes_skip_the_log(void **state) {
   assert_int_equal(sim("configs/scenarios/raft-reads-lease.toml", out, sizeof out), 0);
   assert_non_null(strstr(out, "answered without a log write"));
   assert_non_null(strstr(out, "linearizable     yes\n"));
+  assert_int_equal(sim("configs/scenarios/multipaxos-reads-lease.toml", out, sizeof out), 0);
+  assert_non_null(strstr(out, "answered without a log write"));
+  assert_non_null(strstr(out, "linearizable     yes\n"));
 }
 
 /* Issue 7: "A clock-skew scenario shows stale reads with leases and a broken drift bound, and
@@ -156,6 +159,10 @@ static void test_clock_skew_breaks_leases_not_readindex(void **state) {
   assert_int_equal(sim("configs/scenarios/raft-clock-skew-lease-bounded.toml", out, sizeof out), 0);
   assert_non_null(strstr(out, "linearizable     yes\n"));
   assert_int_equal(stale_count(out), -1);
+  /* Multi-Paxos leases break the same way beyond the bound. */
+  assert_int_equal(sim("configs/scenarios/multipaxos-clock-skew-lease-broken.toml", out, sizeof out),
+                   1);
+  assert_true(stale_count(out) > 0);
 }
 
 /* ---- per-client FIFO order (ZooKeeper's guarantee for local reads) ---- */

@@ -20,6 +20,15 @@ const ctk_option_spec mp_option_specs[] = {
     {"bug_ignore_accepted", CTK_OPTION_BOOL, offsetof(ctk_multipaxos_options, bug_ignore_accepted),
      0, 0, 0, 1, "BUG, for labs: a new leader ignores values accepted by others (breaks P2c)",
      NULL},
+    {"read_mode", CTK_OPTION_CHOICE, offsetof(ctk_multipaxos_options, read_mode), 0, 0, 0, 0,
+     "how gets are served: log (chosen in a slot like writes) or lease (the leader answers at "
+     "once while a lease n - q1 + 1 nodes granted lasts)",
+     "log|lease"},
+    {"lease_drift_percent", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, lease_drift_percent),
+     10, 0, 0, 1000,
+     "the clock drift bound leases assume: a lease lasts election_timeout_ms's lower end / "
+     "(1 + lease_drift_percent / 100), from when its probe was sent",
+     NULL},
 };
 
 const size_t mp_n_option_specs = sizeof mp_option_specs / sizeof mp_option_specs[0];
