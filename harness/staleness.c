@@ -10,6 +10,7 @@
 
 typedef struct st_op {
   const char *key, *value; /* interned in the history: equal strings, equal pointers */
+  const char *expected;    /* cas: the value it expected (NULL: absent) */
   ctk_op_f f;
   ctk_hist_type outcome; /* CTK_HIST_INVOKE: never completed */
   int64_t process;
@@ -40,7 +41,8 @@ static int build_ops(const ctk_history *h, st_op **ops_out, size_t *n_out) {
     size_t slot = (size_t)((uint64_t)e->process * 0x9E3779B97F4A7C15ull) & (cap - 1);
     while (open[slot].used && open[slot].process != e->process) slot = (slot + 1) & (cap - 1);
     if (e->type == CTK_HIST_INVOKE) {
-      ops[n] = (st_op){e->key, e->value, e->f, CTK_HIST_INVOKE, e->process, e->time_us, 0};
+      ops[n] =
+          (st_op){e->key, e->value, e->expected, e->f, CTK_HIST_INVOKE, e->process, e->time_us, 0};
       open[slot] = (st_open){1, e->process, n++};
     } else if (open[slot].used && open[slot].op != SIZE_MAX) {
       st_op *op = &ops[open[slot].op];
@@ -99,8 +101,29 @@ static void keep_shown(ctk_staleness *s, const st_op *get, uint32_t versions, ui
   if (s->n_shown < CTK_STALE_SHOWN) s->n_shown++;
 }
 
-static void measure_key(const st_op *ops, size_t n, ctk_staleness *s, double *versions_sum,
-                        double *behind_sum) {
+/* When write w provably took effect: its completion, or the first return of an op that observed
+ * its value (a get that read it, a cas that found it), whichever is earlier; UINT64_MAX when
+ * neither. Values are unique per write in ctk's workloads. */
+static uint64_t took_effect_by(const st_op *ops, size_t n, const st_op *w) {
+  uint64_t t = w->outcome == CTK_HIST_OK ? w->complete_us : UINT64_MAX;
+  for (size_t i = 0; i < n; i++) {
+    const st_op *o = &ops[i];
+    if (o->outcome != CTK_HIST_OK || o->complete_us >= t) continue;
+    if ((o->f == CTK_F_GET && o->value == w->value) ||
+        (o->f == CTK_F_CAS && o->expected == w->value && o->expected))
+      t = o->complete_us;
+  }
+  return t;
+}
+
+static int measure_key(const st_op *ops, size_t n, ctk_staleness *s, double *versions_sum,
+                       double *behind_sum) {
+  uint64_t *effect = malloc((n + 1) * sizeof *effect);
+  if (!effect) return -1;
+  for (size_t j = 0; j < n; j++)
+    effect[j] = is_write(&ops[j]) && ops[j].outcome != CTK_HIST_FAIL
+                    ? took_effect_by(ops, n, &ops[j])
+                    : UINT64_MAX;
   for (size_t i = 0; i < n; i++) {
     const st_op *get = &ops[i];
     if (get->f != CTK_F_GET || get->outcome != CTK_HIST_OK) continue;
@@ -108,14 +131,16 @@ static void measure_key(const st_op *ops, size_t n, ctk_staleness *s, double *ve
     int known = 1;
     uint64_t until = get->value ? written_until(ops, n, get->value, &known) : 0;
     if (!known || until == UINT64_MAX) continue;
+    /* The writes that began after every write of the value read had completed, and provably
+     * took effect before the get was invoked: the value had been overwritten that many times. */
     uint32_t versions = 0;
     uint64_t first_done = UINT64_MAX;
     for (size_t j = 0; j < n; j++) {
       const st_op *w = &ops[j];
-      if (!is_write(w) || w->outcome != CTK_HIST_OK) continue;
-      if ((get->value && w->invoke_us <= until) || w->complete_us >= get->invoke_us) continue;
+      if (effect[j] >= get->invoke_us || w->value == get->value) continue;
+      if (get->value && w->invoke_us <= until) continue;
       versions++;
-      if (w->complete_us < first_done) first_done = w->complete_us;
+      if (effect[j] < first_done) first_done = effect[j];
     }
     if (!versions) continue;
     uint64_t behind = get->invoke_us - first_done;
@@ -126,6 +151,8 @@ static void measure_key(const st_op *ops, size_t n, ctk_staleness *s, double *ve
     *behind_sum += (double)behind;
     keep_shown(s, get, versions, behind);
   }
+  free(effect);
+  return 0;
 }
 
 int ctk_staleness_measure(const ctk_history *h, ctk_staleness *out) {
@@ -138,7 +165,10 @@ int ctk_staleness_measure(const ctk_history *h, ctk_staleness *out) {
   for (size_t lo = 0; lo < n;) {
     size_t hi = lo;
     while (hi < n && ops[hi].key == ops[lo].key) hi++;
-    measure_key(ops + lo, hi - lo, out, &versions_sum, &behind_sum);
+    if (measure_key(ops + lo, hi - lo, out, &versions_sum, &behind_sum)) {
+      free(ops);
+      return -1;
+    }
     lo = hi;
   }
   if (out->stale) {

@@ -1,11 +1,13 @@
 /* staleness.h: how stale the reads of a history were, and the check of a run whose protocol was
  * asked for reads that may be stale (follower reads, ZooKeeper-style local reads).
  *
- * A get that returned value v (or "absent") is stale by k versions when k completed writes of its
- * key (puts and successful cas) began after every write of v had completed and completed before
- * the get was invoked: by then v had provably been overwritten k times. It is behind by the time
- * from the first of those writes' completions to the get's invoke. Reads that are not provably
- * stale count as fresh: this is a lower bound, the same evidence checker_stale.c uses. */
+ * A get that returned value v (or "absent") is stale by k versions when k writes of its key (puts
+ * and cas) began after every write of v had completed and provably took effect before the get was
+ * invoked (they completed, or an op that observed their value returned): by then v had been
+ * overwritten k times. It is behind by the time from the first of those to the get's invoke.
+ * Reads that are not provably stale on real time alone count as fresh: a lower bound, on the
+ * evidence checker_stale.c uses (the full search can still find a history not linearizable with
+ * no read counted here). */
 #ifndef CTK_STALENESS_H
 #define CTK_STALENESS_H
 

@@ -159,10 +159,11 @@ static void test_clock_skew_breaks_leases_not_readindex(void **state) {
   assert_int_equal(sim("configs/scenarios/raft-clock-skew-lease-bounded.toml", out, sizeof out), 0);
   assert_non_null(strstr(out, "linearizable     yes\n"));
   assert_int_equal(stale_count(out), -1);
-  /* Multi-Paxos leases break the same way beyond the bound. */
-  assert_int_equal(sim("configs/scenarios/multipaxos-clock-skew-lease-broken.toml", out, sizeof out),
-                   1);
-  assert_true(stale_count(out) > 0);
+  /* Multi-Paxos leases break the same way beyond the bound (here a client misses its own write,
+   * which the staleness measure, a lower bound on real time alone, does not count). */
+  assert_int_equal(
+      sim("configs/scenarios/multipaxos-clock-skew-lease-broken.toml", out, sizeof out), 1);
+  assert_non_null(strstr(out, "linearizable     NO"));
 }
 
 /* ---- per-client FIFO order (ZooKeeper's guarantee for local reads) ---- */

@@ -220,7 +220,9 @@ int mp_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
     w = snprintf(buf, buf_len, "%s b=%llu round=%llu%s",
                  m.type == MP_MSG_LEASE_PROBE ? "LeaseProbe" : "LeaseProbeReply",
                  (unsigned long long)m.ballot, (unsigned long long)m.first,
-                 m.type == MP_MSG_LEASE_PROBE ? "" : m.ok ? " ok" : " refused");
+                 m.type == MP_MSG_LEASE_PROBE ? ""
+                 : m.ok                       ? " ok"
+                                              : " refused");
     break;
   default: w = snprintf(buf, buf_len, "Forward n=%u", m.n); break;
   }

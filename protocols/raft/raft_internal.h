@@ -154,9 +154,10 @@ typedef struct raft_peer {
 /* ---- read.c: reads without a log write (see read.c) ---- */
 
 enum { RAFT_READ_LOG = 0, RAFT_READ_INDEX, RAFT_READ_LEASE, RAFT_READ_FOLLOWER };
-#define RAFT_READ_ROUNDS      8    /* leadership rounds remembered while their replies come in */
-#define RAFT_MAX_PENDING_READ 4096 /* reads a leader holds waiting for a round; more are refused \
-                                    */
+#define RAFT_READ_ROUNDS 8 /* leadership rounds remembered while their replies come in */
+#define RAFT_MAX_PENDING_READ                                        \
+  4096 /* reads a leader holds waiting for a round; more are refused \
+        */
 
 typedef struct raft_read_round {
   uint64_t seq, term, sent_us;
