@@ -263,6 +263,10 @@ static void test_zab_local_reads_keep_fifo_order(void **state) {
   assert_int_equal(fifo_violations(&h), 0);
   ctk_history_free(&h);
   unlink(history);
+  /* Sync-then-read on the same run: no read is stale there. */
+  assert_int_equal(sim("configs/scenarios/zab-reads-sync.toml", out, sizeof out), 0);
+  assert_non_null(strstr(out, "answered without a log write"));
+  assert_int_equal(stale_count(out), 0);
 }
 
 /* ---- the CHOICE option type ---- */

@@ -29,9 +29,10 @@ const ctk_option_spec zab_option_specs[ZAB_N_OPTIONS] = {
      "would) before it deems the connection broken and synchronizes again; 0: at once",
      NULL},
     {"read_mode", CTK_OPTION_CHOICE, offsetof(ctk_zab_options, read_mode), 0, 0, 0, 0,
-     "how gets are served: log (proposed like writes) or local (ZooKeeper's: the server a "
-     "client talks to answers from its own state; may be stale, FIFO per client)",
-     "log|local"},
+     "how gets are served: log (proposed like writes), local (ZooKeeper's: the server a client "
+     "talks to answers from its own state; may be stale, FIFO per client) or sync (that server "
+     "first asks the leader for its last zxid and answers once it committed that far)",
+     "log|local|sync"},
 };
 
 const size_t zab_n_option_specs = sizeof zab_option_specs / sizeof zab_option_specs[0];

@@ -21,8 +21,8 @@ static int check_options(const ctk_zab_options *o, char *err, size_t err_len) {
     what = "snap_threshold must be in [0, 1000000000]";
   else if (o->reorder_window_ms < 0 || o->reorder_window_ms > 60000)
     what = "reorder_window_ms must be in [0, 60000]";
-  else if (o->read_mode < ZAB_READ_LOG || o->read_mode > ZAB_READ_LOCAL)
-    what = "read_mode must be log or local";
+  else if (o->read_mode < ZAB_READ_LOG || o->read_mode > ZAB_READ_SYNC)
+    what = "read_mode must be log, local or sync";
   if (what && err && err_len) snprintf(err, err_len, "zab: %s", what);
   return what ? -1 : 0;
 }
@@ -194,6 +194,8 @@ static int recv_message(zab *z, const ctk_event *ev) {
   if (m.type == ZAB_MSG_NOTIFICATION && m.vote.leader >= z->n) return CTK_ERR_MALFORMED;
   switch (m.type) {
   case ZAB_MSG_NOTIFICATION: zab_recv_notification(z, ev->from, &m); break;
+  case ZAB_MSG_SYNC: zab_read_recv_sync(z, ev->from, &m); break;
+  case ZAB_MSG_SYNC_REPLY: zab_read_recv_sync_reply(z, ev->from, &m); break;
   case ZAB_MSG_FOLLOWERINFO:
   case ZAB_MSG_ACKEPOCH:
   case ZAB_MSG_ACK:
@@ -256,6 +258,7 @@ static int zab_step(ctk_proto *z, const ctk_event *ev, ctk_output *out) {
   }
 done:
   if (rc == CTK_OK) {
+    if (z->started) zab_read_step_end(z);
     output_finish(z, out);
     if (!z->out_of_memory && !z->persist.failed && !z->msg_buf.failed) return CTK_OK;
     rc = CTK_ERR_NOMEM;
