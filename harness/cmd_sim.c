@@ -157,6 +157,7 @@ static int write_sim_json(const ctk_config *config, const ctk_sim_report *report
   r.leader_changes = report->stats.leader_changes;
   r.counters = report->counters;
   r.linearizable = report->linearizable;
+  ctk_staleness_to_results(&report->staleness, report->stale_reads_allowed, &r);
   r.wall_s = report->wall_s;
   r.n_faults = report->n_faults < CTK_MAX_FAULTS ? report->n_faults : CTK_MAX_FAULTS;
   memcpy(r.faults, report->faults, (size_t)r.n_faults * sizeof r.faults[0]);

@@ -327,6 +327,7 @@ static void fill_results(run *self, ctk_run_report *report, const ctk_history *h
   if (ctk_check_run_history(history, self->config->workload.stale_reads, &check, &report->staleness,
                             cerr, sizeof cerr) == 0) {
     r->linearizable = check.linearizable;
+    ctk_staleness_to_results(&report->staleness, self->config->workload.stale_reads, r);
     report->checker_explanation = check.explanation;
     check.explanation = NULL;
     ctk_check_result_free(&check);

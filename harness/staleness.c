@@ -223,3 +223,13 @@ void ctk_staleness_print(const ctk_staleness *s, int stale_reads_allowed, const 
             (double)r->behind_us / 1000);
   }
 }
+
+void ctk_staleness_to_results(const ctk_staleness *s, int stale_reads_allowed, ctk_results *r) {
+  r->stale_reads_allowed = stale_reads_allowed;
+  r->reads_checked = s->reads;
+  r->reads_stale = s->stale;
+  r->stale_versions_max = s->versions_max;
+  r->stale_behind_us_max = s->behind_us_max;
+  r->stale_versions_mean = s->versions_mean;
+  r->stale_behind_us_mean = s->behind_us_mean;
+}

@@ -16,6 +16,7 @@
 
 #include "checker.h"
 #include "history.h"
+#include "results.h"
 
 #define CTK_STALE_SHOWN 8 /* the stalest reads kept for the report */
 
@@ -46,6 +47,9 @@ int ctk_staleness_measure(const ctk_history *h, ctk_staleness *out);
  * message in err. */
 int ctk_check_run_history(const ctk_history *h, int stale_reads_allowed, ctk_check_result *result,
                           ctk_staleness *staleness, char *err, size_t err_len);
+
+/* Copies the summary into a run's results (results.h). */
+void ctk_staleness_to_results(const ctk_staleness *s, int stale_reads_allowed, ctk_results *r);
 
 /* Prints the staleness lines of a report ("  stale reads      ..." and the stalest reads), each
  * line starting with indent. Prints nothing when no read was stale and stale reads were not

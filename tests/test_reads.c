@@ -106,6 +106,21 @@ static void test_follower_reads_report_staleness(void **state) {
   assert_non_null(strstr(out, "behind by up to "));
   assert_non_null(strstr(out, " versions, ")); /* the stalest, one by one */
   assert_non_null(strstr(out, "answered without a log write"));
+  /* The JSON results say so too. */
+  char cmd[512], json[65536];
+  const char *json_path = "/tmp/ctk-test-reads-follower.json";
+  snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/raft-reads-follower.toml --json %s 2>&1",
+           cli_bin(), json_path);
+  assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+  FILE *f = fopen(json_path, "r");
+  assert_non_null(f);
+  json[fread(json, 1, sizeof json - 1, f)] = 0;
+  fclose(f);
+  unlink(json_path);
+  assert_non_null(strstr(json, "\"consistency\": \"writes linearizable, stale reads allowed\""));
+  const char *count = strstr(json, "\"count\": ");
+  assert_non_null(count);
+  assert_true(strtol(count + strlen("\"count\": "), NULL, 10) > 0);
 
   /* The same run with linearizable reads (ReadIndex) has none. */
   char path[] = "/tmp/ctk-test-reads-XXXXXX";
