@@ -51,7 +51,7 @@ static const char skeleton_source[] =
     "static const ctk_option_spec @NAME@_specs[] = {\n"
     "    {\"heartbeat_ms\", CTK_OPTION_INT, offsetof(@NAME@_options, heartbeat_ms), 50, 0, 1, "
     "10000,\n"
-    "     \"an example option: how often a leader would send heartbeats\"},\n"
+    "     \"an example option: how often a leader would send heartbeats\", NULL},\n"
     "};\n"
     "\n"
     "struct ctk_proto {\n"

@@ -180,6 +180,7 @@ static int run_one(const ctk_config *config, const char *run_dir, int attach, in
   snprintf(json_path, sizeof json_path, "%s/result.json", run_dir);
   if (write_json_file(json_path, &report->results, 1, 0))
     fprintf(stderr, "ctk run: cannot write %s\n", json_path);
+  ctk_staleness_print(&report->staleness, config->workload.stale_reads, "  ", stdout);
   if (!report->converged) fprintf(stderr, "ctk run: replicas did not converge: %s\n", report->note);
   if (report->results.linearizable == 0 && report->checker_explanation)
     fprintf(stderr, "%s\n", report->checker_explanation);

@@ -104,9 +104,14 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
   printf("  commits          %" PRIu64 " log positions\n", s->max_commit);
   if (r->counters.n) ctk_results_print_counters(&r->counters, "  protocol        ", stdout);
   printf("  invariants       %s\n", r->violation ? r->violation_text : "held");
-  printf("  linearizable     %s\n", r->linearizable == 1   ? "yes"
-                                    : r->linearizable == 0 ? "NO"
-                                                           : "not decided");
+  printf("  linearizable     %s%s\n",
+         r->linearizable == 1   ? "yes"
+         : r->linearizable == 0 ? "NO"
+                                : "not decided",
+         r->stale_reads_allowed ? " (the writes; reads may be stale)" : "");
+  ctk_staleness_print(&r->staleness, r->stale_reads_allowed, "  ", stdout);
+  if (s->reads_without_log)
+    printf("  reads            %" PRIu64 " answered without a log write\n", s->reads_without_log);
   printf("  trace hash       %016" PRIx64 "\n", s->trace_hash);
   printf("  wall time        %.2f s (%.0f simulated messages per second)\n", r->wall_s,
          r->wall_s > 0 ? (double)s->msgs_sent / r->wall_s : 0);
@@ -156,6 +161,7 @@ static int write_sim_json(const ctk_config *config, const ctk_sim_report *report
   r.max_term = report->stats.max_term;
   r.counters = report->counters;
   r.linearizable = report->linearizable;
+  ctk_staleness_to_results(&report->staleness, report->stale_reads_allowed, &r);
   r.wall_s = report->wall_s;
   r.n_faults = report->n_faults < CTK_MAX_FAULTS ? report->n_faults : CTK_MAX_FAULTS;
   memcpy(r.faults, report->faults, (size_t)r.n_faults * sizeof r.faults[0]);

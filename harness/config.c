@@ -13,7 +13,7 @@
 #include "config_internal.h"
 
 const char *ctk_fault_kind_name(ctk_fault_kind kind) {
-  if (kind < CTK_FAULT_CRASH || kind > CTK_FAULT_SLOW) return "unknown";
+  if (kind < CTK_FAULT_CRASH || kind > CTK_FAULT_CLOCK_SKEW) return "unknown";
   return config_fault_kind_names[kind - 1];
 }
 
@@ -153,10 +153,31 @@ static int config_read_range(const cfg_reader *r, const ctk_toml_node *node, con
   return cfg_fail_expected(r, node, path, expected);
 }
 
+/* CHOICE options: one of the names of spec->choices, stored as its index. */
+static int config_read_choice(const cfg_reader *r, const ctk_toml_node *node, const char *path,
+                              const ctk_option_spec *spec, int64_t *out) {
+  char names_buf[CTK_OPTION_MAX_CHOICES][64];
+  const char *names[CTK_OPTION_MAX_CHOICES];
+  size_t n = 0;
+  while (n < CTK_OPTION_MAX_CHOICES &&
+         ctk_option_choice_name(spec, (int64_t)n, names_buf[n], sizeof names_buf[n]) >= 0) {
+    names[n] = names_buf[n];
+    n++;
+  }
+  int index;
+  if (cfg_node_choice(r, node, path, names, n, &index)) return -1;
+  *out = index;
+  return 0;
+}
+
 static int config_read_option(const cfg_reader *r, const ctk_toml_node *node, const char *path,
                               const ctk_option_spec *spec, void *options) {
   char *field = (char *)options + spec->offset;
-  if (spec->type == CTK_OPTION_BOOL) {
+  if (spec->type == CTK_OPTION_CHOICE) {
+    int64_t v;
+    if (config_read_choice(r, node, path, spec, &v)) return -1;
+    memcpy(field, &v, sizeof v);
+  } else if (spec->type == CTK_OPTION_BOOL) {
     int v;
     if (cfg_node_bool(r, node, path, &v)) return -1;
     memcpy(field, &v, sizeof v);

@@ -37,6 +37,8 @@ typedef enum ctk_fault_kind {
   CTK_FAULT_DUPLICATE, /* messages duplicated with probability */
   CTK_FAULT_REORDER,   /* messages held back by a random extra delay with probability */
   CTK_FAULT_SLOW,      /* node processes and sends factor times slower */
+  CTK_FAULT_CLOCK_SKEW, /* simulator only: node's clock runs at `rate` times real time (the
+                           now_us it is given and the deadlines it asks for) */
 } ctk_fault_kind;
 
 /* Who a fault hits, resolved when it fires. */
@@ -57,6 +59,7 @@ typedef struct ctk_fault {
   double probability; /* drop, duplicate, reorder */
   double delay_ms;    /* delay; reorder: the largest extra delay */
   double factor;      /* slow */
+  double rate;        /* clock_skew: local seconds per real second (0.5: slow, 2: fast) */
   int line;           /* where it was defined, for messages */
 } ctk_fault;
 
@@ -75,6 +78,12 @@ typedef struct ctk_workload {
   double rate;              /* 0 = closed loop; otherwise open-loop ops/s with Poisson arrivals */
   double client_timeout_ms; /* a client gives up on one node after this and tries another */
   int max_attempts;         /* attempts per operation before recording it as unknown (info) */
+  int sticky_sessions;      /* 1: a client stays with the node that answered it, ignoring the
+                               leader named in answers (ZooKeeper-style sessions: where follower
+                               reads are local); it still moves on after a timeout or a refusal */
+  int stale_reads; /* 1: the protocol was asked for reads that may be stale (follower or local
+                      reads): the checker checks the writes for linearizability and measures
+                      the reads' staleness instead of failing the run on it */
 } ctk_workload;
 
 /* How nodes and clients talk over TCP: in the clear, or authenticated and encrypted (CURVE). */

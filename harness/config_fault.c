@@ -8,7 +8,7 @@
 #include "config_internal.h"
 
 const char *const config_fault_kind_names[CONFIG_N_FAULT_KINDS] = {
-    "crash", "partition", "isolate", "drop", "delay", "duplicate", "reorder", "slow"};
+    "crash", "partition", "isolate", "drop", "delay", "duplicate", "reorder", "slow", "clock_skew"};
 
 /* Every key a fault may have, and which kinds take it. */
 enum {
@@ -21,11 +21,13 @@ enum {
   FAULT_KEY_PROBABILITY,
   FAULT_KEY_DELAY_MS,
   FAULT_KEY_FACTOR,
+  FAULT_KEY_RATE,
   FAULT_N_KEYS,
 };
 
 static const char *const fault_keys[FAULT_N_KEYS] = {
-    "at_s", "kind", "node", "duration_s", "nodes", "one_way", "probability", "delay_ms", "factor"};
+    "at_s",    "kind",        "node",     "duration_s", "nodes",
+    "one_way", "probability", "delay_ms", "factor",     "rate"};
 
 #define FAULT_BIT(key) (1u << (key))
 #define FAULT_COMMON                                                                   \
@@ -42,6 +44,7 @@ static unsigned fault_keys_of(ctk_fault_kind kind) {
     return FAULT_COMMON | FAULT_BIT(FAULT_KEY_PROBABILITY) | FAULT_BIT(FAULT_KEY_DELAY_MS);
   case CTK_FAULT_DELAY: return FAULT_COMMON | FAULT_BIT(FAULT_KEY_DELAY_MS);
   case CTK_FAULT_SLOW: return FAULT_COMMON | FAULT_BIT(FAULT_KEY_FACTOR);
+  case CTK_FAULT_CLOCK_SKEW: return FAULT_COMMON | FAULT_BIT(FAULT_KEY_RATE);
   default: return FAULT_COMMON;
   }
 }
@@ -133,6 +136,7 @@ static int fault_read_one(const cfg_reader *r, const ctk_toml_node *table, const
   memset(fault, 0, sizeof *fault);
   fault->node = CTK_TARGET_LEADER;
   fault->factor = 1;
+  fault->rate = 1;
   fault->line = ctk_toml_line(table);
 
   int kind = 0;
@@ -140,8 +144,9 @@ static int fault_read_one(const cfg_reader *r, const ctk_toml_node *table, const
       cfg_choice(r, table, section, "kind", config_fault_kind_names, CONFIG_N_FAULT_KINDS, &kind);
   if (given < 0) return -1;
   if (given == 0)
-    return fault_missing(r, table, section, "kind",
-                         "(crash, partition, isolate, drop, delay, duplicate, reorder or slow)");
+    return fault_missing(
+        r, table, section, "kind",
+        "(crash, partition, isolate, drop, delay, duplicate, reorder, slow or clock_skew)");
   fault->kind = (ctk_fault_kind)(kind + 1);
   if (fault_check_applicable(r, table, section, fault->kind)) return -1;
 
@@ -189,6 +194,12 @@ static int fault_read_one(const cfg_reader *r, const ctk_toml_node *table, const
   if (given == 0 && fault->kind == CTK_FAULT_SLOW)
     return fault_missing(r, table, section, "factor",
                          "for slow faults (a number from 1 to 1000000)");
+  given = cfg_number(r, table, section, "rate", 0, 1, CONFIG_MAX_CLOCK_RATE, &fault->rate);
+  if (given < 0) return -1;
+  if (given == 0 && fault->kind == CTK_FAULT_CLOCK_SKEW)
+    return fault_missing(r, table, section, "rate",
+                         "for clock_skew faults (local seconds per real second, a number above "
+                         "0 and at most 100)");
   return 0;
 }
 

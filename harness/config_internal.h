@@ -8,15 +8,16 @@
 
 /* Upper bounds on times, so that every time converts to microseconds in a uint64_t without
  * overflow: about 11.6 days whatever the unit. */
-#define CONFIG_MAX_S      1e6
-#define CONFIG_MAX_MS     1e9
-#define CONFIG_MAX_US     1e12
-#define CONFIG_MAX_RATE   1e9 /* ops/s */
-#define CONFIG_MAX_FACTOR 1e6 /* slow faults */
-#define CONFIG_MAX_KEYS   1000000000
+#define CONFIG_MAX_S          1e6
+#define CONFIG_MAX_MS         1e9
+#define CONFIG_MAX_US         1e12
+#define CONFIG_MAX_RATE       1e9 /* ops/s */
+#define CONFIG_MAX_FACTOR     1e6 /* slow faults */
+#define CONFIG_MAX_CLOCK_RATE 100 /* clock_skew faults */
+#define CONFIG_MAX_KEYS       1000000000
 
 #define CONFIG_N_DISTRIBUTIONS 3
-#define CONFIG_N_FAULT_KINDS   8
+#define CONFIG_N_FAULT_KINDS   9
 extern const char *const config_distribution_names[CONFIG_N_DISTRIBUTIONS];
 #define CONFIG_N_STORES 2
 extern const char *const config_store_names[CONFIG_N_STORES];

@@ -213,7 +213,9 @@ int config_read_workload(const cfg_reader *r, const ctk_toml_node *table, ctk_co
                                      "value_bytes",
                                      "rate",
                                      "client_timeout_ms",
-                                     "max_attempts"};
+                                     "max_attempts",
+                                     "sticky_sessions",
+                                     "stale_reads"};
   if (cfg_expect_table(r, table, "workload") ||
       cfg_check_keys(r, table, "workload", keys, sizeof keys / sizeof keys[0]))
     return -1;
@@ -233,7 +235,9 @@ int config_read_workload(const cfg_reader *r, const ctk_toml_node *table, ctk_co
       cfg_number(r, table, s, "rate", 0, 0, CONFIG_MAX_RATE, &w->rate) < 0 ||
       cfg_number(r, table, s, "client_timeout_ms", 0, 1, CONFIG_MAX_MS, &w->client_timeout_ms) <
           0 ||
-      cfg_int(r, table, s, "max_attempts", 1, 1000, &w->max_attempts) < 0)
+      cfg_int(r, table, s, "max_attempts", 1, 1000, &w->max_attempts) < 0 ||
+      cfg_bool(r, table, s, "sticky_sessions", &w->sticky_sessions) < 0 ||
+      cfg_bool(r, table, s, "stale_reads", &w->stale_reads) < 0)
     return -1;
   w->distribution = (ctk_distribution)distribution;
   return 0;

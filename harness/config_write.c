@@ -124,6 +124,8 @@ static void write_workload(config_writer *w, const ctk_workload *wl) {
   write_number_key(w, "rate", wl->rate);
   write_number_key(w, "client_timeout_ms", wl->client_timeout_ms);
   write_text(w, "max_attempts = %d\n", wl->max_attempts);
+  write_bool_key(w, "sticky_sessions", wl->sticky_sessions);
+  write_bool_key(w, "stale_reads", wl->stale_reads);
 }
 
 static void write_sim(config_writer *w, const ctk_sim_config *sim, int wan) {
@@ -187,6 +189,12 @@ static void write_protocol_options(config_writer *w, const ctk_config *config) {
       int64_t v;
       memcpy(&v, field, sizeof v);
       write_text(w, " = %" PRId64, v);
+    } else if (spec->type == CTK_OPTION_CHOICE) {
+      int64_t v;
+      memcpy(&v, field, sizeof v);
+      char name[64];
+      if (ctk_option_choice_name(spec, v, name, sizeof name) < 0) snprintf(name, sizeof name, "?");
+      write_text(w, " = \"%s\"", name);
     } else {
       int64_t range[2];
       memcpy(range, field, sizeof range);
@@ -227,6 +235,7 @@ static void write_fault(config_writer *w, const ctk_fault *f) {
     break;
   case CTK_FAULT_DELAY: write_number_key(w, "delay_ms", f->delay_ms); break;
   case CTK_FAULT_SLOW: write_number_key(w, "factor", f->factor); break;
+  case CTK_FAULT_CLOCK_SKEW: write_number_key(w, "rate", f->rate); break;
   default: break;
   }
 }

@@ -258,6 +258,24 @@ int ctk_kv_apply(ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *
   return 0;
 }
 
+int ctk_kv_read(const ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *result) {
+  char scratch[CTK_KV_MAX_KEY + 2 * CTK_KV_MAX_VALUE + 8];
+  ctk_kv_command cmd;
+  if (len > sizeof scratch - 3 || ctk_kv_decode(bytes, len, &cmd, scratch)) return -1;
+  if (cmd.op != CTK_F_GET) return -1;
+  memset(result, 0, offsetof(ctk_kv_result, value) + 1);
+  result->client_id = cmd.client_id;
+  result->seq = cmd.seq;
+  result->ok = 1;
+  uint64_t hash = XXH64(cmd.key, strlen(cmd.key), 0);
+  const kv_slot *s = kv_find(self, cmd.key, hash);
+  if (s && s->key) {
+    result->found = 1;
+    memcpy(result->value, s->value, strlen(s->value) + 1);
+  }
+  return 0;
+}
+
 uint64_t ctk_kv_digest(const ctk_kv *self) {
   /* A sum of per-entry hashes: independent of table layout and insertion order. */
   uint64_t digest = 0;

@@ -60,6 +60,10 @@ int ctk_kv_serialize(const ctk_kv *self, uint8_t **out, size_t *out_len);
 /* Replaces the whole store with the one serialized in bytes. Returns 0, or -1 when the bytes do
  * not decode or memory runs out; the store is then unchanged. */
 int ctk_kv_restore(ctk_kv *self, const uint8_t *bytes, size_t len);
+/* Executes one encoded get without changing anything (the per-client table included): a read a
+ * protocol answered without a log write (output.reads). Returns 0, or -1 when the bytes are
+ * malformed or not a get. */
+int ctk_kv_read(const ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *result);
 
 /* A digest of the whole store (keys, values and the per-client dedup table), equal on replicas
  * that applied the same commands. */

@@ -141,7 +141,8 @@ static void client_complete(ctk_loadgen *self, int c, const hw_reply *reply, uin
   lg_client *client = &self->clients[c];
   const ctk_op *op = &client->op;
   client->active = 0;
-  if (reply->leader_hint >= 0 && reply->leader_hint < self->n_nodes)
+  if (reply->leader_hint >= 0 && reply->leader_hint < self->n_nodes &&
+      !self->config.workload.sticky_sessions)
     client->target = reply->leader_hint;
   switch (op->f) {
   case CTK_F_GET:

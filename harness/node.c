@@ -84,6 +84,7 @@ static int queue_out(node *self, int peer, const uint8_t *identity, size_t ident
   return 0;
 }
 
+/* Holds what the step does to the store until the batch's sync, in the protocol's order. */
 static int queue_commit(node *self, node_commit_kind kind, uint64_t index, const uint8_t *data,
                         size_t len) {
   if (self->n_commits == self->cap_commits) {
@@ -147,6 +148,8 @@ static int step_event(node *self, const ctk_event *ev) {
   for (size_t k = 0; k < out.n_commits; k++)
     queued |= queue_commit(self, NODE_COMMIT, out.commits[k].index, out.commits[k].command.data,
                            out.commits[k].command.len);
+  for (size_t k = 0; k < out.n_reads; k++)
+    queued |= queue_commit(self, NODE_READ, 0, out.reads[k].data, out.reads[k].len);
   if (out.snapshot_wanted)
     queued |= queue_commit(self, NODE_SNAPSHOT, out.snapshot_wanted, NULL, 0);
   if (queued) snprintf(self->fatal, sizeof self->fatal, "out of memory holding a step's output");
@@ -200,13 +203,21 @@ void node_on_request(node *self, const uint8_t *identity, size_t identity_len,
 
 /* Applies one committed command and answers the client waiting here for it, if any. */
 static void apply(node *self, const node_commit *c) {
-  self->stats.applied = c->index;
-  if (c->len == 0) return; /* a protocol no-op */
   ctk_kv_result result;
-  int duplicate;
-  if (ctk_kv_apply(self->kv, c->data, c->len, &result, &duplicate)) {
-    node_log(self, "committed an undecodable command at index %" PRIu64, c->index);
-    return;
+  if (c->kind == NODE_READ) {
+    /* Executed against the store as it now stands, changing nothing. */
+    if (ctk_kv_read(self->kv, c->data, c->len, &result)) {
+      node_log(self, "the protocol answered a read that is not a get");
+      return;
+    }
+  } else {
+    self->stats.applied = c->index;
+    if (c->len == 0) return; /* a protocol no-op */
+    int duplicate;
+    if (ctk_kv_apply(self->kv, c->data, c->len, &result, &duplicate)) {
+      node_log(self, "committed an undecodable command at index %" PRIu64, c->index);
+      return;
+    }
   }
   node_client *waiting = client_find(self, result.client_id);
   if (!waiting || waiting->seq != result.seq) return;
@@ -261,7 +272,7 @@ static void take_snapshot(node *self, uint64_t index) {
 static void release(node *self, uint64_t now_us) {
   for (size_t k = 0; k < self->n_commits; k++) {
     node_commit *c = &self->commits[k];
-    if (c->kind == NODE_COMMIT)
+    if (c->kind == NODE_COMMIT || c->kind == NODE_READ)
       apply(self, c);
     else if (c->kind == NODE_RESTORE)
       restore(self, c);

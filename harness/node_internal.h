@@ -49,14 +49,20 @@ typedef struct node_held {
   size_t len;
 } node_held;
 
-/* What a step's output does to the store, held until the step's sync: apply a commit, replace
- * the store with a protocol's snapshot, or snapshot the store for the protocol. */
-typedef enum node_commit_kind { NODE_COMMIT = 0, NODE_RESTORE, NODE_SNAPSHOT } node_commit_kind;
+/* What a step's output does to the store, held until the step's sync: apply a commit, answer a
+ * read without a log write (output.reads), replace the store with a protocol's snapshot, or
+ * snapshot the store for the protocol. */
+typedef enum node_commit_kind {
+  NODE_COMMIT = 0,
+  NODE_READ,
+  NODE_RESTORE,
+  NODE_SNAPSHOT
+} node_commit_kind;
 
 typedef struct node_commit {
   node_commit_kind kind;
   uint64_t index; /* COMMIT: its index; RESTORE: the last commit in it; SNAPSHOT: wanted at */
-  uint8_t *data;  /* COMMIT: the command; RESTORE: the snapshot */
+  uint8_t *data;  /* COMMIT, READ: the command; RESTORE: the snapshot */
   size_t len;
 } node_commit;
 

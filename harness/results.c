@@ -426,6 +426,18 @@ static json_t *results_json(const ctk_results *r) {
   json_object_set_new(o, "ops_info", json_u64(r->ops_info));
   json_object_set_new(o, "linearizable",
                       r->linearizable < 0 ? json_null() : json_boolean(r->linearizable));
+  json_object_set_new(
+      o, "consistency",
+      json_string(r->stale_reads_allowed ? "writes linearizable, stale reads allowed"
+                                         : "linearizable"));
+  json_t *stale = json_object();
+  json_object_set_new(stale, "count", json_u64(r->reads_stale));
+  json_object_set_new(stale, "of", json_u64(r->reads_checked));
+  json_object_set_new(stale, "versions_max", json_u64(r->stale_versions_max));
+  json_object_set_new(stale, "versions_mean", json_rounded(r->stale_versions_mean, 100));
+  json_object_set_new(stale, "behind_us_max", json_u64(r->stale_behind_us_max));
+  json_object_set_new(stale, "behind_us_mean", json_rounded(r->stale_behind_us_mean, 10));
+  json_object_set_new(o, "stale_reads", stale);
   json_object_set_new(o, "msgs_per_op", json_rounded(r->msgs_per_op, 1000));
   json_object_set_new(o, "bytes_per_op", json_rounded(r->bytes_per_op, 100));
   json_object_set_new(o, "msgs_sent", json_u64(r->msgs_sent));

@@ -64,6 +64,12 @@ typedef struct ctk_results {
   ctk_fault_event faults[CTK_MAX_FAULTS];
   int n_faults;
   int linearizable; /* 1, 0, or -1: undecided or not checked */
+  /* Reads (filled by the host from staleness.h): stale reads asked for (workload.stale_reads:
+   * linearizable is then of the writes), and the provably stale ones among the completed gets. */
+  int stale_reads_allowed;
+  uint64_t reads_checked, reads_stale;
+  uint64_t stale_versions_max, stale_behind_us_max;
+  double stale_versions_mean, stale_behind_us_mean;
   char history_path[CTK_PATH_LEN];
   double wall_s;
 } ctk_results;

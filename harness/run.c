@@ -134,6 +134,7 @@ static void compose_faults(const run *self, int i, hw_faults *f) {
       if (hits && spec->factor > f->slow_factor) f->slow_factor = spec->factor;
       break;
     case CTK_FAULT_CRASH: break;
+    case CTK_FAULT_CLOCK_SKEW: break; /* simulator only: refused before a run starts */
     }
   }
 }
@@ -348,8 +349,10 @@ static void fill_results(run *self, ctk_run_report *report, const ctk_history *h
   ctk_check_result check;
   char cerr[256];
   r->linearizable = -1;
-  if (ctk_check_history(history, &check, cerr, sizeof cerr) == 0) {
+  if (ctk_check_run_history(history, self->config->workload.stale_reads, &check, &report->staleness,
+                            cerr, sizeof cerr) == 0) {
     r->linearizable = check.linearizable;
+    ctk_staleness_to_results(&report->staleness, self->config->workload.stale_reads, r);
     report->checker_explanation = check.explanation;
     check.explanation = NULL;
     ctk_check_result_free(&check);
@@ -465,6 +468,12 @@ int ctk_run_execute(const ctk_config *config, const ctk_run_options *options,
     snprintf(err, err_len,
              "%s: faults need nodes started by `ctk run` (with --attach the nodes are not ours)",
              config->path);
+    return -1;
+  }
+  for (int k = 0; k < config->n_faults; k++) {
+    if (config->faults[k].kind != CTK_FAULT_CLOCK_SKEW) continue;
+    snprintf(err, err_len, "%s:%d: clock_skew faults run in the simulator only (`ctk sim`)",
+             config->path, config->faults[k].line);
     return -1;
   }
   run *self = calloc(1, sizeof *self);

@@ -12,6 +12,7 @@
 
 #include <signal.h>
 
+#include "staleness.h"
 #include "config.h"
 #include "results.h"
 
@@ -29,6 +30,7 @@ typedef struct ctk_run_report {
   char note[512];            /* why it did not converge, or "" */
   int interrupted;           /* stopped by *options->stop */
   char *checker_explanation; /* malloc'd when not linearizable */
+  ctk_staleness staleness;   /* how stale the reads were (workload.stale_reads: allowed) */
 } ctk_run_report;
 
 /* Runs config on real processes. Returns 0 when the run completed (its verdict is in the

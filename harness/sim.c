@@ -131,6 +131,7 @@ ctk_simulator *ctk_sim_new(const ctk_config *config, const ctk_sim_options *opti
     wire_writer_init(&node->durable);
     wire_writer_init(&node->pending);
     node->slow_factor = 1;
+    node->clock_rate = 1;
     node->pending_seq = calloc((size_t)self->n_clients + 1, sizeof *node->pending_seq);
     if (!node->pending_seq) goto oom;
   }
@@ -359,7 +360,9 @@ int ctk_sim_execute(const ctk_config *config, const ctk_sim_options *options,
   if (!options || !options->skip_check) {
     ctk_check_result result;
     char cerr[256];
-    if (ctk_check_history(&self->history, &result, cerr, sizeof cerr) == 0) {
+    report->stale_reads_allowed = self->config.workload.stale_reads;
+    if (ctk_check_run_history(&self->history, report->stale_reads_allowed, &result,
+                              &report->staleness, cerr, sizeof cerr) == 0) {
       report->linearizable = result.linearizable;
       report->checker_explanation = result.explanation;
       result.explanation = NULL;

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "staleness.h"
 #include "config.h"
 #include "histogram.h"
 #include "history.h"
@@ -62,6 +63,7 @@ typedef struct ctk_sim_stats {
   uint64_t snapshots_taken;    /* state machine snapshots handed to a protocol (SNAPSHOT steps) */
   uint64_t snapshots_restored; /* state machines replaced by a protocol's snapshot */
   uint64_t snapshot_bytes_max; /* the largest snapshot taken */
+  uint64_t reads_without_log;  /* reads a protocol answered without a log write (output.reads) */
   ctk_histogram latency_us;    /* intended send to completion, answered ops after the warmup */
   uint64_t trace_hash;         /* hash of every event in order: equal runs have equal hashes */
 } ctk_sim_stats;
@@ -73,6 +75,8 @@ typedef struct ctk_sim_report {
   int linearizable;          /* 1, 0, or -1 undecided / not checked */
   ctk_counts counters;       /* the protocol's, summed over nodes and incarnations */
   char *checker_explanation; /* malloc'd when not linearizable */
+  int stale_reads_allowed;   /* workload.stale_reads: linearizable is of the writes only */
+  ctk_staleness staleness;   /* how stale the reads were */
   /* Every fault that fired, in the order it fired (scripted [[fault]] entries, random faults and
    * the leader chaser's): node resolved when it fired (CTK_TARGET_ALL: network-wide), at_us and
    * healed_us on the virtual clock of the history (healed_us 0: not healed during the run; faults

@@ -228,9 +228,11 @@ void sim_client_reply(ctk_simulator *self, int c, const sim_reply *reply) {
   const ctk_op *op = &client->op;
   client->active = 0;
   client->attempt_deadline_us = CTK_DEADLINE_NONE;
-  if (reply->leader_hint >= 0 && reply->leader_hint != client->target)
+  if (reply->leader_hint >= 0 && reply->leader_hint != client->target &&
+      !self->config.workload.sticky_sessions)
     client->leader_hint = reply->leader_hint; /* the next command goes there */
-  sim_note_acknowledged(self, c, client->seq);
+  /* A read answered without a log write is in no log: the durability check is for the rest. */
+  if (!reply->read_only) sim_note_acknowledged(self, c, client->seq);
   if (client->intended_us >= (uint64_t)(self->config.workload.warmup_s * 1e6))
     ctk_histogram_record(&self->stats.latency_us, self->now_us - client->intended_us);
   switch (op->f) {
@@ -269,13 +271,17 @@ void sim_client_arrive(ctk_simulator *self, int node, int c, const uint8_t *cmd,
 }
 
 void sim_node_reply(ctk_simulator *self, int node, int c, uint64_t seq, int rejected,
-                    int leader_hint, int ok, int found, const char *value) {
+                    int leader_hint, int ok, int found, const char *value, int read_only) {
   if (!sim_net_client_link_up(self, node)) return;
   size_t value_len = value ? strlen(value) : 0;
   sim_reply *reply = malloc(sizeof *reply + value_len + 1);
   if (!reply) return sim_violation(self, "simulator out of memory");
-  *reply = (sim_reply){
-      .seq = seq, .rejected = rejected, .leader_hint = leader_hint, .ok = ok, .found = found};
+  *reply = (sim_reply){.seq = seq,
+                       .rejected = rejected,
+                       .leader_hint = leader_hint,
+                       .ok = ok,
+                       .found = found,
+                       .read_only = read_only};
   memcpy(reply->value, value ? value : "", value_len + 1);
   sim_schedule(self, self->now_us + client_link_us(self, c, node), EV_CLIENT_REPLY, c, node, 0,
                (uint8_t *)reply, (uint32_t)(sizeof *reply + value_len + 1));

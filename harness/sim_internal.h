@@ -68,13 +68,19 @@ typedef struct sim_held_message {
 } sim_held_message;
 
 /* What a step's output does to the state machine, held until the step's sync: apply a commit,
- * replace the store with a protocol's snapshot, or take a snapshot of it for the protocol. */
-typedef enum sim_held_kind { HELD_COMMIT = 0, HELD_RESTORE, HELD_SNAPSHOT } sim_held_kind;
+ * answer a read without a log write (output.reads), replace the store with a protocol's
+ * snapshot, or take a snapshot of it for the protocol. */
+typedef enum sim_held_kind {
+  HELD_COMMIT = 0,
+  HELD_READ,
+  HELD_RESTORE,
+  HELD_SNAPSHOT
+} sim_held_kind;
 
 typedef struct sim_held_commit {
   sim_held_kind kind;
   uint64_t index; /* COMMIT: its index; RESTORE: the last commit in it; SNAPSHOT: wanted at */
-  uint8_t *data;  /* COMMIT: the command; RESTORE: the snapshot */
+  uint8_t *data;  /* COMMIT, READ: the command; RESTORE: the snapshot */
   uint32_t len;
 } sim_held_commit;
 
@@ -93,7 +99,11 @@ typedef struct sim_node {
   size_t n_held_msgs, cap_held_msgs;
   sim_held_commit *held_commits;
   size_t n_held_commits, cap_held_commits;
-  uint64_t deadline_us;    /* the protocol's deadline, or CTK_DEADLINE_NONE */
+  uint64_t deadline_us;       /* the protocol's deadline on the real clock, or CTK_DEADLINE_NONE */
+  uint64_t deadline_local_us; /* the same, as the protocol asked for it (its own clock) */
+  /* The node's own clock (clock_skew faults): local = base_local + (real - base_real) * rate. */
+  double clock_rate;
+  uint64_t clock_base_real_us, clock_base_local_us, clock_last_local_us;
   uint64_t timer_event_us; /* when the EV_TIMER event this node relies on fires, or NONE */
   int timer_frozen;        /* scripted: the timer does not fire until ctk_sim_freeze_timer(0) */
   ctk_kv *kv;
@@ -137,7 +147,8 @@ typedef struct sim_reply {
   int rejected; /* 0: answered; SIM_REFUSED: not here; SIM_BUSY: here, but full (backpressure) */
   int leader_hint;
   int ok, found;
-  char value[]; /* get: the value read, NUL-terminated ("" otherwise) */
+  int read_only; /* answered without a log write (output.reads): in no log, by design */
+  char value[];  /* get: the value read, NUL-terminated ("" otherwise) */
 } sim_reply;
 
 /* ---- the fault schedule ---- */
@@ -290,6 +301,8 @@ void sim_node_input(ctk_simulator *self, int node, ctk_event_kind kind, int from
 void sim_node_input_take(ctk_simulator *self, int node, ctk_event_kind kind, int from,
                          uint8_t *data, uint32_t len);
 void sim_node_crash(ctk_simulator *self, int node);
+/* The node's clock runs at rate local seconds per real second from now on (1: true time). */
+void sim_node_set_clock_rate(ctk_simulator *self, int node, double rate);
 void sim_node_restart(ctk_simulator *self, int node);
 
 /* sim.c */
@@ -324,9 +337,9 @@ void sim_client_timeout(ctk_simulator *self, int c, uint64_t event_us);
 void sim_client_reply(ctk_simulator *self, int c, const sim_reply *reply);
 void sim_client_arrive(ctk_simulator *self, int node, int c, const uint8_t *cmd, uint32_t len);
 /* Node answers client c about request seq: rejected (with a leader hint), or with its result
- * (value: what a get read, or NULL). */
+ * (value: what a get read, or NULL; read_only: a read answered without a log write). */
 void sim_node_reply(ctk_simulator *self, int node, int c, uint64_t seq, int rejected,
-                    int leader_hint, int ok, int found, const char *value);
+                    int leader_hint, int ok, int found, const char *value, int read_only);
 int sim_clients_idle(const ctk_simulator *self);
 
 /* sim_html.c */

@@ -141,7 +141,9 @@ void sim_net_send_take(ctk_simulator *self, int from, int to, uint8_t *data, uin
 /* Recomputes every node's loss, delay, duplication, reordering and slowness from the faults that
  * are active now. */
 void sim_net_recompute(ctk_simulator *self) {
+  double clock_rate[CTK_MAX_NODES];
   for (int i = 0; i < self->n; i++) {
+    clock_rate[i] = 1;
     sim_node *node = &self->nodes[i];
     node->extra_loss = node->extra_dup = node->extra_reorder = 0;
     node->extra_delay_us = 0;
@@ -168,10 +170,12 @@ void sim_net_recompute(ctk_simulator *self) {
       case CTK_FAULT_SLOW:
         if (spec->factor > node->slow_factor) node->slow_factor = spec->factor;
         break;
+      case CTK_FAULT_CLOCK_SKEW: clock_rate[i] = spec->rate; break; /* the latest one */
       default: break;
       }
     }
   }
+  for (int i = 0; i < self->n; i++) sim_node_set_clock_rate(self, i, clock_rate[i]);
 }
 
 /* ---- scripted control ---- */

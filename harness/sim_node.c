@@ -22,6 +22,47 @@ static uint8_t *copy_bytes(const uint8_t *data, size_t len) {
 
 static uint64_t scaled_us(double us, double factor) { return (uint64_t)(us * factor + 0.5); }
 
+/* ---- the node's clock ---- */
+
+/* What the node's clock reads at real time real_us; never less than it read before. */
+static uint64_t local_us(ctk_simulator *self, int i, uint64_t real_us) {
+  sim_node *node = &self->nodes[i];
+  uint64_t since = real_us > node->clock_base_real_us ? real_us - node->clock_base_real_us : 0;
+  uint64_t local = node->clock_rate == 1
+                       ? node->clock_base_local_us + since
+                       : node->clock_base_local_us + (uint64_t)((double)since * node->clock_rate);
+  if (local < node->clock_last_local_us) local = node->clock_last_local_us;
+  node->clock_last_local_us = local;
+  return local;
+}
+
+/* The first real time at which the node's clock reads local_us (deadlines it asked for). */
+static uint64_t real_of_local_us(const sim_node *node, uint64_t local) {
+  if (local == CTK_DEADLINE_NONE) return CTK_DEADLINE_NONE;
+  if (local <= node->clock_base_local_us) return node->clock_base_real_us;
+  uint64_t ahead = local - node->clock_base_local_us;
+  if (node->clock_rate == 1) return node->clock_base_real_us + ahead;
+  double real = (double)ahead / node->clock_rate;
+  if (real > 1e18) return CTK_DEADLINE_NONE;
+  return node->clock_base_real_us + (uint64_t)real + 1;
+}
+
+static void arm_timer(ctk_simulator *self, int i);
+
+void sim_node_set_clock_rate(ctk_simulator *self, int i, double rate) {
+  sim_node *node = &self->nodes[i];
+  if (rate == node->clock_rate) return;
+  uint64_t now_local = local_us(self, i, self->now_us);
+  node->clock_base_real_us = self->now_us;
+  node->clock_base_local_us = now_local;
+  node->clock_rate = rate;
+  sim_trace(self, "n%d CLOCK runs at %.3f x real time", i, rate);
+  if (node->deadline_local_us == CTK_DEADLINE_NONE || node->deadline_us == CTK_DEADLINE_NONE)
+    return;
+  node->deadline_us = real_of_local_us(node, node->deadline_local_us);
+  arm_timer(self, i); /* earlier: a new event; later: the pending one re-arms when it fires */
+}
+
 /* ---- node inputs ---- */
 
 static void node_schedule_run(ctk_simulator *self, int i) {
@@ -114,7 +155,8 @@ static void node_set_timer(ctk_simulator *self, int i, uint64_t deadline) {
   /* Deadlines mostly move later (every heartbeat pushes a follower's election deadline back), so
    * one pending timer event serves: when it fires early it re-arms itself at the deadline. Only
    * a deadline earlier than the pending event needs a new one. */
-  node->deadline_us = deadline;
+  node->deadline_local_us = deadline;
+  node->deadline_us = real_of_local_us(node, deadline);
   arm_timer(self, i);
 }
 
@@ -140,7 +182,8 @@ static void node_hold(ctk_simulator *self, int i, const ctk_output *out) {
     h->len = (uint32_t)msg->bytes.len;
     h->data = copy_bytes(msg->bytes.data, msg->bytes.len);
   }
-  size_t need = node->n_held_commits + out->n_commits + 2; /* + a restore and a snapshot */
+  /* + the reads, a restore and a snapshot */
+  size_t need = node->n_held_commits + out->n_commits + out->n_reads + 2;
   if (need > node->cap_held_commits) {
     size_t cap = need * 2;
     sim_held_commit *c = realloc(node->held_commits, cap * sizeof *c);
@@ -162,6 +205,13 @@ static void node_hold(ctk_simulator *self, int i, const ctk_output *out) {
     h->index = c->index;
     h->len = (uint32_t)c->command.len;
     h->data = copy_bytes(c->command.data, c->command.len);
+  }
+  /* Reads answered without a log write go in the same queue, after this step's commits: the
+   * host executes them once those are applied (protocol.h). */
+  for (size_t k = 0; k < out->n_reads; k++) {
+    sim_held_commit *h = &node->held_commits[node->n_held_commits++];
+    *h = (sim_held_commit){HELD_READ, 0, copy_bytes(out->reads[k].data, out->reads[k].len),
+                           (uint32_t)out->reads[k].len};
   }
   if (out->snapshot_wanted)
     node->held_commits[node->n_held_commits++] =
@@ -206,6 +256,31 @@ static void node_snapshot(ctk_simulator *self, int i, uint64_t index) {
                                .index = index});
 }
 
+/* Answers the client waiting here for this result, if any. */
+static void node_answer(ctk_simulator *self, int i, const ctk_kv_result *result, int read_only) {
+  sim_node *node = &self->nodes[i];
+  if (result->client_id >= (uint64_t)self->n_clients) return;
+  int client = (int)result->client_id;
+  if (node->pending_seq[client] != result->seq) return;
+  node->pending_seq[client] = 0;
+  /* Like a real node (node.c): a follower that answered a forwarded command names the leader, so
+   * the client's next command skips the extra hops. */
+  ctk_status st;
+  self->proto->status(node->proto, &st);
+  int hint = st.leader_id >= 0 && st.leader_id < self->n && st.leader_id != i ? st.leader_id : -1;
+  sim_node_reply(self, i, client, result->seq, 0, hint, result->ok, result->found,
+                 result->found ? result->value : NULL, read_only);
+}
+
+/* Executes a read the protocol answered without a log write, changing nothing. */
+static void node_read(ctk_simulator *self, int i, const sim_held_commit *c) {
+  ctk_kv_result result;
+  self->stats.reads_without_log++;
+  if (ctk_kv_read(self->nodes[i].kv, c->data, c->len, &result))
+    return sim_violation(self, "node %d answered a read that is not a get", i);
+  node_answer(self, i, &result, 1);
+}
+
 /* Applies a committed command to the node's store and answers the client waiting here, if any. */
 static void node_apply(ctk_simulator *self, int i, const sim_held_commit *c) {
   sim_node *node = &self->nodes[i];
@@ -221,17 +296,7 @@ static void node_apply(ctk_simulator *self, int i, const sim_held_commit *c) {
     sim_violation(self, "node %d committed an undecodable command at index %" PRIu64, i, c->index);
     return;
   }
-  if (result.client_id >= (uint64_t)self->n_clients) return;
-  int client = (int)result.client_id;
-  if (node->pending_seq[client] != result.seq) return;
-  node->pending_seq[client] = 0;
-  /* Like a real node (node.c): a follower that answered a forwarded command names the leader, so
-   * the client's next command skips the extra hops. */
-  ctk_status st;
-  self->proto->status(node->proto, &st);
-  int hint = st.leader_id >= 0 && st.leader_id < self->n && st.leader_id != i ? st.leader_id : -1;
-  sim_node_reply(self, i, client, result.seq, 0, hint, result.ok, result.found,
-                 result.found ? result.value : NULL);
+  node_answer(self, i, &result, 0);
 }
 
 static void node_release(ctk_simulator *self, int i) {
@@ -247,6 +312,8 @@ static void node_release(ctk_simulator *self, int i) {
     const sim_held_commit *h = &node->held_commits[k];
     if (h->kind == HELD_COMMIT)
       node_apply(self, i, h);
+    else if (h->kind == HELD_READ)
+      node_read(self, i, h);
     else if (h->kind == HELD_RESTORE)
       node_restore(self, i, h);
     else
@@ -279,7 +346,7 @@ static const char *event_kind_name(ctk_event_kind k) {
 static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
   sim_node *node = &self->nodes[i];
   ctk_event ev = {.kind = in->kind,
-                  .now_us = now,
+                  .now_us = local_us(self, i, now),
                   .from = in->from,
                   .bytes = {in->data, in->len},
                   .index = in->index};
@@ -322,10 +389,10 @@ static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
       char scratch[CTK_MAX_COMMAND_BYTES + 8];
       if (in->len <= CTK_MAX_COMMAND_BYTES && !ctk_kv_decode(in->data, in->len, &cmd, scratch))
         sim_node_reply(self, i, client, cmd.seq, rc == CTK_ERR_BUSY ? SIM_BUSY : SIM_REFUSED,
-                       st.leader_id, 0, 0, NULL);
+                       st.leader_id, 0, 0, NULL, 0);
     }
   }
-  if (rc != CTK_OK && (out.persist.len || out.n_messages || out.n_commits))
+  if (rc != CTK_OK && (out.persist.len || out.n_messages || out.n_commits || out.n_reads))
     sim_violation(self, "node %d returned %d from a step but produced output", i, rc);
   if (rc == CTK_ERR_CORRUPT) sim_violation(self, "node %d could not recover its durable state", i);
   if (rc != CTK_OK) return;
@@ -409,7 +476,7 @@ void sim_node_crash(ctk_simulator *self, int i) {
   node->run_scheduled = 0;
   ctk_kv_destroy(&node->kv);
   memset(node->pending_seq, 0, (size_t)self->n_clients * sizeof *node->pending_seq);
-  node->deadline_us = node->timer_event_us = CTK_DEADLINE_NONE;
+  node->deadline_us = node->deadline_local_us = node->timer_event_us = CTK_DEADLINE_NONE;
   sim_trace(self, "n%d CRASH (kept %zu of the unsynced bytes)", i, kept);
   sim_timeline_note(self, i);
 }
@@ -427,7 +494,7 @@ int sim_node_create(ctk_simulator *self, int i, char *err, size_t err_len) {
   node->alive = 1;
   node->applied = node->committed = node->last_commit_status = 0;
   sim_order_node_reset(self, i);
-  node->deadline_us = node->timer_event_us = CTK_DEADLINE_NONE;
+  node->deadline_us = node->deadline_local_us = node->timer_event_us = CTK_DEADLINE_NONE;
   sim_node_input(self, i, CTK_EVENT_START, -1, node->durable.data, (uint32_t)node->durable.len);
   return 0;
 }
@@ -455,8 +522,10 @@ int ctk_sim_submit_put(ctk_simulator *self, int node, const char *key, const cha
   int len = ctk_kv_encode(&cmd, buf, sizeof buf);
   if (len < 0) return CTK_ERR_INVALID;
   /* Stepped at once, outside the input queue, so the caller sees the protocol's answer. */
-  ctk_event ev = {
-      .kind = CTK_EVENT_COMMAND, .now_us = self->now_us, .from = -1, .bytes = {buf, (size_t)len}};
+  ctk_event ev = {.kind = CTK_EVENT_COMMAND,
+                  .now_us = local_us(self, node, self->now_us),
+                  .from = -1,
+                  .bytes = {buf, (size_t)len}};
   ctk_output out;
   int rc = self->proto->step(n->proto, &ev, &out);
   if (rc != CTK_OK) return rc;
@@ -481,7 +550,7 @@ void sim_node_timer(ctk_simulator *self, int i, uint64_t event_us, uint64_t inca
   if (event_us == node->timer_event_us) node->timer_event_us = CTK_DEADLINE_NONE;
   if (node->deadline_us == CTK_DEADLINE_NONE || node->timer_frozen) return;
   if (node->deadline_us <= self->now_us) {
-    node->deadline_us = CTK_DEADLINE_NONE;
+    node->deadline_us = node->deadline_local_us = CTK_DEADLINE_NONE;
     sim_node_input(self, i, CTK_EVENT_TIMEOUT, -1, NULL, 0);
   } else {
     arm_timer(self, i);

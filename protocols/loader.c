@@ -23,14 +23,15 @@ int ctk_protocol_is_path(const char *name) {
 
 static int loader_option_ok(const ctk_protocol_def *p, const ctk_option_spec *spec, char *err,
                             size_t err_len) {
-  size_t size = spec->type == CTK_OPTION_BOOL  ? sizeof(int)
-                : spec->type == CTK_OPTION_INT ? sizeof(int64_t)
-                                               : 2 * sizeof(int64_t);
+  size_t size = spec->type == CTK_OPTION_BOOL ? sizeof(int)
+                : spec->type == CTK_OPTION_INT || spec->type == CTK_OPTION_CHOICE
+                    ? sizeof(int64_t)
+                    : 2 * sizeof(int64_t);
   if (!spec->key || !spec->key[0]) {
     snprintf(err, err_len, "an option has no key");
     return -1;
   }
-  if (spec->type < CTK_OPTION_BOOL || spec->type > CTK_OPTION_RANGE) {
+  if (spec->type < CTK_OPTION_BOOL || spec->type > CTK_OPTION_CHOICE) {
     snprintf(err, err_len, "option '%s' has an unknown type %d", spec->key, (int)spec->type);
     return -1;
   }
@@ -38,6 +39,15 @@ static int loader_option_ok(const ctk_protocol_def *p, const ctk_option_spec *sp
     snprintf(err, err_len, "option '%s' lies outside options_size (%zu bytes)", spec->key,
              p->options_size);
     return -1;
+  }
+  if (spec->type == CTK_OPTION_CHOICE) {
+    char name[64];
+    if (!spec->choices || ctk_option_choice_name(spec, spec->default_lo, name, sizeof name) < 0) {
+      snprintf(err, err_len, "option '%s' has no choices, or a default that is not one of them",
+               spec->key);
+      return -1;
+    }
+    return 0;
   }
   if (spec->min > spec->max) {
     snprintf(err, err_len, "option '%s' has min > max", spec->key);

@@ -171,6 +171,8 @@ typedef enum ctk_option_type {
   CTK_OPTION_BOOL = 1, /* int field, 0 or 1 */
   CTK_OPTION_INT,      /* int64_t field in [min, max] */
   CTK_OPTION_RANGE,    /* int64_t[2] field, [lo, hi] with min <= lo <= hi <= max */
+  CTK_OPTION_CHOICE,   /* int64_t field: the index of one of `choices`, written as its name;
+                          default_lo is the default's index (min and max are ignored) */
 } ctk_option_type;
 
 typedef struct ctk_option_spec {
@@ -180,7 +182,44 @@ typedef struct ctk_option_spec {
   int64_t default_lo, default_hi; /* default_hi only for RANGE */
   int64_t min, max;
   const char *help;
+  const char *choices; /* CHOICE only: the names, separated by '|' ("log|readindex|lease") */
 } ctk_option_spec;
+
+#define CTK_OPTION_MAX_CHOICES 16
+
+/* CHOICE options: the index of `name` among spec->choices, or -1. */
+static inline int ctk_option_choice_index(const ctk_option_spec *spec, const char *name) {
+  const char *p = spec->choices;
+  size_t len = strlen(name);
+  for (int i = 0; p && *p && i < CTK_OPTION_MAX_CHOICES; i++) {
+    const char *end = strchr(p, '|');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (n == len && memcmp(p, name, n) == 0) return i;
+    if (!end) break;
+    p = end + 1;
+  }
+  return -1;
+}
+
+/* CHOICE options: copies the name of choice `index` into buf (NUL-terminated); returns its
+ * length, or -1 when there is no such choice. */
+static inline int ctk_option_choice_name(const ctk_option_spec *spec, int64_t index, char *buf,
+                                         size_t buf_len) {
+  const char *p = spec->choices;
+  for (int64_t i = 0; p && *p; i++) {
+    const char *end = strchr(p, '|');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (i == index) {
+      if (n + 1 > buf_len) return -1;
+      memcpy(buf, p, n);
+      buf[n] = 0;
+      return (int)n;
+    }
+    if (!end) break;
+    p = end + 1;
+  }
+  return -1;
+}
 
 typedef struct ctk_proto ctk_proto; /* opaque, one per protocol */
 

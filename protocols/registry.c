@@ -35,7 +35,7 @@ void ctk_protocol_default_options(const ctk_protocol_def *protocol, void *option
     if (spec->type == CTK_OPTION_BOOL) {
       int v = spec->default_lo != 0;
       memcpy(field, &v, sizeof v);
-    } else if (spec->type == CTK_OPTION_INT) {
+    } else if (spec->type == CTK_OPTION_INT || spec->type == CTK_OPTION_CHOICE) {
       memcpy(field, &spec->default_lo, sizeof spec->default_lo);
     } else {
       int64_t range[2] = {spec->default_lo, spec->default_hi};

@@ -161,6 +161,8 @@ static void assert_configs_equal(const ctk_config *a, const ctk_config *b) {
   assert_true(wa->rate == wb->rate);
   assert_true(wa->client_timeout_ms == wb->client_timeout_ms);
   assert_int_equal(wa->max_attempts, wb->max_attempts);
+  assert_int_equal(wa->stale_reads, wb->stale_reads);
+  assert_int_equal(wa->sticky_sessions, wb->sticky_sessions);
   assert_int_equal(a->n_faults, b->n_faults);
   for (int i = 0; i < a->n_faults; i++) {
     const ctk_fault *fa = &a->faults[i], *fb = &b->faults[i];
@@ -487,7 +489,8 @@ static void test_error_unknown_key(void **state) {
   expect_error("[workload]\nbananas = 8\n",
                "exp.toml:2: unknown key 'workload.bananas' (expected one of: clients, duration_s, "
                "ops, warmup_s, read_ratio, cas_ratio, keys, distribution, zipf_s, conflict_pct, "
-               "value_bytes, rate, client_timeout_ms, max_attempts)");
+               "value_bytes, rate, client_timeout_ms, max_attempts, sticky_sessions, "
+               "stale_reads)");
   expect_error("sed = 3\n", "exp.toml:1: unknown key 'sed' (did you mean 'seed'?)");
   expect_error("[raft]\nhartbeat_ms = 20\n",
                "exp.toml:2: unknown key 'raft.hartbeat_ms' (did you mean 'heartbeat_ms'?)");
@@ -618,7 +621,7 @@ static void test_error_fault_required_keys(void **state) {
                "0)");
   expect_error("[[fault]]\nat_s = 1\n",
                "exp.toml:1: key 'fault[0].kind': required (crash, partition, isolate, drop, "
-               "delay, duplicate, reorder or slow)");
+               "delay, duplicate, reorder, slow or clock_skew)");
 }
 
 static void test_error_fault_after_the_run(void **state) {

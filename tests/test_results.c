@@ -253,6 +253,8 @@ static void check_run_json(json_t *run) {
                                "ops_fail",
                                "ops_info",
                                "linearizable",
+                               "consistency",
+                               "stale_reads",
                                "msgs_per_op",
                                "bytes_per_op",
                                "msgs_sent",

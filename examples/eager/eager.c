@@ -24,7 +24,7 @@ struct ctk_proto {
 
 static const ctk_option_spec eager_specs[] = {
     {"unused", CTK_OPTION_INT, offsetof(eager_options, unused), 0, 0, 0, 100,
-     "an option, to show that a loaded protocol's table works"},
+     "an option, to show that a loaded protocol's table works", NULL},
 };
 
 static ctk_proto *eager_create(const ctk_node_config *config, const void *options, char *err,

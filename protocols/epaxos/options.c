@@ -5,22 +5,25 @@
 
 const ctk_option_spec ep_option_specs[EP_N_OPTIONS] = {
     {"fast_path", CTK_OPTION_BOOL, offsetof(ctk_epaxos_options, fast_path), 1, 0, 0, 1,
-     "commit in one round trip when a fast quorum leaves a command's attributes unchanged"},
+     "commit in one round trip when a fast quorum leaves a command's attributes unchanged", NULL},
     {"retry_timeout_ms", CTK_OPTION_INT, offsetof(ctk_epaxos_options, retry_timeout_ms), 100, 0, 1,
-     600000, "a phase (PreAccept, Accept, Prepare) without its quorum by then sends again"},
+     600000, "a phase (PreAccept, Accept, Prepare) without its quorum by then sends again", NULL},
     {"recovery_timeout_ms", CTK_OPTION_RANGE, offsetof(ctk_epaxos_options, recovery_timeout_ms),
      300, 600, 1, 600000,
      "an instance known here but not committed for a random time in [lo, hi] is recovered "
-     "(explicit prepare)"},
+     "(explicit prepare)",
+     NULL},
     {"catchup_ms", CTK_OPTION_INT, offsetof(ctk_epaxos_options, catchup_ms), 50, 0, 1, 600000,
-     "period of the catch-up exchange with a random peer and of the scan for stuck instances"},
+     "period of the catch-up exchange with a random peer and of the scan for stuck instances",
+     NULL},
     {"max_inflight", CTK_OPTION_INT, offsetof(ctk_epaxos_options, max_inflight), 64, 0, 1, 1024,
-     "own commands being agreed on at once per node; more wait in a queue"},
+     "own commands being agreed on at once per node; more wait in a queue", NULL},
     {"exec_stall_ms", CTK_OPTION_INT, offsetof(ctk_epaxos_options, exec_stall_ms), 500, 0, 1,
      600000,
      "new commands wait while a committed command has waited this long to execute, so that "
-     "dependency chains stop growing"},
+     "dependency chains stop growing",
+     NULL},
     {"bug_fast_path_mismatched", CTK_OPTION_BOOL,
      offsetof(ctk_epaxos_options, bug_fast_path_mismatched), 0, 0, 0, 1,
-     "BUG, for labs: commit on the fast path even when the replies' seq and deps differ"},
+     "BUG, for labs: commit on the fast path even when the replies' seq and deps differ", NULL},
 };

@@ -93,6 +93,14 @@ static int check_items(wire_reader *r, uint8_t type, uint32_t n, uint64_t first)
   return wire_reader_done(r) ? 0 : -1;
 }
 
+void mp_encode_lease_probe(wire_writer *w, int reply, uint64_t ballot, uint64_t round, int ok) {
+  wire_put_u8(w, MP_WIRE_VERSION);
+  wire_put_u8(w, reply ? MP_MSG_LEASE_PROBE_REPLY : MP_MSG_LEASE_PROBE);
+  wire_put_u64(w, ballot);
+  wire_put_u64(w, round);
+  if (reply) wire_put_u8(w, ok ? 1 : 0);
+}
+
 int mp_msg_decode(const uint8_t *bytes, size_t len, mp_msg *m) {
   if (!bytes && len) return CTK_ERR_MALFORMED;
   wire_reader r;
@@ -143,6 +151,16 @@ int mp_msg_decode(const uint8_t *bytes, size_t len, mp_msg *m) {
     m->commit = wire_get_u64(&r);
     bad = !wire_reader_done(&r) || ok > 1 || m->first >= MP_MAX_SLOT || m->n > MP_MAX_PER_MSG ||
           m->commit >= MP_MAX_SLOT || (m->n > 0 && m->first < 1);
+    break;
+  }
+  case MP_MSG_LEASE_PROBE:
+  case MP_MSG_LEASE_PROBE_REPLY: {
+    m->ballot = wire_get_u64(&r);
+    m->first = wire_get_u64(&r); /* the round */
+    uint8_t ok = m->type == MP_MSG_LEASE_PROBE_REPLY ? wire_get_u8(&r) : 1;
+    m->ok = ok;
+    bad = !wire_reader_done(&r) || ok > 1 || m->first < 1 || m->ballot < 1 ||
+          m->ballot >= MP_MAX_ROUND;
     break;
   }
   default: return CTK_ERR_MALFORMED;
@@ -196,6 +214,15 @@ int mp_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
     w = snprintf(buf, buf_len, "Accepted b=%llu %s promised=%llu slots=%llu+%u commit=%llu",
                  (unsigned long long)m.ballot, m.ok ? "ok" : "nack", (unsigned long long)m.promised,
                  (unsigned long long)m.first, m.n, (unsigned long long)m.commit);
+    break;
+  case MP_MSG_LEASE_PROBE:
+  case MP_MSG_LEASE_PROBE_REPLY:
+    w = snprintf(buf, buf_len, "%s b=%llu round=%llu%s",
+                 m.type == MP_MSG_LEASE_PROBE ? "LeaseProbe" : "LeaseProbeReply",
+                 (unsigned long long)m.ballot, (unsigned long long)m.first,
+                 m.type == MP_MSG_LEASE_PROBE ? ""
+                 : m.ok                       ? " ok"
+                                              : " refused");
     break;
   default: w = snprintf(buf, buf_len, "Forward n=%u", m.n); break;
   }

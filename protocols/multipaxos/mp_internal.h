@@ -13,7 +13,7 @@
 #include "../common/wire.h"
 #include "multipaxos.h"
 
-#define MP_N_OPTIONS 7
+#define MP_N_OPTIONS 9
 extern const ctk_option_spec mp_option_specs[MP_N_OPTIONS];
 extern const size_t mp_n_option_specs;
 
@@ -43,6 +43,8 @@ typedef enum mp_msg_type {
   MP_MSG_ACCEPT = 3,
   MP_MSG_ACCEPTED = 4,
   MP_MSG_FORWARD = 5,
+  MP_MSG_LEASE_PROBE = 6, /* lease.c: read_mode = "lease" only; round in `first` */
+  MP_MSG_LEASE_PROBE_REPLY = 7,
 } mp_msg_type;
 
 typedef struct mp_msg {
@@ -81,10 +83,27 @@ void mp_encode_accept(wire_writer *w, uint64_t ballot, uint64_t commit, uint64_t
 void mp_encode_accepted(wire_writer *w, uint64_t ballot, int ok, uint64_t promised, uint64_t first,
                         uint32_t n, uint64_t commit);
 void mp_encode_forward(wire_writer *w, const uint8_t *data, size_t len);
+/* LeaseProbe (reply 0) or its reply (reply 1, with ok) of round `round` >= 1. */
+void mp_encode_lease_probe(wire_writer *w, int reply, uint64_t ballot, uint64_t round, int ok);
 int mp_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
 
 /* ---- the instance ---- */
 typedef enum mp_role { MP_FOLLOWER = 0, MP_CANDIDATE, MP_LEADER } mp_role;
+
+/* lease.c */
+enum { MP_READ_LOG = 0, MP_READ_LEASE = 1 };
+typedef struct mp_lease_state {
+  uint64_t contact_us;     /* acceptor: when it last heard from the leader it promised */
+  uint64_t quiet_until_us; /* no Prepare granted before then, after a (re)start */
+  uint64_t round, round_ballot, round_sent_us;
+  uint32_t round_acks;
+  uint64_t until_us, ballot; /* the leader's lease and the ballot it holds it in */
+  uint64_t ready_slot;       /* leader: reads wait until every slot up to it is chosen */
+  wire_writer out_buf;       /* this step's reads */
+  size_t *out_len;
+  ctk_bytes *out;
+  size_t n_out, cap_out;
+} mp_lease_state;
 
 typedef struct mp_peer {
   uint64_t commit;      /* its chosen prefix, as it last reported */
@@ -136,6 +155,7 @@ struct ctk_proto {
   ctk_commit *commits;
   size_t n_commits, cap_commits;
   int out_of_memory;
+  mp_lease_state lease; /* lease.c */
 };
 typedef struct ctk_proto mp;
 
@@ -179,5 +199,20 @@ void mp_maybe_commit(mp *p);
 int mp_check_command(const mp *p, size_t len);
 void mp_client_command(mp *p, const uint8_t *data, size_t len);
 void mp_recv_forward(mp *p, const mp_msg *m);
+
+/* lease.c */
+void mp_lease_started(mp *p);
+void mp_lease_note_leader(mp *p); /* an acceptor took an Accept of the ballot it promised */
+/* 1 when a Prepare must be ignored: this node promised a current leader its lease. */
+int mp_lease_refuses_prepare(const mp *p, const mp_msg *m);
+void mp_lease_leader_init(mp *p); /* phase 1 done */
+void mp_lease_tick(mp *p);        /* after every leader step: a round once per heartbeat */
+void mp_lease_recv_probe(mp *p, int from, const mp_msg *m);
+void mp_lease_recv_probe_reply(mp *p, int from, const mp_msg *m);
+/* A client command at the leader: 1 when answered as a lease read (output.reads). */
+int mp_lease_read(mp *p, const uint8_t *data, size_t len);
+void mp_lease_output_reset(mp *p);
+void mp_lease_output(mp *p, ctk_output *out);
+void mp_lease_free(mp *p);
 
 #endif /* CTK_MP_INTERNAL_H */

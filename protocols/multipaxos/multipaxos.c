@@ -20,6 +20,10 @@ static int check_options(const ctk_multipaxos_options *o, int n, int *q1, int *q
     snprintf(what, sizeof what, "max_batch must be in [1, 4096]");
   else if (o->max_inflight < 1 || o->max_inflight > 1024)
     snprintf(what, sizeof what, "max_inflight must be in [1, 1024]");
+  else if (o->read_mode < MP_READ_LOG || o->read_mode > MP_READ_LEASE)
+    snprintf(what, sizeof what, "read_mode must be log or lease");
+  else if (o->lease_drift_percent < 0 || o->lease_drift_percent > 1000)
+    snprintf(what, sizeof what, "lease_drift_percent must be in [0, 1000]");
   else if (o->q1 < 0 || o->q1 > n || o->q2 < 0 || o->q2 > n)
     snprintf(what, sizeof what, "q1 and q2 must be in [0, nodes] (q1=%lld, q2=%lld, nodes=%d)",
              (long long)o->q1, (long long)o->q2, n);
@@ -45,6 +49,7 @@ static void mp_destroy(ctk_proto *p) {
   wire_writer_free(&p->persist);
   ctk_outbox_free(&p->out);
   free(p->commits);
+  mp_lease_free(p);
   free(p);
 }
 
@@ -137,6 +142,7 @@ static void output_reset(mp *p) {
   p->persist_replace = 0;
   p->n_commits = 0;
   p->out_of_memory = 0;
+  mp_lease_output_reset(p);
 }
 
 static uint64_t next_deadline(const mp *p) {
@@ -185,6 +191,7 @@ static int start(mp *p, const ctk_event *ev) {
   p->leader_id = MP_NO_NODE;
   p->durable_bytes = ev->bytes.len;
   mp_reset_election_timer(p);
+  mp_lease_started(p);
   if (torn_tail) mp_persist_replace_all(p);
   return CTK_OK;
 }
@@ -195,12 +202,14 @@ static int plausible(const mp *p, int from, const mp_msg *m) {
   switch (m->type) {
   case MP_MSG_PREPARE:
   case MP_MSG_ACCEPT:
+  case MP_MSG_LEASE_PROBE:
     if (mp_owner(p, m->ballot) != from) return 0;
     if (m->type == MP_MSG_ACCEPT)
       return m->n <= (uint64_t)p->opt.max_batch && m->first + m->n <= p->n_slots + MP_MAX_GAP;
     return 1;
   case MP_MSG_PROMISE:
   case MP_MSG_ACCEPTED:
+  case MP_MSG_LEASE_PROBE_REPLY:
     if (mp_owner(p, m->ballot) != p->id) return 0;
     if (m->type == MP_MSG_ACCEPTED && m->ballot == p->ballot && p->role == MP_LEADER && m->ok)
       return m->first + m->n <= p->n_slots + 1;
@@ -220,6 +229,8 @@ static int recv_message(mp *p, const ctk_event *ev) {
   case MP_MSG_ACCEPT: mp_recv_accept(p, ev->from, &m); break;
   case MP_MSG_ACCEPTED: mp_recv_accepted(p, ev->from, &m); break;
   case MP_MSG_FORWARD: mp_recv_forward(p, &m); break;
+  case MP_MSG_LEASE_PROBE: mp_lease_recv_probe(p, ev->from, &m); break;
+  case MP_MSG_LEASE_PROBE_REPLY: mp_lease_recv_probe_reply(p, ev->from, &m); break;
   }
   return CTK_OK;
 }
@@ -249,13 +260,16 @@ static int mp_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
   case CTK_EVENT_COMMAND:
     rc = mp_check_command(p, ev->bytes.len);
     if (rc == CTK_OK && !ev->bytes.data) rc = CTK_ERR_INVALID;
-    if (rc == CTK_OK) mp_client_command(p, ev->bytes.data, ev->bytes.len);
+    if (rc == CTK_OK && !(p->role == MP_LEADER && mp_lease_read(p, ev->bytes.data, ev->bytes.len)))
+      mp_client_command(p, ev->bytes.data, ev->bytes.len);
     break;
   default: break;
   }
 done:
   if (rc == CTK_OK) {
+    if (p->started) mp_lease_tick(p);
     output_finish(p, out);
+    mp_lease_output(p, out);
     if (!p->out_of_memory && !p->persist.failed && !ctk_outbox_failed(&p->out)) return CTK_OK;
     rc = CTK_ERR_NOMEM;
   }

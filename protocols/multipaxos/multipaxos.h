@@ -17,6 +17,10 @@ typedef struct ctk_multipaxos_options {
   /* Deliberately broken mode, for labs and for proving the checkers (off by default): a new
    * leader ignores the values other acceptors' promises report (breaking P2c). */
   int bug_ignore_accepted;
+  /* Reads (lease.c): "log" (gets through the log) or "lease" (leader leases); the lease lasts the
+   * minimum election timeout / (1 + lease_drift_percent / 100). */
+  int64_t read_mode;
+  int64_t lease_drift_percent;
 } ctk_multipaxos_options;
 
 extern const ctk_protocol_def ctk_multipaxos_protocol;

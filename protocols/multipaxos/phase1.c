@@ -75,6 +75,7 @@ static void become_leader(mp *p) {
   free_best(p);
   p->role = MP_LEADER;
   p->leader_id = p->id;
+  mp_lease_leader_init(p);
   p->sent_upto = p->first_open - 1;
   p->inflight_start = p->inflight_count = 0;
   for (int i = 0; i < p->n; i++)
@@ -113,6 +114,7 @@ void mp_start_phase1(mp *p) {
 }
 
 void mp_recv_prepare(mp *p, int from, const mp_msg *m) {
+  if (mp_lease_refuses_prepare(p, m)) return; /* lease.c: a promise to the current leader */
   wire_writer *w = mp_send_begin(p, from);
   if (m->ballot < p->promised) {
     size_t pos = mp_encode_promise_begin(w, m->ballot, 0, p->promised);

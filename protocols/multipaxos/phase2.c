@@ -94,6 +94,7 @@ void mp_recv_accept(mp *p, int from, const mp_msg *m) {
   if (p->role != MP_FOLLOWER) mp_become_follower(p, 0);
   p->leader_id = from;
   mp_reset_election_timer(p);
+  mp_lease_note_leader(p);
   if (m->n > 0) {
     if (mp_slots_reserve(p, m->first + m->n - 1) != 0) {
       p->out_of_memory = 1;

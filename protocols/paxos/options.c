@@ -6,11 +6,11 @@
 
 const ctk_option_spec paxos_option_specs[] = {
     {"backoff_ms", CTK_OPTION_RANGE, offsetof(ctk_paxos_options, backoff_ms), 5, 40, 1, 600000,
-     "a proposer beaten by a higher ballot waits a random time in [lo, hi] before retrying"},
+     "a proposer beaten by a higher ballot waits a random time in [lo, hi] before retrying", NULL},
     {"retry_timeout_ms", CTK_OPTION_INT, offsetof(ctk_paxos_options, retry_timeout_ms), 100, 0, 1,
-     600000, "a phase without a majority by then starts over; also the catch-up period"},
+     600000, "a phase without a majority by then starts over; also the catch-up period", NULL},
     {"max_inflight_slots", CTK_OPTION_INT, offsetof(ctk_paxos_options, max_inflight_slots), 16, 0,
-     1, PAXOS_MAX_INFLIGHT, "own proposals (slots) in flight at once per node"},
+     1, PAXOS_MAX_INFLIGHT, "own proposals (slots) in flight at once per node", NULL},
     {"bug_ignore_accepted", CTK_OPTION_BOOL, offsetof(ctk_paxos_options, bug_ignore_accepted), 0, 0,
-     0, 1, "BUG, for labs: a proposer ignores accepted values in its promises (breaks P2c)"},
+     0, 1, "BUG, for labs: a proposer ignores accepted values in its promises (breaks P2c)", NULL},
 };

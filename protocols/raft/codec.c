@@ -7,6 +7,8 @@
  *   AppendEntriesReply         term u64, success u8, index u64, conflict_term u64,
  *                              conflict_index u64
  *   Forward                    n u32, n x command blob
+ *   ReadProbe                  term u64, round u64            (read modes only, see read.c)
+ *   ReadProbeReply             term u64, round u64, granted u8
  *
  * Messages come from the network and are untrusted: decoding validates every field before the
  * instance looks at any of it, so a handler never sees an impossible index or term. */
@@ -62,6 +64,13 @@ void raft_encode_forward(wire_writer *w, const uint8_t *command, size_t len) {
   put_header(w, RAFT_MSG_FORWARD);
   wire_put_u32(w, 1);
   wire_put_blob(w, command, len);
+}
+
+void raft_encode_read_probe(wire_writer *w, int reply, uint64_t term, uint64_t round, int granted) {
+  put_header(w, reply ? RAFT_MSG_READ_PROBE_REPLY : RAFT_MSG_READ_PROBE);
+  wire_put_u64(w, term);
+  wire_put_u64(w, round);
+  if (reply) wire_put_u8(w, granted ? 1 : 0);
 }
 
 /* Index 0 has term 0 and every real entry has a term >= 1: a (index, term) pair is sane when
@@ -128,6 +137,16 @@ static int decode_append_reply(wire_reader *r, raft_msg *m) {
   return 0;
 }
 
+/* The round goes in m->index. */
+static int decode_read_probe(wire_reader *r, raft_msg *m) {
+  m->term = wire_get_u64(r);
+  m->index = wire_get_u64(r);
+  uint8_t granted = m->type == RAFT_MSG_READ_PROBE_REPLY ? wire_get_u8(r) : 1;
+  if (!wire_reader_done(r) || granted > 1 || m->term == 0 || m->term >= RAFT_MAX_TERM) return -1;
+  m->granted = granted;
+  return m->index >= 1 ? 0 : -1;
+}
+
 static int decode_forward(wire_reader *r, raft_msg *m) {
   m->n_entries = wire_get_u32(r);
   if (!wire_reader_ok(r) || m->n_entries == 0 || m->n_entries > RAFT_MAX_FORWARD) return -1;
@@ -158,6 +177,8 @@ int raft_msg_decode(const uint8_t *bytes, size_t len, raft_msg *m) {
   case RAFT_MSG_APPEND: rc = decode_append(&r, m); break;
   case RAFT_MSG_APPEND_REPLY: rc = decode_append_reply(&r, m); break;
   case RAFT_MSG_FORWARD: rc = decode_forward(&r, m); break;
+  case RAFT_MSG_READ_PROBE:
+  case RAFT_MSG_READ_PROBE_REPLY: rc = decode_read_probe(&r, m); break;
   default: rc = -1;
   }
   return rc == 0 ? CTK_OK : CTK_ERR_MALFORMED;
@@ -213,6 +234,13 @@ int raft_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
       n = snprintf(buf, buf_len, "AppendEntriesReply t=%llu reject prev=%llu hint=%llu/%llu", t,
                    (unsigned long long)m.index, (unsigned long long)m.conflict_index,
                    (unsigned long long)m.conflict_term);
+    break;
+  case RAFT_MSG_READ_PROBE:
+    n = snprintf(buf, buf_len, "ReadProbe t=%llu round=%llu", t, (unsigned long long)m.index);
+    break;
+  case RAFT_MSG_READ_PROBE_REPLY:
+    n = snprintf(buf, buf_len, "ReadProbeReply t=%llu round=%llu %s", t,
+                 (unsigned long long)m.index, m.granted ? "ok" : "refused");
     break;
   default: n = snprintf(buf, buf_len, "Forward n=%u", m.n_entries); break;
   }

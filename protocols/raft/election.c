@@ -98,7 +98,7 @@ static int log_up_to_date(const raft *r, uint64_t last_index, uint64_t last_term
 }
 
 int raft_in_lease(const raft *r) {
-  if (r->role == RAFT_LEADER) return 1;
+  if (r->role == RAFT_LEADER || raft_read_quiet(r)) return 1;
   return r->leader_id != RAFT_NO_NODE && r->now_us < r->leader_contact_us + r->election_lo_us;
 }
 

@@ -22,6 +22,14 @@ static int check_options(const ctk_raft_options *o, char *err, size_t err_len) {
     what = "max_inflight must be in [1, 1024]";
   else if (o->preferred_leader < -1 || o->preferred_leader >= CTK_MAX_NODES)
     what = "preferred_leader must be -1 (none) or a node id";
+  else if (o->read_mode < RAFT_READ_LOG || o->read_mode > RAFT_READ_FOLLOWER)
+    what = "read_mode must be log, readindex, lease or follower";
+  else if (o->read_mode == RAFT_READ_LEASE && (!o->prevote || !o->check_quorum))
+    what =
+        "read_mode = \"lease\" needs prevote and check_quorum (followers must refuse votes "
+        "while they hear from the leader, and a leader cut off must step down)";
+  else if (o->lease_drift_percent < 0 || o->lease_drift_percent > 1000)
+    what = "lease_drift_percent must be in [0, 1000]";
   if (what && err && err_len) snprintf(err, err_len, "raft: %s", what);
   return what ? -1 : 0;
 }
@@ -30,6 +38,7 @@ static void raft_destroy(ctk_proto *r) {
   if (!r) return;
   raft_log_free(&r->log);
   raft_output_free(r);
+  raft_read_free(r);
   for (int i = 0; i < CTK_MAX_NODES; i++) free(r->peers[i].inflight);
   free(r);
 }
@@ -87,6 +96,7 @@ static int start(raft *r, const ctk_event *ev) {
   r->commit_index = r->emitted_index = 0;
   r->durable_bytes = ev->bytes.len;
   raft_reset_election_timer(r);
+  raft_read_started(r);
   /* Records appended after a torn tail would sit behind garbage: rewrite the state whole. */
   if (torn_tail) raft_persist_replace_all(r);
   return CTK_OK;
@@ -115,6 +125,8 @@ static int recv_message(raft *r, const ctk_event *ev) {
   case RAFT_MSG_APPEND: raft_recv_append(r, ev->from, &m); break;
   case RAFT_MSG_APPEND_REPLY: raft_recv_append_reply(r, ev->from, &m); break;
   case RAFT_MSG_FORWARD: raft_recv_forward(r, &m); break;
+  case RAFT_MSG_READ_PROBE: raft_read_recv_probe(r, ev->from, &m); break;
+  case RAFT_MSG_READ_PROBE_REPLY: raft_read_recv_probe_reply(r, ev->from, &m); break;
   }
   return CTK_OK;
 }
@@ -130,6 +142,7 @@ static void timeout(raft *r) {
 
 static int raft_step(ctk_proto *r, const ctk_event *ev, ctk_output *out) {
   raft_output_reset(r);
+  raft_read_output_reset(r);
   int rc = CTK_ERR_INVALID;
   if (!ev) goto done;
   if (ev->kind == CTK_EVENT_START) {
@@ -149,17 +162,21 @@ static int raft_step(ctk_proto *r, const ctk_event *ev, ctk_output *out) {
   case CTK_EVENT_COMMAND:
     rc = raft_check_command(r, ev->bytes.len);
     if (rc == CTK_OK && !ev->bytes.data) rc = CTK_ERR_INVALID;
-    if (rc == CTK_OK) raft_client_command(r, ev->bytes.data, ev->bytes.len);
+    if (rc == CTK_OK && !raft_read_command(r, ev->bytes.data, ev->bytes.len))
+      raft_client_command(r, ev->bytes.data, ev->bytes.len);
     break;
   default: break;
   }
 done:
   if (rc == CTK_OK) {
+    if (r->started) raft_read_step_end(r);
     raft_output_finish(r, out);
+    raft_read_output(r, out);
     if (!r->out_of_memory && !r->persist.failed && !r->msg_buf.failed) return CTK_OK;
     rc = CTK_ERR_NOMEM; /* state may have moved on; the host cannot go on with this node */
   }
   raft_output_reset(r);
+  raft_read_output_reset(r);
   raft_output_empty(r, out);
   return rc;
 }

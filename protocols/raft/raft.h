@@ -27,6 +27,12 @@ typedef struct ctk_raft_options {
   int bug_forget_vote;
   int bug_keep_conflicting_suffix;
   int bug_commit_index_backwards;
+  /* Reads without a log write (read.c): "log" (every get through the log), "readindex",
+   * "lease", "follower" (stale reads); the lease lasts the minimum election timeout divided by
+   * 1 + lease_drift_percent / 100. The bug: a leader answers reads at once, with no check. */
+  int64_t read_mode;
+  int64_t lease_drift_percent;
+  int bug_deposed_leader_reads;
 } ctk_raft_options;
 
 extern const ctk_protocol_def ctk_raft_protocol;

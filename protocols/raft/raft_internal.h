@@ -11,7 +11,7 @@
 
 /* Sized, so raft.c's protocol definition can count them at compile time; options.c defining a
  * different number of specs is a compile error. */
-#define RAFT_N_OPTIONS 12
+#define RAFT_N_OPTIONS 15
 #define RAFT_GAP_HALF_LIFE_US                                        \
   10000000ull /* adaptive timeouts forget a stall in tens of seconds \
                */
@@ -76,6 +76,8 @@ typedef enum raft_msg_type {
   RAFT_MSG_APPEND = 5,
   RAFT_MSG_APPEND_REPLY = 6,
   RAFT_MSG_FORWARD = 7,
+  RAFT_MSG_READ_PROBE = 8, /* read.c: a leader confirms it still leads (ReadIndex, leases) */
+  RAFT_MSG_READ_PROBE_REPLY = 9,
 } raft_msg_type;
 
 /* A decoded message. Entries (APPEND) and commands (FORWARD) stay encoded in the borrowed
@@ -119,6 +121,8 @@ void raft_encode_append(wire_writer *w, uint64_t term, uint64_t prev_index, uint
 void raft_encode_append_reply(wire_writer *w, uint64_t term, int success, uint64_t index,
                               uint64_t conflict_term, uint64_t conflict_index);
 void raft_encode_forward(wire_writer *w, const uint8_t *command, size_t len);
+/* ReadProbe (reply 0) or ReadProbeReply (reply 1, with granted) of round `round` >= 1. */
+void raft_encode_read_probe(wire_writer *w, int reply, uint64_t term, uint64_t round, int granted);
 /* Encoded size of an AppendEntries header and of one entry in it. */
 #define RAFT_APPEND_HEADER_BYTES (2 + 4 * 8 + 4)
 #define RAFT_ENTRY_BYTES(len)    (8 + 4 + (uint64_t)(len))
@@ -146,6 +150,40 @@ typedef struct raft_peer {
   uint64_t last_heard_us; /* last AppendEntriesReply of the current term, for check-quorum */
   uint64_t commit_sent;   /* the commit index carried by the last AppendEntries sent to it */
 } raft_peer;
+
+/* ---- read.c: reads without a log write (see read.c) ---- */
+
+enum { RAFT_READ_LOG = 0, RAFT_READ_INDEX, RAFT_READ_LEASE, RAFT_READ_FOLLOWER };
+#define RAFT_READ_ROUNDS 8 /* leadership rounds remembered while their replies come in */
+#define RAFT_MAX_PENDING_READ                                        \
+  4096 /* reads a leader holds waiting for a round; more are refused \
+        */
+
+typedef struct raft_read_round {
+  uint64_t seq, term, sent_us;
+  uint32_t acks; /* nodes that answered, a bitmask (the leader included) */
+} raft_read_round;
+
+typedef struct raft_pending_read {
+  uint64_t term, index, round; /* served once round `round` is confirmed and index applied */
+  uint8_t *data;               /* owned */
+  size_t len;
+} raft_pending_read;
+
+typedef struct raft_reads {
+  uint64_t round_seq;     /* the last round started */
+  uint64_t confirmed_seq; /* the last round a majority answered, in round_term */
+  uint64_t round_term;
+  raft_read_round rounds[RAFT_READ_ROUNDS]; /* by seq % RAFT_READ_ROUNDS */
+  uint64_t lease_until_us, lease_term;
+  uint64_t quiet_until_us; /* lease mode, after a (re)start: no votes before then */
+  raft_pending_read *pending;
+  size_t n_pending, cap_pending;
+  wire_writer out_buf; /* this step's served reads, back to back */
+  size_t *out_len;
+  ctk_bytes *out;
+  size_t n_out, cap_out;
+} raft_reads;
 
 typedef struct raft_out_msg {
   int to;
@@ -195,6 +233,8 @@ struct ctk_proto {
   ctk_commit *commits;
   size_t n_commits, cap_commits;
   int out_of_memory;
+
+  raft_reads reads; /* read.c */
 };
 
 typedef struct ctk_proto raft;
@@ -255,5 +295,22 @@ void raft_client_command(raft *r, const uint8_t *data, size_t len);
 void raft_recv_forward(raft *r, const raft_msg *m);
 /* The leader appends one entry of its term and sends it where the pipeline has room. */
 int raft_leader_append(raft *r, const uint8_t *data, size_t len);
+
+/* read.c */
+void raft_read_free(raft *r);
+void raft_read_output_reset(raft *r);
+void raft_read_started(raft *r); /* after START */
+/* A client command arrived here and raft_check_command accepted it: returns 1 when it was taken
+ * as a read without a log write (served now or held for a round), 0 when it goes through the
+ * log. */
+int raft_read_command(raft *r, const uint8_t *data, size_t len);
+void raft_read_recv_probe(raft *r, int from, const raft_msg *m);
+void raft_read_recv_probe_reply(raft *r, int from, const raft_msg *m);
+/* At the end of a step, before output.c finishes it: starts rounds, serves what is ready. */
+void raft_read_step_end(raft *r);
+void raft_read_output(raft *r, ctk_output *out);
+/* Lease mode: a node (re)started less than a minimum election timeout ago grants no vote, since
+ * it may have promised one to a leader's lease before it crashed. */
+int raft_read_quiet(const raft *r);
 
 #endif /* CTK_RAFT_INTERNAL_H */

@@ -81,6 +81,12 @@ void zab_encode_forward(wire_writer *w, const uint8_t *data, size_t len) {
   wire_put_blob(w, data, len);
 }
 
+void zab_encode_sync(wire_writer *w, int reply, uint64_t id, uint64_t zxid) {
+  put_header(w, reply ? ZAB_MSG_SYNC_REPLY : ZAB_MSG_SYNC);
+  wire_put_u64(w, id);
+  if (reply) wire_put_u64(w, zxid);
+}
+
 /* Checks n entries (or FORWARD commands) and that nothing follows them. Entries' zxids strictly
  * increase from above `after`, and none is of an epoch past max_epoch (exactly epoch, when
  * same_epoch). */
@@ -200,6 +206,12 @@ int zab_msg_decode(const uint8_t *bytes, size_t len, zab_msg *m) {
     take_items(&r, m);
     bad = m->n < 1 || m->n > ZAB_MAX_FORWARD || check_items(&r, m, 0, 0);
     break;
+  case ZAB_MSG_SYNC:
+  case ZAB_MSG_SYNC_REPLY:
+    m->pos = wire_get_u64(&r);
+    if (m->type == ZAB_MSG_SYNC_REPLY) m->zxid = wire_get_u64(&r);
+    bad = !wire_reader_done(&r) || m->pos == 0 || bad_zxid(m->zxid);
+    break;
   case ZAB_MSG_NEWEPOCH:
   case ZAB_MSG_DIFF:
   case ZAB_MSG_TRUNC:
@@ -298,6 +310,11 @@ int zab_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
                  ZXID(m.zxid));
     break;
   case ZAB_MSG_FORWARD: w = snprintf(buf, buf_len, "FORWARD n=%u", m.n); break;
+  case ZAB_MSG_SYNC: w = snprintf(buf, buf_len, "SYNC id=%llu", (unsigned long long)m.pos); break;
+  case ZAB_MSG_SYNC_REPLY:
+    w = snprintf(buf, buf_len, "SYNC_REPLY id=%llu last=%llu:%llu", (unsigned long long)m.pos,
+                 ZXID(m.zxid));
+    break;
   default: w = describe_session(&m, buf, buf_len); break;
   }
   return w < 0 ? CTK_ERR_MALFORMED : w;

@@ -7,22 +7,32 @@ const ctk_option_spec zab_option_specs[ZAB_N_OPTIONS] = {
     {"election_timeout_ms", CTK_OPTION_RANGE, offsetof(ctk_zab_options, election_timeout_ms), 150,
      300, 1, 600000,
      "silence from the leader before a follower goes back to leader election, drawn at random "
-     "from [lo, hi]; a leader that hears from no quorum for hi steps down"},
+     "from [lo, hi]; a leader that hears from no quorum for hi steps down",
+     NULL},
     {"heartbeat_ms", CTK_OPTION_INT, offsetof(ctk_zab_options, heartbeat_ms), 50, 0, 1, 60000,
      "interval between a leader's PINGs (which carry the commit) and a looking node's "
-     "re-notifications"},
+     "re-notifications",
+     NULL},
     {"finalize_wait_ms", CTK_OPTION_INT, offsetof(ctk_zab_options, finalize_wait_ms), 20, 0, 0,
      60000,
      "fast leader election: once a quorum agrees, how long to wait for a better vote before "
-     "deciding"},
+     "deciding",
+     NULL},
     {"snap_threshold", CTK_OPTION_INT, offsetof(ctk_zab_options, snap_threshold), 500, 0, 0,
      1000000000,
      "a follower missing more proposals than this is synchronized by SNAP (the leader's whole "
-     "history at once) instead of DIFF"},
+     "history at once) instead of DIFF",
+     NULL},
     {"reorder_window_ms", CTK_OPTION_INT, offsetof(ctk_zab_options, reorder_window_ms), 25, 0, 0,
      60000,
      "how long a follower holds the leader's messages that overtook a missing one (as TCP "
-     "would) before it deems the connection broken and synchronizes again; 0: at once"},
+     "would) before it deems the connection broken and synchronizes again; 0: at once",
+     NULL},
+    {"read_mode", CTK_OPTION_CHOICE, offsetof(ctk_zab_options, read_mode), 0, 0, 0, 0,
+     "how gets are served: log (proposed like writes), local (ZooKeeper's: the server a client "
+     "talks to answers from its own state; may be stale, FIFO per client) or sync (that server "
+     "first asks the leader for its last zxid and answers once it committed that far)",
+     "log|local|sync"},
 };
 
 const size_t zab_n_option_specs = sizeof zab_option_specs / sizeof zab_option_specs[0];

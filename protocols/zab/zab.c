@@ -21,6 +21,8 @@ static int check_options(const ctk_zab_options *o, char *err, size_t err_len) {
     what = "snap_threshold must be in [0, 1000000000]";
   else if (o->reorder_window_ms < 0 || o->reorder_window_ms > 60000)
     what = "reorder_window_ms must be in [0, 60000]";
+  else if (o->read_mode < ZAB_READ_LOG || o->read_mode > ZAB_READ_SYNC)
+    what = "read_mode must be log, local or sync";
   if (what && err && err_len) snprintf(err, err_len, "zab: %s", what);
   return what ? -1 : 0;
 }
@@ -35,6 +37,7 @@ static void zab_destroy(ctk_proto *z) {
   free(z->out_msgs);
   free(z->messages);
   free(z->commits);
+  zab_read_free(z);
   free(z);
 }
 
@@ -115,6 +118,7 @@ static void output_reset(zab *z) {
   z->n_messages = 0;
   z->n_commits = 0;
   z->out_of_memory = 0;
+  zab_read_reset(z);
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
@@ -166,6 +170,7 @@ static void output_finish(zab *z, ctk_output *out) {
   out->commits = z->commits;
   out->n_commits = z->n_commits;
   out->next_deadline_us = next_deadline(z);
+  zab_read_output(z, out);
   z->durable_bytes = z->persist_replace ? z->persist.len : z->durable_bytes + z->persist.len;
 }
 
@@ -189,6 +194,8 @@ static int recv_message(zab *z, const ctk_event *ev) {
   if (m.type == ZAB_MSG_NOTIFICATION && m.vote.leader >= z->n) return CTK_ERR_MALFORMED;
   switch (m.type) {
   case ZAB_MSG_NOTIFICATION: zab_recv_notification(z, ev->from, &m); break;
+  case ZAB_MSG_SYNC: zab_read_recv_sync(z, ev->from, &m); break;
+  case ZAB_MSG_SYNC_REPLY: zab_read_recv_sync_reply(z, ev->from, &m); break;
   case ZAB_MSG_FOLLOWERINFO:
   case ZAB_MSG_ACKEPOCH:
   case ZAB_MSG_ACK:
@@ -209,6 +216,7 @@ static int recv_message(zab *z, const ctk_event *ev) {
 static int command(zab *z, const ctk_event *ev) {
   if (ev->bytes.len == 0 || ev->bytes.len > CTK_MAX_COMMAND_BYTES || !ev->bytes.data)
     return CTK_ERR_INVALID;
+  if (zab_read_command(z, ev->bytes.data, ev->bytes.len)) return CTK_OK;
   if (z->state == ZAB_LEADING && z->phase == ZAB_BROADCAST && zab_leader_has_room(z)) {
     zab_leader_propose(z, ev->bytes.data, ev->bytes.len);
     zab_leader_flush(z);
@@ -250,6 +258,7 @@ static int zab_step(ctk_proto *z, const ctk_event *ev, ctk_output *out) {
   }
 done:
   if (rc == CTK_OK) {
+    if (z->started) zab_read_step_end(z);
     output_finish(z, out);
     if (!z->out_of_memory && !z->persist.failed && !z->msg_buf.failed) return CTK_OK;
     rc = CTK_ERR_NOMEM;

@@ -22,7 +22,7 @@
 #include "../common/wire.h"
 #include "zab.h"
 
-#define ZAB_N_OPTIONS 5
+#define ZAB_N_OPTIONS 6
 extern const ctk_option_spec zab_option_specs[ZAB_N_OPTIONS];
 extern const size_t zab_n_option_specs;
 
@@ -88,6 +88,8 @@ typedef enum zab_msg_type {
   ZAB_MSG_COMMIT = 11,      /* leader -> follower: cumulative, everything up to a zxid */
   ZAB_MSG_PING = 12,        /* leader -> follower: carries the commit; answered with an ACK */
   ZAB_MSG_FORWARD = 13,     /* follower -> leader: client commands (ZooKeeper's REQUEST) */
+  ZAB_MSG_SYNC = 14,        /* read.c, follower -> leader: sync request `pos` (an id) */
+  ZAB_MSG_SYNC_REPLY = 15,  /* read.c, leader -> follower: id `pos`, the leader's last zxid */
 } zab_msg_type;
 
 typedef enum zab_state { ZAB_LOOKING = 0, ZAB_FOLLOWING = 1, ZAB_LEADING = 2 } zab_state;
@@ -148,6 +150,8 @@ void zab_encode_session(wire_writer *w, zab_msg_type type, uint64_t session, uin
 /* Entries first .. first+n-1 of h, for DIFF, SNAP and PROPOSAL (after their fields and n). */
 void zab_encode_entries(wire_writer *w, const zab_history *h, uint64_t first, uint32_t n);
 void zab_encode_forward(wire_writer *w, const uint8_t *data, size_t len);
+/* SYNC (reply 0) or SYNC_REPLY (reply 1, with the leader's last zxid) of request id >= 1. */
+void zab_encode_sync(wire_writer *w, int reply, uint64_t id, uint64_t zxid);
 int zab_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
 
 /* ---- the instance ---- */
@@ -254,6 +258,15 @@ struct ctk_proto {
   ctk_commit *commits;
   size_t n_commits, cap_commits;
   int out_of_memory;
+  /* read.c: this step's reads answered locally */
+  wire_writer read_buf;
+  size_t *read_len;
+  ctk_bytes *reads;
+  size_t n_reads, cap_reads;
+  /* read.c, sync mode: reads waiting for their SYNC_REPLY, then for the commit to reach it */
+  struct zab_sync_read *sync_reads;
+  size_t n_sync, cap_sync;
+  uint64_t sync_id;
 };
 typedef struct ctk_proto zab;
 
@@ -307,5 +320,26 @@ void zab_follower_deliver(zab *z, const zab_msg *m);
 void zab_follower_reconnect(zab *z); /* a broken connection: a new session */
 void zab_follower_timeout(zab *z);
 void zab_follower_forward(zab *z, const uint8_t *data, size_t len);
+
+/* read.c */
+enum { ZAB_READ_LOG = 0, ZAB_READ_LOCAL = 1, ZAB_READ_SYNC = 2 };
+#define ZAB_MAX_SYNC_READS 4096
+typedef struct zab_sync_read {
+  uint64_t id;       /* its SYNC request; 0 at the leader */
+  uint64_t zxid;     /* served once the committed prefix reaches it */
+  int have_zxid;     /* the SYNC_REPLY arrived (always at the leader) */
+  int leader;        /* the leader it asked; dropped when that changes */
+  uint64_t since_us; /* dropped after a maximum election timeout (the client retried) */
+  uint8_t *data;     /* owned */
+  size_t len;
+} zab_sync_read;
+void zab_read_reset(zab *z);
+void zab_read_free(zab *z);
+/* A client command: 1 when it was answered as a local read (this step's output.reads). */
+int zab_read_command(zab *z, const uint8_t *data, size_t len);
+void zab_read_output(zab *z, ctk_output *out);
+void zab_read_recv_sync(zab *z, int from, const zab_msg *m);
+void zab_read_recv_sync_reply(zab *z, int from, const zab_msg *m);
+void zab_read_step_end(zab *z); /* serves the sync reads whose zxid is committed */
 
 #endif /* CTK_ZAB_INTERNAL_H */
