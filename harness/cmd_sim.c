@@ -100,6 +100,11 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
   print_faults(r);
   printf("  commits          %" PRIu64 " log positions\n", s->max_commit);
   if (r->counters.n) ctk_results_print_counters(&r->counters, "  protocol        ", stdout);
+  if (r->forced)
+    printf("  FORCED           %d forced reconfiguration%s (UNSAFE); %s%s\n", r->forced,
+           r->forced == 1 ? "" : "s",
+           r->forced_loss[0] ? "what it lost: " : "nothing lost was detected",
+           r->forced_loss);
   printf("  invariants       %s\n", r->violation ? r->violation_text : "held");
   printf("  linearizable     %s\n", r->linearizable == 1   ? "yes"
                                     : r->linearizable == 0 ? "NO"
@@ -349,6 +354,7 @@ static int sweep_one(const ctk_config *base, uint64_t seed, int fd) {
     n = snprintf(line, sizeof line, "%" PRIu64 " FAIL cannot run: %s\n", seed, err);
   } else {
     const char *why = report.violation           ? report.violation_text
+                      : report.forced_loss[0]    ? report.forced_loss
                       : report.linearizable == 0 ? "history not linearizable"
                       : report.linearizable < 0  ? "linearizability undecided"
                                                  : NULL;

@@ -37,6 +37,13 @@ typedef enum ctk_fault_kind {
   CTK_FAULT_DUPLICATE, /* messages duplicated with probability */
   CTK_FAULT_REORDER,   /* messages held back by a random extra delay with probability */
   CTK_FAULT_SLOW,      /* node processes and sends factor times slower */
+  /* Operator requests (CTK_EVENT_ADMIN), handed to the current leader until one accepts it or
+   * duration_s passes (0: until the end of the safety phase); protocols without membership
+   * changes refuse them. */
+  CTK_FAULT_ADD,      /* add `node` (a learner first, voting once caught up) */
+  CTK_FAULT_REMOVE,   /* remove `node` from the members */
+  CTK_FAULT_TRANSFER, /* hand leadership to `node` */
+  CTK_FAULT_FORCE,    /* UNSAFE: make exactly `nodes` the members, told to each of them */
 } ctk_fault_kind;
 
 /* Who a fault hits, resolved when it fires. */
@@ -88,6 +95,7 @@ typedef struct ctk_cluster {
                                   the file is resolved against the file's directory */
   char endpoints[CTK_MAX_NODES][CTK_ENDPOINT_LEN]; /* resolved: tcp://127.0.0.1:base_port+i */
   int site_of_node[CTK_MAX_NODES]; /* index into sim.site_names, 0 when no sites are given */
+  uint32_t members; /* the initial voting members, a bitmask of node ids; 0: all nodes */
 } ctk_cluster;
 
 /* The simulated network, disk and run phases. */
@@ -104,6 +112,8 @@ typedef struct ctk_sim_config {
   char site_names[CTK_MAX_SITES][CTK_NAME_LEN];
   double latency_ms[CTK_MAX_SITES][CTK_MAX_SITES]; /* one-way, between sites; used when n_sites */
   int random_faults;   /* 1: add a fault schedule drawn from the seed (for sweeps) */
+  int random_membership; /* 1: add membership changes drawn from the seed (add, remove,
+                            transfer; for sweeps of protocols that support them) */
   double chase_leader; /* probability that each new leader is crashed or cut off soon after
                           it is elected (random_faults draws one per seed too) */
   double liveness_s;   /* after the safety phase, faults heal and all must finish by then */

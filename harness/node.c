@@ -281,6 +281,7 @@ static int node_start(node *self, const ctk_node_args *args, char *err, size_t e
   ctk_node_config nc = {
       .node_id = self->id,
       .n_nodes = self->n,
+      .members = args->config->cluster.members,
       .seed = args->config->seed * 1000003u + (uint64_t)self->id * 7919u + incarnation * 104729u};
   self->proto = self->def->create(&nc, args->config->protocol_options, err, err_len);
   if (!self->proto) return -1;

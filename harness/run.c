@@ -128,7 +128,11 @@ static void compose_faults(const run *self, int i, hw_faults *f) {
     case CTK_FAULT_SLOW:
       if (hits && spec->factor > f->slow_factor) f->slow_factor = spec->factor;
       break;
-    case CTK_FAULT_CRASH: break;
+    case CTK_FAULT_CRASH:
+    case CTK_FAULT_ADD: /* operator requests change no transport */
+    case CTK_FAULT_REMOVE:
+    case CTK_FAULT_TRANSFER:
+    case CTK_FAULT_FORCE: break;
     }
   }
 }

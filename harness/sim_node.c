@@ -207,7 +207,7 @@ static const char *event_kind_name(ctk_event_kind k) {
 static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
   sim_node *node = &self->nodes[i];
   ctk_event ev = {.kind = in->kind, .now_us = now, .from = in->from, .bytes = {in->data, in->len}};
-  if (in->kind == CTK_EVENT_COMMAND) ev.from = -1;
+  if (in->kind == CTK_EVENT_COMMAND || in->kind == CTK_EVENT_ADMIN) ev.from = -1;
   ctk_output out;
   self->stats.steps++;
   int rc = self->proto->step(node->proto, &ev, &out);
@@ -233,6 +233,7 @@ static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
   } else if (self->options.trace) {
     fprintf(self->options.trace, "%10.6f n%d timeout\n", (double)now / 1e6, i);
   }
+  if (in->kind == CTK_EVENT_ADMIN) sim_admin_result(self, i, in->from, rc);
   if (rc == CTK_ERR_MALFORMED) self->stats.msgs_malformed++;
   if ((rc == CTK_ERR_REJECTED || rc == CTK_ERR_BUSY) && in->kind == CTK_EVENT_COMMAND) {
     self->stats.commands_rejected++;
@@ -343,6 +344,7 @@ int sim_node_create(ctk_simulator *self, int i, char *err, size_t err_len) {
   ctk_node_config nc = {
       .node_id = i,
       .n_nodes = self->n,
+      .members = self->config.cluster.members,
       .seed = self->config.seed * 1000003u + (uint64_t)i * 7919u + node->incarnation * 104729u};
   node->proto = self->proto->create(&nc, self->options_copy, err, err_len);
   if (!node->proto) return -1;
