@@ -157,8 +157,14 @@ static void campaign(raft *r, int prevote) {
 
 void raft_election_timeout(raft *r) {
   if (r->role == RAFT_LEADER || r->now_us < r->election_deadline_us) return;
-  /* Learners, removed nodes and nodes not yet added wait for a leader (thesis 4.2.3). */
-  if (!raft_membership_votes(&r->conf, r->id)) {
+  /* Learners, removed nodes and nodes not yet added wait for a leader (thesis 4.2.3). A node
+   * whose removal is not committed yet still campaigns (for the votes of the configuration
+   * without it): its log may be the only one holding that configuration, and then no other
+   * node can win without its vote, which it refuses them (raft-membership-sweep seed 154: a
+   * removed leader stepped down by check-quorum before its removal committed). */
+  int uncommitted = r->conf_index > r->commit_index;
+  if (!raft_membership_votes(&r->conf, r->id) &&
+      !(uncommitted && raft_membership_votes(&r->prev_conf, r->id))) {
     raft_reset_election_timer(r);
     return;
   }

@@ -196,7 +196,10 @@ static void raft_status(const ctk_proto *r, ctk_status *s) {
                                    CTK_ROLE_LEADER};
   s->role = roles[r->role];
   s->term = r->term;
-  s->leader_id = r->leader_id;
+  /* A node outside its configuration (removed) names no leader: the one it last followed may
+   * have been removed too, and clients it sent there could be sent back and forth for ever
+   * between removed nodes (raft-membership-sweep seed 147). */
+  s->leader_id = raft_membership_nodes(&r->conf) >> r->id & 1 ? r->leader_id : RAFT_NO_NODE;
   /* The commit index itself (bounded by the log), not only what was emitted: after every step
    * they are equal, unless the commit index moved backwards, which the hosts must see. */
   uint64_t last = raft_log_last(&r->log);
