@@ -133,6 +133,9 @@ void ctk_sim_set_loss(ctk_simulator *self, double loss);
 /* Submits a put of key=value at node (outside the workload's clients) through the protocol.
  * Returns the protocol's step result (CTK_OK, CTK_ERR_REJECTED, ...). */
 int ctk_sim_submit_put(ctk_simulator *self, int node, const char *key, const char *value);
+/* Hands node the operator request `request` ("add 3", "remove 0", "transfer 2", "force 0,1";
+ * see protocol.h) at once. Returns the protocol's step result. */
+int ctk_sim_admin(ctk_simulator *self, int node, const char *request);
 /* The command node has committed at index (a copy in buf), or -1 when not committed there. */
 int ctk_sim_committed(const ctk_simulator *self, int node, uint64_t index, char *key,
                       size_t key_len, char *value, size_t value_len);

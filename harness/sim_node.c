@@ -371,6 +371,38 @@ void sim_node_restart(ctk_simulator *self, int i) {
     sim_violation(self, "n%d failed to restart: %s", i, err);
 }
 
+/* Steps node at once, outside the input queue, so the caller sees the protocol's answer. */
+static int step_now(ctk_simulator *self, int node, ctk_event_kind kind, const uint8_t *data,
+                    size_t len) {
+  sim_node *n = &self->nodes[node];
+  ctk_event ev = {.kind = kind, .now_us = self->now_us, .from = -1, .bytes = {data, len}};
+  ctk_output out;
+  int rc = self->proto->step(n->proto, &ev, &out);
+  if (rc != CTK_OK) return rc;
+  if (out.persist_replace) {
+    wire_writer_reset(&n->pending);
+    n->pending_replace = 1;
+  }
+  wire_put_bytes(&n->pending, out.persist.data, out.persist.len);
+  node_hold(self, node, &out);
+  ctk_status st;
+  self->proto->status(n->proto, &st);
+  sim_check_status(self, node, &st);
+  node_set_timer(self, node, out.next_deadline_us);
+  if (!n->syncing) {
+    n->syncing = 1;
+    sim_schedule(self, self->now_us + scaled_us(self->config.sim.disk_sync_us, n->slow_factor),
+                 EV_SYNC_DONE, node, -1, n->incarnation, NULL, 0);
+  }
+  return CTK_OK;
+}
+
+int ctk_sim_admin(ctk_simulator *self, int node, const char *request) {
+  if (node < 0 || node >= self->n || !self->nodes[node].alive) return CTK_ERR_INVALID;
+  sim_trace(self, "n%d admin %s (scripted)", node, request);
+  return step_now(self, node, CTK_EVENT_ADMIN, (const uint8_t *)request, strlen(request));
+}
+
 int ctk_sim_submit_put(ctk_simulator *self, int node, const char *key, const char *value) {
   static const uint64_t scripted_client = UINT64_MAX / 2;
   sim_node *n = &self->nodes[node];
