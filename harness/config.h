@@ -61,6 +61,7 @@ typedef struct ctk_fault {
   int nodes[CTK_MAX_NODES]; /* partition: the side cut off from the rest */
   int n_nodes;
   int one_way;        /* partition: only messages into `nodes` are blocked */
+  int permanent;      /* crash: the node never comes back, not even in the liveness phase */
   double probability; /* drop, duplicate, reorder */
   double delay_ms;    /* delay; reorder: the largest extra delay */
   double factor;      /* slow */

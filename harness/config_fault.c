@@ -22,11 +22,13 @@ enum {
   FAULT_KEY_PROBABILITY,
   FAULT_KEY_DELAY_MS,
   FAULT_KEY_FACTOR,
+  FAULT_KEY_PERMANENT,
   FAULT_N_KEYS,
 };
 
 static const char *const fault_keys[FAULT_N_KEYS] = {
-    "at_s", "kind", "node", "duration_s", "nodes", "one_way", "probability", "delay_ms", "factor"};
+    "at_s",        "kind",     "node",   "duration_s", "nodes",
+    "one_way",     "probability", "delay_ms", "factor", "permanent"};
 
 #define FAULT_BIT(key) (1u << (key))
 #define FAULT_COMMON                                                                   \
@@ -35,6 +37,7 @@ static const char *const fault_keys[FAULT_N_KEYS] = {
 
 static unsigned fault_keys_of(ctk_fault_kind kind) {
   switch (kind) {
+  case CTK_FAULT_CRASH: return FAULT_COMMON | FAULT_BIT(FAULT_KEY_PERMANENT);
   case CTK_FAULT_PARTITION:
     return FAULT_COMMON | FAULT_BIT(FAULT_KEY_NODES) | FAULT_BIT(FAULT_KEY_ONE_WAY);
   case CTK_FAULT_DROP:
@@ -176,6 +179,13 @@ static int fault_read_one(const cfg_reader *r, const ctk_toml_node *table, const
     return fault_missing(r, table, section, "nodes",
                          "for force faults (the surviving node ids that become the members)");
   if (cfg_bool(r, table, section, "one_way", &fault->one_way) < 0) return -1;
+  if (cfg_bool(r, table, section, "permanent", &fault->permanent) < 0) return -1;
+  if (fault->permanent && fault->duration_s > 0) {
+    char path[CFG_PATH_LEN];
+    cfg_path(path, sizeof path, section, "duration_s");
+    return cfg_fail_expected(r, ctk_toml_table_get(table, "duration_s"), path,
+                             "0 (or nothing) for a permanent crash");
+  }
 
   if (fault->kind == CTK_FAULT_REORDER) fault->delay_ms = config->sim.reorder_delay_ms;
   given = cfg_number(r, table, section, "probability", 0, 0, 1, &fault->probability);

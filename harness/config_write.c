@@ -233,6 +233,9 @@ static void write_fault(config_writer *w, const ctk_fault *f) {
     break;
   case CTK_FAULT_DELAY: write_number_key(w, "delay_ms", f->delay_ms); break;
   case CTK_FAULT_SLOW: write_number_key(w, "factor", f->factor); break;
+  case CTK_FAULT_CRASH:
+    if (f->permanent) write_bool_key(w, "permanent", 1);
+    break;
   default: break;
   }
 }

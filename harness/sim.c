@@ -282,8 +282,8 @@ static void run_phases(ctk_simulator *self) {
       char nodes[256] = "";
       size_t off = 0;
       for (int i = 0; i < self->n && off < sizeof nodes; i++)
-        off += (size_t)snprintf(nodes + off, sizeof nodes - off, " n%d:%" PRIu64, i,
-                                self->nodes[i].applied);
+        off += (size_t)snprintf(nodes + off, sizeof nodes - off, " n%d:%" PRIu64 "%s", i,
+                                self->nodes[i].applied, self->nodes[i].lost ? " (lost)" : "");
       sim_violation(self,
                     "liveness: %.1f s after the faults healed, %d client requests are still "
                     "outstanding; applied index per node:%s (committed %zu)",

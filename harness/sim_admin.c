@@ -195,6 +195,8 @@ void sim_safety_violation(ctk_simulator *self, const char *fmt, ...) {
     return;
   }
   if (!self->forced_loss[0]) snprintf(self->forced_loss, sizeof self->forced_loss, "%s", text);
-  self->forced_losses++;
-  sim_trace(self, "FORCED LOSS %s", text);
+  if (++self->forced_losses <= 10)
+    sim_trace(self, "FORCED LOSS %s", text);
+  else if (self->forced_losses == 11)
+    sim_trace(self, "FORCED LOSS: more of them, not traced");
 }

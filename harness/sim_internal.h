@@ -76,6 +76,7 @@ typedef struct sim_held_commit {
 typedef struct sim_node {
   ctk_proto *proto;
   int alive;
+  int lost; /* crashed for good (a permanent crash): never restarts */
   uint64_t incarnation;
   wire_writer durable; /* synced bytes */
   wire_writer pending; /* persisted by steps, not yet synced */

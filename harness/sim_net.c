@@ -195,7 +195,13 @@ void sim_fault_start(ctk_simulator *self, int i) {
             fault->target == CTK_TARGET_ALL ? "all " : "n",
             fault->target == CTK_TARGET_ALL ? 0 : fault->target, spec->duration_s);
   switch (spec->kind) {
-  case CTK_FAULT_CRASH: sim_node_crash(self, fault->target); break;
+  case CTK_FAULT_CRASH:
+    sim_node_crash(self, fault->target);
+    if (spec->permanent) {
+      self->nodes[fault->target].lost = 1;
+      sim_trace(self, "n%d LOST for good (permanent crash)", fault->target);
+    }
+    break;
   case CTK_FAULT_PARTITION:
     if (spec->n_nodes > 0) {
       memcpy(fault->side, spec->nodes, sizeof fault->side);
@@ -220,6 +226,7 @@ void sim_fault_end(ctk_simulator *self, int i) {
   if (!fault->active) return;
   fault->active = 0;
   if (sim_fault_is_admin(fault->spec.kind)) return; /* never accepted: nothing to heal */
+  if (fault->spec.permanent) return;                 /* a lost node never comes back */
   self->fault_events[fault->event].healed_us = self->now_us;
   sim_trace(self, "FAULT %s heals", ctk_fault_kind_name(fault->spec.kind));
   switch (fault->spec.kind) {

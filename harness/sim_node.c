@@ -363,7 +363,7 @@ int sim_node_create(ctk_simulator *self, int i, char *err, size_t err_len) {
 
 void sim_node_restart(ctk_simulator *self, int i) {
   sim_node *node = &self->nodes[i];
-  if (node->alive) return;
+  if (node->alive || node->lost) return;
   char err[256];
   self->stats.restarts++;
   sim_trace(self, "n%d RESTART from %zu durable bytes", i, node->durable.len);

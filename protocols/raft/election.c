@@ -85,6 +85,7 @@ void raft_become_follower(raft *r, uint64_t term, int leader_id) {
   r->leader_id = leader_id;
   r->votes = 0;
   r->transfer_to = RAFT_NO_NODE;
+  r->leaving = 0;
   if (was_leader) raft_reset_election_timer(r);
 }
 
@@ -110,6 +111,7 @@ static void become_leader(raft *r) {
   r->heartbeat_deadline_us = r->now_us + r->heartbeat_us;
   r->quorum_deadline_us = r->now_us + r->election_hi_us;
   r->transfer_to = RAFT_NO_NODE;
+  r->leaving = 0;
   raft_leader_init_peers(r);
   /* Section 5.4.2 and Figure 8: a leader commits entries of earlier terms only by committing
    * one of its own, so it appends a no-op at once (thesis 6.4). */

@@ -281,6 +281,26 @@ static void drive_transfer(raft *r) {
   r->transfer_sent = 1;
 }
 
+/* A leader whose removal committed hands leadership over before it steps down (thesis 4.2.2
+ * and 3.10): to the voter whose log is the longest, once it holds the whole log (TimeoutNow),
+ * taking no commands meanwhile; after an election timeout it steps down regardless. This
+ * spares the cluster an election timeout without a leader. */
+static void leave(raft *r) {
+  if (!r->leaving) {
+    r->leaving = 1;
+    int best = RAFT_NO_NODE;
+    for (int i = 0; i < r->n; i++)
+      if (i != r->id && raft_membership_votes(&r->conf, i) &&
+          (best == RAFT_NO_NODE || r->peers[i].match_index > r->peers[best].match_index))
+        best = i;
+    r->transfer_to = best;
+    r->transfer_sent = 0;
+    r->transfer_deadline_us = r->now_us + r->election_lo_us;
+  }
+  if (r->transfer_to != RAFT_NO_NODE) drive_transfer(r);
+  if (r->transfer_to == RAFT_NO_NODE || r->transfer_sent) raft_become_follower(r, r->term, RAFT_NO_NODE);
+}
+
 void raft_membership_tick(raft *r) {
   if (r->role != RAFT_LEADER) return;
   int committed = r->conf_index <= r->commit_index;
@@ -291,7 +311,7 @@ void raft_membership_tick(raft *r) {
     return;
   }
   if (committed && !raft_membership_votes(&r->conf, r->id)) { /* thesis 4.2.2 */
-    raft_become_follower(r, r->term, RAFT_NO_NODE);
+    leave(r);
     return;
   }
   if (r->transfer_to != RAFT_NO_NODE) drive_transfer(r);

@@ -232,6 +232,7 @@ struct ctk_proto {
   int transfer_to;       /* leader: the node leadership is being handed to, or -1 */
   int transfer_sent;     /* TimeoutNow was sent to it */
   int transfer_campaign; /* this campaign follows a TimeoutNow: votes skip the lease check */
+  int leaving;           /* leader: its removal committed, it is handing over */
   uint64_t transfer_deadline_us;
 
   /* Leader only. */
