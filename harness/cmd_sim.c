@@ -49,10 +49,12 @@ static void print_faults(const ctk_sim_report *r) {
     else
       printf("of node %d", f->node);
     printf(" at %.2f s, ", (double)f->at_us / 1e6);
+    int request = f->kind == CTK_FAULT_ADD || f->kind == CTK_FAULT_REMOVE ||
+                  f->kind == CTK_FAULT_TRANSFER || f->kind == CTK_FAULT_FORCE;
     if (f->healed_us)
-      printf("healed %.2f s", (double)f->healed_us / 1e6);
+      printf("%s %.2f s", request ? "accepted" : "healed", (double)f->healed_us / 1e6);
     else
-      printf("not healed during the run");
+      printf("%s", request ? "never accepted" : "not healed during the run");
     if (f->unavailable_ms >= 0) {
       printf(": unavailable ");
       print_ms(f->unavailable_ms);

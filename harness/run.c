@@ -407,6 +407,18 @@ int ctk_run_execute(const ctk_config *config, const ctk_run_options *options,
              config->path);
     return -1;
   }
+  for (int k = 0; k < config->n_faults; k++) {
+    ctk_fault_kind kind = config->faults[k].kind;
+    if (kind == CTK_FAULT_ADD || kind == CTK_FAULT_REMOVE || kind == CTK_FAULT_TRANSFER ||
+        kind == CTK_FAULT_FORCE || config->faults[k].permanent) {
+      snprintf(err, err_len,
+               "%s:%d: %s%s faults are simulator-only for now; on a running cluster use "
+               "`ctk admin FILE NODE REQUEST`",
+               config->path, config->faults[k].line, config->faults[k].permanent ? "permanent " : "",
+               ctk_fault_kind_name(kind));
+      return -1;
+    }
+  }
   run *self = calloc(1, sizeof *self);
   if (!self) {
     snprintf(err, err_len, "out of memory");

@@ -74,12 +74,12 @@ static void test_membership_scenarios(void **state) {
   assert_int_equal(cli_run(cmd, out, sizeof out), 0);
   assert_non_null(strstr(out, "FORCED           1 forced reconfiguration (UNSAFE); nothing lost"));
   assert_non_null(strstr(out, "linearizable     yes"));
-  double stalled = number_after(out, "force of node 3 at 3.00 s, healed 3.00 s: unavailable ");
+  double stalled = number_after(out, "force of node 3 at 3.00 s, accepted 3.00 s: unavailable ");
   assert_true(stalled > 0 && stalled < 2000); /* writes resume within 2 s of the force */
   snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/raft-leadership-transfer.toml 2>&1",
            cli_bin());
   assert_int_equal(cli_run(cmd, out, sizeof out), 0);
-  double transfer = number_after(out, "transfer of node 1 at 2.00 s, healed 2.00 s: unavailable ");
+  double transfer = number_after(out, "transfer of node 1 at 2.00 s, accepted 2.00 s: unavailable ");
   const char *crash = strstr(out, "crash of node ");
   assert_non_null(crash);
   double failover = number_after(crash, "unavailable ");

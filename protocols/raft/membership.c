@@ -81,6 +81,12 @@ void raft_membership_refresh(raft *r) {
   }
 }
 
+void raft_membership_truncated(raft *r, uint64_t from) {
+  if (!r->forced || r->base_index < from) return;
+  r->base_index = from - 1;
+  raft_persist_force(r);
+}
+
 int raft_membership_replicates_to(const raft *r, int i) {
   if (i == r->id) return 0;
   uint32_t to = raft_membership_nodes(&r->conf);

@@ -314,6 +314,9 @@ void raft_membership_refresh(raft *r);
 uint64_t raft_membership_agreed(const raft *r);
 /* The time by which a majority (of both, while joint) had last answered the leader. */
 uint64_t raft_membership_heard(const raft *r);
+/* The log was truncated from `from`: a forced configuration overrides only what is left of the
+ * log that predates it (the new leader's entries, configurations included, are after it). */
+void raft_membership_truncated(raft *r, uint64_t from);
 /* 1 when the leader sends the log to node i: a member of conf, or of prev_conf while conf is
  * not yet committed. */
 int raft_membership_replicates_to(const raft *r, int i);

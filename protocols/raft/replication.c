@@ -155,6 +155,7 @@ static void append_entries(raft *r, const raft_msg *m) {
       if (index <= raft_log_last(&r->log)) {
         raft_log_truncate(&r->log, index);
         raft_persist_truncate(r, index);
+        raft_membership_truncated(r, index);
         config_changed = 1; /* a configuration entry may have gone */
         /* Only a safety bug (bug_commit_by_counting) ever truncates a committed entry. */
         if (r->commit_index >= index) r->commit_index = index - 1;
