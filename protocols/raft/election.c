@@ -147,7 +147,7 @@ static void campaign(raft *r, int prevote) {
     r->voted_for = r->id;
     r->hard_state_dirty = 1;
   }
-  if (raft_membership_quorum(&r->conf, r->votes)) { /* a cluster of one */
+  if (raft_membership_quorum(&r->conf, r->votes)) { /* the only voter */
     if (prevote)
       campaign(r, 0);
     else

@@ -100,9 +100,7 @@ static int start(raft *r, const ctk_event *ev) {
   return CTK_OK;
 }
 
-/* What the codec cannot judge alone: more entries than any leader of this cluster sends, or an
- * answer of this leader's own term about an index it never sent (its log only grows while it
- * leads, so every index it sent is still at most its last). */
+/* Configuration entries the codec accepted name only nodes of this cluster. */
 static int configs_fit(const raft *r, const raft_msg *m) {
   raft_entry_iter it;
   raft_entry_iter_init(&it, m);
@@ -118,6 +116,9 @@ static int configs_fit(const raft *r, const raft_msg *m) {
   return 1;
 }
 
+/* What the codec cannot judge alone: more entries than any leader of this cluster sends, or an
+ * answer of this leader's own term about an index it never sent (its log only grows while it
+ * leads, so every index it sent is still at most its last). */
 static int plausible(const raft *r, const raft_msg *m) {
   if (m->type == RAFT_MSG_APPEND)
     return m->n_entries <= (uint64_t)r->opt.max_batch && configs_fit(r, m);

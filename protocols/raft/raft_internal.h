@@ -257,7 +257,6 @@ struct ctk_proto {
 
 typedef struct ctk_proto raft;
 
-static inline int raft_majority(const raft *r) { return r->n / 2 + 1; }
 static inline int raft_popcount(uint32_t x) { return __builtin_popcount(x); }
 
 /* output.c */
