@@ -1,8 +1,9 @@
 /* fuzz_raft_valid.c: libFuzzer target: well-formed Raft messages with arbitrary fields (terms,
  * indexes, commit points, entries and membership configurations, replies about anything,
- * TimeoutNow) operator requests and timeouts, in any order, at a 3-node cluster's node 0. Such messages may be Byzantine, so no safety property is asserted;
- * what must hold is that every one is handled or rejected without a crash, an assertion or
- * undefined behaviour, and that the node's output stays well formed. */
+ * TimeoutNow) operator requests and timeouts, in any order, at a 3-node cluster's node 0. Such
+ * messages may be Byzantine, so no safety property is asserted; what must hold is that every one is
+ * handled or rejected without a crash, an assertion or undefined behaviour, and that the node's
+ * output stays well formed. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (t > term) t = term;
         uint8_t cmd[3] = {(uint8_t)i, 0, 1}, what = (uint8_t)take(&in, 1);
         if (what & 4) { /* a configuration of nodes 0-2 */
-          raft_membership m = {.voters = 1u + (what >> 5) % 7, .voters_old = (what >> 3) & 1 ? 3 : 0};
+          raft_membership m = {.voters = 1u + (what >> 5) % 7,
+                               .voters_old = (what >> 3) & 1 ? 3 : 0};
           m.learners = 7u & ~(m.voters | m.voters_old) & (what & 1 ? 7u : 0);
           wire_writer c;
           wire_writer_init(&c);
@@ -94,8 +96,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     case 7: raft_encode_timeout_now(&w, small(&in)); break;
     case 8: { /* an operator request */
-      static const char *const requests[] = {"add 1",  "remove 2", "transfer 1", "force 0,1",
-                                             "remove 0", "add 2",   "force 0",    "add 7"};
+      static const char *const requests[] = {"add 1",    "remove 2", "transfer 1", "force 0,1",
+                                             "remove 0", "add 2",    "force 0",    "add 7"};
       const char *req = requests[take(&in, 1) % 8];
       ev.kind = CTK_EVENT_ADMIN;
       wire_put_bytes(&w, req, strlen(req));

@@ -105,8 +105,7 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
   if (r->forced)
     printf("  FORCED           %d forced reconfiguration%s (UNSAFE); %s%s\n", r->forced,
            r->forced == 1 ? "" : "s",
-           r->forced_loss[0] ? "what it lost: " : "nothing lost was detected",
-           r->forced_loss);
+           r->forced_loss[0] ? "what it lost: " : "nothing lost was detected", r->forced_loss);
   printf("  invariants       %s\n", r->violation ? r->violation_text : "held");
   printf("  linearizable     %s\n", r->linearizable == 1   ? "yes"
                                     : r->linearizable == 0 ? "NO"

@@ -113,12 +113,14 @@ typedef struct ctk_sim_config {
   char site_names[CTK_MAX_SITES][CTK_NAME_LEN];
   double latency_ms[CTK_MAX_SITES][CTK_MAX_SITES]; /* one-way, between sites; used when n_sites */
   int random_faults;   /* 1: add a fault schedule drawn from the seed (for sweeps) */
-  int random_membership; /* 1: add membership changes drawn from the seed (add, remove,
-                            transfer; for sweeps of protocols that support them) */
   double chase_leader; /* probability that each new leader is crashed or cut off soon after
                           it is elected (random_faults draws one per seed too) */
   double liveness_s;   /* after the safety phase, faults heal and all must finish by then */
   int torn_writes;     /* 1: a crash may keep only a prefix of unsynced bytes */
+
+  /* 1: add operator requests drawn from the seed (add, remove, transfer), for the membership
+   * sweeps of protocols that support them */
+  int random_membership;
 } ctk_sim_config;
 
 /* How a real node process (`ctk run`, `ctk node`) keeps its durable state and batches its work. */

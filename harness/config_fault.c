@@ -8,8 +8,8 @@
 #include "config_internal.h"
 
 const char *const config_fault_kind_names[CONFIG_N_FAULT_KINDS] = {
-    "crash", "partition", "isolate", "drop",     "delay", "duplicate",
-    "reorder", "slow",    "add",     "remove",   "transfer", "force"};
+    "crash",   "partition", "isolate", "drop",   "delay",    "duplicate",
+    "reorder", "slow",      "add",     "remove", "transfer", "force"};
 
 /* Every key a fault may have, and which kinds take it. */
 enum {
@@ -27,8 +27,8 @@ enum {
 };
 
 static const char *const fault_keys[FAULT_N_KEYS] = {
-    "at_s",        "kind",     "node",   "duration_s", "nodes",
-    "one_way",     "probability", "delay_ms", "factor", "permanent"};
+    "at_s",    "kind",        "node",     "duration_s", "nodes",
+    "one_way", "probability", "delay_ms", "factor",     "permanent"};
 
 #define FAULT_BIT(key) (1u << (key))
 #define FAULT_COMMON                                                                   \
@@ -98,8 +98,8 @@ static int fault_read_side(const cfg_reader *r, const ctk_toml_node *node, const
                            int n_nodes, ctk_fault *fault) {
   char path[CFG_PATH_LEN], expected[128];
   cfg_path(path, sizeof path, section, "nodes");
-  snprintf(expected, sizeof expected,
-           "an array of 1 to %d distinct node ids from 0 to %d (%s)", n_nodes - 1, n_nodes - 1,
+  snprintf(expected, sizeof expected, "an array of 1 to %d distinct node ids from 0 to %d (%s)",
+           n_nodes - 1, n_nodes - 1,
            fault->kind == CTK_FAULT_FORCE ? "the new members" : "the side cut off");
   size_t n = ctk_toml_array_size(node);
   if (!ctk_toml_is_array(node) || n == 0 || n >= (size_t)n_nodes)

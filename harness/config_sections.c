@@ -129,8 +129,8 @@ static int cluster_read_members(const cfg_reader *r, const ctk_toml_node *node,
 }
 
 int config_read_cluster(const cfg_reader *r, const ctk_toml_node *table, ctk_config *config) {
-  static const char *const keys[] = {"nodes", "base_port", "endpoints", "sites",
-                                     "security", "keys",   "members"};
+  static const char *const keys[] = {"nodes",    "base_port", "endpoints", "sites",
+                                     "security", "keys",      "members"};
   if (cfg_expect_table(r, table, "cluster") ||
       cfg_check_keys(r, table, "cluster", keys, sizeof keys / sizeof keys[0]))
     return -1;
@@ -384,8 +384,8 @@ static int sim_read_sites(const cfg_reader *r, const ctk_toml_node *table, ctk_s
 
 int config_read_sim(const cfg_reader *r, const ctk_toml_node *table, ctk_config *config) {
   static const char *const keys[] = {
-      "delay_ms",        "loss",         "duplicate",   "reorder",     "reorder_delay_ms",
-      "client_delay_ms", "disk_sync_us", "step_us",     "site_names",  "latency_ms",
+      "delay_ms",        "loss",         "duplicate",   "reorder",      "reorder_delay_ms",
+      "client_delay_ms", "disk_sync_us", "step_us",     "site_names",   "latency_ms",
       "random_faults",   "liveness_s",   "torn_writes", "chase_leader", "random_membership"};
   if (cfg_expect_table(r, table, "sim") ||
       cfg_check_keys(r, table, "sim", keys, sizeof keys / sizeof keys[0]))

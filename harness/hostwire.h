@@ -6,8 +6,8 @@
  * told apart) before the protocol's message. Clients send REQUEST frames (an encoded key-value
  * command, see kv.h) and get REPLY frames. The runner talks to a node's control socket with
  * STATUS and FAULTS frames. An operator (`ctk admin`) sends ADMIN frames (one request of
- * protocol.h's "Administration", ASCII) to a node's client socket and gets ADMIN_REPLY frames. Every decoder is bounds-checked: frames come from the network and are
- * untrusted. */
+ * protocol.h's "Administration", ASCII) to a node's client socket and gets ADMIN_REPLY frames.
+ * Every decoder is bounds-checked: frames come from the network and are untrusted. */
 #ifndef CTK_HOSTWIRE_H
 #define CTK_HOSTWIRE_H
 

@@ -414,8 +414,8 @@ int ctk_run_execute(const ctk_config *config, const ctk_run_options *options,
       snprintf(err, err_len,
                "%s:%d: %s%s faults are simulator-only for now; on a running cluster use "
                "`ctk admin FILE NODE REQUEST`",
-               config->path, config->faults[k].line, config->faults[k].permanent ? "permanent " : "",
-               ctk_fault_kind_name(kind));
+               config->path, config->faults[k].line,
+               config->faults[k].permanent ? "permanent " : "", ctk_fault_kind_name(kind));
       return -1;
     }
   }

@@ -123,7 +123,8 @@ void sim_admin_start(ctk_simulator *self, int i) {
   char req[128];
   admin_request(fault, req, sizeof req);
   if (spec->kind != CTK_FAULT_FORCE) {
-    sim_trace(self, "ADMIN %s requested", fault->target >= 0 ? req : ctk_fault_kind_name(spec->kind));
+    sim_trace(self, "ADMIN %s requested",
+              fault->target >= 0 ? req : ctk_fault_kind_name(spec->kind));
     admin_try(self, i);
     return;
   }

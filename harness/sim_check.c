@@ -136,9 +136,9 @@ void sim_check_acknowledged(ctk_simulator *self) {
     for (size_t i = 0; i < self->n_acked; i++) {
       if (!bsearch(&self->acked[i], executed, n, sizeof *executed, cmp_u64)) {
         sim_safety_violation(self,
-                      "durability: client %" PRIu64 "'s request %" PRIu64
-                      " was answered but no node executed it",
-                      self->acked[i] >> 40, self->acked[i] & (((uint64_t)1 << 40) - 1));
+                             "durability: client %" PRIu64 "'s request %" PRIu64
+                             " was answered but no node executed it",
+                             self->acked[i] >> 40, self->acked[i] & (((uint64_t)1 << 40) - 1));
         break;
       }
     }
@@ -158,9 +158,9 @@ void sim_check_acknowledged(ctk_simulator *self) {
   for (size_t i = 0; i < self->n_acked; i++) {
     if (!bsearch(&self->acked[i], in_log, n, sizeof *in_log, cmp_u64)) {
       sim_safety_violation(self,
-                    "durability: client %" PRIu64 "'s request %" PRIu64
-                    " was answered but is not in the committed log",
-                    self->acked[i] >> 40, self->acked[i] & (((uint64_t)1 << 40) - 1));
+                           "durability: client %" PRIu64 "'s request %" PRIu64
+                           " was answered but is not in the committed log",
+                           self->acked[i] >> 40, self->acked[i] & (((uint64_t)1 << 40) - 1));
       break;
     }
   }

@@ -143,7 +143,7 @@ typedef struct sim_fault {
   int active;
   int target; /* resolved node when it started */
   int side[CTK_MAX_NODES], n_side;
-  int event; /* its entry in fault_events once it has fired */
+  int event;                  /* its entry in fault_events once it has fired */
   uint64_t admin_deadline_us; /* operator requests: tried until then */
 } sim_fault;
 
@@ -322,7 +322,7 @@ void sim_admin_note_members(ctk_simulator *self, int node, const ctk_status *st)
 int sim_admin_random(ctk_simulator *self, ctk_fault **faults, int *n, int max);
 /* Node answered operator request i (the fault's index) with rc. */
 void sim_admin_result(ctk_simulator *self, int node, int i, int rc);
-/* A safety check failed: a violation, unless a forced reconfiguration happened (see sim_admin.c). */
+/* A safety check failed: a violation, unless the run was forced (see sim_admin.c). */
 void sim_safety_violation(ctk_simulator *self, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -226,7 +226,7 @@ void sim_fault_end(ctk_simulator *self, int i) {
   if (!fault->active) return;
   fault->active = 0;
   if (sim_fault_is_admin(fault->spec.kind)) return; /* never accepted: nothing to heal */
-  if (fault->spec.permanent) return;                 /* a lost node never comes back */
+  if (fault->spec.permanent) return;                /* a lost node never comes back */
   self->fault_events[fault->event].healed_us = self->now_us;
   sim_trace(self, "FAULT %s heals", ctk_fault_kind_name(fault->spec.kind));
   switch (fault->spec.kind) {

@@ -119,7 +119,7 @@ static void joint_quorum_needs_both_majorities(void **state) {
   assert_int_equal(raft_membership_decode(w.data, w.len, 5, &back), 0);
   assert_memory_equal(&m, &back, sizeof m);
   assert_int_equal(raft_membership_decode(w.data, w.len, 4, &back), -1); /* node 4 of 4 */
-  w.data[12] = 0x01; /* a learner that votes */
+  w.data[12] = 0x01;                                                     /* a learner that votes */
   assert_int_equal(raft_membership_decode(w.data, w.len, 5, &back), -1);
   wire_writer_free(&w);
 }
@@ -147,8 +147,8 @@ static void learners_and_strangers_do_not_vote(void **state) {
   wire_writer_init(&w);
   raft_encode_vote_reply(&w, 1, 1, 1);
   for (int from = 3; from <= 4; from++) {
-    ev = (ctk_event){.kind = CTK_EVENT_MESSAGE, .now_us = ++now, .from = from,
-                     .bytes = {w.data, w.len}};
+    ev = (ctk_event){
+        .kind = CTK_EVENT_MESSAGE, .now_us = ++now, .from = from, .bytes = {w.data, w.len}};
     assert_int_equal(ctk_raft_protocol.step(p, &ev, &out), CTK_OK);
     ctk_status st;
     ctk_raft_protocol.status(p, &st);

@@ -48,7 +48,8 @@ static void test_every_shipped_experiment(void **state) {
       assert_non_null(strstr(out, "linearizable     yes"));
     } else if (strstr(path, "force-lost-write")) { /* the loss a forced reconfiguration costs */
       assert_int_equal(rc, 1);
-      assert_non_null(strstr(out, "FORCED           1 forced reconfiguration (UNSAFE); what it lost"));
+      assert_non_null(
+          strstr(out, "FORCED           1 forced reconfiguration (UNSAFE); what it lost"));
       assert_non_null(strstr(out, "invariants       held"));
       assert_non_null(strstr(out, "linearizable     NO"));
     } else if (rc != 0) {
@@ -79,7 +80,8 @@ static void test_membership_scenarios(void **state) {
   snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/raft-leadership-transfer.toml 2>&1",
            cli_bin());
   assert_int_equal(cli_run(cmd, out, sizeof out), 0);
-  double transfer = number_after(out, "transfer of node 1 at 2.00 s, accepted 2.00 s: unavailable ");
+  double transfer =
+      number_after(out, "transfer of node 1 at 2.00 s, accepted 2.00 s: unavailable ");
   const char *crash = strstr(out, "crash of node ");
   assert_non_null(crash);
   double failover = number_after(crash, "unavailable ");

@@ -27,7 +27,8 @@ int raft_leader_append_config(raft *r, const raft_membership *m) {
   wire_writer w;
   wire_writer_init(&w);
   raft_membership_encode(&w, m);
-  int rc = w.failed ? -1 : raft_log_append_typed(&r->log, r->term, RAFT_ENTRY_CONFIG, w.data, w.len);
+  int rc =
+      w.failed ? -1 : raft_log_append_typed(&r->log, r->term, RAFT_ENTRY_CONFIG, w.data, w.len);
   wire_writer_free(&w);
   if (rc != 0) return -1;
   r->prev_conf = r->conf;

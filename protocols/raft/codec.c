@@ -21,8 +21,8 @@ static void put_header(wire_writer *w, raft_msg_type type) {
   wire_put_u8(w, (uint8_t)type);
 }
 
-void raft_encode_vote_request_flags(wire_writer *w, int prevote, uint64_t term,
-                                    uint64_t last_index, uint64_t last_term, int transfer) {
+void raft_encode_vote_request_flags(wire_writer *w, int prevote, uint64_t term, uint64_t last_index,
+                                    uint64_t last_term, int transfer) {
   put_header(w, prevote ? RAFT_MSG_PREVOTE : RAFT_MSG_REQUEST_VOTE);
   wire_put_u64(w, term);
   wire_put_u64(w, last_index);

@@ -49,7 +49,8 @@ int raft_membership_decode(const uint8_t *data, size_t len, int n_nodes, raft_me
   m->learners = wire_get_u32(&r);
   if (!wire_reader_done(&r) || version != 1 || m->voters == 0) return -1;
   if (m->learners & (m->voters | m->voters_old)) return -1;
-  uint32_t all = n_nodes > 0 ? (uint32_t)((1ull << n_nodes) - 1) : (uint32_t)((1ull << CTK_MAX_NODES) - 1);
+  uint32_t all =
+      n_nodes > 0 ? (uint32_t)((1ull << n_nodes) - 1) : (uint32_t)((1ull << CTK_MAX_NODES) - 1);
   return raft_membership_nodes(m) & ~all ? -1 : 0;
 }
 
@@ -304,7 +305,8 @@ static void leave(raft *r) {
     r->transfer_deadline_us = r->now_us + r->election_lo_us;
   }
   if (r->transfer_to != RAFT_NO_NODE) drive_transfer(r);
-  if (r->transfer_to == RAFT_NO_NODE || r->transfer_sent) raft_become_follower(r, r->term, RAFT_NO_NODE);
+  if (r->transfer_to == RAFT_NO_NODE || r->transfer_sent)
+    raft_become_follower(r, r->term, RAFT_NO_NODE);
 }
 
 void raft_membership_tick(raft *r) {

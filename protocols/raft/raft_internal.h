@@ -124,8 +124,8 @@ void raft_entry_iter_next_typed(raft_entry_iter *it, uint64_t *term, uint8_t *ty
 /* Encoders write one whole message into w. */
 void raft_encode_vote_request(wire_writer *w, int prevote, uint64_t term, uint64_t last_index,
                               uint64_t last_term);
-void raft_encode_vote_request_flags(wire_writer *w, int prevote, uint64_t term,
-                                    uint64_t last_index, uint64_t last_term, int transfer);
+void raft_encode_vote_request_flags(wire_writer *w, int prevote, uint64_t term, uint64_t last_index,
+                                    uint64_t last_term, int transfer);
 void raft_encode_vote_reply(wire_writer *w, int prevote, uint64_t term, int granted);
 void raft_encode_timeout_now(wire_writer *w, uint64_t term);
 /* AppendEntries with entries [first, first + n) taken from log (first == prev_index + 1). */

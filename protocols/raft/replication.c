@@ -212,8 +212,8 @@ void raft_recv_append(raft *r, int from, const raft_msg *m) {
 static void tell_commit(raft *r, int except) {
   for (int i = 0; i < r->n; i++) {
     const raft_peer *p = &r->peers[i];
-    if (raft_membership_replicates_to(r, i) && i != except && !p->probing && p->inflight_count == 0 &&
-        p->commit_sent < r->commit_index)
+    if (raft_membership_replicates_to(r, i) && i != except && !p->probing &&
+        p->inflight_count == 0 && p->commit_sent < r->commit_index)
       raft_send_append(r, i, 1);
   }
 }
