@@ -2,63 +2,21 @@
  *
  * The request goes to NODE's client socket as an ADMIN frame (hostwire.h); the node steps its
  * protocol with it (CTK_EVENT_ADMIN) and answers with the result and a leader hint. A node that
- * is not the leader names the leader, and the request follows it (a few hops at most). With CURVE
- * the command connects as client-0 of the key directory, like the load generator. */
-#include <errno.h>
+ * is not the leader names the leader, and the request follows it (a few hops at most). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
 
+#include "admin_client.h"
 #include "commands.h"
 #include "config.h"
 #include "hostwire.h"
-#include "security.h"
 
 #define ADMIN_TIMEOUT_MS 3000
 #define ADMIN_MAX_HOPS   5
 
 static void usage_admin(void) {
   fprintf(stderr, "usage: ctk admin FILE NODE add N | remove N | transfer N | force N,M,...\n");
-}
-
-/* One request to one node: 0 with its answer, -1 (message printed) when there is none. */
-static int ask(const ctk_config *config, const ctk_keys *keys, int node, const char *request,
-               int *rc, int *hint) {
-  void *zmq = zmq_ctx_new();
-  void *s = zmq ? zmq_socket(zmq, ZMQ_DEALER) : NULL;
-  int result = -1;
-  if (!s) {
-    fprintf(stderr, "ctk admin: cannot open a socket\n");
-    goto done;
-  }
-  int zero = 0, timeout = ADMIN_TIMEOUT_MS;
-  zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-  zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-  zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout, sizeof timeout);
-  if ((keys && ctk_keys_secure_client(s, keys, node)) ||
-      zmq_connect(s, config->cluster.endpoints[node])) {
-    fprintf(stderr, "ctk admin: cannot connect to node %d at %s: %s\n", node,
-            config->cluster.endpoints[node], zmq_strerror(errno));
-    goto done;
-  }
-  wire_writer w;
-  wire_writer_init(&w);
-  hw_put_admin(&w, request, strlen(request));
-  int sent = !w.failed && zmq_send(s, w.data, w.len, 0) == (int)w.len;
-  wire_writer_free(&w);
-  uint8_t buf[64];
-  int n = sent ? zmq_recv(s, buf, sizeof buf, 0) : -1;
-  if (n < 0 || (size_t)n > sizeof buf || hw_get_admin_reply(buf, (size_t)n, rc, hint)) {
-    fprintf(stderr, "ctk admin: no answer from node %d at %s within %d ms\n", node,
-            config->cluster.endpoints[node], ADMIN_TIMEOUT_MS);
-    goto done;
-  }
-  result = 0;
-done:
-  if (s) zmq_close(s);
-  if (zmq) zmq_ctx_term(zmq);
-  return result;
 }
 
 static const char *verdict(int rc) {
@@ -111,21 +69,15 @@ int ctk_cmd_admin(int argc, char **argv) {
             "may form a second cluster. Send it to every survivor, and never to a cluster whose "
             "majority is still alive.\n",
             request);
-  ctk_keys *keys = NULL;
-  if (config.cluster.security == CTK_SECURITY_CURVE) {
-    keys = calloc(1, sizeof *keys);
-    char kerr[CTK_PATH_LEN + 128];
-    if (!keys || ctk_keys_load(config.cluster.keys_dir, config.cluster.nodes, "client-0", keys,
-                               kerr, sizeof kerr)) {
-      fprintf(stderr, "cluster.keys: %s\n", keys ? kerr : "out of memory");
-      free(keys);
-      goto out;
-    }
-  }
   rc = 1;
   int target = (int)node, answer, hint;
   for (int hop = 0; hop < ADMIN_MAX_HOPS; hop++) {
-    if (ask(&config, keys, target, request, &answer, &hint)) break;
+    char aerr[CTK_ERR_LEN];
+    if (ctk_admin_send(&config, target, request, ADMIN_TIMEOUT_MS, &answer, &hint, aerr,
+                       sizeof aerr)) {
+      fprintf(stderr, "ctk admin: %s\n", aerr);
+      break;
+    }
     printf("node %d: %s %s", target, request, verdict(answer));
     if (answer == CTK_ERR_INVALID)
       printf(": malformed for this cluster, or %s does not support it", config.protocol_name);
@@ -138,8 +90,6 @@ int ctk_cmd_admin(int argc, char **argv) {
     printf("; the leader is node %d\n", hint);
     target = hint;
   }
-  if (keys) memset(keys, 0, sizeof *keys);
-  free(keys);
 out:
   ctk_config_free(&config);
   return rc;

@@ -224,6 +224,8 @@ void hw_put_status(wire_writer *w, const hw_status *s) {
     wire_put_blob(w, s->counters.c[i].name, strlen(s->counters.c[i].name));
     wire_put_u64(w, s->counters.c[i].value);
   }
+  wire_put_u32(w, s->proto.members);
+  wire_put_u32(w, s->proto.learners);
 }
 
 int hw_get_status(const uint8_t *frame, size_t len, hw_status *s) {
@@ -252,5 +254,7 @@ int hw_get_status(const uint8_t *frame, size_t len, hw_status *s) {
     s->counters.c[i].name[len] = 0;
     s->counters.c[i].value = wire_get_u64(&r);
   }
+  s->proto.members = wire_get_u32(&r);
+  s->proto.learners = wire_get_u32(&r);
   return wire_reader_done(&r) && s->proto.role <= CTK_ROLE_NONE ? 0 : -1;
 }

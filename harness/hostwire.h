@@ -95,7 +95,7 @@ int hw_get_faults(const uint8_t *frame, size_t len, hw_faults *f);
 /* What a node tells the runner. */
 typedef struct hw_status {
   int node_id;
-  ctk_status proto;   /* role, term, leader, commit index, log length */
+  ctk_status proto;   /* role, term, leader, commit index, log length, members, learners */
   uint64_t applied;   /* highest position applied to the key-value store */
   uint64_t kv_digest; /* of the store at `applied` */
   uint64_t msgs_sent, bytes_sent, msgs_received;

@@ -1,7 +1,9 @@
-/* test_admin.c: `ctk admin` against real node processes: a request sent to a follower follows
- * the leader hint to the leader; a learner added on a cluster that started with three voters
- * becomes a voter and the leadership can be transferred to it; a malformed request is a usage
- * error; a protocol without membership changes refuses clearly; `force` prints its warning. */
+/* test_admin.c: operator requests on real node processes. `ctk admin`: a request sent to a
+ * follower follows the leader hint to the leader; a learner added on a cluster that started
+ * with three voters becomes a voter and the leadership can be transferred to it; a malformed
+ * request is a usage error; a protocol without membership changes refuses clearly; `force`
+ * prints its warning. `ctk run` with add, transfer and remove events in the fault schedule:
+ * linearizable, and the members converge. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,6 +93,33 @@ static void test_unsupported_protocol_and_force_warning(void **state) {
   ctk_config_free(&config);
 }
 
+static void test_run_with_membership_events(void **state) {
+  (void)state;
+  int port = cli_free_ports(8);
+  assert_true(port > 0);
+  char path[256], text[1024], cmd[1024], out[16384];
+  snprintf(path, sizeof path, "%s/run.toml", tmpdir);
+  snprintf(text, sizeof text,
+           "protocol = \"raft\"\n[cluster]\nnodes = 4\nbase_port = %d\nmembers = [0, 1, 2]\n"
+           "[workload]\nclients = 4\nduration_s = 4\nwarmup_s = 0\nclient_timeout_ms = 300\n"
+           "[[fault]]\nat_s = 1.0\nkind = \"add\"\nnode = 3\n"
+           "[[fault]]\nat_s = 2.0\nkind = \"transfer\"\nnode = 3\n"
+           "[[fault]]\nat_s = 3.0\nkind = \"remove\"\nnode = \"leader\"\n",
+           port);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+  snprintf(cmd, sizeof cmd, "%s run %s --out %s/run-out --quiet 2>&1", cli_bin(), path, tmpdir);
+  int rc = cli_run(cmd, out, sizeof out);
+  if (rc != 0) fail_msg("ctk run: exit %d\n%s", rc, out);
+  assert_non_null(strstr(out, "add of node 3 at"));
+  assert_non_null(strstr(out, "transfer of node 3 at"));
+  assert_non_null(strstr(out, "remove of node 3 at")); /* node 3 led when it was removed */
+  assert_non_null(strstr(out, "linearizable    yes"));
+  assert_non_null(strstr(out, "converged"));
+}
+
 static int setup(void **state) {
   (void)state;
   return mkdtemp(tmpdir) ? 0 : -1;
@@ -107,6 +136,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_raft_add_and_transfer),
       cmocka_unit_test(test_unsupported_protocol_and_force_warning),
+      cmocka_unit_test(test_run_with_membership_events),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
