@@ -26,8 +26,8 @@ static int load_keys(const ctk_config *config, ctk_keys **keys, char *err, size_
   return 0;
 }
 
-int ctk_admin_send(const ctk_config *config, int node, const char *request, int timeout_ms,
-                   int *rc, int *leader_hint, char *err, size_t err_len) {
+int ctk_admin_send(const ctk_config *config, int node, const char *request, int timeout_ms, int *rc,
+                   int *leader_hint, char *err, size_t err_len) {
   ctk_keys *keys;
   if (load_keys(config, &keys, err, err_len)) return -1;
   void *zmq = zmq_ctx_new();
@@ -55,8 +55,7 @@ int ctk_admin_send(const ctk_config *config, int node, const char *request, int 
   uint8_t buf[64];
   int n = sent ? zmq_recv(s, buf, sizeof buf, 0) : -1;
   if (n < 0 || (size_t)n > sizeof buf || hw_get_admin_reply(buf, (size_t)n, rc, leader_hint)) {
-    snprintf(err, err_len, "no answer from node %d at %s within %d ms", node, endpoint,
-             timeout_ms);
+    snprintf(err, err_len, "no answer from node %d at %s within %d ms", node, endpoint, timeout_ms);
     goto done;
   }
   result = 0;

@@ -12,7 +12,7 @@
  * client-0 of cluster.keys. Returns 0 with the protocol's verdict in *rc (CTK_OK, CTK_ERR_*) and
  * the leader the node names in *leader_hint (-1: none), or -1 with a message in err (no
  * connection, no answer in time). */
-int ctk_admin_send(const ctk_config *config, int node, const char *request, int timeout_ms,
-                   int *rc, int *leader_hint, char *err, size_t err_len);
+int ctk_admin_send(const ctk_config *config, int node, const char *request, int timeout_ms, int *rc,
+                   int *leader_hint, char *err, size_t err_len);
 
 #endif /* CTK_ADMIN_CLIENT_H */

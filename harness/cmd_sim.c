@@ -102,6 +102,16 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
   print_faults(r);
   printf("  commits          %" PRIu64 " log positions\n", s->max_commit);
   if (r->counters.n) ctk_results_print_counters(&r->counters, "  protocol        ", stdout);
+  uint32_t all = (uint32_t)((1ull << config->cluster.nodes) - 1);
+  if ((r->members && r->members != all) || r->learners) {
+    printf("  members          voters");
+    for (int i = 0; i < config->cluster.nodes; i++)
+      if (r->members >> i & 1) printf(" %d", i);
+    if (r->learners) printf(", learners");
+    for (int i = 0; i < config->cluster.nodes; i++)
+      if (r->learners >> i & 1) printf(" %d", i);
+    printf(" (as the last leader saw them)\n");
+  }
   if (r->forced)
     printf("  FORCED           %d forced reconfiguration%s (UNSAFE); %s%s\n", r->forced,
            r->forced == 1 ? "" : "s",

@@ -341,7 +341,8 @@ static void check_convergence(run *self, ctk_run_report *report) {
     uint64_t best_term = 0;
     int leader_seen = 0;
     for (int i = 0; i < n && answered == n && !leader_seen; i++)
-      if (s[i].proto.members && (s[i].proto.term >= best_term || s[i].proto.role == CTK_ROLE_LEADER)) {
+      if (s[i].proto.members &&
+          (s[i].proto.term >= best_term || s[i].proto.role == CTK_ROLE_LEADER)) {
         best_term = s[i].proto.term;
         members = s[i].proto.members | s[i].proto.learners;
         leader_seen = s[i].proto.role == CTK_ROLE_LEADER;

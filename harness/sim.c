@@ -343,6 +343,12 @@ int ctk_sim_execute(const ctk_config *config, const ctk_sim_options *options,
   report->stats.trace_hash = XXH3_64bits_digest(self->trace_state);
   report->violation = self->violated;
   report->forced = self->forced;
+  int leader = sim_current_leader(self);
+  ctk_status st;
+  if (leader >= 0 && ctk_sim_status(self, leader, &st) == 0) {
+    report->members = st.members;
+    report->learners = st.learners;
+  }
   snprintf(report->forced_loss, sizeof report->forced_loss, "%s", self->forced_loss);
   snprintf(report->violation_text, sizeof report->violation_text, "%s", self->violation);
   if (report_faults(self, report)) {

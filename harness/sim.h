@@ -82,6 +82,9 @@ typedef struct ctk_sim_report {
    * Such a break does not stop the run, so the checker judges what the clients saw. */
   int forced;
   char forced_loss[1024];
+  /* The members at the end as the last leader saw them (0 and 0: no leader, or a protocol with
+   * static membership). */
+  uint32_t members, learners;
 } ctk_sim_report;
 
 /* Runs one experiment in the simulator with config->seed. Returns 0 when it ran (see the report

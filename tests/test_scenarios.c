@@ -74,6 +74,7 @@ static void test_membership_scenarios(void **state) {
   snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/raft-quorum-loss-force.toml 2>&1", cli_bin());
   assert_int_equal(cli_run(cmd, out, sizeof out), 0);
   assert_non_null(strstr(out, "FORCED           1 forced reconfiguration (UNSAFE); nothing lost"));
+  assert_non_null(strstr(out, "members          voters 3 4 (as the last leader saw them)"));
   assert_non_null(strstr(out, "linearizable     yes"));
   double stalled = number_after(out, "force of node 3 at 3.00 s, accepted 3.00 s: unavailable ");
   assert_true(stalled > 0 && stalled < 2000); /* writes resume within 2 s of the force */
