@@ -1,7 +1,8 @@
 /* fuzz_hostwire.c: libFuzzer target: arbitrary bytes as a frame of the real nodes' envelope
- * (hostwire.h): a peer frame, a client request or reply, a status reply, a fault set, and a peer
- * identity. Every decoder must accept or refuse without reading out of bounds, and what it
- * accepts must encode back to a frame that decodes to the same values. */
+ * (hostwire.h): a peer frame, a client request or reply, a status reply, a fault set, an
+ * operator request or its reply, and a peer identity. Every decoder must accept or refuse without
+ * reading out of bounds, and what it accepts must encode back to a frame that decodes to the same
+ * values. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   hw_get_status(data, size, &status);
   hw_faults faults;
   hw_get_faults(data, size, &faults);
+  ctk_bytes request;
+  if (hw_get_admin(data, size, &request) == 0 &&
+      (request.len == 0 || request.len > HW_ADMIN_MAX_BYTES || request.len > size))
+    abort();
+  int rc, hint;
+  if (hw_get_admin_reply(data, size, &rc, &hint) == 0 &&
+      (rc > 0 || hint < -1 || hint >= CTK_MAX_NODES))
+    abort();
   if (size >= 4) {
     uint32_t tag;
     memcpy(&tag, data, 4);

@@ -1,8 +1,9 @@
 /* fuzz_raft_valid.c: libFuzzer target: well-formed Raft messages with arbitrary fields (terms,
- * indexes, commit points, entries, replies about anything) and timeouts, in any order, at a
- * 3-node cluster's node 0. Such messages may be Byzantine, so no safety property is asserted;
- * what must hold is that every one is handled or rejected without a crash, an assertion or
- * undefined behaviour, and that the node's output stays well formed. */
+ * indexes, commit points, entries and membership configurations, replies about anything,
+ * TimeoutNow) operator requests and timeouts, in any order, at a 3-node cluster's node 0. Such
+ * messages may be Byzantine, so no safety property is asserted; what must hold is that every one is
+ * handled or rejected without a crash, an assertion or undefined behaviour, and that the node's
+ * output stays well formed. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,14 +44,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   raft_log_init(&entries);
   uint64_t now = 2;
   while (in.size > 0) {
-    uint8_t kind = (uint8_t)take(&in, 1) % 8;
+    uint8_t kind = (uint8_t)take(&in, 1) % 10;
     int from = 1 + (int)(take(&in, 1) % 2);
     now += take(&in, 2) * 100;
     wire_writer_reset(&w);
     ctk_event ev = {.kind = CTK_EVENT_MESSAGE, .now_us = now, .from = from};
     switch (kind) {
     case 0:
-    case 1: raft_encode_vote_request(&w, kind == 0, small(&in), small(&in), small(&in)); break;
+    case 1:
+      raft_encode_vote_request_flags(&w, kind == 0, small(&in), small(&in), small(&in),
+                                     kind == 1 && (take(&in, 1) & 1));
+      break;
     case 2:
     case 3: raft_encode_vote_reply(&w, kind == 2, small(&in), (int)(take(&in, 1) & 1)); break;
     case 4: { /* AppendEntries carrying up to 4 entries of non-decreasing terms */
@@ -62,8 +66,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       for (uint64_t i = 0; i < n; i++) {
         t += take(&in, 1) % 2;
         if (t > term) t = term;
-        uint8_t cmd[3] = {(uint8_t)i, 0, 1};
-        raft_log_append(&entries, t, cmd, take(&in, 1) % 2 ? sizeof cmd : 0);
+        uint8_t cmd[3] = {(uint8_t)i, 0, 1}, what = (uint8_t)take(&in, 1);
+        if (what & 4) { /* a configuration of nodes 0-2 */
+          raft_membership m = {.voters = 1u + (what >> 5) % 7,
+                               .voters_old = (what >> 3) & 1 ? 3 : 0};
+          m.learners = 7u & ~(m.voters | m.voters_old) & (what & 1 ? 7u : 0);
+          wire_writer c;
+          wire_writer_init(&c);
+          raft_membership_encode(&c, &m);
+          raft_log_append_typed(&entries, t, RAFT_ENTRY_CONFIG, c.data, c.len);
+          wire_writer_free(&c);
+        } else {
+          raft_log_append(&entries, t, cmd, what % 2 ? sizeof cmd : 0);
+        }
       }
       raft_encode_append(&w, term, prev, prev_term, commit, &entries, n);
       break;
@@ -79,12 +94,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       raft_encode_forward(&w, cmd, len);
       break;
     }
+    case 7: raft_encode_timeout_now(&w, small(&in)); break;
+    case 8: { /* an operator request */
+      static const char *const requests[] = {"add 1",    "remove 2", "transfer 1", "force 0,1",
+                                             "remove 0", "add 2",    "force 0",    "add 7"};
+      const char *req = requests[take(&in, 1) % 8];
+      ev.kind = CTK_EVENT_ADMIN;
+      wire_put_bytes(&w, req, strlen(req));
+      break;
+    }
     default: ev.kind = CTK_EVENT_TIMEOUT; break;
     }
     if (w.failed) abort();
     ev.bytes = (ctk_bytes){w.data, w.len};
     int rc = ctk_raft_protocol.step(p, &ev, &out);
-    if (rc != CTK_OK && rc != CTK_ERR_MALFORMED) abort();
+    if (rc != CTK_OK && rc != CTK_ERR_MALFORMED &&
+        !(ev.kind == CTK_EVENT_ADMIN && (rc == CTK_ERR_REJECTED || rc == CTK_ERR_INVALID)))
+      abort();
     for (size_t i = 0; i < out.n_messages; i++)
       if (out.messages[i].to < 1 || out.messages[i].to > 2) abort();
     for (size_t i = 1; i < out.n_commits; i++)

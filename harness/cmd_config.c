@@ -37,7 +37,10 @@ static void config_print_summary(const ctk_config *config) {
  * Returns 0, or 2 after printing the protocol's message. */
 static int config_try_create(const ctk_config *config) {
   const ctk_protocol_def *def = config->protocol;
-  ctk_node_config nc = {.node_id = 0, .n_nodes = config->cluster.nodes, .seed = config->seed};
+  ctk_node_config nc = {.node_id = 0,
+                        .n_nodes = config->cluster.nodes,
+                        .seed = config->seed,
+                        .members = config->cluster.members};
   char err[CTK_ERR_LEN] = "";
   ctk_proto *proto = def->create(&nc, config->protocol_options, err, sizeof err);
   if (proto) {

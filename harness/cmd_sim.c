@@ -49,10 +49,12 @@ static void print_faults(const ctk_sim_report *r) {
     else
       printf("of node %d", f->node);
     printf(" at %.2f s, ", (double)f->at_us / 1e6);
+    int request = f->kind == CTK_FAULT_ADD || f->kind == CTK_FAULT_REMOVE ||
+                  f->kind == CTK_FAULT_TRANSFER || f->kind == CTK_FAULT_FORCE;
     if (f->healed_us)
-      printf("healed %.2f s", (double)f->healed_us / 1e6);
+      printf("%s %.2f s", request ? "accepted" : "healed", (double)f->healed_us / 1e6);
     else
-      printf("not healed during the run");
+      printf("%s", request ? "never accepted" : "not healed during the run");
     if (f->unavailable_ms >= 0) {
       printf(": unavailable ");
       print_ms(f->unavailable_ms);
@@ -103,6 +105,20 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
   print_faults(r);
   printf("  commits          %" PRIu64 " log positions\n", s->max_commit);
   if (r->counters.n) ctk_results_print_counters(&r->counters, "  protocol        ", stdout);
+  uint32_t all = (uint32_t)((1ull << config->cluster.nodes) - 1);
+  if ((r->members && r->members != all) || r->learners) {
+    printf("  members          voters");
+    for (int i = 0; i < config->cluster.nodes; i++)
+      if (r->members >> i & 1) printf(" %d", i);
+    if (r->learners) printf(", learners");
+    for (int i = 0; i < config->cluster.nodes; i++)
+      if (r->learners >> i & 1) printf(" %d", i);
+    printf(" (as the last leader saw them)\n");
+  }
+  if (r->forced)
+    printf("  FORCED           %d forced reconfiguration%s (UNSAFE); %s%s\n", r->forced,
+           r->forced == 1 ? "" : "s",
+           r->forced_loss[0] ? "what it lost: " : "nothing lost was detected", r->forced_loss);
   printf("  invariants       %s\n", r->violation ? r->violation_text : "held");
   printf("  linearizable     %s%s\n",
          r->linearizable == 1   ? "yes"
@@ -359,6 +375,7 @@ static int sweep_one(const ctk_config *base, uint64_t seed, int fd) {
     n = snprintf(line, sizeof line, "%" PRIu64 " FAIL cannot run: %s\n", seed, err);
   } else {
     const char *why = report.violation           ? report.violation_text
+                      : report.forced_loss[0]    ? report.forced_loss
                       : report.linearizable == 0 ? "history not linearizable"
                       : report.linearizable < 0  ? "linearizability undecided"
                                                  : NULL;

@@ -70,5 +70,11 @@ int ctk_cmd_new_protocol(int argc, char **argv);
  * Exit status 0 when every expectation held (and, with --check, the output matched), 1 when one
  * failed or the output differs, 2 on an error in the script or a usage error. */
 int ctk_cmd_script(int argc, char **argv);
+/* ctk admin FILE NODE REQUEST...: sends one operator request ("add 3", "remove 0", "transfer 2",
+ * "force 0,1"; protocol.h, "Administration") to node NODE of the running cluster FILE describes,
+ * following the leader hint of a node that is not the leader. `force` goes to NODE alone (run it
+ * on every survivor) and first prints what it may lose. Exit status 0 accepted, 1 refused or no
+ * answer, 2 on a usage error. */
+int ctk_cmd_admin(int argc, char **argv);
 
 #endif /* CTK_COMMANDS_H */

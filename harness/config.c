@@ -13,7 +13,7 @@
 #include "config_internal.h"
 
 const char *ctk_fault_kind_name(ctk_fault_kind kind) {
-  if (kind < CTK_FAULT_CRASH || kind > CTK_FAULT_CLOCK_SKEW) return "unknown";
+  if (kind < CTK_FAULT_CRASH || kind > CTK_FAULT_FORCE) return "unknown";
   return config_fault_kind_names[kind - 1];
 }
 

@@ -39,6 +39,13 @@ typedef enum ctk_fault_kind {
   CTK_FAULT_SLOW,      /* node processes and sends factor times slower */
   CTK_FAULT_CLOCK_SKEW, /* simulator only: node's clock runs at `rate` times real time (the
                            now_us it is given and the deadlines it asks for) */
+  /* Operator requests (CTK_EVENT_ADMIN), handed to the current leader until one accepts it or
+   * duration_s passes (0: until the end of the safety phase); protocols without membership
+   * changes refuse them. */
+  CTK_FAULT_ADD,      /* add `node` (a learner first, voting once caught up) */
+  CTK_FAULT_REMOVE,   /* remove `node` from the members */
+  CTK_FAULT_TRANSFER, /* hand leadership to `node` */
+  CTK_FAULT_FORCE,    /* UNSAFE: make exactly `nodes` the members, told to each of them */
 } ctk_fault_kind;
 
 /* Who a fault hits, resolved when it fires. */
@@ -56,6 +63,7 @@ typedef struct ctk_fault {
   int nodes[CTK_MAX_NODES]; /* partition: the side cut off from the rest */
   int n_nodes;
   int one_way;        /* partition: only messages into `nodes` are blocked */
+  int permanent;      /* crash: the node never comes back, not even in the liveness phase */
   double probability; /* drop, duplicate, reorder */
   double delay_ms;    /* delay; reorder: the largest extra delay */
   double factor;      /* slow */
@@ -101,6 +109,7 @@ typedef struct ctk_cluster {
    * name ("epaxos5"), or the absolute path of a matrix file. It fills sim.site_names and
    * sim.latency_ms; `ctk run` then emulates it on real processes in network namespaces. */
   char wan[CTK_PATH_LEN];
+  uint32_t members; /* the initial voting members, a bitmask of node ids; 0: all nodes */
 } ctk_cluster;
 
 /* The simulated network, disk and run phases. */
@@ -121,6 +130,10 @@ typedef struct ctk_sim_config {
                           it is elected (random_faults draws one per seed too) */
   double liveness_s;   /* after the safety phase, faults heal and all must finish by then */
   int torn_writes;     /* 1: a crash may keep only a prefix of unsynced bytes */
+
+  /* 1: add operator requests drawn from the seed (add, remove, transfer), for the membership
+   * sweeps of protocols that support them */
+  int random_membership;
 } ctk_sim_config;
 
 /* How a real node process (`ctk run`, `ctk node`) keeps its durable state and batches its work. */

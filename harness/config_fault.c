@@ -8,7 +8,8 @@
 #include "config_internal.h"
 
 const char *const config_fault_kind_names[CONFIG_N_FAULT_KINDS] = {
-    "crash", "partition", "isolate", "drop", "delay", "duplicate", "reorder", "slow", "clock_skew"};
+    "crash", "partition",  "isolate", "drop",   "delay",    "duplicate", "reorder",
+    "slow",  "clock_skew", "add",     "remove", "transfer", "force"};
 
 /* Every key a fault may have, and which kinds take it. */
 enum {
@@ -22,12 +23,13 @@ enum {
   FAULT_KEY_DELAY_MS,
   FAULT_KEY_FACTOR,
   FAULT_KEY_RATE,
+  FAULT_KEY_PERMANENT,
   FAULT_N_KEYS,
 };
 
 static const char *const fault_keys[FAULT_N_KEYS] = {
-    "at_s",    "kind",        "node",     "duration_s", "nodes",
-    "one_way", "probability", "delay_ms", "factor",     "rate"};
+    "at_s",        "kind",     "node",   "duration_s", "nodes",    "one_way",
+    "probability", "delay_ms", "factor", "rate",       "permanent"};
 
 #define FAULT_BIT(key) (1u << (key))
 #define FAULT_COMMON                                                                   \
@@ -36,6 +38,7 @@ static const char *const fault_keys[FAULT_N_KEYS] = {
 
 static unsigned fault_keys_of(ctk_fault_kind kind) {
   switch (kind) {
+  case CTK_FAULT_CRASH: return FAULT_COMMON | FAULT_BIT(FAULT_KEY_PERMANENT);
   case CTK_FAULT_PARTITION:
     return FAULT_COMMON | FAULT_BIT(FAULT_KEY_NODES) | FAULT_BIT(FAULT_KEY_ONE_WAY);
   case CTK_FAULT_DROP:
@@ -45,6 +48,9 @@ static unsigned fault_keys_of(ctk_fault_kind kind) {
   case CTK_FAULT_DELAY: return FAULT_COMMON | FAULT_BIT(FAULT_KEY_DELAY_MS);
   case CTK_FAULT_SLOW: return FAULT_COMMON | FAULT_BIT(FAULT_KEY_FACTOR);
   case CTK_FAULT_CLOCK_SKEW: return FAULT_COMMON | FAULT_BIT(FAULT_KEY_RATE);
+  case CTK_FAULT_FORCE:
+    return FAULT_BIT(FAULT_KEY_AT_S) | FAULT_BIT(FAULT_KEY_KIND) | FAULT_BIT(FAULT_KEY_DURATION_S) |
+           FAULT_BIT(FAULT_KEY_NODES);
   default: return FAULT_COMMON;
   }
 }
@@ -94,9 +100,9 @@ static int fault_read_side(const cfg_reader *r, const ctk_toml_node *node, const
                            int n_nodes, ctk_fault *fault) {
   char path[CFG_PATH_LEN], expected[128];
   cfg_path(path, sizeof path, section, "nodes");
-  snprintf(expected, sizeof expected,
-           "an array of 1 to %d distinct node ids from 0 to %d (the side cut off)", n_nodes - 1,
-           n_nodes - 1);
+  snprintf(expected, sizeof expected, "an array of 1 to %d distinct node ids from 0 to %d (%s)",
+           n_nodes - 1, n_nodes - 1,
+           fault->kind == CTK_FAULT_FORCE ? "the new members" : "the side cut off");
   size_t n = ctk_toml_array_size(node);
   if (!ctk_toml_is_array(node) || n == 0 || n >= (size_t)n_nodes)
     return cfg_fail_expected(r, node, path, expected);
@@ -144,9 +150,9 @@ static int fault_read_one(const cfg_reader *r, const ctk_toml_node *table, const
       cfg_choice(r, table, section, "kind", config_fault_kind_names, CONFIG_N_FAULT_KINDS, &kind);
   if (given < 0) return -1;
   if (given == 0)
-    return fault_missing(
-        r, table, section, "kind",
-        "(crash, partition, isolate, drop, delay, duplicate, reorder, slow or clock_skew)");
+    return fault_missing(r, table, section, "kind",
+                         "(crash, partition, isolate, drop, delay, duplicate, reorder, slow, "
+                         "clock_skew, add, remove, transfer or force)");
   fault->kind = (ctk_fault_kind)(kind + 1);
   if (fault_check_applicable(r, table, section, fault->kind)) return -1;
 
@@ -172,7 +178,17 @@ static int fault_read_one(const cfg_reader *r, const ctk_toml_node *table, const
     return -1;
   const ctk_toml_node *side = ctk_toml_table_get(table, "nodes");
   if (side && fault_read_side(r, side, section, n_nodes, fault)) return -1;
+  if (!side && fault->kind == CTK_FAULT_FORCE)
+    return fault_missing(r, table, section, "nodes",
+                         "for force faults (the surviving node ids that become the members)");
   if (cfg_bool(r, table, section, "one_way", &fault->one_way) < 0) return -1;
+  if (cfg_bool(r, table, section, "permanent", &fault->permanent) < 0) return -1;
+  if (fault->permanent && fault->duration_s > 0) {
+    char path[CFG_PATH_LEN];
+    cfg_path(path, sizeof path, section, "duration_s");
+    return cfg_fail_expected(r, ctk_toml_table_get(table, "duration_s"), path,
+                             "0 (or nothing) for a permanent crash");
+  }
 
   if (fault->kind == CTK_FAULT_REORDER) fault->delay_ms = config->sim.reorder_delay_ms;
   given = cfg_number(r, table, section, "probability", 0, 0, 1, &fault->probability);

@@ -17,7 +17,7 @@
 #define CONFIG_MAX_KEYS       1000000000
 
 #define CONFIG_N_DISTRIBUTIONS 3
-#define CONFIG_N_FAULT_KINDS   9
+#define CONFIG_N_FAULT_KINDS   13
 extern const char *const config_distribution_names[CONFIG_N_DISTRIBUTIONS];
 #define CONFIG_N_STORES 2
 extern const char *const config_store_names[CONFIG_N_STORES];

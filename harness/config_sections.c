@@ -107,9 +107,30 @@ static int cluster_read_security(const cfg_reader *r, const ctk_toml_node *table
   return 0;
 }
 
+/* members: the initial voters, 1 to `nodes` distinct node ids. */
+static int cluster_read_members(const cfg_reader *r, const ctk_toml_node *node,
+                                ctk_cluster *cluster) {
+  char expected[128];
+  snprintf(expected, sizeof expected, "an array of 1 to %d distinct node ids from 0 to %d",
+           cluster->nodes, cluster->nodes - 1);
+  size_t n = ctk_toml_array_size(node);
+  if (!ctk_toml_is_array(node) || n == 0 || n > (size_t)cluster->nodes)
+    return cfg_fail_expected(r, node, "cluster.members", expected);
+  uint32_t members = 0;
+  for (size_t i = 0; i < n; i++) {
+    int64_t id;
+    if (ctk_toml_get_integer(ctk_toml_array_at(node, i), &id) != 0 || id < 0 ||
+        id >= cluster->nodes || (members >> id & 1))
+      return cfg_fail_expected(r, node, "cluster.members", expected);
+    members |= 1u << id;
+  }
+  cluster->members = members == (uint32_t)((1ull << cluster->nodes) - 1) ? 0 : members;
+  return 0;
+}
+
 int config_read_cluster(const cfg_reader *r, const ctk_toml_node *table, ctk_config *config) {
   static const char *const keys[] = {"nodes",    "base_port", "endpoints", "sites",
-                                     "security", "keys",      "wan"};
+                                     "security", "keys",      "wan",       "members"};
   if (cfg_expect_table(r, table, "cluster") ||
       cfg_check_keys(r, table, "cluster", keys, sizeof keys / sizeof keys[0]))
     return -1;
@@ -121,6 +142,8 @@ int config_read_cluster(const cfg_reader *r, const ctk_toml_node *table, ctk_con
   config_default_endpoints(cluster);
   const ctk_toml_node *endpoints = ctk_toml_table_get(table, "endpoints");
   if (endpoints && cluster_read_endpoints(r, endpoints, cluster)) return -1;
+  const ctk_toml_node *members = ctk_toml_table_get(table, "members");
+  if (members && cluster_read_members(r, members, cluster)) return -1;
   if (cluster_read_security(r, table, cluster)) return -1;
   const ctk_toml_node *wan = ctk_toml_table_get(table, "wan");
   return wan ? config_read_wan(r, wan, config) : 0;
@@ -378,9 +401,9 @@ static int sim_read_sites(const cfg_reader *r, const ctk_toml_node *table, ctk_c
 
 int config_read_sim(const cfg_reader *r, const ctk_toml_node *table, ctk_config *config) {
   static const char *const keys[] = {
-      "delay_ms",        "loss",         "duplicate",   "reorder",     "reorder_delay_ms",
-      "client_delay_ms", "disk_sync_us", "step_us",     "site_names",  "latency_ms",
-      "random_faults",   "liveness_s",   "torn_writes", "chase_leader"};
+      "delay_ms",        "loss",         "duplicate",   "reorder",      "reorder_delay_ms",
+      "client_delay_ms", "disk_sync_us", "step_us",     "site_names",   "latency_ms",
+      "random_faults",   "liveness_s",   "torn_writes", "chase_leader", "random_membership"};
   if (cfg_expect_table(r, table, "sim") ||
       cfg_check_keys(r, table, "sim", keys, sizeof keys / sizeof keys[0]))
     return -1;
@@ -398,6 +421,7 @@ int config_read_sim(const cfg_reader *r, const ctk_toml_node *table, ctk_config 
       cfg_number(r, table, s, "step_us", 0, 0, CONFIG_MAX_US, &sim->step_us) < 0 ||
       sim_read_sites(r, table, config) < 0 ||
       cfg_bool(r, table, s, "random_faults", &sim->random_faults) < 0 ||
+      cfg_bool(r, table, s, "random_membership", &sim->random_membership) < 0 ||
       cfg_number(r, table, s, "chase_leader", 0, 0, 1, &sim->chase_leader) < 0 ||
       cfg_number(r, table, s, "liveness_s", 0, 1, CONFIG_MAX_S, &sim->liveness_s) < 0 ||
       cfg_bool(r, table, s, "torn_writes", &sim->torn_writes) < 0)

@@ -85,6 +85,12 @@ static void write_cluster(config_writer *w, const ctk_config *config) {
     write_string(w, c->endpoints[i]);
   }
   write_text(w, "]\n");
+  if (c->members) {
+    write_text(w, "members = [");
+    for (int i = 0, k = 0; i < c->nodes; i++)
+      if (c->members >> i & 1) write_text(w, "%s%d", k++ ? ", " : "", i);
+    write_text(w, "]\n");
+  }
   if (c->security == CTK_SECURITY_CURVE) {
     write_text(w, "security = \"curve\"\nkeys = ");
     write_string(w, c->keys_dir);
@@ -159,6 +165,7 @@ static void write_sim(config_writer *w, const ctk_sim_config *sim, int wan) {
     write_text(w, "]\n");
   }
   write_bool_key(w, "random_faults", sim->random_faults);
+  if (sim->random_membership) write_bool_key(w, "random_membership", 1);
   write_number_key(w, "chase_leader", sim->chase_leader);
   write_number_key(w, "liveness_s", sim->liveness_s);
   write_bool_key(w, "torn_writes", sim->torn_writes);
@@ -208,8 +215,11 @@ static void write_protocol_options(config_writer *w, const ctk_config *config) {
 static void write_fault(config_writer *w, const ctk_fault *f) {
   write_text(w, "\n[[fault]]\n");
   write_number_key(w, "at_s", f->at_s);
-  write_text(w, "kind = \"%s\"\nnode = ", ctk_fault_kind_name(f->kind));
-  if (f->node == CTK_TARGET_LEADER)
+  write_text(w, "kind = \"%s\"\n", ctk_fault_kind_name(f->kind));
+  if (f->kind != CTK_FAULT_FORCE) write_text(w, "node = ");
+  if (f->kind == CTK_FAULT_FORCE)
+    ;
+  else if (f->node == CTK_TARGET_LEADER)
     write_text(w, "\"leader\"\n");
   else if (f->node == CTK_TARGET_RANDOM)
     write_text(w, "\"random\"\n");
@@ -219,13 +229,14 @@ static void write_fault(config_writer *w, const ctk_fault *f) {
     write_text(w, "%d\n", f->node);
   write_number_key(w, "duration_s", f->duration_s);
   switch (f->kind) {
+  case CTK_FAULT_FORCE:
   case CTK_FAULT_PARTITION:
     if (f->n_nodes > 0) {
       write_text(w, "nodes = [");
       for (int i = 0; i < f->n_nodes; i++) write_text(w, "%s%d", i ? ", " : "", f->nodes[i]);
       write_text(w, "]\n");
     }
-    write_bool_key(w, "one_way", f->one_way);
+    if (f->kind == CTK_FAULT_PARTITION) write_bool_key(w, "one_way", f->one_way);
     break;
   case CTK_FAULT_DROP:
   case CTK_FAULT_DUPLICATE: write_number_key(w, "probability", f->probability); break;
@@ -236,6 +247,9 @@ static void write_fault(config_writer *w, const ctk_fault *f) {
   case CTK_FAULT_DELAY: write_number_key(w, "delay_ms", f->delay_ms); break;
   case CTK_FAULT_SLOW: write_number_key(w, "factor", f->factor); break;
   case CTK_FAULT_CLOCK_SKEW: write_number_key(w, "rate", f->rate); break;
+  case CTK_FAULT_CRASH:
+    if (f->permanent) write_bool_key(w, "permanent", 1);
+    break;
   default: break;
   }
 }

@@ -58,7 +58,7 @@ uint32_t hw_cluster_tag(const ctk_cluster *cluster) {
 }
 
 int hw_frame_kind(const uint8_t *frame, size_t len) {
-  if (len < 2 || frame[0] != HW_MAGIC || frame[1] < HW_PEER || frame[1] > HW_FAULTS_ACK) return -1;
+  if (len < 2 || frame[0] != HW_MAGIC || frame[1] < HW_PEER || frame[1] > HW_ADMIN_REPLY) return -1;
   return frame[1];
 }
 
@@ -170,6 +170,38 @@ int hw_get_faults(const uint8_t *frame, size_t len, hw_faults *f) {
   return 0;
 }
 
+void hw_put_admin(wire_writer *w, const char *request, size_t len) {
+  put_header(w, HW_ADMIN);
+  wire_put_blob(w, request, len);
+}
+
+int hw_get_admin(const uint8_t *frame, size_t len, ctk_bytes *request) {
+  wire_reader r;
+  get_header(&r, frame, len, HW_ADMIN);
+  request->data = wire_get_blob(&r, HW_ADMIN_MAX_BYTES, &request->len);
+  if (!wire_reader_done(&r) || request->len == 0) return -1;
+  for (size_t i = 0; i < request->len; i++)
+    if (request->data[i] < 0x20 || request->data[i] > 0x7E) return -1;
+  return 0;
+}
+
+void hw_put_admin_reply(wire_writer *w, int rc, int leader_hint) {
+  put_header(w, HW_ADMIN_REPLY);
+  wire_put_u8(w, (uint8_t)-rc); /* 0 or a small positive number */
+  wire_put_u8(w, (uint8_t)(leader_hint + 1));
+}
+
+int hw_get_admin_reply(const uint8_t *frame, size_t len, int *rc, int *leader_hint) {
+  wire_reader r;
+  get_header(&r, frame, len, HW_ADMIN_REPLY);
+  uint8_t code = wire_get_u8(&r);
+  uint8_t hint = wire_get_u8(&r);
+  if (!wire_reader_done(&r) || code > 64 || hint > CTK_MAX_NODES) return -1;
+  *rc = -(int)code;
+  *leader_hint = (int)hint - 1;
+  return 0;
+}
+
 void hw_put_status_request(wire_writer *w) { put_header(w, HW_STATUS); }
 void hw_put_faults_ack(wire_writer *w) { put_header(w, HW_FAULTS_ACK); }
 
@@ -192,6 +224,8 @@ void hw_put_status(wire_writer *w, const hw_status *s) {
     wire_put_blob(w, s->counters.c[i].name, strlen(s->counters.c[i].name));
     wire_put_u64(w, s->counters.c[i].value);
   }
+  wire_put_u32(w, s->proto.members);
+  wire_put_u32(w, s->proto.learners);
 }
 
 int hw_get_status(const uint8_t *frame, size_t len, hw_status *s) {
@@ -220,5 +254,7 @@ int hw_get_status(const uint8_t *frame, size_t len, hw_status *s) {
     s->counters.c[i].name[len] = 0;
     s->counters.c[i].value = wire_get_u64(&r);
   }
+  s->proto.members = wire_get_u32(&r);
+  s->proto.learners = wire_get_u32(&r);
   return wire_reader_done(&r) && s->proto.role <= CTK_ROLE_NONE ? 0 : -1;
 }

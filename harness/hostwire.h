@@ -5,8 +5,9 @@
  * id and the cluster's tag (a hash of the cluster's endpoints, so a node of another cluster is
  * told apart) before the protocol's message. Clients send REQUEST frames (an encoded key-value
  * command, see kv.h) and get REPLY frames. The runner talks to a node's control socket with
- * STATUS and FAULTS frames. Every decoder is bounds-checked: frames come from the network and are
- * untrusted. */
+ * STATUS and FAULTS frames. An operator (`ctk admin`) sends ADMIN frames (one request of
+ * protocol.h's "Administration", ASCII) to a node's client socket and gets ADMIN_REPLY frames.
+ * Every decoder is bounds-checked: frames come from the network and are untrusted. */
 #ifndef CTK_HOSTWIRE_H
 #define CTK_HOSTWIRE_H
 
@@ -28,7 +29,11 @@ typedef enum hw_kind {
   HW_STATUS_REPLY, /* node -> runner */
   HW_FAULTS,       /* runner -> node: the network faults to apply from now on */
   HW_FAULTS_ACK,   /* node -> runner */
+  HW_ADMIN,        /* operator -> node: an operator request ("add 3"), ASCII */
+  HW_ADMIN_REPLY,  /* node -> operator: the protocol's answer and a leader hint */
 } hw_kind;
+
+#define HW_ADMIN_MAX_BYTES 256
 
 /* The identity a node's outgoing (DEALER) socket presents to its peers' ROUTER sockets. */
 #define HW_PEER_ID_LEN 6
@@ -62,6 +67,13 @@ void hw_put_reply(wire_writer *w, const hw_reply *reply);
 int hw_get_reply(const uint8_t *frame, size_t len, hw_reply *reply, char *value_buf,
                  size_t value_cap);
 
+void hw_put_admin(wire_writer *w, const char *request, size_t len);
+/* The request (borrowed): 1 to HW_ADMIN_MAX_BYTES printable ASCII bytes. 0 or -1. */
+int hw_get_admin(const uint8_t *frame, size_t len, ctk_bytes *request);
+/* rc: the step's CTK_OK or CTK_ERR_* code; leader_hint: -1 or a node the request should go to. */
+void hw_put_admin_reply(wire_writer *w, int rc, int leader_hint);
+int hw_get_admin_reply(const uint8_t *frame, size_t len, int *rc, int *leader_hint);
+
 /* The network faults a node applies to its own traffic. */
 typedef struct hw_faults {
   double drop;      /* probability a message is lost */
@@ -83,7 +95,7 @@ int hw_get_faults(const uint8_t *frame, size_t len, hw_faults *f);
 /* What a node tells the runner. */
 typedef struct hw_status {
   int node_id;
-  ctk_status proto;   /* role, term, leader, commit index, log length */
+  ctk_status proto;   /* role, term, leader, commit index, log length, members, learners */
   uint64_t applied;   /* highest position applied to the key-value store */
   uint64_t kv_digest; /* of the store at `applied` */
   uint64_t msgs_sent, bytes_sent, msgs_received;

@@ -35,6 +35,9 @@ static void usage(FILE *out) {
           "  protocols            list the protocols\n"
           "  conform PROTOCOL|PATH.so [--seeds N] [--nodes N] [--out DIR]\n"
           "                       run the conformance suite against a protocol\n"
+          "  admin FILE NODE add N|remove N|transfer N|force N,M,...\n"
+          "                       a membership change or leadership transfer on a running\n"
+          "                       cluster (force: UNSAFE recovery from a lost majority)\n"
           "  new-protocol NAME DIR\n"
           "                       write a skeleton protocol to build out of tree (NAME.so)\n"
           "\n"
@@ -72,6 +75,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "protocols")) return list_protocols();
   if (!strcmp(cmd, "conform")) return ctk_cmd_conform(argc - 1, argv + 1);
   if (!strcmp(cmd, "new-protocol")) return ctk_cmd_new_protocol(argc - 1, argv + 1);
+  if (!strcmp(cmd, "admin")) return ctk_cmd_admin(argc - 1, argv + 1);
   fprintf(stderr, "ctk: unknown command '%s'\n\n", cmd);
   usage(stderr);
   return 2;

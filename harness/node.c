@@ -201,6 +201,22 @@ void node_on_request(node *self, const uint8_t *identity, size_t identity_len,
   reply_to(self, identity, identity_len, &reply);
 }
 
+/* An operator request: stepped at once, answered with the protocol's verdict (accepted, refused
+ * here with the leader to ask instead, invalid or unsupported) once the batch is durable. */
+void node_on_admin(node *self, const uint8_t *identity, size_t identity_len, const uint8_t *request,
+                   size_t len, uint64_t now_us) {
+  int rc = step(self, CTK_EVENT_ADMIN, -1, request, len, now_us);
+  ctk_status st;
+  self->def->status(self->proto, &st);
+  node_log(self, "admin \"%.*s\": %d", (int)len, (const char *)request, rc);
+  wire_writer_reset(&self->frame);
+  hw_put_admin_reply(
+      &self->frame, rc,
+      st.leader_id >= 0 && st.leader_id < self->n && st.leader_id != self->id ? st.leader_id : -1);
+  if (!self->frame.failed)
+    queue_out(self, -1, identity, identity_len, self->frame.data, self->frame.len);
+}
+
 /* Applies one committed command and answers the client waiting here for it, if any. */
 static void apply(node *self, const node_commit *c) {
   ctk_kv_result result;
@@ -341,6 +357,7 @@ static int node_start(node *self, const ctk_node_args *args, char *err, size_t e
   ctk_node_config nc = {
       .node_id = self->id,
       .n_nodes = self->n,
+      .members = args->config->cluster.members,
       .seed = args->config->seed * 1000003u + (uint64_t)self->id * 7919u + incarnation * 104729u};
   self->proto = self->def->create(&nc, args->config->protocol_options, err, err_len);
   if (!self->proto) return -1;

@@ -134,6 +134,8 @@ int node_net_poll_items(node *self, void *items);
 void node_on_peer(node *self, int from, const uint8_t *msg, size_t len, uint64_t now_us);
 void node_on_request(node *self, const uint8_t *identity, size_t identity_len,
                      const uint8_t *command, size_t len, uint64_t now_us);
+void node_on_admin(node *self, const uint8_t *identity, size_t identity_len, const uint8_t *request,
+                   size_t len, uint64_t now_us);
 void node_fill_status(node *self, hw_status *status);
 
 #endif /* CTK_NODE_INTERNAL_H */

@@ -338,6 +338,14 @@ int node_net_receive(node *self, uint64_t now_us) {
       node_on_request(self, zmq_msg_data(&identity), zmq_msg_size(&identity), command.data,
                       command.len, now_us);
     }
+  } else if (kind == HW_ADMIN) {
+    ctk_bytes request;
+    if (zmq_msg_size(&identity) > NODE_ID_MAX || hw_get_admin(data, len, &request) ||
+        frame_user(self, &body) != CTK_USER_CLIENT)
+      self->stats.frames_rejected++;
+    else if (!self->faults.isolated)
+      node_on_admin(self, zmq_msg_data(&identity), zmq_msg_size(&identity), request.data,
+                    request.len, now_us);
   } else {
     self->stats.frames_rejected++;
   }

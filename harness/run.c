@@ -12,6 +12,7 @@
 
 #include "checker.h"
 #include "clock.h"
+#include "admin_client.h"
 #include "cluster.h"
 #include "common/rng.h"
 #include "hostwire.h"
@@ -33,6 +34,7 @@ typedef struct run_fault {
   int target;                 /* the node hit, or CTK_TARGET_ALL */
   int in_side[CTK_MAX_NODES]; /* partition: the side cut off */
   int event;                  /* its index in results.faults */
+  uint64_t next_try_us;       /* operator requests: when to try again */
 } run_fault;
 
 typedef struct run {
@@ -133,8 +135,12 @@ static void compose_faults(const run *self, int i, hw_faults *f) {
     case CTK_FAULT_SLOW:
       if (hits && spec->factor > f->slow_factor) f->slow_factor = spec->factor;
       break;
-    case CTK_FAULT_CRASH: break;
-    case CTK_FAULT_CLOCK_SKEW: break; /* simulator only: refused before a run starts */
+    case CTK_FAULT_CRASH:
+    case CTK_FAULT_CLOCK_SKEW: /* simulator only: refused before a run starts */
+    case CTK_FAULT_ADD:        /* operator requests change no transport */
+    case CTK_FAULT_REMOVE:
+    case CTK_FAULT_TRANSFER:
+    case CTK_FAULT_FORCE: break;
     }
   }
 }
@@ -159,6 +165,66 @@ static int resolve_target(run *self, int node) {
   return (int)ctk_rng_range(&self->rng, 0, (uint64_t)self->config->cluster.nodes - 1);
 }
 
+/* ---- operator requests: add, remove, transfer, force ---- */
+
+#define REQUEST_RETRY_US   50000
+#define REQUEST_TIMEOUT_MS 500
+
+static int is_request(ctk_fault_kind kind) {
+  return kind == CTK_FAULT_ADD || kind == CTK_FAULT_REMOVE || kind == CTK_FAULT_TRANSFER ||
+         kind == CTK_FAULT_FORCE;
+}
+
+/* A node the request can apply to, as the leader's status shows the members (as the simulator
+ * draws it, sim_admin.c), or -1. */
+static int pick_for(run *self, ctk_fault_kind kind, int leader) {
+  int n = self->config->cluster.nodes;
+  uint32_t all = (uint32_t)((1ull << n) - 1);
+  const ctk_status *st = &self->last[leader].proto;
+  uint32_t voters = st->members ? st->members & all : all;
+  uint32_t candidates = kind == CTK_FAULT_ADD      ? all & ~(voters | st->learners)
+                        : kind == CTK_FAULT_REMOVE ? voters | st->learners
+                                                   : voters & ~(1u << leader);
+  int count = __builtin_popcount(candidates);
+  if (!count) return -1;
+  int k = (int)ctk_rng_range(&self->rng, 0, (uint64_t)count - 1);
+  for (int i = 0; i < n; i++)
+    if (candidates >> i & 1 && k-- == 0) return i;
+  return -1;
+}
+
+/* One try of request k: at the leader, or at every listed node that answers for force. Returns
+ * 1 when it is over (accepted, or refused for good), 0 to try again later. */
+static int try_request(run *self, int k) {
+  run_fault *rf = &self->faults[k];
+  const ctk_fault *spec = rf->spec;
+  char req[128], err[CTK_ERR_LEN];
+  int rc, hint;
+  if (spec->kind == CTK_FAULT_FORCE) {
+    int n = snprintf(req, sizeof req, "force ");
+    for (int m = 0; m < spec->n_nodes; m++)
+      n += snprintf(req + n, sizeof req - (size_t)n, "%s%d", m ? "," : "", spec->nodes[m]);
+    for (int m = 0; m < spec->n_nodes; m++)
+      if (ctk_local_cluster_alive(self->cluster, spec->nodes[m]))
+        ctk_admin_send(self->config, spec->nodes[m], req, REQUEST_TIMEOUT_MS, &rc, &hint, err,
+                       sizeof err);
+    return 1;
+  }
+  poll_statuses(self);
+  int leader = self->leader;
+  if (leader < 0) return 0;
+  if (rf->target == CTK_TARGET_LEADER) rf->target = leader;
+  if (rf->target == CTK_TARGET_RANDOM) rf->target = pick_for(self, spec->kind, leader);
+  if (rf->target < 0) return 1; /* nothing it applies to */
+  self->results->faults[rf->event].node = rf->target;
+  snprintf(req, sizeof req, "%s %d", ctk_fault_kind_name(spec->kind), rf->target);
+  if (ctk_admin_send(self->config, leader, req, REQUEST_TIMEOUT_MS, &rc, &hint, err, sizeof err))
+    return 0;
+  if (rc == CTK_ERR_REJECTED || rc == CTK_ERR_BUSY) return 0;
+  if (rc == CTK_OK) self->results->faults[rf->event].healed_us = run_now(self);
+  return 1;
+}
+
 static void kill_node(run *self, int i) {
   if (self->have_last[i]) add_counters(&self->gone, &self->last[i]);
   self->have_last[i] = 0;
@@ -168,7 +234,7 @@ static void kill_node(run *self, int i) {
 static void fire(run *self, int k) {
   run_fault *rf = &self->faults[k];
   const ctk_fault *spec = rf->spec;
-  rf->target = resolve_target(self, spec->node);
+  rf->target = is_request(spec->kind) ? spec->node : resolve_target(self, spec->node);
   rf->state = FAULT_ACTIVE;
   ctk_fault_event *ev = &self->results->faults[self->results->n_faults];
   rf->event = self->results->n_faults++;
@@ -181,7 +247,10 @@ static void fire(run *self, int k) {
     } else
       rf->in_side[rf->target] = 1;
   }
-  if (spec->kind == CTK_FAULT_CRASH) {
+  if (spec->kind == CTK_FAULT_FORCE) ev->node = spec->nodes[0];
+  if (is_request(spec->kind)) {
+    rf->next_try_us = 0; /* run_faults tries it at once */
+  } else if (spec->kind == CTK_FAULT_CRASH) {
     kill_node(self, rf->target);
   } else {
     push_faults(self);
@@ -195,6 +264,7 @@ static int heal(run *self, int k, uint64_t now, char *err, size_t err_len) {
   run_fault *rf = &self->faults[k];
   if (rf->state != FAULT_ACTIVE) return 0;
   rf->state = FAULT_DONE;
+  if (is_request(rf->spec->kind)) return 0; /* never accepted: nothing to heal */
   self->results->faults[rf->event].healed_us = now;
   if (rf->spec->kind == CTK_FAULT_CRASH) {
     self->faults_stale[rf->target] = 1;
@@ -210,6 +280,13 @@ static int run_faults(run *self, uint64_t now, char *err, size_t err_len) {
     uint64_t at = (uint64_t)(rf->spec->at_s * 1e6);
     if (rf->state == FAULT_PENDING && now >= at) fire(self, k);
     uint64_t until = at + (uint64_t)(rf->spec->duration_s * 1e6);
+    if (rf->state == FAULT_ACTIVE && is_request(rf->spec->kind)) {
+      if (now < rf->next_try_us) continue;
+      if (try_request(self, k) || (rf->spec->duration_s > 0 && now >= until))
+        rf->state = FAULT_DONE;
+      rf->next_try_us = run_now(self) + REQUEST_RETRY_US;
+      continue;
+    }
     if (rf->state == FAULT_ACTIVE && rf->spec->duration_s > 0 && now >= until &&
         heal(self, k, now, err, err_len))
       return -1;
@@ -271,17 +348,31 @@ static void check_convergence(run *self, ctk_run_report *report) {
         self->have_last[i] = 1;
       }
     }
-    for (int i = 1; i < n && answered == n; i++) equal &= s[i].applied == s[0].applied;
+    /* Nodes removed from the cluster (or never added) are not waited for: the members as the
+     * node with the highest term sees them, all nodes when the protocol does not say. */
+    uint32_t members = (uint32_t)((1ull << n) - 1);
+    uint64_t best_term = 0;
+    int leader_seen = 0;
+    for (int i = 0; i < n && answered == n && !leader_seen; i++)
+      if (s[i].proto.members &&
+          (s[i].proto.term >= best_term || s[i].proto.role == CTK_ROLE_LEADER)) {
+        best_term = s[i].proto.term;
+        members = s[i].proto.members | s[i].proto.learners;
+        leader_seen = s[i].proto.role == CTK_ROLE_LEADER;
+      }
+    int first = __builtin_ctz(members);
+    for (int i = 0; i < n && answered == n; i++)
+      if (members >> i & 1) equal &= s[i].applied == s[first].applied;
     if (answered == n && equal) {
       int differ = 0;
-      for (int i = 1; i < n && !differ; i++)
-        if (s[i].kv_digest != s[0].kv_digest) {
+      for (int i = 0; i < n && !differ; i++)
+        if (members >> i & 1 && s[i].kv_digest != s[first].kv_digest) {
           differ = i;
           snprintf(report->note, sizeof report->note,
-                   "nodes 0 and %d applied %" PRIu64
+                   "nodes %d and %d applied %" PRIu64
                    " positions each but their stores differ "
                    "(digests %016" PRIx64 " and %016" PRIx64 ")",
-                   i, s[0].applied, s[i].kv_digest, s[0].kv_digest);
+                   first, i, s[first].applied, s[i].kv_digest, s[first].kv_digest);
         }
       if (!differ) {
         report->note[0] = '\0';
@@ -471,9 +562,11 @@ int ctk_run_execute(const ctk_config *config, const ctk_run_options *options,
     return -1;
   }
   for (int k = 0; k < config->n_faults; k++) {
-    if (config->faults[k].kind != CTK_FAULT_CLOCK_SKEW) continue;
-    snprintf(err, err_len, "%s:%d: clock_skew faults run in the simulator only (`ctk sim`)",
-             config->path, config->faults[k].line);
+    const ctk_fault *f = &config->faults[k];
+    if (f->kind != CTK_FAULT_CLOCK_SKEW && !f->permanent) continue;
+    snprintf(err, err_len, "%s:%d: %s", config->path, f->line,
+             f->permanent ? "permanent crashes are simulator-only for now"
+                          : "clock_skew faults run in the simulator only (`ctk sim`)");
     return -1;
   }
   run *self = calloc(1, sizeof *self);

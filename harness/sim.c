@@ -83,6 +83,7 @@ static void dispatch(ctk_simulator *self, sim_event *ev) {
   case EV_ARRIVAL: sim_client_arrival(self); break;
   case EV_FAULT_START: sim_fault_start(self, ev->node); break;
   case EV_FAULT_END: sim_fault_end(self, ev->node); break;
+  case EV_ADMIN_RETRY: sim_admin_retry(self, ev->node); break;
   }
   free(ev->data);
 }
@@ -248,12 +249,25 @@ static void start_liveness_phase(ctk_simulator *self) {
   self->liveness_end_us = self->now_us + (uint64_t)(self->config.sim.liveness_s * 1e6);
 }
 
-/* All clients are idle and every node has committed (and applied) the same, highest, index; without
- * a total order, every node has executed as many commands as the others. */
+/* The nodes that must converge: the members (voters and learners) as the current leader sees
+ * them, or every node when the protocol does not say (static membership) or no node leads. */
+static uint32_t converging_nodes(const ctk_simulator *self) {
+  uint32_t all = (uint32_t)((1ull << self->n) - 1);
+  int leader = sim_current_leader(self);
+  ctk_status st;
+  if (leader < 0 || ctk_sim_status(self, leader, &st) || !st.members) return all;
+  return (st.members | st.learners) & all;
+}
+
+/* All clients are idle and every member has committed (and applied) the same, highest, index;
+ * without a total order, every node has executed as many commands as the others. Nodes removed
+ * from the cluster (or never added) are not waited for. */
 static int converged(const ctk_simulator *self) {
   if (!sim_clients_idle(self)) return 0;
+  uint32_t members = converging_nodes(self);
   for (int i = 0; i < self->n; i++) {
     const sim_node *node = &self->nodes[i];
+    if (!(members >> i & 1)) continue;
     uint64_t target =
         self->proto->flags & CTK_PROTO_TOTAL_ORDER ? self->log_len : self->nodes[0].applied;
     if (!node->alive || node->applied != target) return 0;
@@ -281,8 +295,8 @@ static void run_phases(ctk_simulator *self) {
       char nodes[256] = "";
       size_t off = 0;
       for (int i = 0; i < self->n && off < sizeof nodes; i++)
-        off += (size_t)snprintf(nodes + off, sizeof nodes - off, " n%d:%" PRIu64, i,
-                                self->nodes[i].applied);
+        off += (size_t)snprintf(nodes + off, sizeof nodes - off, " n%d:%" PRIu64 "%s", i,
+                                self->nodes[i].applied, self->nodes[i].lost ? " (lost)" : "");
       sim_violation(self,
                     "liveness: %.1f s after the faults healed, %d client requests are still "
                     "outstanding; applied index per node:%s (committed %zu)",
@@ -341,6 +355,14 @@ int ctk_sim_execute(const ctk_config *config, const ctk_sim_options *options,
       ctk_counts_add_proto(&report->counters, self->proto, self->nodes[i].proto);
   report->stats.trace_hash = XXH3_64bits_digest(self->trace_state);
   report->violation = self->violated;
+  report->forced = self->forced;
+  int leader = sim_current_leader(self);
+  ctk_status st;
+  if (leader >= 0 && ctk_sim_status(self, leader, &st) == 0) {
+    report->members = st.members;
+    report->learners = st.learners;
+  }
+  snprintf(report->forced_loss, sizeof report->forced_loss, "%s", self->forced_loss);
   snprintf(report->violation_text, sizeof report->violation_text, "%s", self->violation);
   if (report_faults(self, report)) {
     snprintf(err, err_len, "out of memory");
@@ -384,5 +406,5 @@ void ctk_sim_report_free(ctk_sim_report *report) {
 }
 
 int ctk_sim_report_ok(const ctk_sim_report *report) {
-  return !report->violation && report->linearizable != 0;
+  return !report->violation && report->linearizable != 0 && !report->forced_loss[0];
 }

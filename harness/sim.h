@@ -30,7 +30,8 @@ typedef struct ctk_simulator ctk_simulator;
  * CTK_MAX_FAULTS each) and the leader chaser's. Each fires at most once, so a run's fault events
  * always fit. */
 #define CTK_SIM_MAX_CHASES       256
-#define CTK_SIM_MAX_FAULT_EVENTS (2 * CTK_MAX_FAULTS + CTK_SIM_MAX_CHASES)
+#define CTK_SIM_MAX_ADMIN_DRAWN  16 /* membership changes drawn by sim.random_membership */
+#define CTK_SIM_MAX_FAULT_EVENTS (2 * CTK_MAX_FAULTS + CTK_SIM_MAX_ADMIN_DRAWN + CTK_SIM_MAX_CHASES)
 
 typedef struct ctk_sim_options {
   FILE *trace;              /* a line per event, when not NULL */
@@ -86,6 +87,14 @@ typedef struct ctk_sim_report {
   ctk_fault_event faults[CTK_SIM_MAX_FAULT_EVENTS];
   int n_faults;
   double wall_s;
+  /* Forced reconfigurations (the UNSAFE `force` operator request): how many happened, and the
+   * first safety check that broke after one ("" when none did), the loss the operator accepted.
+   * Such a break does not stop the run, so the checker judges what the clients saw. */
+  int forced;
+  char forced_loss[1024];
+  /* The members at the end as the last leader saw them (0 and 0: no leader, or a protocol with
+   * static membership). */
+  uint32_t members, learners;
 } ctk_sim_report;
 
 /* Runs one experiment in the simulator with config->seed. Returns 0 when it ran (see the report
@@ -94,7 +103,8 @@ typedef struct ctk_sim_report {
 int ctk_sim_execute(const ctk_config *config, const ctk_sim_options *options,
                     ctk_sim_report *report, char *err, size_t err_len);
 void ctk_sim_report_free(ctk_sim_report *report);
-/* 1 when the run passed: no violation and a linearizable (or unchecked) history. */
+/* 1 when the run passed: no violation, no loss after a forced reconfiguration, and a
+ * linearizable (or unchecked) history. */
 int ctk_sim_report_ok(const ctk_sim_report *report);
 
 /* ---- step by step ---- */
@@ -136,6 +146,9 @@ void ctk_sim_set_loss(ctk_simulator *self, double loss);
 /* Submits a put of key=value at node (outside the workload's clients) through the protocol.
  * Returns the protocol's step result (CTK_OK, CTK_ERR_REJECTED, ...). */
 int ctk_sim_submit_put(ctk_simulator *self, int node, const char *key, const char *value);
+/* Hands node the operator request `request` ("add 3", "remove 0", "transfer 2", "force 0,1";
+ * see protocol.h) at once. Returns the protocol's step result. */
+int ctk_sim_admin(ctk_simulator *self, int node, const char *request);
 /* The command node has committed at index (a copy in buf), or -1 when not committed there. */
 int ctk_sim_committed(const ctk_simulator *self, int node, uint64_t index, char *key,
                       size_t key_len, char *value, size_t value_len);

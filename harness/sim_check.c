@@ -43,6 +43,7 @@ void sim_check_status(ctk_simulator *self, int node, const ctk_status *st) {
     sim_violation(self, "n%d: commit index moved backwards from %" PRIu64 " to %" PRIu64, node,
                   n->last_commit_status, st->commit_index);
   n->last_commit_status = st->commit_index;
+  if (st->members || st->learners) sim_admin_note_members(self, node, st);
   if (!(self->proto->flags & CTK_PROTO_LEADERS) || st->role != CTK_ROLE_LEADER) return;
   if (n->led_term != st->term) {
     n->led_term = st->term;
@@ -86,7 +87,7 @@ void sim_check_commit(ctk_simulator *self, int node, uint64_t index, const uint8
   if (index <= self->log_len) {
     const sim_commit_record *r = &self->log[index - 1];
     if (r->hash != hash || r->len != len || (len && memcmp(r->data, data, len)))
-      sim_violation(
+      sim_safety_violation(
           self, "agreement: n%d committed a different command at index %" PRIu64 " than n%d did",
           node, index, r->first_node);
     return;
@@ -134,10 +135,10 @@ void sim_check_acknowledged(ctk_simulator *self) {
     sim_order_executed_sorted(self, &executed, &n);
     for (size_t i = 0; i < self->n_acked; i++) {
       if (!bsearch(&self->acked[i], executed, n, sizeof *executed, cmp_u64)) {
-        sim_violation(self,
-                      "durability: client %" PRIu64 "'s request %" PRIu64
-                      " was answered but no node executed it",
-                      self->acked[i] >> 40, self->acked[i] & (((uint64_t)1 << 40) - 1));
+        sim_safety_violation(self,
+                             "durability: client %" PRIu64 "'s request %" PRIu64
+                             " was answered but no node executed it",
+                             self->acked[i] >> 40, self->acked[i] & (((uint64_t)1 << 40) - 1));
         break;
       }
     }
@@ -156,10 +157,10 @@ void sim_check_acknowledged(ctk_simulator *self) {
   qsort(in_log, n, sizeof *in_log, cmp_u64);
   for (size_t i = 0; i < self->n_acked; i++) {
     if (!bsearch(&self->acked[i], in_log, n, sizeof *in_log, cmp_u64)) {
-      sim_violation(self,
-                    "durability: client %" PRIu64 "'s request %" PRIu64
-                    " was answered but is not in the committed log",
-                    self->acked[i] >> 40, self->acked[i] & (((uint64_t)1 << 40) - 1));
+      sim_safety_violation(self,
+                           "durability: client %" PRIu64 "'s request %" PRIu64
+                           " was answered but is not in the committed log",
+                           self->acked[i] >> 40, self->acked[i] & (((uint64_t)1 << 40) - 1));
       break;
     }
   }

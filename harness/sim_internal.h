@@ -27,6 +27,7 @@ typedef enum sim_event_type {
   EV_ARRIVAL,        /* open loop: the next request arrives (Poisson) */
   EV_FAULT_START,    /* fault `node` of the schedule begins */
   EV_FAULT_END,      /* fault `node` of the schedule heals */
+  EV_ADMIN_RETRY,    /* operator request `node` of the schedule tries again */
 } sim_event_type;
 
 typedef struct sim_event {
@@ -87,6 +88,7 @@ typedef struct sim_held_commit {
 typedef struct sim_node {
   ctk_proto *proto;
   int alive;
+  int lost; /* crashed for good (a permanent crash): never restarts */
   uint64_t incarnation;
   wire_writer durable; /* synced bytes */
   wire_writer pending; /* persisted by steps, not yet synced */
@@ -112,6 +114,7 @@ typedef struct sim_node {
   uint64_t last_commit_status;
   uint64_t *pending_seq; /* per client: the request seq waiting for an answer here, 0: none */
   uint64_t led_term;     /* the term this node was last seen leading, to count leader changes */
+  uint32_t seen_members, seen_learners; /* the membership its status last showed */
   uint64_t msgs_sent;
   uint64_t msgs_sent_to[CTK_MAX_NODES];
   /* network faults, recomputed from the active fault set */
@@ -158,7 +161,8 @@ typedef struct sim_fault {
   int active;
   int target; /* resolved node when it started */
   int side[CTK_MAX_NODES], n_side;
-  int event; /* its entry in fault_events once it has fired */
+  int event;                  /* its entry in fault_events once it has fired */
+  uint64_t admin_deadline_us; /* operator requests: tried until then */
 } sim_fault;
 
 /* ---- invariants ---- */
@@ -271,6 +275,9 @@ struct ctk_simulator {
   /* invariants */
   char violation[1024];
   int violated;
+  int forced;             /* forced reconfigurations so far */
+  uint64_t forced_losses; /* safety breaks after one (sim_safety_violation) */
+  char forced_loss[1024]; /* the first of them */
   sim_commit_record *log;
   size_t log_len, log_cap;
   uint64_t *acked; /* client << 40 | seq of every answered operation */
@@ -347,6 +354,20 @@ void sim_html_message(ctk_simulator *self, const sim_event *ev, int lost);
 void sim_html_render(const ctk_simulator *self, FILE *out);
 void sim_shiviz_render(const ctk_simulator *self, FILE *out);
 void sim_html_free(ctk_simulator *self);
+
+/* sim_admin.c */
+int sim_fault_is_admin(ctk_fault_kind kind);
+void sim_admin_start(ctk_simulator *self, int i); /* fault i is an operator request */
+void sim_admin_retry(ctk_simulator *self, int i); /* EV_ADMIN_RETRY */
+/* Traces a change of the membership node's status shows (not its first). */
+void sim_admin_note_members(ctk_simulator *self, int node, const ctk_status *st);
+/* Appends the requests sim.random_membership draws (at most max) to *faults (realloc'd). */
+int sim_admin_random(ctk_simulator *self, ctk_fault **faults, int *n, int max);
+/* Node answered operator request i (the fault's index) with rc. */
+void sim_admin_result(ctk_simulator *self, int node, int i, int rc);
+/* A safety check failed: a violation, unless the run was forced (see sim_admin.c). */
+void sim_safety_violation(ctk_simulator *self, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* sim_timeline.c */
 void sim_timeline_note(ctk_simulator *self, int node);

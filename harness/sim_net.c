@@ -243,7 +243,8 @@ static void record_fault_event(ctk_simulator *self, int i) {
       .fault_index = i < self->config.n_faults ? i : -1,
       .kind = fault->spec.kind,
       /* a partition with its side given hits that side, whatever `node` resolved to */
-      .node = fault->spec.kind == CTK_FAULT_PARTITION && fault->spec.n_nodes > 0
+      .node = (fault->spec.kind == CTK_FAULT_PARTITION || fault->spec.kind == CTK_FAULT_FORCE) &&
+                      fault->spec.n_nodes > 0
                   ? fault->spec.nodes[0]
                   : fault->target,
       .at_us = self->now_us,
@@ -255,14 +256,22 @@ void sim_fault_start(ctk_simulator *self, int i) {
   sim_fault *fault = &self->faults[i];
   if (fault->active || self->phase != PHASE_SAFETY) return;
   const ctk_fault *spec = &fault->spec;
-  fault->target = resolve_target(self, spec->node);
+  /* An operator request resolves "leader" and "random" when it reaches a leader (sim_admin.c). */
+  fault->target = sim_fault_is_admin(spec->kind) ? spec->node : resolve_target(self, spec->node);
   fault->active = 1;
   record_fault_event(self, i);
+  if (sim_fault_is_admin(spec->kind)) return sim_admin_start(self, i);
   sim_trace(self, "FAULT %s starts on %s%d for %.3f s", ctk_fault_kind_name(spec->kind),
             fault->target == CTK_TARGET_ALL ? "all " : "n",
             fault->target == CTK_TARGET_ALL ? 0 : fault->target, spec->duration_s);
   switch (spec->kind) {
-  case CTK_FAULT_CRASH: sim_node_crash(self, fault->target); break;
+  case CTK_FAULT_CRASH:
+    sim_node_crash(self, fault->target);
+    if (spec->permanent) {
+      self->nodes[fault->target].lost = 1;
+      sim_trace(self, "n%d LOST for good (permanent crash)", fault->target);
+    }
+    break;
   case CTK_FAULT_PARTITION:
     if (spec->n_nodes > 0) {
       memcpy(fault->side, spec->nodes, sizeof fault->side);
@@ -286,6 +295,8 @@ void sim_fault_end(ctk_simulator *self, int i) {
   sim_fault *fault = &self->faults[i];
   if (!fault->active) return;
   fault->active = 0;
+  if (sim_fault_is_admin(fault->spec.kind)) return; /* never accepted: nothing to heal */
+  if (fault->spec.permanent) return;                /* a lost node never comes back */
   self->fault_events[fault->event].healed_us = self->now_us;
   sim_trace(self, "FAULT %s heals", ctk_fault_kind_name(fault->spec.kind));
   switch (fault->spec.kind) {
@@ -363,6 +374,11 @@ void sim_faults_schedule(ctk_simulator *self) {
   if (self->config.sim.random_faults && ctk_rng_chance(&self->rng, 0.5)) {
     double drawn_p = 0.3 + 0.6 * ctk_rng_unit(&self->rng);
     if (drawn_p > self->chase_p) self->chase_p = drawn_p;
+  }
+  if (self->config.sim.random_membership &&
+      sim_admin_random(self, &drawn, &n_drawn, CTK_SIM_MAX_ADMIN_DRAWN)) {
+    free(drawn);
+    return sim_violation(self, "simulator out of memory");
   }
   int total = self->config.n_faults + n_drawn;
   self->cap_faults = total + (self->chase_p > 0 ? CTK_SIM_MAX_CHASES : 0);

@@ -76,10 +76,10 @@ static void check_write(ctk_simulator *self, int node, sim_order_key *k, uint64_
   uint32_t pos = k->pos[node]++;
   if (pos < k->n_writes) {
     if (k->writes[pos] != cmd)
-      sim_violation(self,
-                    "per-key order: n%d executed a different write as write #%" PRIu32
-                    " of key '%s' than n%d did",
-                    node, pos + 1, key, k->first_node[pos]);
+      sim_safety_violation(self,
+                           "per-key order: n%d executed a different write as write #%" PRIu32
+                           " of key '%s' than n%d did",
+                           node, pos + 1, key, k->first_node[pos]);
     return;
   }
   if (k->n_writes == k->cap_writes) {
@@ -109,10 +109,10 @@ static void check_read(ctk_simulator *self, int node, const sim_order_key *k, ui
     r->gap[occurrence] = gap;
     r->first_node[occurrence] = node;
   } else if (r->gap[occurrence] != gap) {
-    sim_violation(self,
-                  "per-key order: n%d executed a read of key '%s' after %" PRIu32
-                  " writes of it, n%d after %" PRIu32,
-                  node, key, gap - 1, r->first_node[occurrence], r->gap[occurrence] - 1);
+    sim_safety_violation(self,
+                         "per-key order: n%d executed a read of key '%s' after %" PRIu32
+                         " writes of it, n%d after %" PRIu32,
+                         node, key, gap - 1, r->first_node[occurrence], r->gap[occurrence] - 1);
   }
 }
 

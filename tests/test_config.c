@@ -621,7 +621,7 @@ static void test_error_fault_required_keys(void **state) {
                "0)");
   expect_error("[[fault]]\nat_s = 1\n",
                "exp.toml:1: key 'fault[0].kind': required (crash, partition, isolate, drop, "
-               "delay, duplicate, reorder, slow or clock_skew)");
+               "delay, duplicate, reorder, slow, clock_skew, add, remove, transfer or force)");
 }
 
 static void test_error_fault_after_the_run(void **state) {

@@ -624,12 +624,13 @@ static void durable_semantic_errors_corrupt(void **state) {
     uint8_t bytes[32];
     size_t len;
   } cases[] = {
-      {{1, 9}, 2},                                         /* unknown record type */
-      {{1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 7}, 14},    /* vote for node 7 of 3 */
-      {{2, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}, 14},    /* unknown record version */
-      {{1, 3, 0, 0, 0, 0, 0, 0, 0, 5}, 10},                /* truncate past the end */
-      {{1, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0}, 14},    /* entries not at the end */
-      {{1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0}, 15}, /* trailing byte */
+      {{2, 9}, 2},                                         /* unknown record type */
+      {{2, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 7}, 14},    /* vote for node 7 of 3 */
+      {{1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}, 14},    /* record version 1 (no entry types) */
+      {{3, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}, 14},    /* unknown record version */
+      {{2, 3, 0, 0, 0, 0, 0, 0, 0, 5}, 10},                /* truncate past the end */
+      {{2, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0}, 14},    /* entries not at the end */
+      {{2, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0}, 15}, /* trailing byte */
   };
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     wire_writer_reset(&w);

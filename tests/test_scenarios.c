@@ -42,12 +42,54 @@ static void test_every_shipped_experiment(void **state) {
     } else if (strstr(path, "lease-broken")) { /* issue 7: a clock beyond the drift bound */
       assert_int_equal(rc, 1);
       assert_non_null(strstr(out, "linearizable     NO"));
+    } else if (strstr(path, "raft-quorum-loss.toml")) { /* a majority lost for good: a stall */
+      assert_int_equal(rc, 1);
+      assert_non_null(strstr(out, "liveness"));
+      assert_non_null(strstr(out, "still outstanding"));
+      assert_non_null(strstr(out, "no write committed after it"));
+      assert_non_null(strstr(out, "linearizable     yes"));
+    } else if (strstr(path, "force-lost-write")) { /* the loss a forced reconfiguration costs */
+      assert_int_equal(rc, 1);
+      assert_non_null(
+          strstr(out, "FORCED           1 forced reconfiguration (UNSAFE); what it lost"));
+      assert_non_null(strstr(out, "invariants       held"));
+      assert_non_null(strstr(out, "linearizable     NO"));
     } else if (rc != 0) {
       fail_msg("%s: exit %d\n%s", path, rc, out);
     }
     print_message("%-50s exit %d\n", path, rc);
   }
   globfree(&files);
+}
+
+/* The number after `after` in text (a "unavailable 30.8 ms"), or -1. */
+static double number_after(const char *text, const char *after) {
+  const char *p = strstr(text, after);
+  return p ? strtod(p + strlen(after), NULL) : -1;
+}
+
+/* Forced recovery: writes resume once the survivors are the cluster, nothing lost; a leadership
+ * transfer costs a fraction of a crash failover's unavailability. */
+static void test_membership_scenarios(void **state) {
+  (void)state;
+  char cmd[1024], out[16384];
+  snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/raft-quorum-loss-force.toml 2>&1", cli_bin());
+  assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+  assert_non_null(strstr(out, "FORCED           1 forced reconfiguration (UNSAFE); nothing lost"));
+  assert_non_null(strstr(out, "members          voters 3 4 (as the last leader saw them)"));
+  assert_non_null(strstr(out, "linearizable     yes"));
+  double stalled = number_after(out, "force of node 3 at 3.00 s, accepted 3.00 s: unavailable ");
+  assert_true(stalled > 0 && stalled < 2000); /* writes resume within 2 s of the force */
+  snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/raft-leadership-transfer.toml 2>&1",
+           cli_bin());
+  assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+  double transfer =
+      number_after(out, "transfer of node 1 at 2.00 s, accepted 2.00 s: unavailable ");
+  const char *crash = strstr(out, "crash of node ");
+  assert_non_null(crash);
+  double failover = number_after(crash, "unavailable ");
+  print_message("transfer %.1f ms, crash failover %.1f ms\n", transfer, failover);
+  assert_true(transfer > 0 && failover > 0 && transfer * 3 < failover);
 }
 
 static int count_lines_with(const char *path, const char *needle) {
@@ -203,6 +245,7 @@ static void test_shiviz_log(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_shipped_experiment),
+      cmocka_unit_test(test_membership_scenarios),
       cmocka_unit_test(test_adaptive_timeouts_fewer_elections),
       cmocka_unit_test(test_preferred_leader_leads_first),
       cmocka_unit_test(test_html_timeline),

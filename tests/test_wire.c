@@ -101,8 +101,45 @@ static void test_hostwire_reply(void **state) {
   wire_writer_free(&w);
 }
 
+/* The operator's request and its answer: round trips, and requests that are empty, too long or
+ * not printable ASCII are refused. */
+static void test_hostwire_admin(void **state) {
+  (void)state;
+  wire_writer w;
+  wire_writer_init(&w);
+  hw_put_admin(&w, "add 3", 5);
+  ctk_bytes req;
+  assert_int_equal(hw_get_admin(w.data, w.len, &req), 0);
+  assert_int_equal(req.len, 5);
+  assert_memory_equal(req.data, "add 3", 5);
+  w.data[w.len - 1] = '\n';
+  assert_int_equal(hw_get_admin(w.data, w.len, &req), -1);
+  wire_writer_reset(&w);
+  hw_put_admin(&w, "", 0);
+  assert_int_equal(hw_get_admin(w.data, w.len, &req), -1);
+  char big[HW_ADMIN_MAX_BYTES + 1];
+  memset(big, 'a', sizeof big);
+  wire_writer_reset(&w);
+  hw_put_admin(&w, big, sizeof big);
+  assert_int_equal(hw_get_admin(w.data, w.len, &req), -1);
+  int rc, hint;
+  wire_writer_reset(&w);
+  hw_put_admin_reply(&w, CTK_ERR_REJECTED, 2);
+  assert_int_equal(hw_get_admin_reply(w.data, w.len, &rc, &hint), 0);
+  assert_int_equal(rc, CTK_ERR_REJECTED);
+  assert_int_equal(hint, 2);
+  wire_writer_reset(&w);
+  hw_put_admin_reply(&w, CTK_OK, -1);
+  assert_int_equal(hw_get_admin_reply(w.data, w.len, &rc, &hint), 0);
+  assert_int_equal(rc, CTK_OK);
+  assert_int_equal(hint, -1);
+  assert_int_equal(hw_get_admin_reply(w.data, w.len - 1, &rc, &hint), -1);
+  wire_writer_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_hostwire_admin),
       cmocka_unit_test(test_round_trip),
       cmocka_unit_test(test_reader_bounds),
       cmocka_unit_test(test_crc32c_check_value),

@@ -1,14 +1,16 @@
 /* codec.c: Raft's wire format: a version byte, a type byte, then big-endian fields (wire.h).
  *
- *   PreVote, RequestVote       term u64, last_index u64, last_term u64
+ *   PreVote, RequestVote       term u64, last_index u64, last_term u64, flags u8 (1: transfer)
  *   PreVoteReply, VoteReply    term u64, granted u8
  *   AppendEntries              term u64, prev_index u64, prev_term u64, commit u64, n u32,
- *                              n x (term u64, command blob)
+ *                              n x (term u64, type u8, blob): a command, or a configuration
+ *                              (membership.c's encoding, checked here)
  *   AppendEntriesReply         term u64, success u8, index u64, conflict_term u64,
  *                              conflict_index u64
  *   Forward                    n u32, n x command blob
  *   ReadProbe                  term u64, round u64            (read modes only, see read.c)
  *   ReadProbeReply             term u64, round u64, granted u8
+ *   TimeoutNow                 term u64
  *
  * Messages come from the network and are untrusted: decoding validates every field before the
  * instance looks at any of it, so a handler never sees an impossible index or term. */
@@ -21,12 +23,23 @@ static void put_header(wire_writer *w, raft_msg_type type) {
   wire_put_u8(w, (uint8_t)type);
 }
 
-void raft_encode_vote_request(wire_writer *w, int prevote, uint64_t term, uint64_t last_index,
-                              uint64_t last_term) {
+void raft_encode_vote_request_flags(wire_writer *w, int prevote, uint64_t term, uint64_t last_index,
+                                    uint64_t last_term, int transfer) {
   put_header(w, prevote ? RAFT_MSG_PREVOTE : RAFT_MSG_REQUEST_VOTE);
   wire_put_u64(w, term);
   wire_put_u64(w, last_index);
   wire_put_u64(w, last_term);
+  wire_put_u8(w, transfer ? 1 : 0);
+}
+
+void raft_encode_vote_request(wire_writer *w, int prevote, uint64_t term, uint64_t last_index,
+                              uint64_t last_term) {
+  raft_encode_vote_request_flags(w, prevote, term, last_index, last_term, 0);
+}
+
+void raft_encode_timeout_now(wire_writer *w, uint64_t term) {
+  put_header(w, RAFT_MSG_TIMEOUT_NOW);
+  wire_put_u64(w, term);
 }
 
 void raft_encode_vote_reply(wire_writer *w, int prevote, uint64_t term, int granted) {
@@ -46,6 +59,7 @@ void raft_encode_append(wire_writer *w, uint64_t term, uint64_t prev_index, uint
   for (uint64_t i = prev_index + 1; i <= prev_index + n; i++) {
     const raft_entry *e = raft_log_get(log, i);
     wire_put_u64(w, e->term);
+    wire_put_u8(w, e->type);
     wire_put_blob(w, e->data, e->len);
   }
 }
@@ -84,7 +98,10 @@ static int decode_vote_request(wire_reader *r, raft_msg *m) {
   m->term = wire_get_u64(r);
   m->last_index = wire_get_u64(r);
   m->last_term = wire_get_u64(r);
-  if (!wire_reader_done(r) || m->term == 0 || m->term >= RAFT_MAX_TERM) return -1;
+  uint8_t flags = wire_get_u8(r);
+  if (!wire_reader_done(r) || m->term == 0 || m->term >= RAFT_MAX_TERM || flags > 1) return -1;
+  m->transfer = flags;
+  if (m->transfer && m->type == RAFT_MSG_PREVOTE) return -1;
   return sane_position(m->last_index, m->last_term, m->term) ? 0 : -1;
 }
 
@@ -111,9 +128,12 @@ static int decode_append(wire_reader *r, raft_msg *m) {
   uint64_t floor = m->prev_term ? m->prev_term : 1;
   for (uint32_t i = 0; i < m->n_entries; i++) {
     uint64_t term = wire_get_u64(r);
+    uint8_t type = wire_get_u8(r);
     size_t len;
-    wire_get_blob(r, CTK_MAX_COMMAND_BYTES, &len);
-    if (!wire_reader_ok(r) || term < floor || term > m->term) return -1;
+    const uint8_t *data = wire_get_blob(r, CTK_MAX_COMMAND_BYTES, &len);
+    if (!wire_reader_ok(r) || term < floor || term > m->term || type > RAFT_ENTRY_CONFIG) return -1;
+    raft_membership conf;
+    if (type == RAFT_ENTRY_CONFIG && raft_membership_decode(data, len, 0, &conf) != 0) return -1;
     floor = term;
   }
   if (!wire_reader_done(r)) return -1;
@@ -145,6 +165,11 @@ static int decode_read_probe(wire_reader *r, raft_msg *m) {
   if (!wire_reader_done(r) || granted > 1 || m->term == 0 || m->term >= RAFT_MAX_TERM) return -1;
   m->granted = granted;
   return m->index >= 1 ? 0 : -1;
+}
+
+static int decode_timeout_now(wire_reader *r, raft_msg *m) {
+  m->term = wire_get_u64(r);
+  return wire_reader_done(r) && m->term > 0 && m->term < RAFT_MAX_TERM ? 0 : -1;
 }
 
 static int decode_forward(wire_reader *r, raft_msg *m) {
@@ -179,6 +204,7 @@ int raft_msg_decode(const uint8_t *bytes, size_t len, raft_msg *m) {
   case RAFT_MSG_FORWARD: rc = decode_forward(&r, m); break;
   case RAFT_MSG_READ_PROBE:
   case RAFT_MSG_READ_PROBE_REPLY: rc = decode_read_probe(&r, m); break;
+  case RAFT_MSG_TIMEOUT_NOW: rc = decode_timeout_now(&r, m); break;
   default: rc = -1;
   }
   return rc == 0 ? CTK_OK : CTK_ERR_MALFORMED;
@@ -189,9 +215,16 @@ void raft_entry_iter_init(raft_entry_iter *it, const raft_msg *m) {
   it->forward = m->type == RAFT_MSG_FORWARD;
 }
 
-void raft_entry_iter_next(raft_entry_iter *it, uint64_t *term, const uint8_t **data, size_t *len) {
+void raft_entry_iter_next_typed(raft_entry_iter *it, uint64_t *term, uint8_t *type,
+                                const uint8_t **data, size_t *len) {
   *term = it->forward ? 0 : wire_get_u64(&it->r);
+  *type = it->forward ? RAFT_ENTRY_COMMAND : wire_get_u8(&it->r);
   *data = wire_get_blob(&it->r, CTK_MAX_COMMAND_BYTES, len);
+}
+
+void raft_entry_iter_next(raft_entry_iter *it, uint64_t *term, const uint8_t **data, size_t *len) {
+  uint8_t type;
+  raft_entry_iter_next_typed(it, term, &type, data, len);
 }
 
 /* snprintf's result clipped to what fits, so callers can trust the return as a length. */
@@ -209,9 +242,10 @@ int raft_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
   switch (m.type) {
   case RAFT_MSG_PREVOTE:
   case RAFT_MSG_REQUEST_VOTE:
-    n = snprintf(buf, buf_len, "%s t=%llu last=%llu/%llu",
+    n = snprintf(buf, buf_len, "%s t=%llu last=%llu/%llu%s",
                  m.type == RAFT_MSG_PREVOTE ? "PreVote" : "RequestVote", t,
-                 (unsigned long long)m.last_index, (unsigned long long)m.last_term);
+                 (unsigned long long)m.last_index, (unsigned long long)m.last_term,
+                 m.transfer ? " transfer" : "");
     break;
   case RAFT_MSG_PREVOTE_REPLY:
   case RAFT_MSG_VOTE_REPLY:
@@ -242,6 +276,7 @@ int raft_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
     n = snprintf(buf, buf_len, "ReadProbeReply t=%llu round=%llu %s", t,
                  (unsigned long long)m.index, m.granted ? "ok" : "refused");
     break;
+  case RAFT_MSG_TIMEOUT_NOW: n = snprintf(buf, buf_len, "TimeoutNow t=%llu", t); break;
   default: n = snprintf(buf, buf_len, "Forward n=%u", m.n_entries); break;
   }
   return clip(n, buf_len);

@@ -7,8 +7,11 @@
  *   record     = payload_len u32, crc32c(payload) u32, crc32c(the 8 bytes before) u32, payload
  *   payload    = version u8, type u8, fields
  *   HARD_STATE   term u64, voted_for u32 (0xffffffff: none)
- *   ENTRIES      first_index u64, n u32, n x (term u64, command blob)
+ *   ENTRIES      first_index u64, n u32, n x (term u64, type u8, blob)
  *   TRUNCATE     from_index u64 (deletes every entry at index >= from_index)
+ *   FORCE        base_index u64, configuration (membership.c): a forced reconfiguration
+ *
+ * Version 2 added the entry type (membership configurations in the log) and FORCE.
  *
  * A step's records go out in the order of the changes, and the hard state always precedes the
  * log records of the same step, so no prefix of the stream holds an entry newer than its term.
@@ -23,9 +26,9 @@
 #include "common/record.h"
 #include "raft_internal.h"
 
-#define DURABLE_VERSION            1
+#define DURABLE_VERSION            2
 #define COMPACT_ENTRIES_PER_RECORD 4096
-enum { REC_HARD_STATE = 1, REC_ENTRIES = 2, REC_TRUNCATE = 3 };
+enum { REC_HARD_STATE = 1, REC_ENTRIES = 2, REC_TRUNCATE = 3, REC_FORCE = 4 };
 
 static void put_hard_state(wire_writer *w, uint64_t term, int voted_for) {
   size_t pos = record_begin(w, DURABLE_VERSION, REC_HARD_STATE);
@@ -41,9 +44,22 @@ static void put_entries(wire_writer *w, const raft_log *log, uint64_t first, uin
   for (uint64_t i = first; i < first + n; i++) {
     const raft_entry *e = raft_log_get(log, i);
     wire_put_u64(w, e->term);
+    wire_put_u8(w, e->type);
     wire_put_blob(w, e->data, e->len);
   }
   record_end(w, pos);
+}
+
+static void put_force(wire_writer *w, uint64_t base_index, const raft_membership *base) {
+  size_t pos = record_begin(w, DURABLE_VERSION, REC_FORCE);
+  wire_put_u64(w, base_index);
+  raft_membership_encode(w, base);
+  record_end(w, pos);
+}
+
+void raft_persist_force(raft *r) {
+  raft_persist_hard_state(r);
+  put_force(&r->persist, r->base_index, &r->base);
 }
 
 void raft_persist_hard_state(raft *r) {
@@ -75,6 +91,7 @@ void raft_persist_replace_all(raft *r) {
   r->hard_state_dirty = 1;
   raft_persist_entries(r, 1, r->log.n);
   raft_persist_hard_state(r); /* an empty log writes no entries */
+  if (r->forced) put_force(&r->persist, r->base_index, &r->base);
 }
 
 void raft_persist_maybe_compact(raft *r) {
@@ -90,20 +107,27 @@ typedef struct recovered {
   uint64_t term;
   int voted_for;
   raft_log log;
+  int forced;
+  uint64_t base_index;
+  raft_membership base;
 } recovered;
 
-static int apply_entries(recovered *s, wire_reader *r) {
+static int apply_entries(recovered *s, wire_reader *r, int n_nodes) {
   uint64_t first = wire_get_u64(r);
   uint32_t n = wire_get_u32(r);
   if (!wire_reader_ok(r) || first != s->log.n + 1 || n == 0) return CTK_ERR_CORRUPT;
   for (uint32_t i = 0; i < n; i++) {
     uint64_t term = wire_get_u64(r);
+    uint8_t type = wire_get_u8(r);
     size_t len;
     const uint8_t *data = wire_get_blob(r, CTK_MAX_COMMAND_BYTES, &len);
-    if (!wire_reader_ok(r)) return CTK_ERR_CORRUPT;
+    if (!wire_reader_ok(r) || type > RAFT_ENTRY_CONFIG) return CTK_ERR_CORRUPT;
+    raft_membership conf;
+    if (type == RAFT_ENTRY_CONFIG && raft_membership_decode(data, len, n_nodes, &conf) != 0)
+      return CTK_ERR_CORRUPT;
     /* Terms are >= 1, never decrease along the log, and never pass the term persisted before. */
     if (term == 0 || term < raft_log_last_term(&s->log) || term > s->term) return CTK_ERR_CORRUPT;
-    if (raft_log_append(&s->log, term, data, len) != 0) return CTK_ERR_NOMEM;
+    if (raft_log_append_typed(&s->log, term, type, data, len) != 0) return CTK_ERR_NOMEM;
   }
   return CTK_OK;
 }
@@ -124,7 +148,14 @@ static int apply_record(recovered *s, const uint8_t *payload, size_t len, int n_
     s->term = term;
     s->voted_for = voted_for;
   } else if (type == REC_ENTRIES) {
-    rc = apply_entries(s, &r);
+    rc = apply_entries(s, &r, n_nodes);
+  } else if (type == REC_FORCE) {
+    s->base_index = wire_get_u64(&r);
+    const uint8_t *conf = wire_get_bytes(&r, RAFT_MEMBERSHIP_BYTES);
+    if (!wire_reader_ok(&r) || s->base_index >= RAFT_MAX_INDEX ||
+        raft_membership_decode(conf, RAFT_MEMBERSHIP_BYTES, n_nodes, &s->base) != 0)
+      return CTK_ERR_CORRUPT;
+    s->forced = 1;
   } else if (type == REC_TRUNCATE) {
     uint64_t from = wire_get_u64(&r);
     if (from == 0 || from > s->log.n + 1) return CTK_ERR_CORRUPT;
@@ -159,5 +190,11 @@ int raft_recover(raft *r, const uint8_t *bytes, size_t len, int *torn_tail) {
   r->log = s.log;
   r->term = s.term;
   r->voted_for = s.voted_for;
+  if (s.forced) {
+    r->forced = 1;
+    r->base = s.base;
+    r->base_index = s.base_index;
+  }
+  raft_membership_refresh(r);
   return CTK_OK;
 }

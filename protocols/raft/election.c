@@ -84,6 +84,8 @@ void raft_become_follower(raft *r, uint64_t term, int leader_id) {
   r->role = RAFT_FOLLOWER;
   r->leader_id = leader_id;
   r->votes = 0;
+  r->transfer_to = RAFT_NO_NODE;
+  r->leaving = 0;
   if (was_leader) raft_reset_election_timer(r);
 }
 
@@ -108,19 +110,26 @@ static void become_leader(raft *r) {
   r->votes = 0;
   r->heartbeat_deadline_us = r->now_us + r->heartbeat_us;
   r->quorum_deadline_us = r->now_us + r->election_hi_us;
+  r->transfer_to = RAFT_NO_NODE;
+  r->leaving = 0;
   raft_leader_init_peers(r);
   /* Section 5.4.2 and Figure 8: a leader commits entries of earlier terms only by committing
    * one of its own, so it appends a no-op at once (thesis 6.4). */
   if (raft_leader_append(r, NULL, 0) != 0) r->out_of_memory = 1;
+  /* The first leader after a forced reconfiguration writes it into the log, where it
+   * overrides whatever configuration entries the survivors still hold past their force. */
+  if (r->forced && r->conf_index == 0 && raft_leader_append_config(r, &r->conf) != 0)
+    r->out_of_memory = 1;
   for (int i = 0; i < r->n; i++)
-    if (i != r->id) raft_send_append(r, i, 1);
+    if (raft_membership_replicates_to(r, i)) raft_send_append(r, i, 1);
 }
 
 static void send_vote_requests(raft *r, int prevote, uint64_t term) {
   for (int i = 0; i < r->n; i++) {
-    if (i == r->id) continue;
+    if (i == r->id || !raft_membership_votes(&r->conf, i)) continue;
     wire_writer *w = raft_send_begin(r, i);
-    raft_encode_vote_request(w, prevote, term, raft_log_last(&r->log), raft_log_last_term(&r->log));
+    raft_encode_vote_request_flags(w, prevote, term, raft_log_last(&r->log),
+                                   raft_log_last_term(&r->log), r->transfer_campaign);
     raft_send_end(r);
   }
 }
@@ -138,7 +147,7 @@ static void campaign(raft *r, int prevote) {
     r->voted_for = r->id;
     r->hard_state_dirty = 1;
   }
-  if (raft_popcount(r->votes) >= raft_majority(r)) { /* a cluster of one */
+  if (raft_membership_quorum(&r->conf, r->votes)) { /* the only voter */
     if (prevote)
       campaign(r, 0);
     else
@@ -150,25 +159,26 @@ static void campaign(raft *r, int prevote) {
 
 void raft_election_timeout(raft *r) {
   if (r->role == RAFT_LEADER || r->now_us < r->election_deadline_us) return;
+  /* Learners, removed nodes and nodes not yet added wait for a leader (thesis 4.2.3). A node
+   * whose removal is not committed yet still campaigns (for the votes of the configuration
+   * without it): its log may be the only one holding that configuration, and then no other
+   * node can win without its vote, which it refuses them (raft-membership-sweep seed 154: a
+   * removed leader stepped down by check-quorum before its removal committed). */
+  int uncommitted = r->conf_index > r->commit_index;
+  if (!raft_membership_votes(&r->conf, r->id) &&
+      !(uncommitted && raft_membership_votes(&r->prev_conf, r->id))) {
+    raft_reset_election_timer(r);
+    return;
+  }
   campaign(r, r->opt.prevote);
 }
 
 void raft_check_quorum(raft *r) {
   if (r->role != RAFT_LEADER || !r->opt.check_quorum || r->n == 1) return;
   if (r->now_us < r->quorum_deadline_us) return;
-  /* The most recent time by which a majority (this leader and majority - 1 followers) had all
-   * answered: the (majority - 1)-th latest answer among the followers. */
-  uint64_t heard[CTK_MAX_NODES];
-  int k = 0;
-  for (int i = 0; i < r->n; i++)
-    if (i != r->id) heard[k++] = r->peers[i].last_heard_us;
-  for (int i = 1; i < k; i++) /* insertion sort, descending; k < 16 */
-    for (int j = i; j > 0 && heard[j] > heard[j - 1]; j--) {
-      uint64_t t = heard[j];
-      heard[j] = heard[j - 1];
-      heard[j - 1] = t;
-    }
-  uint64_t quorum_us = heard[raft_majority(r) - 2];
+  /* The most recent time by which a majority (of both configurations while joint; this leader
+   * counting as now when it votes) had all answered. */
+  uint64_t quorum_us = raft_membership_heard(r);
   if (r->now_us - quorum_us >= r->election_hi_us) {
     raft_become_follower(r, r->term, RAFT_NO_NODE);
     return;
@@ -201,7 +211,11 @@ void raft_recv_vote_request(raft *r, int from, const raft_msg *m) {
     return;
   }
   if (m->term > r->term) {
-    if (r->opt.prevote && raft_in_lease(r)) return; /* leader stickiness: ignore it */
+    /* Leader stickiness: ignore it, unless a leadership transfer asked for it (thesis 3.10).
+     * Without pre-vote, a vote request of a node outside the configuration is ignored so too:
+     * a removed server must not disrupt the cluster (thesis 4.2.3). */
+    int sticky = r->opt.prevote || !raft_membership_votes(&r->conf, from);
+    if (sticky && !m->transfer && raft_in_lease(r)) return;
     raft_become_follower(r, m->term, RAFT_NO_NODE);
   }
   int grant = m->term == r->term && (r->voted_for == RAFT_NO_NODE || r->voted_for == from) &&
@@ -227,7 +241,7 @@ void raft_recv_vote_reply(raft *r, int from, const raft_msg *m) {
     }
     if (r->role != RAFT_PRECANDIDATE || !m->granted || m->term != r->term + 1) return;
     r->votes |= 1u << from;
-    if (raft_popcount(r->votes) >= raft_majority(r)) campaign(r, 0);
+    if (raft_membership_quorum(&r->conf, r->votes)) campaign(r, 0);
     return;
   }
   if (m->term > r->term) {
@@ -236,5 +250,16 @@ void raft_recv_vote_reply(raft *r, int from, const raft_msg *m) {
   }
   if (r->role != RAFT_CANDIDATE || m->term != r->term || !m->granted) return;
   r->votes |= 1u << from;
-  if (raft_popcount(r->votes) >= raft_majority(r)) become_leader(r);
+  if (raft_membership_quorum(&r->conf, r->votes)) become_leader(r);
+}
+
+/* Thesis 3.10: the leader brought our log up to date and asks us to campaign at once, without
+ * a pre-vote, with vote requests that voters must not ignore for hearing from it. */
+void raft_recv_timeout_now(raft *r, int from, const raft_msg *m) {
+  if (m->term != r->term || r->role != RAFT_FOLLOWER || from != r->leader_id ||
+      !raft_membership_votes(&r->conf, r->id))
+    return;
+  r->transfer_campaign = 1;
+  campaign(r, 0);
+  r->transfer_campaign = 0;
 }

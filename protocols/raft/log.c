@@ -13,6 +13,11 @@ void raft_log_free(raft_log *log) {
 }
 
 int raft_log_append(raft_log *log, uint64_t term, const uint8_t *data, size_t len) {
+  return raft_log_append_typed(log, term, RAFT_ENTRY_COMMAND, data, len);
+}
+
+int raft_log_append_typed(raft_log *log, uint64_t term, uint8_t type, const uint8_t *data,
+                          size_t len) {
   if (log->n == log->cap) {
     uint64_t cap = log->cap ? log->cap * 2 : 64;
     raft_entry *entries = realloc(log->entries, cap * sizeof *entries);
@@ -22,6 +27,7 @@ int raft_log_append(raft_log *log, uint64_t term, const uint8_t *data, size_t le
   }
   raft_entry *e = &log->entries[log->n];
   e->term = term;
+  e->type = type;
   e->len = (uint32_t)len;
   e->data = NULL;
   if (len > 0) {

@@ -26,6 +26,15 @@ const ctk_option_spec raft_option_specs[] = {
      "-1: none; else the node that should lead: it times out in the lower half of "
      "election_timeout_ms, the others one whole range later",
      NULL},
+    {"joint_consensus", CTK_OPTION_BOOL, offsetof(ctk_raft_options, joint_consensus), 0, 0, 0, 1,
+     "membership changes of voters go through a joint configuration C_old,new that needs "
+     "majorities of both (paper section 6); false: one server at a time (thesis 4.1)",
+     NULL},
+    {"learner_catchup", CTK_OPTION_INT, offsetof(ctk_raft_options, learner_catchup), 16, 0, 0,
+     1000000,
+     "an added node is a learner until its log is within this many entries of the leader's, "
+     "then it is promoted to voter",
+     NULL},
     {"bug_commit_by_counting", CTK_OPTION_BOOL, offsetof(ctk_raft_options, bug_commit_by_counting),
      0, 0, 0, 1, "BUG, for labs: commit an earlier term's entry by counting replicas (Figure 8)",
      NULL},

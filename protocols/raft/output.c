@@ -78,7 +78,11 @@ static void push_commit(raft *r, uint64_t index) {
     r->cap_commits = cap;
   }
   const raft_entry *e = raft_log_get(&r->log, index);
-  r->commits[r->n_commits++] = (ctk_commit){index, {e->data, e->len}};
+  /* A configuration entry is a no-op to the host. */
+  if (e->type == RAFT_ENTRY_CONFIG)
+    r->commits[r->n_commits++] = (ctk_commit){index, {NULL, 0}};
+  else
+    r->commits[r->n_commits++] = (ctk_commit){index, {e->data, e->len}};
   r->emitted_index = index;
 }
 
@@ -88,6 +92,7 @@ uint64_t raft_next_deadline(const raft *r) {
   if (r->n == 1) return CTK_DEADLINE_NONE;
   uint64_t d = r->heartbeat_deadline_us;
   if (r->opt.check_quorum && r->quorum_deadline_us < d) d = r->quorum_deadline_us;
+  if (r->transfer_to != RAFT_NO_NODE && r->transfer_deadline_us < d) d = r->transfer_deadline_us;
   return d;
 }
 

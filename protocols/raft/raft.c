@@ -58,6 +58,11 @@ static ctk_proto *raft_create(const ctk_node_config *config, const void *options
                (int)o->preferred_leader, config->n_nodes);
     return NULL;
   }
+  uint32_t all = (uint32_t)((1ull << config->n_nodes) - 1);
+  if (config->members & ~all) {
+    if (err && err_len) snprintf(err, err_len, "raft: members name a node outside the cluster");
+    return NULL;
+  }
   raft *r = calloc(1, sizeof *r);
   if (!r) goto nomem;
   r->id = config->node_id;
@@ -71,6 +76,9 @@ static ctk_proto *raft_create(const ctk_node_config *config, const void *options
   r->voted_for = RAFT_NO_NODE;
   r->leader_id = RAFT_NO_NODE;
   r->gap_leader = RAFT_NO_NODE;
+  r->transfer_to = RAFT_NO_NODE;
+  r->base.voters = config->members ? config->members : all;
+  r->conf = r->prev_conf = r->base;
   raft_log_init(&r->log);
   int failed = raft_output_init(r);
   for (int i = 0; i < r->n && !failed; i++) {
@@ -102,11 +110,28 @@ static int start(raft *r, const ctk_event *ev) {
   return CTK_OK;
 }
 
+/* Configuration entries the codec accepted name only nodes of this cluster. */
+static int configs_fit(const raft *r, const raft_msg *m) {
+  raft_entry_iter it;
+  raft_entry_iter_init(&it, m);
+  for (uint32_t i = 0; i < m->n_entries; i++) {
+    uint64_t term;
+    uint8_t type;
+    const uint8_t *data;
+    size_t len;
+    raft_membership conf;
+    raft_entry_iter_next_typed(&it, &term, &type, &data, &len);
+    if (type == RAFT_ENTRY_CONFIG && raft_membership_decode(data, len, r->n, &conf) != 0) return 0;
+  }
+  return 1;
+}
+
 /* What the codec cannot judge alone: more entries than any leader of this cluster sends, or an
  * answer of this leader's own term about an index it never sent (its log only grows while it
  * leads, so every index it sent is still at most its last). */
 static int plausible(const raft *r, const raft_msg *m) {
-  if (m->type == RAFT_MSG_APPEND) return m->n_entries <= (uint64_t)r->opt.max_batch;
+  if (m->type == RAFT_MSG_APPEND)
+    return m->n_entries <= (uint64_t)r->opt.max_batch && configs_fit(r, m);
   if (m->type == RAFT_MSG_APPEND_REPLY && r->role == RAFT_LEADER && m->term == r->term)
     return m->index <= raft_log_last(&r->log);
   return 1;
@@ -127,6 +152,7 @@ static int recv_message(raft *r, const ctk_event *ev) {
   case RAFT_MSG_FORWARD: raft_recv_forward(r, &m); break;
   case RAFT_MSG_READ_PROBE: raft_read_recv_probe(r, ev->from, &m); break;
   case RAFT_MSG_READ_PROBE_REPLY: raft_read_recv_probe_reply(r, ev->from, &m); break;
+  case RAFT_MSG_TIMEOUT_NOW: raft_recv_timeout_now(r, ev->from, &m); break;
   }
   return CTK_OK;
 }
@@ -165,8 +191,10 @@ static int raft_step(ctk_proto *r, const ctk_event *ev, ctk_output *out) {
     if (rc == CTK_OK && !raft_read_command(r, ev->bytes.data, ev->bytes.len))
       raft_client_command(r, ev->bytes.data, ev->bytes.len);
     break;
+  case CTK_EVENT_ADMIN: rc = raft_admin(r, ev->bytes.data, ev->bytes.len); break;
   default: break;
   }
+  if (rc == CTK_OK) raft_membership_tick(r);
 done:
   if (rc == CTK_OK) {
     if (r->started) raft_read_step_end(r);
@@ -186,12 +214,17 @@ static void raft_status(const ctk_proto *r, ctk_status *s) {
                                    CTK_ROLE_LEADER};
   s->role = roles[r->role];
   s->term = r->term;
-  s->leader_id = r->leader_id;
+  /* A node outside its configuration (removed) names no leader: the one it last followed may
+   * have been removed too, and clients it sent there could be sent back and forth for ever
+   * between removed nodes (raft-membership-sweep seed 147). */
+  s->leader_id = raft_membership_nodes(&r->conf) >> r->id & 1 ? r->leader_id : RAFT_NO_NODE;
   /* The commit index itself (bounded by the log), not only what was emitted: after every step
    * they are equal, unless the commit index moved backwards, which the hosts must see. */
   uint64_t last = raft_log_last(&r->log);
   s->commit_index = r->commit_index < last ? r->commit_index : last;
   s->log_length = raft_log_last(&r->log);
+  s->members = r->conf.voters | r->conf.voters_old;
+  s->learners = r->conf.learners;
 }
 
 const ctk_protocol_def ctk_raft_protocol = {

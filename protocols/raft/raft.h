@@ -17,6 +17,11 @@ typedef struct ctk_raft_options {
   int adaptive_timeout;     /* the election timeout follows the longest recent gap between the
                                leader's messages, so a network that stalls does not cause elections */
   int64_t preferred_leader; /* -1: none; else that node campaigns first, the others later */
+  /* Membership changes (membership.c): 1 changes voters through a joint configuration
+   * C_old,new (paper section 6), 0 one server at a time (thesis 4.1). A BOOL rather than a
+   * choice of "single" | "joint" because options have no choice type yet. */
+  int joint_consensus;
+  int64_t learner_catchup; /* a learner is promoted once within this many entries of the leader */
   /* Deliberately broken modes, for labs and for proving the checkers; all off by default and
    * only reachable through option keys that start with "bug_":
    * commit an entry of an earlier term as soon as it is on a majority (the rule Figure 8 of the

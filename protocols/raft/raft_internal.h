@@ -11,7 +11,7 @@
 
 /* Sized, so raft.c's protocol definition can count them at compile time; options.c defining a
  * different number of specs is a compile error. */
-#define RAFT_N_OPTIONS 15
+#define RAFT_N_OPTIONS 17
 #define RAFT_GAP_HALF_LIFE_US                                        \
   10000000ull /* adaptive timeouts forget a stall in tens of seconds \
                */
@@ -31,9 +31,14 @@ extern const size_t raft_n_option_specs;
 
 /* ---- log.c: the in-memory log, positions 1 .. n ---- */
 
+/* What a log entry holds: a client command (or, empty, a leader's no-op), or a membership
+ * configuration (membership.c), which hosts see as a no-op. */
+enum { RAFT_ENTRY_COMMAND = 0, RAFT_ENTRY_CONFIG = 1 };
+
 typedef struct raft_entry {
   uint64_t term;
   uint32_t len;
+  uint8_t type;  /* RAFT_ENTRY_* */
   uint8_t *data; /* owned; NULL when len == 0 (a leader's no-op) */
 } raft_entry;
 
@@ -58,6 +63,8 @@ static inline const raft_entry *raft_log_get(const raft_log *log, uint64_t index
 }
 /* Appends one entry, copying len bytes. Returns 0, or -1 when out of memory (log unchanged). */
 int raft_log_append(raft_log *log, uint64_t term, const uint8_t *data, size_t len);
+int raft_log_append_typed(raft_log *log, uint64_t term, uint8_t type, const uint8_t *data,
+                          size_t len);
 /* Deletes every entry at index >= from (from >= 1). */
 void raft_log_truncate(raft_log *log, uint64_t from);
 /* Terms never decrease along the log, so both are binary searches. 0 when term is absent. */
@@ -66,7 +73,7 @@ uint64_t raft_log_last_of_term(const raft_log *log, uint64_t term);
 
 /* ---- codec.c: the versioned wire format ---- */
 
-#define RAFT_WIRE_VERSION 1
+#define RAFT_WIRE_VERSION 2 /* 2: typed entries, transfer votes, TimeoutNow */
 
 typedef enum raft_msg_type {
   RAFT_MSG_PREVOTE = 1,
@@ -78,6 +85,7 @@ typedef enum raft_msg_type {
   RAFT_MSG_FORWARD = 7,
   RAFT_MSG_READ_PROBE = 8, /* read.c: a leader confirms it still leads (ReadIndex, leases) */
   RAFT_MSG_READ_PROBE_REPLY = 9,
+  RAFT_MSG_TIMEOUT_NOW = 10, /* leadership transfer (thesis 3.10): campaign now */
 } raft_msg_type;
 
 /* A decoded message. Entries (APPEND) and commands (FORWARD) stay encoded in the borrowed
@@ -87,6 +95,7 @@ typedef struct raft_msg {
   uint64_t term;
   /* PREVOTE, REQUEST_VOTE */
   uint64_t last_index, last_term;
+  int transfer; /* REQUEST_VOTE of a leadership transfer: receivers skip the lease check */
   /* PREVOTE_REPLY, VOTE_REPLY, APPEND_REPLY */
   int granted; /* also APPEND_REPLY's success */
   /* APPEND */
@@ -110,11 +119,17 @@ typedef struct raft_entry_iter {
 } raft_entry_iter;
 void raft_entry_iter_init(raft_entry_iter *it, const raft_msg *m);
 void raft_entry_iter_next(raft_entry_iter *it, uint64_t *term, const uint8_t **data, size_t *len);
+/* The same, with the entry's type (RAFT_ENTRY_COMMAND for FORWARD). */
+void raft_entry_iter_next_typed(raft_entry_iter *it, uint64_t *term, uint8_t *type,
+                                const uint8_t **data, size_t *len);
 
 /* Encoders write one whole message into w. */
 void raft_encode_vote_request(wire_writer *w, int prevote, uint64_t term, uint64_t last_index,
                               uint64_t last_term);
+void raft_encode_vote_request_flags(wire_writer *w, int prevote, uint64_t term, uint64_t last_index,
+                                    uint64_t last_term, int transfer);
 void raft_encode_vote_reply(wire_writer *w, int prevote, uint64_t term, int granted);
+void raft_encode_timeout_now(wire_writer *w, uint64_t term);
 /* AppendEntries with entries [first, first + n) taken from log (first == prev_index + 1). */
 void raft_encode_append(wire_writer *w, uint64_t term, uint64_t prev_index, uint64_t prev_term,
                         uint64_t commit, const raft_log *log, uint64_t n);
@@ -125,9 +140,37 @@ void raft_encode_forward(wire_writer *w, const uint8_t *command, size_t len);
 void raft_encode_read_probe(wire_writer *w, int reply, uint64_t term, uint64_t round, int granted);
 /* Encoded size of an AppendEntries header and of one entry in it. */
 #define RAFT_APPEND_HEADER_BYTES (2 + 4 * 8 + 4)
-#define RAFT_ENTRY_BYTES(len)    (8 + 4 + (uint64_t)(len))
+#define RAFT_ENTRY_BYTES(len)    (8 + 1 + 4 + (uint64_t)(len))
 
 int raft_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
+
+/* ---- membership.c: the configuration of voters and learners ---- */
+
+/* A configuration: who votes, who only receives the log. While a joint change is in progress
+ * (paper section 6), voters is C_new and voters_old C_old, and every decision (elections,
+ * commitment, check-quorum) needs a majority of each. Bitmasks of node ids. */
+typedef struct raft_membership {
+  uint32_t voters;
+  uint32_t voters_old; /* 0 unless joint */
+  uint32_t learners;   /* disjoint from the voters of both */
+} raft_membership;
+
+#define RAFT_MEMBERSHIP_BYTES 13
+/* The encoding kept in a configuration entry and in durable records (and, for snapshots, the
+ * configuration as of the snapshot's index): version u8 = 1, voters u32, voters_old u32,
+ * learners u32. */
+void raft_membership_encode(wire_writer *w, const raft_membership *m);
+/* Decodes and checks (some voter; learners not voters; every id below n_nodes, when
+ * n_nodes > 0). Returns 0 or -1. */
+int raft_membership_decode(const uint8_t *data, size_t len, int n_nodes, raft_membership *m);
+static inline uint32_t raft_membership_nodes(const raft_membership *m) {
+  return m->voters | m->voters_old | m->learners;
+}
+static inline int raft_membership_votes(const raft_membership *m, int id) {
+  return (int)((m->voters | m->voters_old) >> id & 1);
+}
+/* 1 when `have` holds a majority of the voters (and of C_old while joint). */
+int raft_membership_quorum(const raft_membership *m, uint32_t have);
 
 /* ---- the instance ---- */
 
@@ -215,6 +258,21 @@ struct ctk_proto {
   uint64_t gap_peak_us, gap_peak_at_us; /* the longest recent gap, and when it was set */
   uint32_t votes;                       /* nodes that granted this (pre-)campaign, a bitmask */
 
+  /* Membership (membership.c). conf is in effect as soon as its entry is in the log (thesis
+   * 4.1): the latest configuration entry above base_index, else base, the configuration the
+   * node was created with or the last forced one (base_index: the log's end when it was
+   * forced, 0 otherwise). prev_conf is the one before conf, whose members keep receiving the
+   * log while conf is not committed. */
+  raft_membership conf, prev_conf, base;
+  uint64_t conf_index; /* the entry conf comes from; 0: base */
+  uint64_t base_index;
+  int forced;
+  int transfer_to;       /* leader: the node leadership is being handed to, or -1 */
+  int transfer_sent;     /* TimeoutNow was sent to it */
+  int transfer_campaign; /* this campaign follows a TimeoutNow: votes skip the lease check */
+  int leaving;           /* leader: its removal committed, it is handing over */
+  uint64_t transfer_deadline_us;
+
   /* Leader only. */
   raft_peer peers[CTK_MAX_NODES];
   uint64_t heartbeat_deadline_us, quorum_deadline_us;
@@ -239,7 +297,6 @@ struct ctk_proto {
 
 typedef struct ctk_proto raft;
 
-static inline int raft_majority(const raft *r) { return r->n / 2 + 1; }
 static inline int raft_popcount(uint32_t x) { return __builtin_popcount(x); }
 
 /* output.c */
@@ -289,12 +346,37 @@ void raft_recv_append(raft *r, int from, const raft_msg *m);
 void raft_recv_append_reply(raft *r, int from, const raft_msg *m);
 void raft_maybe_commit(raft *r);
 
+/* membership.c */
+/* Recomputes conf, conf_index and prev_conf from the log (after a truncation or a recovery). */
+void raft_membership_refresh(raft *r);
+/* The highest index held by a majority of the voters (of both configurations while joint). */
+uint64_t raft_membership_agreed(const raft *r);
+/* The time by which a majority (of both, while joint) had last answered the leader. */
+uint64_t raft_membership_heard(const raft *r);
+/* The log was truncated from `from`: a forced configuration overrides only what is left of the
+ * log that predates it (the new leader's entries, configurations included, are after it). */
+void raft_membership_truncated(raft *r, uint64_t from);
+/* 1 when the leader sends the log to node i: a member of conf, or of prev_conf while conf is
+ * not yet committed. */
+int raft_membership_replicates_to(const raft *r, int i);
+/* CTK_EVENT_ADMIN: add, remove, transfer, force. Returns a CTK_ code. */
+int raft_admin(raft *r, const uint8_t *data, size_t len);
+/* Leader bookkeeping at the end of every step: finish a joint change, step down once removed,
+ * promote a caught-up learner, drive a leadership transfer. */
+void raft_membership_tick(raft *r);
+/* A TimeoutNow from the leader (thesis 3.10). */
+void raft_recv_timeout_now(raft *r, int from, const raft_msg *m);
+/* durable.c: the record of a forced configuration. */
+void raft_persist_force(raft *r);
+
 /* client.c */
 int raft_check_command(const raft *r, size_t len);
 void raft_client_command(raft *r, const uint8_t *data, size_t len);
 void raft_recv_forward(raft *r, const raft_msg *m);
 /* The leader appends one entry of its term and sends it where the pipeline has room. */
 int raft_leader_append(raft *r, const uint8_t *data, size_t len);
+/* A configuration entry: appended, in effect at once. */
+int raft_leader_append_config(raft *r, const raft_membership *m);
 
 /* read.c */
 void raft_read_free(raft *r);

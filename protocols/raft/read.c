@@ -118,12 +118,13 @@ static void start_round(raft *r) {
   raft_reads *rd = &r->reads;
   raft_read_round *round = &rd->rounds[++rd->round_seq % RAFT_READ_ROUNDS];
   *round = (raft_read_round){rd->round_seq, r->term, r->now_us, 1u << r->id};
-  if (raft_popcount(round->acks) >= raft_majority(r)) {
+  if (raft_membership_quorum(&r->conf, round->acks)) {
     round_confirmed(r, round);
     return;
   }
+  uint32_t members = raft_membership_nodes(&r->conf);
   for (int i = 0; i < r->n; i++) {
-    if (i == r->id) continue;
+    if (i == r->id || !(members >> i & 1)) continue;
     wire_writer *w = raft_send_begin(r, i);
     raft_encode_read_probe(w, 0, r->term, round->seq, 1);
     raft_send_end(r);
@@ -155,9 +156,9 @@ void raft_read_recv_probe_reply(raft *r, int from, const raft_msg *m) {
   raft_read_round *round = &r->reads.rounds[m->index % RAFT_READ_ROUNDS];
   if (round->seq != m->index || round->term != r->term) return; /* forgotten, or not ours */
   r->peers[from].last_heard_us = r->now_us;
-  int had = raft_popcount(round->acks) >= raft_majority(r);
+  int had = raft_membership_quorum(&r->conf, round->acks);
   round->acks |= 1u << from;
-  if (!had && raft_popcount(round->acks) >= raft_majority(r)) round_confirmed(r, round);
+  if (!had && raft_membership_quorum(&r->conf, round->acks)) round_confirmed(r, round);
 }
 
 /* ---- reads ---- */
@@ -248,7 +249,7 @@ void raft_read_step_end(raft *r) {
   int in_flight = 0;
   for (int i = 0; i < RAFT_READ_ROUNDS; i++) {
     const raft_read_round *x = &rd->rounds[i];
-    in_flight += x->seq > 0 && x->term == r->term && raft_popcount(x->acks) < raft_majority(r) &&
+    in_flight += x->seq > 0 && x->term == r->term && !raft_membership_quorum(&r->conf, x->acks) &&
                  r->now_us < x->sent_us + r->heartbeat_us;
   }
   int uncovered = 0, unconfirmed = 0;

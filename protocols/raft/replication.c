@@ -93,14 +93,14 @@ void raft_send_append(raft *r, int to, int heartbeat) {
  * answer or the next heartbeat. */
 void raft_broadcast_append(raft *r) {
   for (int i = 0; i < r->n; i++)
-    if (i != r->id && !r->peers[i].probing) raft_send_append(r, i, 0);
+    if (raft_membership_replicates_to(r, i) && !r->peers[i].probing) raft_send_append(r, i, 0);
 }
 
 void raft_heartbeat(raft *r) {
   if (r->now_us < r->heartbeat_deadline_us) return;
   r->heartbeat_deadline_us = r->now_us + r->heartbeat_us;
   for (int i = 0; i < r->n; i++) {
-    if (i == r->id) continue;
+    if (!raft_membership_replicates_to(r, i)) continue;
     raft_peer *p = &r->peers[i];
     /* Pipelined messages unanswered for two heartbeats were probably lost: probe again. */
     if (!p->probing && p->inflight_count > 0 && ++p->stalled_heartbeats >= 2) {
@@ -115,16 +115,9 @@ void raft_heartbeat(raft *r) {
 
 void raft_maybe_commit(raft *r) {
   if (r->role != RAFT_LEADER) return;
-  uint64_t match[CTK_MAX_NODES];
-  for (int i = 0; i < r->n; i++)
-    match[i] = i == r->id ? raft_log_last(&r->log) : r->peers[i].match_index;
-  for (int i = 1; i < r->n; i++) /* insertion sort, descending; n <= 16 */
-    for (int j = i; j > 0 && match[j] > match[j - 1]; j--) {
-      uint64_t t = match[j];
-      match[j] = match[j - 1];
-      match[j - 1] = t;
-    }
-  uint64_t n = match[raft_majority(r) - 1]; /* the highest index a majority holds */
+  /* The highest index a majority holds (of both configurations while joint, paper section 6;
+   * the leader counts only where it votes, thesis 4.2.2). */
+  uint64_t n = raft_membership_agreed(r);
   if (n <= r->commit_index) return;
   /* Section 5.4.2: "Raft never commits log entries from previous terms by counting replicas.
    * Only log entries from the leader's current term are committed by counting replicas." The
@@ -149,28 +142,34 @@ static void append_entries(raft *r, const raft_msg *m) {
   raft_entry_iter it;
   raft_entry_iter_init(&it, m);
   uint64_t first_new = 0;
+  int config_changed = 0;
   for (uint64_t i = 0; i < m->n_entries; i++) {
     uint64_t index = m->prev_index + 1 + i, term;
+    uint8_t type;
     const uint8_t *data;
     size_t len;
-    raft_entry_iter_next(&it, &term, &data, &len);
+    raft_entry_iter_next_typed(&it, &term, &type, &data, &len);
     if (!first_new) {
       if (raft_log_term_at(&r->log, index) == term) continue; /* already have it */
       if (index <= raft_log_last(&r->log) && r->opt.bug_keep_conflicting_suffix) continue;
       if (index <= raft_log_last(&r->log)) {
         raft_log_truncate(&r->log, index);
         raft_persist_truncate(r, index);
+        raft_membership_truncated(r, index);
+        config_changed = 1; /* a configuration entry may have gone */
         /* Only a safety bug (bug_commit_by_counting) ever truncates a committed entry. */
         if (r->commit_index >= index) r->commit_index = index - 1;
       }
       first_new = index;
     }
-    if (raft_log_append(&r->log, term, data, len) != 0) {
+    if (raft_log_append_typed(&r->log, term, type, data, len) != 0) {
       r->out_of_memory = 1;
       break;
     }
+    if (type == RAFT_ENTRY_CONFIG) config_changed = 1;
   }
   if (first_new) raft_persist_entries(r, first_new, raft_log_last(&r->log) + 1 - first_new);
+  if (config_changed) raft_membership_refresh(r); /* in effect once in the log (thesis 4.1) */
 }
 
 void raft_recv_append(raft *r, int from, const raft_msg *m) {
@@ -213,8 +212,8 @@ void raft_recv_append(raft *r, int from, const raft_msg *m) {
 static void tell_commit(raft *r, int except) {
   for (int i = 0; i < r->n; i++) {
     const raft_peer *p = &r->peers[i];
-    if (i != r->id && i != except && !p->probing && p->inflight_count == 0 &&
-        p->commit_sent < r->commit_index)
+    if (raft_membership_replicates_to(r, i) && i != except && !p->probing &&
+        p->inflight_count == 0 && p->commit_sent < r->commit_index)
       raft_send_append(r, i, 1);
   }
 }

@@ -1,0 +1,142 @@
+/* test_admin.c: operator requests on real node processes. `ctk admin`: a request sent to a
+ * follower follows the leader hint to the leader; a learner added on a cluster that started
+ * with three voters becomes a voter and the leadership can be transferred to it; a malformed
+ * request is a usage error; a protocol without membership changes refuses clearly; `force`
+ * prints its warning. `ctk run` with add, transfer and remove events in the fault schedule:
+ * linearizable, and the members converge. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cluster.h"
+#include "config.h"
+#include "hostwire.h"
+#include "realnode.h"
+
+static char tmpdir[] = "/tmp/ctk-admin-XXXXXX";
+
+/* The node every live node names as leader (its own role for itself), or -1 within max_ms. */
+static int wait_leader(ctk_local_cluster *cluster, int n, int max_ms) {
+  for (int t = 0; t < max_ms; t += 50) {
+    for (int i = 0; i < n; i++) {
+      hw_status s;
+      if (ctk_local_cluster_status(cluster, i, &s, 500) == 0 && s.proto.role == CTK_ROLE_LEADER)
+        return i;
+    }
+    usleep(50000);
+  }
+  return -1;
+}
+
+static int admin(const char *dir, const char *name, int node, const char *request, char *out,
+                 size_t out_len) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s admin %s/%s/config.toml %d %s 2>&1", cli_bin(), dir, name, node,
+           request);
+  return cli_run(cmd, out, out_len);
+}
+
+static void test_raft_add_and_transfer(void **state) {
+  (void)state;
+  ctk_config config;
+  ctk_local_cluster *cluster =
+      realnode_start(&config, tmpdir, "raft", "raft", 4, "members = [0, 1, 2]\n");
+  int leader = wait_leader(cluster, 4, 5000);
+  assert_true(leader >= 0 && leader <= 2);
+  char out[4096];
+  int follower = leader == 0 ? 1 : 0;
+  /* Asked at a follower, the request follows the hint to the leader. */
+  assert_int_equal(admin(tmpdir, "raft", follower, "add 3", out, sizeof out), 0);
+  char want[64];
+  snprintf(want, sizeof want, "the leader is node %d", leader);
+  assert_non_null(strstr(out, want));
+  snprintf(want, sizeof want, "node %d: add 3 accepted", leader);
+  assert_non_null(strstr(out, want));
+  /* Node 3 catches up, is promoted, and can take over. */
+  int rc = 1;
+  for (int t = 0; t < 40 && rc != 0; t++) {
+    usleep(100000);
+    rc = admin(tmpdir, "raft", leader, "transfer 3", out, sizeof out);
+  }
+  assert_int_equal(rc, 0);
+  int now_leader = -1;
+  for (int t = 0; t < 40 && now_leader != 3; t++) {
+    usleep(100000);
+    now_leader = wait_leader(cluster, 4, 1000);
+  }
+  assert_int_equal(now_leader, 3);
+  assert_int_equal(admin(tmpdir, "raft", 0, "fly 1", out, sizeof out), 2);
+  assert_int_equal(admin(tmpdir, "raft", 0, "add 9", out, sizeof out), 1);
+  assert_non_null(strstr(out, "refused as invalid"));
+  ctk_local_cluster_stop(&cluster, 2000);
+  ctk_config_free(&config);
+}
+
+static void test_unsupported_protocol_and_force_warning(void **state) {
+  (void)state;
+  ctk_config config;
+  ctk_local_cluster *cluster = realnode_start(&config, tmpdir, "mp", "multipaxos", 3, NULL);
+  char out[4096];
+  assert_int_equal(admin(tmpdir, "mp", 0, "add 2", out, sizeof out), 1);
+  assert_non_null(strstr(out, "multipaxos does not support it"));
+  assert_int_equal(admin(tmpdir, "mp", 0, "force 0,1", out, sizeof out), 1);
+  assert_non_null(strstr(out, "WARNING: `force 0,1` is UNSAFE"));
+  assert_non_null(strstr(out, "lost for good"));
+  ctk_local_cluster_stop(&cluster, 2000);
+  ctk_config_free(&config);
+}
+
+static void test_run_with_membership_events(void **state) {
+  (void)state;
+  int port = cli_free_ports(8);
+  assert_true(port > 0);
+  char path[256], text[1024], cmd[1024], out[16384];
+  snprintf(path, sizeof path, "%s/run.toml", tmpdir);
+  snprintf(text, sizeof text,
+           "protocol = \"raft\"\n[cluster]\nnodes = 4\nbase_port = %d\nmembers = [0, 1, 2]\n"
+           "[workload]\nclients = 4\nduration_s = 4\nwarmup_s = 0\nclient_timeout_ms = 300\n"
+           "[[fault]]\nat_s = 1.0\nkind = \"add\"\nnode = 3\n"
+           "[[fault]]\nat_s = 2.0\nkind = \"transfer\"\nnode = 3\n"
+           "[[fault]]\nat_s = 3.0\nkind = \"remove\"\nnode = \"leader\"\n",
+           port);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+  snprintf(cmd, sizeof cmd, "%s run %s --out %s/run-out --quiet 2>&1", cli_bin(), path, tmpdir);
+  int rc = cli_run(cmd, out, sizeof out);
+  if (rc != 0) fail_msg("ctk run: exit %d\n%s", rc, out);
+  assert_non_null(strstr(out, "add of node 3 at"));
+  assert_non_null(strstr(out, "transfer of node 3 at"));
+  assert_non_null(strstr(out, "remove of node 3 at")); /* node 3 led when it was removed */
+  assert_non_null(strstr(out, "linearizable    yes"));
+  assert_non_null(strstr(out, "converged"));
+}
+
+static int setup(void **state) {
+  (void)state;
+  return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_raft_add_and_transfer),
+      cmocka_unit_test(test_unsupported_protocol_and_force_warning),
+      cmocka_unit_test(test_run_with_membership_events),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
