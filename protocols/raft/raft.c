@@ -29,8 +29,12 @@ static int check_options(const ctk_raft_options *o, char *err, size_t err_len) {
 static void raft_destroy(ctk_proto *r) {
   if (!r) return;
   raft_log_free(&r->log);
+  raft_snapshot_free(r);
   raft_output_free(r);
-  for (int i = 0; i < CTK_MAX_NODES; i++) free(r->peers[i].inflight);
+  for (int i = 0; i < CTK_MAX_NODES; i++) {
+    free(r->peers[i].inflight);
+    free(r->peers[i].inflight_bytes);
+  }
   free(r);
 }
 
@@ -66,7 +70,8 @@ static ctk_proto *raft_create(const ctk_node_config *config, const void *options
   int failed = raft_output_init(r);
   for (int i = 0; i < r->n && !failed; i++) {
     r->peers[i].inflight = malloc((size_t)o->max_inflight * sizeof(uint64_t));
-    failed = !r->peers[i].inflight;
+    r->peers[i].inflight_bytes = malloc((size_t)o->max_inflight * sizeof(uint64_t));
+    failed = !r->peers[i].inflight || !r->peers[i].inflight_bytes;
   }
   if (!failed) return r;
 nomem:
@@ -75,8 +80,9 @@ nomem:
   return NULL;
 }
 
-/* After a restart: follower, nothing committed (commits are emitted again from index 1 once
- * the commit index is learned again), a fresh election timeout. */
+/* After a restart: follower, nothing committed beyond the snapshot (the host restores it, and
+ * commits are emitted again from the next index once the commit index is learned again), a
+ * fresh election timeout. */
 static int start(raft *r, const ctk_event *ev) {
   int torn_tail;
   int rc = raft_recover(r, ev->bytes.data, ev->bytes.len, &torn_tail);
@@ -85,6 +91,7 @@ static int start(raft *r, const ctk_event *ev) {
   r->role = RAFT_FOLLOWER;
   r->leader_id = RAFT_NO_NODE;
   r->commit_index = r->emitted_index = 0;
+  raft_snapshot_recovered(r);
   r->durable_bytes = ev->bytes.len;
   raft_reset_election_timer(r);
   /* Records appended after a torn tail would sit behind garbage: rewrite the state whole. */
@@ -97,7 +104,8 @@ static int start(raft *r, const ctk_event *ev) {
  * leads, so every index it sent is still at most its last). */
 static int plausible(const raft *r, const raft_msg *m) {
   if (m->type == RAFT_MSG_APPEND) return m->n_entries <= (uint64_t)r->opt.max_batch;
-  if (m->type == RAFT_MSG_APPEND_REPLY && r->role == RAFT_LEADER && m->term == r->term)
+  if ((m->type == RAFT_MSG_APPEND_REPLY || m->type == RAFT_MSG_SNAPSHOT_REPLY) &&
+      r->role == RAFT_LEADER && m->term == r->term)
     return m->index <= raft_log_last(&r->log);
   return 1;
 }
@@ -115,6 +123,8 @@ static int recv_message(raft *r, const ctk_event *ev) {
   case RAFT_MSG_APPEND: raft_recv_append(r, ev->from, &m); break;
   case RAFT_MSG_APPEND_REPLY: raft_recv_append_reply(r, ev->from, &m); break;
   case RAFT_MSG_FORWARD: raft_recv_forward(r, &m); break;
+  case RAFT_MSG_SNAPSHOT: raft_recv_snapshot(r, ev->from, &m); break;
+  case RAFT_MSG_SNAPSHOT_REPLY: raft_recv_snapshot_reply(r, ev->from, &m); break;
   }
   return CTK_OK;
 }
@@ -151,6 +161,9 @@ static int raft_step(ctk_proto *r, const ctk_event *ev, ctk_output *out) {
     if (rc == CTK_OK && !ev->bytes.data) rc = CTK_ERR_INVALID;
     if (rc == CTK_OK) raft_client_command(r, ev->bytes.data, ev->bytes.len);
     break;
+  case CTK_EVENT_SNAPSHOT:
+    rc = raft_snapshot_taken(r, ev->index, ev->bytes.data, ev->bytes.len);
+    break;
   default: break;
   }
 done:
@@ -175,6 +188,7 @@ static void raft_status(const ctk_proto *r, ctk_status *s) {
   uint64_t last = raft_log_last(&r->log);
   s->commit_index = r->commit_index < last ? r->commit_index : last;
   s->log_length = raft_log_last(&r->log);
+  s->snapshot_index = r->snap.meta.index;
 }
 
 const ctk_protocol_def ctk_raft_protocol = {

@@ -14,6 +14,10 @@ typedef struct ctk_raft_options {
   int check_quorum;         /* thesis 6.2: a leader that hears from no majority steps down */
   int64_t max_batch;        /* entries per AppendEntries (1 = no batching) */
   int64_t max_inflight;     /* AppendEntries in flight per follower (1 = no pipelining) */
+  int64_t max_inflight_bytes; /* encoded entry bytes in flight per follower (0 = no cap) */
+  int64_t snapshot_every;       /* ask for a snapshot every this many commits (0 = never) */
+  int64_t snapshot_keep;        /* entries a leader keeps before its snapshot, for laggards */
+  int64_t snapshot_chunk_bytes; /* snapshot bytes per InstallSnapshot message */
   int adaptive_timeout;     /* the election timeout follows the longest recent gap between the
                                leader's messages, so a network that stalls does not cause elections */
   int64_t preferred_leader; /* -1: none; else that node campaigns first, the others later */

@@ -11,7 +11,7 @@
 
 /* Sized, so raft.c's protocol definition can count them at compile time; options.c defining a
  * different number of specs is a compile error. */
-#define RAFT_N_OPTIONS 12
+#define RAFT_N_OPTIONS 16
 #define RAFT_GAP_HALF_LIFE_US                                        \
   10000000ull /* adaptive timeouts forget a stall in tens of seconds \
                */
@@ -28,8 +28,13 @@ extern const size_t raft_n_option_specs;
 #define RAFT_COMPACT_MIN_BYTES   (1u << 20)
 #define RAFT_COMPACT_FACTOR      4
 #define RAFT_NO_NODE             (-1)
+#define RAFT_MAX_SNAPSHOT_BYTES  (1ull << 32) /* a snapshot being received is dropped past this */
 
-/* ---- log.c: the in-memory log, positions 1 .. n ---- */
+/* ---- log.c: the in-memory log, positions base + 1 .. base + n ----
+ *
+ * Entries up to `base` were folded into a snapshot (section 7: "the log keeps lastIncludedIndex
+ * and lastIncludedTerm"): only their last index and term remain, so the AppendEntries consistency
+ * check still works at the boundary. base is 0 until the first compaction. */
 
 typedef struct raft_entry {
   uint64_t term;
@@ -38,35 +43,45 @@ typedef struct raft_entry {
 } raft_entry;
 
 typedef struct raft_log {
-  raft_entry *entries; /* entries[i - 1] holds index i */
-  uint64_t n, cap;
+  raft_entry *entries; /* entries[i - base - 1] holds index i */
+  uint64_t n, cap;     /* entries held in memory */
+  uint64_t base, base_term; /* the last compacted position and its term (0, 0: none) */
   uint64_t bytes; /* sum of (12 + len): what the entries weigh in a durable record */
 } raft_log;
 
 void raft_log_init(raft_log *log);
 void raft_log_free(raft_log *log);
-static inline uint64_t raft_log_last(const raft_log *log) { return log->n; }
-/* Term of the entry at index, 0 for index 0 or past the end. */
+static inline uint64_t raft_log_last(const raft_log *log) { return log->base + log->n; }
+/* Term of the entry at index: base_term at base, 0 for index 0, before base or past the end. */
 static inline uint64_t raft_log_term_at(const raft_log *log, uint64_t index) {
-  return index >= 1 && index <= log->n ? log->entries[index - 1].term : 0;
+  if (index == log->base) return log->base_term;
+  return index > log->base && index <= log->base + log->n ? log->entries[index - log->base - 1].term
+                                                          : 0;
 }
 static inline uint64_t raft_log_last_term(const raft_log *log) {
-  return raft_log_term_at(log, log->n);
+  return raft_log_term_at(log, raft_log_last(log));
 }
+/* The entry at index, or NULL when it is compacted away or absent. */
 static inline const raft_entry *raft_log_get(const raft_log *log, uint64_t index) {
-  return index >= 1 && index <= log->n ? &log->entries[index - 1] : NULL;
+  return index > log->base && index <= log->base + log->n ? &log->entries[index - log->base - 1]
+                                                          : NULL;
 }
 /* Appends one entry, copying len bytes. Returns 0, or -1 when out of memory (log unchanged). */
 int raft_log_append(raft_log *log, uint64_t term, const uint8_t *data, size_t len);
-/* Deletes every entry at index >= from (from >= 1). */
+/* Deletes every entry at index >= from (from > base). */
 void raft_log_truncate(raft_log *log, uint64_t from);
-/* Terms never decrease along the log, so both are binary searches. 0 when term is absent. */
+/* Drops the entries through index (base < index <= last), which becomes the new base. */
+void raft_log_compact(raft_log *log, uint64_t index);
+/* Drops every entry; the log restarts after (base, base_term). */
+void raft_log_reset(raft_log *log, uint64_t base, uint64_t base_term);
+/* Terms never decrease along the log, so both are binary searches over the entries held (not the
+ * base). 0 when term is absent. */
 uint64_t raft_log_first_of_term(const raft_log *log, uint64_t term, uint64_t at_or_before);
 uint64_t raft_log_last_of_term(const raft_log *log, uint64_t term);
 
 /* ---- codec.c: the versioned wire format ---- */
 
-#define RAFT_WIRE_VERSION 1
+#define RAFT_WIRE_VERSION 2
 
 typedef enum raft_msg_type {
   RAFT_MSG_PREVOTE = 1,
@@ -76,7 +91,21 @@ typedef enum raft_msg_type {
   RAFT_MSG_APPEND = 5,
   RAFT_MSG_APPEND_REPLY = 6,
   RAFT_MSG_FORWARD = 7,
+  RAFT_MSG_SNAPSHOT = 8,
+  RAFT_MSG_SNAPSHOT_REPLY = 9,
 } raft_msg_type;
+
+/* What a snapshot says about itself, encoded as a versioned blob (in InstallSnapshot and in the
+ * durable snapshot record) so that fields can be added: a later version is meant to carry the
+ * cluster configuration as of `index` (thesis 5.4.1: "the snapshot also includes the latest
+ * configuration as of the last included index"). */
+#define RAFT_SNAPSHOT_META_VERSION 1
+typedef struct raft_snapshot_meta {
+  uint64_t index, term; /* lastIncludedIndex, lastIncludedTerm; both >= 1 */
+} raft_snapshot_meta;
+void raft_snapshot_meta_put(wire_writer *w, const raft_snapshot_meta *meta);
+/* Reads and validates a meta blob (terms up to max_term). Returns 0 or -1. */
+int raft_snapshot_meta_get(wire_reader *r, raft_snapshot_meta *meta, uint64_t max_term);
 
 /* A decoded message. Entries (APPEND) and commands (FORWARD) stay encoded in the borrowed
  * input; the decoder has validated them, raft_msg_next_entry() walks them. */
@@ -97,6 +126,15 @@ typedef struct raft_msg {
    * failure it is the rejected prev index and conflict_* hint where to retry (conflict_term 0:
    * the follower's log ends at conflict_index - 1). A term rejection has conflict_index 0. */
   uint64_t index, conflict_term, conflict_index;
+  /* SNAPSHOT (InstallSnapshot, section 7): meta, and the chunk of the state machine's bytes at
+   * offset; done marks the last chunk. SNAPSHOT_REPLY: index is meta.index, offset the bytes
+   * received so far (where the next chunk starts), done that the snapshot is installed (or was
+   * not needed). */
+  raft_snapshot_meta snap;
+  uint64_t offset;
+  int done;
+  const uint8_t *chunk;
+  size_t chunk_len;
 } raft_msg;
 
 /* Decodes and fully validates one message. Returns 0 or CTK_ERR_MALFORMED. */
@@ -119,6 +157,10 @@ void raft_encode_append(wire_writer *w, uint64_t term, uint64_t prev_index, uint
 void raft_encode_append_reply(wire_writer *w, uint64_t term, int success, uint64_t index,
                               uint64_t conflict_term, uint64_t conflict_index);
 void raft_encode_forward(wire_writer *w, const uint8_t *command, size_t len);
+void raft_encode_snapshot(wire_writer *w, uint64_t term, const raft_snapshot_meta *meta,
+                          uint64_t offset, int done, const uint8_t *chunk, size_t len);
+void raft_encode_snapshot_reply(wire_writer *w, uint64_t term, uint64_t index, uint64_t offset,
+                                int done);
 /* Encoded size of an AppendEntries header and of one entry in it. */
 #define RAFT_APPEND_HEADER_BYTES (2 + 4 * 8 + 4)
 #define RAFT_ENTRY_BYTES(len)    (8 + 4 + (uint64_t)(len))
@@ -141,10 +183,15 @@ typedef struct raft_peer {
   uint64_t next_index, match_index;
   int probing;
   uint64_t *inflight; /* ring of the last index of each pipelined AppendEntries, ascending */
+  uint64_t *inflight_bytes; /* the entry bytes of each, for max_inflight_bytes */
+  uint64_t inflight_total;  /* their sum */
   uint32_t inflight_start, inflight_count;
   int stalled_heartbeats; /* heartbeats with pipelined messages in flight and no ack */
   uint64_t last_heard_us; /* last AppendEntriesReply of the current term, for check-quorum */
   uint64_t commit_sent;   /* the commit index carried by the last AppendEntries sent to it */
+  /* InstallSnapshot (snapshot.c), while next_index <= the log's base: the snapshot being sent
+   * and the offset the follower acknowledged. */
+  uint64_t snap_index, snap_offset;
 } raft_peer;
 
 typedef struct raft_out_msg {
@@ -164,6 +211,20 @@ struct ctk_proto {
   int voted_for;
   raft_log log;
   int hard_state_dirty; /* term or vote changed and not yet in this step's persist bytes */
+  /* Section 7: the state machine through snap.meta.index (owned bytes), durable with the log.
+   * The log's base is at most snap.meta.index (a leader keeps snapshot_keep entries before it). */
+  struct {
+    raft_snapshot_meta meta;
+    uint8_t *data;
+    size_t len;
+  } snap;
+  uint64_t snap_asked;   /* the index of the last snapshot_wanted, so it is asked for once */
+  int restore_pending;   /* snap is to be handed to the host as output.restore in this step */
+  struct {               /* an InstallSnapshot being received, chunk by chunk */
+    int active;
+    raft_snapshot_meta meta;
+    wire_writer bytes;
+  } snap_in;
 
   /* Volatile state. */
   raft_role role;
@@ -225,6 +286,18 @@ void raft_persist_replace_all(raft *r);
 /* Recovers term, vote and log from durable bytes into r (fields untouched on error). Returns 0,
  * CTK_ERR_CORRUPT or CTK_ERR_NOMEM; *torn_tail says an unfinished last record was dropped. */
 int raft_recover(raft *r, const uint8_t *bytes, size_t len, int *torn_tail);
+
+/* snapshot.c */
+/* step(SNAPSHOT): keeps the host's bytes as the snapshot through index and compacts the log. */
+int raft_snapshot_taken(raft *r, uint64_t index, const uint8_t *data, size_t len);
+/* The index to ask the host a snapshot of in this step's output, or 0. */
+uint64_t raft_snapshot_wanted(raft *r);
+/* Installs a recovered snapshot at START: commits continue after it. */
+void raft_snapshot_recovered(raft *r);
+void raft_send_snapshot(raft *r, int to);
+void raft_recv_snapshot(raft *r, int from, const raft_msg *m);
+void raft_recv_snapshot_reply(raft *r, int from, const raft_msg *m);
+void raft_snapshot_free(raft *r);
 
 /* election.c */
 uint64_t raft_random_timeout_us(raft *r);
