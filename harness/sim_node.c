@@ -383,6 +383,8 @@ void sim_node_sync_done(ctk_simulator *self, int i) {
     self->stats.bytes_persisted += node->pending.len;
     if (node->pending_replace) wire_writer_reset(&node->durable);
     wire_put_bytes(&node->durable, node->pending.data, node->pending.len);
+    if (node->durable.len > self->stats.durable_bytes_max)
+      self->stats.durable_bytes_max = node->durable.len;
     wire_writer_reset(&node->pending);
     node->pending_replace = 0;
   }

@@ -1074,6 +1074,38 @@ static void snapshot_install_keeps_only_a_matching_suffix(void **state) {
   }
 }
 
+/* max_inflight_bytes: with the follower's answers lost, the leader sends it at most the cap (plus
+ * one entry) of commands, whatever the backlog; once answers flow again, everything arrives. */
+static void inflight_bytes_are_capped(void **state) {
+  (void)state;
+  ctk_raft_options o;
+  default_options(&o);
+  o.max_inflight_bytes = 50; /* two entries; max_inflight (8) alone would allow 8 */
+  cluster c;
+  cluster_init(&c, 3, &o);
+  elect(&c, 0);
+  submit_many(&c, 0, 5, 0); /* pipelining */
+  c.cut[1][0] = 1;          /* node 1's answers are lost */
+  const raft *leader = (const raft *)c.p[0];
+  for (int k = 0; k < 100; k++) {
+    char cmd[32];
+    snprintf(cmd, sizeof cmd, "command-%03d", k); /* 11 bytes: 23 in an entry */
+    assert_int_equal(command(&c, 0, cmd), CTK_OK);
+    assert_true(leader->peers[1].inflight_total <= 50 + 23);
+  }
+  deliver_all(&c);
+  assert_true(status(&c, 1).log_length < status(&c, 0).log_length);
+  assert_true(status(&c, 1).log_length <= 6 + (50 + 23) / 23);
+  c.cut[1][0] = 0;
+  for (int round = 0; round < 20; round++) {
+    fire(&c, 0);
+    deliver_all(&c);
+  }
+  assert_int_equal(status(&c, 1).log_length, status(&c, 0).log_length);
+  assert_int_equal(status(&c, 1).commit_index, status(&c, 0).commit_index);
+  cluster_free(&c);
+}
+
 static void leader_backlog_is_bounded(void **state) {
   (void)state;
   cluster c;
@@ -1224,6 +1256,7 @@ int main(void) {
       cmocka_unit_test(deadlines_follow_the_role),
       cmocka_unit_test(leader_backlog_is_bounded),
       cmocka_unit_test(snapshot_bounds_log_and_durable_bytes),
+      cmocka_unit_test(inflight_bytes_are_capped),
       cmocka_unit_test(snapshot_catch_up_and_restart),
       cmocka_unit_test(snapshot_install_keeps_only_a_matching_suffix),
       cmocka_unit_test(random_schedules_agree_and_converge),
