@@ -1,8 +1,9 @@
 /* fuzz_raft_valid.c: libFuzzer target: well-formed Raft messages with arbitrary fields (terms,
  * indexes, commit points, entries, snapshot chunks, replies about anything) and timeouts, in any
- * order, at a 3-node cluster's node 0, which snapshots every 4 commits as a host would ask. Such messages may be Byzantine, so no safety property is asserted;
- * what must hold is that every one is handled or rejected without a crash, an assertion or
- * undefined behaviour, and that the node's output stays well formed. */
+ * order, at a 3-node cluster's node 0, which snapshots every 4 commits as a host would ask. Such
+ * messages may be Byzantine, so no safety property is asserted; what must hold is that every one is
+ * handled or rejected without a crash, an assertion or undefined behaviour, and that the node's
+ * output stays well formed. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

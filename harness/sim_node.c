@@ -152,9 +152,9 @@ static void node_hold(ctk_simulator *self, int i, const ctk_output *out) {
     /* The commits that follow continue after the snapshot (protocol.h); a restore never goes
      * back over what this incarnation committed. */
     if (out->restore_index <= node->committed)
-      return sim_violation(self, "n%d restored a snapshot through index %" PRIu64
-                                 " after committing index %" PRIu64,
-                           i, out->restore_index, node->committed);
+      return sim_violation(
+          self, "n%d restored a snapshot through index %" PRIu64 " after committing index %" PRIu64,
+          i, out->restore_index, node->committed);
     node->committed = out->restore_index;
     sim_held_commit *h = &node->held_commits[node->n_held_commits++];
     *h = (sim_held_commit){HELD_RESTORE, out->restore_index,

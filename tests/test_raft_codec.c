@@ -657,10 +657,10 @@ static void durable_semantic_errors_corrupt(void **state) {
     uint8_t bytes[32];
     size_t len;
   } cases[] = {
-      {{1, 9}, 2},                                         /* unknown record type */
-      {{1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 7}, 14},    /* vote for node 7 of 3 */
-      {{3, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}, 14},    /* unknown record version */
-      {{1, 4, 0, 0, 0, 0}, 6},                             /* a snapshot in a version 1 record */
+      {{1, 9}, 2},                                      /* unknown record type */
+      {{1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 7}, 14}, /* vote for node 7 of 3 */
+      {{3, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}, 14}, /* unknown record version */
+      {{1, 4, 0, 0, 0, 0}, 6},                          /* a snapshot in a version 1 record */
       {{2, 5, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1}, 18}, /* log base of a future term */
       {{2, 4, 0, 0, 0, 5, 9, 0, 0, 0, 0}, 11},             /* snapshot meta of an unknown version */
       {{1, 3, 0, 0, 0, 0, 0, 0, 0, 5}, 10},                /* truncate past the end */

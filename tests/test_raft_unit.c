@@ -38,7 +38,7 @@ typedef struct cluster {
   uint64_t applied[MAXN];    /* highest commit index emitted since the last restart */
   uint64_t state[MAXN];      /* a stand-in state machine: a hash of the commands applied */
   uint64_t snapshots_taken, restores;
-  uint8_t **chosen;          /* command committed at each index, by whoever committed first */
+  uint8_t **chosen; /* command committed at each index, by whoever committed first */
   size_t *chosen_len;
   int cut[MAXN][MAXN]; /* 1: messages from i to j are lost */
   qmsg *q;
@@ -91,11 +91,10 @@ static void take_snapshot(cluster *c, int i, uint64_t index) {
   memcpy(bytes + 8, &index, 8);
   for (int k = 0; k < SNAP_FILLER; k++) bytes[16 + k] = (uint8_t)(k * 7);
   c->snapshots_taken++;
-  assert_int_equal(step(c, i,
-                        (ctk_event){.kind = CTK_EVENT_SNAPSHOT,
-                                    .index = index,
-                                    .bytes = {bytes, sizeof bytes}}),
-                   CTK_OK);
+  assert_int_equal(
+      step(c, i,
+           (ctk_event){.kind = CTK_EVENT_SNAPSHOT, .index = index, .bytes = {bytes, sizeof bytes}}),
+      CTK_OK);
 }
 
 static void restore(cluster *c, int i, const ctk_output *out) {
@@ -104,7 +103,8 @@ static void restore(cluster *c, int i, const ctk_output *out) {
   memcpy(&c->state[i], out->restore.data, 8);
   memcpy(&index, out->restore.data + 8, 8);
   assert_int_equal(index, out->restore_index);
-  for (int k = 0; k < SNAP_FILLER; k++) assert_int_equal(out->restore.data[16 + k], (uint8_t)(k * 7));
+  for (int k = 0; k < SNAP_FILLER; k++)
+    assert_int_equal(out->restore.data[16 + k], (uint8_t)(k * 7));
   assert_true(out->restore_index > c->applied[i]); /* never back over what was applied */
   c->applied[i] = out->restore_index;
   c->restores++;

@@ -130,9 +130,9 @@ static void test_slow_follower_catches_up_from_snapshots(void **state) {
   unsigned long long taken, restored, held;
   const char *line = strstr(out, "  snapshots ");
   assert_non_null(line);
-  assert_int_equal(sscanf(line, "  snapshots %llu taken (largest %*f KiB), %llu restored", &taken,
-                          &restored),
-                   2);
+  assert_int_equal(
+      sscanf(line, "  snapshots %llu taken (largest %*f KiB), %llu restored", &taken, &restored),
+      2);
   assert_true(taken > 100);
   assert_true(restored > 0);
   line = strstr(out, "  log ");

@@ -98,8 +98,8 @@ void raft_persist_replace_all(raft *r) {
 
 void raft_persist_maybe_compact(raft *r) {
   uint64_t total = r->persist_replace ? r->persist.len : r->durable_bytes + r->persist.len;
-  uint64_t live = r->log.bytes + r->snap.len + 128 +
-                  (r->log.n / COMPACT_ENTRIES_PER_RECORD + 1) * 32;
+  uint64_t live =
+      r->log.bytes + r->snap.len + 128 + (r->log.n / COMPACT_ENTRIES_PER_RECORD + 1) * 32;
   if (total > RAFT_COMPACT_MIN_BYTES && total > RAFT_COMPACT_FACTOR * live)
     raft_persist_replace_all(r);
 }
@@ -110,7 +110,7 @@ typedef struct recovered {
   uint64_t term;
   int voted_for;
   raft_log log;
-  raft_snapshot_meta snap; /* index 0: none */
+  raft_snapshot_meta snap;  /* index 0: none */
   const uint8_t *snap_data; /* borrowed from the durable bytes */
   size_t snap_len;
 } recovered;

@@ -43,10 +43,10 @@ typedef struct raft_entry {
 } raft_entry;
 
 typedef struct raft_log {
-  raft_entry *entries; /* entries[i - base - 1] holds index i */
-  uint64_t n, cap;     /* entries held in memory */
+  raft_entry *entries;      /* entries[i - base - 1] holds index i */
+  uint64_t n, cap;          /* entries held in memory */
   uint64_t base, base_term; /* the last compacted position and its term (0, 0: none) */
-  uint64_t bytes; /* sum of (12 + len): what the entries weigh in a durable record */
+  uint64_t bytes;           /* sum of (12 + len): what the entries weigh in a durable record */
 } raft_log;
 
 void raft_log_init(raft_log *log);
@@ -182,7 +182,7 @@ typedef enum raft_role {
 typedef struct raft_peer {
   uint64_t next_index, match_index;
   int probing;
-  uint64_t *inflight; /* ring of the last index of each pipelined AppendEntries, ascending */
+  uint64_t *inflight;       /* ring of the last index of each pipelined AppendEntries, ascending */
   uint64_t *inflight_bytes; /* the entry bytes of each, for max_inflight_bytes */
   uint64_t inflight_total;  /* their sum */
   uint32_t inflight_start, inflight_count;
@@ -218,9 +218,9 @@ struct ctk_proto {
     uint8_t *data;
     size_t len;
   } snap;
-  uint64_t snap_asked;   /* the index of the last snapshot_wanted, so it is asked for once */
-  int restore_pending;   /* snap is to be handed to the host as output.restore in this step */
-  struct {               /* an InstallSnapshot being received, chunk by chunk */
+  uint64_t snap_asked; /* the index of the last snapshot_wanted, so it is asked for once */
+  int restore_pending; /* snap is to be handed to the host as output.restore in this step */
+  struct {             /* an InstallSnapshot being received, chunk by chunk */
     int active;
     raft_snapshot_meta meta;
     wire_writer bytes;

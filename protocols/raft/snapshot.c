@@ -99,7 +99,7 @@ void raft_snapshot_recovered(raft *r) {
 
 void raft_send_snapshot(raft *r, int to) {
   raft_peer *p = &r->peers[to];
-  if (r->snap.meta.index == 0) return; /* no base without a snapshot; never here */
+  if (r->snap.meta.index == 0) return;       /* no base without a snapshot; never here */
   if (p->snap_index != r->snap.meta.index) { /* a newer snapshot: start it over */
     p->snap_index = r->snap.meta.index;
     p->snap_offset = 0;
