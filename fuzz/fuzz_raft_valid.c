@@ -1,6 +1,7 @@
 /* fuzz_raft_valid.c: libFuzzer target: well-formed Raft messages with arbitrary fields (terms,
- * indexes, commit points, entries and membership configurations, replies about anything,
- * TimeoutNow) operator requests and timeouts, in any order, at a 3-node cluster's node 0. Such
+ * indexes, commit points, entries and membership configurations, snapshot chunks, replies about
+ * anything, TimeoutNow), operator requests and timeouts, in any order, at a 3-node cluster's node
+ * 0, which snapshots every 4 commits as a host would ask. Such
  * messages may be Byzantine, so no safety property is asserted; what must hold is that every one is
  * handled or rejected without a crash, an assertion or undefined behaviour, and that the node's
  * output stays well formed. */
@@ -30,6 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ctk_raft_options options;
   ctk_protocol_default_options(&ctk_raft_protocol, &options);
   options.max_batch = 4;
+  options.snapshot_every = 4;
+  options.snapshot_keep = 1;
+  options.snapshot_chunk_bytes = 64;
   ctk_node_config config = {.node_id = 0, .n_nodes = 3, .seed = 7};
   char err[128];
   ctk_proto *p = ctk_raft_protocol.create(&config, &options, err, sizeof err);
@@ -44,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   raft_log_init(&entries);
   uint64_t now = 2;
   while (in.size > 0) {
-    uint8_t kind = (uint8_t)take(&in, 1) % 10;
+    uint8_t kind = (uint8_t)take(&in, 1) % 12;
     int from = 1 + (int)(take(&in, 1) % 2);
     now += take(&in, 2) * 100;
     wire_writer_reset(&w);
@@ -103,6 +107,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       wire_put_bytes(&w, req, strlen(req));
       break;
     }
+    case 9: { /* an InstallSnapshot chunk */
+      uint64_t term = small(&in);
+      raft_snapshot_meta meta = {small(&in), small(&in), {.voters = 7}};
+      uint64_t offset = take(&in, 1) % 4 * 8;
+      int done = (int)(take(&in, 1) & 1);
+      uint8_t chunk[16] = {0};
+      raft_encode_snapshot(&w, term, &meta, offset, done, chunk, take(&in, 1) % sizeof chunk);
+      break;
+    }
+    case 10:
+      raft_encode_snapshot_reply(&w, small(&in), small(&in), take(&in, 1) % 4 * 8,
+                                 (int)(take(&in, 1) & 1));
+      break;
     default: ev.kind = CTK_EVENT_TIMEOUT; break;
     }
     if (w.failed) abort();
@@ -115,6 +132,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (out.messages[i].to < 1 || out.messages[i].to > 2) abort();
     for (size_t i = 1; i < out.n_commits; i++)
       if (out.commits[i].index != out.commits[i - 1].index + 1) abort();
+    if (out.restore_index && out.n_commits && out.commits[0].index != out.restore_index + 1)
+      abort();
+    if (out.snapshot_wanted) { /* the host hands the snapshot back at once */
+      uint8_t state[40] = {1};
+      ctk_event snap = {.kind = CTK_EVENT_SNAPSHOT, .now_us = now, .index = out.snapshot_wanted};
+      snap.bytes = (ctk_bytes){state, sizeof state};
+      if (ctk_raft_protocol.step(p, &snap, &out) != CTK_OK) abort();
+    }
   }
   raft_log_free(&entries);
   wire_writer_free(&w);

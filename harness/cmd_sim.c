@@ -88,8 +88,11 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
          "  duplicated %" PRIu64 "  malformed %" PRIu64 "  (%.1f per op)\n",
          s->msgs_sent, s->msgs_delivered, s->msgs_lost, s->msgs_duplicated, s->msgs_malformed,
          done ? (double)s->msgs_sent / (double)done : 0);
-  printf("  disk             %" PRIu64 " syncs, %.1f KiB persisted\n", s->syncs,
-         (double)s->bytes_persisted / 1024);
+  printf("  disk             %" PRIu64
+         " syncs, %.1f KiB persisted; largest durable state %.1f KiB\n",
+         s->syncs, (double)s->bytes_persisted / 1024, (double)s->durable_bytes_max / 1024);
+  printf("  log              at most %" PRIu64 " positions held past a snapshot by one node\n",
+         s->log_held_max);
   if (s->snapshots_taken || s->snapshots_restored)
     printf("  snapshots        %" PRIu64 " taken (largest %.1f KiB), %" PRIu64 " restored\n",
            s->snapshots_taken, (double)s->snapshot_bytes_max / 1024, s->snapshots_restored);

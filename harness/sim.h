@@ -65,6 +65,8 @@ typedef struct ctk_sim_stats {
   uint64_t snapshots_restored; /* state machines replaced by a protocol's snapshot */
   uint64_t snapshot_bytes_max; /* the largest snapshot taken */
   uint64_t reads_without_log;  /* reads a protocol answered without a log write (output.reads) */
+  uint64_t log_held_max;       /* most log positions a node held past its snapshot (status) */
+  uint64_t durable_bytes_max;  /* the largest a node's durable bytes grew */
   ctk_histogram latency_us;    /* intended send to completion, answered ops after the warmup */
   uint64_t trace_hash;         /* hash of every event in order: equal runs have equal hashes */
 } ctk_sim_stats;

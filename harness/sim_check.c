@@ -39,6 +39,8 @@ static sim_term_leader *term_slot(ctk_simulator *self, uint64_t term) {
 void sim_check_status(ctk_simulator *self, int node, const ctk_status *st) {
   sim_node *n = &self->nodes[node];
   if (st->term > self->stats.max_term) self->stats.max_term = st->term;
+  uint64_t held = st->log_length > st->snapshot_index ? st->log_length - st->snapshot_index : 0;
+  if (held > self->stats.log_held_max) self->stats.log_held_max = held;
   if (st->commit_index < n->last_commit_status)
     sim_violation(self, "n%d: commit index moved backwards from %" PRIu64 " to %" PRIu64, node,
                   n->last_commit_status, st->commit_index);

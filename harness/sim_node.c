@@ -192,6 +192,13 @@ static void node_hold(ctk_simulator *self, int i, const ctk_output *out) {
     node->cap_held_commits = cap;
   }
   if (out->restore_index) {
+    /* The commits that follow continue after the snapshot (protocol.h); a restore never goes
+     * back over what this incarnation committed. */
+    if (out->restore_index <= node->committed)
+      return sim_violation(
+          self, "n%d restored a snapshot through index %" PRIu64 " after committing index %" PRIu64,
+          i, out->restore_index, node->committed);
+    node->committed = out->restore_index;
     sim_held_commit *h = &node->held_commits[node->n_held_commits++];
     *h = (sim_held_commit){HELD_RESTORE, out->restore_index,
                            copy_bytes(out->restore.data, out->restore.len),
@@ -447,6 +454,8 @@ void sim_node_sync_done(ctk_simulator *self, int i) {
     self->stats.bytes_persisted += node->pending.len;
     if (node->pending_replace) wire_writer_reset(&node->durable);
     wire_put_bytes(&node->durable, node->pending.data, node->pending.len);
+    if (node->durable.len > self->stats.durable_bytes_max)
+      self->stats.durable_bytes_max = node->durable.len;
     wire_writer_reset(&node->pending);
     node->pending_replace = 0;
   }

@@ -119,7 +119,7 @@ static void make_log(raft_log *log, uint64_t n, uint64_t term, size_t cmd_len) {
 }
 
 /* One valid message of each type, encoded into w; returns how many. */
-enum { N_SAMPLES = 9 };
+enum { N_SAMPLES = 12 };
 static void encode_sample(wire_writer *w, int k, const raft_log *log) {
   wire_writer_reset(w);
   static const uint8_t cmd[] = "set k v";
@@ -132,6 +132,13 @@ static void encode_sample(wire_writer *w, int k, const raft_log *log) {
   case 5: raft_encode_append(w, 3, 0, 0, 2, log, 0); break;
   case 6: raft_encode_append_reply(w, 3, 1, 8, 0, 0); break;
   case 7: raft_encode_append_reply(w, 3, 0, 9, 2, 5); break;
+  case 9: {
+    raft_snapshot_meta meta = {7, 2, {.voters = 7}};
+    raft_encode_snapshot(w, 3, &meta, 512, 1, cmd, sizeof cmd - 1);
+    break;
+  }
+  case 10: raft_encode_snapshot_reply(w, 3, 7, 1024, 0); break;
+  case 11: raft_encode_snapshot_reply(w, 3, 7, 0, 1); break;
   default: raft_encode_forward(w, cmd, sizeof cmd - 1); break;
   }
 }
@@ -146,6 +153,9 @@ static const char *const sample_text[N_SAMPLES] = {
     "AppendEntriesReply t=3 ok match=8",
     "AppendEntriesReply t=3 reject prev=9 hint=5/2",
     "Forward n=1",
+    "InstallSnapshot t=3 last=7/2 offset=512 len=7 done",
+    "InstallSnapshotReply t=3 last=7 offset=1024",
+    "InstallSnapshotReply t=3 last=7 installed at 7",
 };
 
 static void round_trip_each_type(void **state) {
@@ -257,7 +267,7 @@ static void bad_version_type_and_fields_rejected(void **state) {
     assert_malformed(&nd, 0, w.data, w.len);
     w.data[0] = RAFT_WIRE_VERSION;
     for (int type = 0; type < 256; type++) {
-      if (type >= RAFT_MSG_PREVOTE && type <= RAFT_MSG_FORWARD) continue;
+      if (type >= RAFT_MSG_PREVOTE && type <= RAFT_MSG_SNAPSHOT_REPLY) continue;
       w.data[1] = (uint8_t)type;
       assert_malformed(&nd, 0, w.data, w.len);
     }
@@ -308,6 +318,29 @@ static void bad_version_type_and_fields_rejected(void **state) {
   assert_malformed(&nd, 0, w.data, w.len);
   wire_writer_reset(&w);
   raft_encode_append_reply(&w, 3, 0, 5, 4, 2); /* hint term above the reply's term */
+  assert_malformed(&nd, 0, w.data, w.len);
+  raft_snapshot_meta meta = {7, 2, {.voters = 7}};
+  wire_writer_reset(&w);
+  raft_encode_snapshot(&w, 1, &meta, 0, 1, NULL, 0); /* last term above the term */
+  assert_malformed(&nd, 0, w.data, w.len);
+  meta = (raft_snapshot_meta){0, 0, {.voters = 7}};
+  wire_writer_reset(&w);
+  raft_encode_snapshot(&w, 3, &meta, 0, 1, NULL, 0); /* a snapshot of nothing */
+  assert_malformed(&nd, 0, w.data, w.len);
+  meta = (raft_snapshot_meta){7, 2, {.voters = 7}};
+  wire_writer_reset(&w);
+  raft_encode_snapshot(&w, 3, &meta, 0, 1, NULL, 0);
+  w.data[2 + 8 + 4] = RAFT_SNAPSHOT_META_VERSION + 1; /* meta of an unknown version */
+  assert_malformed(&nd, 0, w.data, w.len);
+  wire_writer_reset(&w);
+  raft_encode_snapshot(&w, 3, &meta, RAFT_MAX_SNAPSHOT_BYTES, 0, (const uint8_t *)"x", 1);
+  assert_malformed(&nd, 0, w.data, w.len); /* a chunk past the largest snapshot */
+  wire_writer_reset(&w);
+  raft_encode_snapshot(&w, 3, &meta, 0, 1, NULL, 0);
+  w.data[w.len - 5] = 2; /* done is a boolean */
+  assert_malformed(&nd, 0, w.data, w.len);
+  wire_writer_reset(&w);
+  raft_encode_snapshot_reply(&w, 3, RAFT_MAX_INDEX, 0, 0); /* absurd index */
   assert_malformed(&nd, 0, w.data, w.len);
   raft_log_free(&mixed);
   wire_writer_free(&w);
@@ -631,6 +664,9 @@ static void durable_semantic_errors_corrupt(void **state) {
       {{2, 3, 0, 0, 0, 0, 0, 0, 0, 5}, 10},                /* truncate past the end */
       {{2, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0}, 14},    /* entries not at the end */
       {{2, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0}, 15}, /* trailing byte */
+      {{1, 5, 0, 0, 0, 0}, 6},                          /* a snapshot in a version 1 record */
+      {{2, 6, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1}, 18}, /* log base of a future term */
+      {{2, 5, 0, 0, 0, 5, 9, 0, 0, 0, 0}, 11},             /* snapshot meta of an unknown version */
   };
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     wire_writer_reset(&w);

@@ -545,6 +545,62 @@ static void test_figure8_scripted(void **state) {
   assert_non_null(strstr(v, "agreement"));
 }
 
+/* ---- snapshots (section 7) ---- */
+
+/* A follower down while the cluster commits many times snapshot_every entries comes back, is sent
+ * the leader's snapshot (its entries are compacted away), restores its store from it and then
+ * commits what follows at the same indexes as everyone; a restart of every node then recovers
+ * from the snapshots on their disks. */
+static void test_long_down_follower_catches_up_from_snapshot(void **state) {
+  (void)state;
+  ctk_config c = make_config(3, 0);
+  raft_options(&c)->snapshot_every = 30;
+  raft_options(&c)->snapshot_keep = 5;
+  raft_options(&c)->snapshot_chunk_bytes = 256;
+  ctk_simulator *sim = scripted(&c);
+  int leader = wait_leader(sim, 2000);
+  int follower = other_than(3, leader, -1);
+  ctk_sim_crash(sim, follower);
+  for (int i = 0; i < 300; i++) {
+    char key[32], value[32];
+    snprintf(key, sizeof key, "k%d", i % 40);
+    snprintf(value, sizeof value, "v%d", i);
+    assert_int_equal(put(sim, leader, key, value), CTK_OK);
+    if (i % 20 == 19) run_ms(sim, 50);
+  }
+  run_ms(sim, 500);
+  ctk_status st;
+  assert_int_equal(ctk_sim_status(sim, leader, &st), 0);
+  assert_true(st.snapshot_index >= 250);
+  assert_true(st.log_length - st.snapshot_index < 30 + 20);
+  uint64_t restored = ctk_sim_stats_get(sim)->snapshots_restored;
+  ctk_sim_restart(sim, follower);
+  run_ms(sim, 1500);
+  assert_true(ctk_sim_stats_get(sim)->snapshots_restored > restored);
+  assert_int_equal(ctk_sim_status(sim, follower, &st), 0);
+  assert_true(st.snapshot_index >= 250);
+  assert_int_equal(commit_of(sim, follower), commit_of(sim, leader));
+  assert_int_equal(put(sim, leader, "after", "1"), CTK_OK);
+  run_ms(sim, 300);
+  uint64_t index = committed_at(sim, leader, "after", "1");
+  assert_true(index > 300);
+  assert_int_equal(committed_at(sim, follower, "after", "1"), index);
+  /* Every node restarts from a disk holding a snapshot. */
+  restored = ctk_sim_stats_get(sim)->snapshots_restored;
+  for (int i = 0; i < 3; i++) ctk_sim_crash(sim, i);
+  run_ms(sim, 100);
+  for (int i = 0; i < 3; i++) ctk_sim_restart(sim, i);
+  leader = wait_leader(sim, 3000);
+  assert_int_equal(ctk_sim_stats_get(sim)->snapshots_restored, restored + 3);
+  assert_int_equal(put(sim, leader, "again", "2"), CTK_OK);
+  run_ms(sim, 500);
+  index = committed_at(sim, leader, "again", "2");
+  assert_true(index > 300);
+  for (int i = 0; i < 3; i++) assert_int_equal(committed_at(sim, i, "again", "2"), index);
+  ctk_sim_destroy(&sim);
+  ctk_config_free(&c);
+}
+
 /* ---- whole runs with clients ---- */
 
 static void run_checked(ctk_config *c, const char *what) {
@@ -637,6 +693,7 @@ int main(void) {
       cmocka_unit_test(test_figure8_unreliable),
       cmocka_unit_test(test_churn_with_crashes_and_restarts),
       cmocka_unit_test(test_nine_and_sixteen_nodes),
+      cmocka_unit_test(test_long_down_follower_catches_up_from_snapshot),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

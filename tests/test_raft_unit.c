@@ -36,7 +36,9 @@ typedef struct cluster {
   size_t last_persist[MAXN]; /* persist bytes of the node's last step */
   size_t last_sent[MAXN];    /* messages of the node's last step */
   uint64_t applied[MAXN];    /* highest commit index emitted since the last restart */
-  uint8_t **chosen;          /* command committed at each index, by whoever committed first */
+  uint64_t state[MAXN];      /* a stand-in state machine: a hash of the commands applied */
+  uint64_t snapshots_taken, restores;
+  uint8_t **chosen; /* command committed at each index, by whoever committed first */
   size_t *chosen_len;
   int cut[MAXN][MAXN]; /* 1: messages from i to j are lost */
   qmsg *q;
@@ -73,7 +75,43 @@ static void enqueue(cluster *c, int from, const ctk_message *m) {
   memcpy(q->bytes, m->bytes.data, m->bytes.len);
 }
 
-/* Applies a step's output the way a host must: persist, then messages, then commits. */
+static int step(cluster *c, int i, ctk_event ev);
+
+/* The stand-in state machine's snapshot: its hash, its index, and filler so that it takes several
+ * InstallSnapshot chunks of the smallest size. */
+#define SNAP_FILLER 200
+static void state_apply(uint64_t *state, const ctk_bytes *command) {
+  for (size_t k = 0; k < command->len; k++) *state = (*state ^ command->data[k]) * 0x100000001b3ull;
+  *state = (*state ^ 0xff) * 0x100000001b3ull;
+}
+
+static void take_snapshot(cluster *c, int i, uint64_t index) {
+  uint8_t bytes[16 + SNAP_FILLER];
+  memcpy(bytes, &c->state[i], 8);
+  memcpy(bytes + 8, &index, 8);
+  for (int k = 0; k < SNAP_FILLER; k++) bytes[16 + k] = (uint8_t)(k * 7);
+  c->snapshots_taken++;
+  assert_int_equal(
+      step(c, i,
+           (ctk_event){.kind = CTK_EVENT_SNAPSHOT, .index = index, .bytes = {bytes, sizeof bytes}}),
+      CTK_OK);
+}
+
+static void restore(cluster *c, int i, const ctk_output *out) {
+  uint64_t index;
+  assert_int_equal(out->restore.len, 16 + SNAP_FILLER);
+  memcpy(&c->state[i], out->restore.data, 8);
+  memcpy(&index, out->restore.data + 8, 8);
+  assert_int_equal(index, out->restore_index);
+  for (int k = 0; k < SNAP_FILLER; k++)
+    assert_int_equal(out->restore.data[16 + k], (uint8_t)(k * 7));
+  assert_true(out->restore_index > c->applied[i]); /* never back over what was applied */
+  c->applied[i] = out->restore_index;
+  c->restores++;
+}
+
+/* Applies a step's output the way a host must: persist, then messages, a restore, commits, and
+ * the snapshot asked for. */
 static void absorb(cluster *c, int i, const ctk_output *out) {
   if (out->persist_replace) c->durable_len[i] = 0;
   if (c->durable_len[i] + out->persist.len + 1 > c->durable_cap[i]) {
@@ -86,10 +124,12 @@ static void absorb(cluster *c, int i, const ctk_output *out) {
   c->last_persist[i] = out->persist.len;
   c->last_sent[i] = out->n_messages;
   for (size_t k = 0; k < out->n_messages; k++) enqueue(c, i, &out->messages[k]);
+  if (out->restore_index) restore(c, i, out);
   for (size_t k = 0; k < out->n_commits; k++) {
     const ctk_commit *cm = &out->commits[k];
     assert_int_equal(cm->index, c->applied[i] + 1); /* in order, no gaps, once */
     c->applied[i] = cm->index;
+    state_apply(&c->state[i], &cm->command);
     assert_true(cm->index < CHOSEN_MAX);
     if (!c->chosen[cm->index]) {
       c->chosen[cm->index] = malloc(cm->command.len + 1);
@@ -101,6 +141,10 @@ static void absorb(cluster *c, int i, const ctk_output *out) {
     }
   }
   c->deadline[i] = out->next_deadline_us;
+  if (out->snapshot_wanted) {
+    assert_int_equal(out->snapshot_wanted, c->applied[i]);
+    take_snapshot(c, i, out->snapshot_wanted);
+  }
 }
 
 static int step(cluster *c, int i, ctk_event ev) {
@@ -119,6 +163,7 @@ static int step(cluster *c, int i, ctk_event ev) {
 
 static int start(cluster *c, int i) {
   c->applied[i] = 0;
+  c->state[i] = 0;
   return step(c, i,
               (ctk_event){.kind = CTK_EVENT_START, .bytes = {c->durable[i], c->durable_len[i]}});
 }
@@ -889,6 +934,178 @@ static void deadlines_follow_the_role(void **state) {
 
 /* Backpressure: a leader that cannot commit holds at most RAFT_MAX_UNCOMMITTED commands, then
  * answers "busy" (not "rejected": it is the right node, only full), never growing without bound. */
+/* ---- snapshots and log compaction (section 7) ---- */
+
+static void snapshot_options(ctk_raft_options *o) {
+  default_options(o);
+  o->snapshot_every = 20;
+  o->snapshot_keep = 5;
+  o->snapshot_chunk_bytes = 64; /* the stand-in snapshot takes 4 chunks */
+}
+
+/* Submits n commands at the leader, 10 at a time, delivering everything in between. */
+static void submit_many(cluster *c, int leader, int n, int from) {
+  for (int k = 0; k < n; k++) {
+    char cmd[32];
+    snprintf(cmd, sizeof cmd, "cmd-%d", from + k);
+    assert_int_equal(command(c, leader, cmd), CTK_OK);
+    if (k % 10 == 9) deliver_all(c);
+  }
+  deliver_all(c);
+  fire(c, leader); /* a heartbeat carries the last commit index */
+  deliver_all(c);
+}
+
+/* A long workload keeps both the in-memory log and the durable bytes bounded on every node. */
+static void snapshot_bounds_log_and_durable_bytes(void **state) {
+  (void)state;
+  ctk_raft_options o;
+  snapshot_options(&o);
+  cluster c;
+  cluster_init(&c, 3, &o);
+  elect(&c, 0);
+  size_t first_round_max = 0;
+  for (int round = 0; round < 100; round++) {
+    submit_many(&c, 0, 20, round * 20);
+    for (int i = 0; i < 3; i++) {
+      ctk_status st = status(&c, i);
+      assert_true(st.snapshot_index > 0 || round == 0);
+      /* Entries held: at most snapshot_every + snapshot_keep + what was submitted since. */
+      assert_true(log_of(&c, i)->n <= 20 + 5 + 20);
+      assert_true(st.log_length - st.snapshot_index <= 20 + 20);
+      if (round == 1 && c.durable_len[i] > first_round_max) first_round_max = c.durable_len[i];
+      if (round > 1) assert_true(c.durable_len[i] <= 2 * first_round_max + 1024);
+    }
+  }
+  assert_int_equal(status(&c, 1).commit_index, 2001); /* the leader's no-op, then 2000 */
+  assert_true(c.snapshots_taken >= 3 * 90);
+  for (int i = 1; i < 3; i++) assert_true(c.state[i] == c.state[0]);
+  cluster_free(&c);
+}
+
+/* A follower cut off while the leader compacts far past it catches up through InstallSnapshot
+ * (in several chunks), restores the snapshot and applies what follows; a restart from durable
+ * bytes holding a snapshot then restores it again and commits only what comes after. */
+static void snapshot_catch_up_and_restart(void **state) {
+  (void)state;
+  ctk_raft_options o;
+  snapshot_options(&o);
+  cluster c;
+  cluster_init(&c, 3, &o);
+  elect(&c, 0);
+  submit_many(&c, 0, 10, 0);
+  isolate(&c, 2, 1);
+  submit_many(&c, 0, 200, 10);
+  assert_true(status(&c, 0).snapshot_index > status(&c, 2).commit_index + 20);
+  isolate(&c, 2, 0);
+  uint64_t restores = c.restores;
+  int chunks = 0;
+  for (int round = 0; round < 40 && status(&c, 2).commit_index < status(&c, 0).commit_index;
+       round++) {
+    fire(&c, 0);
+    for (int guard = 0; c.nq > 0 && guard < 10000; guard++) {
+      if (msg_type(&c.q[0]) == RAFT_MSG_SNAPSHOT) chunks++;
+      assert_int_equal(deliver(&c, 0), CTK_OK);
+    }
+  }
+  assert_int_equal(status(&c, 2).commit_index, status(&c, 0).commit_index);
+  assert_int_equal(c.restores, restores + 1);
+  assert_true(chunks >= 4);
+  assert_true(status(&c, 2).snapshot_index >= status(&c, 0).snapshot_index);
+  assert_true(c.state[2] == c.state[0]);
+  /* Restart every node from its durable bytes: each restores its snapshot at START. */
+  for (int i = 0; i < 3; i++) {
+    uint64_t snap = status(&c, i).snapshot_index;
+    restores = c.restores;
+    restart(&c, i);
+    assert_int_equal(c.restores, restores + 1);
+    assert_int_equal(c.applied[i], snap);
+    assert_int_equal(status(&c, i).snapshot_index, snap);
+  }
+  elect(&c, 1);
+  submit_many(&c, 1, 30, 1000);
+  uint64_t commit = status(&c, 1).commit_index;
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(status(&c, i).commit_index, commit);
+    assert_int_equal(c.applied[i], commit);
+    assert_true(c.state[i] == c.state[1]);
+  }
+  cluster_free(&c);
+}
+
+/* Section 7: a follower whose log holds the snapshot's last entry keeps the entries after it;
+ * one whose log does not match there discards its whole log. */
+static void snapshot_install_keeps_only_a_matching_suffix(void **state) {
+  (void)state;
+  for (int match = 0; match <= 1; match++) {
+    cluster c;
+    ctk_raft_options o;
+    default_options(&o);
+    cluster_init(&c, 3, &o);
+    /* Node 1 holds 10 entries of term 1 (commit 0) from a leader 0 of term 1. */
+    assert_int_equal(inject_append(&c, 0, 1, 1, 0, 0, 10, 1, 0), CTK_OK);
+    drop_all(&c);
+    uint8_t data[16 + SNAP_FILLER] = {0};
+    raft_snapshot_meta meta = {5, match ? 1 : 2, {.voters = 7}};
+    memcpy(data + 8, &meta.index, 8);
+    for (int k = 0; k < SNAP_FILLER; k++) data[16 + k] = (uint8_t)(k * 7);
+    wire_writer w;
+    wire_writer_init(&w);
+    raft_encode_snapshot(&w, 2, &meta, 0, 1, data, sizeof data);
+    assert_int_equal(inject(&c, 0, 1, &w), CTK_OK);
+    wire_writer_free(&w);
+    assert_int_equal(c.applied[1], 5);
+    ctk_status st = status(&c, 1);
+    assert_int_equal(st.snapshot_index, 5);
+    assert_int_equal(st.log_length, match ? 10 : 5);
+    assert_int_equal(log_of(&c, 1)->base, 5);
+    assert_int_equal(raft_log_term_at(log_of(&c, 1), 5), meta.term);
+    /* The reply says installed; a restart recovers the same log. */
+    assert_int_equal(c.nq, 1);
+    raft_msg m;
+    assert_int_equal(raft_msg_decode(c.q[0].bytes, c.q[0].len, &m), CTK_OK);
+    assert_int_equal(m.type, RAFT_MSG_SNAPSHOT_REPLY);
+    assert_int_equal(m.done, 1);
+    drop_all(&c);
+    restart(&c, 1);
+    assert_int_equal(status(&c, 1).log_length, match ? 10 : 5);
+    assert_int_equal(c.applied[1], 5);
+    cluster_free(&c);
+  }
+}
+
+/* max_inflight_bytes: with the follower's answers lost, the leader sends it at most the cap (plus
+ * one entry) of commands, whatever the backlog; once answers flow again, everything arrives. */
+static void inflight_bytes_are_capped(void **state) {
+  (void)state;
+  ctk_raft_options o;
+  default_options(&o);
+  o.max_inflight_bytes = 50; /* two entries; max_inflight (8) alone would allow 8 */
+  cluster c;
+  cluster_init(&c, 3, &o);
+  elect(&c, 0);
+  submit_many(&c, 0, 5, 0); /* pipelining */
+  c.cut[1][0] = 1;          /* node 1's answers are lost */
+  const raft *leader = (const raft *)c.p[0];
+  for (int k = 0; k < 100; k++) {
+    char cmd[32];
+    snprintf(cmd, sizeof cmd, "command-%03d", k); /* 11 bytes: 23 in an entry */
+    assert_int_equal(command(&c, 0, cmd), CTK_OK);
+    assert_true(leader->peers[1].inflight_total <= 50 + 23);
+  }
+  deliver_all(&c);
+  assert_true(status(&c, 1).log_length < status(&c, 0).log_length);
+  assert_true(status(&c, 1).log_length <= 6 + (50 + 23) / 23);
+  c.cut[1][0] = 0;
+  for (int round = 0; round < 20; round++) {
+    fire(&c, 0);
+    deliver_all(&c);
+  }
+  assert_int_equal(status(&c, 1).log_length, status(&c, 0).log_length);
+  assert_int_equal(status(&c, 1).commit_index, status(&c, 0).commit_index);
+  cluster_free(&c);
+}
+
 static void leader_backlog_is_bounded(void **state) {
   (void)state;
   cluster c;
@@ -1038,6 +1255,10 @@ int main(void) {
       cmocka_unit_test(append_reply_in_the_step_that_persists_entries),
       cmocka_unit_test(deadlines_follow_the_role),
       cmocka_unit_test(leader_backlog_is_bounded),
+      cmocka_unit_test(snapshot_bounds_log_and_durable_bytes),
+      cmocka_unit_test(inflight_bytes_are_capped),
+      cmocka_unit_test(snapshot_catch_up_and_restart),
+      cmocka_unit_test(snapshot_install_keeps_only_a_matching_suffix),
       cmocka_unit_test(random_schedules_agree_and_converge),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -165,6 +165,29 @@ static void test_preferred_leader_leads_first(void **state) {
   unlink(path);
 }
 
+/* The slow-follower scenario: node 2 falls behind the leader's compacted log and catches up from
+ * snapshots, while no node ever holds more than snapshot_every + snapshot_keep + a batch of log
+ * positions past its snapshot (500 + 50 + in flight); the same run without snapshots holds all. */
+static void test_slow_follower_catches_up_from_snapshots(void **state) {
+  (void)state;
+  char cmd[512], out[16384];
+  snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/raft-slow-follower.toml 2>&1", cli_bin());
+  assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+  unsigned long long taken, restored, held;
+  const char *line = strstr(out, "  snapshots ");
+  assert_non_null(line);
+  assert_int_equal(
+      sscanf(line, "  snapshots %llu taken (largest %*f KiB), %llu restored", &taken, &restored),
+      2);
+  assert_true(taken > 100);
+  assert_true(restored > 0);
+  line = strstr(out, "  log ");
+  assert_non_null(line);
+  assert_int_equal(sscanf(line, "  log at most %llu positions", &held), 1);
+  assert_true(held < 500 + 50 + 200);
+  assert_non_null(strstr(out, "linearizable     yes"));
+}
+
 /* The HTML page of a run: a lane per node, role bands, one line per delivered message (dashed
  * when it arrived at a node cut off), the protocol's descriptions as tooltips, self-contained
  * (no external resource), and the run itself unchanged by drawing it (same trace hash). */
@@ -248,6 +271,7 @@ int main(void) {
       cmocka_unit_test(test_membership_scenarios),
       cmocka_unit_test(test_adaptive_timeouts_fewer_elections),
       cmocka_unit_test(test_preferred_leader_leads_first),
+      cmocka_unit_test(test_slow_follower_catches_up_from_snapshots),
       cmocka_unit_test(test_html_timeline),
       cmocka_unit_test(test_shiviz_log),
       cmocka_unit_test(test_zab_sync_scenario_trace),

@@ -66,6 +66,12 @@ static void test_raft_membership_sweeps(void **state) {
 
 /* Seed 131 of this sweep found a simulator bug: a deadline already past left a node's timer dead,
  * and a leader stopped heartbeating a restarted follower. */
+/* Snapshots every 25 commits, 512-byte InstallSnapshot chunks, under random faults. */
+static void test_raft_snapshot_sweep_100_seeds(void **state) {
+  (void)state;
+  expect_clean("raft-snapshot-sweep.toml", 100);
+}
+
 static void test_raft_sweep_3_nodes_200_seeds(void **state) {
   (void)state;
   expect_clean("raft-sweep-3.toml", 200);
@@ -245,6 +251,7 @@ int main(void) {
       cmocka_unit_test(test_raft_sweep_200_seeds),
       cmocka_unit_test(test_raft_sweep_3_nodes_200_seeds),
       cmocka_unit_test(test_raft_membership_sweeps),
+      cmocka_unit_test(test_raft_snapshot_sweep_100_seeds),
       cmocka_unit_test(test_multipaxos_sweep_200_seeds),
       cmocka_unit_test(test_multipaxos_regression_seeds),
       cmocka_unit_test(test_figure8_hunt_passes_with_correct_raft),

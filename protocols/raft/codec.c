@@ -11,6 +11,8 @@
  *   ReadProbe                  term u64, round u64            (read modes only, see read.c)
  *   ReadProbeReply             term u64, round u64, granted u8
  *   TimeoutNow                 term u64
+ *   InstallSnapshot            term u64, meta blob (snapshot.c), offset u64, done u8, chunk blob
+ *   InstallSnapshotReply       term u64, index u64, offset u64, done u8
  *
  * Messages come from the network and are untrusted: decoding validates every field before the
  * instance looks at any of it, so a handler never sees an impossible index or term. */
@@ -85,6 +87,25 @@ void raft_encode_read_probe(wire_writer *w, int reply, uint64_t term, uint64_t r
   wire_put_u64(w, term);
   wire_put_u64(w, round);
   if (reply) wire_put_u8(w, granted ? 1 : 0);
+}
+
+void raft_encode_snapshot(wire_writer *w, uint64_t term, const raft_snapshot_meta *meta,
+                          uint64_t offset, int done, const uint8_t *chunk, size_t len) {
+  put_header(w, RAFT_MSG_SNAPSHOT);
+  wire_put_u64(w, term);
+  raft_snapshot_meta_put(w, meta);
+  wire_put_u64(w, offset);
+  wire_put_u8(w, done ? 1 : 0);
+  wire_put_blob(w, chunk, len);
+}
+
+void raft_encode_snapshot_reply(wire_writer *w, uint64_t term, uint64_t index, uint64_t offset,
+                                int done) {
+  put_header(w, RAFT_MSG_SNAPSHOT_REPLY);
+  wire_put_u64(w, term);
+  wire_put_u64(w, index);
+  wire_put_u64(w, offset);
+  wire_put_u8(w, done ? 1 : 0);
 }
 
 /* Index 0 has term 0 and every real entry has a term >= 1: a (index, term) pair is sane when
@@ -186,6 +207,34 @@ static int decode_forward(wire_reader *r, raft_msg *m) {
   return 0;
 }
 
+/* A snapshot's terms never pass the sender's term; its chunks never pass the size a receiver
+ * keeps. */
+static int decode_snapshot(wire_reader *r, raft_msg *m) {
+  m->term = wire_get_u64(r);
+  if (!wire_reader_ok(r) || m->term == 0 || m->term >= RAFT_MAX_TERM) return -1;
+  if (raft_snapshot_meta_get(r, &m->snap, m->term, 0) != 0) return -1;
+  m->offset = wire_get_u64(r);
+  uint8_t done = wire_get_u8(r);
+  m->chunk = wire_get_blob(r, CTK_MAX_MESSAGE_BYTES, &m->chunk_len);
+  if (!wire_reader_done(r) || done > 1) return -1;
+  if (m->offset > RAFT_MAX_SNAPSHOT_BYTES || m->chunk_len > RAFT_MAX_SNAPSHOT_BYTES - m->offset)
+    return -1;
+  m->done = done;
+  m->index = m->snap.index;
+  return 0;
+}
+
+static int decode_snapshot_reply(wire_reader *r, raft_msg *m) {
+  m->term = wire_get_u64(r);
+  m->index = wire_get_u64(r);
+  m->offset = wire_get_u64(r);
+  uint8_t done = wire_get_u8(r);
+  if (!wire_reader_done(r) || done > 1 || m->term >= RAFT_MAX_TERM) return -1;
+  if (m->index >= RAFT_MAX_INDEX || m->offset > RAFT_MAX_SNAPSHOT_BYTES) return -1;
+  m->done = done;
+  return 0;
+}
+
 int raft_msg_decode(const uint8_t *bytes, size_t len, raft_msg *m) {
   *m = (raft_msg){0};
   if (!bytes || len < 2 || len > CTK_MAX_MESSAGE_BYTES) return CTK_ERR_MALFORMED;
@@ -205,6 +254,8 @@ int raft_msg_decode(const uint8_t *bytes, size_t len, raft_msg *m) {
   case RAFT_MSG_READ_PROBE:
   case RAFT_MSG_READ_PROBE_REPLY: rc = decode_read_probe(&r, m); break;
   case RAFT_MSG_TIMEOUT_NOW: rc = decode_timeout_now(&r, m); break;
+  case RAFT_MSG_SNAPSHOT: rc = decode_snapshot(&r, m); break;
+  case RAFT_MSG_SNAPSHOT_REPLY: rc = decode_snapshot_reply(&r, m); break;
   default: rc = -1;
   }
   return rc == 0 ? CTK_OK : CTK_ERR_MALFORMED;
@@ -277,6 +328,16 @@ int raft_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
                  (unsigned long long)m.index, m.granted ? "ok" : "refused");
     break;
   case RAFT_MSG_TIMEOUT_NOW: n = snprintf(buf, buf_len, "TimeoutNow t=%llu", t); break;
+  case RAFT_MSG_SNAPSHOT:
+    n = snprintf(buf, buf_len, "InstallSnapshot t=%llu last=%llu/%llu offset=%llu len=%zu%s", t,
+                 (unsigned long long)m.snap.index, (unsigned long long)m.snap.term,
+                 (unsigned long long)m.offset, m.chunk_len, m.done ? " done" : "");
+    break;
+  case RAFT_MSG_SNAPSHOT_REPLY:
+    n = snprintf(buf, buf_len, "InstallSnapshotReply t=%llu last=%llu %s%llu", t,
+                 (unsigned long long)m.index, m.done ? "installed at " : "offset=",
+                 (unsigned long long)(m.done ? m.index : m.offset));
+    break;
   default: n = snprintf(buf, buf_len, "Forward n=%u", m.n_entries); break;
   }
   return clip(n, buf_len);

@@ -82,6 +82,22 @@ void raft_membership_refresh(raft *r) {
   }
 }
 
+raft_membership raft_membership_at(const raft *r, uint64_t index) {
+  if (index <= r->base_index) return r->base; /* a forced configuration overrides up to there */
+  for (uint64_t i = index; i > r->base_index && i > r->log.base; i--) {
+    raft_membership m;
+    if (entry_config(raft_log_get(&r->log, i), &m)) return m;
+  }
+  return r->base;
+}
+
+void raft_membership_rebase(raft *r, uint64_t index, raft_membership conf) {
+  if (index < r->base_index) return; /* a forced configuration still overrides past it */
+  r->base = conf;
+  r->base_index = index;
+  r->forced = 0; /* all it overrode is in the snapshot now; written with the log's base */
+}
+
 void raft_membership_truncated(raft *r, uint64_t from) {
   if (!r->forced || r->base_index < from) return;
   r->base_index = from - 1;

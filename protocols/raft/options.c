@@ -17,6 +17,18 @@ const ctk_option_spec raft_option_specs[] = {
      "entries per AppendEntries (1 turns batching off)", NULL},
     {"max_inflight", CTK_OPTION_INT, offsetof(ctk_raft_options, max_inflight), 8, 0, 1, 1024,
      "AppendEntries in flight per follower (1 turns pipelining off)", NULL},
+    {"max_inflight_bytes", CTK_OPTION_INT, offsetof(ctk_raft_options, max_inflight_bytes), 0, 0, 0,
+     1 << 30,
+     "flow control: command bytes in flight per follower, on top of max_inflight (0: no cap)", NULL},
+    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_raft_options, snapshot_every), 10000, 0, 0,
+     1 << 30,
+     "ask the host for a snapshot every this many committed entries and compact the log (0: "
+     "never)", NULL},
+    {"snapshot_keep", CTK_OPTION_INT, offsetof(ctk_raft_options, snapshot_keep), 1000, 0, 0,
+     1 << 30,
+     "entries kept before a snapshot, so a slightly lagging follower gets entries, not a snapshot", NULL},
+    {"snapshot_chunk_bytes", CTK_OPTION_INT, offsetof(ctk_raft_options, snapshot_chunk_bytes),
+     262144, 0, 64, 1 << 19, "snapshot bytes per InstallSnapshot message", NULL},
     {"adaptive_timeout", CTK_OPTION_BOOL, offsetof(ctk_raft_options, adaptive_timeout), 0, 0, 0, 1,
      "the election timeout's lower end follows the longest recent gap between the leader's "
      "messages (+25% and a heartbeat; half-life 10 s), within election_timeout_ms",

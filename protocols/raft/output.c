@@ -39,6 +39,7 @@ void raft_output_reset(raft *r) {
   r->n_messages = 0;
   r->n_commits = 0;
   r->out_of_memory = 0;
+  r->restore_pending = 0;
 }
 
 wire_writer *raft_send_begin(raft *r, int to) {
@@ -104,7 +105,8 @@ void raft_output_empty(const raft *r, ctk_output *out) {
 void raft_output_finish(raft *r, ctk_output *out) {
   /* Commits are emitted in index order, once per incarnation. commit_index never passes the
    * log's end (a truncation clamps it), so every emitted entry exists. */
-  uint64_t upto = r->commit_index < r->log.n ? r->commit_index : r->log.n;
+  uint64_t last = raft_log_last(&r->log);
+  uint64_t upto = r->commit_index < last ? r->commit_index : last;
   while (r->emitted_index < upto && !r->out_of_memory) push_commit(r, r->emitted_index + 1);
   raft_persist_hard_state(r);
   raft_persist_maybe_compact(r);
@@ -120,5 +122,10 @@ void raft_output_finish(raft *r, ctk_output *out) {
   out->commits = r->commits;
   out->n_commits = r->n_commits;
   out->next_deadline_us = raft_next_deadline(r);
+  if (r->restore_pending) {
+    out->restore_index = r->snap.meta.index;
+    out->restore = (ctk_bytes){r->snap.data, r->snap.len};
+  }
+  out->snapshot_wanted = raft_snapshot_wanted(r);
   r->durable_bytes = r->persist_replace ? r->persist.len : r->durable_bytes + r->persist.len;
 }

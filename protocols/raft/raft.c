@@ -37,9 +37,13 @@ static int check_options(const ctk_raft_options *o, char *err, size_t err_len) {
 static void raft_destroy(ctk_proto *r) {
   if (!r) return;
   raft_log_free(&r->log);
+  raft_snapshot_free(r);
   raft_output_free(r);
   raft_read_free(r);
-  for (int i = 0; i < CTK_MAX_NODES; i++) free(r->peers[i].inflight);
+  for (int i = 0; i < CTK_MAX_NODES; i++) {
+    free(r->peers[i].inflight);
+    free(r->peers[i].inflight_bytes);
+  }
   free(r);
 }
 
@@ -83,7 +87,8 @@ static ctk_proto *raft_create(const ctk_node_config *config, const void *options
   int failed = raft_output_init(r);
   for (int i = 0; i < r->n && !failed; i++) {
     r->peers[i].inflight = malloc((size_t)o->max_inflight * sizeof(uint64_t));
-    failed = !r->peers[i].inflight;
+    r->peers[i].inflight_bytes = malloc((size_t)o->max_inflight * sizeof(uint64_t));
+    failed = !r->peers[i].inflight || !r->peers[i].inflight_bytes;
   }
   if (!failed) return r;
 nomem:
@@ -92,8 +97,9 @@ nomem:
   return NULL;
 }
 
-/* After a restart: follower, nothing committed (commits are emitted again from index 1 once
- * the commit index is learned again), a fresh election timeout. */
+/* After a restart: follower, nothing committed beyond the snapshot (the host restores it, and
+ * commits are emitted again from the next index once the commit index is learned again), a
+ * fresh election timeout. */
 static int start(raft *r, const ctk_event *ev) {
   int torn_tail;
   int rc = raft_recover(r, ev->bytes.data, ev->bytes.len, &torn_tail);
@@ -102,6 +108,7 @@ static int start(raft *r, const ctk_event *ev) {
   r->role = RAFT_FOLLOWER;
   r->leader_id = RAFT_NO_NODE;
   r->commit_index = r->emitted_index = 0;
+  raft_snapshot_recovered(r);
   r->durable_bytes = ev->bytes.len;
   raft_reset_election_timer(r);
   raft_read_started(r);
@@ -132,7 +139,8 @@ static int configs_fit(const raft *r, const raft_msg *m) {
 static int plausible(const raft *r, const raft_msg *m) {
   if (m->type == RAFT_MSG_APPEND)
     return m->n_entries <= (uint64_t)r->opt.max_batch && configs_fit(r, m);
-  if (m->type == RAFT_MSG_APPEND_REPLY && r->role == RAFT_LEADER && m->term == r->term)
+  if ((m->type == RAFT_MSG_APPEND_REPLY || m->type == RAFT_MSG_SNAPSHOT_REPLY) &&
+      r->role == RAFT_LEADER && m->term == r->term)
     return m->index <= raft_log_last(&r->log);
   return 1;
 }
@@ -153,6 +161,8 @@ static int recv_message(raft *r, const ctk_event *ev) {
   case RAFT_MSG_READ_PROBE: raft_read_recv_probe(r, ev->from, &m); break;
   case RAFT_MSG_READ_PROBE_REPLY: raft_read_recv_probe_reply(r, ev->from, &m); break;
   case RAFT_MSG_TIMEOUT_NOW: raft_recv_timeout_now(r, ev->from, &m); break;
+  case RAFT_MSG_SNAPSHOT: raft_recv_snapshot(r, ev->from, &m); break;
+  case RAFT_MSG_SNAPSHOT_REPLY: raft_recv_snapshot_reply(r, ev->from, &m); break;
   }
   return CTK_OK;
 }
@@ -192,6 +202,9 @@ static int raft_step(ctk_proto *r, const ctk_event *ev, ctk_output *out) {
       raft_client_command(r, ev->bytes.data, ev->bytes.len);
     break;
   case CTK_EVENT_ADMIN: rc = raft_admin(r, ev->bytes.data, ev->bytes.len); break;
+  case CTK_EVENT_SNAPSHOT:
+    rc = raft_snapshot_taken(r, ev->index, ev->bytes.data, ev->bytes.len);
+    break;
   default: break;
   }
   if (rc == CTK_OK) raft_membership_tick(r);
@@ -225,6 +238,7 @@ static void raft_status(const ctk_proto *r, ctk_status *s) {
   s->log_length = raft_log_last(&r->log);
   s->members = r->conf.voters | r->conf.voters_old;
   s->learners = r->conf.learners;
+  s->snapshot_index = r->snap.meta.index;
 }
 
 const ctk_protocol_def ctk_raft_protocol = {

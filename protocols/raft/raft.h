@@ -10,16 +10,19 @@
 typedef struct ctk_raft_options {
   int64_t election_timeout_ms[2]; /* randomized in [lo, hi] at every reset */
   int64_t heartbeat_ms;
-  int prevote;              /* thesis 9.6: a pre-vote round before raising the term */
-  int check_quorum;         /* thesis 6.2: a leader that hears from no majority steps down */
-  int64_t max_batch;        /* entries per AppendEntries (1 = no batching) */
-  int64_t max_inflight;     /* AppendEntries in flight per follower (1 = no pipelining) */
-  int adaptive_timeout;     /* the election timeout follows the longest recent gap between the
-                               leader's messages, so a network that stalls does not cause elections */
-  int64_t preferred_leader; /* -1: none; else that node campaigns first, the others later */
+  int prevote;                  /* thesis 9.6: a pre-vote round before raising the term */
+  int check_quorum;             /* thesis 6.2: a leader that hears from no majority steps down */
+  int64_t max_batch;            /* entries per AppendEntries (1 = no batching) */
+  int64_t max_inflight;         /* AppendEntries in flight per follower (1 = no pipelining) */
+  int64_t max_inflight_bytes;   /* encoded entry bytes in flight per follower (0 = no cap) */
+  int64_t snapshot_every;       /* ask for a snapshot every this many commits (0 = never) */
+  int64_t snapshot_keep;        /* entries a leader keeps before its snapshot, for laggards */
+  int64_t snapshot_chunk_bytes; /* snapshot bytes per InstallSnapshot message */
+  int adaptive_timeout;         /* the election timeout follows the longest recent gap between the
+                                   leader's messages, so a network that stalls does not cause elections */
+  int64_t preferred_leader;     /* -1: none; else that node campaigns first, the others later */
   /* Membership changes (membership.c): 1 changes voters through a joint configuration
-   * C_old,new (paper section 6), 0 one server at a time (thesis 4.1). A BOOL rather than a
-   * choice of "single" | "joint" because options have no choice type yet. */
+   * C_old,new (paper section 6), 0 one server at a time (thesis 4.1). */
   int joint_consensus;
   int64_t learner_catchup; /* a learner is promoted once within this many entries of the leader */
   /* Deliberately broken modes, for labs and for proving the checkers; all off by default and

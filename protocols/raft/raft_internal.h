@@ -11,7 +11,7 @@
 
 /* Sized, so raft.c's protocol definition can count them at compile time; options.c defining a
  * different number of specs is a compile error. */
-#define RAFT_N_OPTIONS 17
+#define RAFT_N_OPTIONS 21
 #define RAFT_GAP_HALF_LIFE_US                                        \
   10000000ull /* adaptive timeouts forget a stall in tens of seconds \
                */
@@ -28,8 +28,13 @@ extern const size_t raft_n_option_specs;
 #define RAFT_COMPACT_MIN_BYTES   (1u << 20)
 #define RAFT_COMPACT_FACTOR      4
 #define RAFT_NO_NODE             (-1)
+#define RAFT_MAX_SNAPSHOT_BYTES  (1ull << 32) /* a snapshot being received is dropped past this */
 
-/* ---- log.c: the in-memory log, positions 1 .. n ---- */
+/* ---- log.c: the in-memory log, positions base + 1 .. base + n ----
+ *
+ * Entries up to `base` were folded into a snapshot (section 7: "the log keeps lastIncludedIndex
+ * and lastIncludedTerm"): only their last index and term remain, so the AppendEntries consistency
+ * check still works at the boundary. base is 0 until the first compaction. */
 
 /* What a log entry holds: a client command (or, empty, a leader's no-op), or a membership
  * configuration (membership.c), which hosts see as a no-op. */
@@ -43,37 +48,47 @@ typedef struct raft_entry {
 } raft_entry;
 
 typedef struct raft_log {
-  raft_entry *entries; /* entries[i - 1] holds index i */
-  uint64_t n, cap;
-  uint64_t bytes; /* sum of (12 + len): what the entries weigh in a durable record */
+  raft_entry *entries;      /* entries[i - base - 1] holds index i */
+  uint64_t n, cap;          /* entries held in memory */
+  uint64_t base, base_term; /* the last compacted position and its term (0, 0: none) */
+  uint64_t bytes;           /* sum of (12 + len): what the entries weigh in a durable record */
 } raft_log;
 
 void raft_log_init(raft_log *log);
 void raft_log_free(raft_log *log);
-static inline uint64_t raft_log_last(const raft_log *log) { return log->n; }
-/* Term of the entry at index, 0 for index 0 or past the end. */
+static inline uint64_t raft_log_last(const raft_log *log) { return log->base + log->n; }
+/* Term of the entry at index: base_term at base, 0 for index 0, before base or past the end. */
 static inline uint64_t raft_log_term_at(const raft_log *log, uint64_t index) {
-  return index >= 1 && index <= log->n ? log->entries[index - 1].term : 0;
+  if (index == log->base) return log->base_term;
+  return index > log->base && index <= log->base + log->n ? log->entries[index - log->base - 1].term
+                                                          : 0;
 }
 static inline uint64_t raft_log_last_term(const raft_log *log) {
-  return raft_log_term_at(log, log->n);
+  return raft_log_term_at(log, raft_log_last(log));
 }
+/* The entry at index, or NULL when it is compacted away or absent. */
 static inline const raft_entry *raft_log_get(const raft_log *log, uint64_t index) {
-  return index >= 1 && index <= log->n ? &log->entries[index - 1] : NULL;
+  return index > log->base && index <= log->base + log->n ? &log->entries[index - log->base - 1]
+                                                          : NULL;
 }
 /* Appends one entry, copying len bytes. Returns 0, or -1 when out of memory (log unchanged). */
 int raft_log_append(raft_log *log, uint64_t term, const uint8_t *data, size_t len);
 int raft_log_append_typed(raft_log *log, uint64_t term, uint8_t type, const uint8_t *data,
                           size_t len);
-/* Deletes every entry at index >= from (from >= 1). */
+/* Deletes every entry at index >= from (from > base). */
 void raft_log_truncate(raft_log *log, uint64_t from);
-/* Terms never decrease along the log, so both are binary searches. 0 when term is absent. */
+/* Drops the entries through index (base < index <= last), which becomes the new base. */
+void raft_log_compact(raft_log *log, uint64_t index);
+/* Drops every entry; the log restarts after (base, base_term). */
+void raft_log_reset(raft_log *log, uint64_t base, uint64_t base_term);
+/* Terms never decrease along the log, so both are binary searches over the entries held (not the
+ * base). 0 when term is absent. */
 uint64_t raft_log_first_of_term(const raft_log *log, uint64_t term, uint64_t at_or_before);
 uint64_t raft_log_last_of_term(const raft_log *log, uint64_t term);
 
 /* ---- codec.c: the versioned wire format ---- */
 
-#define RAFT_WIRE_VERSION 2 /* 2: typed entries, transfer votes, TimeoutNow */
+#define RAFT_WIRE_VERSION 2 /* 2: typed entries, transfer votes, TimeoutNow, InstallSnapshot */
 
 typedef enum raft_msg_type {
   RAFT_MSG_PREVOTE = 1,
@@ -86,7 +101,52 @@ typedef enum raft_msg_type {
   RAFT_MSG_READ_PROBE = 8, /* read.c: a leader confirms it still leads (ReadIndex, leases) */
   RAFT_MSG_READ_PROBE_REPLY = 9,
   RAFT_MSG_TIMEOUT_NOW = 10, /* leadership transfer (thesis 3.10): campaign now */
+  RAFT_MSG_SNAPSHOT = 11,
+  RAFT_MSG_SNAPSHOT_REPLY = 12,
 } raft_msg_type;
+
+/* ---- membership.c: the configuration of voters and learners ---- */
+
+/* A configuration: who votes, who only receives the log. While a joint change is in progress
+ * (paper section 6), voters is C_new and voters_old C_old, and every decision (elections,
+ * commitment, check-quorum) needs a majority of each. Bitmasks of node ids. */
+typedef struct raft_membership {
+  uint32_t voters;
+  uint32_t voters_old; /* 0 unless joint */
+  uint32_t learners;   /* disjoint from the voters of both */
+} raft_membership;
+
+#define RAFT_MEMBERSHIP_BYTES 13
+/* The encoding kept in a configuration entry and in durable records (and, for snapshots, the
+ * configuration as of the snapshot's index): version u8 = 1, voters u32, voters_old u32,
+ * learners u32. */
+void raft_membership_encode(wire_writer *w, const raft_membership *m);
+/* Decodes and checks (some voter; learners not voters; every id below n_nodes, when
+ * n_nodes > 0). Returns 0 or -1. */
+int raft_membership_decode(const uint8_t *data, size_t len, int n_nodes, raft_membership *m);
+static inline uint32_t raft_membership_nodes(const raft_membership *m) {
+  return m->voters | m->voters_old | m->learners;
+}
+static inline int raft_membership_votes(const raft_membership *m, int id) {
+  return (int)((m->voters | m->voters_old) >> id & 1);
+}
+/* 1 when `have` holds a majority of the voters (and of C_old while joint). */
+int raft_membership_quorum(const raft_membership *m, uint32_t have);
+
+/* What a snapshot says about itself, encoded as a versioned blob (in InstallSnapshot and in the
+ * durable snapshot record): its last entry and the cluster configuration as of that entry
+ * (thesis 5.4.1: "the snapshot also includes the latest configuration as of the last included
+ * index"). Version 2 added the configuration. */
+#define RAFT_SNAPSHOT_META_VERSION 2
+typedef struct raft_snapshot_meta {
+  uint64_t index, term; /* lastIncludedIndex, lastIncludedTerm; both >= 1 */
+  raft_membership conf; /* the configuration as of index */
+} raft_snapshot_meta;
+void raft_snapshot_meta_put(wire_writer *w, const raft_snapshot_meta *meta);
+/* Reads and validates a meta blob (terms up to max_term, node ids below n_nodes when n_nodes >
+ * 0). Returns 0 or -1. */
+int raft_snapshot_meta_get(wire_reader *r, raft_snapshot_meta *meta, uint64_t max_term,
+                           int n_nodes);
 
 /* A decoded message. Entries (APPEND) and commands (FORWARD) stay encoded in the borrowed
  * input; the decoder has validated them, raft_msg_next_entry() walks them. */
@@ -108,6 +168,15 @@ typedef struct raft_msg {
    * failure it is the rejected prev index and conflict_* hint where to retry (conflict_term 0:
    * the follower's log ends at conflict_index - 1). A term rejection has conflict_index 0. */
   uint64_t index, conflict_term, conflict_index;
+  /* SNAPSHOT (InstallSnapshot, section 7): meta, and the chunk of the state machine's bytes at
+   * offset; done marks the last chunk. SNAPSHOT_REPLY: index is meta.index, offset the bytes
+   * received so far (where the next chunk starts), done that the snapshot is installed (or was
+   * not needed). */
+  raft_snapshot_meta snap;
+  uint64_t offset;
+  int done;
+  const uint8_t *chunk;
+  size_t chunk_len;
 } raft_msg;
 
 /* Decodes and fully validates one message. Returns 0 or CTK_ERR_MALFORMED. */
@@ -138,39 +207,15 @@ void raft_encode_append_reply(wire_writer *w, uint64_t term, int success, uint64
 void raft_encode_forward(wire_writer *w, const uint8_t *command, size_t len);
 /* ReadProbe (reply 0) or ReadProbeReply (reply 1, with granted) of round `round` >= 1. */
 void raft_encode_read_probe(wire_writer *w, int reply, uint64_t term, uint64_t round, int granted);
+void raft_encode_snapshot(wire_writer *w, uint64_t term, const raft_snapshot_meta *meta,
+                          uint64_t offset, int done, const uint8_t *chunk, size_t len);
+void raft_encode_snapshot_reply(wire_writer *w, uint64_t term, uint64_t index, uint64_t offset,
+                                int done);
 /* Encoded size of an AppendEntries header and of one entry in it. */
 #define RAFT_APPEND_HEADER_BYTES (2 + 4 * 8 + 4)
 #define RAFT_ENTRY_BYTES(len)    (8 + 1 + 4 + (uint64_t)(len))
 
 int raft_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
-
-/* ---- membership.c: the configuration of voters and learners ---- */
-
-/* A configuration: who votes, who only receives the log. While a joint change is in progress
- * (paper section 6), voters is C_new and voters_old C_old, and every decision (elections,
- * commitment, check-quorum) needs a majority of each. Bitmasks of node ids. */
-typedef struct raft_membership {
-  uint32_t voters;
-  uint32_t voters_old; /* 0 unless joint */
-  uint32_t learners;   /* disjoint from the voters of both */
-} raft_membership;
-
-#define RAFT_MEMBERSHIP_BYTES 13
-/* The encoding kept in a configuration entry and in durable records (and, for snapshots, the
- * configuration as of the snapshot's index): version u8 = 1, voters u32, voters_old u32,
- * learners u32. */
-void raft_membership_encode(wire_writer *w, const raft_membership *m);
-/* Decodes and checks (some voter; learners not voters; every id below n_nodes, when
- * n_nodes > 0). Returns 0 or -1. */
-int raft_membership_decode(const uint8_t *data, size_t len, int n_nodes, raft_membership *m);
-static inline uint32_t raft_membership_nodes(const raft_membership *m) {
-  return m->voters | m->voters_old | m->learners;
-}
-static inline int raft_membership_votes(const raft_membership *m, int id) {
-  return (int)((m->voters | m->voters_old) >> id & 1);
-}
-/* 1 when `have` holds a majority of the voters (and of C_old while joint). */
-int raft_membership_quorum(const raft_membership *m, uint32_t have);
 
 /* ---- the instance ---- */
 
@@ -187,11 +232,16 @@ typedef enum raft_role {
 typedef struct raft_peer {
   uint64_t next_index, match_index;
   int probing;
-  uint64_t *inflight; /* ring of the last index of each pipelined AppendEntries, ascending */
+  uint64_t *inflight;       /* ring of the last index of each pipelined AppendEntries, ascending */
+  uint64_t *inflight_bytes; /* the entry bytes of each, for max_inflight_bytes */
+  uint64_t inflight_total;  /* their sum */
   uint32_t inflight_start, inflight_count;
   int stalled_heartbeats; /* heartbeats with pipelined messages in flight and no ack */
   uint64_t last_heard_us; /* last AppendEntriesReply of the current term, for check-quorum */
   uint64_t commit_sent;   /* the commit index carried by the last AppendEntries sent to it */
+  /* InstallSnapshot (snapshot.c), while next_index <= the log's base: the snapshot being sent
+   * and the offset the follower acknowledged. */
+  uint64_t snap_index, snap_offset;
 } raft_peer;
 
 /* ---- read.c: reads without a log write (see read.c) ---- */
@@ -245,6 +295,20 @@ struct ctk_proto {
   int voted_for;
   raft_log log;
   int hard_state_dirty; /* term or vote changed and not yet in this step's persist bytes */
+  /* Section 7: the state machine through snap.meta.index (owned bytes), durable with the log.
+   * The log's base is at most snap.meta.index (a leader keeps snapshot_keep entries before it). */
+  struct {
+    raft_snapshot_meta meta;
+    uint8_t *data;
+    size_t len;
+  } snap;
+  uint64_t snap_asked; /* the index of the last snapshot_wanted, so it is asked for once */
+  int restore_pending; /* snap is to be handed to the host as output.restore in this step */
+  struct {             /* an InstallSnapshot being received, chunk by chunk */
+    int active;
+    raft_snapshot_meta meta;
+    wire_writer bytes;
+  } snap_in;
 
   /* Volatile state. */
   raft_role role;
@@ -323,6 +387,18 @@ void raft_persist_replace_all(raft *r);
  * CTK_ERR_CORRUPT or CTK_ERR_NOMEM; *torn_tail says an unfinished last record was dropped. */
 int raft_recover(raft *r, const uint8_t *bytes, size_t len, int *torn_tail);
 
+/* snapshot.c */
+/* step(SNAPSHOT): keeps the host's bytes as the snapshot through index and compacts the log. */
+int raft_snapshot_taken(raft *r, uint64_t index, const uint8_t *data, size_t len);
+/* The index to ask the host a snapshot of in this step's output, or 0. */
+uint64_t raft_snapshot_wanted(raft *r);
+/* Installs a recovered snapshot at START: commits continue after it. */
+void raft_snapshot_recovered(raft *r);
+void raft_send_snapshot(raft *r, int to);
+void raft_recv_snapshot(raft *r, int from, const raft_msg *m);
+void raft_recv_snapshot_reply(raft *r, int from, const raft_msg *m);
+void raft_snapshot_free(raft *r);
+
 /* election.c */
 uint64_t raft_random_timeout_us(raft *r);
 /* A message from the current leader arrived: the gap since the last one feeds the adaptive timeout.
@@ -347,6 +423,12 @@ void raft_recv_append_reply(raft *r, int from, const raft_msg *m);
 void raft_maybe_commit(raft *r);
 
 /* membership.c */
+/* The configuration in effect at log position index (>= the log's base): the latest
+ * configuration entry at or before it, else the base configuration. */
+raft_membership raft_membership_at(const raft *r, uint64_t index);
+/* The log is about to start after position index (a snapshot covers what comes before), where
+ * conf is in effect: it becomes the base configuration. */
+void raft_membership_rebase(raft *r, uint64_t index, raft_membership conf);
 /* Recomputes conf, conf_index and prev_conf from the log (after a truncation or a recovery). */
 void raft_membership_refresh(raft *r);
 /* The highest index held by a majority of the voters (of both configurations while joint). */

@@ -11,7 +11,10 @@
  * AppendEntries of up to max_batch entries, nextIndex advanced as they are sent. A rejection
  * falls back to probing at the index the follower's conflict hint suggests (thesis 5.3: "the
  * follower can include the term of the conflicting entry and the first index it stores for that
- * term"), so a whole conflicting term is skipped per round trip. */
+ * term"), so a whole conflicting term is skipped per round trip. max_inflight_bytes also caps the
+ * command bytes in flight to a follower (a slow one cannot make the leader queue without bound in
+ * its outgoing messages). A follower that needs entries compacted into the snapshot gets the
+ * snapshot (snapshot.c). */
 #include "raft_internal.h"
 
 void raft_leader_init_peers(raft *r) {
@@ -23,16 +26,30 @@ void raft_leader_init_peers(raft *r) {
     p->inflight_start = p->inflight_count = 0;
     p->stalled_heartbeats = 0;
     p->commit_sent = 0;
+    p->inflight_total = 0;
+    p->snap_index = p->snap_offset = 0;
     p->last_heard_us = r->now_us; /* a fresh leader gets a full timeout before check-quorum */
   }
 }
 
-static void inflight_clear(raft_peer *p) { p->inflight_start = p->inflight_count = 0; }
+static void inflight_clear(raft_peer *p) {
+  p->inflight_start = p->inflight_count = 0;
+  p->inflight_total = 0;
+}
 
-static void inflight_push(raft *r, raft_peer *p, uint64_t last) {
+static void inflight_push(raft *r, raft_peer *p, uint64_t last, uint64_t bytes) {
   uint32_t cap = (uint32_t)r->opt.max_inflight;
-  p->inflight[(p->inflight_start + p->inflight_count) % cap] = last;
+  uint32_t slot = (p->inflight_start + p->inflight_count) % cap;
+  p->inflight[slot] = last;
+  p->inflight_bytes[slot] = bytes;
+  p->inflight_total += bytes;
   p->inflight_count++;
+}
+
+/* Room for one more pipelined AppendEntries: a free slot, and bytes under the cap. */
+static int inflight_room(const raft *r, const raft_peer *p) {
+  if (p->inflight_count >= (uint32_t)r->opt.max_inflight) return 0;
+  return r->opt.max_inflight_bytes == 0 || p->inflight_total < (uint64_t)r->opt.max_inflight_bytes;
 }
 
 /* Frees the slots of the AppendEntries the follower has now acknowledged. */
@@ -40,6 +57,7 @@ static int inflight_free_upto(raft *r, raft_peer *p, uint64_t index) {
   uint32_t cap = (uint32_t)r->opt.max_inflight;
   int freed = 0;
   while (p->inflight_count > 0 && p->inflight[p->inflight_start] <= index) {
+    p->inflight_total -= p->inflight_bytes[p->inflight_start];
     p->inflight_start = (p->inflight_start + 1) % cap;
     p->inflight_count--;
     freed = 1;
@@ -47,17 +65,23 @@ static int inflight_free_upto(raft *r, raft_peer *p, uint64_t index) {
   return freed;
 }
 
-/* How many entries from `first` go in one AppendEntries: at most max_batch and no more than a
- * message can hold. */
-static uint64_t batch_size(const raft *r, uint64_t first) {
+/* How many entries from `first` go in one AppendEntries: at most max_batch, no more than a
+ * message can hold and, with max_inflight_bytes, no more than the room left under it (but at
+ * least one). *bytes gets their encoded size. */
+static uint64_t batch_size(const raft *r, const raft_peer *p, uint64_t first, uint64_t *bytes) {
   uint64_t last = raft_log_last(&r->log);
-  if (first > last) return 0;
+  *bytes = 0;
+  if (first > last || first <= r->log.base) return 0;
   uint64_t max = (uint64_t)r->opt.max_batch;
-  uint64_t bytes = RAFT_APPEND_HEADER_BYTES, n = 0;
+  uint64_t room = UINT64_MAX;
+  if (r->opt.max_inflight_bytes > 0 && p->inflight_total < (uint64_t)r->opt.max_inflight_bytes)
+    room = (uint64_t)r->opt.max_inflight_bytes - p->inflight_total;
+  uint64_t size_msg = RAFT_APPEND_HEADER_BYTES, n = 0;
   while (n < max && first + n <= last) {
     uint64_t size = RAFT_ENTRY_BYTES(raft_log_get(&r->log, first + n)->len);
-    if (n > 0 && bytes + size > CTK_MAX_MESSAGE_BYTES) break;
-    bytes += size;
+    if (n > 0 && (size_msg + size > CTK_MAX_MESSAGE_BYTES || *bytes + size > room)) break;
+    size_msg += size;
+    *bytes += size;
     n++;
   }
   return n;
@@ -75,15 +99,26 @@ static void send(raft *r, int to, uint64_t prev, uint64_t n) {
  * there is nothing new: the probe again, or an empty AppendEntries at the match index. */
 void raft_send_append(raft *r, int to, int heartbeat) {
   raft_peer *p = &r->peers[to];
-  if (p->probing) {
-    send(r, to, p->next_index - 1, batch_size(r, p->next_index));
+  uint64_t bytes;
+  if (p->next_index <= r->log.base) {
+    /* Section 7: the entries it needs are in the snapshot now. One chunk at a time, like a probe;
+     * snapshot.c sends the next on the follower's answer, a heartbeat the current one again. */
+    if (!p->probing) {
+      p->probing = 1;
+      inflight_clear(p);
+    }
+    if (heartbeat) raft_send_snapshot(r, to);
     return;
   }
-  uint64_t n = batch_size(r, p->next_index);
-  if (n > 0 && p->inflight_count < (uint32_t)r->opt.max_inflight) {
+  if (p->probing) {
+    send(r, to, p->next_index - 1, batch_size(r, p, p->next_index, &bytes));
+    return;
+  }
+  uint64_t n = inflight_room(r, p) ? batch_size(r, p, p->next_index, &bytes) : 0;
+  if (n > 0) {
     send(r, to, p->next_index - 1, n);
     p->next_index += n;
-    inflight_push(r, p, p->next_index - 1);
+    inflight_push(r, p, p->next_index - 1, bytes);
     return;
   }
   if (heartbeat) send(r, to, p->match_index, 0);
@@ -149,6 +184,7 @@ static void append_entries(raft *r, const raft_msg *m) {
     const uint8_t *data;
     size_t len;
     raft_entry_iter_next_typed(&it, &term, &type, &data, &len);
+    if (index <= r->log.base) continue; /* in the snapshot: committed, so the same entry */
     if (!first_new) {
       if (raft_log_term_at(&r->log, index) == term) continue; /* already have it */
       if (index <= raft_log_last(&r->log) && r->opt.bug_keep_conflicting_suffix) continue;
@@ -189,10 +225,12 @@ void raft_recv_append(raft *r, int from, const raft_msg *m) {
     reply(r, from, 0, m->prev_index, 0, last + 1);
     return;
   }
+  /* Below the base, the log matches: the snapshot holds only committed entries, which every
+   * leader has (Leader Completeness). At the base, lastIncludedTerm answers the check. */
   uint64_t term_at_prev = raft_log_term_at(&r->log, m->prev_index);
-  if (term_at_prev != m->prev_term) {
+  if (m->prev_index >= r->log.base && term_at_prev != m->prev_term) {
     uint64_t first = raft_log_first_of_term(&r->log, term_at_prev, m->prev_index);
-    reply(r, from, 0, m->prev_index, term_at_prev, first);
+    reply(r, from, 0, m->prev_index, term_at_prev, first ? first : m->prev_index);
     return;
   }
   append_entries(r, m);
