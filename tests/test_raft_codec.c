@@ -664,9 +664,9 @@ static void durable_semantic_errors_corrupt(void **state) {
       {{2, 3, 0, 0, 0, 0, 0, 0, 0, 5}, 10},                /* truncate past the end */
       {{2, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0}, 14},    /* entries not at the end */
       {{2, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0}, 15}, /* trailing byte */
-      {{1, 5, 0, 0, 0, 0}, 6},                          /* a snapshot in a version 1 record */
+      {{1, 5, 0, 0, 0, 0}, 6},                             /* a snapshot in a version 1 record */
       {{2, 6, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1}, 18}, /* log base of a future term */
-      {{2, 5, 0, 0, 0, 5, 9, 0, 0, 0, 0}, 11},             /* snapshot meta of an unknown version */
+      {{2, 5, 0, 0, 0, 5, 9, 0, 0, 0, 0}, 11}, /* snapshot meta of an unknown version */
   };
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     wire_writer_reset(&w);

@@ -35,7 +35,14 @@
 
 #define DURABLE_VERSION            2
 #define COMPACT_ENTRIES_PER_RECORD 4096
-enum { REC_HARD_STATE = 1, REC_ENTRIES = 2, REC_TRUNCATE = 3, REC_FORCE = 4, REC_SNAPSHOT = 5, REC_LOG_BASE = 6 };
+enum {
+  REC_HARD_STATE = 1,
+  REC_ENTRIES = 2,
+  REC_TRUNCATE = 3,
+  REC_FORCE = 4,
+  REC_SNAPSHOT = 5,
+  REC_LOG_BASE = 6
+};
 
 static void put_hard_state(wire_writer *w, uint64_t term, int voted_for) {
   size_t pos = record_begin(w, DURABLE_VERSION, REC_HARD_STATE);

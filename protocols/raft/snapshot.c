@@ -84,8 +84,7 @@ int raft_snapshot_taken(raft *r, uint64_t index, const uint8_t *data, size_t len
   uint8_t *copy = malloc(len ? len : 1);
   if (!copy) return CTK_ERR_NOMEM;
   if (len) memcpy(copy, data, len);
-  raft_snapshot_meta meta = {index, raft_log_term_at(&r->log, index),
-                             raft_membership_at(r, index)};
+  raft_snapshot_meta meta = {index, raft_log_term_at(&r->log, index), raft_membership_at(r, index)};
   set_snapshot(r, meta, copy, len);
   uint64_t keep = (uint64_t)r->opt.snapshot_keep;
   if (index > keep && index - keep > r->log.base) {
@@ -203,7 +202,7 @@ void raft_recv_snapshot(raft *r, int from, const raft_msg *m) {
   raft_note_leader_message(r, from);
   raft_reset_election_timer(r);
   if (raft_membership_nodes(&m->snap.conf) >> r->n) return; /* names nodes that do not exist */
-  if (m->snap.index <= r->commit_index) { /* nothing new in it */
+  if (m->snap.index <= r->commit_index) {                   /* nothing new in it */
     reply(r, from, m->snap.index, 0, 1);
     return;
   }
