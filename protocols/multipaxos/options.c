@@ -17,6 +17,15 @@ const ctk_option_spec mp_option_specs[] = {
      "phase 1 (prepare) quorum, 0 = majority; q1 + q2 must exceed the cluster size"},
     {"q2", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, q2), 0, 0, 0, CTK_MAX_NODES,
      "phase 2 (accept) quorum, 0 = majority; q1 + q2 must exceed the cluster size"},
+    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, snapshot_every), 10000, 0,
+     0, 1000000000,
+     "committed slots between state machine snapshots, which replace the slots they cover (0 = "
+     "never)"},
+    {"snapshot_keep", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, snapshot_keep), 1000, 0, 0,
+     1000000000, "chosen slots kept past a snapshot, so that slightly lagging peers need no snapshot"},
+    {"snapshot_chunk_bytes", CTK_OPTION_INT,
+     offsetof(ctk_multipaxos_options, snapshot_chunk_bytes), 262144, 0, 64, 1000000,
+     "bytes of a snapshot sent per message to a peer that needs it"},
     {"bug_ignore_accepted", CTK_OPTION_BOOL, offsetof(ctk_multipaxos_options, bug_ignore_accepted),
      0, 0, 0, 1, "BUG, for labs: a new leader ignores values accepted by others (breaks P2c)"},
 };
