@@ -198,7 +198,6 @@ int mp_recover(mp *p, const uint8_t *bytes, size_t len, int *torn_tail);
 
 /* phase1.c: elections */
 void mp_start_phase1(mp *p);
-void mp_phase1_open(mp *p); /* (again) asks every acceptor for its slots past our commit index */
 void mp_recv_prepare(mp *p, int from, const mp_msg *m);
 void mp_recv_promise(mp *p, int from, const mp_msg *m);
 void mp_become_follower(mp *p, uint64_t promised);

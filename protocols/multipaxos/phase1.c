@@ -92,13 +92,6 @@ void mp_start_phase1(mp *p) {
   mp_persist_promise(p);
   p->role = MP_CANDIDATE;
   p->leader_id = MP_NO_NODE;
-  mp_reset_election_timer(p); /* try again with a higher round if this one fails */
-  mp_phase1_open(p);
-}
-
-/* Also run again, in the same ballot, once a snapshot moved our commit index past slots an
- * acceptor could no longer report. */
-void mp_phase1_open(mp *p) {
   p->promises = 1u << p->id;
   memset(p->promise_next, 0, sizeof p->promise_next);
   p->first_open = p->commit_index + 1;
@@ -107,6 +100,7 @@ void mp_phase1_open(mp *p) {
     const mp_slot *own = MP_SLOT(p, s);
     if (own->ballot) offer(p, s, own->ballot, own->data, own->len);
   }
+  mp_reset_election_timer(p); /* try again with a higher round if this one fails */
   if (__builtin_popcount(p->promises) >= p->q1) {
     become_leader(p);
     return;
@@ -165,7 +159,7 @@ void mp_recv_promise(mp *p, int from, const mp_msg *m) {
   if (p->role != MP_CANDIDATE || m->ballot != p->ballot || (p->promises & (1u << from))) return;
   if (m->next && m->next <= p->promise_next[from]) return; /* a chunk seen before */
   if (m->snap) { /* it holds chosen slots only as a snapshot: fetch it, then ask again */
-    if (m->snap > p->commit_index) {
+    if (m->snap > p->commit_index) { /* (a late one may name a snapshot we have) */
       mp_reset_election_timer(p);
       mp_snap_pull(p, from, m->snap);
     }

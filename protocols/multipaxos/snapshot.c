@@ -7,8 +7,8 @@
  * values, which the snapshot holds:
  *
  *   - a Prepare asking for slots at or below our base gets a Promise that names our snapshot
- *     instead of entries (phase1.c); the candidate fetches it, and asks again in the same ballot
- *     from past it;
+ *     instead of entries (phase1.c); the candidate fetches it, and starts phase 1 again (a new
+ *     ballot) from past it;
  *   - Accepts for slots at or below our base are not accepted again (an old leader's value may not
  *     be the chosen one): the Accepted acknowledges only the slots we hold, and a leader whose
  *     commit index is behind our snapshot gets it pushed, so that it can make progress without us;
@@ -205,7 +205,9 @@ static void install(mp *p) {
   s->restored = 1;
   mp_persist_replace_all(p);
   if (p->role == MP_LEADER && p->sent_upto < s->index) p->sent_upto = s->index;
-  if (p->role == MP_CANDIDATE) mp_phase1_open(p);
+  /* A candidate starts over past the snapshot, in a new ballot: in the old one, Promise chunks
+   * still in flight would count acceptors whose earlier chunks it no longer has. */
+  if (p->role == MP_CANDIDATE) mp_start_phase1(p);
 }
 
 void mp_snap_recv_chunk(mp *p, int from, const mp_msg *m) {
