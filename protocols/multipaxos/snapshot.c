@@ -107,8 +107,8 @@ int mp_snap_apply_record(mp *p, wire_reader *r) {
   uint64_t index = wire_get_u64(r), base = wire_get_u64(r);
   size_t len;
   const uint8_t *data = wire_get_blob(r, MP_MAX_SNAPSHOT, &len);
-  if (!wire_reader_done(r) || index < 1 || index >= MP_MAX_SLOT || base > index)
-    return CTK_ERR_CORRUPT;
+  if (!wire_reader_done(r) || index < 1 || index >= MP_MAX_SLOT || base > index || p->snap.index)
+    return CTK_ERR_CORRUPT; /* one, written first by a full rewrite */
   mp_discard_through(p, base);
   return set_snapshot(p, index, data, len) == 0 ? CTK_OK : CTK_ERR_NOMEM;
 }
