@@ -26,7 +26,7 @@ extern const size_t mp_n_option_specs;
 #define MP_MAX_UNCOMMITTED 16384
 #define MP_NO_NODE         (-1)
 #define MP_COMPACT_MIN     (1u << 20)
-#define MP_MAX_SNAPSHOT    (1ull << 32) /* bytes of one state machine snapshot */
+#define MP_MAX_SNAPSHOT    (1ull << 31) /* bytes of one state machine snapshot */
 
 /* ---- one slot of the acceptor's (and the leader's) log ---- */
 typedef struct mp_slot {
