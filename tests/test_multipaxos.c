@@ -45,7 +45,7 @@ typedef struct cluster {
   size_t promise_chunks; /* Promises sent that said more was to come */
   size_t promise_snaps;  /* Promises sent that named a snapshot instead of slots */
   size_t snap_chunks;
-  uint64_t digest[MAXN];  /* of the commands applied, in order: the state machine */
+  uint64_t digest[MAXN]; /* of the commands applied, in order: the state machine */
   int restores[MAXN], snapshots[MAXN];
   size_t durable_max[MAXN];
 } cluster;
@@ -66,7 +66,6 @@ static void snapshot_encode(uint64_t digest, uint64_t index, uint8_t out[SNAP_BY
   }
   for (int k = 16; k < SNAP_BYTES; k++) out[k] = (uint8_t)(digest >> (k % 8 * 8)) ^ (uint8_t)k;
 }
-
 
 static void absorb(cluster *c, int i, const ctk_output *out) {
   if (out->persist.len) {
@@ -109,8 +108,8 @@ static void absorb(cluster *c, int i, const ctk_output *out) {
   for (size_t k = 0; k < out->n_commits; k++) {
     assert_int_equal(out->commits[k].index, c->applied[i] + 1);
     c->applied[i] = out->commits[k].index;
-    c->digest[i] = digest_add(c->digest[i], out->commits[k].command.data,
-                              out->commits[k].command.len);
+    c->digest[i] =
+        digest_add(c->digest[i], out->commits[k].command.data, out->commits[k].command.len);
     if (c->applied[i] < 64)
       snprintf(c->committed[i][c->applied[i]], 16, "%.*s", (int)out->commits[k].command.len,
                (const char *)out->commits[k].command.data);
@@ -120,10 +119,8 @@ static void absorb(cluster *c, int i, const ctk_output *out) {
     assert_int_equal(wanted, c->applied[i]);
     uint8_t snap[SNAP_BYTES];
     snapshot_encode(c->digest[i], wanted, snap);
-    ctk_event ev = {.kind = CTK_EVENT_SNAPSHOT,
-                    .now_us = c->now,
-                    .bytes = {snap, SNAP_BYTES},
-                    .index = wanted};
+    ctk_event ev = {
+        .kind = CTK_EVENT_SNAPSHOT, .now_us = c->now, .bytes = {snap, SNAP_BYTES}, .index = wanted};
     ctk_output next;
     assert_int_equal(ctk_multipaxos_protocol.step(c->p[i], &ev, &next), CTK_OK);
     c->snapshots[i]++;

@@ -1,10 +1,11 @@
 /* test_sweep.c: the seed sweep through the command line, as users run it: at least 200 seeds of
  * random faults (crashes, partitions, isolation, loss, duplication, reordering, slow nodes) for
- * Raft and Multi-Paxos (and both Paxos variants with snapshots), every history linearizable and every invariant holding; and the same
- * sweep catching a Raft deliberately broken to commit an earlier term's entry by counting
- * replicas (Figure 8); the classic Paxos sweeps on 5 and 3 nodes and the seeds that found its
- * bugs; the ZAB and the Viewstamped Replication sweeps on 5 and 3 nodes and the seeds that
- * found their bugs; and every switchable known bug caught within 200 seeds. */
+ * Raft and Multi-Paxos (and both Paxos variants with snapshots), every history linearizable and
+ * every invariant holding; and the same sweep catching a Raft deliberately broken to commit an
+ * earlier term's entry by counting replicas (Figure 8); the classic Paxos sweeps on 5 and 3 nodes
+ * and the seeds that found its bugs; the ZAB and the Viewstamped Replication sweeps on 5 and 3
+ * nodes and the seeds that found their bugs; and every switchable known bug caught within 200
+ * seeds. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -198,8 +198,8 @@ int mp_msg_decode(const uint8_t *bytes, size_t len, mp_msg *m) {
   default: return CTK_ERR_MALFORMED;
   }
   if (!wire_reader_ok(&r)) bad = 1;
-  int ballotless = m->type == MP_MSG_FORWARD || m->type == MP_MSG_SNAP_CHUNK ||
-                   m->type == MP_MSG_SNAP_PULL;
+  int ballotless =
+      m->type == MP_MSG_FORWARD || m->type == MP_MSG_SNAP_CHUNK || m->type == MP_MSG_SNAP_PULL;
   if (!ballotless && !sane_ballot(m->ballot)) bad = 1;
   if ((m->type == MP_MSG_PROMISE || m->type == MP_MSG_ACCEPTED) && m->promised >= MP_MAX_ROUND)
     bad = 1;

@@ -103,7 +103,7 @@ typedef struct mp_peer {
   uint64_t commit;      /* its chosen prefix, as it last reported */
   uint64_t catchup_end; /* last slot of the catch-up Accept in flight, 0: none */
   uint64_t last_heard_us;
-  uint64_t snap_offset; /* snapshot.c: the bytes of our snapshot it said it holds */
+  uint64_t snap_offset;  /* snapshot.c: the bytes of our snapshot it said it holds */
   uint64_t snap_pull_us; /* when it last asked for some of it */
   int heard;             /* an Accepted of the current ballot arrived from it */
 } mp_peer;
@@ -113,8 +113,8 @@ typedef struct mp_snapshot {
   uint64_t index; /* 0: none */
   uint8_t *data;  /* owned */
   size_t len;
-  uint64_t asked;  /* the index of the snapshot last asked of the host (volatile) */
-  int restored;    /* this step installed it: output.restore */
+  uint64_t asked;     /* the index of the snapshot last asked of the host (volatile) */
+  int restored;       /* this step installed it: output.restore */
   uint64_t pushed_us; /* when we last pushed it to a leader behind it */
   uint64_t rx_index, rx_total, rx_have, rx_progress_us; /* a transfer in progress */
   uint8_t *rx_data;

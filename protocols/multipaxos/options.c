@@ -22,10 +22,10 @@ const ctk_option_spec mp_option_specs[] = {
      "committed slots between state machine snapshots, which replace the slots they cover (0 = "
      "never)"},
     {"snapshot_keep", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, snapshot_keep), 1000, 0, 0,
-     1000000000, "chosen slots kept past a snapshot, so that slightly lagging peers need no snapshot"},
-    {"snapshot_chunk_bytes", CTK_OPTION_INT,
-     offsetof(ctk_multipaxos_options, snapshot_chunk_bytes), 262144, 0, 64, 1000000,
-     "bytes of a snapshot sent per message to a peer that needs it"},
+     1000000000,
+     "chosen slots kept past a snapshot, so that slightly lagging peers need no snapshot"},
+    {"snapshot_chunk_bytes", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, snapshot_chunk_bytes),
+     262144, 0, 64, 1000000, "bytes of a snapshot sent per message to a peer that needs it"},
     {"bug_ignore_accepted", CTK_OPTION_BOOL, offsetof(ctk_multipaxos_options, bug_ignore_accepted),
      0, 0, 0, 1, "BUG, for labs: a new leader ignores values accepted by others (breaks P2c)"},
 };

@@ -77,8 +77,7 @@ static void become_leader(mp *p) {
   p->leader_id = p->id;
   p->sent_upto = p->first_open - 1;
   p->inflight_start = p->inflight_count = 0;
-  for (int i = 0; i < p->n; i++)
-    p->peers[i] = (mp_peer){.last_heard_us = p->now_us};
+  for (int i = 0; i < p->n; i++) p->peers[i] = (mp_peer){.last_heard_us = p->now_us};
   mp_maybe_commit(p);
   mp_flush(p);
   mp_heartbeat(p);

@@ -54,8 +54,10 @@ static void send_catchup(mp *p, int to) {
   mp_peer *peer = &p->peers[to];
   uint64_t start = (peer->commit < p->commit_index ? peer->commit : p->commit_index) + 1;
   if (start <= p->base) { /* those slots are gone: it needs our snapshot */
-    if (peer->heard) mp_snap_push(p, to);
-    else send_accept(p, to, p->sent_upto + 1, 0); /* first learn how far it is */
+    if (peer->heard)
+      mp_snap_push(p, to);
+    else
+      send_accept(p, to, p->sent_upto + 1, 0); /* first learn how far it is */
     return;
   }
   while (start <= p->sent_upto && start >= p->first_open && (MP_SLOT(p, start)->acks & (1u << to)))
@@ -132,8 +134,7 @@ void mp_recv_accept(mp *p, int from, const mp_msg *m) {
   while (p->commit_index < m->commit && p->commit_index < p->n_slots &&
          MP_SLOT(p, p->commit_index + 1)->ballot == m->ballot)
     p->commit_index++;
-  mp_encode_accepted(mp_send_begin(p, from), m->ballot, 1, p->promised, first, n,
-                     p->commit_index);
+  mp_encode_accepted(mp_send_begin(p, from), m->ballot, 1, p->promised, first, n, p->commit_index);
   mp_send_end(p);
 }
 

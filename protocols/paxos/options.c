@@ -16,7 +16,8 @@ const ctk_option_spec paxos_option_specs[] = {
      "applied slots between state machine snapshots, which replace the slots they cover (0 = "
      "never)"},
     {"snapshot_keep", CTK_OPTION_INT, offsetof(ctk_paxos_options, snapshot_keep), 1000, 0, 0,
-     1000000000, "chosen slots kept past a snapshot, so that slightly lagging peers need no snapshot"},
+     1000000000,
+     "chosen slots kept past a snapshot, so that slightly lagging peers need no snapshot"},
     {"snapshot_chunk_bytes", CTK_OPTION_INT, offsetof(ctk_paxos_options, snapshot_chunk_bytes),
      262144, 0, 64, 1000000, "bytes of a snapshot sent per message to a peer that needs it"},
     {"bug_ignore_accepted", CTK_OPTION_BOOL, offsetof(ctk_paxos_options, bug_ignore_accepted), 0, 0,

@@ -33,14 +33,15 @@ static inline uint64_t paxos_round(uint64_t ballot) { return ballot >> 8; }
 #define PAXOS_WIRE_VERSION 2
 
 typedef enum paxos_msg_type {
-  PAXOS_MSG_PREPARE = 1,  /* slot, ballot */
-  PAXOS_MSG_PROMISE = 2,  /* slot, ballot, ok, promised, accepted ballot, value */
-  PAXOS_MSG_ACCEPT = 3,   /* slot, ballot, value */
-  PAXOS_MSG_ACCEPTED = 4, /* slot, ballot, ok, promised */
-  PAXOS_MSG_DECIDED = 5,  /* slot, value */
-  PAXOS_MSG_CATCHUP = 6,  /* slot: send me what was chosen from here on */
+  PAXOS_MSG_PREPARE = 1,    /* slot, ballot */
+  PAXOS_MSG_PROMISE = 2,    /* slot, ballot, ok, promised, accepted ballot, value */
+  PAXOS_MSG_ACCEPT = 3,     /* slot, ballot, value */
+  PAXOS_MSG_ACCEPTED = 4,   /* slot, ballot, ok, promised */
+  PAXOS_MSG_DECIDED = 5,    /* slot, value */
+  PAXOS_MSG_CATCHUP = 6,    /* slot: send me what was chosen from here on */
   PAXOS_MSG_SNAP_CHUNK = 7, /* snapshot.c: slot = the snapshot's index, total, offset, bytes */
-  PAXOS_MSG_SNAP_PULL = 8,  /* snapshot.c: slot = the snapshot's index, offset = bytes held, applied */
+  PAXOS_MSG_SNAP_PULL =
+      8, /* snapshot.c: slot = the snapshot's index, offset = bytes held, applied */
 } paxos_msg_type;
 
 typedef struct paxos_msg {
@@ -102,7 +103,7 @@ struct ctk_proto {
   ctk_rng rng;
   int started;
 
-  paxos_slot *slots;  /* slots[i - base - 1] is slot i; slots 1..base are in snap */
+  paxos_slot *slots; /* slots[i - base - 1] is slot i; slots 1..base are in snap */
   uint64_t base;
   uint64_t n_slots; /* allocated */
   paxos_snapshot snap;

@@ -119,7 +119,8 @@ static void send_chunk(paxos *p, int to, uint64_t offset) {
 }
 
 static void send_pull(paxos *p, int to, uint64_t index, uint64_t offset) {
-  paxos_msg m = {.type = PAXOS_MSG_SNAP_PULL, .slot = index, .offset = offset, .applied = p->applied};
+  paxos_msg m = {
+      .type = PAXOS_MSG_SNAP_PULL, .slot = index, .offset = offset, .applied = p->applied};
   paxos_send(p, to, &m);
 }
 
