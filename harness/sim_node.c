@@ -192,13 +192,6 @@ static void node_hold(ctk_simulator *self, int i, const ctk_output *out) {
     node->cap_held_commits = cap;
   }
   if (out->restore_index) {
-    /* The commits that follow continue after the snapshot (protocol.h); a restore never goes
-     * back over what this incarnation committed. */
-    if (out->restore_index <= node->committed)
-      return sim_violation(
-          self, "n%d restored a snapshot through index %" PRIu64 " after committing index %" PRIu64,
-          i, out->restore_index, node->committed);
-    node->committed = out->restore_index;
     sim_held_commit *h = &node->held_commits[node->n_held_commits++];
     *h = (sim_held_commit){HELD_RESTORE, out->restore_index,
                            copy_bytes(out->restore.data, out->restore.len),
@@ -230,6 +223,14 @@ static void node_restore(ctk_simulator *self, int i, const sim_held_commit *r) {
   if (ctk_kv_restore(node->kv, r->data, r->len))
     return sim_violation(self, "node %d restored a snapshot that does not decode (%u bytes)", i,
                          r->len);
+  /* The commits that follow continue after the snapshot (protocol.h); a restore never goes back
+   * over what this incarnation committed. Checked here, in order with the commits, once the
+   * step's sync released them. */
+  if (r->index <= node->committed)
+    return sim_violation(
+        self, "n%d restored a snapshot through index %" PRIu64 " after committing index %" PRIu64,
+        i, r->index, node->committed);
+  node->committed = r->index;
   self->stats.snapshots_restored++;
   node->applied = r->index;
   /* A snapshot is known by its bytes and its index: the same bytes stand at two indexes when the

@@ -63,10 +63,10 @@ for p in $protocols; do
   echo "soak: $p for $seconds s (samples in $csv)"
   "$ctk" run "$cfg" --out "$out/$p-run" --json "$out/$p.json" --quiet >"$out/$p.out" 2>&1 &
   runner=$!
-  t=0
+  start=$SECONDS
   while kill -0 "$runner" 2>/dev/null; do
     sleep 1
-    t=$((t + 1))
+    t=$((SECONDS - start)) # wall seconds: on a busy machine a round of sampling takes longer
     for i in 0 1 2; do
       pid=$(pgrep -f "node $out/$p-run/config.toml --id $i " | head -1)
       [ -n "$pid" ] || continue

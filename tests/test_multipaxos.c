@@ -3,6 +3,10 @@
  * re-proposed after a leader change, acknowledged commands surviving a leader crash in the middle
  * of phase 2, a Promise too big for one message sent in chunks, a restarted acceptor keeping its
  * promise, durable records (torn tail, corruption), malformed messages, and flexible quorums.
+ * Snapshots (snapshot.c): the log and the durable bytes stay bounded, a node down for a long time
+ * catches up from a chunked snapshot, a restart from durable bytes holding one restores it, and a
+ * candidate behind an acceptor's snapshot fetches it before it leads. The state machine of these
+ * tests is a digest of the commands applied, which a snapshot carries (padded, to need chunks).
  * Every message any node sends is checked to fit in CTK_MAX_MESSAGE_BYTES. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,7 +43,29 @@ typedef struct cluster {
   qmsg q[4096];
   size_t nq;
   size_t promise_chunks; /* Promises sent that said more was to come */
+  size_t promise_snaps;  /* Promises sent that named a snapshot instead of slots */
+  size_t snap_chunks;
+  uint64_t digest[MAXN]; /* of the commands applied, in order: the state machine */
+  int restores[MAXN], snapshots[MAXN];
+  size_t durable_max[MAXN];
 } cluster;
+
+#define SNAP_BYTES 300
+
+static uint64_t digest_add(uint64_t d, const uint8_t *cmd, size_t len) {
+  d ^= 0xcbf29ce484222325ull + len;
+  for (size_t k = 0; k < len; k++) d = (d ^ cmd[k]) * 0x100000001b3ull;
+  return d;
+}
+
+/* The state machine's snapshot: digest, index, then padding derived from them. */
+static void snapshot_encode(uint64_t digest, uint64_t index, uint8_t out[SNAP_BYTES]) {
+  for (int k = 0; k < 8; k++) {
+    out[k] = (uint8_t)(digest >> (8 * k));
+    out[8 + k] = (uint8_t)(index >> (8 * k));
+  }
+  for (int k = 16; k < SNAP_BYTES; k++) out[k] = (uint8_t)(digest >> (k % 8 * 8)) ^ (uint8_t)k;
+}
 
 static void absorb(cluster *c, int i, const ctk_output *out) {
   if (out->persist.len) {
@@ -57,6 +83,8 @@ static void absorb(cluster *c, int i, const ctk_output *out) {
     assert_int_equal(
         mp_msg_decode(out->messages[k].bytes.data, out->messages[k].bytes.len, &decoded), CTK_OK);
     if (decoded.type == MP_MSG_PROMISE && decoded.next) c->promise_chunks++;
+    if (decoded.type == MP_MSG_PROMISE && decoded.snap) c->promise_snaps++;
+    if (decoded.type == MP_MSG_SNAP_CHUNK) c->snap_chunks++;
     qmsg *m = &c->q[c->nq++];
     m->from = i;
     m->to = out->messages[k].to;
@@ -64,14 +92,40 @@ static void absorb(cluster *c, int i, const ctk_output *out) {
     m->bytes = malloc(m->len);
     memcpy(m->bytes, out->messages[k].bytes.data, m->len);
   }
+  if (c->durable_len[i] > c->durable_max[i]) c->durable_max[i] = c->durable_len[i];
+  if (out->restore_index) {
+    uint8_t expect[SNAP_BYTES];
+    assert_int_equal(out->restore.len, SNAP_BYTES);
+    uint64_t d = 0;
+    for (int k = 7; k >= 0; k--) d = d << 8 | out->restore.data[k];
+    snapshot_encode(d, out->restore_index, expect);
+    assert_memory_equal(out->restore.data, expect, SNAP_BYTES);
+    c->digest[i] = d;
+    c->applied[i] = out->restore_index;
+    c->restores[i]++;
+  }
+  uint64_t wanted = out->snapshot_wanted;
   for (size_t k = 0; k < out->n_commits; k++) {
     assert_int_equal(out->commits[k].index, c->applied[i] + 1);
     c->applied[i] = out->commits[k].index;
+    c->digest[i] =
+        digest_add(c->digest[i], out->commits[k].command.data, out->commits[k].command.len);
     if (c->applied[i] < 64)
       snprintf(c->committed[i][c->applied[i]], 16, "%.*s", (int)out->commits[k].command.len,
                (const char *)out->commits[k].command.data);
   }
   c->deadline[i] = out->next_deadline_us;
+  if (wanted) { /* the host's duty: the state machine, at once */
+    assert_int_equal(wanted, c->applied[i]);
+    uint8_t snap[SNAP_BYTES];
+    snapshot_encode(c->digest[i], wanted, snap);
+    ctk_event ev = {
+        .kind = CTK_EVENT_SNAPSHOT, .now_us = c->now, .bytes = {snap, SNAP_BYTES}, .index = wanted};
+    ctk_output next;
+    assert_int_equal(ctk_multipaxos_protocol.step(c->p[i], &ev, &next), CTK_OK);
+    c->snapshots[i]++;
+    absorb(c, i, &next);
+  }
 }
 
 static int step(cluster *c, int i, ctk_event_kind kind, int from, const void *bytes, size_t len) {
@@ -88,6 +142,7 @@ static void boot(cluster *c, int i) {
   c->p[i] = ctk_multipaxos_protocol.create(&cfg, &c->opt, err, sizeof err);
   assert_non_null(c->p[i]);
   c->applied[i] = 0;
+  c->digest[i] = 0;
   c->down[i] = 0;
   assert_int_equal(step(c, i, CTK_EVENT_START, 0, c->durable[i], c->durable_len[i]), CTK_OK);
 }
@@ -544,6 +599,217 @@ static void test_malformed_rejected(void **state) {
   cluster_free(&c);
 }
 
+/* ---- snapshots ---- */
+
+static void cluster_init_snap(cluster *c, int n, int64_t every) {
+  memset(c, 0, sizeof *c);
+  c->n = n;
+  ctk_protocol_default_options(&ctk_multipaxos_protocol, &c->opt);
+  c->opt.snapshot_every = every;
+  c->opt.snapshot_keep = 10;
+  c->opt.snapshot_chunk_bytes = 64; /* SNAP_BYTES takes 5 chunks */
+  for (int i = 0; i < n; i++) boot(c, i);
+}
+
+/* n commands at the leader, in batches of 10, each delivered with all it causes. */
+static void run_commands(cluster *c, int leader, int n) {
+  static int serial;
+  for (int k = 0; k < n; k += 10) {
+    for (int j = k; j < n && j < k + 10; j++) {
+      char cmd[16];
+      snprintf(cmd, sizeof cmd, "c%d", serial++);
+      command(c, leader, cmd);
+    }
+    deliver_all(c);
+  }
+}
+
+static void heartbeats(cluster *c, int leader, int rounds) {
+  for (int k = 0; k < rounds; k++) {
+    fire(c, leader);
+    deliver_all(c);
+  }
+}
+
+static void expect_converged(const cluster *c, uint64_t at_least) {
+  for (int i = 0; i < c->n; i++) {
+    if (c->down[i]) continue;
+    assert_true(c->applied[i] >= at_least);
+    assert_int_equal(c->applied[i], c->applied[0]);
+    assert_true(c->digest[i] == c->digest[0]);
+  }
+}
+
+/* 2,000 commands through a 3-node cluster with a snapshot every 50 slots: every node's log holds
+ * at most a snapshot interval, a batch and the kept tail past its snapshot, and its durable bytes
+ * stay a few KiB. The same run without snapshots grows its durable bytes past 40 KiB. */
+static void test_snapshot_bounds_log_and_durable_bytes(void **state) {
+  (void)state;
+  for (int64_t every = 50; every >= 0; every -= 50) {
+    cluster c;
+    cluster_init_snap(&c, 3, every);
+    elect(&c, 0);
+    for (int k = 0; k < 200; k++) {
+      run_commands(&c, 0, 10);
+      for (int i = 0; i < 3 && every; i++) {
+        ctk_status st = status_of(&c, i);
+        assert_true(st.log_length - st.snapshot_index < (uint64_t)every + 20);
+        assert_true(c.p[i]->n_slots - c.p[i]->base < (uint64_t)every + 10 + 20);
+      }
+    }
+    heartbeats(&c, 0, 2);
+    expect_converged(&c, 2000);
+    for (int i = 0; i < 3; i++) {
+      if (every) {
+        assert_true(c.snapshots[i] >= 39);
+        assert_true(status_of(&c, i).snapshot_index >= 1950);
+        assert_true(c.durable_max[i] < 8192);
+        assert_true(c.p[i]->cap_slots <= 1024);
+      } else {
+        assert_int_equal(c.snapshots[i], 0);
+        assert_true(c.durable_len[i] > 40000);
+      }
+    }
+    cluster_free(&c);
+  }
+}
+
+/* A node down while 500 slots are chosen comes back behind the leader's discarded prefix: the
+ * leader sends it its snapshot in chunks, it restores it and goes on from there. */
+static void test_lagging_node_catches_up_from_snapshot(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init_snap(&c, 3, 50);
+  elect(&c, 0);
+  run_commands(&c, 0, 20);
+  crash(&c, 2);
+  run_commands(&c, 0, 500);
+  assert_true(status_of(&c, 0).snapshot_index >= 450);
+  boot(&c, 2); /* from its own durable bytes: slots 1..20, no snapshot */
+  assert_int_equal(c.restores[2], 0);
+  size_t chunks = c.snap_chunks;
+  heartbeats(&c, 0, 3);
+  assert_int_equal(c.restores[2], 1);
+  assert_true(c.snap_chunks - chunks >= 5); /* SNAP_BYTES in 64-byte chunks */
+  assert_true(status_of(&c, 2).snapshot_index >= 450);
+  expect_converged(&c, 520);
+  run_commands(&c, 0, 30);
+  heartbeats(&c, 0, 1);
+  expect_converged(&c, 550);
+  cluster_free(&c);
+}
+
+/* Every node crashes and restarts from durable bytes holding a snapshot: each restores it at
+ * START, commits only what follows it, and the cluster ends where it was, same state. */
+static void test_restart_restores_snapshot(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init_snap(&c, 3, 50);
+  elect(&c, 0);
+  run_commands(&c, 0, 333);
+  heartbeats(&c, 0, 1);
+  expect_converged(&c, 333);
+  uint64_t applied = c.applied[0], digest = c.digest[0];
+  for (int i = 0; i < 3; i++) crash(&c, i);
+  for (int i = 0; i < 3; i++) {
+    boot(&c, i);
+    ctk_status st = status_of(&c, i);
+    assert_int_equal(c.restores[i], 1);
+    assert_true(st.snapshot_index >= 300);
+    assert_int_equal(c.applied[i], st.snapshot_index);
+    assert_int_equal(st.commit_index, st.snapshot_index);
+  }
+  elect(&c, 1);
+  heartbeats(&c, 1, 2);
+  expect_converged(&c, applied);
+  assert_true(c.digest[1] == digest || c.applied[1] > applied); /* + a no-op at most */
+  run_commands(&c, 1, 10);
+  heartbeats(&c, 1, 1);
+  expect_converged(&c, applied + 10);
+  cluster_free(&c);
+}
+
+/* A candidate whose log ends before an acceptor's discarded prefix: the acceptor's Promise names
+ * its snapshot instead of slots; the candidate fetches it, runs phase 1 again from past it (a new
+ * ballot: Promise chunks of the old one may still be in flight), and leads with the acceptor's
+ * state. */
+static void test_candidate_fetches_snapshot_before_leading(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init_snap(&c, 3, 50);
+  elect(&c, 0);
+  run_commands(&c, 0, 20);
+  crash(&c, 2);
+  run_commands(&c, 0, 300);
+  heartbeats(&c, 0, 1);
+  crash(&c, 0);
+  boot(&c, 2);
+  fire(&c, 2);
+  uint64_t ballot = c.p[2]->ballot;
+  deliver_all(&c);
+  assert_true(c.promise_snaps >= 1);
+  assert_int_equal(c.restores[2], 1);
+  assert_int_equal(status_of(&c, 2).role, CTK_ROLE_LEADER);
+  assert_true(c.p[2]->ballot > ballot); /* phase 1 again, past the snapshot */
+  heartbeats(&c, 2, 2);
+  assert_int_equal(c.applied[2], c.applied[1]);
+  assert_true(c.digest[2] == c.digest[1]);
+  command(&c, 2, "after");
+  deliver_all(&c);
+  heartbeats(&c, 2, 1);
+  assert_true(c.applied[1] >= 321 && c.applied[2] == c.applied[1]);
+  assert_true(c.digest[2] == c.digest[1]);
+  cluster_free(&c);
+}
+
+static void test_snapshot_messages_validated(void **state) {
+  (void)state;
+  wire_writer w;
+  wire_writer_init(&w);
+  uint8_t data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  mp_msg m;
+  mp_encode_snap_chunk(&w, 5, 20, 12, data, 8);
+  assert_int_equal(mp_msg_decode(w.data, w.len, &m), CTK_OK);
+  assert_true(m.snap == 5 && m.total == 20 && m.offset == 12 && m.items_len == 8);
+  wire_writer_reset(&w);
+  mp_encode_snap_chunk(&w, 5, 20, 13, data, 8); /* past the end */
+  assert_int_equal(mp_msg_decode(w.data, w.len, &m), CTK_ERR_MALFORMED);
+  wire_writer_reset(&w);
+  mp_encode_snap_chunk(&w, 0, 20, 0, data, 8); /* no index */
+  assert_int_equal(mp_msg_decode(w.data, w.len, &m), CTK_ERR_MALFORMED);
+  wire_writer_reset(&w);
+  mp_encode_snap_chunk(&w, 5, 20, 0, data, 0); /* empty */
+  assert_int_equal(mp_msg_decode(w.data, w.len, &m), CTK_ERR_MALFORMED);
+  wire_writer_reset(&w);
+  mp_encode_snap_pull(&w, 5, 20, 3);
+  assert_int_equal(mp_msg_decode(w.data, w.len, &m), CTK_OK);
+  for (size_t cut = 0; cut < w.len; cut++)
+    assert_int_equal(mp_msg_decode(w.data, cut, &m), CTK_ERR_MALFORMED);
+  wire_writer_reset(&w);
+  mp_encode_promise_snap(&w, 4, 4, 9);
+  assert_int_equal(mp_msg_decode(w.data, w.len, &m), CTK_OK);
+  assert_int_equal(m.snap, 9);
+  w.data[2 + 8] = 0; /* a nack naming a snapshot */
+  assert_int_equal(mp_msg_decode(w.data, w.len, &m), CTK_ERR_MALFORMED);
+  /* A chunk that does not continue the transfer changes nothing. */
+  cluster c;
+  cluster_init_snap(&c, 3, 50);
+  wire_writer_reset(&w);
+  mp_encode_snap_chunk(&w, 5, 20, 12, data, 8);
+  assert_int_equal(step(&c, 1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_OK);
+  assert_int_equal(c.p[1]->snap.rx_have, 0);
+  assert_int_equal(status_of(&c, 1).snapshot_index, 0);
+  /* A SNAPSHOT the node did not reach yet is refused. */
+  ctk_event ev = {.kind = CTK_EVENT_SNAPSHOT, .now_us = c.now, .bytes = {data, 8}, .index = 0};
+  ctk_output out;
+  assert_int_equal(ctk_multipaxos_protocol.step(c.p[1], &ev, &out), CTK_ERR_INVALID);
+  ev.index = 3;
+  assert_int_equal(ctk_multipaxos_protocol.step(c.p[1], &ev, &out), CTK_OK);
+  assert_int_equal(status_of(&c, 1).snapshot_index, 0);
+  wire_writer_free(&w);
+  cluster_free(&c);
+}
+
 static void test_flexible_quorums(void **state) {
   (void)state;
   ctk_multipaxos_options o;
@@ -595,6 +861,11 @@ int main(void) {
       cmocka_unit_test(test_durable_torn_and_corrupt),
       cmocka_unit_test(test_malformed_rejected),
       cmocka_unit_test(test_flexible_quorums),
+      cmocka_unit_test(test_snapshot_bounds_log_and_durable_bytes),
+      cmocka_unit_test(test_lagging_node_catches_up_from_snapshot),
+      cmocka_unit_test(test_restart_restores_snapshot),
+      cmocka_unit_test(test_candidate_fetches_snapshot_before_leading),
+      cmocka_unit_test(test_snapshot_messages_validated),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

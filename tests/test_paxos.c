@@ -3,7 +3,9 @@
  * a value chosen by a proposer that crashed before telling anyone is the one the next proposer
  * for that slot chooses; a restarted acceptor keeps its promise (and a torn or corrupt durable
  * tail); a node that missed chosen slots catches up; malformed input rejected without a change of
- * state. */
+ * state. Snapshots (snapshot.c): slots and durable bytes stay bounded, a node back after 2,000
+ * slots catches up from a chunked snapshot, and a restart restores the snapshot on disk; the state
+ * machine here is a digest of the commands applied, which a snapshot carries (padded). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,7 +34,27 @@ typedef struct node {
   uint64_t deadline_us;
   char commits[64][32];
   int n_commits;
+  uint64_t digest; /* of the commands applied, in order */
+  int restores, snapshots;
+  size_t disk_max;
 } node;
+
+#define SNAP_BYTES 300
+static int64_t snap_every; /* 0: the default options */
+
+static uint64_t digest_add(uint64_t d, const uint8_t *cmd, size_t len) {
+  d ^= 0xcbf29ce484222325ull + len;
+  for (size_t k = 0; k < len; k++) d = (d ^ cmd[k]) * 0x100000001b3ull;
+  return d;
+}
+
+static void snapshot_encode(uint64_t digest, uint64_t index, uint8_t out[SNAP_BYTES]) {
+  for (int k = 0; k < 8; k++) {
+    out[k] = (uint8_t)(digest >> (8 * k));
+    out[8 + k] = (uint8_t)(index >> (8 * k));
+  }
+  for (int k = 16; k < SNAP_BYTES; k++) out[k] = (uint8_t)(digest >> (k % 8 * 8)) ^ (uint8_t)k;
+}
 
 static node nodes[5];
 static int n_nodes;
@@ -46,6 +68,18 @@ static void handle_output(int i, const ctk_output *out) {
   assert_true(nd->disk_len + out->persist.len <= MAX_DISK);
   if (out->persist.len) memcpy(nd->disk + nd->disk_len, out->persist.data, out->persist.len);
   nd->disk_len += out->persist.len;
+  if (nd->disk_len > nd->disk_max) nd->disk_max = nd->disk_len;
+  if (out->restore_index) {
+    uint8_t expect[SNAP_BYTES];
+    assert_int_equal(out->restore.len, SNAP_BYTES);
+    uint64_t d = 0;
+    for (int k = 7; k >= 0; k--) d = d << 8 | out->restore.data[k];
+    snapshot_encode(d, out->restore_index, expect);
+    assert_memory_equal(out->restore.data, expect, SNAP_BYTES);
+    nd->digest = d;
+    nd->n_commits = (int)out->restore_index;
+    nd->restores++;
+  }
   for (size_t k = 0; k < out->n_messages; k++) {
     assert_true(q_len < MAX_QUEUE);
     packet *pk = &queue[q_len++];
@@ -60,8 +94,22 @@ static void handle_output(int i, const ctk_output *out) {
       snprintf(nd->commits[nd->n_commits], 32, "%.*s", (int)out->commits[k].command.len,
                (const char *)out->commits[k].command.data);
     nd->n_commits++;
+    nd->digest = digest_add(nd->digest, out->commits[k].command.data, out->commits[k].command.len);
   }
   nd->deadline_us = out->next_deadline_us;
+  if (out->snapshot_wanted) { /* the host's duty: the state machine, at once */
+    assert_int_equal(out->snapshot_wanted, (uint64_t)nd->n_commits);
+    uint8_t snap[SNAP_BYTES];
+    snapshot_encode(nd->digest, out->snapshot_wanted, snap);
+    ctk_event ev = {.kind = CTK_EVENT_SNAPSHOT,
+                    .now_us = now_us,
+                    .bytes = {snap, SNAP_BYTES},
+                    .index = out->snapshot_wanted};
+    ctk_output next;
+    assert_int_equal(ctk_paxos_protocol.step(nd->p, &ev, &next), CTK_OK);
+    nd->snapshots++;
+    handle_output(i, &next);
+  }
 }
 
 static int step(int i, ctk_event_kind kind, int from, const void *data, size_t len) {
@@ -75,11 +123,17 @@ static int step(int i, ctk_event_kind kind, int from, const void *data, size_t l
 static void boot(int i) {
   ctk_paxos_options o;
   ctk_protocol_default_options(&ctk_paxos_protocol, &o);
+  if (snap_every) {
+    o.snapshot_every = snap_every;
+    o.snapshot_keep = 10;
+    o.snapshot_chunk_bytes = 64; /* SNAP_BYTES takes 5 chunks */
+  }
   ctk_node_config c = {.node_id = i, .n_nodes = n_nodes, .seed = 42};
   char err[128];
   nodes[i].p = ctk_paxos_protocol.create(&c, &o, err, sizeof err);
   assert_non_null(nodes[i].p);
   nodes[i].n_commits = 0;
+  nodes[i].digest = 0;
   assert_int_equal(step(i, CTK_EVENT_START, 0, nodes[i].disk, nodes[i].disk_len), CTK_OK);
 }
 
@@ -99,7 +153,13 @@ static int setup(void **state) {
   return 0;
 }
 
+static int setup_snap(void **state) {
+  snap_every = 50;
+  return setup(state);
+}
+
 static int teardown(void **state) {
+  snap_every = 0;
   (void)state;
   for (int i = 0; i < n_nodes; i++) ctk_paxos_protocol.destroy(nodes[i].p);
   free(queue);
@@ -242,6 +302,11 @@ static void test_restarted_acceptor_keeps_promise(void **state) {
   ctk_paxos_protocol.destroy(nodes[2].p);
   ctk_paxos_options o;
   ctk_protocol_default_options(&ctk_paxos_protocol, &o);
+  if (snap_every) {
+    o.snapshot_every = snap_every;
+    o.snapshot_keep = 10;
+    o.snapshot_chunk_bytes = 64; /* SNAP_BYTES takes 5 chunks */
+  }
   ctk_node_config c = {.node_id = 2, .n_nodes = 3, .seed = 1};
   nodes[2].p = ctk_paxos_protocol.create(&c, &o, NULL, 0);
   assert_int_equal(step(2, CTK_EVENT_START, 0, nodes[2].disk, nodes[2].disk_len), CTK_ERR_CORRUPT);
@@ -285,6 +350,106 @@ static void test_catch_up_is_pipelined(void **state) {
   for (int k = 0; k < 64; k++) assert_string_equal(nodes[2].commits[k], nodes[0].commits[k]);
 }
 
+/* ---- snapshots ---- */
+
+static void commands_alternating(int n, int skip_node) {
+  static int serial;
+  for (int k = 0; k < n; k++) {
+    char cmd[16];
+    snprintf(cmd, sizeof cmd, "s%d", serial++);
+    int at = k % 2;
+    if (at == skip_node) at = 1 - at;
+    command(at, cmd);
+    run_until(now_us, 0);
+  }
+}
+
+/* 2,000 slots chosen with a snapshot every 50: each node's slots past its snapshot, its slot
+ * array and its durable bytes stay bounded. (Without snapshots the same run leaves over 100 KiB
+ * on each disk: test_snapshot_off_durable_grows.) */
+static void test_snapshot_bounds_slots_and_durable_bytes(void **state) {
+  (void)state;
+  for (int k = 0; k < 40; k++) {
+    commands_alternating(50, -1);
+    for (int i = 0; i < 3; i++) {
+      ctk_status st;
+      ctk_paxos_protocol.status(nodes[i].p, &st);
+      assert_true(st.log_length - st.snapshot_index < 50 + 20);
+      assert_true(nodes[i].p->n_slots <= 1024);
+    }
+  }
+  run_until(now_us + 1000000, 0);
+  for (int i = 0; i < 3; i++) {
+    ctk_status st;
+    ctk_paxos_protocol.status(nodes[i].p, &st);
+    assert_int_equal(nodes[i].n_commits, 2000);
+    assert_true(nodes[i].digest == nodes[0].digest);
+    assert_true(st.snapshot_index >= 1950);
+    assert_true(nodes[i].snapshots >= 39);
+    assert_true(nodes[i].disk_max < 16384);
+  }
+}
+
+static void test_snapshot_off_durable_grows(void **state) {
+  (void)state;
+  commands_alternating(2000, -1);
+  run_until(now_us + 1000000, 0);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(nodes[i].snapshots, 0);
+    assert_true(nodes[i].disk_len > 100000);
+  }
+}
+
+/* A node back after 2,000 slots asks for slots its peers discarded: it gets a snapshot in chunks
+ * instead, restores it, and catches up the rest from the kept slots. */
+static void test_lagging_node_catches_up_from_snapshot(void **state) {
+  (void)state;
+  commands_alternating(10, -1);
+  run_until(now_us + 1000000, 0);
+  assert_int_equal(nodes[2].n_commits, 10);
+  nodes[2].down = 1;
+  commands_alternating(2000, -1);
+  nodes[2].down = 0;
+  run_until(now_us + 1000000, 0);
+  assert_int_equal(nodes[2].restores, 1);
+  assert_int_equal(nodes[2].n_commits, nodes[0].n_commits);
+  assert_true(nodes[2].digest == nodes[0].digest);
+  ctk_status st;
+  ctk_paxos_protocol.status(nodes[2].p, &st);
+  assert_true(st.snapshot_index >= 1950);
+  /* and it proposes again like the others */
+  command(2, "after");
+  run_until(now_us + 1000000, 0);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(nodes[i].n_commits, 2011);
+    assert_true(nodes[i].digest == nodes[0].digest);
+  }
+}
+
+/* Every node restarts from durable bytes holding a snapshot: it restores it at START, its commits
+ * continue after it, and the cluster converges. */
+static void test_restart_restores_snapshot(void **state) {
+  (void)state;
+  commands_alternating(333, -1);
+  run_until(now_us + 1000000, 0);
+  uint64_t digest = nodes[0].digest;
+  for (int i = 0; i < 3; i++) {
+    restart(i);
+    ctk_status st;
+    ctk_paxos_protocol.status(nodes[i].p, &st);
+    assert_int_equal(nodes[i].restores, 1);
+    assert_true(st.snapshot_index >= 300);
+    /* the chosen slots kept past the snapshot follow it, from disk, in the same step */
+    assert_int_equal(st.commit_index, 333);
+    assert_int_equal(nodes[i].n_commits, 333);
+    assert_true(nodes[i].digest == digest);
+  }
+  commands_alternating(10, -1);
+  run_until(now_us + 1000000, 0);
+  for (int i = 0; i < 3; i++) assert_true(nodes[i].digest == nodes[0].digest);
+  assert_int_equal(nodes[2].n_commits, 343);
+}
+
 static void expect_malformed(const uint8_t *data, size_t len) {
   size_t before = nodes[0].disk_len, q = q_len;
   ctk_status s0, s1;
@@ -302,6 +467,40 @@ static void expect_malformed(const uint8_t *data, size_t len) {
   paxos_msg m;
   if (paxos_msg_decode(data, len, &m) != CTK_OK)
     assert_true(ctk_paxos_protocol.describe(data, len, buf, sizeof buf) < 0);
+}
+
+/* Snapshot chunks and pulls are validated like the rest: offsets inside the snapshot, no empty
+ * chunk, an index. */
+static void test_snapshot_messages_validated(void **state) {
+  (void)state;
+  uint8_t bytes[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  wire_writer w;
+  wire_writer_init(&w);
+  paxos_msg m = {.type = PAXOS_MSG_SNAP_CHUNK,
+                 .slot = 9,
+                 .total = 20,
+                 .offset = 12,
+                 .value = bytes,
+                 .value_len = 8};
+  paxos_msg_encode(&w, &m);
+  paxos_msg d;
+  assert_int_equal(paxos_msg_decode(w.data, w.len, &d), CTK_OK);
+  assert_true(d.slot == 9 && d.total == 20 && d.offset == 12 && d.value_len == 8);
+  for (size_t cut = 0; cut < w.len; cut++) expect_malformed(w.data, cut);
+  m.offset = 13; /* past the end */
+  wire_writer_reset(&w);
+  paxos_msg_encode(&w, &m);
+  expect_malformed(w.data, w.len);
+  m.offset = 0;
+  m.value_len = 0; /* empty */
+  wire_writer_reset(&w);
+  paxos_msg_encode(&w, &m);
+  expect_malformed(w.data, w.len);
+  paxos_msg pull = {.type = PAXOS_MSG_SNAP_PULL, .slot = 0, .offset = 3, .applied = 1};
+  wire_writer_reset(&w);
+  paxos_msg_encode(&w, &pull); /* no index */
+  expect_malformed(w.data, w.len);
+  wire_writer_free(&w);
 }
 
 static void test_malformed_rejected(void **state) {
@@ -361,6 +560,13 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_catch_up_missed_slots, setup, teardown),
       cmocka_unit_test_setup_teardown(test_catch_up_is_pipelined, setup, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_rejected, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_snapshot_bounds_slots_and_durable_bytes, setup_snap,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_snapshot_off_durable_grows, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lagging_node_catches_up_from_snapshot, setup_snap,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_restart_restores_snapshot, setup_snap, teardown),
+      cmocka_unit_test_setup_teardown(test_snapshot_messages_validated, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,14 +1,18 @@
 /* codec.c: Multi-Paxos's wire format: a version byte, a type byte, then big-endian fields.
  *
  *   Prepare    ballot u64, first_open u64                                         (phase 1a)
- *   Promise    ballot u64, ok u8, promised u64, next u64, n u32,
+ *   Promise    ballot u64, ok u8, promised u64, snap u64, next u64, n u32,
  *              n x (slot u64, ballot u64, blob)                                    (phase 1b)
  *   Accept     ballot u64, commit u64, first u64, n u32, n x value blob           (phase 2a)
  *   Accepted   ballot u64, ok u8, promised u64, first u64, n u32, commit u64      (phase 2b)
  *   Forward    n u32, n x command blob
+ *   SnapChunk  index u64, total u64, offset u64, blob        (snapshot.c: bytes of a snapshot)
+ *   SnapPull   index u64, offset u64, commit u64             (snapshot.c: send me more of it)
  *
  * A Promise holds at most MP_MAX_ITEMS_BYTES of entries; `next` names the slot the rest starts
- * at, which the candidate asks for with another Prepare of the same ballot.
+ * at, which the candidate asks for with another Prepare of the same ballot. A Promise with a
+ * nonzero `snap` (and no entries) says the acceptor no longer holds slots the Prepare asked for:
+ * they are in its snapshot `snap`, which the candidate fetches before it asks again.
  *
  * Everything is validated before a handler sees it; a bad message is CTK_ERR_MALFORMED. */
 #include <stdio.h>
@@ -31,10 +35,21 @@ size_t mp_encode_promise_begin(wire_writer *w, uint64_t ballot, int ok, uint64_t
   wire_put_u64(w, ballot);
   wire_put_u8(w, ok ? 1 : 0);
   wire_put_u64(w, promised);
+  wire_put_u64(w, 0); /* snap */
   size_t pos = w->len;
   wire_put_u64(w, 0);
   wire_put_u32(w, 0);
   return pos;
+}
+
+void mp_encode_promise_snap(wire_writer *w, uint64_t ballot, uint64_t promised, uint64_t snap) {
+  put_header(w, MP_MSG_PROMISE);
+  wire_put_u64(w, ballot);
+  wire_put_u8(w, 1);
+  wire_put_u64(w, promised);
+  wire_put_u64(w, snap);
+  wire_put_u64(w, 0);
+  wire_put_u32(w, 0);
 }
 
 void mp_encode_promise_entry(wire_writer *w, uint64_t slot, const mp_slot *s) {
@@ -73,6 +88,22 @@ void mp_encode_forward(wire_writer *w, const uint8_t *data, size_t len) {
   put_header(w, MP_MSG_FORWARD);
   wire_put_u32(w, 1);
   wire_put_blob(w, data, len);
+}
+
+void mp_encode_snap_chunk(wire_writer *w, uint64_t index, uint64_t total, uint64_t offset,
+                          const uint8_t *data, size_t len) {
+  put_header(w, MP_MSG_SNAP_CHUNK);
+  wire_put_u64(w, index);
+  wire_put_u64(w, total);
+  wire_put_u64(w, offset);
+  wire_put_blob(w, data, len);
+}
+
+void mp_encode_snap_pull(wire_writer *w, uint64_t index, uint64_t offset, uint64_t commit) {
+  put_header(w, MP_MSG_SNAP_PULL);
+  wire_put_u64(w, index);
+  wire_put_u64(w, offset);
+  wire_put_u64(w, commit);
 }
 
 static int sane_ballot(uint64_t b) { return b >= 1 && b < MP_MAX_ROUND; }
@@ -124,8 +155,9 @@ int mp_msg_decode(const uint8_t *bytes, size_t len, mp_msg *m) {
       bad = ok > 1;
       m->ok = ok;
       m->promised = wire_get_u64(&r);
+      m->snap = wire_get_u64(&r);
       m->next = wire_get_u64(&r);
-      if (m->next >= MP_MAX_SLOT) bad = 1;
+      if (m->next >= MP_MAX_SLOT || m->snap >= MP_MAX_SLOT) bad = 1;
     }
     if (m->type == MP_MSG_ACCEPT) {
       m->commit = wire_get_u64(&r);
@@ -139,7 +171,25 @@ int mp_msg_decode(const uint8_t *bytes, size_t len, mp_msg *m) {
     if (m->type == MP_MSG_PROMISE && m->n > CTK_MAX_MESSAGE_BYTES / 20) bad = 1;
     if (m->type == MP_MSG_FORWARD && (m->n < 1 || m->n > MP_MAX_FORWARD)) bad = 1;
     if (m->type == MP_MSG_ACCEPT && m->first + m->n > MP_MAX_SLOT) bad = 1;
+    if (m->snap && (m->n || m->next || !m->ok)) bad = 1;
     if (!bad) bad = check_items(&r, m->type, m->n, m->type == MP_MSG_PROMISE ? 1 : 0) != 0;
+    break;
+  case MP_MSG_SNAP_CHUNK: {
+    m->snap = wire_get_u64(&r);
+    m->total = wire_get_u64(&r);
+    m->offset = wire_get_u64(&r);
+    m->items = wire_get_blob(&r, MP_MAX_ITEMS_BYTES, &m->items_len);
+    bad = !wire_reader_done(&r) || m->snap < 1 || m->snap >= MP_MAX_SLOT || m->total < 1 ||
+          m->total > MP_MAX_SNAPSHOT || m->offset >= m->total || m->items_len < 1 ||
+          m->items_len > m->total - m->offset;
+    break;
+  }
+  case MP_MSG_SNAP_PULL:
+    m->snap = wire_get_u64(&r);
+    m->offset = wire_get_u64(&r);
+    m->commit = wire_get_u64(&r);
+    bad = !wire_reader_done(&r) || m->snap < 1 || m->snap >= MP_MAX_SLOT ||
+          m->offset > MP_MAX_SNAPSHOT || m->commit >= MP_MAX_SLOT;
     break;
   case MP_MSG_ACCEPTED: {
     m->ballot = wire_get_u64(&r);
@@ -166,7 +216,9 @@ int mp_msg_decode(const uint8_t *bytes, size_t len, mp_msg *m) {
   default: return CTK_ERR_MALFORMED;
   }
   if (!wire_reader_ok(&r)) bad = 1;
-  if (m->type != MP_MSG_FORWARD && !sane_ballot(m->ballot)) bad = 1;
+  int ballotless =
+      m->type == MP_MSG_FORWARD || m->type == MP_MSG_SNAP_CHUNK || m->type == MP_MSG_SNAP_PULL;
+  if (!ballotless && !sane_ballot(m->ballot)) bad = 1;
   if ((m->type == MP_MSG_PROMISE || m->type == MP_MSG_ACCEPTED) && m->promised >= MP_MAX_ROUND)
     bad = 1;
   if (bad) {
@@ -201,9 +253,24 @@ int mp_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
                  (unsigned long long)m.first);
     break;
   case MP_MSG_PROMISE:
-    w = snprintf(buf, buf_len, "Promise b=%llu %s promised=%llu n=%u%s",
-                 (unsigned long long)m.ballot, m.ok ? "ok" : "nack", (unsigned long long)m.promised,
-                 m.n, m.next ? " more" : "");
+    if (m.snap)
+      w = snprintf(buf, buf_len, "Promise b=%llu ok promised=%llu snapshot=%llu",
+                   (unsigned long long)m.ballot, (unsigned long long)m.promised,
+                   (unsigned long long)m.snap);
+    else
+      w = snprintf(buf, buf_len, "Promise b=%llu %s promised=%llu n=%u%s",
+                   (unsigned long long)m.ballot, m.ok ? "ok" : "nack",
+                   (unsigned long long)m.promised, m.n, m.next ? " more" : "");
+    break;
+  case MP_MSG_SNAP_CHUNK:
+    w = snprintf(buf, buf_len, "SnapChunk index=%llu bytes=%llu+%zu of %llu",
+                 (unsigned long long)m.snap, (unsigned long long)m.offset, m.items_len,
+                 (unsigned long long)m.total);
+    break;
+  case MP_MSG_SNAP_PULL:
+    w = snprintf(buf, buf_len, "SnapPull index=%llu have=%llu commit=%llu",
+                 (unsigned long long)m.snap, (unsigned long long)m.offset,
+                 (unsigned long long)m.commit);
     break;
   case MP_MSG_ACCEPT:
     w = snprintf(buf, buf_len, "Accept b=%llu slots=%llu+%u commit=%llu",

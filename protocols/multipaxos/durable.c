@@ -8,6 +8,8 @@
  *   payload   = version u8, type u8, fields
  *   PROMISED    ballot u64
  *   ACCEPTED    ballot u64, first_slot u64, n u32, n x value blob
+ *   SNAPSHOT    ballot 0 u64, index u64, base u64, blob (snapshot.c): the state machine through
+ *               slot index; slots 1..base are gone (only ever written first, by a full rewrite)
  *
  * A last record that is incomplete or fails its CRC was never synced and is dropped (a torn
  * tail); a bad record with more records behind it is corruption. When the stream grows past four
@@ -18,8 +20,8 @@
 #include "common/record.h"
 #include "mp_internal.h"
 
-#define DURABLE_VERSION 1
-enum { REC_PROMISED = 1, REC_ACCEPTED = 2 };
+#define DURABLE_VERSION 2
+enum { REC_PROMISED = 1, REC_ACCEPTED = 2, REC_SNAPSHOT = 3 };
 
 void mp_persist_promise(mp *p) {
   size_t pos = record_begin(&p->persist, DURABLE_VERSION, REC_PROMISED);
@@ -27,16 +29,22 @@ void mp_persist_promise(mp *p) {
   record_end(&p->persist, pos);
 }
 
-/* Slots [first, first + n) must share one ballot. */
+/* Slots [first, first + n) must share one ballot; those at or below base are gone. */
 void mp_persist_accepted(mp *p, uint64_t first, uint64_t n) {
+  if (first <= p->base) {
+    uint64_t skip = p->base + 1 - first;
+    if (skip >= n) return;
+    first += skip;
+    n -= skip;
+  }
   while (n > 0) {
     uint64_t k = n < MP_MAX_PER_MSG ? n : MP_MAX_PER_MSG;
     size_t pos = record_begin(&p->persist, DURABLE_VERSION, REC_ACCEPTED);
-    wire_put_u64(&p->persist, p->slots[first - 1].ballot);
+    wire_put_u64(&p->persist, MP_SLOT(p, first)->ballot);
     wire_put_u64(&p->persist, first);
     wire_put_u32(&p->persist, (uint32_t)k);
     for (uint64_t s = first; s < first + k; s++)
-      wire_put_blob(&p->persist, p->slots[s - 1].data, p->slots[s - 1].len);
+      wire_put_blob(&p->persist, MP_SLOT(p, s)->data, MP_SLOT(p, s)->len);
     record_end(&p->persist, pos);
     first += k;
     n -= k;
@@ -47,14 +55,20 @@ void mp_persist_replace_all(mp *p) {
   wire_writer_reset(&p->persist);
   p->persist_replace = 1;
   mp_persist_promise(p);
-  uint64_t s = 1;
+  if (p->snap.index) {
+    size_t pos = record_begin(&p->persist, DURABLE_VERSION, REC_SNAPSHOT);
+    wire_put_u64(&p->persist, 0);
+    mp_snap_persist(p);
+    record_end(&p->persist, pos);
+  }
+  uint64_t s = p->base + 1;
   while (s <= p->n_slots) {
     uint64_t e = s;
-    if (p->slots[s - 1].ballot == 0) {
+    if (MP_SLOT(p, s)->ballot == 0) {
       s++;
       continue;
     }
-    while (e + 1 <= p->n_slots && p->slots[e].ballot == p->slots[s - 1].ballot) e++;
+    while (e + 1 <= p->n_slots && MP_SLOT(p, e + 1)->ballot == MP_SLOT(p, s)->ballot) e++;
     mp_persist_accepted(p, s, e - s + 1);
     s = e + 1;
   }
@@ -62,7 +76,7 @@ void mp_persist_replace_all(mp *p) {
 
 void mp_persist_maybe_compact(mp *p) {
   uint64_t total = p->persist_replace ? p->persist.len : p->durable_bytes + p->persist.len;
-  uint64_t live = p->live_bytes + 64 + p->n_slots * 8;
+  uint64_t live = p->live_bytes + p->snap.len + 64 + (p->n_slots - p->base) * 8;
   if (total > MP_COMPACT_MIN && total > 4 * live) mp_persist_replace_all(p);
 }
 
@@ -78,17 +92,20 @@ static int apply_record(mp *p, const uint8_t *b, size_t len) {
     if (ballot > p->promised) p->promised = ballot;
     return CTK_OK;
   }
+  if (type == REC_SNAPSHOT && ballot == 0) return mp_snap_apply_record(p, &r);
   if (type != REC_ACCEPTED || ballot == 0) return CTK_ERR_CORRUPT;
   uint64_t first = wire_get_u64(&r);
   uint32_t n = wire_get_u32(&r);
   if (!wire_reader_ok(&r) || first < 1 || first + n >= MP_MAX_SLOT || n > MP_MAX_PER_MSG)
     return CTK_ERR_CORRUPT;
-  if (n > 0 && mp_slots_reserve(p, first + n - 1) != 0) return CTK_ERR_NOMEM;
+  if (n > 0 && first + n - 1 > p->base && mp_slots_reserve(p, first + n - 1) != 0)
+    return CTK_ERR_NOMEM;
   for (uint32_t i = 0; i < n; i++) {
     size_t vlen;
     const uint8_t *v = wire_get_blob(&r, CTK_MAX_COMMAND_BYTES, &vlen);
     if (!wire_reader_ok(&r)) return CTK_ERR_CORRUPT;
-    mp_slot *s = &p->slots[first + i - 1];
+    if (first + i <= p->base) continue; /* covered by the snapshot */
+    mp_slot *s = MP_SLOT(p, first + i);
     p->live_bytes -= s->ballot ? 12 + s->len : 0;
     if (mp_slot_set(s, ballot, v, vlen) != 0) return CTK_ERR_NOMEM;
     p->live_bytes += 12 + vlen;
@@ -105,9 +122,10 @@ static int replay_one(void *p, const uint8_t *payload, size_t len) {
 int mp_recover(mp *p, const uint8_t *bytes, size_t len, int *torn_tail) {
   int rc = record_replay(bytes, len, replay_one, p, torn_tail);
   if (rc != CTK_OK) {
-    for (uint64_t i = 0; i < p->n_slots; i++) free(p->slots[i].data);
+    for (uint64_t i = 0; i < p->n_slots - p->base; i++) free(p->slots[i].data);
     if (p->slots) memset(p->slots, 0, p->cap_slots * sizeof *p->slots);
-    p->n_slots = 0;
+    p->n_slots = p->base = 0;
+    mp_snap_free(p);
     p->promised = 0;
     p->live_bytes = 0;
   }

@@ -13,7 +13,7 @@
 #include "../common/wire.h"
 #include "multipaxos.h"
 
-#define MP_N_OPTIONS 9
+#define MP_N_OPTIONS 12
 extern const ctk_option_spec mp_option_specs[MP_N_OPTIONS];
 extern const size_t mp_n_option_specs;
 
@@ -26,6 +26,7 @@ extern const size_t mp_n_option_specs;
 #define MP_MAX_UNCOMMITTED 16384
 #define MP_NO_NODE         (-1)
 #define MP_COMPACT_MIN     (1u << 20)
+#define MP_MAX_SNAPSHOT    (1ull << 31) /* bytes of one state machine snapshot */
 
 /* ---- one slot of the acceptor's (and the leader's) log ---- */
 typedef struct mp_slot {
@@ -36,7 +37,7 @@ typedef struct mp_slot {
 } mp_slot;
 
 /* ---- codec.c ---- */
-#define MP_WIRE_VERSION 2
+#define MP_WIRE_VERSION 3
 typedef enum mp_msg_type {
   MP_MSG_PREPARE = 1,
   MP_MSG_PROMISE = 2,
@@ -45,6 +46,8 @@ typedef enum mp_msg_type {
   MP_MSG_FORWARD = 5,
   MP_MSG_LEASE_PROBE = 6, /* lease.c: read_mode = "lease" only; round in `first` */
   MP_MSG_LEASE_PROBE_REPLY = 7,
+  MP_MSG_SNAP_CHUNK = 8, /* snapshot.c */
+  MP_MSG_SNAP_PULL = 9,
 } mp_msg_type;
 
 typedef struct mp_msg {
@@ -56,6 +59,11 @@ typedef struct mp_msg {
   uint64_t commit;   /* ACCEPT: leader's commit index; ACCEPTED: acceptor's chosen prefix */
   uint64_t next;     /* PROMISE: 0 when it holds every entry, else the slot its next chunk
                         starts at (ask again with a Prepare of the same ballot from there) */
+  uint64_t snap;     /* PROMISE: nonzero when the acceptor discarded slots the Prepare asked for:
+                        the index of its snapshot, which the candidate must fetch first.
+                        SNAP_CHUNK, SNAP_PULL: the snapshot's index */
+  uint64_t total;    /* SNAP_CHUNK: the snapshot's size in bytes */
+  uint64_t offset;   /* SNAP_CHUNK: where its bytes start; SNAP_PULL: the bytes held so far */
   uint32_t n;        /* values (ACCEPT, FORWARD), entries (PROMISE), slots acked (ACCEPTED) */
   const uint8_t *items;
   size_t items_len;
@@ -77,6 +85,8 @@ void mp_encode_prepare(wire_writer *w, uint64_t ballot, uint64_t first);
 size_t mp_encode_promise_begin(wire_writer *w, uint64_t ballot, int ok, uint64_t promised);
 void mp_encode_promise_entry(wire_writer *w, uint64_t slot, const mp_slot *s);
 void mp_encode_promise_end(wire_writer *w, size_t pos, uint64_t next, uint32_t n);
+/* A Promise that asks the candidate to fetch the acceptor's snapshot `snap` first. */
+void mp_encode_promise_snap(wire_writer *w, uint64_t ballot, uint64_t promised, uint64_t snap);
 #define MP_PROMISE_ENTRY_BYTES(len) (20 + (size_t)(len))
 void mp_encode_accept(wire_writer *w, uint64_t ballot, uint64_t commit, uint64_t first,
                       const mp_slot *slots, uint32_t n);
@@ -85,6 +95,9 @@ void mp_encode_accepted(wire_writer *w, uint64_t ballot, int ok, uint64_t promis
 void mp_encode_forward(wire_writer *w, const uint8_t *data, size_t len);
 /* LeaseProbe (reply 0) or its reply (reply 1, with ok) of round `round` >= 1. */
 void mp_encode_lease_probe(wire_writer *w, int reply, uint64_t ballot, uint64_t round, int ok);
+void mp_encode_snap_chunk(wire_writer *w, uint64_t index, uint64_t total, uint64_t offset,
+                          const uint8_t *data, size_t len);
+void mp_encode_snap_pull(wire_writer *w, uint64_t index, uint64_t offset, uint64_t commit);
 int mp_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
 
 /* ---- the instance ---- */
@@ -109,7 +122,23 @@ typedef struct mp_peer {
   uint64_t commit;      /* its chosen prefix, as it last reported */
   uint64_t catchup_end; /* last slot of the catch-up Accept in flight, 0: none */
   uint64_t last_heard_us;
+  uint64_t snap_offset;  /* snapshot.c: the bytes of our snapshot it said it holds */
+  uint64_t snap_pull_us; /* when it last asked for some of it */
+  int heard;             /* an Accepted of the current ballot arrived from it */
 } mp_peer;
+
+/* snapshot.c: the state machine snapshot that replaces slots 1..index, and one being received. */
+typedef struct mp_snapshot {
+  uint64_t index; /* 0: none */
+  uint8_t *data;  /* owned */
+  size_t len;
+  uint64_t asked;     /* the index of the snapshot last asked of the host (volatile) */
+  int restored;       /* this step installed it: output.restore */
+  uint64_t pushed_us; /* when we last pushed it to a leader behind it */
+  uint64_t rx_index, rx_total, rx_have, rx_progress_us; /* a transfer in progress */
+  uint8_t *rx_data;
+  size_t rx_cap;
+} mp_snapshot;
 
 struct ctk_proto {
   int id, n, q1, q2;
@@ -118,10 +147,12 @@ struct ctk_proto {
   ctk_rng rng;
   int started;
 
-  /* Acceptor state, durable. slots[i - 1] is slot i. */
+  /* Acceptor state, durable. Slots 1..base were discarded (chosen, executed and covered by
+   * snap); slots[i - base - 1] is slot i, for base < i <= n_slots. */
   uint64_t promised;
   mp_slot *slots;
-  uint64_t n_slots, cap_slots;
+  uint64_t base, n_slots, cap_slots;
+  mp_snapshot snap;
   uint64_t live_bytes;
 
   /* Volatile. */
@@ -162,8 +193,9 @@ typedef struct ctk_proto mp;
 static inline int mp_owner(const mp *p, uint64_t ballot) {
   return (int)((ballot - 1) % (uint64_t)p->n);
 }
+#define MP_SLOT(p, s) (&(p)->slots[(s) - (p)->base - 1])
 static inline const mp_slot *mp_slot_at(const mp *p, uint64_t slot) {
-  return slot >= 1 && slot <= p->n_slots ? &p->slots[slot - 1] : NULL;
+  return slot > p->base && slot <= p->n_slots ? MP_SLOT(p, slot) : NULL;
 }
 
 /* multipaxos.c: output and slots */
@@ -171,7 +203,7 @@ static inline const mp_slot *mp_slot_at(const mp *p, uint64_t slot) {
 uint32_t mp_batch_len(const mp *p, uint64_t first, uint64_t max);
 wire_writer *mp_send_begin(mp *p, int to);
 void mp_send_end(mp *p);
-/* Makes room for slots up to `slot`; 0 or -1 when out of memory. */
+/* Makes room for slots up to `slot` (above base); 0 or -1 when out of memory. */
 int mp_slots_reserve(mp *p, uint64_t slot);
 /* Stores an accepted value (copying it). 0 or -1 when out of memory. */
 int mp_slot_set(mp_slot *s, uint64_t ballot, const uint8_t *data, size_t len);
@@ -214,5 +246,20 @@ int mp_lease_read(mp *p, const uint8_t *data, size_t len);
 void mp_lease_output_reset(mp *p);
 void mp_lease_output(mp *p, ctk_output *out);
 void mp_lease_free(mp *p);
+/* snapshot.c */
+void mp_snap_free(mp *p);
+int mp_snap_taken(mp *p, const ctk_event *ev); /* step(SNAPSHOT) */
+void mp_snap_output(mp *p, ctk_output *out);   /* snapshot_wanted, restore */
+void mp_snap_persist(mp *p);                   /* the SNAPSHOT record, in a full rewrite */
+int mp_snap_apply_record(mp *p, wire_reader *r);
+void mp_snap_recovered(mp *p); /* after replay: commit index and restore from the snapshot */
+/* Leader: a peer needs slots at or below base: pushes it our snapshot instead. */
+void mp_snap_push(mp *p, int to);
+void mp_snap_recv_chunk(mp *p, int from, const mp_msg *m);
+void mp_snap_recv_pull(mp *p, int from, const mp_msg *m);
+/* Asks `from` for its snapshot `index` (continuing a transfer of the same one). */
+void mp_snap_pull(mp *p, int from, uint64_t index);
+/* Drops slots 1..upto (upto <= n_slots or not): they are covered by a snapshot. */
+void mp_discard_through(mp *p, uint64_t upto);
 
 #endif /* CTK_MP_INTERNAL_H */

@@ -24,6 +24,11 @@ static int check_options(const ctk_multipaxos_options *o, int n, int *q1, int *q
     snprintf(what, sizeof what, "read_mode must be log or lease");
   else if (o->lease_drift_percent < 0 || o->lease_drift_percent > 1000)
     snprintf(what, sizeof what, "lease_drift_percent must be in [0, 1000]");
+  else if (o->snapshot_every < 0 || o->snapshot_keep < 0 || o->snapshot_chunk_bytes < 64 ||
+           o->snapshot_chunk_bytes > MP_MAX_ITEMS_BYTES - 64)
+    snprintf(what, sizeof what,
+             "snapshot_every and snapshot_keep must be >= 0, snapshot_chunk_bytes in [64, %u]",
+             (unsigned)(MP_MAX_ITEMS_BYTES - 64));
   else if (o->q1 < 0 || o->q1 > n || o->q2 < 0 || o->q2 > n)
     snprintf(what, sizeof what, "q1 and q2 must be in [0, nodes] (q1=%lld, q2=%lld, nodes=%d)",
              (long long)o->q1, (long long)o->q2, n);
@@ -41,8 +46,9 @@ static int check_options(const ctk_multipaxos_options *o, int n, int *q1, int *q
 
 static void mp_destroy(ctk_proto *p) {
   if (!p) return;
-  for (uint64_t i = 0; i < p->n_slots; i++) free(p->slots[i].data);
+  for (uint64_t i = 0; i < p->n_slots - p->base; i++) free(p->slots[i].data);
   free(p->slots);
+  mp_snap_free(p);
   for (uint64_t i = 0; i < p->n_best; i++) free(p->best[i].data);
   free(p->best);
   free(p->inflight);
@@ -89,9 +95,9 @@ nomem:
 
 int mp_slots_reserve(mp *p, uint64_t slot) {
   if (slot <= p->n_slots) return 0;
-  if (slot > p->cap_slots) {
+  if (slot - p->base > p->cap_slots) {
     uint64_t cap = p->cap_slots ? p->cap_slots : 256;
-    while (cap < slot) cap *= 2;
+    while (cap < slot - p->base) cap *= 2;
     mp_slot *s = realloc(p->slots, cap * sizeof *s);
     if (!s) return -1;
     memset(s + p->cap_slots, 0, (cap - p->cap_slots) * sizeof *s);
@@ -120,7 +126,7 @@ uint32_t mp_batch_len(const mp *p, uint64_t first, uint64_t max) {
   uint32_t n = 0;
   size_t bytes = 0;
   for (uint64_t s = first; s <= p->n_slots && n < max; s++, n++) {
-    bytes += 4 + (size_t)p->slots[s - 1].len; /* a value blob */
+    bytes += 4 + (size_t)MP_SLOT(p, s)->len; /* a value blob */
     if (n > 0 && bytes > MP_MAX_ITEMS_BYTES) break;
   }
   return n;
@@ -179,6 +185,7 @@ static void output_finish(mp *p, ctk_output *out) {
   out->commits = p->commits;
   out->n_commits = p->n_commits;
   out->next_deadline_us = next_deadline(p);
+  mp_snap_output(p, out);
   p->durable_bytes = p->persist_replace ? p->persist.len : p->durable_bytes + p->persist.len;
 }
 
@@ -186,6 +193,7 @@ static int start(mp *p, const ctk_event *ev) {
   int torn_tail;
   int rc = mp_recover(p, ev->bytes.data, ev->bytes.len, &torn_tail);
   if (rc != CTK_OK) return rc;
+  mp_snap_recovered(p);
   p->started = 1;
   p->role = MP_FOLLOWER;
   p->leader_id = MP_NO_NODE;
@@ -231,6 +239,8 @@ static int recv_message(mp *p, const ctk_event *ev) {
   case MP_MSG_FORWARD: mp_recv_forward(p, &m); break;
   case MP_MSG_LEASE_PROBE: mp_lease_recv_probe(p, ev->from, &m); break;
   case MP_MSG_LEASE_PROBE_REPLY: mp_lease_recv_probe_reply(p, ev->from, &m); break;
+  case MP_MSG_SNAP_CHUNK: mp_snap_recv_chunk(p, ev->from, &m); break;
+  case MP_MSG_SNAP_PULL: mp_snap_recv_pull(p, ev->from, &m); break;
   }
   return CTK_OK;
 }
@@ -263,6 +273,7 @@ static int mp_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
     if (rc == CTK_OK && !(p->role == MP_LEADER && mp_lease_read(p, ev->bytes.data, ev->bytes.len)))
       mp_client_command(p, ev->bytes.data, ev->bytes.len);
     break;
+  case CTK_EVENT_SNAPSHOT: rc = mp_snap_taken(p, ev); break;
   default: break;
   }
 done:
@@ -286,6 +297,7 @@ static void mp_status(const ctk_proto *p, ctk_status *s) {
   s->leader_id = p->leader_id;
   s->commit_index = p->emitted_index;
   s->log_length = p->n_slots;
+  s->snapshot_index = p->snap.index;
 }
 
 const ctk_protocol_def ctk_multipaxos_protocol = {

@@ -62,7 +62,7 @@ static void become_leader(mp *p) {
     return;
   }
   for (uint64_t s = p->first_open; s <= last; s++) {
-    mp_slot *slot = &p->slots[s - 1];
+    mp_slot *slot = MP_SLOT(p, s);
     const mp_slot *b = s - p->first_open < p->n_best ? &p->best[s - p->first_open] : NULL;
     p->live_bytes -= slot->ballot ? 12 + slot->len : 0;
     int rc = b && b->ballot ? mp_slot_set(slot, p->ballot, b->data, b->len)
@@ -78,8 +78,7 @@ static void become_leader(mp *p) {
   mp_lease_leader_init(p);
   p->sent_upto = p->first_open - 1;
   p->inflight_start = p->inflight_count = 0;
-  for (int i = 0; i < p->n; i++)
-    p->peers[i] = (mp_peer){.commit = 0, .catchup_end = 0, .last_heard_us = p->now_us};
+  for (int i = 0; i < p->n; i++) p->peers[i] = (mp_peer){.last_heard_us = p->now_us};
   mp_maybe_commit(p);
   mp_flush(p);
   mp_heartbeat(p);
@@ -98,7 +97,7 @@ void mp_start_phase1(mp *p) {
   p->first_open = p->commit_index + 1;
   free_best(p);
   for (uint64_t s = p->first_open; s <= p->n_slots; s++) {
-    const mp_slot *own = &p->slots[s - 1];
+    const mp_slot *own = MP_SLOT(p, s);
     if (own->ballot) offer(p, s, own->ballot, own->data, own->len);
   }
   mp_reset_election_timer(p); /* try again with a higher round if this one fails */
@@ -129,12 +128,17 @@ void mp_recv_prepare(mp *p, int from, const mp_msg *m) {
     mp_persist_promise(p); /* durable before the Promise leaves */
   }
   mp_reset_election_timer(p);
+  if (m->first <= p->base) { /* slots it asks for are gone: they are in our snapshot */
+    mp_encode_promise_snap(w, m->ballot, p->promised, p->snap.index);
+    mp_send_end(p);
+    return;
+  }
   size_t pos = mp_encode_promise_begin(w, m->ballot, 1, p->promised);
   uint32_t n = 0;
   uint64_t next = 0;
   size_t bytes = 0;
   for (uint64_t s = m->first; s <= p->n_slots; s++) {
-    const mp_slot *slot = &p->slots[s - 1];
+    const mp_slot *slot = MP_SLOT(p, s);
     if (!slot->ballot) continue;
     bytes += MP_PROMISE_ENTRY_BYTES(slot->len);
     if (bytes > MP_MAX_ITEMS_BYTES) {
@@ -155,6 +159,13 @@ void mp_recv_promise(mp *p, int from, const mp_msg *m) {
   }
   if (p->role != MP_CANDIDATE || m->ballot != p->ballot || (p->promises & (1u << from))) return;
   if (m->next && m->next <= p->promise_next[from]) return; /* a chunk seen before */
+  if (m->snap) { /* it holds chosen slots only as a snapshot: fetch it, then ask again */
+    if (m->snap > p->commit_index) { /* (a late one may name a snapshot we have) */
+      mp_reset_election_timer(p);
+      mp_snap_pull(p, from, m->snap);
+    }
+    return;
+  }
   mp_item_iter it;
   mp_item_iter_init(&it, m);
   for (uint32_t i = 0; i < m->n; i++) {

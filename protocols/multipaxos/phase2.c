@@ -9,7 +9,7 @@
 #include "mp_internal.h"
 
 static void send_accept(mp *p, int to, uint64_t first, uint32_t n) {
-  const mp_slot *slots = n ? &p->slots[first - 1] : NULL;
+  const mp_slot *slots = n ? MP_SLOT(p, first) : NULL;
   mp_encode_accept(mp_send_begin(p, to), p->ballot, p->commit_index, first, slots, n);
   mp_send_end(p);
 }
@@ -41,7 +41,7 @@ void mp_flush(mp *p) {
 
 void mp_maybe_commit(mp *p) {
   while (p->commit_index < p->n_slots) {
-    const mp_slot *s = &p->slots[p->commit_index];
+    const mp_slot *s = MP_SLOT(p, p->commit_index + 1);
     if (s->ballot != p->ballot || __builtin_popcount(s->acks) < p->q2) break;
     p->commit_index++;
   }
@@ -53,7 +53,14 @@ void mp_maybe_commit(mp *p) {
 static void send_catchup(mp *p, int to) {
   mp_peer *peer = &p->peers[to];
   uint64_t start = (peer->commit < p->commit_index ? peer->commit : p->commit_index) + 1;
-  while (start <= p->sent_upto && start >= p->first_open && (p->slots[start - 1].acks & (1u << to)))
+  if (start <= p->base) { /* those slots are gone: it needs our snapshot */
+    if (peer->heard)
+      mp_snap_push(p, to);
+    else
+      send_accept(p, to, p->sent_upto + 1, 0); /* first learn how far it is */
+    return;
+  }
+  while (start <= p->sent_upto && start >= p->first_open && (MP_SLOT(p, start)->acks & (1u << to)))
     start++;
   if (start > p->sent_upto) {
     send_accept(p, to, p->sent_upto + 1, 0);
@@ -95,8 +102,18 @@ void mp_recv_accept(mp *p, int from, const mp_msg *m) {
   p->leader_id = from;
   mp_reset_election_timer(p);
   mp_lease_note_leader(p);
-  if (m->n > 0) {
-    if (mp_slots_reserve(p, m->first + m->n - 1) != 0) {
+  uint64_t first = m->first;
+  uint32_t n = m->n;
+  if (n > 0 && first <= p->base) {
+    /* Slots chosen and gone here: not accepted again (an old leader's proposal may differ from
+     * what was chosen). A leader behind our snapshot may need it to make progress. */
+    uint64_t skip = p->base + 1 - first;
+    if (m->commit < p->snap.index) mp_snap_push(p, from);
+    first = skip >= n ? m->first : first + skip;
+    n = skip >= n ? 0 : n - (uint32_t)skip;
+  }
+  if (n > 0) {
+    if (mp_slots_reserve(p, first + n - 1) != 0) {
       p->out_of_memory = 1;
       return;
     }
@@ -107,18 +124,18 @@ void mp_recv_accept(mp *p, int from, const mp_msg *m) {
       const uint8_t *data;
       size_t len;
       mp_item_next(&it, &slot, &ballot, &data, &len);
-      mp_slot *s = &p->slots[m->first + i - 1];
+      if (m->first + i < first) continue;
+      mp_slot *s = MP_SLOT(p, m->first + i);
       p->live_bytes -= s->ballot ? 12 + s->len : 0;
       if (mp_slot_set(s, m->ballot, data, len) != 0) p->out_of_memory = 1;
       p->live_bytes += 12 + s->len;
     }
-    mp_persist_accepted(p, m->first, m->n); /* durable before the Accepted leaves */
+    mp_persist_accepted(p, first, n); /* durable before the Accepted leaves */
   }
   while (p->commit_index < m->commit && p->commit_index < p->n_slots &&
-         p->slots[p->commit_index].ballot == m->ballot)
+         MP_SLOT(p, p->commit_index + 1)->ballot == m->ballot)
     p->commit_index++;
-  mp_encode_accepted(mp_send_begin(p, from), m->ballot, 1, p->promised, m->first, m->n,
-                     p->commit_index);
+  mp_encode_accepted(mp_send_begin(p, from), m->ballot, 1, p->promised, first, n, p->commit_index);
   mp_send_end(p);
 }
 
@@ -131,7 +148,9 @@ void mp_recv_accepted(mp *p, int from, const mp_msg *m) {
   mp_peer *peer = &p->peers[from];
   peer->last_heard_us = p->now_us;
   peer->commit = m->commit;
-  for (uint64_t s = m->first; s < m->first + m->n; s++) p->slots[s - 1].acks |= 1u << from;
+  peer->heard = 1;
+  for (uint64_t s = m->first; s < m->first + m->n; s++)
+    if (s > p->base) MP_SLOT(p, s)->acks |= 1u << from;
   mp_maybe_commit(p);
   if (peer->catchup_end && m->n && m->first + m->n - 1 >= peer->catchup_end) {
     peer->catchup_end = 0;
@@ -153,11 +172,11 @@ int mp_check_command(const mp *p, size_t len) {
 
 static void leader_append(mp *p, const uint8_t *data, size_t len) {
   uint64_t slot = p->n_slots + 1;
-  if (mp_slots_reserve(p, slot) != 0 || mp_slot_set(&p->slots[slot - 1], p->ballot, data, len)) {
+  if (mp_slots_reserve(p, slot) != 0 || mp_slot_set(MP_SLOT(p, slot), p->ballot, data, len)) {
     p->out_of_memory = 1;
     return;
   }
-  p->slots[slot - 1].acks = 1u << p->id;
+  MP_SLOT(p, slot)->acks = 1u << p->id;
   p->live_bytes += 12 + len;
   mp_persist_accepted(p, slot, 1);
   mp_maybe_commit(p);

@@ -66,9 +66,10 @@ void paxos_learn(paxos *p, uint64_t slot, const uint8_t *value, size_t len) {
 }
 
 void paxos_recv_catchup(paxos *p, int from, const paxos_msg *m) {
-  for (uint64_t i = m->slot; i < m->slot + PAXOS_CATCHUP_BATCH && i <= p->n_slots; i++) {
-    const paxos_slot *s = &p->slots[i - 1];
-    if (!s->chosen) continue;
+  if (paxos_snap_offer(p, from, m->slot)) return;
+  for (uint64_t i = m->slot; i < m->slot + PAXOS_CATCHUP_BATCH; i++) {
+    const paxos_slot *s = paxos_slot_at(p, i);
+    if (!s || !s->chosen) continue;
     paxos_msg d = {
         .type = PAXOS_MSG_DECIDED, .slot = i, .value = s->value.data, .value_len = s->value.len};
     paxos_send(p, from, &d);

@@ -6,6 +6,8 @@
  *   Accepted   slot u64, ballot u64, ok u8, promised u64
  *   Decided    slot u64, value blob
  *   CatchUp    slot u64
+ *   SnapChunk  index u64, total u64, offset u64, blob     (snapshot.c: bytes of a snapshot)
+ *   SnapPull   index u64, offset u64, applied u64         (snapshot.c: send me more of it)
  *
  * Messages are untrusted: decoding validates every field before a handler sees any of it. */
 #include <stdio.h>
@@ -21,6 +23,12 @@ void paxos_msg_encode(wire_writer *w, const paxos_msg *m) {
     return;
   }
   if (m->type == PAXOS_MSG_CATCHUP) return;
+  if (m->type == PAXOS_MSG_SNAP_CHUNK || m->type == PAXOS_MSG_SNAP_PULL) {
+    wire_put_u64(w, m->type == PAXOS_MSG_SNAP_CHUNK ? m->total : m->offset);
+    wire_put_u64(w, m->type == PAXOS_MSG_SNAP_CHUNK ? m->offset : m->applied);
+    if (m->type == PAXOS_MSG_SNAP_CHUNK) wire_put_blob(w, m->value, m->value_len);
+    return;
+  }
   wire_put_u64(w, m->ballot);
   if (m->type == PAXOS_MSG_PROMISE || m->type == PAXOS_MSG_ACCEPTED) {
     wire_put_u8(w, m->ok ? 1 : 0);
@@ -40,9 +48,29 @@ int paxos_msg_decode(const uint8_t *bytes, size_t len, paxos_msg *out) {
   paxos_msg m = {0};
   uint8_t version = wire_get_u8(&r);
   m.type = wire_get_u8(&r);
-  if (version != PAXOS_WIRE_VERSION || m.type < PAXOS_MSG_PREPARE || m.type > PAXOS_MSG_CATCHUP)
+  if (version != PAXOS_WIRE_VERSION || m.type < PAXOS_MSG_PREPARE || m.type > PAXOS_MSG_SNAP_PULL)
     return CTK_ERR_MALFORMED;
   m.slot = wire_get_u64(&r);
+  if (m.type == PAXOS_MSG_SNAP_CHUNK) {
+    m.total = wire_get_u64(&r);
+    m.offset = wire_get_u64(&r);
+    m.value = wire_get_blob(&r, CTK_MAX_MESSAGE_BYTES, &m.value_len);
+    if (!wire_reader_done(&r) || m.slot == 0 || m.slot >= PAXOS_MAX_SLOT || m.total < 1 ||
+        m.total > PAXOS_MAX_SNAPSHOT || m.offset >= m.total || m.value_len < 1 ||
+        m.value_len > m.total - m.offset)
+      return CTK_ERR_MALFORMED;
+    *out = m;
+    return CTK_OK;
+  }
+  if (m.type == PAXOS_MSG_SNAP_PULL) {
+    m.offset = wire_get_u64(&r);
+    m.applied = wire_get_u64(&r);
+    if (!wire_reader_done(&r) || m.slot == 0 || m.slot >= PAXOS_MAX_SLOT ||
+        m.offset > PAXOS_MAX_SNAPSHOT || m.applied >= PAXOS_MAX_SLOT)
+      return CTK_ERR_MALFORMED;
+    *out = m;
+    return CTK_OK;
+  }
   if (m.type != PAXOS_MSG_DECIDED && m.type != PAXOS_MSG_CATCHUP) m.ballot = wire_get_u64(&r);
   if (m.type == PAXOS_MSG_PROMISE || m.type == PAXOS_MSG_ACCEPTED) {
     uint8_t ok = wire_get_u8(&r);
@@ -96,6 +124,16 @@ int paxos_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) 
     break;
   case PAXOS_MSG_DECIDED:
     n = snprintf(buf, buf_len, "Decided s=%llu len=%zu", (unsigned long long)m.slot, m.value_len);
+    break;
+  case PAXOS_MSG_SNAP_CHUNK:
+    n = snprintf(buf, buf_len, "SnapChunk index=%llu bytes=%llu+%zu of %llu",
+                 (unsigned long long)m.slot, (unsigned long long)m.offset, m.value_len,
+                 (unsigned long long)m.total);
+    break;
+  case PAXOS_MSG_SNAP_PULL:
+    n = snprintf(buf, buf_len, "SnapPull index=%llu have=%llu applied=%llu",
+                 (unsigned long long)m.slot, (unsigned long long)m.offset,
+                 (unsigned long long)m.applied);
     break;
   default: n = snprintf(buf, buf_len, "CatchUp from=%llu", (unsigned long long)m.slot); break;
   }

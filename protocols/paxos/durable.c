@@ -9,6 +9,8 @@
  *   PROMISE    slot u64, ballot u64
  *   ACCEPT     slot u64, ballot u64, value blob (also a promise of ballot)
  *   CHOSEN     slot u64, 0 u64, value blob: learned chosen, so a restart need not learn it again
+ *   SNAPSHOT   index u64, base u64, state machine blob (snapshot.c): slots 1..index applied,
+ *              1..base discarded; only ever first, in a full rewrite
  *
  * The framing is Raft's (protocols/raft/durable.c): a last record that is incomplete or fails its
  * CRC was never synced, so nothing was sent on its account, and it is dropped; a bad record with
@@ -18,8 +20,8 @@
 #include "common/record.h"
 #include "paxos_internal.h"
 
-#define DURABLE_VERSION 1
-enum { REC_PROMISE = 1, REC_ACCEPT = 2, REC_CHOSEN = 3 };
+#define DURABLE_VERSION 2
+enum { REC_PROMISE = 1, REC_ACCEPT = 2, REC_CHOSEN = 3, REC_SNAPSHOT = 4 };
 
 void paxos_persist_promise(paxos *p, uint64_t slot, uint64_t ballot) {
   size_t pos = record_begin(&p->persist, DURABLE_VERSION, REC_PROMISE);
@@ -49,8 +51,9 @@ void paxos_persist_chosen(paxos *p, uint64_t slot, const uint8_t *v, size_t len)
 void paxos_persist_replace_all(paxos *p) {
   wire_writer_reset(&p->persist);
   p->persist_replace = 1;
-  for (uint64_t i = 1; i <= p->n_slots; i++) {
-    const paxos_slot *s = &p->slots[i - 1];
+  if (p->snap.index) put_value(p, REC_SNAPSHOT, p->snap.index, p->base, p->snap.data, p->snap.len);
+  for (uint64_t i = p->base + 1; i <= p->base + p->n_slots; i++) {
+    const paxos_slot *s = paxos_slot_at(p, i);
     if (s->accepted_ballot)
       paxos_persist_accept(p, i, s->accepted_ballot, s->accepted.data, s->accepted.len);
     if (s->promised > s->accepted_ballot) paxos_persist_promise(p, i, s->promised);
@@ -67,10 +70,13 @@ static int apply_record(paxos *p, const uint8_t *payload, size_t len) {
   uint64_t ballot = wire_get_u64(&r);
   size_t vlen = 0;
   const uint8_t *v = NULL;
-  if (type != REC_PROMISE) v = wire_get_blob(&r, CTK_MAX_COMMAND_BYTES, &vlen);
-  if (!wire_reader_done(&r) || version != DURABLE_VERSION ||
-      (type != REC_PROMISE && type != REC_ACCEPT && type != REC_CHOSEN))
+  if (type != REC_PROMISE)
+    v = wire_get_blob(&r, type == REC_SNAPSHOT ? PAXOS_MAX_SNAPSHOT : CTK_MAX_COMMAND_BYTES, &vlen);
+  if (!wire_reader_done(&r) || version != DURABLE_VERSION || type < REC_PROMISE ||
+      type > REC_SNAPSHOT)
     return CTK_ERR_CORRUPT;
+  if (type == REC_SNAPSHOT) return paxos_snap_apply_record(p, slot, ballot, v, vlen);
+  if (slot <= p->base && slot > 0) return CTK_OK; /* covered by the snapshot */
   if (type == REC_CHOSEN) {
     paxos_slot *s = ballot == 0 ? paxos_slot_get(p, slot) : NULL;
     if (ballot != 0 || slot == 0 || slot >= PAXOS_MAX_SLOT) return CTK_ERR_CORRUPT;

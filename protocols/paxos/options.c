@@ -11,6 +11,16 @@ const ctk_option_spec paxos_option_specs[] = {
      600000, "a phase without a majority by then starts over; also the catch-up period", NULL},
     {"max_inflight_slots", CTK_OPTION_INT, offsetof(ctk_paxos_options, max_inflight_slots), 16, 0,
      1, PAXOS_MAX_INFLIGHT, "own proposals (slots) in flight at once per node", NULL},
+    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_paxos_options, snapshot_every), 10000, 0, 0,
+     1000000000,
+     "applied slots between state machine snapshots, which replace the slots they cover (0 = "
+     "never)",
+     NULL},
+    {"snapshot_keep", CTK_OPTION_INT, offsetof(ctk_paxos_options, snapshot_keep), 1000, 0, 0,
+     1000000000,
+     "chosen slots kept past a snapshot, so that slightly lagging peers need no snapshot", NULL},
+    {"snapshot_chunk_bytes", CTK_OPTION_INT, offsetof(ctk_paxos_options, snapshot_chunk_bytes),
+     262144, 0, 64, 1000000, "bytes of a snapshot sent per message to a peer that needs it", NULL},
     {"bug_ignore_accepted", CTK_OPTION_BOOL, offsetof(ctk_paxos_options, bug_ignore_accepted), 0, 0,
      0, 1, "BUG, for labs: a proposer ignores accepted values in its promises (breaks P2c)", NULL},
 };

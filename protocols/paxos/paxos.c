@@ -18,6 +18,9 @@ static int check_options(const ctk_paxos_options *o, char *err, size_t err_len) 
     what = "retry_timeout_ms must be in [1, 600000]";
   else if (o->max_inflight_slots < 1 || o->max_inflight_slots > PAXOS_MAX_INFLIGHT)
     what = "max_inflight_slots must be in [1, 256]";
+  else if (o->snapshot_every < 0 || o->snapshot_keep < 0 || o->snapshot_chunk_bytes < 64 ||
+           o->snapshot_chunk_bytes > 1000000)
+    what = "snapshot_every and snapshot_keep must be >= 0, snapshot_chunk_bytes in [64, 1000000]";
   if (what && err && err_len) snprintf(err, err_len, "paxos: %s", what);
   return what ? -1 : 0;
 }
@@ -51,14 +54,15 @@ static void free_slots(paxos *p) {
   }
   free(p->slots);
   p->slots = NULL;
-  p->n_slots = 0;
+  p->n_slots = p->base = 0;
+  paxos_snap_free(p);
 }
 
 paxos_slot *paxos_slot_get(paxos *p, uint64_t slot) {
-  if (slot == 0 || slot >= PAXOS_MAX_SLOT) return NULL;
-  if (slot > p->n_slots) {
+  if (slot <= p->base || slot >= PAXOS_MAX_SLOT) return NULL;
+  if (slot - p->base > p->n_slots) {
     uint64_t cap = p->n_slots ? p->n_slots : 64;
-    while (cap < slot) cap *= 2;
+    while (cap < slot - p->base) cap *= 2;
     paxos_slot *s = realloc(p->slots, cap * sizeof *s);
     if (!s) {
       p->out_of_memory = 1;
@@ -68,7 +72,7 @@ paxos_slot *paxos_slot_get(paxos *p, uint64_t slot) {
     p->slots = s;
     p->n_slots = cap;
   }
-  return &p->slots[slot - 1];
+  return &p->slots[slot - p->base - 1];
 }
 
 void paxos_see_ballot(paxos *p, uint64_t ballot) {
@@ -152,16 +156,21 @@ static int dispatch(paxos *p, int from, const uint8_t *bytes, size_t len) {
   if (m.ballot && (int)(m.ballot & 0xff) >= p->n) return CTK_ERR_MALFORMED;
   if (m.promised && (int)(m.promised & 0xff) >= p->n) return CTK_ERR_MALFORMED;
   if (m.accepted_ballot && (int)(m.accepted_ballot & 0xff) >= p->n) return CTK_ERR_MALFORMED;
-  if (m.type != PAXOS_MSG_CATCHUP && m.slot > p->applied + PAXOS_WINDOW) return CTK_ERR_MALFORMED;
+  /* A snapshot's index is no slot in play: any distance is fine. */
+  int slotted = m.type != PAXOS_MSG_CATCHUP && m.type != PAXOS_MSG_SNAP_CHUNK &&
+                m.type != PAXOS_MSG_SNAP_PULL;
+  if (slotted && m.slot > p->applied + PAXOS_WINDOW) return CTK_ERR_MALFORMED;
   if (m.ballot) paxos_see_ballot(p, m.ballot);
   if (m.promised) paxos_see_ballot(p, m.promised);
-  if (m.type != PAXOS_MSG_CATCHUP && m.slot >= p->next_slot) p->next_slot = m.slot + 1;
+  if (slotted && m.slot >= p->next_slot) p->next_slot = m.slot + 1;
   switch (m.type) {
   case PAXOS_MSG_PREPARE: paxos_recv_prepare(p, from, &m); break;
   case PAXOS_MSG_ACCEPT: paxos_recv_accept(p, from, &m); break;
   case PAXOS_MSG_PROMISE: paxos_recv_promise(p, from, &m); break;
   case PAXOS_MSG_ACCEPTED: paxos_recv_accepted(p, from, &m); break;
   case PAXOS_MSG_DECIDED: paxos_learn(p, m.slot, m.value, m.value_len); break;
+  case PAXOS_MSG_SNAP_CHUNK: paxos_snap_recv_chunk(p, from, &m); break;
+  case PAXOS_MSG_SNAP_PULL: paxos_snap_recv_pull(p, from, &m); break;
   default: paxos_recv_catchup(p, from, &m); break;
   }
   return CTK_OK;
@@ -219,12 +228,13 @@ static void continue_catch_up(paxos *p) {
 
 static void finish_output(paxos *p, ctk_output *out) {
   /* Slots are applied in order 1, 2, 3, ... with no gaps. */
-  while (p->applied + 1 <= p->n_slots && p->slots[p->applied].chosen && !p->out_of_memory) {
+  const paxos_slot *next;
+  while ((next = paxos_slot_at(p, p->applied + 1)) && next->chosen && !p->out_of_memory) {
     if (grow((void **)&p->commits, &p->cap_commits, p->n_commits, sizeof *p->commits) != 0) {
       p->out_of_memory = 1;
       break;
     }
-    const paxos_value *v = &p->slots[p->applied].value;
+    const paxos_value *v = &next->value;
     p->applied++;
     p->commits[p->n_commits++] = (ctk_commit){p->applied, {v->data, v->len}};
   }
@@ -237,6 +247,7 @@ static void finish_output(paxos *p, ctk_output *out) {
   out->commits = p->commits;
   out->n_commits = p->n_commits;
   out->next_deadline_us = next_deadline(p);
+  paxos_snap_output(p, out);
 }
 
 static int start(paxos *p, const ctk_event *ev) {
@@ -248,6 +259,7 @@ static int start(paxos *p, const ctk_event *ev) {
     p->max_round = 0;
     return rc;
   }
+  paxos_snap_recovered(p);
   p->started = 1;
   p->tick_deadline_us = ev->now_us + (uint64_t)p->opt.retry_timeout_ms * 1000;
   p->stalled_since_us = ev->now_us;
@@ -304,6 +316,7 @@ static int paxos_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
     else
       rc = paxos_submit(p, ev->bytes.data, ev->bytes.len);
     break;
+  case CTK_EVENT_SNAPSHOT: rc = paxos_snap_taken(p, ev); break;
   default: break;
   }
   if (rc == CTK_OK) {
@@ -328,6 +341,7 @@ static void paxos_status(const ctk_proto *p, ctk_status *s) {
   s->leader_id = PAXOS_NO_NODE;
   s->commit_index = p->applied;
   s->log_length = p->next_slot - 1;
+  s->snapshot_index = p->snap.index;
 }
 
 const ctk_protocol_def ctk_paxos_protocol = {

@@ -10,7 +10,7 @@
 #include "../common/wire.h"
 #include "paxos.h"
 
-#define PAXOS_N_OPTIONS 4
+#define PAXOS_N_OPTIONS 7
 extern const ctk_option_spec paxos_option_specs[PAXOS_N_OPTIONS];
 
 /* Bounds. A ballot is (round, node id) packed as round << 8 | id, so ballots of different nodes
@@ -23,21 +23,25 @@ extern const ctk_option_spec paxos_option_specs[PAXOS_N_OPTIONS];
 #define PAXOS_MAX_INFLIGHT  256
 #define PAXOS_CATCHUP_BATCH 64 /* chosen values sent for one catch-up request */
 #define PAXOS_NO_NODE       (-1)
+#define PAXOS_MAX_SNAPSHOT  (1ull << 31) /* bytes of one state machine snapshot */
 
 static inline uint64_t paxos_ballot(uint64_t round, int id) { return round << 8 | (uint64_t)id; }
 static inline uint64_t paxos_round(uint64_t ballot) { return ballot >> 8; }
 
 /* ---- codec.c ---- */
 
-#define PAXOS_WIRE_VERSION 1
+#define PAXOS_WIRE_VERSION 2
 
 typedef enum paxos_msg_type {
-  PAXOS_MSG_PREPARE = 1,  /* slot, ballot */
-  PAXOS_MSG_PROMISE = 2,  /* slot, ballot, ok, promised, accepted ballot, value */
-  PAXOS_MSG_ACCEPT = 3,   /* slot, ballot, value */
-  PAXOS_MSG_ACCEPTED = 4, /* slot, ballot, ok, promised */
-  PAXOS_MSG_DECIDED = 5,  /* slot, value */
-  PAXOS_MSG_CATCHUP = 6,  /* slot: send me what was chosen from here on */
+  PAXOS_MSG_PREPARE = 1,    /* slot, ballot */
+  PAXOS_MSG_PROMISE = 2,    /* slot, ballot, ok, promised, accepted ballot, value */
+  PAXOS_MSG_ACCEPT = 3,     /* slot, ballot, value */
+  PAXOS_MSG_ACCEPTED = 4,   /* slot, ballot, ok, promised */
+  PAXOS_MSG_DECIDED = 5,    /* slot, value */
+  PAXOS_MSG_CATCHUP = 6,    /* slot: send me what was chosen from here on */
+  PAXOS_MSG_SNAP_CHUNK = 7, /* snapshot.c: slot = the snapshot's index, total, offset, bytes */
+  PAXOS_MSG_SNAP_PULL =
+      8, /* snapshot.c: slot = the snapshot's index, offset = bytes held, applied */
 } paxos_msg_type;
 
 typedef struct paxos_msg {
@@ -47,6 +51,7 @@ typedef struct paxos_msg {
   uint64_t promised, accepted_ballot; /* accepted_ballot 0: nothing accepted */
   const uint8_t *value;               /* borrowed from the input */
   size_t value_len;
+  uint64_t total, offset, applied; /* SNAP_CHUNK: total, offset; SNAP_PULL: offset, applied */
 } paxos_msg;
 
 int paxos_msg_decode(const uint8_t *bytes, size_t len, paxos_msg *m);
@@ -80,14 +85,28 @@ typedef struct paxos_proposal {
   paxos_value proposed; /* the value of phase 2 */
 } paxos_proposal;
 
+/* snapshot.c: the state machine snapshot that replaces slots 1..index, and one being received. */
+typedef struct paxos_snapshot {
+  uint64_t index; /* 0: none */
+  uint8_t *data;  /* owned */
+  size_t len;
+  uint64_t asked; /* the index last asked of the host (volatile) */
+  int restored;   /* this step installed it: output.restore */
+  uint64_t rx_index, rx_total, rx_have, rx_progress_us; /* a transfer in progress */
+  uint8_t *rx_data;
+  size_t rx_cap;
+} paxos_snapshot;
+
 struct ctk_proto {
   int id, n;
   ctk_paxos_options opt;
   ctk_rng rng;
   int started;
 
-  paxos_slot *slots;  /* slots[i - 1] is slot i */
-  uint64_t n_slots;   /* allocated */
+  paxos_slot *slots; /* slots[i - base - 1] is slot i; slots 1..base are in snap */
+  uint64_t base;
+  uint64_t n_slots; /* allocated */
+  paxos_snapshot snap;
   uint64_t next_slot; /* one past the highest slot known to exist */
   uint64_t applied;   /* highest slot emitted in commits */
   uint64_t max_round;
@@ -112,11 +131,16 @@ struct ctk_proto {
 typedef struct ctk_proto paxos;
 
 static inline int paxos_majority(const paxos *p) { return p->n / 2 + 1; }
+/* The slot if it is held (allocated and not discarded), else NULL. */
+static inline paxos_slot *paxos_slot_at(const paxos *p, uint64_t slot) {
+  return slot > p->base && slot - p->base <= p->n_slots ? &p->slots[slot - p->base - 1] : NULL;
+}
 
 /* paxos.c */
 void paxos_send(paxos *p, int to, const paxos_msg *m);
 void paxos_broadcast(paxos *p, const paxos_msg *m); /* to every node, itself included */
-/* The slot, allocated on demand; NULL when out of the window or out of memory. */
+/* The slot, allocated on demand; NULL when out of the window, discarded (at or below base) or
+ * out of memory. */
 paxos_slot *paxos_slot_get(paxos *p, uint64_t slot);
 int paxos_value_set(paxos *p, paxos_value *v, const uint8_t *data, size_t len);
 void paxos_value_free(paxos_value *v);
@@ -133,6 +157,9 @@ int paxos_submit(paxos *p, const uint8_t *data, size_t len);
 void paxos_recv_promise(paxos *p, int from, const paxos_msg *m);
 void paxos_recv_accepted(paxos *p, int from, const paxos_msg *m);
 void paxos_proposals_chosen(paxos *p, uint64_t slot); /* a slot got chosen */
+/* Slots through `upto` were installed from a snapshot: their proposals end, commands requeued
+ * (the store answers a command executed twice from its session table). */
+void paxos_proposals_snapshot(paxos *p, uint64_t upto);
 void paxos_proposer_timeout(paxos *p);
 void paxos_pump(paxos *p); /* starts proposals for queued commands */
 uint64_t paxos_proposer_deadline(const paxos *p);
@@ -143,5 +170,17 @@ void paxos_persist_accept(paxos *p, uint64_t slot, uint64_t ballot, const uint8_
 void paxos_persist_chosen(paxos *p, uint64_t slot, const uint8_t *v, size_t len);
 void paxos_persist_replace_all(paxos *p);
 int paxos_recover(paxos *p, const uint8_t *bytes, size_t len, int *torn_tail);
+
+/* snapshot.c */
+void paxos_snap_free(paxos *p);
+int paxos_snap_taken(paxos *p, const ctk_event *ev); /* step(SNAPSHOT) */
+void paxos_snap_output(paxos *p, ctk_output *out);   /* snapshot_wanted, restore */
+int paxos_snap_apply_record(paxos *p, uint64_t index, uint64_t base, const uint8_t *data,
+                            size_t len);
+void paxos_snap_recovered(paxos *p);
+/* A peer asked for slots from `slot` on: 1 when they are gone and the snapshot went instead. */
+int paxos_snap_offer(paxos *p, int to, uint64_t slot);
+void paxos_snap_recv_chunk(paxos *p, int from, const paxos_msg *m);
+void paxos_snap_recv_pull(paxos *p, int from, const paxos_msg *m);
 
 #endif /* CTK_PAXOS_INTERNAL_H */

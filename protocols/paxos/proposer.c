@@ -63,7 +63,8 @@ static paxos_proposal *free_proposal(paxos *p) {
 }
 
 static int slot_chosen(const paxos *p, uint64_t slot) {
-  return slot <= p->n_slots && p->slots[slot - 1].chosen;
+  const paxos_slot *s = paxos_slot_at(p, slot);
+  return slot <= p->base || (s && s->chosen);
 }
 
 /* The next slot no proposal of this node holds and not known chosen. */
@@ -99,9 +100,10 @@ void paxos_pump(paxos *p) {
 /* The slot of this proposal is chosen: its command is done if the chosen value is the command,
  * else the command goes back to the queue for a later slot. */
 static void finish(paxos *p, paxos_proposal *pr) {
-  const paxos_value *v = &p->slots[pr->slot - 1].value;
+  const paxos_slot *s = paxos_slot_at(p, pr->slot); /* NULL: in a snapshot, value unknown */
+  const paxos_value *v = s ? &s->value : NULL;
   if (pr->has_own &&
-      !(v->len == pr->own.len && (v->len == 0 || !memcmp(v->data, pr->own.data, v->len))))
+      !(v && v->len == pr->own.len && (v->len == 0 || !memcmp(v->data, pr->own.data, v->len))))
     requeue(p, &pr->own);
   paxos_value_free(&pr->own);
   paxos_value_free(&pr->best);
@@ -113,6 +115,11 @@ static void finish(paxos *p, paxos_proposal *pr) {
 void paxos_proposals_chosen(paxos *p, uint64_t slot) {
   paxos_proposal *pr = find(p, slot);
   if (pr) finish(p, pr);
+}
+
+void paxos_proposals_snapshot(paxos *p, uint64_t upto) {
+  for (int64_t i = 0; i < p->opt.max_inflight_slots; i++)
+    if (p->proposals[i].active && p->proposals[i].slot <= upto) finish(p, &p->proposals[i]);
 }
 
 /* Beaten by a higher ballot: wait a random time, so that dueling proposers stop dueling. */
