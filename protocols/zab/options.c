@@ -17,12 +17,20 @@ const ctk_option_spec zab_option_specs[ZAB_N_OPTIONS] = {
      "deciding"},
     {"snap_threshold", CTK_OPTION_INT, offsetof(ctk_zab_options, snap_threshold), 500, 0, 0,
      1000000000,
-     "a follower missing more proposals than this is synchronized by SNAP (the leader's whole "
-     "history at once) instead of DIFF"},
+     "a follower missing more proposals than this is synchronized by SNAP (the leader's "
+     "snapshot, then the history after it) instead of DIFF"},
     {"reorder_window_ms", CTK_OPTION_INT, offsetof(ctk_zab_options, reorder_window_ms), 25, 0, 0,
      60000,
      "how long a follower holds the leader's messages that overtook a missing one (as TCP "
      "would) before it deems the connection broken and synchronizes again; 0: at once"},
+    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_zab_options, snapshot_every), 10000, 0, 0,
+     1000000000,
+     "committed proposals between two snapshots of the state machine, after which the history "
+     "before the snapshot is dropped from memory and durable bytes; 0: never"},
+    {"snapshot_keep", CTK_OPTION_INT, offsetof(ctk_zab_options, snapshot_keep), 100, 0, 0,
+     1000000000,
+     "proposals kept in the history behind a snapshot, so that a follower slightly behind is "
+     "synchronized by DIFF rather than SNAP"},
 };
 
 const size_t zab_n_option_specs = sizeof zab_option_specs / sizeof zab_option_specs[0];
