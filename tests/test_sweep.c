@@ -181,6 +181,13 @@ static void test_zab_regression_seeds(void **state) {
   replay_passes("zab-sweep-3.toml", 1782);
 }
 
+/* EPaxos with a snapshot every 30 executions: pruning of instances executed everywhere, restarts
+ * from a snapshot's cut (prune.c). */
+static void test_epaxos_snapshot_sweep_100_seeds(void **state) {
+  (void)state;
+  expect_clean("epaxos-snapshot-sweep.toml", 100);
+}
+
 /* EPaxos on 5 nodes (300 seeds) and 3 nodes (200 seeds), with a third of the commands on one hot
  * key: random crashes and restarts of command leaders mid-PreAccept and mid-Accept, one-way
  * partitions, loss, isolation, slow nodes. Besides linearizability, the simulator checks directly
@@ -243,6 +250,7 @@ int main(void) {
       cmocka_unit_test(test_zab_sweep_3_nodes_200_seeds),
       cmocka_unit_test(test_zab_regression_seeds),
       cmocka_unit_test(test_zab_snapshot_sweep_100_seeds),
+      cmocka_unit_test(test_epaxos_snapshot_sweep_100_seeds),
       cmocka_unit_test(test_epaxos_sweep_300_seeds),
       cmocka_unit_test(test_epaxos_sweep_3_nodes_200_seeds),
       cmocka_unit_test(test_epaxos_regression_seeds),
