@@ -67,8 +67,7 @@ static int apply_record(epaxos *p, const uint8_t *payload, size_t len) {
   for (int q = 0; q < n_deps && q < CTK_MAX_NODES; q++) deps[q] = wire_get_u64(&r);
   size_t cmd_len = 0;
   const uint8_t *cmd = wire_get_blob(&r, CTK_MAX_COMMAND_BYTES, &cmd_len);
-  if (!wire_reader_done(&r) || (version != 1 && version != DURABLE_VERSION) ||
-      type != REC_INSTANCE)
+  if (!wire_reader_done(&r) || (version != 1 && version != DURABLE_VERSION) || type != REC_INSTANCE)
     return CTK_ERR_CORRUPT;
   if (leader >= p->n || num == 0 || num >= EP_MAX_INST || status > EP_COMMITTED || eq > 1 ||
       has_cmd > 1 || n_deps != (has_cmd ? p->n : 0) || (!has_cmd && cmd_len) ||

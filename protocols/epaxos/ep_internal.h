@@ -33,7 +33,7 @@ extern const ctk_option_spec ep_option_specs[EP_N_OPTIONS];
 #define EP_MAX_QUEUE      1024
 #define EP_MAX_RECOVERIES 64 /* explicit prepares in flight at once */
 #define EP_CATCHUP_BATCH  64
-#define EP_CHUNK          256 /* instances allocated at once */
+#define EP_CHUNK          256          /* instances allocated at once */
 #define EP_MAX_CUT_EXTRA  (1u << 16)   /* instances executed above the floors, in a snapshot */
 #define EP_MAX_SNAPSHOT   (1ull << 32) /* bytes of one state machine snapshot */
 
@@ -74,7 +74,7 @@ typedef struct ep_msg {
   int n_deps; /* 0 or the cluster size */
   uint64_t deps[CTK_MAX_NODES];
   uint64_t floors[CTK_MAX_NODES]; /* CATCHUP only: n_deps of them */
-  const uint8_t *cmd; /* borrowed from the input; has_cmd with length 0 is a no-op */
+  const uint8_t *cmd;             /* borrowed from the input; has_cmd with length 0 is a no-op */
   size_t cmd_len;
 } ep_msg;
 

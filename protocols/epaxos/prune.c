@@ -251,7 +251,8 @@ int ep_snapshot_recover_done(epaxos *p) {
     p->exec_floor[q] = p->snap_floor[q];
   }
   for (size_t k = 0; k < p->n_snap_extra; k++) {
-    ep_inst *x = ep_inst_find(p, (int)(p->snap_extra[k] >> 56), p->snap_extra[k] & 0xFFFFFFFFFFFFFFull);
+    ep_inst *x =
+        ep_inst_find(p, (int)(p->snap_extra[k] >> 56), p->snap_extra[k] & 0xFFFFFFFFFFFFFFull);
     if (!x || x->status != EP_COMMITTED) return CTK_ERR_CORRUPT;
     x->executed = 1;
   }

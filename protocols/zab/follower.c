@@ -122,7 +122,8 @@ static void recv_newleader(zab *z, const zab_msg *m) {
     zab_start_looking(z); /* it would change what we committed: never follow it */
     return;
   }
-  if (zab_snapshot_receiving(z) || z->hist.n != m->length || zab_history_last(&z->hist) != m->zxid) {
+  if (zab_snapshot_receiving(z) || z->hist.n != m->length ||
+      zab_history_last(&z->hist) != m->zxid) {
     open_session(z, 1);
     return;
   }

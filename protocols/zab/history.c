@@ -68,7 +68,7 @@ void zab_history_rebase(zab_history *h, uint64_t base, uint64_t base_zxid) {
 }
 
 uint64_t zab_history_count_below(const zab_history *h, uint64_t zxid) {
-  if (zxid <= h->base_zxid) return 0; /* somewhere in the compacted prefix: unknown */
+  if (zxid <= h->base_zxid) return 0;   /* somewhere in the compacted prefix: unknown */
   uint64_t lo = 0, hi = h->n - h->base; /* zxids strictly increase: a binary search */
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
