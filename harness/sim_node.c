@@ -192,6 +192,8 @@ static void node_hold(ctk_simulator *self, int i, const ctk_output *out) {
     node->cap_held_commits = cap;
   }
   if (out->restore_index) {
+    /* The commits that follow continue after the snapshot: the agreement check too. */
+    node->committed = out->restore_index;
     sim_held_commit *h = &node->held_commits[node->n_held_commits++];
     *h = (sim_held_commit){HELD_RESTORE, out->restore_index,
                            copy_bytes(out->restore.data, out->restore.len),
@@ -233,10 +235,9 @@ static void node_restore(ctk_simulator *self, int i, const sim_held_commit *r) {
   node->committed = r->index;
   self->stats.snapshots_restored++;
   node->applied = r->index;
-  /* A snapshot is known by its bytes and its index: the same bytes stand at two indexes when the
-   * later commits changed nothing in the store (a retried write answered from the session table)
-   * while the per-key order check counted them (multipaxos-snapshot-sweep seed 147). */
-  sim_order_snapshot_restored(self, i, XXH3_64bits_withSeed(r->data, r->len, r->index));
+  /* Known by its bytes and its index (sim_order.c): the same bytes stand at two indexes when the
+   * later commits changed nothing in the store (multipaxos-snapshot-sweep seed 147). */
+  sim_order_snapshot_restored(self, i, XXH3_64bits(r->data, r->len), r->index);
   sim_trace(self, "n%d RESTORE snapshot through index %" PRIu64 " (%u bytes)", i, r->index, r->len);
 }
 
@@ -257,7 +258,7 @@ static void node_snapshot(ctk_simulator *self, int i, uint64_t index) {
     return sim_violation(self, "simulator out of memory");
   self->stats.snapshots_taken++;
   if (len > self->stats.snapshot_bytes_max) self->stats.snapshot_bytes_max = len;
-  sim_order_snapshot_taken(self, i, XXH3_64bits_withSeed(bytes, len, index));
+  sim_order_snapshot_taken(self, i, XXH3_64bits(bytes, len), index);
   inbox_push_front(self, i,
                    (sim_input){.kind = CTK_EVENT_SNAPSHOT,
                                .from = -1,

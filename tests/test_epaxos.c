@@ -40,6 +40,7 @@ typedef struct node {
   uint64_t deadline_us;
   char commits[MAX_COMMITS][64]; /* "key=value" in execution order */
   int n_commits;
+  int restored; /* snapshots restored */
 } node;
 
 static node nodes[5];
@@ -51,8 +52,24 @@ static int blocked[5][5]; /* blocked[from][to]: messages dropped */
 static uint64_t client_seq;
 static ctk_epaxos_options options;
 
+/* The "state machine" of a node is its list of commits; a snapshot is that list, one per line. */
+static void restore_commits(node *nd, const ctk_output *out) {
+  nd->n_commits = 0;
+  const char *s = (const char *)out->restore.data, *end = s + out->restore.len;
+  while (s < end) {
+    const char *nl = memchr(s, '\n', (size_t)(end - s));
+    assert_non_null(nl);
+    assert_true(nd->n_commits < MAX_COMMITS);
+    snprintf(nd->commits[nd->n_commits++], 64, "%.*s", (int)(nl - s), s);
+    s = nl + 1;
+  }
+  assert_int_equal((uint64_t)nd->n_commits, out->restore_index);
+  nd->restored++;
+}
+
 static void handle_output(int i, const ctk_output *out) {
   node *nd = &nodes[i];
+  if (out->restore_index) restore_commits(nd, out);
   if (out->persist_replace) nd->disk_len = 0;
   assert_true(nd->disk_len + out->persist.len <= MAX_DISK);
   if (out->persist.len) memcpy(nd->disk + nd->disk_len, out->persist.data, out->persist.len);
@@ -81,7 +98,22 @@ static int step(int i, ctk_event_kind kind, int from, const void *data, size_t l
   ctk_event ev = {.kind = kind, .now_us = now_us, .from = from, .bytes = {data, len}};
   ctk_output out;
   int rc = ctk_epaxos_protocol.step(nodes[i].p, &ev, &out);
-  if (rc == CTK_OK) handle_output(i, &out);
+  if (rc != CTK_OK) return rc;
+  handle_output(i, &out);
+  if (out.snapshot_wanted) { /* answered at once, as the hosts do */
+    node *nd = &nodes[i];
+    assert_int_equal(out.snapshot_wanted, (uint64_t)nd->n_commits);
+    static char snap[MAX_COMMITS * 65];
+    size_t len = 0;
+    for (int k = 0; k < nd->n_commits; k++)
+      len += (size_t)snprintf(snap + len, sizeof snap - len, "%s\n", nd->commits[k]);
+    ctk_event sev = {.kind = CTK_EVENT_SNAPSHOT,
+                     .now_us = now_us,
+                     .bytes = {(const uint8_t *)snap, len},
+                     .index = out.snapshot_wanted};
+    assert_int_equal(ctk_epaxos_protocol.step(nd->p, &sev, &out), CTK_OK);
+    handle_output(i, &out);
+  }
   return rc;
 }
 
@@ -91,6 +123,7 @@ static void boot(int i) {
   nodes[i].p = ctk_epaxos_protocol.create(&c, &options, err, sizeof err);
   assert_non_null(nodes[i].p);
   nodes[i].n_commits = 0;
+  nodes[i].restored = 0;
   nodes[i].down = 0;
   assert_int_equal(step(i, CTK_EVENT_START, 0, nodes[i].disk, nodes[i].disk_len), CTK_OK);
 }
@@ -437,6 +470,124 @@ static void test_restart_reexecutes_same_order(void **state) {
   }
 }
 
+/* ---- snapshots and pruning (prune.c) ---- */
+
+/* The value each key ends with at node i (from its commits in execution order). */
+static void final_values(int i, char out[8][64]) {
+  for (int k = 0; k < 8; k++) out[k][0] = 0;
+  for (int c = 0; c < nodes[i].n_commits; c++) {
+    const char *kv = nodes[i].commits[c];
+    assert_true(kv[0] == 'k' && kv[1] >= '0' && kv[1] < '8');
+    snprintf(out[kv[1] - '0'], 64, "%s", kv);
+  }
+}
+
+static uint64_t held(int i) {
+  uint64_t n = 0;
+  for (int q = 0; q < n_nodes; q++) n += nodes[i].p->known[q] - nodes[i].p->pruned[q];
+  return n;
+}
+
+/* Instances executed at every node and covered by a snapshot are dropped: what a node holds stays
+ * near snapshot_every however long it runs, and so do its durable bytes. A restart restores the
+ * snapshot, executes only what follows its cut, and ends in the same state. */
+static void test_pruning_bounds_instances_and_restart(void **state) {
+  (void)state;
+  for (int i = 0; i < n_nodes; i++) crash(i);
+  options.snapshot_every = 20;
+  for (int i = 0; i < n_nodes; i++) {
+    nodes[i].disk_len = 0;
+    boot(i);
+  }
+  char key[8], value[16];
+  size_t disk_max = 0;
+  for (int round = 0; round < 20; round++) {
+    for (int c = 0; c < 10; c++) {
+      snprintf(key, sizeof key, "k%d", (round + c) % 8);
+      snprintf(value, sizeof value, "%d", round * 10 + c);
+      put(c % n_nodes, key, value);
+    }
+    run_until(now_us + 200000);
+    for (int i = 0; i < n_nodes; i++) {
+      assert_int_equal(nodes[i].n_commits, (round + 1) * 10);
+      if (round >= 5) assert_true(held(i) <= 60);
+      if (nodes[i].disk_len > disk_max) disk_max = nodes[i].disk_len;
+    }
+  }
+  for (int i = 0; i < n_nodes; i++) {
+    assert_true(nodes[i].p->snap_index >= 180);
+    for (int q = 0; q < n_nodes; q++) assert_true(nodes[i].p->pruned[q] > 40);
+    assert_null(inst(i, 0, 1)); /* pruned: a late message about it cannot recreate it */
+  }
+  assert_true(disk_max < 16384); /* 200 instances of ~100 bytes each, far fewer kept */
+  /* A late duplicate PreAccept of a pruned instance is ignored, not answered. */
+  ep_msg late = {.type = EP_MSG_PREACCEPT, .leader = 0, .inst = 1, .has_cmd = 1, .n_deps = 3};
+  wire_writer w;
+  wire_writer_init(&w);
+  ep_msg_encode(&w, &late);
+  size_t before = q_len;
+  assert_int_equal(step(1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_OK);
+  assert_int_equal(q_len, before);
+  assert_null(inst(1, 0, 1));
+  wire_writer_free(&w);
+  /* Restart every node from its durable bytes: each restores its snapshot. */
+  char want[8][64];
+  final_values(0, want);
+  for (int i = 0; i < n_nodes; i++) crash(i);
+  q_len = 0;
+  for (int i = 0; i < n_nodes; i++) {
+    boot(i);
+    assert_int_equal(nodes[i].restored, 1);
+  }
+  run_until(now_us + 1000000);
+  for (int i = 0; i < n_nodes; i++) {
+    assert_int_equal(nodes[i].n_commits, 200);
+    char got[8][64];
+    final_values(i, got);
+    for (int k = 0; k < 8; k++) assert_string_equal(got[k], want[k]);
+  }
+  /* and they go on together */
+  put(1, "k3", "after");
+  run_until(now_us + 300000);
+  for (int i = 0; i < n_nodes; i++) {
+    assert_int_equal(nodes[i].n_commits, 201);
+    assert_string_equal(nodes[i].commits[200], "k3=after");
+  }
+  options.snapshot_every = 0;
+}
+
+/* A node that is down stops the pruning everywhere (nothing it may still need is dropped), and
+ * catches up from its peers' instances when it is back. */
+static void test_down_node_holds_pruning_back(void **state) {
+  (void)state;
+  for (int i = 0; i < n_nodes; i++) crash(i);
+  options.snapshot_every = 10;
+  for (int i = 0; i < n_nodes; i++) {
+    nodes[i].disk_len = 0;
+    boot(i);
+  }
+  put(0, "k1", "a");
+  run_until(now_us + 300000);
+  crash(2);
+  char value[16];
+  for (int c = 0; c < 60; c++) {
+    snprintf(value, sizeof value, "%d", c);
+    put(c % 2, c % 3 ? "k1" : "k2", value);
+    if (c % 10 == 9) run_until(now_us + 200000);
+  }
+  /* nodes 0 and 1 took snapshots but kept what node 2 has not executed */
+  assert_true(nodes[0].p->snap_index >= 50);
+  assert_true(nodes[0].p->pruned[0] <= 1 && nodes[0].p->pruned[1] == 0);
+  boot(2);
+  run_until(now_us + 2000000);
+  assert_int_equal(nodes[2].n_commits, 61);
+  char want[8][64], got[8][64];
+  final_values(0, want);
+  final_values(2, got);
+  for (int k = 0; k < 8; k++) assert_string_equal(got[k], want[k]);
+  options.snapshot_every = 0;
+}
+
 /* ---- hostile input ---- */
 
 static void test_malformed_rejected(void **state) {
@@ -519,6 +670,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_unknown_dependency_recovered_as_noop, setup5, teardown),
       cmocka_unit_test_setup_teardown(test_crashed_leaders_command_recovered_later, setup5,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_pruning_bounds_instances_and_restart, setup3, teardown),
+      cmocka_unit_test_setup_teardown(test_down_node_holds_pruning_back, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_restart_reexecutes_same_order, setup5, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_rejected, setup5, teardown),
       cmocka_unit_test(test_sim_fast_path_without_conflicts),

@@ -38,6 +38,8 @@ typedef struct cluster {
   size_t durable_len[MAXN];
   uint64_t deadline[MAXN];
   uint64_t applied[MAXN];
+  int restored[MAXN];           /* snapshots restored (output.restore) */
+  char store[MAXN][32];         /* the "state machine": the last command applied, or restored */
   char committed[MAXN][64][16]; /* command emitted at each position */
   int seen[16][MAXN];           /* messages delivered, by type and receiver */
   qmsg q[8192];
@@ -45,6 +47,13 @@ typedef struct cluster {
 } cluster;
 
 static void absorb(cluster *c, int i, const ctk_output *out) {
+  if (out->restore_index) { /* the host replaces its state machine, commits go on after it */
+    assert_true(out->restore.len < sizeof c->store[i]);
+    memcpy(c->store[i], out->restore.data, out->restore.len);
+    c->store[i][out->restore.len] = 0;
+    c->applied[i] = out->restore_index;
+    c->restored[i]++;
+  }
   if (out->persist.len || out->persist_replace) {
     size_t base = out->persist_replace ? 0 : c->durable_len[i];
     c->durable[i] = realloc(c->durable[i], base + out->persist.len + 1);
@@ -63,6 +72,8 @@ static void absorb(cluster *c, int i, const ctk_output *out) {
   for (size_t k = 0; k < out->n_commits; k++) {
     assert_int_equal(out->commits[k].index, c->applied[i] + 1);
     c->applied[i] = out->commits[k].index;
+    snprintf(c->store[i], sizeof c->store[i], "%.*s", (int)out->commits[k].command.len,
+             (const char *)out->commits[k].command.data);
     if (c->applied[i] < 64) {
       /* a position committed once is committed again (after a restart) with the same command */
       char now[16];
@@ -80,7 +91,20 @@ static int step(cluster *c, int i, ctk_event_kind kind, int from, const void *by
   ctk_event ev = {.kind = kind, .now_us = c->now, .from = from, .bytes = {bytes, len}};
   ctk_output out;
   int rc = ctk_zab_protocol.step(c->p[i], &ev, &out);
-  if (rc == CTK_OK) absorb(c, i, &out);
+  if (rc != CTK_OK) return rc;
+  absorb(c, i, &out);
+  if (out.snapshot_wanted) {
+    /* The host's answer at once: the "state machine" (the last command applied) at that index. */
+    assert_int_equal(out.snapshot_wanted, c->applied[i]);
+    char snap[32];
+    snprintf(snap, sizeof snap, "%s", c->store[i]);
+    ctk_event sev = {.kind = CTK_EVENT_SNAPSHOT,
+                     .now_us = c->now,
+                     .bytes = {(const uint8_t *)snap, strlen(snap)},
+                     .index = out.snapshot_wanted};
+    assert_int_equal(ctk_zab_protocol.step(c->p[i], &sev, &out), CTK_OK);
+    absorb(c, i, &out);
+  }
   return rc;
 }
 
@@ -90,6 +114,7 @@ static void boot(cluster *c, int i) {
   c->p[i] = ctk_zab_protocol.create(&cfg, &c->opt, err, sizeof err);
   assert_non_null(c->p[i]);
   c->applied[i] = 0;
+  c->store[i][0] = 0;
   c->down[i] = 0;
   assert_int_equal(step(c, i, CTK_EVENT_START, 0, c->durable[i], c->durable_len[i]), CTK_OK);
 }
@@ -341,8 +366,9 @@ static void test_crash_before_commit_no_quorum_truncated(void **state) {
   cluster_free(&c);
 }
 
-/* A follower that misses more than snap_threshold proposals gets the leader's history by SNAP,
- * installed at once; one that misses fewer gets a DIFF. */
+/* A follower that misses more than snap_threshold proposals gets SNAP (with no snapshot taken:
+ * an empty one, then the whole history by one DIFF), installed at once; one that misses fewer
+ * gets a DIFF. */
 static void test_far_behind_follower_gets_snap(void **state) {
   (void)state;
   cluster c;
@@ -361,7 +387,8 @@ static void test_far_behind_follower_gets_snap(void **state) {
   boot(&c, 0);
   run_for(&c, 1000);
   assert_true(c.seen[ZAB_MSG_SNAP][0] >= 1);
-  assert_int_equal(c.seen[ZAB_MSG_DIFF][0], diffs_before);
+  assert_int_equal(c.seen[ZAB_MSG_DIFF][0], diffs_before + c.seen[ZAB_MSG_SNAP][0]);
+  assert_int_equal(c.restored[0], 0); /* nothing to restore from an empty snapshot at 0 */
   assert_int_equal(c.applied[0], 10);
   assert_string_equal(c.committed[0][10], "c10");
   /* installed durably in one piece: a restart recovers all ten */
@@ -567,6 +594,111 @@ static void test_malformed_rejected(void **state) {
   cluster_free(&c);
 }
 
+/* Snapshots: three nodes, a snapshot every 20 commits with 5 kept behind it. */
+static void snapshot_cluster(cluster *c) {
+  cluster_init(c, 3, -1);
+  c->opt.snapshot_every = 20;
+  c->opt.snapshot_keep = 5;
+  for (int i = 0; i < 3; i++) {
+    ctk_zab_protocol.destroy(c->p[i]);
+    boot(c, i);
+  }
+  run_for(c, 200);
+  assert_int_equal(leader_of(c), 2);
+}
+
+static void commands(cluster *c, int leader, int from, int to) {
+  char cmd[16];
+  for (int k = from; k <= to; k++) {
+    snprintf(cmd, sizeof cmd, "c%d", k);
+    command(c, leader, cmd);
+    if (k % 10 == 0) run_for(c, 10);
+  }
+  run_for(c, 100);
+}
+
+/* The history and the durable bytes stay bounded over a long run: what is held past the
+ * snapshot stays below snapshot_every + snapshot_keep (+ the uncommitted tail). */
+static void test_snapshot_bounds_history(void **state) {
+  (void)state;
+  cluster c;
+  snapshot_cluster(&c);
+  size_t durable_max = 0;
+  for (int round = 0; round < 50; round++) {
+    commands(&c, 2, round * 20 + 1, round * 20 + 20);
+    for (int i = 0; i < 3; i++) {
+      ctk_status s = status_of(&c, i);
+      assert_int_equal(s.commit_index, (uint64_t)round * 20 + 20);
+      assert_true(s.snapshot_index + 20 > s.commit_index);
+      assert_true(c.p[i]->hist.n - c.p[i]->hist.base <= 20 + 5 + 1);
+      if (c.durable_len[i] > durable_max) durable_max = c.durable_len[i];
+    }
+  }
+  /* a thousand commits, yet the durable bytes hold a few dozen proposals */
+  assert_true(durable_max < 4096);
+  assert_int_equal(c.restored[0] + c.restored[1] + c.restored[2], 0);
+  cluster_free(&c);
+}
+
+/* A follower down while many snapshots' worth of commits happen catches up from the leader's
+ * snapshot (SNAP, then DIFF of the rest), restores it, and commits on from there; it survives a
+ * restart from its durable bytes, which then hold the snapshot. */
+static void test_snapshot_catch_up_and_restart(void **state) {
+  (void)state;
+  cluster c;
+  snapshot_cluster(&c);
+  commands(&c, 2, 1, 10);
+  crash(&c, 0);
+  commands(&c, 2, 11, 130);
+  assert_true(c.p[2]->hist.base > 10); /* what node 0 misses is gone from the leader's history */
+  boot(&c, 0);
+  run_for(&c, 1000);
+  assert_true(c.seen[ZAB_MSG_SNAP][0] >= 1);
+  assert_int_equal(c.restored[0], 1);
+  assert_int_equal(c.applied[0], 130);
+  assert_string_equal(c.store[0], "c130");
+  assert_int_equal(status_of(&c, 0).snapshot_index, c.p[2]->snap_index);
+  commands(&c, 2, 131, 135);
+  assert_int_equal(c.applied[0], 135);
+  assert_string_equal(c.store[0], "c135");
+  /* restart: the host restores the durable snapshot, commits follow from after it */
+  uint64_t snap = status_of(&c, 0).snapshot_index;
+  assert_true(snap >= 120);
+  crash(&c, 0);
+  boot(&c, 0);
+  assert_int_equal(c.restored[0], 2);
+  assert_int_equal(status_of(&c, 0).snapshot_index, snap);
+  run_for(&c, 1000);
+  assert_int_equal(c.applied[0], 135);
+  assert_string_equal(c.store[0], "c135");
+  /* the leader restarts too: a new leader, and the old one rejoins from its own snapshot */
+  crash(&c, 2);
+  run_for(&c, 2000);
+  int leader = leader_of(&c);
+  assert_true(leader == 0 || leader == 1);
+  boot(&c, 2);
+  assert_int_equal(c.restored[2], 1);
+  run_for(&c, 1000);
+  commands(&c, leader, 136, 160);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(c.applied[i], 160);
+    assert_string_equal(c.store[i], "c160");
+  }
+  /* corrupt snapshot bytes are refused at start */
+  crash(&c, 1);
+  size_t at = c.durable_len[1] / 2;
+  c.durable[1][at] ^= 0x40;
+  ctk_node_config cfg = {.node_id = 1, .n_nodes = 3, .seed = 11};
+  char err[160];
+  ctk_proto *p = ctk_zab_protocol.create(&cfg, &c.opt, err, sizeof err);
+  ctk_event ev = {.kind = CTK_EVENT_START, .bytes = {c.durable[1], c.durable_len[1]}};
+  ctk_output out;
+  assert_int_equal(ctk_zab_protocol.step(p, &ev, &out), CTK_ERR_CORRUPT);
+  ctk_zab_protocol.destroy(p);
+  c.durable[1][at] ^= 0x40;
+  cluster_free(&c);
+}
+
 static void test_options(void **state) {
   (void)state;
   ctk_zab_options o;
@@ -604,6 +736,8 @@ int main(void) {
       cmocka_unit_test(test_epochs_survive_restart),
       cmocka_unit_test(test_durable_torn_and_corrupt),
       cmocka_unit_test(test_malformed_rejected),
+      cmocka_unit_test(test_snapshot_bounds_history),
+      cmocka_unit_test(test_snapshot_catch_up_and_restart),
       cmocka_unit_test(test_options),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,8 @@
  * using some of the fields:
  *
  *   version u8, type u8, leader u8, inst u64, ballot u64, flags u8 (ok 1, eq 2, has_cmd 4),
- *   status u8, promised u64, vballot u64, seq u64, n_deps u8, deps u64 * n_deps, cmd blob
+ *   status u8, promised u64, vballot u64, seq u64, n_deps u8, deps u64 * n_deps,
+ *   [CATCHUP only: floors u64 * n_deps,] cmd blob
  *
  * Messages are untrusted: decoding checks every field it can without the instance (ranges,
  * flags, lengths); epaxos.c checks what needs the cluster size. */
@@ -26,6 +27,8 @@ void ep_msg_encode(wire_writer *w, const ep_msg *m) {
   wire_put_u64(w, m->seq);
   wire_put_u8(w, (uint8_t)m->n_deps);
   for (int i = 0; i < m->n_deps; i++) wire_put_u64(w, m->deps[i]);
+  if (m->type == EP_MSG_CATCHUP)
+    for (int i = 0; i < m->n_deps; i++) wire_put_u64(w, m->floors[i]);
   wire_put_blob(w, m->cmd, m->cmd_len);
 }
 
@@ -55,6 +58,11 @@ int ep_msg_decode(const uint8_t *bytes, size_t len, ep_msg *out) {
     m.deps[i] = wire_get_u64(&r);
     if (m.deps[i] >= EP_MAX_INST) return CTK_ERR_MALFORMED;
   }
+  if (m.type == EP_MSG_CATCHUP)
+    for (int i = 0; i < n_deps; i++) {
+      m.floors[i] = wire_get_u64(&r);
+      if (m.floors[i] > m.deps[i]) return CTK_ERR_MALFORMED; /* executed only once committed */
+    }
   m.cmd = wire_get_blob(&r, CTK_MAX_COMMAND_BYTES, &m.cmd_len);
   if (!wire_reader_done(&r)) return CTK_ERR_MALFORMED;
   m.ok = (flags & FLAG_OK) != 0;

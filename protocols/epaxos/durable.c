@@ -9,14 +9,16 @@
  * Replaying keeps the last snapshot of each instance (a committed one stays committed). This is
  * what the paper asks a replica to remember across a crash: its promises, what it preaccepted or
  * accepted, and what it knows committed; the execution state is volatile, and a restarted node
- * executes every committed command again from the first. */
+ * executes every committed command again from the first, or from the snapshot's cut when the
+ * bytes start with one (prune.c: SNAPSHOT records, then the instances past the pruned floors).
+ * Version 2 added SNAPSHOT; version 1 bytes are still read. */
 #include <string.h>
 
 #include "common/record.h"
 #include "ep_internal.h"
 
-#define DURABLE_VERSION 1
-enum { REC_INSTANCE = 1 };
+#define DURABLE_VERSION 2
+enum { REC_INSTANCE = 1, REC_SNAPSHOT = 2 };
 
 void ep_persist_inst(epaxos *p, const ep_inst *in) {
   size_t pos = record_begin(&p->persist, DURABLE_VERSION, REC_INSTANCE);
@@ -36,12 +38,14 @@ void ep_persist_inst(epaxos *p, const ep_inst *in) {
   record_end(w, pos);
 }
 
-/* After a torn tail, records appended behind the garbage would be lost: rewrite everything. */
+/* After a torn tail, records appended behind the garbage would be lost: rewrite everything (the
+ * same after a snapshot, without what it lets go). */
 void ep_persist_replace_all(epaxos *p) {
   wire_writer_reset(&p->persist);
   p->persist_replace = 1;
+  ep_persist_snapshot(p, DURABLE_VERSION, REC_SNAPSHOT);
   for (int q = 0; q < p->n; q++)
-    for (uint64_t i = 1; i <= p->known[q]; i++) {
+    for (uint64_t i = p->pruned[q] + 1; i <= p->known[q]; i++) {
       const ep_inst *in = ep_inst_find(p, q, i);
       if (in && (in->status != EP_NONE || in->ballot)) ep_persist_inst(p, in);
     }
@@ -51,6 +55,7 @@ static int apply_record(epaxos *p, const uint8_t *payload, size_t len) {
   wire_reader r;
   wire_reader_init(&r, payload, len);
   uint8_t version = wire_get_u8(&r), type = wire_get_u8(&r);
+  if (version == DURABLE_VERSION && type == REC_SNAPSHOT) return ep_snapshot_recover_record(p, &r);
   uint8_t leader = wire_get_u8(&r);
   uint64_t num = wire_get_u64(&r);
   uint8_t status = wire_get_u8(&r), eq = wire_get_u8(&r);
@@ -62,7 +67,7 @@ static int apply_record(epaxos *p, const uint8_t *payload, size_t len) {
   for (int q = 0; q < n_deps && q < CTK_MAX_NODES; q++) deps[q] = wire_get_u64(&r);
   size_t cmd_len = 0;
   const uint8_t *cmd = wire_get_blob(&r, CTK_MAX_COMMAND_BYTES, &cmd_len);
-  if (!wire_reader_done(&r) || version != DURABLE_VERSION || type != REC_INSTANCE)
+  if (!wire_reader_done(&r) || (version != 1 && version != DURABLE_VERSION) || type != REC_INSTANCE)
     return CTK_ERR_CORRUPT;
   if (leader >= p->n || num == 0 || num >= EP_MAX_INST || status > EP_COMMITTED || eq > 1 ||
       has_cmd > 1 || n_deps != (has_cmd ? p->n : 0) || (!has_cmd && cmd_len) ||
@@ -71,6 +76,7 @@ static int apply_record(epaxos *p, const uint8_t *payload, size_t len) {
     return CTK_ERR_CORRUPT;
   for (int q = 0; q < n_deps; q++)
     if (deps[q] >= EP_MAX_INST) return CTK_ERR_CORRUPT;
+  if (num <= p->pruned[leader]) return CTK_ERR_CORRUPT; /* the snapshot let it go */
   ep_inst *in = ep_inst_get(p, leader, num);
   if (!in) return p->out_of_memory ? CTK_ERR_NOMEM : CTK_ERR_CORRUPT;
   ep_see_ballot(p, ballot);
@@ -98,5 +104,6 @@ static int replay_one(void *p, const uint8_t *payload, size_t len) {
 }
 
 int ep_recover(epaxos *p, const uint8_t *bytes, size_t len, int *torn_tail) {
-  return record_replay(bytes, len, replay_one, p, torn_tail);
+  int rc = record_replay(bytes, len, replay_one, p, torn_tail);
+  return rc == CTK_OK ? ep_snapshot_recover_done(p) : rc;
 }

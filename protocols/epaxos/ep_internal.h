@@ -8,6 +8,7 @@
  *   recovery.c  explicit prepare of instances whose leader went quiet, and the recovery rules
  *   execute.c   the dependency graph of committed commands, executed by Tarjan's SCCs
  *   durable.c   the persisted instance records and recovery from them
+ *   prune.c     snapshots of the state machine, and which executed instances may be dropped
  */
 #ifndef CTK_EP_INTERNAL_H
 #define CTK_EP_INTERNAL_H
@@ -20,7 +21,7 @@
 #include "../common/wire.h"
 #include "epaxos.h"
 
-#define EP_N_OPTIONS 7
+#define EP_N_OPTIONS 8
 extern const ctk_option_spec ep_option_specs[EP_N_OPTIONS];
 
 /* Bounds. Instance numbers of one command leader further than EP_WINDOW past what this node has
@@ -32,7 +33,9 @@ extern const ctk_option_spec ep_option_specs[EP_N_OPTIONS];
 #define EP_MAX_QUEUE      1024
 #define EP_MAX_RECOVERIES 64 /* explicit prepares in flight at once */
 #define EP_CATCHUP_BATCH  64
-#define EP_CHUNK          256 /* instances allocated at once */
+#define EP_CHUNK          256          /* instances allocated at once */
+#define EP_MAX_CUT_EXTRA  (1u << 16)   /* instances executed above the floors, in a snapshot */
+#define EP_MAX_SNAPSHOT   (1ull << 32) /* bytes of one state machine snapshot */
 
 static inline uint64_t ep_ballot(uint64_t round, int id) { return round << 8 | (uint64_t)id; }
 static inline uint64_t ep_round(uint64_t ballot) { return ballot >> 8; }
@@ -44,7 +47,7 @@ enum { EP_NONE = 0, EP_PREACCEPTED, EP_ACCEPTED, EP_COMMITTED };
 
 /* ---- codec.c ---- */
 
-#define EP_WIRE_VERSION 1
+#define EP_WIRE_VERSION 2
 
 typedef enum ep_msg_type {
   EP_MSG_PREACCEPT = 1, /* ballot, cmd, seq, deps */
@@ -54,7 +57,8 @@ typedef enum ep_msg_type {
   EP_MSG_COMMIT,        /* cmd, seq, deps */
   EP_MSG_PREPARE,       /* ballot */
   EP_MSG_PREPARE_OK,    /* ballot, ok, promised, status, eq, vballot, cmd, seq, deps */
-  EP_MSG_CATCHUP,       /* deps: the sender's committed prefix of every command leader */
+  EP_MSG_CATCHUP,       /* deps: the sender's committed prefix of every command leader;
+                           floors: its executed prefix (prune.c) */
   EP_MSG_LAST = EP_MSG_CATCHUP,
 } ep_msg_type;
 
@@ -69,7 +73,8 @@ typedef struct ep_msg {
   uint64_t promised, vballot, seq;
   int n_deps; /* 0 or the cluster size */
   uint64_t deps[CTK_MAX_NODES];
-  const uint8_t *cmd; /* borrowed from the input; has_cmd with length 0 is a no-op */
+  uint64_t floors[CTK_MAX_NODES]; /* CATCHUP only: n_deps of them */
+  const uint8_t *cmd;             /* borrowed from the input; has_cmd with length 0 is a no-op */
   size_t cmd_len;
 } ep_msg;
 
@@ -189,7 +194,20 @@ struct ctk_proto {
   ep_inst **exec_stack, **dfs_inst;
   uint64_t *dfs_q, *dfs_j;
   size_t exec_cap;
-  uint64_t applied; /* commits emitted in this incarnation */
+  uint64_t applied; /* commits emitted in this incarnation (or since the snapshot restored) */
+
+  /* prune.c */
+  uint64_t pruned[CTK_MAX_NODES];                    /* instances up to it are dropped */
+  uint64_t peer_floor[CTK_MAX_NODES][CTK_MAX_NODES]; /* exec floors each peer reported */
+  uint8_t *snap_bytes;                               /* the durable snapshot */
+  uint64_t snap_len, snap_total, snap_index;
+  uint64_t snap_floor[CTK_MAX_NODES];
+  uint64_t *snap_extra; /* leader << 56 | num: executed above snap_floor */
+  size_t n_snap_extra;
+  uint64_t cut_index, cut_floor[CTK_MAX_NODES]; /* the cut asked for */
+  uint64_t *cut_extra;
+  size_t n_cut_extra;
+  int restore_pending;
 
   uint64_t now_us, tick_deadline_us;
   ep_counters count;
@@ -270,6 +288,16 @@ void ep_recovery_scan(epaxos *p); /* recovers instances not committed in time */
 /* execute.c */
 void ep_execute(epaxos *p);
 int ep_exec_grow(epaxos *p, size_t need);
+
+/* prune.c */
+void ep_prune_note_floors(epaxos *p, int from, const uint64_t *floors);
+void ep_snapshot_maybe_ask(epaxos *p, ctk_output *out); /* output.snapshot_wanted */
+void ep_snapshot_output(epaxos *p, ctk_output *out);    /* output.restore */
+int ep_snapshot_taken(epaxos *p, const ctk_event *ev);  /* step(SNAPSHOT) */
+void ep_snapshot_free(epaxos *p);
+void ep_persist_snapshot(epaxos *p, uint8_t version, uint8_t type);
+int ep_snapshot_recover_record(epaxos *p, wire_reader *r);
+int ep_snapshot_recover_done(epaxos *p);
 
 /* durable.c */
 void ep_persist_inst(epaxos *p, const ep_inst *in);

@@ -26,6 +26,8 @@ static int check_options(const ctk_epaxos_options *o, char *err, size_t err_len)
     what = "max_inflight must be in [1, 1024]";
   else if (o->exec_stall_ms < 1 || o->exec_stall_ms > 600000)
     what = "exec_stall_ms must be in [1, 600000]";
+  else if (o->snapshot_every < 0 || o->snapshot_every > 1000000000)
+    what = "snapshot_every must be in [0, 1000000000]";
   if (what && err && err_len) snprintf(err, err_len, "epaxos: %s", what);
   return what ? -1 : 0;
 }
@@ -33,14 +35,15 @@ static int check_options(const ctk_epaxos_options *o, char *err, size_t err_len)
 /* ---- instances ---- */
 
 ep_inst *ep_inst_find(const epaxos *p, int leader, uint64_t num) {
-  if (leader < 0 || leader >= p->n || num == 0) return NULL;
+  if (leader < 0 || leader >= p->n || num <= p->pruned[leader]) return NULL; /* prune.c */
   uint64_t c = (num - 1) / EP_CHUNK;
   if (c >= p->n_chunks[leader] || !p->chunks[leader][c]) return NULL;
   return &p->chunks[leader][c][(num - 1) % EP_CHUNK];
 }
 
 ep_inst *ep_inst_get(epaxos *p, int leader, uint64_t num) {
-  if (leader < 0 || leader >= p->n || num == 0 || num > p->committed[leader] + EP_WINDOW)
+  if (leader < 0 || leader >= p->n || num <= p->pruned[leader] ||
+      num > p->committed[leader] + EP_WINDOW)
     return NULL;
   uint64_t c = (num - 1) / EP_CHUNK;
   if (c >= p->n_chunks[leader]) {
@@ -122,9 +125,12 @@ static void free_instances(epaxos *p) {
     free(p->chunks[q]);
     p->chunks[q] = NULL;
     p->n_chunks[q] = 0;
-    p->known[q] = p->committed[q] = p->exec_floor[q] = 0;
+    p->known[q] = p->committed[q] = p->exec_floor[q] = p->pruned[q] = 0;
   }
   ep_conflicts_free(&p->conflicts);
+  ep_snapshot_free(p);
+  p->snap_index = p->snap_total = p->cut_index = 0;
+  p->restore_pending = 0;
 }
 
 static void ep_destroy(ctk_proto *p) {
@@ -269,6 +275,8 @@ static void finish_output(epaxos *p, ctk_output *out) {
   out->commits = p->commits;
   out->n_commits = p->n_commits;
   out->next_deadline_us = next_deadline(p);
+  ep_snapshot_output(p, out);
+  ep_snapshot_maybe_ask(p, out);
 }
 
 static int start(epaxos *p, const ctk_event *ev) {
@@ -297,6 +305,7 @@ static void tick(epaxos *p) {
   if (peer >= p->id) peer++;
   ep_msg m = {.type = EP_MSG_CATCHUP, .n_deps = p->n};
   memcpy(m.deps, p->committed, sizeof m.deps);
+  memcpy(m.floors, p->exec_floor, sizeof m.floors);
   ep_send(p, peer, &m);
   ep_recovery_scan(p);
 }
@@ -332,6 +341,7 @@ static int ep_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
     else
       rc = ep_submit(p, ev->bytes.data, ev->bytes.len);
     break;
+  case CTK_EVENT_SNAPSHOT: rc = ep_snapshot_taken(p, ev); break;
   default: break;
   }
   if (rc == CTK_OK) {
@@ -362,6 +372,7 @@ static void ep_status(const ctk_proto *p, ctk_status *s) {
   uint64_t known = 0;
   for (int q = 0; q < p->n; q++) known += p->known[q];
   s->log_length = known > p->applied ? known : p->applied;
+  s->snapshot_index = p->snap_index;
 }
 
 static size_t ep_counters_get(const ctk_proto *p, ctk_counter *out, size_t max) {

@@ -16,6 +16,7 @@ typedef struct ctk_epaxos_options {
   int64_t catchup_ms;             /* period of the catch-up exchange and the recovery scan */
   int64_t max_inflight;           /* own commands being agreed on at once */
   int64_t exec_stall_ms;          /* new commands wait while a committed one waits this long */
+  int64_t snapshot_every;         /* executions between snapshots (and pruning): 0 = never */
   /* Deliberately broken mode, for labs and for proving the checkers (off by default): commit on
    * the fast path once a fast quorum replied, even when their seq and deps differ from the
    * leader's, with the leader's own attributes. */

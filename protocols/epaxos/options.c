@@ -23,6 +23,11 @@ const ctk_option_spec ep_option_specs[EP_N_OPTIONS] = {
      "new commands wait while a committed command has waited this long to execute, so that "
      "dependency chains stop growing",
      NULL},
+    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_epaxos_options, snapshot_every), 10000, 0, 0,
+     1000000000,
+     "executed commands between two snapshots of the state machine; each drops the instances "
+     "executed at every node and covered by the snapshot from memory and durable bytes; 0: never",
+     NULL},
     {"bug_fast_path_mismatched", CTK_OPTION_BOOL,
      offsetof(ctk_epaxos_options, bug_fast_path_mismatched), 0, 0, 0, 1,
      "BUG, for labs: commit on the fast path even when the replies' seq and deps differ", NULL},

@@ -145,11 +145,14 @@ void ep_recv_prepare(epaxos *p, int from, const ep_msg *m) {
   ep_send(p, from, &r);
 }
 
-/* A peer told what it has committed of every leader: send it the commits it lacks. */
+/* A peer told what it has committed (and executed) of every leader: send it the commits it
+ * lacks, and note how far it executed (prune.c). */
 void ep_recv_catchup(epaxos *p, int from, const ep_msg *m) {
+  ep_prune_note_floors(p, from, m->floors);
   int sent = 0;
   for (int q = 0; q < p->n && sent < EP_CATCHUP_BATCH; q++) {
-    for (uint64_t i = m->deps[q] + 1; i <= p->known[q] && sent < EP_CATCHUP_BATCH; i++) {
+    uint64_t first = (m->deps[q] > p->pruned[q] ? m->deps[q] : p->pruned[q]) + 1;
+    for (uint64_t i = first; i <= p->known[q] && sent < EP_CATCHUP_BATCH; i++) {
       const ep_inst *in = ep_inst_find(p, q, i);
       if (!in || in->status != EP_COMMITTED) continue;
       ep_send_commit(p, from, in);

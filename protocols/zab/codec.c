@@ -9,7 +9,8 @@
  *   NEWEPOCH      -
  *   DIFF          pos u64, zxid u64, n u32, n x (zxid u64, blob)   entries pos+1 .. pos+n
  *   TRUNC         pos u64, zxid u64                                keep positions 1 .. pos
- *   SNAP          pos u64, last u8, n u32, n x (zxid u64, blob)    a chunk from position pos
+ *   SNAP          index u64, zxid u64, total u64, offset u64, bytes  a chunk of the snapshot
+ *                 through index (zxid there), bytes offset .. of total (the rest of the message)
  *   NEWLEADER     zxid u64, length u64
  *   PROPOSAL      pos u64, n u32, n x (zxid u64, blob)             entries pos .. pos+n-1
  *   COMMIT, PING  zxid u64
@@ -70,8 +71,9 @@ void zab_encode_session(wire_writer *w, zab_msg_type type, uint64_t session, uin
 
 void zab_encode_entries(wire_writer *w, const zab_history *h, uint64_t first, uint32_t n) {
   for (uint64_t p = first; p < first + n; p++) {
-    wire_put_u64(w, h->e[p - 1].zxid);
-    wire_put_blob(w, h->e[p - 1].data, h->e[p - 1].len);
+    const zab_entry *e = zab_history_at(h, p);
+    wire_put_u64(w, e->zxid);
+    wire_put_blob(w, e->data, e->len);
   }
 }
 
@@ -130,14 +132,19 @@ static int decode_session_body(wire_reader *r, zab_msg *m) {
     take_items(r, m);
     return m->n > ZAB_MAX_PER_MSG || m->pos + m->n >= ZAB_MAX_POSITION ||
            check_items(r, m, m->zxid, 0);
-  case ZAB_MSG_SNAP: {
+  case ZAB_MSG_SNAP:
     m->pos = wire_get_u64(r);
-    uint8_t last = wire_get_u8(r);
-    m->last = last;
-    take_items(r, m);
-    return last > 1 || m->pos < 1 || m->n > ZAB_MAX_PER_MSG || m->pos + m->n >= ZAB_MAX_POSITION ||
-           check_items(r, m, 0, 0);
-  }
+    m->zxid = wire_get_u64(r);
+    m->length = wire_get_u64(r);
+    m->offset = wire_get_u64(r);
+    if (!wire_reader_ok(r)) return 1;
+    m->items = r->data + r->pos;
+    m->items_len = wire_reader_left(r);
+    return m->pos >= ZAB_MAX_POSITION || (m->pos == 0) != (m->zxid == 0) || bad_zxid(m->zxid) ||
+           zab_zxid_epoch(m->zxid) > m->epoch || m->length > ZAB_MAX_SNAPSHOT ||
+           (m->pos == 0 && m->length != 0) || m->offset > m->length ||
+           m->items_len > m->length - m->offset || m->items_len > ZAB_CHUNK_BYTES ||
+           (m->items_len == 0 && m->offset != m->length);
   case ZAB_MSG_NEWLEADER:
     m->zxid = wire_get_u64(r);
     m->length = wire_get_u64(r);
@@ -266,8 +273,9 @@ static int describe_session(const zab_msg *m, char *buf, size_t len) {
     return snprintf(buf, len, "TRUNC %s to=%llu(%llu:%llu)", head, (unsigned long long)m->pos,
                     ZXID(m->zxid));
   case ZAB_MSG_SNAP:
-    return snprintf(buf, len, "SNAP %s from=%llu n=%u%s", head, (unsigned long long)m->pos, m->n,
-                    m->last ? " last" : "");
+    return snprintf(buf, len, "SNAP %s index=%llu(%llu:%llu) bytes=%llu+%zu/%llu", head,
+                    (unsigned long long)m->pos, ZXID(m->zxid), (unsigned long long)m->offset,
+                    m->items_len, (unsigned long long)m->length);
   case ZAB_MSG_NEWLEADER:
     return snprintf(buf, len, "NEWLEADER %s last=%llu:%llu len=%llu", head, ZXID(m->zxid),
                     (unsigned long long)m->length);

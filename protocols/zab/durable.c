@@ -9,17 +9,20 @@
  *   EPOCHS     accepted_epoch u64, accepted_leader u8 (255: none), current_epoch u64
  *   APPEND     first u64, n u32, n x (zxid u64, blob)     positions first .. first+n-1
  *   TRUNCATE   length u64                                  keep positions 1 .. length
+ *   SNAPSHOT   the state machine snapshot and where the history resumes (snapshot.c)
  *
- * A SNAP, a torn tail at start and a stream grown past four times the live state are written as
- * a fresh encoding of everything (persist_replace). */
+ * A snapshot taken or installed, a torn tail at start and a stream grown past four times the
+ * live state are written as a fresh encoding of everything (persist_replace): EPOCHS, SNAPSHOT
+ * records, then APPEND records of the history after its compacted prefix. Version 2 added
+ * SNAPSHOT; version 1 records are still read. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/record.h"
 #include "zab_internal.h"
 
-#define DURABLE_VERSION 1
-enum { REC_EPOCHS = 1, REC_APPEND = 2, REC_TRUNCATE = 3 };
+#define DURABLE_VERSION 2
+enum { REC_EPOCHS = 1, REC_APPEND = 2, REC_TRUNCATE = 3, REC_SNAPSHOT = 4 };
 
 void zab_persist_epochs(zab *z) {
   size_t pos = record_begin(&z->persist, DURABLE_VERSION, REC_EPOCHS);
@@ -52,12 +55,13 @@ void zab_persist_replace_all(zab *z) {
   wire_writer_reset(&z->persist);
   z->persist_replace = 1;
   zab_persist_epochs(z);
-  zab_persist_append(z, 1, z->hist.n);
+  zab_persist_snapshot(z, &z->persist, DURABLE_VERSION, REC_SNAPSHOT);
+  zab_persist_append(z, z->hist.base + 1, z->hist.n - z->hist.base);
 }
 
 void zab_persist_maybe_compact(zab *z) {
   uint64_t total = z->persist_replace ? z->persist.len : z->durable_bytes + z->persist.len;
-  uint64_t live = z->hist.bytes + 64;
+  uint64_t live = z->hist.bytes + z->snap_len + 64;
   if (total > ZAB_COMPACT_MIN && total > 4 * live) zab_persist_replace_all(z);
 }
 
@@ -83,7 +87,8 @@ static int apply_record(void *ctx, const uint8_t *payload, size_t len) {
   zab *z = ctx;
   wire_reader r;
   wire_reader_init(&r, payload, len);
-  if (wire_get_u8(&r) != DURABLE_VERSION) return CTK_ERR_CORRUPT;
+  uint8_t version = wire_get_u8(&r);
+  if (version != 1 && version != DURABLE_VERSION) return CTK_ERR_CORRUPT;
   switch (wire_get_u8(&r)) {
   case REC_EPOCHS: {
     uint64_t accepted = wire_get_u64(&r);
@@ -98,9 +103,13 @@ static int apply_record(void *ctx, const uint8_t *payload, size_t len) {
     return CTK_OK;
   }
   case REC_APPEND: return apply_append(z, &r);
+  case REC_SNAPSHOT:
+    if (version == 1) return CTK_ERR_CORRUPT;
+    return zab_snapshot_recover_record(z, &r);
   case REC_TRUNCATE: {
     uint64_t n = wire_get_u64(&r);
-    if (!wire_reader_done(&r) || n > z->hist.n) return CTK_ERR_CORRUPT;
+    if (!wire_reader_done(&r) || n > z->hist.n || n < z->snap_index || n < z->hist.base)
+      return CTK_ERR_CORRUPT;
     zab_history_truncate(&z->hist, n);
     return CTK_OK;
   }
@@ -110,8 +119,11 @@ static int apply_record(void *ctx, const uint8_t *payload, size_t len) {
 
 int zab_recover(zab *z, const uint8_t *bytes, size_t len, int *torn_tail) {
   int rc = record_replay(bytes, len, apply_record, z, torn_tail);
+  if (rc == CTK_OK) rc = zab_snapshot_recover_done(z);
   if (rc != CTK_OK) {
     zab_history_free(&z->hist);
+    zab_snapshot_free(z);
+    z->snap_index = z->snap_zxid = 0;
     z->accepted_epoch = z->current_epoch = 0;
     z->accepted_leader = ZAB_NO_NODE;
   }

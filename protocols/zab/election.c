@@ -90,7 +90,7 @@ void zab_start_looking(zab *z) {
   z->phase = ZAB_DISCOVERY;
   z->leader_id = ZAB_NO_NODE;
   z->session = 0;
-  zab_history_free(&z->snap);
+  zab_snapshot_abort(z);
   zab_session_clear(z);
   memset(z->peers, 0, sizeof z->peers);
   memset(z->recv, 0, sizeof z->recv);

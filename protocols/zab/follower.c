@@ -11,8 +11,10 @@
  *   NEWEPOCH e   acked once per epoch: e above the accepted epoch, or equal and from the leader
  *                it was acked to; persisted before ACKEPOCH leaves. Equal but acked to another
  *                node: an ACKEPOCH that does not count. Below: look again.
- *   DIFF, TRUNC, SNAP  applied to the history (sync.c says which); a DIFF or TRUNC that does not
+ *   DIFF, TRUNC  applied to the history (sync.c says which); a DIFF or TRUNC that does not
  *                fit the history makes the follower reconnect asking for a SNAP.
+ *   SNAP         the leader's snapshot in chunks, then a DIFF of the history after it: held in
+ *                memory (snapshot.c) and installed by NEWLEADER.
  *   NEWLEADER e  the history now equals the leader's: the current epoch becomes e, persisted
  *                before the ACK leaves. From here on the follower ACKs what it logs.
  *   PROPOSAL     logged, persisted, then ACKed (cumulatively).
@@ -27,7 +29,7 @@ static void open_session(zab *z, int want_snap) {
   z->next_seq = 1;
   z->phase = ZAB_DISCOVERY;
   z->want_snap = want_snap;
-  zab_history_free(&z->snap);
+  zab_snapshot_abort(z);
   zab_session_clear(z);
   zab_encode_followerinfo(zab_send_begin(z, z->leader_id), z->session, z->accepted_epoch,
                           want_snap);
@@ -87,6 +89,10 @@ static void append_entries(zab *z, const zab_msg *m) {
 }
 
 static void recv_trunc(zab *z, const zab_msg *m) {
+  if (zab_snapshot_receiving(z)) {
+    open_session(z, 1);
+    return;
+  }
   if (m->pos < z->commit_index) {
     zab_start_looking(z); /* it would take back a commit: never follow such a leader */
     return;
@@ -100,6 +106,10 @@ static void recv_trunc(zab *z, const zab_msg *m) {
 }
 
 static void recv_diff(zab *z, const zab_msg *m) {
+  if (zab_snapshot_receiving(z)) {
+    zab_snapshot_recv_diff(z, m);
+    return;
+  }
   if (m->pos != z->hist.n || zab_history_zxid(&z->hist, m->pos) != m->zxid) {
     open_session(z, 1);
     return;
@@ -107,41 +117,13 @@ static void recv_diff(zab *z, const zab_msg *m) {
   append_entries(z, m);
 }
 
-/* SNAP chunks gather in z->snap; the last one replaces the history in one durable write. */
-static void recv_snap(zab *z, const zab_msg *m) {
-  if (m->pos == 1) zab_history_free(&z->snap);
-  if (m->pos != z->snap.n + 1) {
-    open_session(z, 1);
+static void recv_newleader(zab *z, const zab_msg *m) {
+  if (zab_snapshot_receiving(z) && zab_snapshot_install(z) < 0) {
+    zab_start_looking(z); /* it would change what we committed: never follow it */
     return;
   }
-  zab_item_iter it;
-  zab_item_iter_init(&it, m);
-  for (uint32_t i = 0; i < m->n; i++) {
-    uint64_t zxid;
-    const uint8_t *data;
-    size_t len;
-    zab_item_next(&it, &zxid, &data, &len);
-    if (zxid <= zab_history_last(&z->snap)) {
-      open_session(z, 1);
-      return;
-    }
-    if (zab_history_append(&z->snap, zxid, data, len) != 0) {
-      z->out_of_memory = 1;
-      return;
-    }
-  }
-  if (!m->last) return;
-  for (uint64_t p = 1; p <= z->commit_index; p++)
-    if (zab_history_zxid(&z->snap, p) != zab_history_zxid(&z->hist, p)) {
-      zab_start_looking(z); /* it would change what we committed: never follow it */
-      return;
-    }
-  zab_history_move(&z->hist, &z->snap);
-  zab_persist_replace_all(z);
-}
-
-static void recv_newleader(zab *z, const zab_msg *m) {
-  if (z->snap.n || z->hist.n != m->length || zab_history_last(&z->hist) != m->zxid) {
+  if (zab_snapshot_receiving(z) || z->hist.n != m->length ||
+      zab_history_last(&z->hist) != m->zxid) {
     open_session(z, 1);
     return;
   }
@@ -182,7 +164,7 @@ static void recv_proposal(zab *z, const zab_msg *m) {
 }
 
 static void commit_upto(zab *z, uint64_t zxid) {
-  if (zxid == 0) return;
+  if (zxid == 0 || zxid <= z->hist.base_zxid) return; /* compacted: committed long ago */
   uint64_t pos = zab_history_find(&z->hist, zxid);
   if (pos == 0) {
     open_session(z, 0); /* a commit of a proposal we never got */
@@ -216,7 +198,7 @@ void zab_follower_deliver(zab *z, const zab_msg *m) {
     if (!ok_phase) break;
     if (m->type == ZAB_MSG_DIFF) recv_diff(z, m);
     if (m->type == ZAB_MSG_TRUNC) recv_trunc(z, m);
-    if (m->type == ZAB_MSG_SNAP) recv_snap(z, m);
+    if (m->type == ZAB_MSG_SNAP) zab_snapshot_recv_chunk(z, m);
     if (m->type == ZAB_MSG_NEWLEADER) recv_newleader(z, m);
     break;
   case ZAB_MSG_PROPOSAL:

@@ -1,17 +1,18 @@
-/* history.c: a node's history, its accepted proposals in zxid order at positions 1 .. n. */
+/* history.c: a node's history, its accepted proposals in zxid order at positions 1 .. n. Positions
+ * 1 .. base were compacted away (snapshot.c): only their last zxid is known. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "zab_internal.h"
 
 void zab_history_free(zab_history *h) {
-  zab_history_truncate(h, 0);
+  zab_history_truncate(h, h->base);
   free(h->e);
   memset(h, 0, sizeof *h);
 }
 
 int zab_history_append(zab_history *h, uint64_t zxid, const uint8_t *data, size_t len) {
-  if (h->n == h->cap) {
+  if (h->n - h->base == h->cap) {
     uint64_t cap = h->cap ? h->cap * 2 : 64;
     zab_entry *e = realloc(h->e, cap * sizeof *e);
     if (!e) return -1;
@@ -24,22 +25,51 @@ int zab_history_append(zab_history *h, uint64_t zxid, const uint8_t *data, size_
     if (!copy) return -1;
     memcpy(copy, data, len);
   }
-  h->e[h->n++] = (zab_entry){zxid, (uint32_t)len, copy};
+  h->e[h->n++ - h->base] = (zab_entry){zxid, (uint32_t)len, copy};
   h->bytes += 12 + len;
   return 0;
 }
 
 void zab_history_truncate(zab_history *h, uint64_t n) {
+  if (n < h->base) n = h->base; /* compacted positions are committed: never taken back */
   while (h->n > n) {
-    zab_entry *e = &h->e[--h->n];
+    zab_entry *e = &h->e[--h->n - h->base];
     h->bytes -= 12 + e->len;
     free(e->data);
     e->data = NULL;
   }
 }
 
+void zab_history_compact(zab_history *h, uint64_t base) {
+  if (base <= h->base) return;
+  if (base > h->n) base = h->n;
+  uint64_t drop = base - h->base;
+  uint64_t zxid = h->e[drop - 1].zxid;
+  for (uint64_t i = 0; i < drop; i++) {
+    h->bytes -= 12 + h->e[i].len;
+    free(h->e[i].data);
+  }
+  memmove(h->e, h->e + drop, (h->n - base) * sizeof *h->e);
+  h->base = base;
+  h->base_zxid = zxid;
+  /* Give back most of an array that held far more than it holds now. */
+  uint64_t live = h->n - h->base;
+  if (h->cap > 1024 && live < h->cap / 4) {
+    uint64_t cap = live * 2 > 64 ? live * 2 : 64;
+    zab_entry *e = realloc(h->e, cap * sizeof *e);
+    if (e) h->e = e, h->cap = cap;
+  }
+}
+
+void zab_history_rebase(zab_history *h, uint64_t base, uint64_t base_zxid) {
+  zab_history_free(h);
+  h->base = h->n = base;
+  h->base_zxid = base_zxid;
+}
+
 uint64_t zab_history_count_below(const zab_history *h, uint64_t zxid) {
-  uint64_t lo = 0, hi = h->n; /* zxids strictly increase: a binary search */
+  if (zxid <= h->base_zxid) return 0;   /* somewhere in the compacted prefix: unknown */
+  uint64_t lo = 0, hi = h->n - h->base; /* zxids strictly increase: a binary search */
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
     if (h->e[mid].zxid < zxid)
@@ -47,12 +77,14 @@ uint64_t zab_history_count_below(const zab_history *h, uint64_t zxid) {
     else
       hi = mid;
   }
-  return lo;
+  return h->base + lo;
 }
 
 uint64_t zab_history_find(const zab_history *h, uint64_t zxid) {
+  if (zxid != 0 && zxid == h->base_zxid) return h->base;
   uint64_t below = zab_history_count_below(h, zxid);
-  return below < h->n && h->e[below].zxid == zxid ? below + 1 : 0;
+  if (below < h->base) return 0;
+  return below < h->n && h->e[below - h->base].zxid == zxid ? below + 1 : 0;
 }
 
 void zab_history_move(zab_history *dst, zab_history *src) {

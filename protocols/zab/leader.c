@@ -43,7 +43,7 @@ static void advance_commit(zab *z) {
   if (z->phase != ZAB_BROADCAST) return;
   uint64_t before = z->commit_index;
   while (z->commit_index < z->hist.n) {
-    uint64_t zxid = z->hist.e[z->commit_index].zxid;
+    uint64_t zxid = zab_history_zxid(&z->hist, z->commit_index + 1);
     int count = 1;
     for (int i = 0; i < z->n; i++)
       if (z->peers[i].stage == ZAB_PEER_ACTIVE && z->peers[i].acked >= zxid) count++;

@@ -20,8 +20,8 @@ const ctk_option_spec zab_option_specs[ZAB_N_OPTIONS] = {
      NULL},
     {"snap_threshold", CTK_OPTION_INT, offsetof(ctk_zab_options, snap_threshold), 500, 0, 0,
      1000000000,
-     "a follower missing more proposals than this is synchronized by SNAP (the leader's whole "
-     "history at once) instead of DIFF",
+     "a follower missing more proposals than this is synchronized by SNAP (the leader's "
+     "snapshot, then the history after it) instead of DIFF",
      NULL},
     {"reorder_window_ms", CTK_OPTION_INT, offsetof(ctk_zab_options, reorder_window_ms), 25, 0, 0,
      60000,
@@ -33,6 +33,16 @@ const ctk_option_spec zab_option_specs[ZAB_N_OPTIONS] = {
      "talks to answers from its own state; may be stale, FIFO per client) or sync (that server "
      "first asks the leader for its last zxid and answers once it committed that far)",
      "log|local|sync"},
+    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_zab_options, snapshot_every), 10000, 0, 0,
+     1000000000,
+     "committed proposals between two snapshots of the state machine, after which the history "
+     "before the snapshot is dropped from memory and durable bytes; 0: never",
+     NULL},
+    {"snapshot_keep", CTK_OPTION_INT, offsetof(ctk_zab_options, snapshot_keep), 100, 0, 0,
+     1000000000,
+     "proposals kept in the history behind a snapshot, so that a follower slightly behind is "
+     "synchronized by DIFF rather than SNAP",
+     NULL},
 };
 
 const size_t zab_n_option_specs = sizeof zab_option_specs / sizeof zab_option_specs[0];

@@ -5,16 +5,16 @@
  *   DIFF        the follower's history is a prefix of the leader's: send what it misses;
  *   TRUNC+DIFF  it holds proposals the leader does not have (never committed, or the leader
  *               would have them): keep the longest prefix that can be shared, then DIFF;
- *   SNAP        it misses more than snap_threshold proposals, or asked for one because a DIFF
- *               or TRUNC did not fit its history: the leader's whole history, in chunks.
+ *   SNAP        it misses more than snap_threshold proposals, or proposals the leader compacted
+ *               away, or asked for one because a DIFF or TRUNC did not fit its history: the
+ *               leader's snapshot of its state machine (snapshot.c), in chunks, then a DIFF of
+ *               the history after it (with no snapshot yet: an empty one, and the whole history).
  * then NEWLEADER, after which the follower's history equals the leader's, and, when the leader
  * is already broadcasting, the commit point.
  *
- * ctk's protocols never see the state machine, so a snapshot here is the leader's history itself
- * (its committed prefix and the proposals after it) sent in one go, as opposed to DIFF's
- * proposals after a shared prefix. The follower installs it at once when the last chunk arrives
- * (one persist_replace): it never holds a partial snapshot durably, so a crash mid-transfer
- * cannot make it forget a proposal a quorum relies on.
+ * The follower holds SNAP chunks and the DIFF after them in memory and installs them together
+ * when NEWLEADER arrives (one persist_replace): it never holds a partial snapshot durably, so a
+ * crash mid-transfer cannot make it forget a proposal a quorum relies on.
  *
  * Same zxid, same prefix: a zxid is assigned once, by the one leader of its epoch, and every
  * history holding it got the prefix before it from that leader. So a follower whose entry at
@@ -27,7 +27,7 @@ static uint32_t chunk_len(const zab_history *h, uint64_t first, uint64_t last) {
   uint32_t n = 0;
   size_t bytes = 0;
   while (first + n <= last && n < ZAB_MAX_PER_MSG) {
-    size_t b = 12 + h->e[first + n - 1].len;
+    size_t b = 12 + zab_history_at(h, first + n)->len;
     if (n > 0 && bytes + b > ZAB_CHUNK_BYTES) break;
     bytes += b;
     n++;
@@ -42,9 +42,6 @@ void zab_send_entries(zab *z, int to, zab_msg_type type, uint64_t first, uint64_
     if (type == ZAB_MSG_DIFF) {
       wire_put_u64(w, first - 1);
       wire_put_u64(w, zab_history_zxid(&z->hist, first - 1));
-    } else if (type == ZAB_MSG_SNAP) {
-      wire_put_u64(w, first);
-      wire_put_u8(w, first + n > last);
     } else {
       wire_put_u64(w, first);
     }
@@ -57,7 +54,8 @@ void zab_send_entries(zab *z, int to, zab_msg_type type, uint64_t first, uint64_
 
 /* The longest prefix of ours the follower can share: its whole history when its last zxid sits
  * at the same position in ours; otherwise at most what precedes its last zxid. *trunc is set
- * when the follower holds proposals past that prefix. */
+ * when the follower holds proposals past that prefix. Below our compacted prefix it cannot be
+ * told: a result below hist.base means SNAP. */
 static uint64_t shared_prefix(const zab *z, const zab_peer *peer, int *trunc) {
   *trunc = 0;
   if (peer->length == 0) return 0;
@@ -72,8 +70,8 @@ void zab_sync_follower(zab *z, int to) {
   zab_peer *peer = &z->peers[to];
   int trunc = 0;
   uint64_t k = peer->want_snap ? 0 : shared_prefix(z, peer, &trunc);
-  if (peer->want_snap || z->hist.n - k > (uint64_t)z->opt.snap_threshold) {
-    zab_send_entries(z, to, ZAB_MSG_SNAP, 1, z->hist.n);
+  if (peer->want_snap || k < z->hist.base || z->hist.n - k > (uint64_t)z->opt.snap_threshold) {
+    zab_snapshot_send(z, to);
   } else {
     if (trunc) {
       wire_writer *w = zab_session_begin(z, to, ZAB_MSG_TRUNC);

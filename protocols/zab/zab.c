@@ -23,6 +23,10 @@ static int check_options(const ctk_zab_options *o, char *err, size_t err_len) {
     what = "reorder_window_ms must be in [0, 60000]";
   else if (o->read_mode < ZAB_READ_LOG || o->read_mode > ZAB_READ_SYNC)
     what = "read_mode must be log, local or sync";
+  else if (o->snapshot_every < 0 || o->snapshot_every > 1000000000)
+    what = "snapshot_every must be in [0, 1000000000]";
+  else if (o->snapshot_keep < 0 || o->snapshot_keep > 1000000000)
+    what = "snapshot_keep must be in [0, 1000000000]";
   if (what && err && err_len) snprintf(err, err_len, "zab: %s", what);
   return what ? -1 : 0;
 }
@@ -30,7 +34,7 @@ static int check_options(const ctk_zab_options *o, char *err, size_t err_len) {
 static void zab_destroy(ctk_proto *z) {
   if (!z) return;
   zab_history_free(&z->hist);
-  zab_history_free(&z->snap);
+  zab_snapshot_free(z);
   zab_session_clear(z);
   wire_writer_free(&z->persist);
   wire_writer_free(&z->msg_buf);
@@ -149,7 +153,7 @@ static void push_commit(zab *z, uint64_t pos) {
     z->commits = c;
     z->cap_commits = cap;
   }
-  const zab_entry *e = &z->hist.e[pos - 1];
+  const zab_entry *e = zab_history_at(&z->hist, pos);
   z->commits[z->n_commits++] = (ctk_commit){pos, {e->data, e->len}};
   z->emitted_index = pos;
 }
@@ -163,6 +167,8 @@ static void output_finish(zab *z, ctk_output *out) {
     z->messages[i].bytes = (ctk_bytes){z->msg_buf.data + z->out_msgs[i].offset, z->out_msgs[i].len};
   }
   *out = (ctk_output){0};
+  zab_snapshot_output(z, out);
+  zab_snapshot_maybe_ask(z, out);
   out->persist = (ctk_bytes){z->persist.data, z->persist.len};
   out->persist_replace = z->persist_replace;
   out->messages = z->messages;
@@ -182,6 +188,10 @@ static int start(zab *z, const ctk_event *ev) {
   if (rc != CTK_OK) return rc;
   z->started = 1;
   z->durable_bytes = ev->bytes.len;
+  if (z->snap_index) { /* the host restores the snapshot; commits go on after it */
+    z->restore_pending = 1;
+    z->commit_index = z->emitted_index = z->snap_index;
+  }
   if (torn_tail) zab_persist_replace_all(z);
   zab_start_looking(z);
   return CTK_OK;
@@ -254,6 +264,7 @@ static int zab_step(ctk_proto *z, const ctk_event *ev, ctk_output *out) {
     rc = CTK_OK;
     break;
   case CTK_EVENT_COMMAND: rc = command(z, ev); break;
+  case CTK_EVENT_SNAPSHOT: rc = zab_snapshot_taken(z, ev); break;
   default: break;
   }
 done:
@@ -280,6 +291,7 @@ static void zab_status(const ctk_proto *z, ctk_status *s) {
   s->leader_id = z->state == ZAB_LOOKING ? ZAB_NO_NODE : z->leader_id;
   s->commit_index = z->emitted_index;
   s->log_length = z->hist.n;
+  s->snapshot_index = z->snap_index;
 }
 
 const ctk_protocol_def ctk_zab_protocol = {

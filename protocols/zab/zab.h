@@ -16,6 +16,8 @@ typedef struct ctk_zab_options {
   int64_t finalize_wait_ms;       /* fast leader election: wait for a better vote this long */
   int64_t snap_threshold;         /* a follower more proposals behind than this gets SNAP */
   int64_t reorder_window_ms;      /* how long a gap in a session may stay open: 0 = none */
+  int64_t snapshot_every;         /* committed proposals between snapshots: 0 = never */
+  int64_t snapshot_keep;          /* proposals kept in the history behind a snapshot */
   int64_t read_mode; /* read.c: 0 "log" (gets proposed), 1 "local" (ZooKeeper's), 2 "sync" */
 } ctk_zab_options;
 

@@ -22,7 +22,7 @@
 #include "../common/wire.h"
 #include "zab.h"
 
-#define ZAB_N_OPTIONS 6
+#define ZAB_N_OPTIONS 9
 extern const ctk_option_spec zab_option_specs[ZAB_N_OPTIONS];
 extern const size_t zab_n_option_specs;
 
@@ -37,12 +37,14 @@ extern const size_t zab_n_option_specs;
 #define ZAB_HOLD_MAX        256 /* session messages a follower holds ahead of a gap */
 #define ZAB_HOLD_MAX_BYTES  (8u << 20)
 #define ZAB_NO_NODE         (-1)
+#define ZAB_MAX_SNAPSHOT    (1ull << 32) /* bytes of one state machine snapshot */
 
 static inline uint64_t zab_zxid(uint64_t epoch, uint64_t counter) { return epoch << 32 | counter; }
 static inline uint64_t zab_zxid_epoch(uint64_t zxid) { return zxid >> 32; }
 static inline uint64_t zab_zxid_counter(uint64_t zxid) { return zxid & 0xFFFFFFFFull; }
 
-/* ---- history.c: the accepted proposals, positions 1 .. n, zxids strictly increasing ---- */
+/* ---- history.c: the accepted proposals, positions 1 .. n, zxids strictly increasing; positions
+ * 1 .. base are compacted away (folded into a snapshot), only the zxid at base is kept ---- */
 
 typedef struct zab_entry {
   uint64_t zxid;
@@ -51,29 +53,40 @@ typedef struct zab_entry {
 } zab_entry;
 
 typedef struct zab_history {
-  zab_entry *e; /* e[i - 1] is position i */
+  zab_entry *e; /* e[i - base - 1] is position i, for base < i <= n */
   uint64_t n, cap;
+  uint64_t base, base_zxid;
   uint64_t bytes; /* what the entries weigh in durable records: sum of (12 + len) */
 } zab_history;
 
 void zab_history_free(zab_history *h);
+/* The zxid at pos: 0 when pos is 0, past n, or compacted (except base itself). */
 static inline uint64_t zab_history_zxid(const zab_history *h, uint64_t pos) {
-  return pos >= 1 && pos <= h->n ? h->e[pos - 1].zxid : 0;
+  if (pos == h->base) return h->base_zxid;
+  return pos > h->base && pos <= h->n ? h->e[pos - h->base - 1].zxid : 0;
+}
+/* The entry at pos, base < pos <= n. */
+static inline const zab_entry *zab_history_at(const zab_history *h, uint64_t pos) {
+  return &h->e[pos - h->base - 1];
 }
 static inline uint64_t zab_history_last(const zab_history *h) { return zab_history_zxid(h, h->n); }
 /* Appends a copy of data. 0, or -1 when out of memory (history unchanged). */
 int zab_history_append(zab_history *h, uint64_t zxid, const uint8_t *data, size_t len);
-void zab_history_truncate(zab_history *h, uint64_t n); /* keeps positions 1 .. n */
-/* Position of zxid, or 0 when absent. */
+void zab_history_truncate(zab_history *h, uint64_t n); /* keeps positions 1 .. n (n >= base) */
+/* Drops the entries of positions up to base (at most n); their last zxid stays known. */
+void zab_history_compact(zab_history *h, uint64_t base);
+/* Empties h and makes it start after position base, whose zxid is base_zxid. */
+void zab_history_rebase(zab_history *h, uint64_t base, uint64_t base_zxid);
+/* Position of zxid, or 0 when absent or compacted (base's own zxid is found). */
 uint64_t zab_history_find(const zab_history *h, uint64_t zxid);
-/* How many entries have a zxid below zxid. */
+/* How many entries have a zxid below zxid; 0 when zxid is not above the compacted prefix. */
 uint64_t zab_history_count_below(const zab_history *h, uint64_t zxid);
 /* Takes over src's entries (src is left empty). */
 void zab_history_move(zab_history *dst, zab_history *src);
 
 /* ---- codec.c: the wire format ---- */
 
-#define ZAB_WIRE_VERSION 1
+#define ZAB_WIRE_VERSION 2
 typedef enum zab_msg_type {
   ZAB_MSG_NOTIFICATION = 1, /* fast leader election */
   ZAB_MSG_FOLLOWERINFO = 2, /* follower -> leader: opens a session */
@@ -81,7 +94,7 @@ typedef enum zab_msg_type {
   ZAB_MSG_ACKEPOCH = 4,     /* follower -> leader */
   ZAB_MSG_DIFF = 5,         /* leader -> follower: the proposals it misses */
   ZAB_MSG_TRUNC = 6,        /* leader -> follower: drop the proposals past a position */
-  ZAB_MSG_SNAP = 7,         /* leader -> follower: a chunk of the leader's whole history */
+  ZAB_MSG_SNAP = 7,         /* leader -> follower: a chunk of the leader's snapshot */
   ZAB_MSG_NEWLEADER = 8,    /* leader -> follower: you are in sync, adopt the epoch */
   ZAB_MSG_PROPOSAL = 9,     /* leader -> follower */
   ZAB_MSG_ACK = 10,         /* follower -> leader: cumulative, everything up to a zxid */
@@ -117,10 +130,10 @@ typedef struct zab_msg {
   uint64_t current_epoch, zxid, length;
   /* DIFF: pos = the position the entries follow, zxid = the zxid expected there;
    * TRUNC: pos = the length to keep, zxid = the zxid expected there;
-   * SNAP: pos = first position of the chunk, last = 1 on the last chunk;
+   * SNAP: pos = the snapshot's index, zxid = the zxid there, length = its total bytes, offset =
+   * where this chunk (items, items_len) goes;
    * PROPOSAL: pos = first position. ACK, COMMIT, PING: zxid. */
-  uint64_t pos;
-  int last;
+  uint64_t pos, offset;
   uint32_t n; /* entries (DIFF, SNAP, PROPOSAL) or commands (FORWARD) */
   const uint8_t *items;
   size_t items_len;
@@ -233,10 +246,19 @@ struct ctk_proto {
   uint64_t heartbeat_deadline_us, init_deadline_us;
   uint64_t sent_upto; /* highest position sent to synced followers */
 
+  /* snapshot.c: the durable snapshot (positions 1 .. snap_index) and one being received */
+  uint8_t *snap_bytes;
+  uint64_t snap_len, snap_index, snap_zxid;
+  uint64_t snapshot_asked; /* the index last asked of the host, this incarnation */
+  int restore_pending;     /* output.restore = the snapshot, this step */
+  uint8_t *in_bytes;       /* SNAP: the chunks received so far */
+  uint64_t in_len, in_total, in_index, in_zxid;
+  int in_active;
+  zab_history in_hist; /* SNAP: the DIFF after it, held until NEWLEADER */
+
   /* follower.c: FOLLOWING */
   uint64_t session, next_seq;
   int want_snap;
-  zab_history snap; /* SNAP chunks received so far */
   uint64_t retry_deadline_us, silence_deadline_us;
 
   /* session.c: session messages that arrived ahead of a missing one */
@@ -312,6 +334,25 @@ void zab_session_clear(zab *z);
  * early, hands it and whatever it unblocks to zab_follower_deliver when in order. */
 void zab_session_recv(zab *z, const zab_msg *m, const uint8_t *bytes, size_t len);
 void zab_session_timeout(zab *z); /* a gap open for the whole window: the connection broke */
+
+/* snapshot.c: snapshots of the state machine and the compaction of the history */
+void zab_snapshot_maybe_ask(zab *z, ctk_output *out); /* output.snapshot_wanted */
+void zab_snapshot_output(zab *z, ctk_output *out);    /* output.restore */
+int zab_snapshot_taken(zab *z, const ctk_event *ev);  /* step(SNAPSHOT) */
+void zab_snapshot_free(zab *z);
+/* Leader: SNAP (the snapshot in chunks, then DIFF of the rest of the history) to a follower. */
+void zab_snapshot_send(zab *z, int to);
+/* Follower: SNAP chunks and the DIFF after them are held; NEWLEADER installs them (0), or -1
+ * when they would change what this node committed. */
+void zab_snapshot_recv_chunk(zab *z, const zab_msg *m);
+int zab_snapshot_receiving(const zab *z);
+void zab_snapshot_recv_diff(zab *z, const zab_msg *m);
+int zab_snapshot_install(zab *z); /* 0, -1 (a conflict: look again), 1 (incomplete) */
+void zab_snapshot_abort(zab *z);
+/* durable.c's view: the snapshot records of a fresh encoding, and recovery from them. */
+void zab_persist_snapshot(zab *z, wire_writer *w, uint8_t version, uint8_t type);
+int zab_snapshot_recover_record(zab *z, wire_reader *r);
+int zab_snapshot_recover_done(zab *z);
 
 /* follower.c */
 void zab_follow(zab *z, int leader);
