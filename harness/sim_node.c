@@ -192,8 +192,6 @@ static void node_hold(ctk_simulator *self, int i, const ctk_output *out) {
     node->cap_held_commits = cap;
   }
   if (out->restore_index) {
-    /* The commits that follow continue after the snapshot: the agreement check too. */
-    node->committed = out->restore_index;
     sim_held_commit *h = &node->held_commits[node->n_held_commits++];
     *h = (sim_held_commit){HELD_RESTORE, out->restore_index,
                            copy_bytes(out->restore.data, out->restore.len),
