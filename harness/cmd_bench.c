@@ -7,7 +7,8 @@
  *   points/<point>/rep-K.toml    the resolved configuration of repetition K (seed = seed + K - 1),
  *                                after a comment naming the host (real processes or simulator)
  *   points/<point>/rep-K.log     what the child printed
- *   points/<point>/rep-K.meta    git revision, machine, load, wall time of that repetition
+ *   points/<point>/rep-K.meta    git revision (of the tree when `ctk bench` started), machine,
+ *                                load, wall time of that repetition
  *   points/<point>/rep-K/        the run's own directory: result.json, history.jsonl, node logs,
  *                                and latency_cdf.dat (the latency distribution, for plots)
  *   bench.json, bench.csv        every point: its values, seeds, configuration, machine, each
@@ -105,14 +106,23 @@ static void bench_command_line(const char *cmd, char *buf, size_t len) {
   pclose(p);
 }
 
-static json_t *bench_meta(double wall_s, int exit_status) {
-  json_t *o = json_object();
-  char rev[128], dirty[16];
+/* The source tree's revision when `ctk bench` started ("-dirty" with uncommitted changes), read
+ * once so that every repetition of one invocation names the same revision. */
+static const char *bench_git_revision(void) {
+  static char rev[128];
+  if (rev[0]) return rev;
+  char dirty[16];
   bench_command_line("git rev-parse --short=12 HEAD 2>/dev/null", rev, sizeof rev);
   bench_command_line("git status --porcelain --untracked-files=no 2>/dev/null | head -1 | wc -l",
                      dirty, sizeof dirty);
   if (rev[0] && atoi(dirty) > 0) strncat(rev, "-dirty", sizeof rev - strlen(rev) - 1);
-  json_object_set_new(o, "git_revision", json_string(rev[0] ? rev : "unknown"));
+  if (!rev[0]) snprintf(rev, sizeof rev, "unknown");
+  return rev;
+}
+
+static json_t *bench_meta(double wall_s, int exit_status) {
+  json_t *o = json_object();
+  json_object_set_new(o, "git_revision", json_string(bench_git_revision()));
   struct utsname u;
   json_object_set_new(o, "kernel", json_string(uname(&u) == 0 ? u.release : "unknown"));
   json_object_set_new(o, "cores", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
@@ -359,6 +369,7 @@ int ctk_cmd_bench(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
+  bench_git_revision();
   bench_run b = {.exp = &exp, .out = dir, .sim = sim, .fresh = fresh, .quiet = quiet};
   size_t total = exp.n_points * (size_t)exp.repeat, done = 0;
   int rc = 0;
