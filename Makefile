@@ -82,6 +82,9 @@ $(BUILD)/%.o: %.cpp | $(DEPS_STAMP)
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
 	$(CC) $(LDOPT) -o $@ $^ $(TEST_LIBS) $(LDLIBS_ALL)
 
+# The headless-browser test decodes Chromium's PNG screenshots with zlib.
+$(BUILD)/tests/test_timeline_browser: LDLIBS += $(shell pkg-config --libs zlib 2>/dev/null)
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 	$(CC) $(LDOPT) -o $@ $^ $(LDLIBS_ALL)
 

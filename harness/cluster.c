@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <glob.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,7 +28,8 @@ typedef struct cluster_node {
   char log[CTK_PATH_LEN];
   char control_path[CONTROL_PATH_LEN]; /* the ipc socket file */
   char control_endpoint[CONTROL_PATH_LEN + 8];
-  void *control; /* DEALER */
+  void *control;  /* DEALER */
+  char netns[64]; /* the network namespace it runs in (under /run/netns), "" for the runner's */
 } cluster_node;
 
 struct ctk_local_cluster {
@@ -60,6 +62,15 @@ static int spawn(ctk_local_cluster *self, int i, char *err, size_t err_len) {
     }
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    if (node->netns[0]) {
+      char path[96];
+      snprintf(path, sizeof path, "/run/netns/%s", node->netns);
+      int ns = open(path, O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
+        dprintf(STDERR_FILENO, "cannot enter network namespace %s: %s\n", path, strerror(errno));
+        _exit(127);
+      }
+    }
     execl(self->binary, self->binary, "node", self->config_path, "--id", id, "--dir", node->dir,
           "--control", node->control_endpoint, (char *)NULL);
     dprintf(STDERR_FILENO, "cannot run %s: %s\n", self->binary, strerror(errno));
@@ -98,6 +109,12 @@ static void remove_stale_control_files(void) {
 ctk_local_cluster *ctk_local_cluster_start(const char *binary, const char *config_path,
                                            const ctk_config *config, const char *run_dir, char *err,
                                            size_t err_len) {
+  return ctk_local_cluster_start_in(binary, config_path, config, run_dir, NULL, err, err_len);
+}
+
+ctk_local_cluster *ctk_local_cluster_start_in(const char *binary, const char *config_path,
+                                              const ctk_config *config, const char *run_dir,
+                                              const char *const *netns, char *err, size_t err_len) {
   static int instance;
   ctk_local_cluster *self = calloc(1, sizeof *self);
   if (!self) {
@@ -120,6 +137,7 @@ ctk_local_cluster *ctk_local_cluster_start(const char *binary, const char *confi
     cluster_node *node = &self->nodes[i];
     snprintf(node->dir, sizeof node->dir, "%s/node-%d", run_dir, i);
     snprintf(node->log, sizeof node->log, "%s/node-%d.log", run_dir, i);
+    if (netns) snprintf(node->netns, sizeof node->netns, "%s", netns[i]);
     char path[CONTROL_PATH_LEN];
     snprintf(path, sizeof path, "/tmp/ctk-%d-%d-n%d.ipc", (int)getpid(), instance, i);
     memcpy(node->control_path, path, sizeof path);

@@ -22,6 +22,12 @@ ctk_local_cluster *ctk_local_cluster_start(const char *binary, const char *confi
                                            const ctk_config *config, const char *run_dir, char *err,
                                            size_t err_len);
 
+/* The same, node i running in the network namespace netns[i] (a name under /run/netns, see
+ * wan_net.h) when netns is not NULL. */
+ctk_local_cluster *ctk_local_cluster_start_in(const char *binary, const char *config_path,
+                                              const ctk_config *config, const char *run_dir,
+                                              const char *const *netns, char *err, size_t err_len);
+
 /* Waits until every live node answers on its control socket. Returns 0, or -1 with err. */
 int ctk_local_cluster_wait_ready(ctk_local_cluster *self, int timeout_ms, char *err,
                                  size_t err_len);

@@ -78,6 +78,7 @@ int ctk_cmd_conform(int argc, char **argv) {
       failed++;
       printf("      seed %llu; replay: ctk sim %s --seed %llu\n", (unsigned long long)r.seed,
              r.replay, (unsigned long long)r.seed);
+      if (r.timeline[0]) printf("      timeline (open in a browser): %s\n", r.timeline);
     }
   }
   printf("%d of %d checks failed (%.1f s)\n", failed, ctk_conform_count(), total_s);

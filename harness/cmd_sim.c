@@ -88,6 +88,9 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
          done ? (double)s->msgs_sent / (double)done : 0);
   printf("  disk             %" PRIu64 " syncs, %.1f KiB persisted\n", s->syncs,
          (double)s->bytes_persisted / 1024);
+  if (s->snapshots_taken || s->snapshots_restored)
+    printf("  snapshots        %" PRIu64 " taken (largest %.1f KiB), %" PRIu64 " restored\n",
+           s->snapshots_taken, (double)s->snapshot_bytes_max / 1024, s->snapshots_restored);
   if (s->first_leader_us)
     printf("  leadership       first leader after %.1f ms; %" PRIu64
            " leader changes, highest term %" PRIu64 "\n",

@@ -54,4 +54,10 @@ int ctk_cmd_conform(int argc, char **argv);
  * status 0, 1 when a file could not be written (or exists already), 2 on a usage error. */
 int ctk_cmd_new_protocol(int argc, char **argv);
 
+/* ctk script FILE [--check | --update]: runs a scripted scenario (script.h) and prints its
+ * output; --check compares it with FILE.out (a diff on a mismatch), --update rewrites FILE.out.
+ * Exit status 0 when every expectation held (and, with --check, the output matched), 1 when one
+ * failed or the output differs, 2 on an error in the script or a usage error. */
+int ctk_cmd_script(int argc, char **argv);
+
 #endif /* CTK_COMMANDS_H */

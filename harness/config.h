@@ -97,6 +97,10 @@ typedef struct ctk_cluster {
                                   the file is resolved against the file's directory */
   char endpoints[CTK_MAX_NODES][CTK_ENDPOINT_LEN]; /* resolved: tcp://127.0.0.1:base_port+i */
   int site_of_node[CTK_MAX_NODES]; /* index into sim.site_names, 0 when no sites are given */
+  /* The latency matrix between sites (wan.h): "" (none, or [sim] gives one), a built-in matrix's
+   * name ("epaxos5"), or the absolute path of a matrix file. It fills sim.site_names and
+   * sim.latency_ms; `ctk run` then emulates it on real processes in network namespaces. */
+  char wan[CTK_PATH_LEN];
 } ctk_cluster;
 
 /* The simulated network, disk and run phases. */

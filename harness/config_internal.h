@@ -36,6 +36,15 @@ int config_read_sim(const cfg_reader *r, const ctk_toml_node *table, ctk_config 
 /* cluster.sites, checked against sim.site_names. */
 int config_read_cluster_sites(const cfg_reader *r, const ctk_toml_node *cluster_table,
                               ctk_config *config);
+/* cluster.wan: a built-in matrix's name or the path of a matrix file (config_wan.c); fills
+ * cluster.wan and the sites and delays in config->sim. */
+int config_read_wan(const cfg_reader *r, const ctk_toml_node *node, ctk_config *config);
+/* The parts of a latency matrix, under the key names given (for messages): site names, then
+ * n_sites x n_sites one-way delays. Shared by [sim] and matrix files. */
+int config_read_site_names(const cfg_reader *r, const ctk_toml_node *node, const char *key,
+                           ctk_sim_config *sim);
+int config_read_latency(const cfg_reader *r, const ctk_toml_node *node, const char *key,
+                        const char *names_key, ctk_sim_config *sim);
 int config_read_node(const cfg_reader *r, const ctk_toml_node *table, ctk_config *config);
 /* The [[fault]] array of tables. */
 int config_read_faults(const cfg_reader *r, const ctk_toml_node *array, ctk_config *config);

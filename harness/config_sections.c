@@ -108,8 +108,8 @@ static int cluster_read_security(const cfg_reader *r, const ctk_toml_node *table
 }
 
 int config_read_cluster(const cfg_reader *r, const ctk_toml_node *table, ctk_config *config) {
-  static const char *const keys[] = {"nodes", "base_port", "endpoints",
-                                     "sites", "security",  "keys"};
+  static const char *const keys[] = {"nodes",    "base_port", "endpoints", "sites",
+                                     "security", "keys",      "wan"};
   if (cfg_expect_table(r, table, "cluster") ||
       cfg_check_keys(r, table, "cluster", keys, sizeof keys / sizeof keys[0]))
     return -1;
@@ -121,7 +121,9 @@ int config_read_cluster(const cfg_reader *r, const ctk_toml_node *table, ctk_con
   config_default_endpoints(cluster);
   const ctk_toml_node *endpoints = ctk_toml_table_get(table, "endpoints");
   if (endpoints && cluster_read_endpoints(r, endpoints, cluster)) return -1;
-  return cluster_read_security(r, table, cluster);
+  if (cluster_read_security(r, table, cluster)) return -1;
+  const ctk_toml_node *wan = ctk_toml_table_get(table, "wan");
+  return wan ? config_read_wan(r, wan, config) : 0;
 }
 
 int config_read_cluster_sites(const cfg_reader *r, const ctk_toml_node *cluster_table,
@@ -134,14 +136,16 @@ int config_read_cluster_sites(const cfg_reader *r, const ctk_toml_node *cluster_
     return cfg_fail_expected(r, node, "cluster.sites", "an array of site names, one per node");
   if (sim->n_sites == 0)
     return cfg_fail(r, ctk_toml_line(node),
-                    "key 'cluster.sites': needs sim.site_names to say which sites exist");
+                    "key 'cluster.sites': needs cluster.wan or sim.site_names to say which sites "
+                    "exist");
   size_t n = ctk_toml_array_size(node);
   if (n != (size_t)cluster->nodes)
     return cfg_fail(r, ctk_toml_line(node),
                     "key 'cluster.sites': expected %d site names (one per node), got %zu",
                     cluster->nodes, n);
   char expected[CTK_MAX_SITES * (CTK_NAME_LEN + 4) + 64];
-  size_t used = (size_t)snprintf(expected, sizeof expected, "one of sim.site_names (");
+  size_t used = (size_t)snprintf(expected, sizeof expected, "one of %s (",
+                                 cluster->wan[0] ? "the matrix's sites" : "sim.site_names");
   for (int s = 0; s < sim->n_sites && used < sizeof expected; s++)
     used += (size_t)snprintf(expected + used, sizeof expected - used, "%s\"%s\"", s ? ", " : "",
                              sim->site_names[s]);
@@ -289,15 +293,16 @@ static int sim_read_delay(const cfg_reader *r, const ctk_toml_node *node, double
   return 0;
 }
 
-static int sim_read_site_names(const cfg_reader *r, const ctk_toml_node *node,
-                               ctk_sim_config *sim) {
+/* The site names of a latency matrix: `key` is "sim.site_names", or "sites" in a matrix file. */
+int config_read_site_names(const cfg_reader *r, const ctk_toml_node *node, const char *key,
+                           ctk_sim_config *sim) {
   size_t n = ctk_toml_array_size(node);
   if (!ctk_toml_is_array(node) || n == 0 || n > CTK_MAX_SITES)
-    return cfg_fail_expected(r, node, "sim.site_names", "an array of 1 to 16 site names");
+    return cfg_fail_expected(r, node, key, "an array of 1 to 16 site names");
   for (size_t i = 0; i < n; i++) {
     const ctk_toml_node *element = ctk_toml_array_at(node, i);
     char path[CFG_PATH_LEN];
-    snprintf(path, sizeof path, "sim.site_names[%zu]", i);
+    snprintf(path, sizeof path, "%s[%zu]", key, i);
     const char *name;
     if (cfg_node_string(r, element, path, "a site name of 1 to 63 bytes", CTK_NAME_LEN, &name))
       return -1;
@@ -311,22 +316,24 @@ static int sim_read_site_names(const cfg_reader *r, const ctk_toml_node *node,
   return 0;
 }
 
-/* latency_ms: n_sites rows of n_sites one-way delays. */
-static int sim_read_latency(const cfg_reader *r, const ctk_toml_node *node, ctk_sim_config *sim) {
+/* The n_sites rows of n_sites one-way delays of a latency matrix: `key` is "sim.latency_ms" (its
+ * sites in "sim.site_names") or "latency_ms" in a matrix file (its sites in "sites"). */
+int config_read_latency(const cfg_reader *r, const ctk_toml_node *node, const char *key,
+                        const char *names_key, ctk_sim_config *sim) {
   int n = sim->n_sites;
   char expected[96];
   snprintf(expected, sizeof expected, "a %d x %d array of numbers (one row per site)", n, n);
-  if (!ctk_toml_is_array(node)) return cfg_fail_expected(r, node, "sim.latency_ms", expected);
+  if (!ctk_toml_is_array(node)) return cfg_fail_expected(r, node, key, expected);
   size_t rows = ctk_toml_array_size(node);
   if (rows != (size_t)n)
     return cfg_fail(r, ctk_toml_line(node),
-                    "key 'sim.latency_ms': expected %d rows (one per site in sim.site_names), "
+                    "key '%s': expected %d rows (one per site in %s), "
                     "got %zu",
-                    n, rows);
+                    key, n, names_key, rows);
   for (int a = 0; a < n; a++) {
     const ctk_toml_node *row = ctk_toml_array_at(node, (size_t)a);
     char path[CFG_PATH_LEN];
-    snprintf(path, sizeof path, "sim.latency_ms[%d]", a);
+    snprintf(path, sizeof path, "%s[%d]", key, a);
     if (!ctk_toml_is_array(row)) {
       snprintf(expected, sizeof expected, "an array of %d numbers (one per site)", n);
       return cfg_fail_expected(r, row, path, expected);
@@ -334,10 +341,10 @@ static int sim_read_latency(const cfg_reader *r, const ctk_toml_node *node, ctk_
     size_t columns = ctk_toml_array_size(row);
     if (columns != (size_t)n)
       return cfg_fail(r, ctk_toml_line(row),
-                      "key '%s': expected %d numbers (one per site in sim.site_names), got %zu",
-                      path, n, columns);
+                      "key '%s': expected %d numbers (one per site in %s), got %zu", path, n,
+                      names_key, columns);
     for (int b = 0; b < n; b++) {
-      snprintf(path, sizeof path, "sim.latency_ms[%d][%d]", a, b);
+      snprintf(path, sizeof path, "%s[%d][%d]", key, a, b);
       if (cfg_node_number(r, ctk_toml_array_at(row, (size_t)b), path, 0, 0, CONFIG_MAX_MS,
                           &sim->latency_ms[a][b]))
         return -1;
@@ -346,21 +353,27 @@ static int sim_read_latency(const cfg_reader *r, const ctk_toml_node *node, ctk_
   return 0;
 }
 
-/* site_names and latency_ms come together. */
-static int sim_read_sites(const cfg_reader *r, const ctk_toml_node *table, ctk_sim_config *sim) {
+/* site_names and latency_ms come together, and not with cluster.wan (which names its own). */
+static int sim_read_sites(const cfg_reader *r, const ctk_toml_node *table, ctk_config *config) {
+  ctk_sim_config *sim = &config->sim;
   const ctk_toml_node *names = ctk_toml_table_get(table, "site_names");
   const ctk_toml_node *latency = ctk_toml_table_get(table, "latency_ms");
   if (!names && !latency) return 0;
+  if (config->cluster.wan[0])
+    return cfg_fail(r, ctk_toml_line(names ? names : latency),
+                    "key 'sim.%s': not allowed with cluster.wan (the matrix \"%s\" names the "
+                    "sites and their delays)",
+                    names ? "site_names" : "latency_ms", config->cluster.wan);
   if (!names)
     return cfg_fail(r, ctk_toml_line(latency),
                     "key 'sim.latency_ms': needs sim.site_names (one row and column per site)");
-  if (sim_read_site_names(r, names, sim)) return -1;
+  if (config_read_site_names(r, names, "sim.site_names", sim)) return -1;
   if (!latency)
     return cfg_fail(r, ctk_toml_line(table),
                     "key 'sim.latency_ms': required with sim.site_names (a %d x %d array of "
                     "one-way delays)",
                     sim->n_sites, sim->n_sites);
-  return sim_read_latency(r, latency, sim);
+  return config_read_latency(r, latency, "sim.latency_ms", "sim.site_names", sim);
 }
 
 int config_read_sim(const cfg_reader *r, const ctk_toml_node *table, ctk_config *config) {
@@ -383,7 +396,7 @@ int config_read_sim(const cfg_reader *r, const ctk_toml_node *table, ctk_config 
       cfg_number(r, table, s, "client_delay_ms", 0, 0, CONFIG_MAX_MS, &sim->client_delay_ms) < 0 ||
       cfg_number(r, table, s, "disk_sync_us", 0, 0, CONFIG_MAX_US, &sim->disk_sync_us) < 0 ||
       cfg_number(r, table, s, "step_us", 0, 0, CONFIG_MAX_US, &sim->step_us) < 0 ||
-      sim_read_sites(r, table, sim) < 0 ||
+      sim_read_sites(r, table, config) < 0 ||
       cfg_bool(r, table, s, "random_faults", &sim->random_faults) < 0 ||
       cfg_number(r, table, s, "chase_leader", 0, 0, 1, &sim->chase_leader) < 0 ||
       cfg_number(r, table, s, "liveness_s", 0, 1, CONFIG_MAX_S, &sim->liveness_s) < 0 ||

@@ -90,6 +90,11 @@ static void write_cluster(config_writer *w, const ctk_config *config) {
     write_string(w, c->keys_dir);
     write_text(w, "\n");
   }
+  if (c->wan[0]) {
+    write_text(w, "wan = ");
+    write_string(w, c->wan);
+    write_text(w, "\n");
+  }
   if (config->sim.n_sites == 0) return;
   write_text(w, "sites = [");
   for (int i = 0; i < c->nodes; i++) {
@@ -123,7 +128,7 @@ static void write_workload(config_writer *w, const ctk_workload *wl) {
   write_bool_key(w, "stale_reads", wl->stale_reads);
 }
 
-static void write_sim(config_writer *w, const ctk_sim_config *sim) {
+static void write_sim(config_writer *w, const ctk_sim_config *sim, int wan) {
   write_text(w, "\n[sim]\ndelay_ms = [");
   write_double(w, sim->delay_ms[0]);
   write_text(w, ", ");
@@ -136,7 +141,7 @@ static void write_sim(config_writer *w, const ctk_sim_config *sim) {
   write_number_key(w, "client_delay_ms", sim->client_delay_ms);
   write_number_key(w, "disk_sync_us", sim->disk_sync_us);
   write_number_key(w, "step_us", sim->step_us);
-  if (sim->n_sites > 0) {
+  if (sim->n_sites > 0 && !wan) { /* cluster.wan names the matrix */
     write_text(w, "site_names = [");
     for (int i = 0; i < sim->n_sites; i++) {
       write_text(w, i ? ", " : "");
@@ -243,7 +248,7 @@ int ctk_config_write(const ctk_config *config, FILE *out) {
   write_text(&w, "\nseed = %" PRIu64 "\n", config->seed);
   write_cluster(&w, config);
   write_workload(&w, &config->workload);
-  write_sim(&w, &config->sim);
+  write_sim(&w, &config->sim, config->cluster.wan[0] != 0);
   write_node(&w, &config->node);
   write_protocol_options(&w, config);
   for (int i = 0; i < config->n_faults; i++) write_fault(&w, &config->faults[i]);

@@ -138,6 +138,17 @@ static int conform_fail(const ctk_conform_options *o, ctk_conform_result *r, ctk
     snprintf(err, err_len, "%s: cannot write the failing experiment", r->replay);
     return -1;
   }
+  /* The failing seed once more, with its timeline page written next to the experiment. */
+  snprintf(r->timeline, sizeof r->timeline, "%.*s/%s-seed-%" PRIu64 ".html",
+           (int)(sizeof r->timeline - 64), o->out_dir, r->name, seed);
+  ctk_sim_options options = {0};
+  ctk_sim_report report;
+  char run_err[256];
+  options.html = fopen(r->timeline, "w");
+  bad = !options.html || ctk_sim_execute(c, &options, &report, run_err, sizeof run_err);
+  if (!bad) ctk_sim_report_free(&report);
+  if (options.html && fclose(options.html)) bad = 1;
+  if (bad) r->timeline[0] = 0; /* the failure stands; only its picture is missing */
   return 0;
 }
 

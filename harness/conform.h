@@ -27,9 +27,10 @@ typedef enum ctk_conform_verdict {
 typedef struct ctk_conform_result {
   const char *name; /* "progress", "safety", ... */
   ctk_conform_verdict verdict;
-  uint64_t seed;             /* of the failure */
-  char detail[640];          /* what was measured, or what failed */
-  char replay[CTK_PATH_LEN]; /* on a failure: the experiment file written for `ctk sim` */
+  uint64_t seed;               /* of the failure */
+  char detail[640];            /* what was measured, or what failed */
+  char replay[CTK_PATH_LEN];   /* on a failure: the experiment file written for `ctk sim` */
+  char timeline[CTK_PATH_LEN]; /* on a failure: the failing seed's HTML timeline ("" if none) */
   double wall_s;
 } ctk_conform_result;
 

@@ -295,3 +295,146 @@ uint64_t ctk_kv_digest(const ctk_kv *self) {
 }
 
 size_t ctk_kv_size(const ctk_kv *self) { return self->count; }
+
+/* ---- snapshots ----
+ *
+ * Format, version 1, big-endian:
+ *   u8 version=1 | u32 n_keys | n_keys * (u16 key_len | key | u16 value_len | value), keys in
+ *   byte order | u32 n_clients | n_clients * (u64 client_id | u64 seq | u8 ok | u8 found
+ *   | u16 value_len | value), client ids ascending
+ */
+
+#define KV_SNAPSHOT_VERSION 1
+
+static int cmp_slot_ptr(const void *a, const void *b) {
+  const kv_slot *x = *(const kv_slot *const *)a, *y = *(const kv_slot *const *)b;
+  return strcmp(x->key, y->key);
+}
+
+static int cmp_client_ptr(const void *a, const void *b) {
+  const kv_client *x = *(const kv_client *const *)a, *y = *(const kv_client *const *)b;
+  return x->client_id < y->client_id ? -1 : x->client_id > y->client_id;
+}
+
+static uint8_t *put_u32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (24 - 8 * i));
+  return p + 4;
+}
+
+static uint8_t *put_string(uint8_t *p, const char *s) {
+  size_t n = strlen(s);
+  p += put_u16(p, n);
+  memcpy(p, s, n);
+  return p + n;
+}
+
+int ctk_kv_serialize(const ctk_kv *self, uint8_t **out, size_t *out_len) {
+  *out = NULL;
+  *out_len = 0;
+  const kv_slot **slots = malloc((self->count ? self->count : 1) * sizeof *slots);
+  const kv_client **clients =
+      malloc((self->clients_count ? self->clients_count : 1) * sizeof *clients);
+  size_t n_slots = 0, n_clients = 0, need = 1 + 4 + 4;
+  for (size_t i = 0; slots && i < self->cap; i++)
+    if (self->slots[i].key) {
+      slots[n_slots++] = &self->slots[i];
+      need += 4 + strlen(self->slots[i].key) + strlen(self->slots[i].value);
+    }
+  for (size_t i = 0; clients && i < self->clients_cap; i++)
+    if (self->clients[i].seq) {
+      clients[n_clients++] = &self->clients[i];
+      need += 8 + 8 + 2 + 2 + strlen(self->clients[i].result.value);
+    }
+  uint8_t *buf = slots && clients ? malloc(need) : NULL;
+  if (!buf) {
+    free(slots);
+    free(clients);
+    return -1;
+  }
+  qsort(slots, n_slots, sizeof *slots, cmp_slot_ptr);
+  qsort(clients, n_clients, sizeof *clients, cmp_client_ptr);
+  uint8_t *p = buf;
+  *p++ = KV_SNAPSHOT_VERSION;
+  p = put_u32(p, (uint32_t)n_slots);
+  for (size_t i = 0; i < n_slots; i++) {
+    p = put_string(p, slots[i]->key);
+    p = put_string(p, slots[i]->value);
+  }
+  p = put_u32(p, (uint32_t)n_clients);
+  for (size_t i = 0; i < n_clients; i++) {
+    const kv_client *c = clients[i];
+    p += put_u64(p, c->client_id);
+    p += put_u64(p, c->seq);
+    *p++ = (uint8_t)(c->result.ok != 0);
+    *p++ = (uint8_t)(c->result.found != 0);
+    p = put_string(p, c->result.value);
+  }
+  free(slots);
+  free(clients);
+  *out = buf;
+  *out_len = (size_t)(p - buf);
+  return 0;
+}
+
+static int take_u32(kv_cursor *c, uint32_t *v) {
+  const uint8_t *p;
+  if (take(c, 4, &p)) return -1;
+  *v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+  return 0;
+}
+
+/* Reads a u16-prefixed string of 1..max bytes (0..max when empty_ok) into buf (max + 1 bytes). */
+static int take_snapshot_string(kv_cursor *c, size_t max, int empty_ok, char *buf) {
+  const uint8_t *p;
+  if (take(c, 2, &p)) return -1;
+  size_t n = (size_t)p[0] << 8 | p[1];
+  if (n > max || (!n && !empty_ok) || take(c, n, &p) || memchr(p, 0, n)) return -1;
+  memcpy(buf, p, n);
+  buf[n] = 0;
+  return 0;
+}
+
+int ctk_kv_restore(ctk_kv *self, const uint8_t *bytes, size_t len) {
+  kv_cursor c = {bytes, bytes + len};
+  const uint8_t *version;
+  uint32_t n;
+  if (take(&c, 1, &version) || *version != KV_SNAPSHOT_VERSION || take_u32(&c, &n)) return -1;
+  ctk_kv *fresh = ctk_kv_new();
+  if (!fresh) return -1;
+  char key[CTK_KV_MAX_KEY + 1], value[CTK_KV_MAX_VALUE + 1];
+  for (uint32_t i = 0; i < n; i++) {
+    if (take_snapshot_string(&c, CTK_KV_MAX_KEY, 0, key) ||
+        take_snapshot_string(&c, CTK_KV_MAX_VALUE, 1, value))
+      goto fail;
+    uint64_t hash = XXH64(key, strlen(key), 0);
+    kv_slot *s = kv_find(fresh, key, hash);
+    if ((s && s->key) || kv_set(fresh, key, hash, value)) goto fail; /* duplicate key */
+  }
+  if (take_u32(&c, &n)) goto fail;
+  for (uint32_t i = 0; i < n; i++) {
+    uint64_t client_id, seq;
+    const uint8_t *flags;
+    if (take_u64(&c, &client_id) || take_u64(&c, &seq) || !seq || take(&c, 2, &flags) ||
+        take_snapshot_string(&c, CTK_KV_MAX_VALUE, 1, value))
+      goto fail;
+    kv_client *slot = kv_client_slot(fresh, client_id);
+    if (!slot || slot->seq) goto fail; /* out of memory, or a duplicate client */
+    *slot = (kv_client){.client_id = client_id, .seq = seq};
+    slot->result.client_id = client_id;
+    slot->result.seq = seq;
+    slot->result.ok = flags[0] != 0;
+    slot->result.found = flags[1] != 0;
+    memcpy(slot->result.value, value, strlen(value) + 1);
+    fresh->clients_count++;
+  }
+  if (c.p != c.end) goto fail;
+  /* Swap the contents: self keeps its address. */
+  ctk_kv old = *self;
+  *self = *fresh;
+  *fresh = old;
+  ctk_kv_destroy(&fresh);
+  return 0;
+fail:
+  ctk_kv_destroy(&fresh);
+  return -1;
+}

@@ -56,6 +56,16 @@ int ctk_kv_apply(ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *
  * malformed or not a get. */
 int ctk_kv_read(const ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *result);
 
+/* Serializes the whole store (keys and values, and the per-client table that answers retried
+ * requests) into *out (malloc'ed, *out_len bytes), deterministically: equal stores give equal
+ * bytes. This is the state machine snapshot protocols keep in place of a compacted log.
+ * Returns 0, or -1 when out of memory. */
+int ctk_kv_serialize(const ctk_kv *self, uint8_t **out, size_t *out_len);
+
+/* Replaces the whole store with the one serialized in bytes. Returns 0, or -1 when the bytes do
+ * not decode or memory runs out; the store is then unchanged. */
+int ctk_kv_restore(ctk_kv *self, const uint8_t *bytes, size_t len);
+
 /* A digest of the whole store (keys, values and the per-client dedup table), equal on replicas
  * that applied the same commands. */
 uint64_t ctk_kv_digest(const ctk_kv *self);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -43,7 +44,10 @@ struct ctk_loadgen {
   char key_prefix[32];
   int n_nodes, n_clients;
   void *zmq;
-  void *sockets[CTK_MAX_NODES];
+  /* One DEALER per node, or with source addresses one per (client's home node, node): client c's
+   * home is node c % nodes, and its connections leave from that home's source address. */
+  void *sockets[CTK_MAX_NODES * CTK_MAX_NODES];
+  int n_groups;
   lg_client *clients;
   ctk_workload_gen workload;
   ctk_rng rng;
@@ -62,6 +66,11 @@ struct ctk_loadgen {
 };
 
 static uint64_t run_us(const ctk_loadgen *self) { return ctk_clock_us() - self->t0_us; }
+
+static void *socket_for(const ctk_loadgen *self, int c, int node) {
+  int group = self->n_groups > 1 ? c % self->n_nodes : 0;
+  return self->sockets[group * self->n_nodes + node];
+}
 
 static void count(ctk_loadgen *self, uint64_t *counter) {
   pthread_mutex_lock(&self->lock);
@@ -90,7 +99,7 @@ static void client_send(ctk_loadgen *self, int c, uint64_t now) {
   hw_put_request(&self->frame, client->cmd, client->cmd_len);
   count(self, &self->stats.sends);
   if (!self->frame.failed &&
-      zmq_send(self->sockets[node], self->frame.data, self->frame.len, ZMQ_DONTWAIT) >= 0)
+      zmq_send(socket_for(self, c, node), self->frame.data, self->frame.len, ZMQ_DONTWAIT) >= 0)
     return;
   /* Not connected (the node is down): try the next one soon. */
   client->target = (node + 1) % self->n_nodes;
@@ -281,8 +290,10 @@ static void update_gauges(ctk_loadgen *self, int over) {
 
 static void *loadgen_main(void *arg) {
   ctk_loadgen *self = arg;
-  zmq_pollitem_t items[CTK_MAX_NODES];
-  for (int i = 0; i < self->n_nodes; i++)
+  static_assert(sizeof(zmq_pollitem_t) * CTK_MAX_NODES * CTK_MAX_NODES <= 16384, "stack");
+  zmq_pollitem_t items[CTK_MAX_NODES * CTK_MAX_NODES];
+  int n_sockets = self->n_groups * self->n_nodes;
+  for (int i = 0; i < n_sockets; i++)
     items[i] = (zmq_pollitem_t){self->sockets[i], 0, ZMQ_POLLIN, 0};
   uint8_t buf[CTK_KV_MAX_VALUE + 256];
   while (!atomic_load(&self->stop)) {
@@ -291,9 +302,9 @@ static void *loadgen_main(void *arg) {
     if (!over) start_operations(self, now);
     uint64_t wake = next_wakeup(self, now, over);
     long timeout_ms = wake > now ? (long)((wake - now + 999) / 1000) : 0;
-    zmq_poll(items, self->n_nodes, timeout_ms);
+    zmq_poll(items, n_sockets, timeout_ms);
     now = run_us(self);
-    for (int i = 0; i < self->n_nodes; i++) {
+    for (int i = 0; i < n_sockets; i++) {
       int n;
       while ((n = zmq_recv(self->sockets[i], buf, sizeof buf, ZMQ_DONTWAIT)) >= 0)
         if ((size_t)n <= sizeof buf) on_reply(self, buf, (size_t)n, now);
@@ -305,7 +316,7 @@ static void *loadgen_main(void *arg) {
 }
 
 static void loadgen_free(ctk_loadgen *self) {
-  for (int i = 0; i < self->n_nodes; i++)
+  for (int i = 0; i < self->n_groups * self->n_nodes; i++)
     if (self->sockets[i]) zmq_close(self->sockets[i]);
   if (self->zmq) zmq_ctx_term(self->zmq);
   ctk_workload_gen_free(&self->workload);
@@ -319,8 +330,14 @@ static void loadgen_free(ctk_loadgen *self) {
 
 ctk_loadgen *ctk_loadgen_start(const ctk_config *config, uint64_t t0_us, int fresh_keys, char *err,
                                size_t err_len) {
+  return ctk_loadgen_start_from(config, t0_us, fresh_keys, NULL, err, err_len);
+}
+
+ctk_loadgen *ctk_loadgen_start_from(const ctk_config *config, uint64_t t0_us, int fresh_keys,
+                                    const char *const *sources, char *err, size_t err_len) {
   ctk_loadgen *self = calloc(1, sizeof *self);
   if (!self) goto oom;
+  self->n_groups = sources ? config->cluster.nodes : 1;
   self->config = *config;
   self->config.protocol_options = NULL;
   self->t0_us = t0_us;
@@ -360,10 +377,11 @@ ctk_loadgen *ctk_loadgen_start(const ctk_config *config, uint64_t t0_us, int fre
   }
   self->zmq = zmq_ctx_new();
   if (!self->zmq) goto oom_keys;
-  for (int i = 0; i < self->n_nodes; i++) {
+  for (int k = 0; k < self->n_groups * self->n_nodes; k++) {
+    int i = k % self->n_nodes;
     void *s = zmq_socket(self->zmq, ZMQ_DEALER);
     if (!s) goto oom_keys;
-    self->sockets[i] = s;
+    self->sockets[k] = s;
     if (keys && ctk_keys_secure_client(s, keys, i)) goto oom_keys;
     int zero = 0, one = 1, hwm = 100000, ivl = 20;
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
@@ -371,9 +389,15 @@ ctk_loadgen *ctk_loadgen_start(const ctk_config *config, uint64_t t0_us, int fre
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
-    if (zmq_connect(s, config->cluster.endpoints[i])) {
-      snprintf(err, err_len, "cannot connect to %s: %s", config->cluster.endpoints[i],
-               zmq_strerror(errno));
+    /* "tcp://SOURCE:0;HOST:PORT": ZeroMQ binds the connection to the source address first. */
+    char endpoint[CTK_ENDPOINT_LEN + 64];
+    const char *to = config->cluster.endpoints[i];
+    if (sources && strncmp(to, "tcp://", 6) == 0)
+      snprintf(endpoint, sizeof endpoint, "tcp://%s:0;%s", sources[k / self->n_nodes], to + 6);
+    else
+      snprintf(endpoint, sizeof endpoint, "%s", to);
+    if (zmq_connect(s, endpoint)) {
+      snprintf(err, err_len, "cannot connect to %s: %s", endpoint, zmq_strerror(errno));
       free(keys);
       loadgen_free(self);
       return NULL;

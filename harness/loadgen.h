@@ -35,6 +35,12 @@ typedef struct ctk_loadgen_stats {
 ctk_loadgen *ctk_loadgen_start(const ctk_config *config, uint64_t t0_us, int fresh_keys, char *err,
                                size_t err_len);
 
+/* The same, the connections of client c leaving from address sources[c % nodes] (an IPv4
+ * address of this machine, the client's site in a wide-area run: wan_net.h) when sources is not
+ * NULL. */
+ctk_loadgen *ctk_loadgen_start_from(const ctk_config *config, uint64_t t0_us, int fresh_keys,
+                                    const char *const *sources, char *err, size_t err_len);
+
 /* A consistent copy of the counters (safe from any thread). */
 void ctk_loadgen_stats_get(ctk_loadgen *self, ctk_loadgen_stats *stats);
 

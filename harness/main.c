@@ -12,6 +12,8 @@ static void usage(FILE *out) {
           "  sim FILE.toml [--seed N] [--trace FILE] [--history FILE] [--timeline] [--html FILE]\n"
           "                [--shiviz FILE] [--protocol NAME]\n"
           "                       run an experiment in the deterministic simulator\n"
+          "  script FILE [--check | --update]\n"
+          "                       run a scripted scenario (FILE.out: its expected output)\n"
           "  sweep FILE.toml [--seeds N] [--first S] [--jobs J]\n"
           "                       run it over many seeds; report every failing seed\n"
           "  run FILE.toml [--json FILE] [--out DIR] [--protocol NAME] [--attach] [--quiet]\n"
@@ -54,6 +56,7 @@ int main(int argc, char **argv) {
   }
   const char *cmd = argv[1];
   if (!strcmp(cmd, "sim")) return ctk_cmd_sim(argc - 1, argv + 1);
+  if (!strcmp(cmd, "script")) return ctk_cmd_script(argc - 1, argv + 1);
   if (!strcmp(cmd, "sweep")) return ctk_cmd_sweep(argc - 1, argv + 1);
   if (!strcmp(cmd, "run")) return ctk_cmd_run(argc - 1, argv + 1);
   if (!strcmp(cmd, "compare")) return ctk_cmd_compare(argc - 1, argv + 1);

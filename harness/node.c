@@ -84,9 +84,10 @@ static int queue_out(node *self, int peer, const uint8_t *identity, size_t ident
   return 0;
 }
 
-/* A commit, or (read_only) a read answered without a log write, applied after the batch's sync
- * in the order the protocol gave them. */
-static int queue_commit(node *self, uint64_t index, ctk_bytes command, int read_only) {
+/* What a step's output does to the store, in the order the protocol gave it (see
+ * node_commit_kind). */
+static int queue_commit(node *self, node_commit_kind kind, uint64_t index, const uint8_t *data,
+                        size_t len) {
   if (self->n_commits == self->cap_commits) {
     size_t cap = self->cap_commits ? self->cap_commits * 2 : 64;
     node_commit *n = realloc(self->commits, cap * sizeof *n);
@@ -94,10 +95,10 @@ static int queue_commit(node *self, uint64_t index, ctk_bytes command, int read_
     self->commits = n;
     self->cap_commits = cap;
   }
-  uint8_t *copy = malloc(command.len ? command.len : 1);
+  uint8_t *copy = malloc(len ? len : 1);
   if (!copy) return -1;
-  if (command.len) memcpy(copy, command.data, command.len);
-  self->commits[self->n_commits++] = (node_commit){index, copy, command.len, read_only};
+  if (len) memcpy(copy, data, len);
+  self->commits[self->n_commits++] = (node_commit){kind, index, copy, len};
   return 0;
 }
 
@@ -124,11 +125,9 @@ static void note_role(node *self) {
 }
 
 /* Steps the protocol and stages its output. Returns the step's result. */
-static int step(node *self, ctk_event_kind kind, int from, const uint8_t *data, size_t len,
-                uint64_t now_us) {
-  ctk_event ev = {.kind = kind, .now_us = now_us, .from = from, .bytes = {data, len}};
+static int step_event(node *self, const ctk_event *ev) {
   ctk_output out;
-  int rc = self->def->step(self->proto, &ev, &out);
+  int rc = self->def->step(self->proto, ev, &out);
   if (rc != CTK_OK) return rc;
   char err[CTK_ERR_LEN];
   if (out.persist_replace) {
@@ -143,9 +142,18 @@ static int step(node *self, ctk_event_kind kind, int from, const uint8_t *data, 
   for (size_t k = 0; k < out.n_messages; k++)
     queue_out(self, out.messages[k].to, NULL, 0, out.messages[k].bytes.data,
               out.messages[k].bytes.len);
+  int queued = 0;
+  if (out.restore_index)
+    queued |=
+        queue_commit(self, NODE_RESTORE, out.restore_index, out.restore.data, out.restore.len);
   for (size_t k = 0; k < out.n_commits; k++)
-    queue_commit(self, out.commits[k].index, out.commits[k].command, 0);
-  for (size_t k = 0; k < out.n_reads; k++) queue_commit(self, 0, out.reads[k], 1);
+    queued |= queue_commit(self, NODE_COMMIT, out.commits[k].index, out.commits[k].command.data,
+                           out.commits[k].command.len);
+  for (size_t k = 0; k < out.n_reads; k++)
+    queued |= queue_commit(self, NODE_READ, 0, out.reads[k].data, out.reads[k].len);
+  if (out.snapshot_wanted)
+    queued |= queue_commit(self, NODE_SNAPSHOT, out.snapshot_wanted, NULL, 0);
+  if (queued) snprintf(self->fatal, sizeof self->fatal, "out of memory holding a step's output");
   self->deadline_us = out.next_deadline_us;
   note_role(self);
   return rc;
@@ -153,6 +161,12 @@ store_error:
   node_log(self, "store: %s", err);
   self->store_failed = 1;
   return rc;
+}
+
+static int step(node *self, ctk_event_kind kind, int from, const uint8_t *data, size_t len,
+                uint64_t now_us) {
+  ctk_event ev = {.kind = kind, .now_us = now_us, .from = from, .bytes = {data, len}};
+  return step_event(self, &ev);
 }
 
 void node_on_peer(node *self, int from, const uint8_t *msg, size_t len, uint64_t now_us) {
@@ -191,7 +205,7 @@ void node_on_request(node *self, const uint8_t *identity, size_t identity_len,
 /* Applies one committed command and answers the client waiting here for it, if any. */
 static void apply(node *self, const node_commit *c) {
   ctk_kv_result result;
-  if (c->read_only) {
+  if (c->kind == NODE_READ) {
     /* Executed against the store as it now stands, changing nothing. */
     if (ctk_kv_read(self->kv, c->data, c->len, &result)) {
       node_log(self, "the protocol answered a read that is not a get");
@@ -225,12 +239,47 @@ static void apply(node *self, const node_commit *c) {
   waiting->used = 0;
 }
 
+/* Replaces the store with a protocol's snapshot. */
+static void restore(node *self, const node_commit *c) {
+  if (ctk_kv_restore(self->kv, c->data, c->len)) {
+    snprintf(self->fatal, sizeof self->fatal,
+             "the protocol handed over a snapshot (through index %" PRIu64
+             ", %zu bytes) that does not decode",
+             c->index, c->len);
+    return;
+  }
+  self->stats.applied = c->index;
+  node_log(self, "restored a snapshot through index %" PRIu64 " (%zu bytes)", c->index, c->len);
+}
+
+/* Snapshots the store for the protocol, which asked for it at exactly this point. */
+static void take_snapshot(node *self, uint64_t index) {
+  if (self->stats.applied != index) {
+    snprintf(self->fatal, sizeof self->fatal,
+             "the protocol asked for a snapshot at index %" PRIu64 " but the store is at %" PRIu64,
+             index, self->stats.applied);
+    return;
+  }
+  free(self->snapshot);
+  if (ctk_kv_serialize(self->kv, &self->snapshot, &self->snapshot_len)) {
+    snprintf(self->fatal, sizeof self->fatal, "out of memory taking a snapshot");
+    return;
+  }
+  self->snapshot_index = index;
+}
+
 /* After the batch's sync: messages leave, commits are applied, clients are answered. Replies
  * queued while applying are sent in the same pass. */
 static void release(node *self, uint64_t now_us) {
   for (size_t k = 0; k < self->n_commits; k++) {
-    apply(self, &self->commits[k]);
-    free(self->commits[k].data);
+    node_commit *c = &self->commits[k];
+    if (c->kind == NODE_COMMIT || c->kind == NODE_READ)
+      apply(self, c);
+    else if (c->kind == NODE_RESTORE)
+      restore(self, c);
+    else
+      take_snapshot(self, c->index);
+    free(c->data);
   }
   self->n_commits = 0;
   for (size_t k = 0; k < self->n_out; k++) {
@@ -315,6 +364,8 @@ static int node_start(node *self, const ctk_node_args *args, char *err, size_t e
 }
 
 static void node_stop(node *self) {
+  free(self->snapshot);
+  self->snapshot = NULL;
   node_net_close(self);
   for (size_t k = 0; k < self->n_out; k++) free(self->out[k].data);
   for (size_t k = 0; k < self->n_commits; k++) free(self->commits[k].data);
@@ -381,6 +432,35 @@ int ctk_node_run(const ctk_node_args *args, char *err, size_t err_len) {
       break;
     }
     release(self, ctk_clock_us());
+    /* A snapshot the protocol asked for goes back to it at once; what that step persists is
+     * synced before its messages leave, as for any step. */
+    while (self->snapshot && !self->fatal[0] && !self->store_failed) {
+      ctk_event ev = {.kind = CTK_EVENT_SNAPSHOT,
+                      .now_us = ctk_clock_us(),
+                      .from = -1,
+                      .bytes = {self->snapshot, self->snapshot_len},
+                      .index = self->snapshot_index};
+      uint8_t *taken = self->snapshot;
+      self->snapshot = NULL;
+      step_event(self, &ev);
+      free(taken);
+      if (self->store_failed) break;
+      if (sync_batch(self, err, err_len)) {
+        rc = -1;
+        break;
+      }
+      release(self, ctk_clock_us());
+    }
+    if (rc) break;
+    if (self->fatal[0] || self->store_failed) {
+      if (self->fatal[0])
+        snprintf(err, err_len, "node %d: %s", self->id, self->fatal);
+      else
+        snprintf(err, err_len, "node %d: writing to the store in %s failed (see the log)", self->id,
+                 args->dir);
+      rc = -1;
+      break;
+    }
     while (node_net_control(self)) {
     }
     while (node_net_security(self)) {

@@ -49,11 +49,21 @@ typedef struct node_held {
   size_t len;
 } node_held;
 
+/* What a step's output does to the store, held until the step's sync: apply a commit, replace
+ * the store with a protocol's snapshot, snapshot the store for the protocol, or answer a read
+ * the protocol served without a log write (output.reads: executed, changing nothing). */
+typedef enum node_commit_kind {
+  NODE_COMMIT = 0,
+  NODE_RESTORE,
+  NODE_SNAPSHOT,
+  NODE_READ
+} node_commit_kind;
+
 typedef struct node_commit {
-  uint64_t index;
-  uint8_t *data;
+  node_commit_kind kind;
+  uint64_t index; /* COMMIT: its index; RESTORE: the last commit in it; SNAPSHOT: wanted at */
+  uint8_t *data;  /* COMMIT: the command; RESTORE: the snapshot */
   size_t len;
-  int read_only; /* a read the protocol answered without a log write (output.reads) */
 } node_commit;
 
 typedef struct node {
@@ -74,6 +84,11 @@ typedef struct node {
   size_t n_out, cap_out;
   node_commit *commits;
   size_t n_commits, cap_commits;
+  /* A snapshot of the store the protocol asked for, to hand it at once (step SNAPSHOT). */
+  uint8_t *snapshot;
+  size_t snapshot_len;
+  uint64_t snapshot_index;
+  char fatal[256]; /* set when the node must stop: why */
   node_client clients[NODE_CLIENT_SLOTS];
   /* Transport. */
   void *zmq;

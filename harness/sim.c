@@ -156,6 +156,7 @@ void ctk_sim_destroy(ctk_simulator **self_p) {
     sim_node_free(self, i);
   }
   sim_queue_free(&self->queue);
+  sim_net_free(self);
   sim_clients_free(self);
   free(self->faults);
   sim_check_free(self);
@@ -206,6 +207,17 @@ int sim_current_leader(const ctk_simulator *self) {
 }
 
 int ctk_sim_leader(const ctk_simulator *self) { return sim_current_leader(self); }
+
+void ctk_sim_counters(const ctk_simulator *self, ctk_counts *out) {
+  *out = self->counters;
+  for (int i = 0; i < self->n; i++)
+    if (self->nodes[i].alive) ctk_counts_add_proto(out, self->proto, self->nodes[i].proto);
+}
+
+uint64_t ctk_sim_next_event_us(const ctk_simulator *self) {
+  const sim_event *next = sim_queue_peek(&self->queue);
+  return next ? next->time : UINT64_MAX;
+}
 
 void ctk_sim_crash(ctk_simulator *self, int node) { sim_node_crash(self, node); }
 void ctk_sim_restart(ctk_simulator *self, int node) { sim_node_restart(self, node); }

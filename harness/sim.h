@@ -41,6 +41,9 @@ typedef struct ctk_sim_options {
   FILE *html;               /* a self-contained HTML page of the run (nodes as lanes, messages as
                                arrows, roles over time) is written there at the end */
   FILE *shiviz;             /* the run's messages as a ShiViz log (events with vector clocks) */
+  int manual_network;       /* 1: a message sent stays in flight until ctk_sim_flight_take
+                               delivers or drops it (scripted scenarios); no loss, delay,
+                               duplication or reordering is drawn */
 } ctk_sim_options;
 
 typedef struct ctk_sim_stats {
@@ -57,9 +60,12 @@ typedef struct ctk_sim_stats {
   uint64_t max_term;
   uint64_t max_commit;
   uint64_t syncs, bytes_persisted;
-  uint64_t reads_without_log; /* reads a protocol answered without a log write (output.reads) */
-  ctk_histogram latency_us;   /* intended send to completion, answered ops after the warmup */
-  uint64_t trace_hash;        /* hash of every event in order: equal runs have equal hashes */
+  uint64_t reads_without_log;  /* reads a protocol answered without a log write (output.reads) */
+  uint64_t snapshots_taken;    /* state machine snapshots handed to a protocol (SNAPSHOT steps) */
+  uint64_t snapshots_restored; /* state machines replaced by a protocol's snapshot */
+  uint64_t snapshot_bytes_max; /* the largest snapshot taken */
+  ctk_histogram latency_us;    /* intended send to completion, answered ops after the warmup */
+  uint64_t trace_hash;         /* hash of every event in order: equal runs have equal hashes */
 } ctk_sim_stats;
 
 typedef struct ctk_sim_report {
@@ -133,5 +139,27 @@ int ctk_sim_submit_put(ctk_simulator *self, int node, const char *key, const cha
 /* The command node has committed at index (a copy in buf), or -1 when not committed there. */
 int ctk_sim_committed(const ctk_simulator *self, int node, uint64_t index, char *key,
                       size_t key_len, char *value, size_t value_len);
+
+/* ---- the manual network (options.manual_network) ---- */
+
+/* Messages in flight, in the order they were sent. */
+size_t ctk_sim_in_flight(const ctk_simulator *self);
+/* Message k in flight (k < ctk_sim_in_flight): its sender, receiver and bytes (valid until the
+ * next call that changes the simulator). Returns 0, or -1 when k is out of range. */
+int ctk_sim_flight_at(const ctk_simulator *self, size_t k, int *from, int *to, const uint8_t **data,
+                      uint32_t *len);
+/* Takes message k out of flight. drop = 0 delivers it to its receiver's input queue, processed at
+ * the next ctk_sim_run_until (its replies then go in flight). Returns 0 when it was delivered, 1
+ * when it was lost (the receiver is down, or a partition cuts the link), 2 when dropped, -1 when
+ * k is out of range. */
+int ctk_sim_flight_take(ctk_simulator *self, size_t k, int drop);
+/* Freezes node's timer (1): the protocol's deadlines pass without a TIMEOUT, as if its clock
+ * stood still, until it is thawed (0), when a deadline that passed fires at once. Messages are
+ * still handled. Scripts use it to choose which node times out first. */
+void ctk_sim_freeze_timer(ctk_simulator *self, int node, int frozen);
+/* The protocol's counters summed over every node and incarnation so far. */
+void ctk_sim_counters(const ctk_simulator *self, ctk_counts *out);
+/* When the next queued event (a timer, a node's step) is due, or UINT64_MAX when none is. */
+uint64_t ctk_sim_next_event_us(const ctk_simulator *self);
 
 #endif /* CTK_SIM_H */

@@ -58,6 +58,7 @@ typedef struct sim_input {
   int from;      /* MESSAGE: sender; COMMAND: client id */
   uint8_t *data; /* owned */
   uint32_t len;
+  uint64_t index; /* SNAPSHOT: the last commit the snapshot reflects */
 } sim_input;
 
 typedef struct sim_held_message {
@@ -66,11 +67,21 @@ typedef struct sim_held_message {
   uint32_t len;
 } sim_held_message;
 
+/* What a step's output does to the state machine, held until the step's sync: apply a commit,
+ * replace the store with a protocol's snapshot, take a snapshot of it for the protocol, or answer
+ * a read the protocol served without a log write (output.reads: executed, changing nothing). */
+typedef enum sim_held_kind {
+  HELD_COMMIT = 0,
+  HELD_RESTORE,
+  HELD_SNAPSHOT,
+  HELD_READ
+} sim_held_kind;
+
 typedef struct sim_held_commit {
-  uint64_t index;
-  uint8_t *data;
+  sim_held_kind kind;
+  uint64_t index; /* COMMIT: its index; RESTORE: the last commit in it; SNAPSHOT: wanted at */
+  uint8_t *data;  /* COMMIT: the command; RESTORE: the snapshot */
   uint32_t len;
-  int read_only; /* a read the protocol answered without a log write (output.reads) */
 } sim_held_commit;
 
 typedef struct sim_node {
@@ -94,6 +105,7 @@ typedef struct sim_node {
   double clock_rate;
   uint64_t clock_base_real_us, clock_base_local_us, clock_last_local_us;
   uint64_t timer_event_us; /* when the EV_TIMER event this node relies on fires, or NONE */
+  int timer_frozen;        /* scripted: the timer does not fire until ctk_sim_freeze_timer(0) */
   ctk_kv *kv;
   uint64_t applied;   /* last index applied to kv in this incarnation */
   uint64_t committed; /* last index emitted by the protocol in this incarnation */
@@ -187,6 +199,18 @@ typedef struct sim_order {
   size_t reads_n, reads_cap;
   uint64_t *executed; /* client << 40 | seq of every command executed anywhere */
   size_t n_executed, cap_executed;
+  /* Where a node stood in each key's writes when it took a snapshot, for the nodes that later
+   * restore that snapshot (the most recent SIM_ORDER_SNAPSHOTS). */
+  struct sim_order_snapshot {
+    uint64_t hash; /* of the snapshot's bytes; 0: empty */
+    uint64_t *keys;
+    uint32_t *pos;
+    size_t n;
+  } snapshots[64];
+  size_t next_snapshot;
+  /* A node restored a snapshot no longer remembered: its place in the keys' writes is unknown,
+   * so its order is not checked until it starts over. */
+  uint8_t unanchored[CTK_MAX_NODES];
 } sim_order;
 
 /* One message for the HTML page (sim_html.c). */
@@ -196,6 +220,14 @@ typedef struct sim_html_msg {
   uint8_t lost;  /* the receiver was down or cut off when it arrived */
   char what[95]; /* the protocol's description, cut to fit */
 } sim_html_msg;
+
+/* A message of the manual network, in flight until a script delivers or drops it. */
+typedef struct sim_flight {
+  int from, to;
+  uint8_t *data; /* owned */
+  uint32_t len;
+  uint64_t sent_us;
+} sim_flight;
 
 /* What one node was, over time (sim_timeline.c). */
 typedef struct sim_timeline {
@@ -250,6 +282,8 @@ struct ctk_simulator {
   sim_timeline timelines[CTK_MAX_NODES];
   sim_html_msg *html_msgs;
   size_t html_n, html_cap;
+  sim_flight *flight; /* options.manual_network: messages sent, not yet delivered or dropped */
+  size_t flight_n, flight_cap;
   XXH3_state_t *trace_state;
   char line[2048]; /* scratch for trace lines */
 };
@@ -289,6 +323,7 @@ void sim_fault_start(ctk_simulator *self, int i);
 void sim_fault_end(ctk_simulator *self, int i);
 void sim_faults_heal_all(ctk_simulator *self);
 void sim_net_recompute(ctk_simulator *self);
+void sim_net_free(ctk_simulator *self); /* the manual network's messages in flight */
 void sim_chase_leader(ctk_simulator *self, int node);
 
 /* sim_client.c */
@@ -331,6 +366,9 @@ void sim_check_free(ctk_simulator *self);
 /* A node executed (committed) this command: checks its place among the key's commands. */
 void sim_order_note(ctk_simulator *self, int node, const uint8_t *data, uint32_t len);
 void sim_order_node_reset(ctk_simulator *self, int node); /* the node starts over */
+/* A node snapshotted its store (whose bytes hash to `snapshot`), or replaced its store by one. */
+void sim_order_snapshot_taken(ctk_simulator *self, int node, uint64_t snapshot);
+void sim_order_snapshot_restored(ctk_simulator *self, int node, uint64_t snapshot);
 /* Every command executed anywhere (client << 40 | seq), sorted, with duplicates. */
 int sim_order_executed_sorted(ctk_simulator *self, const uint64_t **ids, size_t *n);
 void sim_order_free(ctk_simulator *self);

@@ -48,10 +48,76 @@ static void deliver_later(ctk_simulator *self, int from, int to, uint8_t *data, 
   sim_schedule(self, self->now_us + delay, EV_DELIVER, to, from, 0, data, len);
 }
 
+/* ---- the manual network: messages wait in flight for a script ---- */
+
+static void flight_add(ctk_simulator *self, int from, int to, uint8_t *data, uint32_t len) {
+  if (sim_net_link_blocked(self, from, to)) {
+    self->stats.msgs_lost++;
+    free(data);
+    return;
+  }
+  if (self->flight_n == self->flight_cap) {
+    size_t cap = self->flight_cap ? self->flight_cap * 2 : 64;
+    sim_flight *f = realloc(self->flight, cap * sizeof *f);
+    if (!f) return free(data), sim_violation(self, "simulator out of memory");
+    self->flight = f;
+    self->flight_cap = cap;
+  }
+  self->flight[self->flight_n++] =
+      (sim_flight){.from = from, .to = to, .data = data, .len = len, .sent_us = self->now_us};
+}
+
+size_t ctk_sim_in_flight(const ctk_simulator *self) { return self->flight_n; }
+
+int ctk_sim_flight_at(const ctk_simulator *self, size_t k, int *from, int *to, const uint8_t **data,
+                      uint32_t *len) {
+  if (k >= self->flight_n) return -1;
+  const sim_flight *f = &self->flight[k];
+  *from = f->from;
+  *to = f->to;
+  *data = f->data;
+  *len = f->len;
+  return 0;
+}
+
+int ctk_sim_flight_take(ctk_simulator *self, size_t k, int drop) {
+  if (k >= self->flight_n) return -1;
+  sim_flight f = self->flight[k];
+  memmove(&self->flight[k], &self->flight[k + 1], (self->flight_n - k - 1) * sizeof f);
+  self->flight_n--;
+  int lost = !self->nodes[f.to].alive || sim_net_link_blocked(self, f.from, f.to);
+  if (!drop && (self->options.html || self->options.shiviz)) {
+    sim_event ev = {.time = self->now_us,
+                    .sent_us = f.sent_us,
+                    .data = f.data,
+                    .len = f.len,
+                    .type = EV_DELIVER,
+                    .node = f.to,
+                    .from = f.from};
+    sim_html_message(self, &ev, lost);
+  }
+  if (drop || lost) {
+    self->stats.msgs_lost++;
+    free(f.data);
+    return drop ? 2 : 1;
+  }
+  self->stats.msgs_delivered++;
+  sim_node_input_take(self, f.to, CTK_EVENT_MESSAGE, f.from, f.data, f.len);
+  return 0;
+}
+
+void sim_net_free(ctk_simulator *self) {
+  for (size_t k = 0; k < self->flight_n; k++) free(self->flight[k].data);
+  free(self->flight);
+  self->flight = NULL;
+  self->flight_n = self->flight_cap = 0;
+}
+
 void sim_net_send_take(ctk_simulator *self, int from, int to, uint8_t *data, uint32_t len) {
   const sim_node *a = &self->nodes[from], *b = &self->nodes[to];
   self->stats.msgs_sent++;
   self->stats.bytes_sent += len;
+  if (self->options.manual_network) return flight_add(self, from, to, data, len);
   double loss = max3(self->base_loss, a->extra_loss, b->extra_loss);
   if (sim_net_link_blocked(self, from, to) || ctk_rng_chance(&self->rng, loss)) {
     self->stats.msgs_lost++;

@@ -108,6 +108,7 @@ void sim_node_input_take(ctk_simulator *self, int i, ctk_event_kind kind, int fr
   in->from = from;
   in->data = data;
   in->len = len;
+  in->index = 0;
   node->inbox_n++;
   node_schedule_run(self, i);
 }
@@ -118,6 +119,22 @@ static int node_pop_input(sim_node *node, sim_input *in) {
   node->inbox_head = (node->inbox_head + 1) % node->inbox_cap;
   node->inbox_n--;
   return 1;
+}
+
+/* Queues an input ahead of all others (a snapshot the protocol asked for is handed back "at
+ * once"). The input's data is taken. */
+static void inbox_push_front(ctk_simulator *self, int i, sim_input in) {
+  sim_node *node = &self->nodes[i];
+  sim_node_input_take(self, i, in.kind, in.from, in.data, in.len); /* makes room, schedules */
+  if (!node->inbox_n) return;                                      /* dropped */
+  size_t last = (node->inbox_head + node->inbox_n - 1) % node->inbox_cap;
+  node->inbox[last].index = in.index;
+  /* Rotate the new last input to the front. */
+  sim_input moved = node->inbox[last];
+  for (size_t k = node->inbox_n - 1; k > 0; k--)
+    node->inbox[(node->inbox_head + k) % node->inbox_cap] =
+        node->inbox[(node->inbox_head + k - 1) % node->inbox_cap];
+  node->inbox[node->inbox_head] = moved;
 }
 
 /* Makes sure an EV_TIMER event fires at the deadline (or now, for one already past). The time
@@ -165,38 +182,40 @@ static void node_hold(ctk_simulator *self, int i, const ctk_output *out) {
     h->len = (uint32_t)msg->bytes.len;
     h->data = copy_bytes(msg->bytes.data, msg->bytes.len);
   }
-  if (node->n_held_commits + out->n_commits > node->cap_held_commits) {
-    size_t cap = (node->n_held_commits + out->n_commits) * 2;
+  size_t need = node->n_held_commits + out->n_commits + out->n_reads + 2; /* + a restore and a
+                                                                            snapshot */
+  if (need > node->cap_held_commits) {
+    size_t cap = need * 2;
     sim_held_commit *c = realloc(node->held_commits, cap * sizeof *c);
     if (!c) return sim_violation(self, "simulator out of memory");
     node->held_commits = c;
     node->cap_held_commits = cap;
+  }
+  if (out->restore_index) {
+    sim_held_commit *h = &node->held_commits[node->n_held_commits++];
+    *h = (sim_held_commit){HELD_RESTORE, out->restore_index,
+                           copy_bytes(out->restore.data, out->restore.len),
+                           (uint32_t)out->restore.len};
   }
   for (size_t k = 0; k < out->n_commits; k++) {
     const ctk_commit *c = &out->commits[k];
     sim_check_commit(self, i, c->index, c->command.data, (uint32_t)c->command.len);
     sim_held_commit *h = &node->held_commits[node->n_held_commits++];
+    h->kind = HELD_COMMIT;
     h->index = c->index;
     h->len = (uint32_t)c->command.len;
     h->data = copy_bytes(c->command.data, c->command.len);
-    h->read_only = 0;
   }
-  /* Reads answered without a log write go in the same queue, after this step's commits: the
-   * host executes them once those are applied (protocol.h). */
-  if (node->n_held_commits + out->n_reads > node->cap_held_commits) {
-    size_t cap = (node->n_held_commits + out->n_reads) * 2;
-    sim_held_commit *c = realloc(node->held_commits, cap * sizeof *c);
-    if (!c) return sim_violation(self, "simulator out of memory");
-    node->held_commits = c;
-    node->cap_held_commits = cap;
-  }
+  /* Reads answered without a log write, after this step's commits: the host executes them once
+   * those are applied (protocol.h). */
   for (size_t k = 0; k < out->n_reads; k++) {
     sim_held_commit *h = &node->held_commits[node->n_held_commits++];
-    h->index = 0;
-    h->len = (uint32_t)out->reads[k].len;
-    h->data = copy_bytes(out->reads[k].data, out->reads[k].len);
-    h->read_only = 1;
+    *h = (sim_held_commit){HELD_READ, 0, copy_bytes(out->reads[k].data, out->reads[k].len),
+                           (uint32_t)out->reads[k].len};
   }
+  if (out->snapshot_wanted)
+    node->held_commits[node->n_held_commits++] =
+        (sim_held_commit){HELD_SNAPSHOT, out->snapshot_wanted, NULL, 0};
 }
 
 /* Answers the client waiting here for this result, if any. */
@@ -224,10 +243,47 @@ static void node_read(ctk_simulator *self, int i, const sim_held_commit *c) {
   node_answer(self, i, &result, 1);
 }
 
+/* Replaces the node's store with a protocol's snapshot. */
+static void node_restore(ctk_simulator *self, int i, const sim_held_commit *r) {
+  sim_node *node = &self->nodes[i];
+  if (ctk_kv_restore(node->kv, r->data, r->len))
+    return sim_violation(self, "node %d restored a snapshot that does not decode (%u bytes)", i,
+                         r->len);
+  self->stats.snapshots_restored++;
+  node->applied = r->index;
+  sim_order_snapshot_restored(self, i, XXH3_64bits(r->data, r->len));
+  sim_trace(self, "n%d RESTORE snapshot through index %" PRIu64 " (%u bytes)", i, r->index, r->len);
+}
+
+static void inbox_push_front(ctk_simulator *self, int i, sim_input in);
+
+/* Takes the snapshot the protocol asked for, once the store reflects exactly the commits through
+ * the index asked for, and hands it to the protocol ahead of every other input. */
+static void node_snapshot(ctk_simulator *self, int i, uint64_t index) {
+  sim_node *node = &self->nodes[i];
+  if (node->applied != index)
+    return sim_violation(self,
+                         "node %d asked for a snapshot at index %" PRIu64
+                         " but its state machine is at %" PRIu64,
+                         i, index, node->applied);
+  uint8_t *bytes;
+  size_t len;
+  if (ctk_kv_serialize(node->kv, &bytes, &len) || len > UINT32_MAX)
+    return sim_violation(self, "simulator out of memory");
+  self->stats.snapshots_taken++;
+  if (len > self->stats.snapshot_bytes_max) self->stats.snapshot_bytes_max = len;
+  sim_order_snapshot_taken(self, i, XXH3_64bits(bytes, len));
+  inbox_push_front(self, i,
+                   (sim_input){.kind = CTK_EVENT_SNAPSHOT,
+                               .from = -1,
+                               .data = bytes,
+                               .len = (uint32_t)len,
+                               .index = index});
+}
+
 /* Applies a committed command to the node's store and answers the client waiting here, if any. */
 static void node_apply(ctk_simulator *self, int i, const sim_held_commit *c) {
   sim_node *node = &self->nodes[i];
-  if (c->read_only) return node_read(self, i, c);
   node->applied = c->index;
   if (c->len == 0) return; /* a protocol no-op */
   /* Checked here, once applied: output a crash dropped before its sync never happened (a
@@ -253,7 +309,15 @@ static void node_release(ctk_simulator *self, int i) {
   }
   node->n_held_msgs = 0;
   for (size_t k = 0; k < node->n_held_commits; k++) {
-    node_apply(self, i, &node->held_commits[k]);
+    const sim_held_commit *h = &node->held_commits[k];
+    if (h->kind == HELD_COMMIT)
+      node_apply(self, i, h);
+    else if (h->kind == HELD_READ)
+      node_read(self, i, h);
+    else if (h->kind == HELD_RESTORE)
+      node_restore(self, i, h);
+    else
+      node_snapshot(self, i, h->index);
     free(node->held_commits[k].data);
   }
   node->n_held_commits = 0;
@@ -284,7 +348,8 @@ static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
   ctk_event ev = {.kind = in->kind,
                   .now_us = local_us(self, i, now),
                   .from = in->from,
-                  .bytes = {in->data, in->len}};
+                  .bytes = {in->data, in->len},
+                  .index = in->index};
   if (in->kind == CTK_EVENT_COMMAND) ev.from = -1;
   ctk_output out;
   self->stats.steps++;
@@ -483,13 +548,20 @@ void sim_node_timer(ctk_simulator *self, int i, uint64_t event_us, uint64_t inca
   sim_node *node = &self->nodes[i];
   if (!node->alive || incarnation != node->incarnation) return;
   if (event_us == node->timer_event_us) node->timer_event_us = CTK_DEADLINE_NONE;
-  if (node->deadline_us == CTK_DEADLINE_NONE) return;
+  if (node->deadline_us == CTK_DEADLINE_NONE || node->timer_frozen) return;
   if (node->deadline_us <= self->now_us) {
     node->deadline_us = node->deadline_local_us = CTK_DEADLINE_NONE;
     sim_node_input(self, i, CTK_EVENT_TIMEOUT, -1, NULL, 0);
   } else {
     arm_timer(self, i);
   }
+}
+
+void ctk_sim_freeze_timer(ctk_simulator *self, int i, int frozen) {
+  sim_node *node = &self->nodes[i];
+  node->timer_frozen = frozen;
+  sim_trace(self, "n%d timer %s", i, frozen ? "FROZEN" : "THAWED");
+  if (!frozen && node->alive) arm_timer(self, i); /* a deadline that passed fires now */
 }
 
 void sim_node_free(ctk_simulator *self, int i) {

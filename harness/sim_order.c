@@ -72,6 +72,7 @@ static void note_executed(ctk_simulator *self, uint64_t id) {
 
 static void check_write(ctk_simulator *self, int node, sim_order_key *k, uint64_t cmd,
                         const char *key) {
+  if (self->order.unanchored[node]) return;
   uint32_t pos = k->pos[node]++;
   if (pos < k->n_writes) {
     if (k->writes[pos] != cmd)
@@ -97,6 +98,7 @@ static void check_write(ctk_simulator *self, int node, sim_order_key *k, uint64_
 static void check_read(ctk_simulator *self, int node, const sim_order_key *k, uint64_t cmd,
                        const char *key) {
   sim_order *o = &self->order;
+  if (o->unanchored[node]) return;
   sim_order_read *r =
       table_slot((void **)&o->reads, &o->reads_n, &o->reads_cap, sizeof *r, nonzero(cmd));
   if (!r) return sim_violation(self, "simulator out of memory");
@@ -135,6 +137,50 @@ void sim_order_node_reset(ctk_simulator *self, int node) {
   sim_order *o = &self->order;
   for (size_t i = 0; i < o->keys_cap; i++) o->keys[i].pos[node] = 0;
   for (size_t i = 0; i < o->reads_cap; i++) o->reads[i].count[node] = 0;
+  o->unanchored[node] = 0;
+}
+
+/* ---- snapshots: a node that restores one continues from the snapshot-taker's place ---- */
+
+#define SNAPSHOTS_KEPT (sizeof((sim_order *)0)->snapshots / sizeof((sim_order *)0)->snapshots[0])
+
+void sim_order_snapshot_taken(ctk_simulator *self, int node, uint64_t snapshot) {
+  sim_order *o = &self->order;
+  struct sim_order_snapshot *s = &o->snapshots[o->next_snapshot++ % SNAPSHOTS_KEPT];
+  free(s->keys);
+  free(s->pos);
+  memset(s, 0, sizeof *s);
+  if (o->unanchored[node]) return; /* its own place is unknown: nothing to hand on */
+  size_t n = 0;
+  for (size_t i = 0; i < o->keys_cap; i++) n += o->keys[i].id && o->keys[i].pos[node];
+  s->keys = malloc((n ? n : 1) * sizeof *s->keys);
+  s->pos = malloc((n ? n : 1) * sizeof *s->pos);
+  if (!s->keys || !s->pos) return sim_violation(self, "simulator out of memory");
+  for (size_t i = 0; i < o->keys_cap; i++)
+    if (o->keys[i].id && o->keys[i].pos[node]) {
+      s->keys[s->n] = o->keys[i].id;
+      s->pos[s->n++] = o->keys[i].pos[node];
+    }
+  s->hash = nonzero(snapshot);
+}
+
+void sim_order_snapshot_restored(ctk_simulator *self, int node, uint64_t snapshot) {
+  sim_order *o = &self->order;
+  const struct sim_order_snapshot *s = NULL;
+  for (size_t i = 0; i < SNAPSHOTS_KEPT && !s; i++)
+    if (o->snapshots[i].hash == nonzero(snapshot)) s = &o->snapshots[i];
+  for (size_t i = 0; i < o->keys_cap; i++) o->keys[i].pos[node] = 0;
+  /* The reads the snapshot covers are not executed here again; reads still to come are checked
+   * from their first execution on. */
+  for (size_t i = 0; i < o->reads_cap; i++) o->reads[i].count[node] = READ_OCCURRENCES;
+  o->unanchored[node] = !s;
+  if (!s) return;
+  for (size_t j = 0; j < s->n; j++) {
+    sim_order_key *k =
+        table_slot((void **)&o->keys, &o->keys_n, &o->keys_cap, sizeof *k, s->keys[j]);
+    if (!k) return sim_violation(self, "simulator out of memory");
+    k->pos[node] = s->pos[j];
+  }
 }
 
 static int cmp_u64(const void *a, const void *b) {
@@ -159,5 +205,9 @@ void sim_order_free(ctk_simulator *self) {
   free(o->keys);
   free(o->reads);
   free(o->executed);
+  for (size_t i = 0; i < SNAPSHOTS_KEPT; i++) {
+    free(o->snapshots[i].keys);
+    free(o->snapshots[i].pos);
+  }
   memset(o, 0, sizeof *o);
 }

@@ -4,7 +4,8 @@
 # Needs root (or sudo) only when something has to be installed.
 set -euo pipefail
 packages=(build-essential g++ pkg-config libtomlplusplus-dev libjansson-dev libxxhash-dev
-          libcmocka-dev libzmq3-dev liblmdb-dev gnuplot-nox valgrind)
+          libcmocka-dev libzmq3-dev liblmdb-dev gnuplot-nox valgrind chromium zlib1g-dev
+          iproute2)
 [ "${1:-}" = fuzz ] && packages+=(clang libclang-rt-dev)
 missing=()
 for p in "${packages[@]}"; do

@@ -14,29 +14,10 @@ trap 'rm -rf "$tmp"' EXIT
 sites=$(sed -n 's/^sites = \[\(.*\)\]/\1/p' "$scenario" | tr -d '" ' | tr ',' ' ')
 warmup_us=$(awk -F' *= *' '/^warmup_s/ {print $2 * 1000000}' "$scenario")
 
-# Median latency (ms) per client site, then overall, from a JSON-lines history: each client has
-# one operation in flight, so its events pair up in order.
+# Median latency (ms) per client site, then overall (scripts/site-medians.awk), rounded.
 medians() {
-  awk -v sites="$sites" -v warmup="$warmup_us" '
-    BEGIN { n = split(sites, site, " ") }
-    {
-      match($0, /"process":[0-9]+/); p = substr($0, RSTART + 10, RLENGTH - 10) + 0
-      match($0, /"time":[0-9]+/); t = substr($0, RSTART + 7, RLENGTH - 7) + 0
-      if ($0 ~ /"type":"invoke"/) { start[p] = t; next }
-      if ($0 !~ /"type":"ok"/ || start[p] < warmup) next
-      s = p % n + 1
-      lat[s, ++cnt[s]] = (t - start[p]) / 1000
-      all[++total] = (t - start[p]) / 1000
-    }
-    function median(arr, k, key,   i, j, v, tmpv) {
-      for (i = 1; i <= k; i++) v[i] = key == "" ? arr[i] : arr[key, i]
-      for (i = 2; i <= k; i++) { tmpv = v[i]; for (j = i - 1; j >= 1 && v[j] > tmpv; j--) v[j + 1] = v[j]; v[j + 1] = tmpv }
-      return k ? v[int((k + 1) / 2)] : 0
-    }
-    END {
-      for (s = 1; s <= n; s++) printf " %10.0f", median(lat, cnt[s], s)
-      printf " %10.0f", median(all, total, "")
-    }'
+  awk -v sites="$sites" -v warmup="$warmup_us" -f "$(dirname "$0")/site-medians.awk" |
+    awk '{ for (i = 1; i <= NF; i++) printf " %10.0f", $i }'
 }
 
 printf '%-11s %5s' protocol conf%

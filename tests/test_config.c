@@ -596,7 +596,8 @@ static void test_error_site_not_in_site_names(void **state) {
       "exp.toml:2: key 'cluster.sites[1]': expected one of sim.site_names (\"a\", "
       "\"b\"), got \"c\"");
   expect_error("[cluster]\nsites = [\"a\", \"a\", \"a\"]\n",
-               "exp.toml:2: key 'cluster.sites': needs sim.site_names to say which sites exist");
+               "exp.toml:2: key 'cluster.sites': needs cluster.wan or sim.site_names to say which "
+               "sites exist");
 }
 
 static void test_error_fault_key_not_applicable(void **state) {

@@ -149,6 +149,18 @@ static void test_wrong_protocol_fails_with_seed(void **state) {
   assert_non_null(strstr(out, "checks failed"));
   snprintf(replay, sizeof replay, "replay: ctk sim %s/out/safety.toml --seed 1", dir);
   assert_non_null(strstr(out, replay));
+  /* The failing seed's timeline is written next to it: a page with a lane per node. */
+  snprintf(replay, sizeof replay, "timeline (open in a browser): %s/out/safety-seed-1.html", dir);
+  assert_non_null(strstr(out, replay));
+  snprintf(replay, sizeof replay, "%s/out/safety-seed-1.html", dir);
+  FILE *page = fopen(replay, "r");
+  assert_non_null(page);
+  static char html[1 << 20];
+  size_t got = fread(html, 1, sizeof html - 1, page);
+  html[got] = 0;
+  fclose(page);
+  assert_non_null(strstr(html, "<svg"));
+  assert_non_null(strstr(html, ">n2<"));
   snprintf(args, sizeof args, "sim %s/out/safety.toml --seed 1", dir);
   assert_int_equal(ctk(args, out, sizeof out), 1);
   assert_true(strstr(out, "per-key order") || strstr(out, "linearizable     NO"));
