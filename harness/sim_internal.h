@@ -190,7 +190,10 @@ typedef struct sim_order {
   /* Where a node stood in each key's writes when it took a snapshot, for the nodes that later
    * restore that snapshot (the most recent SIM_ORDER_SNAPSHOTS). */
   struct sim_order_snapshot {
-    uint64_t hash; /* of the snapshot's bytes; 0: empty */
+    uint64_t hash;  /* of the snapshot's bytes; 0: empty */
+    uint64_t index; /* the last commit it reflects: equal bytes at two indexes (no-ops, or a
+                       retried write the store answered from its table, in between) stand at
+                       different places in the keys' writes */
     uint64_t *keys;
     uint32_t *pos;
     size_t n;
@@ -342,8 +345,8 @@ void sim_check_free(ctk_simulator *self);
 void sim_order_note(ctk_simulator *self, int node, const uint8_t *data, uint32_t len);
 void sim_order_node_reset(ctk_simulator *self, int node); /* the node starts over */
 /* A node snapshotted its store (whose bytes hash to `snapshot`), or replaced its store by one. */
-void sim_order_snapshot_taken(ctk_simulator *self, int node, uint64_t snapshot);
-void sim_order_snapshot_restored(ctk_simulator *self, int node, uint64_t snapshot);
+void sim_order_snapshot_taken(ctk_simulator *self, int node, uint64_t index, uint64_t snapshot);
+void sim_order_snapshot_restored(ctk_simulator *self, int node, uint64_t index, uint64_t snapshot);
 /* Every command executed anywhere (client << 40 | seq), sorted, with duplicates. */
 int sim_order_executed_sorted(ctk_simulator *self, const uint64_t **ids, size_t *n);
 void sim_order_free(ctk_simulator *self);

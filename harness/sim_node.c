@@ -183,7 +183,7 @@ static void node_restore(ctk_simulator *self, int i, const sim_held_commit *r) {
                          r->len);
   self->stats.snapshots_restored++;
   node->applied = r->index;
-  sim_order_snapshot_restored(self, i, XXH3_64bits(r->data, r->len));
+  sim_order_snapshot_restored(self, i, r->index, XXH3_64bits(r->data, r->len));
   sim_trace(self, "n%d RESTORE snapshot through index %" PRIu64 " (%u bytes)", i, r->index, r->len);
 }
 
@@ -204,7 +204,7 @@ static void node_snapshot(ctk_simulator *self, int i, uint64_t index) {
     return sim_violation(self, "simulator out of memory");
   self->stats.snapshots_taken++;
   if (len > self->stats.snapshot_bytes_max) self->stats.snapshot_bytes_max = len;
-  sim_order_snapshot_taken(self, i, XXH3_64bits(bytes, len));
+  sim_order_snapshot_taken(self, i, index, XXH3_64bits(bytes, len));
   inbox_push_front(self, i,
                    (sim_input){.kind = CTK_EVENT_SNAPSHOT,
                                .from = -1,

@@ -144,7 +144,7 @@ void sim_order_node_reset(ctk_simulator *self, int node) {
 
 #define SNAPSHOTS_KEPT (sizeof((sim_order *)0)->snapshots / sizeof((sim_order *)0)->snapshots[0])
 
-void sim_order_snapshot_taken(ctk_simulator *self, int node, uint64_t snapshot) {
+void sim_order_snapshot_taken(ctk_simulator *self, int node, uint64_t index, uint64_t snapshot) {
   sim_order *o = &self->order;
   struct sim_order_snapshot *s = &o->snapshots[o->next_snapshot++ % SNAPSHOTS_KEPT];
   free(s->keys);
@@ -162,13 +162,16 @@ void sim_order_snapshot_taken(ctk_simulator *self, int node, uint64_t snapshot) 
       s->pos[s->n++] = o->keys[i].pos[node];
     }
   s->hash = nonzero(snapshot);
+  s->index = index;
 }
 
-void sim_order_snapshot_restored(ctk_simulator *self, int node, uint64_t snapshot) {
+void sim_order_snapshot_restored(ctk_simulator *self, int node, uint64_t index,
+                                 uint64_t snapshot) {
   sim_order *o = &self->order;
   const struct sim_order_snapshot *s = NULL;
   for (size_t i = 0; i < SNAPSHOTS_KEPT && !s; i++)
-    if (o->snapshots[i].hash == nonzero(snapshot)) s = &o->snapshots[i];
+    if (o->snapshots[i].hash == nonzero(snapshot) && o->snapshots[i].index == index)
+      s = &o->snapshots[i];
   for (size_t i = 0; i < o->keys_cap; i++) o->keys[i].pos[node] = 0;
   /* The reads the snapshot covers are not executed here again; reads still to come are checked
    * from their first execution on. */
