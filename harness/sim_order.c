@@ -165,8 +165,7 @@ void sim_order_snapshot_taken(ctk_simulator *self, int node, uint64_t index, uin
   s->index = index;
 }
 
-void sim_order_snapshot_restored(ctk_simulator *self, int node, uint64_t index,
-                                 uint64_t snapshot) {
+void sim_order_snapshot_restored(ctk_simulator *self, int node, uint64_t index, uint64_t snapshot) {
   sim_order *o = &self->order;
   const struct sim_order_snapshot *s = NULL;
   for (size_t i = 0; i < SNAPSHOTS_KEPT && !s; i++)
