@@ -87,6 +87,10 @@ for p in $protocols; do
     fds1=$(awk -F, -v n="$i" -v lo=$((seconds - 60)) 'NR > 1 && $2 == n && $1 >= lo {print $5}' "$csv" | median)
     allowed=$((slack_kb + ops * per_op / 1024))
     grow=$((late - early))
+    if [ "$early" -eq 0 ] || [ "$late" -eq 0 ]; then
+      echo "$p node $i: no memory samples in minute 2 or in the last minute" | tee -a "$summary"
+      verdict="FAIL (no samples)"
+    fi
     line=$(printf '%-11s node %d: rss %6d kB (minute 2) -> %6d kB (last minute), %+d kB; fds %d -> %d' \
       "$p" "$i" "$early" "$late" "$grow" "$fds0" "$fds1")
     if [ "$grow" -gt "$allowed" ]; then

@@ -15,6 +15,8 @@
  * command bytes in flight to a follower (a slow one cannot make the leader queue without bound in
  * its outgoing messages). A follower that needs entries compacted into the snapshot gets the
  * snapshot (snapshot.c). */
+#include <assert.h>
+
 #include "raft_internal.h"
 
 void raft_leader_init_peers(raft *r) {
@@ -88,6 +90,7 @@ static uint64_t batch_size(const raft *r, const raft_peer *p, uint64_t first, ui
 }
 
 static void send(raft *r, int to, uint64_t prev, uint64_t n) {
+  assert(prev >= r->log.base); /* below it the term is gone: the follower needs the snapshot */
   r->peers[to].commit_sent = r->commit_index;
   wire_writer *w = raft_send_begin(r, to);
   raft_encode_append(w, r->term, prev, raft_log_term_at(&r->log, prev), r->commit_index, &r->log,
@@ -121,7 +124,9 @@ void raft_send_append(raft *r, int to, int heartbeat) {
     inflight_push(r, p, p->next_index - 1, bytes);
     return;
   }
-  if (heartbeat) send(r, to, p->match_index, 0);
+  /* Below the log's base the leader no longer knows the term; at the base it does, and a follower
+   * holding that entry holds everything before it (Log Matching). */
+  if (heartbeat) send(r, to, p->match_index > r->log.base ? p->match_index : r->log.base, 0);
 }
 
 /* New entries go out at once to pipelined followers with room; probed ones wait for the probe's
