@@ -21,9 +21,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LATENCY_TARGET_X   2.5
-#define THROUGHPUT_TARGET  100000.0
-#define PEAK_CLIENTS       128
+#define LATENCY_TARGET_X  2.5
+#define THROUGHPUT_TARGET 100000.0
+#define PEAK_CLIENTS      128
 
 typedef struct measured {
   double throughput_ops_s;
@@ -221,7 +221,8 @@ int main(int argc, char **argv) {
       "  with CURVE (authenticated, encrypted), synced: 1 client p50 %.0f us = %.2fx plain; 64 "
       "clients %.0f ops/s = %.2fx plain\n",
       m[CURVE_LAT].p50_us, m[CURVE_LAT].p50_us / m[RAFT_LAT_SYNC].p50_us,
-      m[CURVE_SYNCED].throughput_ops_s, m[CURVE_SYNCED].throughput_ops_s / synced->throughput_ops_s);
+      m[CURVE_SYNCED].throughput_ops_s,
+      m[CURVE_SYNCED].throughput_ops_s / synced->throughput_ops_s);
   printf("  histories linearizable: %s\n", all_linearizable ? "yes" : "NO");
   printf("bench_cluster_zmq_rtt_us %.0f\n", rtt);
   for (int k = 0; k < N_RUNS; k++)

@@ -90,8 +90,9 @@ static int spawn(ctk_local_cluster *self, int i, char *err, size_t err_len) {
         _exit(127);
       }
     }
-    const char *node_argv[] = {self->binary, "node", self->config_path, "--id", id, "--dir",
-                               node->dir, "--control", node->control_endpoint, NULL};
+    const char *node_argv[] = {
+        self->binary, "node",      self->config_path,      "--id", id, "--dir",
+        node->dir,    "--control", node->control_endpoint, NULL};
     exec_node(node_argv, i);
     dprintf(STDERR_FILENO, "cannot run %s: %s\n", self->binary, strerror(errno));
     _exit(127);

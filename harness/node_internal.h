@@ -59,7 +59,7 @@ typedef enum node_commit_kind { NODE_COMMIT = 0, NODE_RESTORE, NODE_SNAPSHOT } n
 typedef struct node_commit {
   node_commit_kind kind;
   uint64_t index; /* COMMIT: its index; RESTORE: the last commit in it; SNAPSHOT: wanted at */
-  size_t off; /* in node.bytes: COMMIT: the command; RESTORE: the snapshot */
+  size_t off;     /* in node.bytes: COMMIT: the command; RESTORE: the snapshot */
   size_t len;
 } node_commit;
 

@@ -154,7 +154,7 @@ static uint32_t crc32c_bytes(uint32_t crc, const uint8_t *p, size_t len) {
 /* SSE 4.2's crc32 instruction computes the same CRC-32C eight bytes at a time (the table took a
  * quarter of a node's instructions: every log record and WAL frame is checksummed). */
 __attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p,
-                                                                 size_t len) {
+                                                               size_t len) {
   uint64_t c = crc;
   for (; len >= 8; p += 8, len -= 8) {
     uint64_t word;
