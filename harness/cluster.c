@@ -41,6 +41,25 @@ struct ctk_local_cluster {
   wire_writer frame;
 };
 
+/* Becomes `ctk node`, under a profiler when CTK_NODE_TOOL names one (words split at spaces, e.g.
+ * "valgrind --tool=callgrind"), for the node CTK_NODE_TOOL_ID only when that is set. Returns only
+ * if the exec failed. */
+static void exec_node(const char **node_argv, int i) {
+  const char *tool = getenv("CTK_NODE_TOOL"), *only = getenv("CTK_NODE_TOOL_ID");
+  if (tool && *tool && (!only || !*only || atoi(only) == i)) {
+    char words[512];
+    snprintf(words, sizeof words, "%s", tool);
+    const char *argv[32];
+    int n = 0;
+    for (char *w = strtok(words, " "); w && n < 20; w = strtok(NULL, " ")) argv[n++] = w;
+    for (int k = 0; node_argv[k]; k++) argv[n++] = node_argv[k];
+    argv[n] = NULL;
+    execvp(argv[0], (char *const *)argv);
+    return;
+  }
+  execv(node_argv[0], (char *const *)node_argv);
+}
+
 static int spawn(ctk_local_cluster *self, int i, char *err, size_t err_len) {
   cluster_node *node = &self->nodes[i];
   char id[16];
@@ -71,8 +90,10 @@ static int spawn(ctk_local_cluster *self, int i, char *err, size_t err_len) {
         _exit(127);
       }
     }
-    execl(self->binary, self->binary, "node", self->config_path, "--id", id, "--dir", node->dir,
-          "--control", node->control_endpoint, (char *)NULL);
+    const char *node_argv[] = {
+        self->binary, "node",      self->config_path,      "--id", id, "--dir",
+        node->dir,    "--control", node->control_endpoint, NULL};
+    exec_node(node_argv, i);
     dprintf(STDERR_FILENO, "cannot run %s: %s\n", self->binary, strerror(errno));
     _exit(127);
   }

@@ -120,7 +120,9 @@ static void client_start(ctk_loadgen *self, int c, uint64_t intended, uint64_t n
   client->intended_us = intended;
   ctk_workload_next_op(&self->workload, &self->rng, (uint64_t)c, client->seq, &client->op);
   const ctk_op *op = &client->op;
-  snprintf(client->key, sizeof client->key, "%s%s", self->key_prefix, op->key);
+  size_t prefix_len = strlen(self->key_prefix), key_len = strlen(op->key);
+  memcpy(client->key, self->key_prefix, prefix_len);
+  memcpy(client->key + prefix_len, op->key, key_len + 1);
   ctk_kv_command cmd = {.client_id = self->nonce << CLIENT_ID_SHIFT | (uint64_t)c,
                         .seq = client->seq,
                         .op = op->f,
@@ -305,6 +307,8 @@ static void *loadgen_main(void *arg) {
     zmq_poll(items, n_sockets, timeout_ms);
     now = run_us(self);
     for (int i = 0; i < n_sockets; i++) {
+      /* Only sockets zmq_poll saw input on: reading an empty one costs system calls. */
+      if (!(items[i].revents & ZMQ_POLLIN)) continue;
       int n;
       while ((n = zmq_recv(self->sockets[i], buf, sizeof buf, ZMQ_DONTWAIT)) >= 0)
         if ((size_t)n <= sizeof buf) on_reply(self, buf, (size_t)n, now);

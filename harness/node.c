@@ -41,27 +41,45 @@ static node_client *client_find(node *self, uint64_t client_id) {
   size_t h = client_hash(client_id);
   for (size_t k = 0; k < NODE_CLIENT_PROBE; k++) {
     node_client *c = &self->clients[(h + k) % NODE_CLIENT_SLOTS];
-    if (c->used && c->client_id == client_id) return c;
+    if (!c->used) return NULL;
+    if (c->client_id == client_id) return c;
   }
   return NULL;
 }
 
-/* The slot for client_id: its own, a free one, or else the one waiting longest (that client
- * will time out and retry elsewhere: the table is bounded). */
+/* The slot for client_id: its own, a never-used one, or else the one of a client not waiting
+ * (the longest idle), or else the one waiting longest (that client will time out and retry
+ * elsewhere: the table is bounded). */
 static node_client *client_slot(node *self, uint64_t client_id) {
-  node_client *found = client_find(self, client_id);
-  if (found) return found;
   size_t h = client_hash(client_id);
   node_client *oldest = NULL;
   for (size_t k = 0; k < NODE_CLIENT_PROBE; k++) {
     node_client *c = &self->clients[(h + k) % NODE_CLIENT_SLOTS];
-    if (!c->used) return c;
-    if (!oldest || c->since_us < oldest->since_us) oldest = c;
+    if (!c->used || c->client_id == client_id) return c;
+    if (!oldest || (oldest->waiting && !c->waiting) ||
+        (oldest->waiting == c->waiting && c->since_us < oldest->since_us))
+      oldest = c;
   }
   return oldest;
 }
 
 /* ---- the batch's output ---- */
+
+/* Copies len bytes into the batch's byte arena; returns their offset, or SIZE_MAX. */
+static size_t keep_bytes(node *self, const uint8_t *data, size_t len) {
+  if (self->cap_bytes - self->n_bytes < len) {
+    size_t cap = self->cap_bytes ? self->cap_bytes : 65536;
+    while (cap - self->n_bytes < len) cap *= 2;
+    uint8_t *b = realloc(self->bytes, cap);
+    if (!b) return SIZE_MAX;
+    self->bytes = b;
+    self->cap_bytes = cap;
+  }
+  size_t off = self->n_bytes;
+  if (len) memcpy(self->bytes + off, data, len);
+  self->n_bytes += len;
+  return off;
+}
 
 static int queue_out(node *self, int peer, const uint8_t *identity, size_t identity_len,
                      const uint8_t *data, size_t len) {
@@ -72,14 +90,13 @@ static int queue_out(node *self, int peer, const uint8_t *identity, size_t ident
     self->out = o;
     self->cap_out = cap;
   }
-  uint8_t *copy = malloc(len ? len : 1);
-  if (!copy) return -1;
-  if (len) memcpy(copy, data, len);
+  size_t off = keep_bytes(self, data, len);
+  if (off == SIZE_MAX) return -1;
   node_out *o = &self->out[self->n_out++];
   o->peer = peer;
   o->identity_len = (uint8_t)identity_len;
   if (identity_len) memcpy(o->identity, identity, identity_len);
-  o->data = copy;
+  o->off = off;
   o->len = len;
   return 0;
 }
@@ -94,10 +111,9 @@ static int queue_commit(node *self, node_commit_kind kind, uint64_t index, const
     self->commits = n;
     self->cap_commits = cap;
   }
-  uint8_t *copy = malloc(len ? len : 1);
-  if (!copy) return -1;
-  if (len) memcpy(copy, data, len);
-  self->commits[self->n_commits++] = (node_commit){kind, index, copy, len};
+  size_t off = keep_bytes(self, data, len);
+  if (off == SIZE_MAX) return -1;
+  self->commits[self->n_commits++] = (node_commit){kind, index, off, len};
   return 0;
 }
 
@@ -182,7 +198,10 @@ void node_on_request(node *self, const uint8_t *identity, size_t identity_len,
     return;
   }
   node_client *c = client_slot(self, cmd.client_id);
-  *c = (node_client){.used = 1, .client_id = cmd.client_id, .seq = cmd.seq, .since_us = now_us};
+  c->used = c->waiting = 1;
+  c->client_id = cmd.client_id;
+  c->seq = cmd.seq;
+  c->since_us = now_us;
   memcpy(c->identity, identity, identity_len);
   c->identity_len = (uint8_t)identity_len;
   int rc = step(self, CTK_EVENT_COMMAND, -1, command, len, now_us);
@@ -190,7 +209,7 @@ void node_on_request(node *self, const uint8_t *identity, size_t identity_len,
   /* Not accepted here (no leader known, or a full queue: busy): say so, naming the leader if
    * known. */
   self->stats.rejected_commands++;
-  c->used = 0;
+  c->waiting = 0;
   ctk_status st;
   self->def->status(self->proto, &st);
   hw_reply reply = {.client_id = cmd.client_id,
@@ -222,7 +241,7 @@ static void apply(node *self, const node_commit *c) {
   ctk_kv_result result;
   if (c->kind == NODE_READ) {
     /* Executed against the store as it now stands, changing nothing. */
-    if (ctk_kv_read(self->kv, c->data, c->len, &result)) {
+    if (ctk_kv_read(self->kv, self->bytes + c->off, c->len, &result)) {
       node_log(self, "the protocol answered a read that is not a get");
       return;
     }
@@ -230,13 +249,13 @@ static void apply(node *self, const node_commit *c) {
     self->stats.applied = c->index;
     if (c->len == 0) return; /* a protocol no-op */
     int duplicate;
-    if (ctk_kv_apply(self->kv, c->data, c->len, &result, &duplicate)) {
+    if (ctk_kv_apply(self->kv, self->bytes + c->off, c->len, &result, &duplicate)) {
       node_log(self, "committed an undecodable command at index %" PRIu64, c->index);
       return;
     }
   }
   node_client *waiting = client_find(self, result.client_id);
-  if (!waiting || waiting->seq != result.seq) return;
+  if (!waiting || !waiting->waiting || waiting->seq != result.seq) return;
   /* Answered by a follower (its command was forwarded): name the leader, so the client's next
    * command skips the extra hops. */
   ctk_status st;
@@ -251,12 +270,12 @@ static void apply(node *self, const node_commit *c) {
       .found = result.found,
       .value = result.found ? result.value : NULL};
   reply_to(self, waiting->identity, waiting->identity_len, &reply);
-  waiting->used = 0;
+  waiting->waiting = 0;
 }
 
 /* Replaces the store with a protocol's snapshot. */
 static void restore(node *self, const node_commit *c) {
-  if (ctk_kv_restore(self->kv, c->data, c->len)) {
+  if (ctk_kv_restore(self->kv, self->bytes + c->off, c->len)) {
     snprintf(self->fatal, sizeof self->fatal,
              "the protocol handed over a snapshot (through index %" PRIu64
              ", %zu bytes) that does not decode",
@@ -294,18 +313,17 @@ static void release(node *self, uint64_t now_us) {
       restore(self, c);
     else
       take_snapshot(self, c->index);
-    free(c->data);
   }
   self->n_commits = 0;
   for (size_t k = 0; k < self->n_out; k++) {
     node_out *o = &self->out[k];
     if (o->peer >= 0)
-      node_net_send_peer(self, o->peer, o->data, o->len, now_us);
+      node_net_send_peer(self, o->peer, self->bytes + o->off, o->len, now_us);
     else
-      node_net_send_client(self, o->identity, o->identity_len, o->data, o->len);
-    free(o->data);
+      node_net_send_client(self, o->identity, o->identity_len, self->bytes + o->off, o->len);
   }
   self->n_out = 0;
+  self->n_bytes = 0;
 }
 
 static int sync_batch(node *self, char *err, size_t err_len) {
@@ -383,8 +401,7 @@ static void node_stop(node *self) {
   free(self->snapshot);
   self->snapshot = NULL;
   node_net_close(self);
-  for (size_t k = 0; k < self->n_out; k++) free(self->out[k].data);
-  for (size_t k = 0; k < self->n_commits; k++) free(self->commits[k].data);
+  free(self->bytes);
   free(self->out);
   free(self->commits);
   if (self->proto) self->def->destroy(self->proto);
@@ -430,7 +447,9 @@ int ctk_node_run(const ctk_node_args *args, char *err, size_t err_len) {
       break;
     }
     uint64_t start = ctk_clock_us(), now = start;
-    for (int k = 0; k < args->config->node.batch_max && node_net_receive(self, now); k++)
+    int frames_ready = items[0].revents & ZMQ_POLLIN; /* the ROUTER comes first */
+    for (int k = 0; frames_ready && k < args->config->node.batch_max && node_net_receive(self, now);
+         k++)
       now = ctk_clock_us();
     node_net_release_held(self, now);
     if (self->deadline_us != CTK_DEADLINE_NONE && now >= self->deadline_us) {
@@ -477,9 +496,13 @@ int ctk_node_run(const ctk_node_args *args, char *err, size_t err_len) {
       rc = -1;
       break;
     }
-    while (node_net_control(self)) {
+    /* The runner's control socket, the ZAP handler and the handshake monitor only when zmq_poll
+     * saw input there: each read of an empty ZeroMQ socket costs system calls (poll, getpid). */
+    int others_ready = 0;
+    for (int k = 1; k < n_items; k++) others_ready |= items[k].revents & ZMQ_POLLIN;
+    while (others_ready && node_net_control(self)) {
     }
-    while (node_net_security(self)) {
+    while (others_ready && node_net_security(self)) {
     }
     slow_down(self, ctk_clock_us() - start);
   }

@@ -22,9 +22,12 @@
 #define NODE_SOCKET_HWM   10000  /* frames ZeroMQ queues per socket and direction */
 #define NODE_MAX_MSG_MULT 4 /* ZeroMQ drops the connection of a frame this many times too big */
 
-/* A client waiting here for the answer to (client_id, seq). */
+/* A client of this node, waiting here for the answer to (client_id, seq) or not: a slot stays
+ * its client's once taken (until the table needs it for another), so finding it takes one probe
+ * and a probe sequence ends at the first never-used slot. */
 typedef struct node_client {
   int used;
+  int waiting;
   uint64_t client_id, seq;
   uint64_t since_us;
   uint8_t identity[NODE_ID_MAX];
@@ -36,7 +39,7 @@ typedef struct node_out {
   int peer; /* node id, or -1 for a client */
   uint8_t identity[NODE_ID_MAX];
   uint8_t identity_len;
-  uint8_t *data;
+  size_t off; /* in node.bytes */
   size_t len;
 } node_out;
 
@@ -62,7 +65,7 @@ typedef enum node_commit_kind {
 typedef struct node_commit {
   node_commit_kind kind;
   uint64_t index; /* COMMIT: its index; RESTORE: the last commit in it; SNAPSHOT: wanted at */
-  uint8_t *data;  /* COMMIT, READ: the command; RESTORE: the snapshot */
+  size_t off;     /* in node.bytes: COMMIT: the command; RESTORE: the snapshot */
   size_t len;
 } node_commit;
 
@@ -84,6 +87,8 @@ typedef struct node {
   size_t n_out, cap_out;
   node_commit *commits;
   size_t n_commits, cap_commits;
+  uint8_t *bytes; /* the batch's frames and commands, back to back: no allocation per message */
+  size_t n_bytes, cap_bytes;
   /* A snapshot of the store the protocol asked for, to hand it at once (step SNAPSHOT). */
   uint8_t *snapshot;
   size_t snapshot_len;

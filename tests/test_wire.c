@@ -60,6 +60,26 @@ static void test_crc32c_check_value(void **state) {
   assert_int_equal(wire_crc32c("", 0), 0);
 }
 
+/* The CRC bit by bit, as the definition reads: the fast paths (table, CPU instruction) must
+ * agree with it at every length and alignment. */
+static uint32_t crc32c_bitwise(const uint8_t *p, size_t len) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = 0; i < len; i++) {
+    crc ^= p[i];
+    for (int b = 0; b < 8; b++) crc = crc & 1 ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
+  }
+  return ~crc;
+}
+
+static void test_crc32c_every_length_and_alignment(void **state) {
+  (void)state;
+  uint8_t buf[300 + 8];
+  for (size_t i = 0; i < sizeof buf; i++) buf[i] = (uint8_t)(i * 131 + 7);
+  for (size_t at = 0; at < 8; at++)
+    for (size_t len = 0; len <= 300; len++)
+      assert_int_equal(wire_crc32c(buf + at, len), crc32c_bitwise(buf + at, len));
+}
+
 static void test_rng_deterministic_and_bounded(void **state) {
   (void)state;
   ctk_rng a, b;
@@ -143,6 +163,7 @@ int main(void) {
       cmocka_unit_test(test_round_trip),
       cmocka_unit_test(test_reader_bounds),
       cmocka_unit_test(test_crc32c_check_value),
+      cmocka_unit_test(test_crc32c_every_length_and_alignment),
       cmocka_unit_test(test_rng_deterministic_and_bounded),
       cmocka_unit_test(test_hostwire_reply),
   };

@@ -2,6 +2,7 @@
 #include "wire.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 void wire_writer_init(wire_writer *w) { memset(w, 0, sizeof *w); }
 
@@ -144,10 +145,34 @@ static const uint32_t crc32c_table[256] = {
     0xBE2DA0A5u, 0x4C4623A6u, 0x5F16D052u, 0xAD7D5351u,
 };
 
-uint32_t wire_crc32c(const void *bytes, size_t len) {
-  /* CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), one table lookup per byte. */
-  const uint8_t *p = bytes;
-  uint32_t crc = 0xFFFFFFFFu;
+static uint32_t crc32c_bytes(uint32_t crc, const uint8_t *p, size_t len) {
   for (size_t i = 0; i < len; i++) crc = crc32c_table[(crc ^ p[i]) & 0xFFu] ^ (crc >> 8);
-  return ~crc;
+  return crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* SSE 4.2's crc32 instruction computes the same CRC-32C eight bytes at a time (the table took a
+ * quarter of a node's instructions: every log record and WAL frame is checksummed). */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p,
+                                                               size_t len) {
+  uint64_t c = crc;
+  for (; len >= 8; p += 8, len -= 8) {
+    uint64_t word;
+    memcpy(&word, p, sizeof word);
+    c = __builtin_ia32_crc32di(c, word);
+  }
+  crc = (uint32_t)c;
+  for (; len; p++, len--) crc = __builtin_ia32_crc32qi(crc, *p);
+  return crc;
+}
+#endif
+
+uint32_t wire_crc32c(const void *bytes, size_t len) {
+  /* CRC-32C (Castagnoli, reflected polynomial 0x82F63B78): the CPU's instruction where there is
+   * one, else one table lookup per byte; both give the same value. */
+  const uint8_t *p = bytes;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (__builtin_cpu_supports("sse4.2")) return ~crc32c_sse42(0xFFFFFFFFu, p, len);
+#endif
+  return ~crc32c_bytes(0xFFFFFFFFu, p, len);
 }
