@@ -762,6 +762,54 @@ static void test_candidate_fetches_snapshot_before_leading(void **state) {
   cluster_free(&c);
 }
 
+/* A new leader whose chosen prefix ends before an acceptor's discarded prefix: it won phase 1
+ * with an acceptor that keeps everything (snapshot_every = 0 on node 1) and re-proposes slots the
+ * other acceptor no longer holds. That acceptor does not accept them again; it pushes the leader
+ * its snapshot, and with node 1 gone the leader makes progress with it alone. */
+static void test_leader_behind_acceptor_gets_snapshot(void **state) {
+  (void)state;
+  cluster c;
+  memset(&c, 0, sizeof c);
+  c.n = 3;
+  ctk_protocol_default_options(&ctk_multipaxos_protocol, &c.opt);
+  c.opt.snapshot_keep = 10;
+  c.opt.snapshot_chunk_bytes = 64;
+  for (int i = 0; i < 3; i++) {
+    c.opt.snapshot_every = i == 1 ? 0 : 50;
+    boot(&c, i);
+  }
+  elect(&c, 0);
+  run_commands(&c, 0, 20);
+  crash(&c, 2);
+  run_commands(&c, 0, 300);
+  heartbeats(&c, 0, 1);
+  assert_true(c.p[0]->base >= 250 && c.p[1]->base == 0);
+  boot(&c, 2);
+  fire(&c, 2);
+  keep_only_to(&c, 1); /* node 0 does not hear the Prepare */
+  while (c.nq > 0 && status_of(&c, 2).role != CTK_ROLE_LEADER) { /* one message at a time */
+    qmsg m = c.q[0];
+    memmove(c.q, c.q + 1, (c.nq - 1) * sizeof *c.q);
+    c.nq--;
+    assert_int_equal(step(&c, m.to, CTK_EVENT_MESSAGE, m.from, m.bytes, m.len), CTK_OK);
+    free(m.bytes);
+  }
+  assert_int_equal(status_of(&c, 2).role, CTK_ROLE_LEADER);
+  assert_true(c.applied[2] < c.p[0]->base);
+  c.down[1] = 1; /* from now on only node 0 answers */
+  deliver_all(&c);
+  heartbeats(&c, 2, 3);
+  assert_int_equal(c.restores[2], 1);
+  assert_int_equal(status_of(&c, 2).role, CTK_ROLE_LEADER);
+  command(&c, 2, "after");
+  deliver_all(&c);
+  heartbeats(&c, 2, 1);
+  assert_true(c.applied[2] >= 321);
+  assert_int_equal(c.applied[0], c.applied[2]);
+  assert_true(c.digest[0] == c.digest[2]);
+  cluster_free(&c);
+}
+
 static void test_snapshot_messages_validated(void **state) {
   (void)state;
   wire_writer w;
@@ -865,6 +913,7 @@ int main(void) {
       cmocka_unit_test(test_lagging_node_catches_up_from_snapshot),
       cmocka_unit_test(test_restart_restores_snapshot),
       cmocka_unit_test(test_candidate_fetches_snapshot_before_leading),
+      cmocka_unit_test(test_leader_behind_acceptor_gets_snapshot),
       cmocka_unit_test(test_snapshot_messages_validated),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,8 +43,10 @@ void mp_discard_through(mp *p, uint64_t upto) {
     p->live_bytes -= p->slots[i].ballot ? 12 + p->slots[i].len : 0;
     free(p->slots[i].data);
   }
-  memmove(p->slots, p->slots + drop, (held - drop) * sizeof *p->slots);
-  memset(p->slots + (held - drop), 0, drop * sizeof *p->slots);
+  if (held) { /* (none held: maybe no array yet) */
+    memmove(p->slots, p->slots + drop, (held - drop) * sizeof *p->slots);
+    memset(p->slots + (held - drop), 0, drop * sizeof *p->slots);
+  }
   p->base = upto;
   if (p->n_slots < upto) p->n_slots = upto;
   /* Give memory back once the array is mostly empty, so that it follows the retained slots. */

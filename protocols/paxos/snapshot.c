@@ -34,8 +34,10 @@ static void discard_through(paxos *p, uint64_t upto) {
     paxos_value_free(&p->slots[i].accepted);
     paxos_value_free(&p->slots[i].value);
   }
-  memmove(p->slots, p->slots + drop, (p->n_slots - drop) * sizeof *p->slots);
-  memset(p->slots + (p->n_slots - drop), 0, drop * sizeof *p->slots);
+  if (p->n_slots) { /* (none allocated: no array yet) */
+    memmove(p->slots, p->slots + drop, (p->n_slots - drop) * sizeof *p->slots);
+    memset(p->slots + (p->n_slots - drop), 0, drop * sizeof *p->slots);
+  }
   p->base = upto;
   if (p->next_slot <= upto) p->next_slot = upto + 1;
   /* Give memory back once the array is mostly empty (the window ahead is what it holds). */
