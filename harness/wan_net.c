@@ -242,7 +242,9 @@ ctk_wan_net *ctk_wan_net_start(const ctk_config *config, char *err, size_t err_l
   for (int i = 0; i < self->n_nodes; i++) {
     self->node_fd[i] = -1;
     snprintf(self->netns[i], sizeof self->netns[i], NETNS_PREFIX "%d-n%d", self->pid, i);
-    snprintf(self->node_dev[i], IFNAMSIZ, "ctk%dn%d", self->pid, i);
+    char dev[32]; /* "ctk<pid>n<i>": at most 3 + 7 + 1 + 2 bytes, within IFNAMSIZ */
+    snprintf(dev, sizeof dev, "ctk%dn%d", self->pid, i);
+    snprintf(self->node_dev[i], IFNAMSIZ, "%.15s", dev);
     snprintf(self->endpoint[i], CTK_ENDPOINT_LEN, "tcp://10.%u.%u.%d:%d", self->a, self->b, i + 1,
              config->cluster.base_port + i);
   }
