@@ -530,7 +530,8 @@ void sim_node_restart(ctk_simulator *self, int i) {
 static int step_now(ctk_simulator *self, int node, ctk_event_kind kind, const uint8_t *data,
                     size_t len) {
   sim_node *n = &self->nodes[node];
-  ctk_event ev = {.kind = kind, .now_us = self->now_us, .from = -1, .bytes = {data, len}};
+  ctk_event ev = {
+      .kind = kind, .now_us = local_us(self, node, self->now_us), .from = -1, .bytes = {data, len}};
   ctk_output out;
   int rc = self->proto->step(n->proto, &ev, &out);
   if (rc != CTK_OK) return rc;
@@ -570,27 +571,7 @@ int ctk_sim_submit_put(ctk_simulator *self, int node, const char *key, const cha
                         .value = value};
   int len = ctk_kv_encode(&cmd, buf, sizeof buf);
   if (len < 0) return CTK_ERR_INVALID;
-  /* Stepped at once, outside the input queue, so the caller sees the protocol's answer. */
-  ctk_event ev = {.kind = CTK_EVENT_COMMAND,
-                  .now_us = local_us(self, node, self->now_us),
-                  .from = -1,
-                  .bytes = {buf, (size_t)len}};
-  ctk_output out;
-  int rc = self->proto->step(n->proto, &ev, &out);
-  if (rc != CTK_OK) return rc;
-  if (out.persist_replace) {
-    wire_writer_reset(&n->pending);
-    n->pending_replace = 1;
-  }
-  wire_put_bytes(&n->pending, out.persist.data, out.persist.len);
-  node_hold(self, node, &out);
-  node_set_timer(self, node, out.next_deadline_us);
-  if (!n->syncing) {
-    n->syncing = 1;
-    sim_schedule(self, self->now_us + scaled_us(self->config.sim.disk_sync_us, n->slow_factor),
-                 EV_SYNC_DONE, node, -1, n->incarnation, NULL, 0);
-  }
-  return CTK_OK;
+  return step_now(self, node, CTK_EVENT_COMMAND, buf, (size_t)len);
 }
 
 void sim_node_timer(ctk_simulator *self, int i, uint64_t event_us, uint64_t incarnation) {
