@@ -253,13 +253,17 @@ static void test_run_follows_the_matrix(void **state) {
   double m[3];
   site_medians(path, m);
   const double expected[3] = {40, 40, 60};
-  for (int s = 0; s < 3; s++) {
+  for (int s = 0; s < 3; s++)
     print_message("site %c: median %.1f ms (expected %.0f)\n", 'a' + s, m[s], expected[s]);
-    /* Never below the matrix; above it only by what a busy 2-core machine adds (a delay applied
-     * twice, or on the wrong pair, would be far off). */
+  /* Never below the matrix. Above it by what a busy machine adds to the delay line: 1-2 ms when
+   * quiet, 18 ms once at a load average above 10 on 2 cores (a 30% bound failed there), so the
+   * bound is set by the mistakes this test is for: a delay applied twice doubles a median, and a
+   * delay applied to the wrong pair of sites swaps c's 60 ms with a's or b's 40. */
+  for (int s = 0; s < 3; s++) {
     assert_true(m[s] >= expected[s] - 1);
-    assert_true(m[s] <= expected[s] * 1.3 + 3);
+    assert_true(m[s] < expected[s] * 1.75);
   }
+  assert_true(m[2] > m[0] + 10 && m[2] > m[1] + 10);
   assert_nothing_left(pid);
 }
 
