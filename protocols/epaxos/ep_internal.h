@@ -38,7 +38,7 @@ extern const ctk_option_spec ep_option_specs[EP_N_OPTIONS];
 #define EP_MAX_CUT_EXTRA  (1u << 16)   /* instances executed above the floors, in a snapshot */
 #define EP_MAX_SNAPSHOT   (1ull << 32) /* bytes of one state machine snapshot */
 #define EP_EXEC_EAGER     1024 /* a backlog up to it is executed after every step (execute.c) */
-#define EP_EXEC_RATE      16   /* above it, one pass per backlog / EP_EXEC_RATE microseconds */
+#define EP_EXEC_RATE      4    /* above it, one pass per backlog / EP_EXEC_RATE microseconds */
 
 static inline uint64_t ep_ballot(uint64_t round, int id) { return round << 8 | (uint64_t)id; }
 static inline uint64_t ep_round(uint64_t ballot) { return ballot >> 8; }
