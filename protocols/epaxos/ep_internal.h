@@ -31,11 +31,10 @@ extern const ctk_option_spec ep_option_specs[EP_N_OPTIONS];
 #define EP_MAX_INST       (1ull << 40)
 #define EP_MAX_ROUND      (1ull << 48)
 #define EP_MAX_QUEUE      1024
-#define EP_MAX_RECOVERIES 64 /* explicit prepares in flight at once */
-#define EP_CATCHUP_BATCH  512 /* commits in one answer to a CATCHUP: a node restarted after
-                                 a second of load lacks tens of thousands */
-#define EP_CHUNK          256          /* instances allocated at once */
-#define EP_MAX_CUT_EXTRA  (1u << 16)   /* instances executed above the floors, in a snapshot */
+#define EP_MAX_RECOVERIES 64         /* explicit prepares in flight at once */
+#define EP_CATCHUP_BATCH  512        /* commits per CATCHUP answer (a restarted node lacks 10^4s) */
+#define EP_CHUNK          256        /* instances allocated at once */
+#define EP_MAX_CUT_EXTRA  (1u << 16) /* instances executed above the floors, in a snapshot */
 #define EP_MAX_SNAPSHOT   (1ull << 32) /* bytes of one state machine snapshot */
 #define EP_EXEC_EAGER     1024 /* a backlog up to it is executed after every step (execute.c) */
 #define EP_EXEC_RATE      4    /* above it, one pass per backlog / EP_EXEC_RATE microseconds */
