@@ -31,11 +31,13 @@ extern const ctk_option_spec ep_option_specs[EP_N_OPTIONS];
 #define EP_MAX_INST       (1ull << 40)
 #define EP_MAX_ROUND      (1ull << 48)
 #define EP_MAX_QUEUE      1024
-#define EP_MAX_RECOVERIES 64 /* explicit prepares in flight at once */
-#define EP_CATCHUP_BATCH  64
-#define EP_CHUNK          256          /* instances allocated at once */
-#define EP_MAX_CUT_EXTRA  (1u << 16)   /* instances executed above the floors, in a snapshot */
+#define EP_MAX_RECOVERIES 64         /* explicit prepares in flight at once */
+#define EP_CATCHUP_BATCH  512        /* commits per CATCHUP answer (a restarted node lacks 10^4s) */
+#define EP_CHUNK          256        /* instances allocated at once */
+#define EP_MAX_CUT_EXTRA  (1u << 16) /* instances executed above the floors, in a snapshot */
 #define EP_MAX_SNAPSHOT   (1ull << 32) /* bytes of one state machine snapshot */
+#define EP_EXEC_EAGER     1024 /* a backlog up to it is executed after every step (execute.c) */
+#define EP_EXEC_RATE      4    /* above it, one pass per backlog / EP_EXEC_RATE microseconds */
 
 static inline uint64_t ep_ballot(uint64_t round, int id) { return round << 8 | (uint64_t)id; }
 static inline uint64_t ep_round(uint64_t ballot) { return ballot >> 8; }
@@ -191,6 +193,8 @@ struct ctk_proto {
   int exec_dirty;
   uint64_t visit_stamp, exec_pass;
   uint64_t oldest_waiting_us; /* commit time of the oldest committed, unexecuted command; NONE */
+  uint64_t exec_backlog;      /* committed, unexecuted commands the last pass left */
+  uint64_t exec_last_us, exec_gap_us; /* when the last pass ran; the wait before the next */
   ep_inst **exec_stack, **dfs_inst;
   uint64_t *dfs_q, *dfs_j;
   size_t exec_cap;
@@ -210,6 +214,7 @@ struct ctk_proto {
   int restore_pending;
 
   uint64_t now_us, tick_deadline_us;
+  uint64_t catchup_turn; /* replica.c: rotates the leader a catch-up answer serves first */
   ep_counters count;
 
   wire_writer persist;
@@ -287,6 +292,7 @@ void ep_recovery_scan(epaxos *p); /* recovers instances not committed in time */
 
 /* execute.c */
 void ep_execute(epaxos *p);
+uint64_t ep_exec_deadline(const epaxos *p); /* NONE: nothing to execute; 0: at once */
 int ep_exec_grow(epaxos *p, size_t need);
 
 /* prune.c */

@@ -254,6 +254,8 @@ static uint64_t next_deadline(const epaxos *p) {
   if (!p->started) return CTK_DEADLINE_NONE;
   uint64_t d = ep_props_deadline(p);
   if (p->n > 1 && p->tick_deadline_us < d) d = p->tick_deadline_us;
+  uint64_t e = ep_exec_deadline(p); /* a pass put off under a large backlog (execute.c) */
+  if (e != 0 && e < d) d = e;
   return d;
 }
 

@@ -17,7 +17,15 @@
  *
  * Unbounded chains (each command of a steady conflicting stream depending on a newer one still
  * being agreed on) are broken in leader.c: a node stops proposing while a committed command has
- * waited exec_stall_ms. The wait from commit to execution is measured (counters). */
+ * waited exec_stall_ms. The wait from commit to execution is measured (counters).
+ *
+ * A pass costs time in proportion to the committed commands waiting to execute (the backlog).
+ * Run after every step, a backlog of thousands (a node that missed a Commit and waits for it)
+ * made each message cost that much: on real processes such a node handled a few hundred
+ * messages a second, its socket queues filled, the very Commits it waited for were lost in them,
+ * and it never caught up. With a backlog above EP_EXEC_EAGER, a pass runs at most once per
+ * backlog / EP_EXEC_RATE microseconds (at most catchup_ms), so execution takes a bounded share of
+ * the node's time whatever the backlog (ep_exec_deadline). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,11 +165,18 @@ static void advance_floors(epaxos *p) {
   }
 }
 
+/* When the next pass may run: now with a small backlog, later with a large one. */
+uint64_t ep_exec_deadline(const epaxos *p) {
+  if (!p->exec_dirty) return CTK_DEADLINE_NONE;
+  if (p->exec_backlog <= EP_EXEC_EAGER) return 0;
+  return p->exec_last_us + p->exec_gap_us;
+}
+
 void ep_execute(epaxos *p) {
-  if (!p->exec_dirty) return;
+  if (!p->exec_dirty || p->now_us < ep_exec_deadline(p)) return;
   p->exec_dirty = 0;
   p->exec_pass++;
-  uint64_t oldest = CTK_DEADLINE_NONE;
+  uint64_t oldest = CTK_DEADLINE_NONE, backlog = 0;
   for (int q = 0; q < p->n; q++) {
     for (uint64_t i = p->exec_floor[q] + 1; i <= p->known[q]; i++) {
       ep_inst *x = ep_inst_find(p, q, i);
@@ -171,9 +186,15 @@ void ep_execute(epaxos *p) {
         continue;
       }
       if (x->blocked_pass != p->exec_pass) strongconnect(p, x);
-      if (!x->executed && x->committed_us < oldest) oldest = x->committed_us;
+      if (x->executed) continue;
+      backlog++;
+      if (x->committed_us < oldest) oldest = x->committed_us;
     }
   }
   p->oldest_waiting_us = oldest;
+  p->exec_backlog = backlog;
+  p->exec_last_us = p->now_us;
+  uint64_t gap = backlog / EP_EXEC_RATE, most = (uint64_t)p->opt.catchup_ms * 1000;
+  p->exec_gap_us = gap < most ? gap : most;
   advance_floors(p);
 }

@@ -146,11 +146,15 @@ void ep_recv_prepare(epaxos *p, int from, const ep_msg *m) {
 }
 
 /* A peer told what it has committed (and executed) of every leader: send it the commits it
- * lacks, and note how far it executed (prune.c). */
+ * lacks, and note how far it executed (prune.c). The leader served first turns with every
+ * answer: a peer far behind on one leader must not starve its gaps of the others (a node that
+ * waited for a commit of leader 2 never got it while leader 0's backlog took every batch). */
 void ep_recv_catchup(epaxos *p, int from, const ep_msg *m) {
   ep_prune_note_floors(p, from, m->floors);
   int sent = 0;
-  for (int q = 0; q < p->n && sent < EP_CATCHUP_BATCH; q++) {
+  int first_leader = (int)(p->catchup_turn++ % (uint64_t)p->n);
+  for (int k = 0; k < p->n && sent < EP_CATCHUP_BATCH; k++) {
+    int q = (first_leader + k) % p->n;
     uint64_t first = (m->deps[q] > p->pruned[q] ? m->deps[q] : p->pruned[q]) + 1;
     for (uint64_t i = first; i <= p->known[q] && sent < EP_CATCHUP_BATCH; i++) {
       const ep_inst *in = ep_inst_find(p, q, i);
