@@ -7,6 +7,8 @@
  * catches up from a chunked snapshot, a restart from durable bytes holding one restores it, and a
  * candidate behind an acceptor's snapshot fetches it before it leads. The state machine of these
  * tests is a digest of the commands applied, which a snapshot carries (padded, to need chunks).
+ * Flow control: a slow acceptor never has more than max_inflight_per_acceptor slots in flight to
+ * it, the others keep committing, and it catches up (from a snapshot if need be) once it speeds up.
  * Every message any node sends is checked to fit in CTK_MAX_MESSAGE_BYTES. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -896,6 +898,137 @@ static void test_flexible_quorums(void **state) {
   cluster_free(&c);
 }
 
+/* ---- flow control (max_inflight_per_acceptor) ---- */
+
+/* A slow acceptor: every message it sends is held back (not delivered) while `slow` is set. The
+ * meter follows the Accepts the leader sends it (the highest slot) and the Accepted it delivered
+ * (the highest slot acknowledged); their gap, the slots in flight to it, is recorded at its top. */
+typedef struct flow_meter {
+  int node, slow;
+  qmsg held[4096];
+  size_t n_held;
+  uint64_t sent, acked, worst;
+} flow_meter;
+
+static void flow_note(cluster *c, flow_meter *f, const qmsg *m) {
+  mp_msg d;
+  assert_int_equal(mp_msg_decode(m->bytes, m->len, &d), CTK_OK);
+  if (m->to == f->node && d.type == MP_MSG_ACCEPT && d.n && d.first + d.n - 1 > f->sent)
+    f->sent = d.first + d.n - 1;
+  if (m->from == f->node && d.type == MP_MSG_ACCEPTED && d.n && d.first + d.n - 1 > f->acked)
+    f->acked = d.first + d.n - 1;
+  if (f->sent > f->acked && f->sent - f->acked > f->worst) f->worst = f->sent - f->acked;
+  (void)c;
+}
+
+/* deliver_all, holding back the slow node's messages (and noting what goes to and from it). */
+static void flow_deliver(cluster *c, flow_meter *f) {
+  while (c->nq > 0) {
+    qmsg m = c->q[0];
+    memmove(c->q, c->q + 1, (c->nq - 1) * sizeof *c->q);
+    c->nq--;
+    if (f->slow && m.from == f->node) {
+      assert_true(f->n_held < 4096);
+      f->held[f->n_held++] = m;
+      continue;
+    }
+    flow_note(c, f, &m);
+    assert_int_equal(step(c, m.to, CTK_EVENT_MESSAGE, m.from, m.bytes, m.len), CTK_OK);
+    free(m.bytes);
+  }
+}
+
+static void flow_release(cluster *c, flow_meter *f) {
+  f->slow = 0;
+  for (size_t k = 0; k < f->n_held; k++) {
+    assert_true(c->nq < 4096);
+    c->q[c->nq++] = f->held[k];
+  }
+  f->n_held = 0;
+  flow_deliver(c, f);
+}
+
+static void flow_commands(cluster *c, flow_meter *f, int n) {
+  static int serial;
+  for (int k = 0; k < n; k += 10) {
+    for (int j = k; j < n && j < k + 10; j++) {
+      char cmd[16];
+      snprintf(cmd, sizeof cmd, "f%d", serial++);
+      command(c, 0, cmd);
+    }
+    flow_deliver(c, f);
+    if (k % 50 == 0) { /* a heartbeat now and then: catch-up and the commit index */
+      fire(c, 0);
+      flow_deliver(c, f);
+    }
+  }
+}
+
+/* 5 nodes, node 4's replies held back while 300 commands go through node 0 (batches of 4). With
+ * max_inflight_per_acceptor = 8 the slots in flight to it never exceed 8, the other four keep
+ * committing, and once its replies flow again it catches up. Without a cap (0) the leader streams
+ * it every slot. With snapshots every 50 slots, the slot it needs next is gone by then: it is
+ * caught up with the leader's snapshot. */
+static void test_flow_control_slow_acceptor(void **state) {
+  (void)state;
+  for (int variant = 0; variant < 3; variant++) {
+    int64_t cap = variant == 1 ? 0 : 8;
+    cluster c;
+    memset(&c, 0, sizeof c);
+    c.n = 5;
+    ctk_protocol_default_options(&ctk_multipaxos_protocol, &c.opt);
+    c.opt.max_batch = 4;
+    c.opt.max_inflight_per_acceptor = cap;
+    if (variant == 2) {
+      c.opt.snapshot_every = 50;
+      c.opt.snapshot_keep = 10;
+      c.opt.snapshot_chunk_bytes = 64;
+    } else {
+      c.opt.snapshot_every = 0;
+    }
+    for (int i = 0; i < 5; i++) boot(&c, i);
+    flow_meter *f = calloc(1, sizeof *f);
+    f->node = 4;
+    elect(&c, 0);
+    flow_commands(&c, f, 20);
+    uint64_t before = status_of(&c, 0).commit_index;
+    assert_true(before >= 20);
+    f->worst = 0;
+    f->slow = 1;
+    flow_commands(&c, f, 300);
+    for (int k = 0; k < 3; k++) {
+      fire(&c, 0);
+      flow_deliver(&c, f);
+    }
+    assert_int_equal(status_of(&c, 0).role, CTK_ROLE_LEADER);
+    assert_true(status_of(&c, 0).commit_index >= before + 300); /* the other majority */
+    for (int i = 1; i < 4; i++) assert_true(c.applied[i] >= before + 300);
+    if (cap) {
+      assert_true(c.applied[4] <= before + (uint64_t)cap); /* it holds no more than that */
+      assert_true(f->worst <= (uint64_t)cap);
+      assert_true(f->worst >= 1);
+      assert_true(c.p[0]->peers[4].sent - c.p[0]->peers[4].acked <= (uint64_t)cap);
+    } else {
+      assert_true(f->worst >= 300);
+      assert_true(c.applied[4] >= before + 300); /* the whole stream reached it */
+    }
+    flow_release(&c, f); /* it speeds up */
+    for (int k = 0; k < 6; k++) {
+      fire(&c, 0);
+      flow_deliver(&c, f);
+    }
+    flow_commands(&c, f, 20);
+    for (int k = 0; k < 2; k++) {
+      fire(&c, 0);
+      flow_deliver(&c, f);
+    }
+    expect_converged(&c, before + 320);
+    assert_int_equal(c.restores[4], variant == 2 ? 1 : 0);
+    free(f);
+    cluster_free(&c);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_election),
@@ -915,6 +1048,7 @@ int main(void) {
       cmocka_unit_test(test_candidate_fetches_snapshot_before_leading),
       cmocka_unit_test(test_leader_behind_acceptor_gets_snapshot),
       cmocka_unit_test(test_snapshot_messages_validated),
+      cmocka_unit_test(test_flow_control_slow_acceptor),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,6 +110,13 @@ static void test_multipaxos_snapshot_sweep(void **state) {
   replay_passes("multipaxos-snapshot-sweep.toml", 147);
 }
 
+/* Multi-Paxos with at most 8 slots in flight to each acceptor (max_inflight_per_acceptor) and
+ * two nodes made 50 and 1000 times slower for a while, on top of the same random faults. */
+static void test_multipaxos_flow_control_sweep(void **state) {
+  (void)state;
+  expect_clean("multipaxos-flow-control-sweep.toml", 100);
+}
+
 /* Classic Paxos with a snapshot every 30 slots: lagging nodes ask for discarded slots and get
  * chunked snapshots instead. */
 static void test_paxos_snapshot_sweep(void **state) {
@@ -304,6 +311,7 @@ int main(void) {
       cmocka_unit_test(test_multipaxos_sweep_200_seeds),
       cmocka_unit_test(test_multipaxos_regression_seeds),
       cmocka_unit_test(test_multipaxos_snapshot_sweep),
+      cmocka_unit_test(test_multipaxos_flow_control_sweep),
       cmocka_unit_test(test_paxos_snapshot_sweep),
       cmocka_unit_test(test_figure8_hunt_passes_with_correct_raft),
       cmocka_unit_test(test_sweep_catches_commit_by_counting),

@@ -13,7 +13,7 @@
 #include "../common/wire.h"
 #include "multipaxos.h"
 
-#define MP_N_OPTIONS 12
+#define MP_N_OPTIONS 13
 extern const ctk_option_spec mp_option_specs[MP_N_OPTIONS];
 extern const size_t mp_n_option_specs;
 
@@ -125,6 +125,9 @@ typedef struct mp_peer {
   uint64_t snap_offset;  /* snapshot.c: the bytes of our snapshot it said it holds */
   uint64_t snap_pull_us; /* when it last asked for some of it */
   int heard;             /* an Accepted of the current ballot arrived from it */
+  /* Flow control (max_inflight_per_acceptor > 0): the highest slot sent to it in the broadcast
+   * stream, and the highest it acknowledged; sent - acked slots are in flight to it. */
+  uint64_t sent, acked;
 } mp_peer;
 
 /* snapshot.c: the state machine snapshot that replaces slots 1..index, and one being received. */

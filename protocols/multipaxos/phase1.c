@@ -78,7 +78,9 @@ static void become_leader(mp *p) {
   mp_lease_leader_init(p);
   p->sent_upto = p->first_open - 1;
   p->inflight_start = p->inflight_count = 0;
-  for (int i = 0; i < p->n; i++) p->peers[i] = (mp_peer){.last_heard_us = p->now_us};
+  for (int i = 0; i < p->n; i++)
+    p->peers[i] =
+        (mp_peer){.last_heard_us = p->now_us, .sent = p->sent_upto, .acked = p->sent_upto};
   mp_maybe_commit(p);
   mp_flush(p);
   mp_heartbeat(p);

@@ -5,7 +5,13 @@
  * An acceptor learns that slot s is chosen from a commit index c >= s carried by an Accept of
  * ballot b only when it holds, for s, the value it accepted in ballot b: that is the one value
  * the leader of b proposed for s, and the leader only counts s committed once q2 acceptors
- * accepted it. Slots it holds from other ballots are sent again (catch-up) in the current one. */
+ * accepted it. Slots it holds from other ballots are sent again (catch-up) in the current one.
+ *
+ * Flow control (max_inflight_per_acceptor > 0): the broadcast stream goes to each acceptor only
+ * while fewer than the cap of slots sent to it are unacknowledged; one that hits the cap is sent
+ * nothing new (the leader remembers only how far it was sent, peer.sent) and resumes from there as
+ * its Accepted replies arrive. Catch-up never sends it past peer.sent; one whose next slot is at or
+ * below our discarded prefix gets our snapshot (send_catchup). */
 #include "mp_internal.h"
 
 static void send_accept(mp *p, int to, uint64_t first, uint32_t n) {
@@ -21,6 +27,24 @@ static void inflight_pop(mp *p) {
   }
 }
 
+/* Flow control: sends `to` the broadcast slots past peer.sent while fewer than the cap are
+ * unacknowledged, in batches cut to the room left. */
+static void pump(mp *p, int to) {
+  mp_peer *peer = &p->peers[to];
+  uint64_t cap = (uint64_t)p->opt.max_inflight_per_acceptor;
+  if (peer->commit > peer->acked) peer->acked = peer->commit;
+  if (peer->sent < peer->acked) peer->sent = peer->acked;
+  if (peer->sent < p->base) return; /* its next slot is gone: the heartbeat pushes the snapshot */
+  while (peer->sent < p->sent_upto && peer->sent - peer->acked < cap) {
+    uint64_t room = cap - (peer->sent - peer->acked);
+    uint64_t max = (uint64_t)p->opt.max_batch < room ? (uint64_t)p->opt.max_batch : room;
+    uint32_t k = mp_batch_len(p, peer->sent + 1, max);
+    if (peer->sent + k > p->sent_upto) k = (uint32_t)(p->sent_upto - peer->sent);
+    send_accept(p, to, peer->sent + 1, k);
+    peer->sent += k;
+  }
+}
+
 void mp_flush(mp *p) {
   if (p->role != MP_LEADER) return;
   if (p->n == 1) {
@@ -28,15 +52,18 @@ void mp_flush(mp *p) {
     return;
   }
   inflight_pop(p);
+  int capped = p->opt.max_inflight_per_acceptor > 0;
   while (p->sent_upto < p->n_slots && p->inflight_count < (uint32_t)p->opt.max_inflight) {
     uint32_t k = mp_batch_len(p, p->sent_upto + 1, (uint64_t)p->opt.max_batch);
-    for (int i = 0; i < p->n; i++)
+    for (int i = 0; i < p->n && !capped; i++)
       if (i != p->id) send_accept(p, i, p->sent_upto + 1, k);
     p->sent_upto += k;
     uint32_t tail = (p->inflight_start + p->inflight_count) % (uint32_t)p->opt.max_inflight;
     p->inflight[tail] = p->sent_upto;
     p->inflight_count++;
   }
+  for (int i = 0; i < p->n && capped; i++)
+    if (i != p->id) pump(p, i);
 }
 
 void mp_maybe_commit(mp *p) {
@@ -60,14 +87,17 @@ static void send_catchup(mp *p, int to) {
       send_accept(p, to, p->sent_upto + 1, 0); /* first learn how far it is */
     return;
   }
-  while (start <= p->sent_upto && start >= p->first_open && (MP_SLOT(p, start)->acks & (1u << to)))
+  /* With flow control, never past what the stream sent it (that stays within the cap). */
+  uint64_t limit =
+      p->opt.max_inflight_per_acceptor > 0 && peer->sent < p->sent_upto ? peer->sent : p->sent_upto;
+  while (start <= limit && start >= p->first_open && (MP_SLOT(p, start)->acks & (1u << to)))
     start++;
-  if (start > p->sent_upto) {
-    send_accept(p, to, p->sent_upto + 1, 0);
+  if (start > limit) {
+    send_accept(p, to, limit + 1, 0);
     return;
   }
   uint64_t end = start + mp_batch_len(p, start, (uint64_t)p->opt.max_batch) - 1;
-  if (end > p->sent_upto) end = p->sent_upto;
+  if (end > limit) end = limit;
   send_accept(p, to, start, (uint32_t)(end - start + 1));
   peer->catchup_end = end;
 }
@@ -151,6 +181,7 @@ void mp_recv_accepted(mp *p, int from, const mp_msg *m) {
   peer->heard = 1;
   for (uint64_t s = m->first; s < m->first + m->n; s++)
     if (s > p->base) MP_SLOT(p, s)->acks |= 1u << from;
+  if (m->n && m->first + m->n - 1 > peer->acked) peer->acked = m->first + m->n - 1;
   mp_maybe_commit(p);
   if (peer->catchup_end && m->n && m->first + m->n - 1 >= peer->catchup_end) {
     peer->catchup_end = 0;
