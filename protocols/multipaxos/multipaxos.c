@@ -298,6 +298,8 @@ static void mp_status(const ctk_proto *p, ctk_status *s) {
   s->commit_index = p->emitted_index;
   s->log_length = p->n_slots;
   s->snapshot_index = p->snap.index;
+  s->members = 0; /* static membership: all n nodes */
+  s->learners = 0;
 }
 
 const ctk_protocol_def ctk_multipaxos_protocol = {
