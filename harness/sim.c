@@ -189,7 +189,7 @@ uint64_t ctk_sim_msgs_sent_between(const ctk_simulator *self, int from, int to) 
 
 int ctk_sim_status(const ctk_simulator *self, int node, ctk_status *status) {
   if (node < 0 || node >= self->n || !self->nodes[node].alive) return -1;
-  self->proto->status(self->nodes[node].proto, status);
+  sim_status(self, node, status);
   return 0;
 }
 

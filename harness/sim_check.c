@@ -36,8 +36,24 @@ static sim_term_leader *term_slot(ctk_simulator *self, uint64_t term) {
   return &self->terms[j];
 }
 
+void sim_status(const ctk_simulator *self, int i, ctk_status *st) {
+  memset(st, 0xA5, sizeof *st);
+  self->proto->status(self->nodes[i].proto, st);
+}
+
 void sim_check_status(ctk_simulator *self, int node, const ctk_status *st) {
   sim_node *n = &self->nodes[node];
+  /* Every field is the protocol's to set (protocol.h): members, learners and snapshot_index too,
+   * 0 when it has no membership changes or snapshots. */
+  uint32_t outside = self->n >= 32 ? 0 : ~0u << self->n;
+  if ((st->members | st->learners) & outside || st->snapshot_index > st->log_length ||
+      (st->role != CTK_ROLE_FOLLOWER && st->role != CTK_ROLE_CANDIDATE &&
+       st->role != CTK_ROLE_LEADER && st->role != CTK_ROLE_NONE))
+    return sim_violation(self,
+                         "n%d: status left a field unset or out of range (role %d, members %#x, "
+                         "learners %#x, snapshot index %" PRIu64 ", log length %" PRIu64 ")",
+                         node, (int)st->role, st->members, st->learners, st->snapshot_index,
+                         st->log_length);
   if (st->term > self->stats.max_term) self->stats.max_term = st->term;
   uint64_t held = st->log_length > st->snapshot_index ? st->log_length - st->snapshot_index : 0;
   if (held > self->stats.log_held_max) self->stats.log_held_max = held;

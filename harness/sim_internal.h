@@ -377,6 +377,9 @@ void sim_timeline_render(const ctk_simulator *self, FILE *out);
 void sim_timeline_free(ctk_simulator *self);
 
 /* sim_check.c */
+/* The protocol's status of node i, read into a struct filled with a poison pattern first, so that
+ * a field the protocol leaves unset is caught (sim_check_status) rather than read as stack. */
+void sim_status(const ctk_simulator *self, int i, ctk_status *st);
 void sim_check_status(ctk_simulator *self, int node, const ctk_status *st);
 void sim_check_commit(ctk_simulator *self, int node, uint64_t index, const uint8_t *data,
                       uint32_t len);

@@ -275,7 +275,7 @@ static void node_answer(ctk_simulator *self, int i, const ctk_kv_result *result,
   /* Like a real node (node.c): a follower that answered a forwarded command names the leader, so
    * the client's next command skips the extra hops. */
   ctk_status st;
-  self->proto->status(node->proto, &st);
+  sim_status(self, i, &st);
   int hint = st.leader_id >= 0 && st.leader_id < self->n && st.leader_id != i ? st.leader_id : -1;
   sim_node_reply(self, i, client, result->seq, 0, hint, result->ok, result->found,
                  result->found ? result->value : NULL, read_only);
@@ -395,7 +395,7 @@ static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
     self->stats.commands_rejected++;
     if (rc == CTK_ERR_BUSY) self->stats.commands_busy++;
     ctk_status st;
-    self->proto->status(node->proto, &st);
+    sim_status(self, i, &st);
     int client = in->from;
     if (client >= 0 && client < self->n_clients) {
       node->pending_seq[client] = 0;
@@ -419,7 +419,7 @@ static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
   }
   node_hold(self, i, &out);
   ctk_status st;
-  self->proto->status(node->proto, &st);
+  sim_status(self, i, &st);
   sim_check_status(self, i, &st);
   sim_timeline_note(self, i);
   node_set_timer(self, i, out.next_deadline_us);
@@ -542,7 +542,7 @@ static int step_now(ctk_simulator *self, int node, ctk_event_kind kind, const ui
   wire_put_bytes(&n->pending, out.persist.data, out.persist.len);
   node_hold(self, node, &out);
   ctk_status st;
-  self->proto->status(n->proto, &st);
+  sim_status(self, node, &st);
   sim_check_status(self, node, &st);
   node_set_timer(self, node, out.next_deadline_us);
   if (!n->syncing) {

@@ -24,7 +24,7 @@ static char state_of(const ctk_simulator *self, int node) {
   const sim_node *n = &self->nodes[node];
   if (!n->alive) return 'X';
   ctk_status st;
-  self->proto->status(n->proto, &st);
+  sim_status(self, node, &st);
   char c = st.role == CTK_ROLE_LEADER ? 'L' : st.role == CTK_ROLE_CANDIDATE ? 'C' : 'F';
   return cut_off(self, node) ? (char)(c - 'A' + 'a') : c;
 }

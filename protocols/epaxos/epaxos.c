@@ -375,6 +375,7 @@ static void ep_status(const ctk_proto *p, ctk_status *s) {
   for (int q = 0; q < p->n; q++) known += p->known[q];
   s->log_length = known > p->applied ? known : p->applied;
   s->snapshot_index = p->snap_index;
+  s->members = s->learners = 0; /* static membership */
 }
 
 static size_t ep_counters_get(const ctk_proto *p, ctk_counter *out, size_t max) {

@@ -342,6 +342,7 @@ static void paxos_status(const ctk_proto *p, ctk_status *s) {
   s->commit_index = p->applied;
   s->log_length = p->next_slot - 1;
   s->snapshot_index = p->snap.index;
+  s->members = s->learners = 0; /* static membership */
 }
 
 const ctk_protocol_def ctk_paxos_protocol = {

@@ -267,6 +267,8 @@ static void vr_status_of(const ctk_proto *p, ctk_status *s) {
   s->leader_id = p->status == VR_NORMAL ? vr_primary_of(p, p->view) : VR_NO_NODE;
   s->commit_index = p->emitted;
   s->log_length = vr_op(p);
+  s->members = s->learners = 0; /* static membership */
+  s->snapshot_index = 0;        /* no snapshots */
 }
 
 const ctk_protocol_def ctk_vr_protocol = {
