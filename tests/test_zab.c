@@ -5,7 +5,7 @@
  * back), a far-behind follower synchronized by SNAP, zxid epochs growing across leaders, a
  * follower putting reordered session messages back in order (and breaking the connection with
  * no reorder window), durable state (torn tail, corruption, epochs across a restart), malformed
- * messages, and option validation. */
+ * messages, flow control to a slow follower (max_inflight), and option validation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
