@@ -294,6 +294,8 @@ static void zab_status(const ctk_proto *z, ctk_status *s) {
   s->commit_index = z->emitted_index;
   s->log_length = z->hist.n;
   s->snapshot_index = z->snap_index;
+  s->members = 0; /* static membership: all nodes vote */
+  s->learners = 0;
 }
 
 const ctk_protocol_def ctk_zab_protocol = {
