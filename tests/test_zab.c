@@ -5,7 +5,7 @@
  * back), a far-behind follower synchronized by SNAP, zxid epochs growing across leaders, a
  * follower putting reordered session messages back in order (and breaking the connection with
  * no reorder window), durable state (torn tail, corruption, epochs across a restart), malformed
- * messages, and option validation. */
+ * messages, flow control to a slow follower (max_inflight), and option validation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,6 +42,10 @@ typedef struct cluster {
   char store[MAXN][32];         /* the "state machine": the last command applied, or restored */
   char committed[MAXN][64][16]; /* command emitted at each position */
   int seen[16][MAXN];           /* messages delivered, by type and receiver */
+  uint64_t proposed[MAXN];      /* proposals delivered (entries of PROPOSAL messages) */
+  int park[MAXN];               /* a slow node: what it sends waits in parked (its ACKs too) */
+  qmsg parked[1024];
+  size_t nparked;
   qmsg q[8192];
   size_t nq;
 } cluster;
@@ -135,6 +139,7 @@ static void crash(cluster *c, int i) {
 }
 
 static void cluster_free(cluster *c) {
+  for (size_t k = 0; k < c->nparked; k++) free(c->parked[k].bytes);
   for (int i = 0; i < c->n; i++) {
     if (c->p[i]) ctk_zab_protocol.destroy(c->p[i]);
     free(c->durable[i]);
@@ -155,8 +160,16 @@ static void deliver_all(cluster *c) {
     qmsg m = c->q[0];
     memmove(c->q, c->q + 1, (c->nq - 1) * sizeof *c->q);
     c->nq--;
+    if (c->park[m.from]) {
+      assert_true(c->nparked < 1024);
+      c->parked[c->nparked++] = m;
+      continue;
+    }
     if (!c->down[m.to] && !c->down[m.from] && !c->blocked[m.from][m.to]) {
       c->seen[msg_type(&m)][m.to]++;
+      zab_msg d;
+      assert_int_equal(zab_msg_decode(m.bytes, m.len, &d), CTK_OK);
+      if (d.type == ZAB_MSG_PROPOSAL) c->proposed[m.to] += d.n;
       assert_int_equal(step(c, m.to, CTK_EVENT_MESSAGE, m.from, m.bytes, m.len), CTK_OK);
     }
     free(m.bytes);
@@ -699,12 +712,87 @@ static void test_snapshot_catch_up_and_restart(void **state) {
   cluster_free(&c);
 }
 
+/* Flow control: a 3-node cluster with max_inflight (and snap_threshold) set, led by node 2. */
+static void flow_cluster(cluster *c, int64_t max_inflight, int64_t snap_threshold) {
+  cluster_init(c, 3, snap_threshold);
+  c->opt.max_inflight = max_inflight;
+  for (int i = 0; i < 3; i++) {
+    ctk_zab_protocol.destroy(c->p[i]);
+    boot(c, i);
+  }
+  run_for(c, 200);
+  assert_int_equal(leader_of(c), 2);
+}
+
+/* Node 0 turns slow (its ACKs wait) while the leader gets 30 commands; then it speeds up. */
+static void slow_follower_run(cluster *c, uint64_t *proposed_while_slow, int *sessions) {
+  int infos = c->seen[ZAB_MSG_FOLLOWERINFO][2];
+  uint64_t before = c->proposed[0];
+  c->park[0] = 1;
+  char cmd[16];
+  for (int k = 1; k <= 30; k++) {
+    snprintf(cmd, sizeof cmd, "s%d", k);
+    command(c, 2, cmd);
+    run_for(c, 2);
+  }
+  /* node 1 and the leader, a majority, committed all of them without node 0 */
+  assert_int_equal(status_of(c, 2).commit_index, 30);
+  assert_int_equal(c->applied[1], 30);
+  *proposed_while_slow = c->proposed[0] - before;
+  c->park[0] = 0; /* it speeds up: its ACKs (or new session) reach the leader */
+  for (size_t k = 0; k < c->nparked; k++) c->q[c->nq++] = c->parked[k];
+  c->nparked = 0;
+  run_for(c, 150);
+  assert_int_equal(c->applied[0], 30);
+  assert_string_equal(c->store[0], "s30");
+  *sessions = c->seen[ZAB_MSG_FOLLOWERINFO][2] - infos;
+}
+
+/* With max_inflight = 4, a follower whose ACKs do not come gets 4 proposals and no more (and no
+ * COMMIT of one it was not sent: it never breaks its session), the majority commits on, and it
+ * catches up in the same session when its ACKs arrive. With no cap it gets all 30 at once. */
+static void test_flow_control_slow_follower(void **state) {
+  (void)state;
+  cluster c;
+  uint64_t proposed;
+  int sessions;
+  flow_cluster(&c, 4, -1);
+  slow_follower_run(&c, &proposed, &sessions);
+  assert_int_equal(proposed, 4);
+  assert_int_equal(sessions, 0);
+  assert_int_equal(c.seen[ZAB_MSG_SNAP][0], 0);
+  assert_int_equal(c.proposed[0], 30);
+  cluster_free(&c);
+
+  flow_cluster(&c, 0, -1);
+  slow_follower_run(&c, &proposed, &sessions);
+  assert_int_equal(proposed, 30);
+  assert_int_equal(sessions, 0);
+  cluster_free(&c);
+}
+
+/* A slow follower that falls more than snap_threshold behind is synchronized again, by SNAP. */
+static void test_flow_control_far_behind_gets_snap(void **state) {
+  (void)state;
+  cluster c;
+  uint64_t proposed;
+  int sessions;
+  flow_cluster(&c, 4, 10);
+  int snaps = c.seen[ZAB_MSG_SNAP][0];
+  slow_follower_run(&c, &proposed, &sessions);
+  assert_true(proposed <= 4);
+  assert_int_equal(sessions, 1);
+  assert_true(c.seen[ZAB_MSG_SNAP][0] > snaps);
+  cluster_free(&c);
+}
+
 static void test_options(void **state) {
   (void)state;
   ctk_zab_options o;
   ctk_protocol_default_options(&ctk_zab_protocol, &o);
   assert_int_equal(o.heartbeat_ms, 50);
   assert_int_equal(o.snap_threshold, 500);
+  assert_int_equal(o.max_inflight, 0);
   ctk_node_config cfg = {.node_id = 0, .n_nodes = 3, .seed = 1};
   char err[160] = "";
   o.reorder_window_ms = -1;
@@ -738,6 +826,8 @@ int main(void) {
       cmocka_unit_test(test_malformed_rejected),
       cmocka_unit_test(test_snapshot_bounds_history),
       cmocka_unit_test(test_snapshot_catch_up_and_restart),
+      cmocka_unit_test(test_flow_control_slow_follower),
+      cmocka_unit_test(test_flow_control_far_behind_gets_snap),
       cmocka_unit_test(test_options),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,7 +13,15 @@
  * and ends with NEWLEADER; once a quorum acked NEWLEADER, the leader's whole initial history is
  * committed and broadcast starts (phase 3): each client command becomes a PROPOSAL with the next
  * zxid, committed once a quorum acked it, in zxid order, announced by COMMIT. A follower that
- * connects later is synchronized the same way and joins the broadcast. */
+ * connects later is synchronized the same way and joins the broadcast.
+ *
+ * Flow control (max_inflight > 0): a follower is sent at most max_inflight proposals ahead of its
+ * ACKs. At the cap it gets nothing more; the leader remembers only how far it sent it, and sends
+ * on from there as its ACKs come. COMMITs (and the commit in PINGs) never go past what it was
+ * sent: a follower gets each PROPOSAL before its COMMIT. A follower that falls more than
+ * snap_threshold behind, or behind the leader's compacted history, is sent the real commit point
+ * instead: a COMMIT of a proposal it never got, which makes it open a new session (follower.c),
+ * and synchronization picks SNAP for it (sync.c). */
 #include "zab_internal.h"
 
 static int count_bits(int bits) { return __builtin_popcount((unsigned)bits); }
@@ -37,6 +45,44 @@ static void send_commit(zab *z, int to) {
   zab_send_end(z);
 }
 
+/* With flow control: the commit point a follower may be told, never past what it was sent
+ * (unless it is to resynchronize). */
+static uint64_t commit_for(const zab *z, const zab_peer *peer) {
+  if (z->opt.max_inflight == 0 || peer->resync || peer->sent >= z->commit_index)
+    return z->commit_index;
+  return peer->sent;
+}
+
+static void send_commit_capped(zab *z, int to) {
+  zab_peer *peer = &z->peers[to];
+  uint64_t c = commit_for(z, peer);
+  if (c <= peer->commit_sent) return;
+  wire_put_u64(zab_session_begin(z, to, ZAB_MSG_COMMIT), zab_history_zxid(&z->hist, c));
+  zab_send_end(z);
+  peer->commit_sent = c;
+}
+
+/* Flow control: sends a synced follower what it may have of the proposals it was not sent yet,
+ * then the commits they unblock. */
+static void flush_peer(zab *z, int to) {
+  zab_peer *peer = &z->peers[to];
+  if (peer->stage < ZAB_PEER_SYNCED || peer->resync) return;
+  if (peer->sent < z->hist.n &&
+      (peer->sent < z->hist.base || z->hist.n - peer->sent > (uint64_t)z->opt.snap_threshold)) {
+    peer->resync = 1; /* too far behind: a new session, synchronized by SNAP */
+    send_commit_capped(z, to);
+    return;
+  }
+  uint64_t last = z->hist.n;
+  if (last > peer->acked_pos + (uint64_t)z->opt.max_inflight)
+    last = peer->acked_pos + (uint64_t)z->opt.max_inflight;
+  if (last > peer->sent) {
+    zab_send_entries(z, to, ZAB_MSG_PROPOSAL, peer->sent + 1, last);
+    peer->sent = last;
+  }
+  send_commit_capped(z, to);
+}
+
 /* Commits, in zxid order, every proposal a quorum acknowledged (ACKs are cumulative: a follower
  * processes its session in order). Only followers that acked NEWLEADER count. */
 static void advance_commit(zab *z) {
@@ -51,8 +97,13 @@ static void advance_commit(zab *z) {
     z->commit_index++;
   }
   if (z->commit_index == before) return;
-  for (int i = 0; i < z->n; i++)
-    if (i != z->id && z->peers[i].stage >= ZAB_PEER_SYNCED) send_commit(z, i);
+  for (int i = 0; i < z->n; i++) {
+    if (i == z->id || z->peers[i].stage < ZAB_PEER_SYNCED) continue;
+    if (z->opt.max_inflight)
+      send_commit_capped(z, i);
+    else
+      send_commit(z, i);
+  }
 }
 
 static int count_stage(const zab *z, zab_peer_stage at_least) {
@@ -178,6 +229,11 @@ static void recv_ack(zab *z, int from, const zab_msg *m) {
   if (m->zxid > peer->acked) peer->acked = m->zxid;
   maybe_finish_sync(z);
   advance_commit(z);
+  if (z->opt.max_inflight && z->peers[from].stage >= ZAB_PEER_SYNCED) {
+    uint64_t pos = zab_history_find(&z->hist, m->zxid);
+    if (pos > peer->acked_pos) peer->acked_pos = pos;
+    flush_peer(z, from); /* room for more */
+  }
 }
 
 int zab_leader_has_room(const zab *z) {
@@ -210,6 +266,12 @@ static void recv_forward(zab *z, const zab_msg *m) {
 }
 
 void zab_leader_flush(zab *z) {
+  if (z->opt.max_inflight) {
+    for (int i = 0; i < z->n; i++)
+      if (i != z->id) flush_peer(z, i);
+    z->sent_upto = z->hist.n;
+    return;
+  }
   if (z->sent_upto >= z->hist.n) return;
   for (int i = 0; i < z->n; i++)
     if (i != z->id && z->peers[i].stage >= ZAB_PEER_SYNCED)
@@ -242,7 +304,10 @@ static void heartbeat(zab *z) {
   uint64_t commit = zab_history_zxid(&z->hist, z->commit_index);
   for (int i = 0; i < z->n; i++) {
     if (i == z->id || z->peers[i].stage == ZAB_PEER_NONE || !z->peers[i].epoch_sent) continue;
-    wire_put_u64(zab_session_begin(z, i, ZAB_MSG_PING), commit);
+    uint64_t told = commit;
+    if (z->opt.max_inflight && z->peers[i].stage >= ZAB_PEER_SYNCED)
+      told = zab_history_zxid(&z->hist, commit_for(z, &z->peers[i]));
+    wire_put_u64(zab_session_begin(z, i, ZAB_MSG_PING), told);
     zab_send_end(z);
   }
 }

@@ -43,6 +43,11 @@ const ctk_option_spec zab_option_specs[ZAB_N_OPTIONS] = {
      "proposals kept in the history behind a snapshot, so that a follower slightly behind is "
      "synchronized by DIFF rather than SNAP",
      NULL},
+    {"max_inflight", CTK_OPTION_INT, offsetof(ctk_zab_options, max_inflight), 0, 0, 0, 1000000000,
+     "flow control: proposals the leader sends one follower ahead of its ACKs; a follower at the "
+     "cap gets no more (nor their COMMITs) until it acks, and one that falls more than "
+     "snap_threshold behind is synchronized again by SNAP; 0: no cap",
+     NULL},
 };
 
 const size_t zab_n_option_specs = sizeof zab_option_specs / sizeof zab_option_specs[0];

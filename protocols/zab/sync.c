@@ -87,9 +87,13 @@ void zab_sync_follower(zab *z, int to) {
   zab_send_end(z);
   peer->stage = ZAB_PEER_SYNCED;
   peer->acked = 0;
+  peer->sent = peer->acked_pos = z->hist.n; /* flow control counts proposals after this */
+  peer->commit_sent = 0;
+  peer->resync = 0;
   if (z->phase == ZAB_BROADCAST && z->commit_index > 0) {
     wire_put_u64(zab_session_begin(z, to, ZAB_MSG_COMMIT),
                  zab_history_zxid(&z->hist, z->commit_index));
     zab_send_end(z);
+    peer->commit_sent = z->commit_index;
   }
 }

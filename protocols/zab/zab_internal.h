@@ -22,7 +22,7 @@
 #include "../common/wire.h"
 #include "zab.h"
 
-#define ZAB_N_OPTIONS 8
+#define ZAB_N_OPTIONS 9
 extern const ctk_option_spec zab_option_specs[ZAB_N_OPTIONS];
 extern const size_t zab_n_option_specs;
 
@@ -194,6 +194,11 @@ typedef struct zab_peer {
   int epoch_sent;
   uint64_t current_epoch, last_zxid, length; /* from its ACKEPOCH */
   uint64_t acked;                            /* highest zxid it acknowledged in this session */
+  /* Flow control (max_inflight > 0 only): positions sent as PROPOSAL (or DIFF) up to sent, its
+   * ACKs reached position acked_pos, COMMIT sent up to commit_sent (never past sent). resync: it
+   * fell too far behind and is told to open a new session (which synchronizes it by SNAP). */
+  uint64_t sent, acked_pos, commit_sent;
+  int resync;
   uint64_t last_heard_us;
 } zab_peer;
 
