@@ -113,11 +113,13 @@ static void test_run_with_membership_events(void **state) {
   snprintf(cmd, sizeof cmd, "%s run %s --out %s/run-out --quiet 2>&1", cli_bin(), path, tmpdir);
   int rc = cli_run(cmd, out, sizeof out);
   if (rc != 0) fail_msg("ctk run: exit %d\n%s", rc, out);
-  assert_non_null(strstr(out, "add of node 3 at"));
-  assert_non_null(strstr(out, "transfer of node 3 at"));
-  assert_non_null(strstr(out, "remove of node 3 at")); /* node 3 led when it was removed */
-  assert_non_null(strstr(out, "linearizable    yes"));
-  assert_non_null(strstr(out, "converged"));
+  const char *expected[] = {"add of node 3 at", "transfer of node 3 at",
+                            /* the leader at 3 s: node 3 once the transfer is done, but on a
+                               loaded machine it may still be in progress (the full suite under
+                               a clean-clone CI run once left the old leader in place) */
+                            "remove of node ", "linearizable    yes", "converged"};
+  for (size_t k = 0; k < sizeof expected / sizeof expected[0]; k++)
+    if (!strstr(out, expected[k])) fail_msg("ctk run: no \"%s\" in\n%s", expected[k], out);
 }
 
 static int setup(void **state) {
