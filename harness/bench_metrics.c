@@ -80,7 +80,7 @@ static json_t *bm_param(const char *text) {
 
 static json_t *bm_load(const char *path) { return json_load_file(path, 0, NULL); }
 
-static char *bm_slurp(const char *path) {
+char *ctk_bench_read_file(const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
   char *text = NULL;
@@ -152,7 +152,7 @@ static json_t *bm_point(const ctk_experiment *exp, size_t i, const char *dir, in
     if (!first_meta) {
       first_meta = json_incref(meta);
       snprintf(path, sizeof path, "%s/points/%s/rep-%d.toml", dir, p->name, rep);
-      first_config = bm_slurp(path);
+      first_config = ctk_bench_read_file(path);
     }
     json_decref(meta);
     json_decref(result);

@@ -25,6 +25,9 @@ enum {
   BM_COUNT
 };
 
+/* The whole file at path, NUL-terminated and malloc'ed, or NULL. */
+char *ctk_bench_read_file(const char *path);
+
 /* Metric names as in bench.json and bench.csv. */
 extern const char *const ctk_bench_metric_names[BM_COUNT];
 

@@ -73,21 +73,6 @@ static void bench_remove_tree(const char *path) {
   nftw(path, bench_unlink_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* The whole file, NUL-terminated, or NULL. */
-static char *bench_slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  char *text = NULL;
-  size_t len = 0;
-  FILE *mem = open_memstream(&text, &len);
-  char chunk[8192];
-  size_t got;
-  while (mem && (got = fread(chunk, 1, sizeof chunk, f)) > 0) fwrite(chunk, 1, got, mem);
-  fclose(f);
-  if (mem) fclose(mem);
-  return text;
-}
-
 static int bench_write_text(const char *path, const char *text) {
   FILE *f = fopen(path, "w");
   if (!f) return -1;
@@ -260,7 +245,7 @@ static int bench_repetition(bench_run *b, ctk_config *config, const char *point_
     free(text);
     return -1;
   }
-  char *old = b->fresh ? NULL : bench_slurp(toml);
+  char *old = b->fresh ? NULL : ctk_bench_read_file(toml);
   int same = old && strcmp(old, text) == 0 && access(result, R_OK) == 0 && access(meta, R_OK) == 0;
   free(old);
   if (same) {
