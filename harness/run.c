@@ -452,11 +452,32 @@ static void fill_results(run *self, ctk_run_report *report, const ctk_history *h
 
 /* ---- the run ---- */
 
-static int make_run_dir(const ctk_config *config, const char *dir, char *err, size_t err_len) {
+/* A run starts its nodes from empty directories: nodes restarted from an earlier run's durable
+ * state would hold values this run's history cannot explain (a false "not linearizable"), so a
+ * directory that holds one is refused rather than reused or wiped. */
+static int holds_earlier_run(const ctk_config *config, const char *dir, char *err, size_t err_len) {
+  for (int i = 0; i < config->cluster.nodes; i++) {
+    char path[CTK_PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s/node-%d", dir, i);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+      snprintf(err, err_len,
+               "%s holds an earlier run's node state (%s): a run starts its nodes empty; "
+               "choose another --out or remove that directory",
+               dir, path);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int make_run_dir(const ctk_config *config, const char *dir, int attach, char *err,
+                        size_t err_len) {
   if (mkdir(dir, 0755) && errno != EEXIST) {
     snprintf(err, err_len, "cannot create %s: %s", dir, strerror(errno));
     return -1;
   }
+  if (!attach && holds_earlier_run(config, dir, err, err_len)) return -1;
   char path[CTK_PATH_LEN + 32];
   snprintf(path, sizeof path, "%s/config.toml", dir);
   FILE *f = fopen(path, "w");
@@ -583,7 +604,7 @@ int ctk_run_execute(const ctk_config *config, const ctk_run_options *options,
   for (int i = 0; i < config->cluster.nodes; i++) hw_faults_clear(&self->applied[i]);
   uint64_t wall_start = ctk_clock_us();
   int rc = config->cluster.wan[0] ? start_wan(self, config, err, err_len) : 0;
-  if (rc == 0) rc = make_run_dir(self->config, options->run_dir, err, err_len);
+  if (rc == 0) rc = make_run_dir(self->config, options->run_dir, options->attach, err, err_len);
   char config_path[CTK_PATH_LEN + 32];
   snprintf(config_path, sizeof config_path, "%s/config.toml", options->run_dir);
   if (rc == 0 && !options->attach) {

@@ -246,6 +246,14 @@ static void test_bad_input(void **state) {
   snprintf(cmd, sizeof cmd, "%s node configs/default.toml --id 3 2>&1", cli_bin());
   assert_int_equal(cli_run(cmd, output, sizeof output), 2);
   assert_non_null(strstr(output, "has 3 nodes"));
+  /* An --out directory holding an earlier run's node state is refused before any node starts:
+   * nodes restarted from it would hold values the new history cannot explain. */
+  snprintf(cmd, sizeof cmd,
+           "mkdir -p %s/reused/node-1 && %s run configs/default.toml --out %s/reused 2>&1", tmpdir,
+           cli_bin(), tmpdir);
+  assert_int_equal(cli_run(cmd, output, sizeof output), 2);
+  assert_non_null(strstr(output, "holds an earlier run's node state"));
+  assert_non_null(strstr(output, "reused/node-1"));
 }
 
 static int setup(void **state) {
