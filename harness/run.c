@@ -460,7 +460,7 @@ static int holds_earlier_run(const ctk_config *config, const char *dir, char *er
     char path[CTK_PATH_LEN + 32];
     snprintf(path, sizeof path, "%s/node-%d", dir, i);
     struct stat st;
-    if (stat(path, &st) == 0) {
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
       snprintf(err, err_len,
                "%s holds an earlier run's node state (%s): a run starts its nodes empty; "
                "choose another --out or remove that directory",

@@ -273,8 +273,9 @@ static void test_sigint_sigterm_clean_up(void **state) {
   require_namespaces();
   const int signals[2] = {SIGINT, SIGTERM};
   for (int k = 0; k < 2; k++) {
-    write_experiment("signalled", 30);
-    pid_t pid = start_run("signalled");
+    const char *name = k == 0 ? "signalled-int" : "signalled-term"; /* a run dir each */
+    write_experiment(name, 30);
+    pid_t pid = start_run(name);
     wait_for_namespaces(pid, 3);
     assert_true(client_device_exists(pid));
     kill(pid, signals[k]);
