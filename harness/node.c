@@ -303,7 +303,8 @@ static void take_snapshot(node *self, uint64_t index) {
 }
 
 /* After the batch's sync: messages leave, commits are applied, clients are answered. Replies
- * queued while applying are sent in the same pass. */
+ * queued while applying are sent in the same pass; what goes to one peer or one client connection
+ * leaves as one bundle. */
 static void release(node *self, uint64_t now_us) {
   for (size_t k = 0; k < self->n_commits; k++) {
     node_commit *c = &self->commits[k];
@@ -324,6 +325,7 @@ static void release(node *self, uint64_t now_us) {
   }
   self->n_out = 0;
   self->n_bytes = 0;
+  node_net_flush(self); /* with the held messages released this turn */
 }
 
 static int sync_batch(node *self, char *err, size_t err_len) {

@@ -43,6 +43,19 @@ typedef struct node_out {
   size_t len;
 } node_out;
 
+/* Frames waiting to leave as one ZeroMQ message (a bundle, hostwire.h) at the end of the loop's
+ * turn: to one peer, or to one client connection. */
+typedef struct node_pending {
+  wire_writer bundle; /* the BUNDLE header and its frames; empty: nothing waiting */
+  size_t n_frames;
+  size_t payload_bytes; /* of the protocol messages in it, for the statistics */
+  uint8_t identity[NODE_ID_MAX]; /* a client connection's */
+  uint8_t identity_len;
+} node_pending;
+
+#define NODE_PENDING_CLIENTS 4     /* client connections answered in bundles at once */
+#define NODE_BUNDLE_MAX      65536 /* bytes of one bundle (smaller if node.max_frame_bytes is) */
+
 /* A message held back by a delay or reorder fault. */
 typedef struct node_held {
   uint64_t release_us;
@@ -109,6 +122,8 @@ typedef struct node {
   node_held *held;
   size_t n_held, cap_held;
   wire_writer frame; /* scratch for encoding */
+  node_pending to_peer[CTK_MAX_NODES];
+  node_pending to_client[NODE_PENDING_CLIENTS];
   hw_status stats;
 } node;
 
@@ -125,6 +140,8 @@ int node_net_receive(node *self, uint64_t now_us);
 void node_net_send_peer(node *self, int peer, const uint8_t *data, size_t len, uint64_t now_us);
 void node_net_send_client(node *self, const uint8_t *identity, size_t identity_len,
                           const uint8_t *data, size_t len);
+/* Sends every bundle waiting (node_net_send_peer and node_net_send_client only queue them). */
+void node_net_flush(node *self);
 /* Releases held messages that are due: sends outbound ones, steps inbound ones. */
 void node_net_release_held(node *self, uint64_t now_us);
 uint64_t node_net_next_held_us(const node *self);
