@@ -94,6 +94,7 @@ static int queue_out(node *self, int peer, const uint8_t *identity, size_t ident
   if (off == SIZE_MAX) return -1;
   node_out *o = &self->out[self->n_out++];
   o->peer = peer;
+  o->early = 0;
   o->identity_len = (uint8_t)identity_len;
   if (identity_len) memcpy(o->identity, identity, identity_len);
   o->off = off;
@@ -141,7 +142,7 @@ static void note_role(node *self) {
 
 /* Steps the protocol and stages its output. Returns the step's result. */
 static int step_event(node *self, const ctk_event *ev) {
-  ctk_output out;
+  ctk_output out = {0}; /* n_messages_early stays 0 for a protocol built before it existed */
   int rc = self->def->step(self->proto, ev, &out);
   if (rc != CTK_OK) return rc;
   char err[CTK_ERR_LEN];
@@ -155,8 +156,10 @@ static int step_event(node *self, const ctk_event *ev) {
     self->staged = 1;
   }
   for (size_t k = 0; k < out.n_messages; k++)
-    queue_out(self, out.messages[k].to, NULL, 0, out.messages[k].bytes.data,
-              out.messages[k].bytes.len);
+    if (queue_out(self, out.messages[k].to, NULL, 0, out.messages[k].bytes.data,
+                  out.messages[k].bytes.len) == 0 &&
+        k < out.n_messages_early)
+      self->out[self->n_out - 1].early = 1;
   int queued = 0;
   if (out.restore_index)
     queued |=
@@ -318,6 +321,7 @@ static void release(node *self, uint64_t now_us) {
   self->n_commits = 0;
   for (size_t k = 0; k < self->n_out; k++) {
     node_out *o = &self->out[k];
+    if (o->early == 2) continue;
     if (o->peer >= 0)
       node_net_send_peer(self, o->peer, self->bytes + o->off, o->len, now_us);
     else
@@ -328,7 +332,23 @@ static void release(node *self, uint64_t now_us) {
   node_net_flush(self); /* with the held messages released this turn */
 }
 
+/* Sends the batch's early messages (a leader's AppendEntries or Accept) before its sync, so that
+ * the followers write while this node does (Raft thesis 10.2.1). Only here, once the batch's last
+ * step is taken: nothing is stepped again before the sync is done (protocol.h). */
+static void send_early(node *self, uint64_t now_us) {
+  int any = 0;
+  for (size_t k = 0; k < self->n_out; k++) {
+    node_out *o = &self->out[k];
+    if (o->early != 1) continue;
+    node_net_send_peer(self, o->peer, self->bytes + o->off, o->len, now_us);
+    o->early = 2;
+    any = 1;
+  }
+  if (any) node_net_flush(self);
+}
+
 static int sync_batch(node *self, char *err, size_t err_len) {
+  send_early(self, ctk_clock_us());
   if (!self->staged) return 0;
   if (ctk_store_sync(self->store, err, err_len)) return -1;
   self->staged = 0;

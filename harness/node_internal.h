@@ -36,7 +36,8 @@ typedef struct node_client {
 
 /* A frame to send once the batch's sync is done: to a peer, or to a client's identity. */
 typedef struct node_out {
-  int peer; /* node id, or -1 for a client */
+  int peer;  /* node id, or -1 for a client */
+  int early; /* may leave before the sync (protocol.h, n_messages_early); 2: already sent */
   uint8_t identity[NODE_ID_MAX];
   uint8_t identity_len;
   size_t off; /* in node.bytes */
