@@ -17,6 +17,7 @@
 #include "kv.h"
 #include "security.h"
 #include "workload.h"
+#include "zwait.h"
 
 #define REFUSAL_BACKOFF_US 10000 /* wait before retrying after a node refused the command */
 #define SEND_BACKOFF_US    20000 /* wait after a node could not even be sent to */
@@ -60,6 +61,7 @@ struct ctk_loadgen {
    * home is node c % nodes, and its connections leave from that home's source address. */
   void *sockets[CTK_MAX_NODES * CTK_MAX_NODES];
   lg_pending pending[CTK_MAX_NODES * CTK_MAX_NODES];
+  ctk_zwait wait; /* the sockets, when there are at most CTK_ZWAIT_MAX */
   int n_groups;
   lg_client *clients;
   ctk_workload_gen workload;
@@ -138,6 +140,7 @@ static void flush_pending(ctk_loadgen *self, int i, uint64_t now) {
     len -= 2 + HW_BUNDLE_OVERHEAD;
   }
   int sent = !p->bundle.failed && zmq_send(self->sockets[i], data, len, ZMQ_DONTWAIT) >= 0;
+  ctk_zwait_touched(&self->wait, i);
   if (!sent)
     for (int c = 0; c < self->n_clients; c++) {
       lg_client *client = &self->clients[c];
@@ -348,11 +351,18 @@ static void update_gauges(ctk_loadgen *self, int over) {
 
 static void *loadgen_main(void *arg) {
   ctk_loadgen *self = arg;
+  int n_sockets = self->n_groups * self->n_nodes;
+  /* zwait (fewer system calls than zmq_poll) holds up to CTK_ZWAIT_MAX sockets; clients with a
+   * source address per node can have more. */
+  int use_zwait = n_sockets <= CTK_ZWAIT_MAX;
   static_assert(sizeof(zmq_pollitem_t) * CTK_MAX_NODES * CTK_MAX_NODES <= 16384, "stack");
   zmq_pollitem_t items[CTK_MAX_NODES * CTK_MAX_NODES];
-  int n_sockets = self->n_groups * self->n_nodes;
-  for (int i = 0; i < n_sockets; i++)
+  int ready[CTK_ZWAIT_MAX];
+  ctk_zwait_init(&self->wait);
+  for (int i = 0; i < n_sockets; i++) {
     items[i] = (zmq_pollitem_t){self->sockets[i], 0, ZMQ_POLLIN, 0};
+    if (use_zwait && ctk_zwait_add(&self->wait, self->sockets[i]) < 0) use_zwait = 0;
+  }
   while (!atomic_load(&self->stop)) {
     uint64_t now = run_us(self);
     int over = workload_over(self, now);
@@ -360,11 +370,17 @@ static void *loadgen_main(void *arg) {
     uint64_t wake = next_wakeup(self, now, over);
     long timeout_ms = wake > now ? (long)((wake - now + 999) / 1000) : 0;
     flush_all(self, now);
-    zmq_poll(items, n_sockets, timeout_ms);
+    if (use_zwait) {
+      ctk_zwait_wait(&self->wait, timeout_ms, ready);
+      for (int i = 0; i < n_sockets; i++) items[i].revents = ready[i] ? ZMQ_POLLIN : 0;
+    } else {
+      zmq_poll(items, n_sockets, timeout_ms);
+    }
     now = run_us(self);
     for (int i = 0; i < n_sockets; i++) {
-      /* Only sockets zmq_poll saw input on: reading an empty one costs system calls. */
+      /* Only sockets the wait saw input on: reading an empty one costs system calls. */
       if (!(items[i].revents & ZMQ_POLLIN)) continue;
+      ctk_zwait_touched(&self->wait, i);
       zmq_msg_t msg;
       zmq_msg_init(&msg);
       while (zmq_msg_recv(&msg, self->sockets[i], ZMQ_DONTWAIT) >= 0)

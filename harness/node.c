@@ -1,7 +1,7 @@
 /* node.c: a node process's event loop (see node.h): protocol steps, group commit, the key-value
  * store, and the clients waiting for answers here.
  *
- * One turn of the loop: wait (zmq_poll) until a frame arrives or the protocol's deadline or a held
+ * One turn of the loop: wait (zwait.h) until a frame arrives or the protocol's deadline or a held
  * message is due; step the protocol for up to node.batch_max frames, the due held messages and
  * the timeout, staging whatever they persist; sync the store once for the whole batch (group
  * commit); only then send the batch's messages, apply its commits to the store and answer
@@ -432,7 +432,7 @@ static void node_stop(node *self) {
   wire_writer_free(&self->frame);
 }
 
-/* How long zmq_poll may wait, in ms: until the protocol's deadline or the next held message. */
+/* How long the wait may block, in ms: until the protocol's deadline or the next held message. */
 static long poll_timeout_ms(const node *self, uint64_t now_us) {
   uint64_t next = self->deadline_us;
   uint64_t held = node_net_next_held_us(self);
@@ -460,16 +460,21 @@ int ctk_node_run(const ctk_node_args *args, char *err, size_t err_len) {
     return -1;
   }
   int rc = node_start(self, args, err, err_len);
+  if (rc == 0 && node_net_wait_init(self)) {
+    snprintf(err, err_len, "cannot wait on the node's sockets: %s", zmq_strerror(errno));
+    rc = -1;
+  }
   while (rc == 0 && !*args->stop) {
-    zmq_pollitem_t items[4];
-    int n_items = node_net_poll_items(self, items);
-    if (zmq_poll(items, n_items, poll_timeout_ms(self, ctk_clock_us())) < 0 && errno != EINTR) {
-      snprintf(err, err_len, "zmq_poll: %s", zmq_strerror(errno));
+    int ready[CTK_ZWAIT_MAX];
+    if (ctk_zwait_wait(&self->wait, poll_timeout_ms(self, ctk_clock_us()), ready) < 0) {
+      snprintf(err, err_len, "waiting for input: %s", zmq_strerror(errno));
       rc = -1;
       break;
     }
+    /* The ROUTER (index 0) is read and answered on every turn: asked afresh before each wait. */
+    ctk_zwait_touched(&self->wait, 0);
     uint64_t start = ctk_clock_us(), now = start;
-    int frames_ready = items[0].revents & ZMQ_POLLIN; /* the ROUTER comes first */
+    int frames_ready = ready[0];
     for (int k = 0; frames_ready && k < args->config->node.batch_max && node_net_receive(self, now);
          k++)
       now = ctk_clock_us();
@@ -518,10 +523,11 @@ int ctk_node_run(const ctk_node_args *args, char *err, size_t err_len) {
       rc = -1;
       break;
     }
-    /* The runner's control socket, the ZAP handler and the handshake monitor only when zmq_poll
+    /* The runner's control socket, the ZAP handler and the handshake monitor only when the wait
      * saw input there: each read of an empty ZeroMQ socket costs system calls (poll, getpid). */
     int others_ready = 0;
-    for (int k = 1; k < n_items; k++) others_ready |= items[k].revents & ZMQ_POLLIN;
+    for (int k = 1; k < self->wait.n; k++) others_ready |= ready[k];
+    for (int k = 1; k < self->wait.n && others_ready; k++) ctk_zwait_touched(&self->wait, k);
     while (others_ready && node_net_control(self)) {
     }
     while (others_ready && node_net_security(self)) {

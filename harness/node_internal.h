@@ -14,6 +14,7 @@
 #include "node.h"
 #include "security.h"
 #include "store.h"
+#include "zwait.h"
 
 #define NODE_CLIENT_SLOTS 4096 /* clients waiting for an answer at this node */
 #define NODE_CLIENT_PROBE 64
@@ -125,6 +126,7 @@ typedef struct node {
   wire_writer frame; /* scratch for encoding */
   node_pending to_peer[CTK_MAX_NODES];
   node_pending to_client[NODE_PENDING_CLIENTS];
+  ctk_zwait wait;
   hw_status stats;
 } node;
 
@@ -150,8 +152,9 @@ uint64_t node_net_next_held_us(const node *self);
 int node_net_control(node *self);
 /* Handles one waiting ZAP request or failed-handshake event, if any. Returns 1 when one was. */
 int node_net_security(node *self);
-/* The sockets node.c polls: fills items (at most 4) and returns how many. */
-int node_net_poll_items(node *self, void *items);
+/* The sockets node.c waits on (zwait.h): the ROUTER first (index 0), then the control socket, the
+ * handshake monitor and the ZAP handler, those that exist. 0, or -1 with errno. */
+int node_net_wait_init(node *self);
 
 /* node.c: the transport hands inputs here. */
 void node_on_peer(node *self, int from, const uint8_t *msg, size_t len, uint64_t now_us);

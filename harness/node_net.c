@@ -538,12 +538,11 @@ int node_net_security(node *self) {
   return self->monitor ? monitor_event(self) : 0;
 }
 
-int node_net_poll_items(node *self, void *items_out) {
-  zmq_pollitem_t *items = items_out;
-  int n = 0;
-  items[n++] = (zmq_pollitem_t){self->router, 0, ZMQ_POLLIN, 0};
-  if (self->control) items[n++] = (zmq_pollitem_t){self->control, 0, ZMQ_POLLIN, 0};
-  if (self->monitor) items[n++] = (zmq_pollitem_t){self->monitor, 0, ZMQ_POLLIN, 0};
-  if (self->zap) items[n++] = (zmq_pollitem_t){ctk_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
-  return n;
+int node_net_wait_init(node *self) {
+  ctk_zwait_init(&self->wait);
+  void *sockets[4] = {self->router, self->control, self->monitor,
+                      self->zap ? ctk_zap_socket(self->zap) : NULL};
+  for (int k = 0; k < 4; k++)
+    if (sockets[k] && ctk_zwait_add(&self->wait, sockets[k]) < 0) return -1;
+  return 0;
 }
