@@ -9,9 +9,10 @@
  * as a u32 length and the frame, back to back: a node sends its batch's messages to one peer, or
  * its batch's answers to one client connection, and the load generator its requests to one node,
  * as one ZeroMQ message (each costs system calls and a wake-up of ZeroMQ's I/O thread) instead
- * of one per frame. A receiver handles a bundle's frames in order as if each came alone. An operator (`ctk admin`) sends ADMIN frames (one request of
- * protocol.h's "Administration", ASCII) to a node's client socket and gets ADMIN_REPLY frames.
- * Every decoder is bounds-checked: frames come from the network and are untrusted. */
+ * of one per frame. A receiver handles a bundle's frames in order as if each came alone. An
+ * operator (`ctk admin`) sends ADMIN frames (one request of protocol.h's "Administration", ASCII)
+ * to a node's client socket and gets ADMIN_REPLY frames. Every decoder is bounds-checked: frames
+ * come from the network and are untrusted. */
 #ifndef CTK_HOSTWIRE_H
 #define CTK_HOSTWIRE_H
 

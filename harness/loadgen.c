@@ -35,12 +35,13 @@ typedef struct lg_client {
   uint64_t retry_at_us; /* when to send again after a refusal; 0: not waiting */
   int attempts;
   int target, leader_hint;
-  char key[80]; /* the key as sent and recorded: the run's prefix, then op.key */
-  int bundled_socket;    /* the socket whose pending bundle holds its request, or -1 */
+  char key[80];           /* the key as sent and recorded: the run's prefix, then op.key */
+  int bundled_socket;     /* the socket whose pending bundle holds its request, or -1 */
   uint64_t bundled_flush; /* that socket's flush count when the request was added */
 } lg_client;
 
-#define LG_BUNDLE_MAX 65536 /* bytes of one bundle of requests (smaller if node.max_frame_bytes) */
+/* Bytes of one bundle of requests (smaller if node.max_frame_bytes is). */
+#define LG_BUNDLE_MAX 65536
 
 /* Requests waiting to leave through one socket as one ZeroMQ message (hostwire.h's BUNDLE). */
 typedef struct lg_pending {
@@ -441,7 +442,8 @@ ctk_loadgen *ctk_loadgen_start_from(const ctk_config *config, uint64_t t0_us, in
     self->clients[c].leader_hint = -1;
     self->clients[c].bundled_socket = -1;
   }
-  for (int i = 0; i < self->n_groups * self->n_nodes; i++) self->pending[i].node = i % self->n_nodes;
+  for (int i = 0; i < self->n_groups * self->n_nodes; i++)
+    self->pending[i].node = i % self->n_nodes;
   self->bundle_max = (size_t)config->node.max_frame_bytes < LG_BUNDLE_MAX
                          ? (size_t)config->node.max_frame_bytes
                          : LG_BUNDLE_MAX;

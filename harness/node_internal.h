@@ -50,7 +50,7 @@ typedef struct node_out {
 typedef struct node_pending {
   wire_writer bundle; /* the BUNDLE header and its frames; empty: nothing waiting */
   size_t n_frames;
-  size_t payload_bytes; /* of the protocol messages in it, for the statistics */
+  size_t payload_bytes;          /* of the protocol messages in it, for the statistics */
   uint8_t identity[NODE_ID_MAX]; /* a client connection's */
   uint8_t identity_len;
 } node_pending;

@@ -407,8 +407,8 @@ static void receive_frame(node *self, zmq_msg_t *identity, zmq_msg_t *body, cons
         frame_user(self, body) != CTK_USER_CLIENT)
       self->stats.frames_rejected++;
     else if (!self->faults.isolated)
-      node_on_admin(self, zmq_msg_data(identity), zmq_msg_size(identity), request.data,
-                    request.len, now_us);
+      node_on_admin(self, zmq_msg_data(identity), zmq_msg_size(identity), request.data, request.len,
+                    now_us);
   } else {
     self->stats.frames_rejected++;
   }

@@ -301,7 +301,7 @@ struct ctk_simulator {
 
 /* sim_node.c */
 int sim_node_create(ctk_simulator *self, int node, char *err, size_t err_len);
-void sim_node_run(ctk_simulator *self, int node);       /* EV_NODE_RUN */
+void sim_node_run(ctk_simulator *self, int node);        /* EV_NODE_RUN */
 void sim_node_sync_done(ctk_simulator *self, int node);  /* EV_SYNC_DONE */
 void sim_node_send_early(ctk_simulator *self, int node); /* EV_EARLY_SEND */
 void sim_node_timer(ctk_simulator *self, int node, uint64_t event_us, uint64_t incarnation);
