@@ -58,7 +58,7 @@ uint32_t hw_cluster_tag(const ctk_cluster *cluster) {
 }
 
 int hw_frame_kind(const uint8_t *frame, size_t len) {
-  if (len < 2 || frame[0] != HW_MAGIC || frame[1] < HW_PEER || frame[1] > HW_ADMIN_REPLY) return -1;
+  if (len < 2 || frame[0] != HW_MAGIC || frame[1] < HW_PEER || frame[1] > HW_BUNDLE) return -1;
   return frame[1];
 }
 
@@ -79,6 +79,34 @@ int hw_get_peer(const uint8_t *frame, size_t len, int *from, uint32_t *cluster_t
   msg->len = wire_reader_left(&r);
   msg->data = wire_get_bytes(&r, msg->len);
   return wire_reader_done(&r) && *from < CTK_MAX_NODES ? 0 : -1;
+}
+
+void hw_bundle_start(wire_writer *w) { put_header(w, HW_BUNDLE); }
+
+void hw_bundle_add(wire_writer *w, const uint8_t *frame, size_t len) {
+  wire_put_u32(w, (uint32_t)len);
+  wire_put_bytes(w, frame, len);
+}
+
+int hw_bundle_open(hw_bundle_reader *r, const uint8_t *frame, size_t len) {
+  if (len < 2 || frame[0] != HW_MAGIC || frame[1] != HW_BUNDLE) return -1;
+  *r = (hw_bundle_reader){frame, len, 2};
+  return 0;
+}
+
+int hw_bundle_next(hw_bundle_reader *r, ctk_bytes *inner) {
+  if (r->pos == r->len) return 0;
+  wire_reader wr;
+  wire_reader_init(&wr, r->data + r->pos, r->len - r->pos);
+  uint32_t n = wire_get_u32(&wr);
+  const uint8_t *frame = wire_get_bytes(&wr, n);
+  if (!wire_reader_ok(&wr) || n == 0 || hw_frame_kind(frame, n) == HW_BUNDLE) {
+    r->pos = r->len;
+    return -1;
+  }
+  r->pos += 4 + (size_t)n;
+  *inner = (ctk_bytes){frame, n};
+  return 1;
 }
 
 void hw_put_request(wire_writer *w, const uint8_t *command, size_t len) {

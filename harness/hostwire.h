@@ -5,9 +5,14 @@
  * id and the cluster's tag (a hash of the cluster's endpoints, so a node of another cluster is
  * told apart) before the protocol's message. Clients send REQUEST frames (an encoded key-value
  * command, see kv.h) and get REPLY frames. The runner talks to a node's control socket with
- * STATUS and FAULTS frames. An operator (`ctk admin`) sends ADMIN frames (one request of
- * protocol.h's "Administration", ASCII) to a node's client socket and gets ADMIN_REPLY frames.
- * Every decoder is bounds-checked: frames come from the network and are untrusted. */
+ * STATUS and FAULTS frames. A BUNDLE frame carries several PEER, REQUEST or REPLY frames, each
+ * as a u32 length and the frame, back to back: a node sends its batch's messages to one peer, or
+ * its batch's answers to one client connection, and the load generator its requests to one node,
+ * as one ZeroMQ message (each costs system calls and a wake-up of ZeroMQ's I/O thread) instead
+ * of one per frame. A receiver handles a bundle's frames in order as if each came alone. An
+ * operator (`ctk admin`) sends ADMIN frames (one request of protocol.h's "Administration", ASCII)
+ * to a node's client socket and gets ADMIN_REPLY frames. Every decoder is bounds-checked: frames
+ * come from the network and are untrusted. */
 #ifndef CTK_HOSTWIRE_H
 #define CTK_HOSTWIRE_H
 
@@ -31,6 +36,7 @@ typedef enum hw_kind {
   HW_FAULTS_ACK,   /* node -> runner */
   HW_ADMIN,        /* operator -> node: an operator request ("add 3"), ASCII */
   HW_ADMIN_REPLY,  /* node -> operator: the protocol's answer and a leader hint */
+  HW_BUNDLE,       /* several PEER, REQUEST or REPLY frames from one sender to one receiver */
 } hw_kind;
 
 #define HW_ADMIN_MAX_BYTES 256
@@ -50,6 +56,21 @@ int hw_frame_kind(const uint8_t *frame, size_t len);
 void hw_put_peer(wire_writer *w, int from, uint32_t cluster_tag, const uint8_t *msg, size_t len);
 /* Returns 0 with the sender and the message (borrowed), or -1 when malformed. */
 int hw_get_peer(const uint8_t *frame, size_t len, int *from, uint32_t *cluster_tag, ctk_bytes *msg);
+
+/* Building a bundle: start it, then add whole frames (never a bundle) one by one. */
+void hw_bundle_start(wire_writer *w);
+void hw_bundle_add(wire_writer *w, const uint8_t *frame, size_t len);
+#define HW_BUNDLE_OVERHEAD 4 /* bytes a bundle adds per frame */
+/* Reading one: hw_bundle_open checks the header (0, or -1 when frame is no bundle); each
+ * hw_bundle_next then borrows the next frame into *inner and returns 1, or returns 0 at the end
+ * and -1 for a malformed or empty rest (a frame of zero bytes, a length past the end, a bundle
+ * inside). */
+typedef struct hw_bundle_reader {
+  const uint8_t *data;
+  size_t len, pos;
+} hw_bundle_reader;
+int hw_bundle_open(hw_bundle_reader *r, const uint8_t *frame, size_t len);
+int hw_bundle_next(hw_bundle_reader *r, ctk_bytes *inner);
 
 void hw_put_request(wire_writer *w, const uint8_t *command, size_t len);
 int hw_get_request(const uint8_t *frame, size_t len, ctk_bytes *command);

@@ -17,6 +17,7 @@
 #include "kv.h"
 #include "security.h"
 #include "workload.h"
+#include "zwait.h"
 
 #define REFUSAL_BACKOFF_US 10000 /* wait before retrying after a node refused the command */
 #define SEND_BACKOFF_US    20000 /* wait after a node could not even be sent to */
@@ -34,8 +35,21 @@ typedef struct lg_client {
   uint64_t retry_at_us; /* when to send again after a refusal; 0: not waiting */
   int attempts;
   int target, leader_hint;
-  char key[80]; /* the key as sent and recorded: the run's prefix, then op.key */
+  char key[80];           /* the key as sent and recorded: the run's prefix, then op.key */
+  int bundled_socket;     /* the socket whose pending bundle holds its request, or -1 */
+  uint64_t bundled_flush; /* that socket's flush count when the request was added */
 } lg_client;
+
+/* Bytes of one bundle of requests (smaller if node.max_frame_bytes is). */
+#define LG_BUNDLE_MAX 65536
+
+/* Requests waiting to leave through one socket as one ZeroMQ message (hostwire.h's BUNDLE). */
+typedef struct lg_pending {
+  wire_writer bundle;
+  size_t n_frames;
+  uint64_t flushes; /* tells the clients of an earlier bundle from those of this one */
+  int node;         /* the node the socket goes to */
+} lg_pending;
 
 struct ctk_loadgen {
   ctk_config config; /* a copy; protocol_options not used */
@@ -47,6 +61,8 @@ struct ctk_loadgen {
   /* One DEALER per node, or with source addresses one per (client's home node, node): client c's
    * home is node c % nodes, and its connections leave from that home's source address. */
   void *sockets[CTK_MAX_NODES * CTK_MAX_NODES];
+  lg_pending pending[CTK_MAX_NODES * CTK_MAX_NODES];
+  ctk_zwait wait; /* the sockets, when there are at most CTK_ZWAIT_MAX */
   int n_groups;
   lg_client *clients;
   ctk_workload_gen workload;
@@ -57,6 +73,7 @@ struct ctk_loadgen {
   uint64_t *backlog;
   size_t backlog_head, backlog_n, backlog_cap;
   wire_writer frame;
+  size_t bundle_max;
   pthread_t thread;
   int thread_started;
   atomic_int finish; /* the runner ended the workload */
@@ -67,9 +84,9 @@ struct ctk_loadgen {
 
 static uint64_t run_us(const ctk_loadgen *self) { return ctk_clock_us() - self->t0_us; }
 
-static void *socket_for(const ctk_loadgen *self, int c, int node) {
+static int socket_index(const ctk_loadgen *self, int c, int node) {
   int group = self->n_groups > 1 ? c % self->n_nodes : 0;
-  return self->sockets[group * self->n_nodes + node];
+  return group * self->n_nodes + node;
 }
 
 static void count(ctk_loadgen *self, uint64_t *counter) {
@@ -88,6 +105,9 @@ static void record(ctk_loadgen *self, int c, ctk_hist_type type, uint64_t t, con
   ctk_history_add(&self->history, c, type, op->f, t, client->key, v, expected);
 }
 
+static void flush_pending(ctk_loadgen *self, int i, uint64_t now);
+
+/* Queues the client's request for its node; it leaves with the others at flush_all. */
 static void client_send(ctk_loadgen *self, int c, uint64_t now) {
   lg_client *client = &self->clients[c];
   int node = client->leader_hint >= 0 ? client->leader_hint : client->target;
@@ -95,16 +115,48 @@ static void client_send(ctk_loadgen *self, int c, uint64_t now) {
   client->target = node;
   client->retry_at_us = 0;
   client->deadline_us = now + (uint64_t)(self->config.workload.client_timeout_ms * 1000);
-  wire_writer_reset(&self->frame);
-  hw_put_request(&self->frame, client->cmd, client->cmd_len);
   count(self, &self->stats.sends);
-  if (!self->frame.failed &&
-      zmq_send(socket_for(self, c, node), self->frame.data, self->frame.len, ZMQ_DONTWAIT) >= 0)
-    return;
-  /* Not connected (the node is down): try the next one soon. */
-  client->target = (node + 1) % self->n_nodes;
-  client->deadline_us = UINT64_MAX;
-  client->retry_at_us = now + SEND_BACKOFF_US;
+  int i = socket_index(self, c, node);
+  lg_pending *p = &self->pending[i];
+  if (p->n_frames && p->bundle.len + HW_BUNDLE_OVERHEAD + 2 + client->cmd_len > self->bundle_max)
+    flush_pending(self, i, now);
+  if (!p->n_frames) hw_bundle_start(&p->bundle);
+  wire_put_u32(&p->bundle, (uint32_t)(2 + client->cmd_len)); /* hw_bundle_add, without a copy */
+  hw_put_request(&p->bundle, client->cmd, client->cmd_len);
+  p->n_frames++;
+  client->bundled_socket = i;
+  client->bundled_flush = p->flushes;
+}
+
+/* Sends the requests waiting for socket i: alone as itself, several as a bundle. When ZeroMQ
+ * cannot take them (the node is not connected), each of their clients tries the next node
+ * soon. */
+static void flush_pending(ctk_loadgen *self, int i, uint64_t now) {
+  lg_pending *p = &self->pending[i];
+  if (!p->n_frames) return;
+  const uint8_t *data = p->bundle.data;
+  size_t len = p->bundle.len;
+  if (p->n_frames == 1) {
+    data += 2 + HW_BUNDLE_OVERHEAD;
+    len -= 2 + HW_BUNDLE_OVERHEAD;
+  }
+  int sent = !p->bundle.failed && zmq_send(self->sockets[i], data, len, ZMQ_DONTWAIT) >= 0;
+  ctk_zwait_touched(&self->wait, i);
+  if (!sent)
+    for (int c = 0; c < self->n_clients; c++) {
+      lg_client *client = &self->clients[c];
+      if (client->bundled_socket != i || client->bundled_flush != p->flushes) continue;
+      client->target = (p->node + 1) % self->n_nodes;
+      client->deadline_us = UINT64_MAX;
+      client->retry_at_us = now + SEND_BACKOFF_US;
+    }
+  wire_writer_reset(&p->bundle);
+  p->n_frames = 0;
+  p->flushes++;
+}
+
+static void flush_all(ctk_loadgen *self, uint64_t now) {
+  for (int i = 0; i < self->n_groups * self->n_nodes; i++) flush_pending(self, i, now);
 }
 
 static int workload_over(ctk_loadgen *self, uint64_t now) {
@@ -268,6 +320,14 @@ static void start_operations(ctk_loadgen *self, uint64_t now) {
 
 /* ---- the thread ---- */
 
+/* A reply, or a bundle of them. */
+static void on_frame(ctk_loadgen *self, const uint8_t *frame, size_t len, uint64_t now) {
+  hw_bundle_reader r;
+  ctk_bytes inner;
+  if (hw_bundle_open(&r, frame, len)) return on_reply(self, frame, len, now);
+  while (hw_bundle_next(&r, &inner) > 0) on_reply(self, inner.data, inner.len, now);
+}
+
 static uint64_t next_wakeup(const ctk_loadgen *self, uint64_t now, int over) {
   uint64_t next = now + 5000; /* look at the stop flags at least this often */
   for (int c = 0; c < self->n_clients; c++) {
@@ -292,26 +352,41 @@ static void update_gauges(ctk_loadgen *self, int over) {
 
 static void *loadgen_main(void *arg) {
   ctk_loadgen *self = arg;
+  int n_sockets = self->n_groups * self->n_nodes;
+  /* zwait (fewer system calls than zmq_poll) holds up to CTK_ZWAIT_MAX sockets; clients with a
+   * source address per node can have more. */
+  int use_zwait = n_sockets <= CTK_ZWAIT_MAX;
   static_assert(sizeof(zmq_pollitem_t) * CTK_MAX_NODES * CTK_MAX_NODES <= 16384, "stack");
   zmq_pollitem_t items[CTK_MAX_NODES * CTK_MAX_NODES];
-  int n_sockets = self->n_groups * self->n_nodes;
-  for (int i = 0; i < n_sockets; i++)
+  int ready[CTK_ZWAIT_MAX];
+  ctk_zwait_init(&self->wait);
+  for (int i = 0; i < n_sockets; i++) {
     items[i] = (zmq_pollitem_t){self->sockets[i], 0, ZMQ_POLLIN, 0};
-  uint8_t buf[CTK_KV_MAX_VALUE + 256];
+    if (use_zwait && ctk_zwait_add(&self->wait, self->sockets[i]) < 0) use_zwait = 0;
+  }
   while (!atomic_load(&self->stop)) {
     uint64_t now = run_us(self);
     int over = workload_over(self, now);
     if (!over) start_operations(self, now);
     uint64_t wake = next_wakeup(self, now, over);
     long timeout_ms = wake > now ? (long)((wake - now + 999) / 1000) : 0;
-    zmq_poll(items, n_sockets, timeout_ms);
+    flush_all(self, now);
+    if (use_zwait) {
+      ctk_zwait_wait(&self->wait, timeout_ms, ready);
+      for (int i = 0; i < n_sockets; i++) items[i].revents = ready[i] ? ZMQ_POLLIN : 0;
+    } else {
+      zmq_poll(items, n_sockets, timeout_ms);
+    }
     now = run_us(self);
     for (int i = 0; i < n_sockets; i++) {
-      /* Only sockets zmq_poll saw input on: reading an empty one costs system calls. */
+      /* Only sockets the wait saw input on: reading an empty one costs system calls. */
       if (!(items[i].revents & ZMQ_POLLIN)) continue;
-      int n;
-      while ((n = zmq_recv(self->sockets[i], buf, sizeof buf, ZMQ_DONTWAIT)) >= 0)
-        if ((size_t)n <= sizeof buf) on_reply(self, buf, (size_t)n, now);
+      ctk_zwait_touched(&self->wait, i);
+      zmq_msg_t msg;
+      zmq_msg_init(&msg);
+      while (zmq_msg_recv(&msg, self->sockets[i], ZMQ_DONTWAIT) >= 0)
+        on_frame(self, zmq_msg_data(&msg), zmq_msg_size(&msg), now);
+      zmq_msg_close(&msg);
     }
     check_clients(self, now, workload_over(self, now));
     update_gauges(self, workload_over(self, now));
@@ -320,8 +395,10 @@ static void *loadgen_main(void *arg) {
 }
 
 static void loadgen_free(ctk_loadgen *self) {
-  for (int i = 0; i < self->n_groups * self->n_nodes; i++)
+  for (int i = 0; i < self->n_groups * self->n_nodes; i++) {
     if (self->sockets[i]) zmq_close(self->sockets[i]);
+    wire_writer_free(&self->pending[i].bundle);
+  }
   if (self->zmq) zmq_ctx_term(self->zmq);
   ctk_workload_gen_free(&self->workload);
   ctk_history_free(&self->history);
@@ -363,7 +440,13 @@ ctk_loadgen *ctk_loadgen_start_from(const ctk_config *config, uint64_t t0_us, in
   for (int c = 0; c < self->n_clients; c++) {
     self->clients[c].target = c % self->n_nodes;
     self->clients[c].leader_hint = -1;
+    self->clients[c].bundled_socket = -1;
   }
+  for (int i = 0; i < self->n_groups * self->n_nodes; i++)
+    self->pending[i].node = i % self->n_nodes;
+  self->bundle_max = (size_t)config->node.max_frame_bytes < LG_BUNDLE_MAX
+                         ? (size_t)config->node.max_frame_bytes
+                         : LG_BUNDLE_MAX;
   if (config->workload.rate > 0) schedule_arrival(self);
   /* With CURVE the clients connect as client-0 of the key directory. */
   ctk_keys *keys = NULL;

@@ -1,7 +1,7 @@
 /* node.c: a node process's event loop (see node.h): protocol steps, group commit, the key-value
  * store, and the clients waiting for answers here.
  *
- * One turn of the loop: wait (zmq_poll) until a frame arrives or the protocol's deadline or a held
+ * One turn of the loop: wait (zwait.h) until a frame arrives or the protocol's deadline or a held
  * message is due; step the protocol for up to node.batch_max frames, the due held messages and
  * the timeout, staging whatever they persist; sync the store once for the whole batch (group
  * commit); only then send the batch's messages, apply its commits to the store and answer
@@ -94,6 +94,7 @@ static int queue_out(node *self, int peer, const uint8_t *identity, size_t ident
   if (off == SIZE_MAX) return -1;
   node_out *o = &self->out[self->n_out++];
   o->peer = peer;
+  o->early = 0;
   o->identity_len = (uint8_t)identity_len;
   if (identity_len) memcpy(o->identity, identity, identity_len);
   o->off = off;
@@ -141,7 +142,7 @@ static void note_role(node *self) {
 
 /* Steps the protocol and stages its output. Returns the step's result. */
 static int step_event(node *self, const ctk_event *ev) {
-  ctk_output out;
+  ctk_output out = {0}; /* n_messages_early stays 0 for a protocol built before it existed */
   int rc = self->def->step(self->proto, ev, &out);
   if (rc != CTK_OK) return rc;
   char err[CTK_ERR_LEN];
@@ -155,8 +156,10 @@ static int step_event(node *self, const ctk_event *ev) {
     self->staged = 1;
   }
   for (size_t k = 0; k < out.n_messages; k++)
-    queue_out(self, out.messages[k].to, NULL, 0, out.messages[k].bytes.data,
-              out.messages[k].bytes.len);
+    if (queue_out(self, out.messages[k].to, NULL, 0, out.messages[k].bytes.data,
+                  out.messages[k].bytes.len) == 0 &&
+        k < out.n_messages_early)
+      self->out[self->n_out - 1].early = 1;
   int queued = 0;
   if (out.restore_index)
     queued |=
@@ -303,7 +306,8 @@ static void take_snapshot(node *self, uint64_t index) {
 }
 
 /* After the batch's sync: messages leave, commits are applied, clients are answered. Replies
- * queued while applying are sent in the same pass. */
+ * queued while applying are sent in the same pass; what goes to one peer or one client connection
+ * leaves as one bundle. */
 static void release(node *self, uint64_t now_us) {
   for (size_t k = 0; k < self->n_commits; k++) {
     node_commit *c = &self->commits[k];
@@ -317,6 +321,7 @@ static void release(node *self, uint64_t now_us) {
   self->n_commits = 0;
   for (size_t k = 0; k < self->n_out; k++) {
     node_out *o = &self->out[k];
+    if (o->early == 2) continue;
     if (o->peer >= 0)
       node_net_send_peer(self, o->peer, self->bytes + o->off, o->len, now_us);
     else
@@ -324,9 +329,26 @@ static void release(node *self, uint64_t now_us) {
   }
   self->n_out = 0;
   self->n_bytes = 0;
+  node_net_flush(self); /* with the held messages released this turn */
+}
+
+/* Sends the batch's early messages (a leader's AppendEntries or Accept) before its sync, so that
+ * the followers write while this node does (Raft thesis 10.2.1). Only here, once the batch's last
+ * step is taken: nothing is stepped again before the sync is done (protocol.h). */
+static void send_early(node *self, uint64_t now_us) {
+  int any = 0;
+  for (size_t k = 0; k < self->n_out; k++) {
+    node_out *o = &self->out[k];
+    if (o->early != 1) continue;
+    node_net_send_peer(self, o->peer, self->bytes + o->off, o->len, now_us);
+    o->early = 2;
+    any = 1;
+  }
+  if (any) node_net_flush(self);
 }
 
 static int sync_batch(node *self, char *err, size_t err_len) {
+  send_early(self, ctk_clock_us());
   if (!self->staged) return 0;
   if (ctk_store_sync(self->store, err, err_len)) return -1;
   self->staged = 0;
@@ -410,7 +432,7 @@ static void node_stop(node *self) {
   wire_writer_free(&self->frame);
 }
 
-/* How long zmq_poll may wait, in ms: until the protocol's deadline or the next held message. */
+/* How long the wait may block, in ms: until the protocol's deadline or the next held message. */
 static long poll_timeout_ms(const node *self, uint64_t now_us) {
   uint64_t next = self->deadline_us;
   uint64_t held = node_net_next_held_us(self);
@@ -438,16 +460,21 @@ int ctk_node_run(const ctk_node_args *args, char *err, size_t err_len) {
     return -1;
   }
   int rc = node_start(self, args, err, err_len);
+  if (rc == 0 && node_net_wait_init(self)) {
+    snprintf(err, err_len, "cannot wait on the node's sockets: %s", zmq_strerror(errno));
+    rc = -1;
+  }
   while (rc == 0 && !*args->stop) {
-    zmq_pollitem_t items[4];
-    int n_items = node_net_poll_items(self, items);
-    if (zmq_poll(items, n_items, poll_timeout_ms(self, ctk_clock_us())) < 0 && errno != EINTR) {
-      snprintf(err, err_len, "zmq_poll: %s", zmq_strerror(errno));
+    int ready[CTK_ZWAIT_MAX];
+    if (ctk_zwait_wait(&self->wait, poll_timeout_ms(self, ctk_clock_us()), ready) < 0) {
+      snprintf(err, err_len, "waiting for input: %s", zmq_strerror(errno));
       rc = -1;
       break;
     }
+    /* The ROUTER (index 0) is read and answered on every turn: asked afresh before each wait. */
+    ctk_zwait_touched(&self->wait, 0);
     uint64_t start = ctk_clock_us(), now = start;
-    int frames_ready = items[0].revents & ZMQ_POLLIN; /* the ROUTER comes first */
+    int frames_ready = ready[0];
     for (int k = 0; frames_ready && k < args->config->node.batch_max && node_net_receive(self, now);
          k++)
       now = ctk_clock_us();
@@ -496,10 +523,11 @@ int ctk_node_run(const ctk_node_args *args, char *err, size_t err_len) {
       rc = -1;
       break;
     }
-    /* The runner's control socket, the ZAP handler and the handshake monitor only when zmq_poll
+    /* The runner's control socket, the ZAP handler and the handshake monitor only when the wait
      * saw input there: each read of an empty ZeroMQ socket costs system calls (poll, getpid). */
     int others_ready = 0;
-    for (int k = 1; k < n_items; k++) others_ready |= items[k].revents & ZMQ_POLLIN;
+    for (int k = 1; k < self->wait.n; k++) others_ready |= ready[k];
+    for (int k = 1; k < self->wait.n && others_ready; k++) ctk_zwait_touched(&self->wait, k);
     while (others_ready && node_net_control(self)) {
     }
     while (others_ready && node_net_security(self)) {

@@ -14,6 +14,7 @@
 #include "node.h"
 #include "security.h"
 #include "store.h"
+#include "zwait.h"
 
 #define NODE_CLIENT_SLOTS 4096 /* clients waiting for an answer at this node */
 #define NODE_CLIENT_PROBE 64
@@ -36,12 +37,26 @@ typedef struct node_client {
 
 /* A frame to send once the batch's sync is done: to a peer, or to a client's identity. */
 typedef struct node_out {
-  int peer; /* node id, or -1 for a client */
+  int peer;  /* node id, or -1 for a client */
+  int early; /* may leave before the sync (protocol.h, n_messages_early); 2: already sent */
   uint8_t identity[NODE_ID_MAX];
   uint8_t identity_len;
   size_t off; /* in node.bytes */
   size_t len;
 } node_out;
+
+/* Frames waiting to leave as one ZeroMQ message (a bundle, hostwire.h) at the end of the loop's
+ * turn: to one peer, or to one client connection. */
+typedef struct node_pending {
+  wire_writer bundle; /* the BUNDLE header and its frames; empty: nothing waiting */
+  size_t n_frames;
+  size_t payload_bytes;          /* of the protocol messages in it, for the statistics */
+  uint8_t identity[NODE_ID_MAX]; /* a client connection's */
+  uint8_t identity_len;
+} node_pending;
+
+#define NODE_PENDING_CLIENTS 4     /* client connections answered in bundles at once */
+#define NODE_BUNDLE_MAX      65536 /* bytes of one bundle (smaller if node.max_frame_bytes is) */
 
 /* A message held back by a delay or reorder fault. */
 typedef struct node_held {
@@ -109,6 +124,9 @@ typedef struct node {
   node_held *held;
   size_t n_held, cap_held;
   wire_writer frame; /* scratch for encoding */
+  node_pending to_peer[CTK_MAX_NODES];
+  node_pending to_client[NODE_PENDING_CLIENTS];
+  ctk_zwait wait;
   hw_status stats;
 } node;
 
@@ -125,6 +143,8 @@ int node_net_receive(node *self, uint64_t now_us);
 void node_net_send_peer(node *self, int peer, const uint8_t *data, size_t len, uint64_t now_us);
 void node_net_send_client(node *self, const uint8_t *identity, size_t identity_len,
                           const uint8_t *data, size_t len);
+/* Sends every bundle waiting (node_net_send_peer and node_net_send_client only queue them). */
+void node_net_flush(node *self);
 /* Releases held messages that are due: sends outbound ones, steps inbound ones. */
 void node_net_release_held(node *self, uint64_t now_us);
 uint64_t node_net_next_held_us(const node *self);
@@ -132,8 +152,9 @@ uint64_t node_net_next_held_us(const node *self);
 int node_net_control(node *self);
 /* Handles one waiting ZAP request or failed-handshake event, if any. Returns 1 when one was. */
 int node_net_security(node *self);
-/* The sockets node.c polls: fills items (at most 4) and returns how many. */
-int node_net_poll_items(node *self, void *items);
+/* The sockets node.c waits on (zwait.h): the ROUTER first (index 0), then the control socket, the
+ * handshake monitor and the ZAP handler, those that exist. 0, or -1 with errno. */
+int node_net_wait_init(node *self);
 
 /* node.c: the transport hands inputs here. */
 void node_on_peer(node *self, int from, const uint8_t *msg, size_t len, uint64_t now_us);

@@ -149,6 +149,8 @@ void node_net_close(node *self) {
     if (self->peers[j]) zmq_close(self->peers[j]);
   if (self->zmq) zmq_ctx_term(self->zmq);
   self->router = self->control = self->monitor = self->zmq = NULL;
+  for (int j = 0; j < CTK_MAX_NODES; j++) wire_writer_free(&self->to_peer[j].bundle);
+  for (int k = 0; k < NODE_PENDING_CLIENTS; k++) wire_writer_free(&self->to_client[k].bundle);
   memset(self->peers, 0, sizeof self->peers);
 }
 
@@ -198,13 +200,73 @@ uint64_t node_net_next_held_us(const node *self) {
 
 /* ---- sending ---- */
 
+static size_t bundle_max(const node *self) {
+  size_t max = (size_t)self->config->node.max_frame_bytes;
+  return max < NODE_BUNDLE_MAX ? max : NODE_BUNDLE_MAX;
+}
+
+/* Sends what p holds to socket (a lone frame as itself, several as a bundle) and empties it.
+ * Returns the frames sent (0 when ZeroMQ could not take them: lost, as any message may be). */
+static size_t pending_send(node_pending *p, void *socket) {
+  if (!p->n_frames) return 0;
+  const uint8_t *data = p->bundle.data;
+  size_t len = p->bundle.len, n = p->n_frames;
+  if (n == 1) { /* skip the bundle header and the frame's length */
+    data += 2 + HW_BUNDLE_OVERHEAD;
+    len -= 2 + HW_BUNDLE_OVERHEAD;
+  }
+  int rc = 0;
+  if (p->identity_len)
+    rc = zmq_send(socket, p->identity, p->identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+  if (rc >= 0) rc = zmq_send(socket, data, len, ZMQ_DONTWAIT);
+  wire_writer_reset(&p->bundle);
+  p->n_frames = p->payload_bytes = 0;
+  return !p->bundle.failed && rc >= 0 ? n : 0;
+}
+
+static void flush_peer(node *self, int peer) {
+  node_pending *p = &self->to_peer[peer];
+  size_t payload = p->payload_bytes, sent = pending_send(p, self->peers[peer]);
+  self->stats.msgs_sent += sent;
+  if (sent) self->stats.bytes_sent += payload;
+}
+
+static void flush_client(node *self, node_pending *p) {
+  /* ROUTER_MANDATORY: a client that went away fails with EHOSTUNREACH; nothing to do. */
+  self->stats.replies += pending_send(p, self->router);
+  p->identity_len = 0;
+}
+
+void node_net_flush(node *self) {
+  for (int j = 0; j < self->n; j++) flush_peer(self, j);
+  for (int k = 0; k < NODE_PENDING_CLIENTS; k++) flush_client(self, &self->to_client[k]);
+}
+
+/* Adds a frame to p, sending p first when the frame would not fit. */
+static void pending_add(node *self, node_pending *p, const uint8_t *frame, size_t len,
+                        size_t payload) {
+  if (p->n_frames && p->bundle.len + HW_BUNDLE_OVERHEAD + len > bundle_max(self)) {
+    if (p->identity_len) {
+      uint8_t identity[NODE_ID_MAX], identity_len = p->identity_len;
+      memcpy(identity, p->identity, identity_len);
+      flush_client(self, p);
+      memcpy(p->identity, identity, identity_len);
+      p->identity_len = identity_len;
+    } else {
+      flush_peer(self, (int)(p - self->to_peer));
+    }
+  }
+  if (!p->n_frames) hw_bundle_start(&p->bundle);
+  hw_bundle_add(&p->bundle, frame, len);
+  p->n_frames++;
+  p->payload_bytes += payload;
+}
+
 static void send_now(node *self, int peer, const uint8_t *data, size_t len) {
   wire_writer_reset(&self->frame);
   hw_put_peer(&self->frame, self->id, self->tag, data, len);
-  if (self->frame.failed) return;
-  if (zmq_send(self->peers[peer], self->frame.data, self->frame.len, ZMQ_DONTWAIT) < 0) return;
-  self->stats.msgs_sent++;
-  self->stats.bytes_sent += len;
+  if (!self->frame.failed)
+    pending_add(self, &self->to_peer[peer], self->frame.data, self->frame.len, len);
 }
 
 static int chance(node *self, double p) { return p > 0 && ctk_rng_unit(&self->rng) < p; }
@@ -233,10 +295,29 @@ void node_net_send_peer(node *self, int peer, const uint8_t *data, size_t len, u
 
 void node_net_send_client(node *self, const uint8_t *identity, size_t identity_len,
                           const uint8_t *data, size_t len) {
-  if (self->faults.isolated) return;
-  /* ROUTER_MANDATORY: a client that went away fails with EHOSTUNREACH; nothing to do. */
-  if (zmq_send(self->router, identity, identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) return;
-  if (zmq_send(self->router, data, len, ZMQ_DONTWAIT) >= 0) self->stats.replies++;
+  if (self->faults.isolated || !identity_len || identity_len > NODE_ID_MAX) return;
+  if (hw_frame_kind(data, len) != HW_REPLY) { /* an operator's answer: alone, at once */
+    if (zmq_send(self->router, identity, identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+        zmq_send(self->router, data, len, ZMQ_DONTWAIT) >= 0)
+      self->stats.replies++;
+    return;
+  }
+  /* The pending bundle of this connection, or a free one, or else the first is sent to make
+   * room. */
+  node_pending *p = NULL;
+  for (int k = 0; k < NODE_PENDING_CLIENTS && !p; k++) {
+    node_pending *q = &self->to_client[k];
+    if (q->identity_len == identity_len && memcmp(q->identity, identity, identity_len) == 0) p = q;
+  }
+  for (int k = 0; k < NODE_PENDING_CLIENTS && !p; k++)
+    if (!self->to_client[k].identity_len) p = &self->to_client[k];
+  if (!p) {
+    p = &self->to_client[0];
+    flush_client(self, p);
+  }
+  memcpy(p->identity, identity, identity_len);
+  p->identity_len = (uint8_t)identity_len;
+  pending_add(self, p, data, len, 0);
 }
 
 void node_net_release_held(node *self, uint64_t now_us) {
@@ -276,9 +357,8 @@ static int frame_user(const node *self, zmq_msg_t *body) {
 
 /* A frame from a peer: the ROUTER identity must be that peer's, of this cluster, and match the id
  * in the frame (and, with CURVE, the key the connection was made with). */
-static void receive_peer(node *self, const zmq_msg_t *identity, zmq_msg_t *body, uint64_t now_us) {
-  const uint8_t *data = zmq_msg_data(body);
-  size_t len = zmq_msg_size(body);
+static void receive_peer(node *self, const zmq_msg_t *identity, zmq_msg_t *body,
+                         const uint8_t *data, size_t len, uint64_t now_us) {
   int from_identity = hw_peer_from_identity(zmq_msg_data((zmq_msg_t *)identity),
                                             zmq_msg_size(identity), self->tag, self->n);
   int from;
@@ -304,6 +384,36 @@ static void receive_peer(node *self, const zmq_msg_t *identity, zmq_msg_t *body,
   node_on_peer(self, from, msg.data, msg.len, now_us);
 }
 
+/* One frame, alone or out of a bundle (where operator requests have no place). body is the
+ * ZeroMQ message it came in, for the name CURVE gave its connection. */
+static void receive_frame(node *self, zmq_msg_t *identity, zmq_msg_t *body, const uint8_t *data,
+                          size_t len, uint64_t now_us, int bundled) {
+  int kind = hw_frame_kind(data, len);
+  if (kind == HW_PEER) {
+    receive_peer(self, identity, body, data, len, now_us);
+  } else if (kind == HW_REQUEST) {
+    ctk_bytes command;
+    if (zmq_msg_size(identity) > NODE_ID_MAX || hw_get_request(data, len, &command) ||
+        frame_user(self, body) != CTK_USER_CLIENT) {
+      self->stats.frames_rejected++;
+    } else if (!self->faults.isolated) {
+      self->stats.requests++;
+      node_on_request(self, zmq_msg_data(identity), zmq_msg_size(identity), command.data,
+                      command.len, now_us);
+    }
+  } else if (kind == HW_ADMIN && !bundled) {
+    ctk_bytes request;
+    if (zmq_msg_size(identity) > NODE_ID_MAX || hw_get_admin(data, len, &request) ||
+        frame_user(self, body) != CTK_USER_CLIENT)
+      self->stats.frames_rejected++;
+    else if (!self->faults.isolated)
+      node_on_admin(self, zmq_msg_data(identity), zmq_msg_size(identity), request.data, request.len,
+                    now_us);
+  } else {
+    self->stats.frames_rejected++;
+  }
+}
+
 int node_net_receive(node *self, uint64_t now_us) {
   zmq_msg_t identity, body;
   zmq_msg_init(&identity);
@@ -324,30 +434,19 @@ int node_net_receive(node *self, uint64_t now_us) {
   }
   const uint8_t *data = zmq_msg_data(&body);
   size_t len = zmq_msg_size(&body);
-  int kind = hw_frame_kind(data, len);
-  if (len > (size_t)self->config->node.max_frame_bytes) kind = -1;
-  if (kind == HW_PEER) {
-    receive_peer(self, &identity, &body, now_us);
-  } else if (kind == HW_REQUEST) {
-    ctk_bytes command;
-    if (zmq_msg_size(&identity) > NODE_ID_MAX || hw_get_request(data, len, &command) ||
-        frame_user(self, &body) != CTK_USER_CLIENT) {
-      self->stats.frames_rejected++;
-    } else if (!self->faults.isolated) {
-      self->stats.requests++;
-      node_on_request(self, zmq_msg_data(&identity), zmq_msg_size(&identity), command.data,
-                      command.len, now_us);
-    }
-  } else if (kind == HW_ADMIN) {
-    ctk_bytes request;
-    if (zmq_msg_size(&identity) > NODE_ID_MAX || hw_get_admin(data, len, &request) ||
-        frame_user(self, &body) != CTK_USER_CLIENT)
-      self->stats.frames_rejected++;
-    else if (!self->faults.isolated)
-      node_on_admin(self, zmq_msg_data(&identity), zmq_msg_size(&identity), request.data,
-                    request.len, now_us);
-  } else {
+  if (len > (size_t)self->config->node.max_frame_bytes) {
     self->stats.frames_rejected++;
+  } else if (hw_frame_kind(data, len) == HW_BUNDLE) {
+    /* Each frame of a bundle as if it came alone; the rest of a malformed one is dropped. */
+    hw_bundle_reader r;
+    ctk_bytes inner;
+    int rc;
+    hw_bundle_open(&r, data, len);
+    while ((rc = hw_bundle_next(&r, &inner)) > 0)
+      receive_frame(self, &identity, &body, inner.data, inner.len, now_us, 1);
+    if (rc < 0) self->stats.frames_rejected++;
+  } else {
+    receive_frame(self, &identity, &body, data, len, now_us, 0);
   }
 done:
   zmq_msg_close(&body);
@@ -439,12 +538,11 @@ int node_net_security(node *self) {
   return self->monitor ? monitor_event(self) : 0;
 }
 
-int node_net_poll_items(node *self, void *items_out) {
-  zmq_pollitem_t *items = items_out;
-  int n = 0;
-  items[n++] = (zmq_pollitem_t){self->router, 0, ZMQ_POLLIN, 0};
-  if (self->control) items[n++] = (zmq_pollitem_t){self->control, 0, ZMQ_POLLIN, 0};
-  if (self->monitor) items[n++] = (zmq_pollitem_t){self->monitor, 0, ZMQ_POLLIN, 0};
-  if (self->zap) items[n++] = (zmq_pollitem_t){ctk_zap_socket(self->zap), 0, ZMQ_POLLIN, 0};
-  return n;
+int node_net_wait_init(node *self) {
+  ctk_zwait_init(&self->wait);
+  void *sockets[4] = {self->router, self->control, self->monitor,
+                      self->zap ? ctk_zap_socket(self->zap) : NULL};
+  for (int k = 0; k < 4; k++)
+    if (sockets[k] && ctk_zwait_add(&self->wait, sockets[k]) < 0) return -1;
+  return 0;
 }

@@ -75,6 +75,9 @@ static void dispatch(ctk_simulator *self, sim_event *ev) {
   case EV_SYNC_DONE:
     if (ev->gen == node->incarnation && node->alive) sim_node_sync_done(self, ev->node);
     break;
+  case EV_EARLY_SEND:
+    if (ev->gen == node->incarnation && node->alive) sim_node_send_early(self, ev->node);
+    break;
   case EV_TIMER: sim_node_timer(self, ev->node, ev->time, ev->gen); break;
   case EV_CLIENT_ARRIVE: sim_client_arrive(self, ev->node, ev->from, ev->data, ev->len); break;
   case EV_CLIENT_REPLY: sim_client_reply(self, ev->node, (const sim_reply *)ev->data); break;

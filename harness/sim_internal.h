@@ -28,6 +28,7 @@ typedef enum sim_event_type {
   EV_FAULT_START,    /* fault `node` of the schedule begins */
   EV_FAULT_END,      /* fault `node` of the schedule heals */
   EV_ADMIN_RETRY,    /* operator request `node` of the schedule tries again */
+  EV_EARLY_SEND,     /* node's batch is stepped: its early messages leave, its sync goes on */
 } sim_event_type;
 
 typedef struct sim_event {
@@ -64,6 +65,7 @@ typedef struct sim_input {
 
 typedef struct sim_held_message {
   int to;
+  int early; /* may leave before the sync (protocol.h, n_messages_early) */
   uint8_t *data;
   uint32_t len;
 } sim_held_message;
@@ -99,6 +101,7 @@ typedef struct sim_node {
   size_t inbox_head, inbox_n, inbox_cap;
   sim_held_message *held_msgs;
   size_t n_held_msgs, cap_held_msgs;
+  size_t n_held_early; /* of held_msgs, early ones not yet sent */
   sim_held_commit *held_commits;
   size_t n_held_commits, cap_held_commits;
   uint64_t deadline_us;       /* the protocol's deadline on the real clock, or CTK_DEADLINE_NONE */
@@ -298,8 +301,9 @@ struct ctk_simulator {
 
 /* sim_node.c */
 int sim_node_create(ctk_simulator *self, int node, char *err, size_t err_len);
-void sim_node_run(ctk_simulator *self, int node);       /* EV_NODE_RUN */
-void sim_node_sync_done(ctk_simulator *self, int node); /* EV_SYNC_DONE */
+void sim_node_run(ctk_simulator *self, int node);        /* EV_NODE_RUN */
+void sim_node_sync_done(ctk_simulator *self, int node);  /* EV_SYNC_DONE */
+void sim_node_send_early(ctk_simulator *self, int node); /* EV_EARLY_SEND */
 void sim_node_timer(ctk_simulator *self, int node, uint64_t event_us, uint64_t incarnation);
 void sim_node_free(ctk_simulator *self, int node);
 /* Queues an input for node (copying data). */

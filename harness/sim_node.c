@@ -162,7 +162,9 @@ static void node_set_timer(ctk_simulator *self, int i, uint64_t deadline) {
 
 /* ---- holding a batch's output until its sync ---- */
 
-static void node_hold(ctk_simulator *self, int i, const ctk_output *out) {
+/* early: the step is one of a batch (sim_node_run), whose early messages may leave before its
+ * sync; a step taken on its own (step_now) sends everything after the sync. */
+static void node_hold(ctk_simulator *self, int i, const ctk_output *out, int early) {
   sim_node *node = &self->nodes[i];
   if (node->n_held_msgs + out->n_messages > node->cap_held_msgs) {
     size_t cap = (node->n_held_msgs + out->n_messages) * 2;
@@ -179,6 +181,8 @@ static void node_hold(ctk_simulator *self, int i, const ctk_output *out) {
     }
     sim_held_message *h = &node->held_msgs[node->n_held_msgs++];
     h->to = msg->to;
+    h->early = early && k < out->n_messages_early;
+    if (h->early) node->n_held_early++;
     h->len = (uint32_t)msg->bytes.len;
     h->data = copy_bytes(msg->bytes.data, msg->bytes.len);
   }
@@ -316,11 +320,13 @@ static void node_release(ctk_simulator *self, int i) {
   sim_node *node = &self->nodes[i];
   for (size_t k = 0; k < node->n_held_msgs; k++) {
     sim_held_message *m = &node->held_msgs[k];
+    if (!m->data) continue; /* an early message, sent already */
     node->msgs_sent++;
     node->msgs_sent_to[m->to]++;
     sim_net_send_take(self, i, m->to, m->data, m->len);
   }
   node->n_held_msgs = 0;
+  node->n_held_early = 0;
   for (size_t k = 0; k < node->n_held_commits; k++) {
     const sim_held_commit *h = &node->held_commits[k];
     if (h->kind == HELD_COMMIT)
@@ -336,7 +342,22 @@ static void node_release(ctk_simulator *self, int i) {
   node->n_held_commits = 0;
 }
 
+/* The batch's early messages leave now, while its sync goes on. */
+void sim_node_send_early(ctk_simulator *self, int i) {
+  sim_node *node = &self->nodes[i];
+  for (size_t k = 0; k < node->n_held_msgs && node->n_held_early; k++) {
+    sim_held_message *m = &node->held_msgs[k];
+    if (!m->early || !m->data) continue;
+    node->msgs_sent++;
+    node->msgs_sent_to[m->to]++;
+    sim_net_send_take(self, i, m->to, m->data, m->len);
+    m->data = NULL;
+    node->n_held_early--;
+  }
+}
+
 static void node_drop_held(sim_node *node) {
+  node->n_held_early = 0;
   for (size_t k = 0; k < node->n_held_msgs; k++) free(node->held_msgs[k].data);
   for (size_t k = 0; k < node->n_held_commits; k++) free(node->held_commits[k].data);
   node->n_held_msgs = node->n_held_commits = 0;
@@ -364,7 +385,7 @@ static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
                   .bytes = {in->data, in->len},
                   .index = in->index};
   if (in->kind == CTK_EVENT_COMMAND || in->kind == CTK_EVENT_ADMIN) ev.from = -1;
-  ctk_output out;
+  ctk_output out = {0}; /* n_messages_early stays 0 for an older protocol */
   self->stats.steps++;
   int rc = self->proto->step(node->proto, &ev, &out);
   XXH3_64bits_update(self->trace_state, &now, sizeof now);
@@ -408,6 +429,9 @@ static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
   }
   if (rc != CTK_OK && (out.persist.len || out.n_messages || out.n_commits || out.n_reads))
     sim_violation(self, "node %d returned %d from a step but produced output", i, rc);
+  if (out.n_messages_early > out.n_messages)
+    sim_violation(self, "node %d marked %zu of its %zu messages early", i, out.n_messages_early,
+                  out.n_messages);
   if (rc == CTK_ERR_CORRUPT) sim_violation(self, "node %d could not recover its durable state", i);
   if (rc != CTK_OK) return;
   if (out.persist.len || out.persist_replace) {
@@ -417,7 +441,7 @@ static void node_step(ctk_simulator *self, int i, sim_input *in, uint64_t now) {
     }
     wire_put_bytes(&node->pending, out.persist.data, out.persist.len);
   }
-  node_hold(self, i, &out);
+  node_hold(self, i, &out, 1);
   ctk_status st;
   sim_status(self, i, &st);
   sim_check_status(self, i, &st);
@@ -441,6 +465,8 @@ void sim_node_run(ctk_simulator *self, int i) {
   }
   if (node->pending.len || node->pending_replace) {
     node->syncing = 1;
+    /* Thesis 10.2.1: a leader's AppendEntries (Accepts) leave as its own write starts. */
+    if (node->n_held_early) sim_schedule(self, t, EV_EARLY_SEND, i, -1, node->incarnation, NULL, 0);
     t += scaled_us(self->config.sim.disk_sync_us, slow);
     sim_schedule(self, t, EV_SYNC_DONE, i, -1, node->incarnation, NULL, 0);
   } else {
@@ -532,7 +558,7 @@ static int step_now(ctk_simulator *self, int node, ctk_event_kind kind, const ui
   sim_node *n = &self->nodes[node];
   ctk_event ev = {
       .kind = kind, .now_us = local_us(self, node, self->now_us), .from = -1, .bytes = {data, len}};
-  ctk_output out;
+  ctk_output out = {0};
   int rc = self->proto->step(n->proto, &ev, &out);
   if (rc != CTK_OK) return rc;
   if (out.persist_replace) {
@@ -540,7 +566,7 @@ static int step_now(ctk_simulator *self, int node, ctk_event_kind kind, const ui
     n->pending_replace = 1;
   }
   wire_put_bytes(&n->pending, out.persist.data, out.persist.len);
-  node_hold(self, node, &out);
+  node_hold(self, node, &out, 0);
   ctk_status st;
   sim_status(self, node, &st);
   sim_check_status(self, node, &st);

@@ -13,8 +13,9 @@
  *
  * After every step the host MUST, in this order:
  *   1. make output.persist durable (append it to the node's durable bytes, or replace them all
- *      when output.persist_replace is set), and sync it;
- *   2. only then send output.messages; replace the state machine with output.restore when
+ *      when output.persist_replace is set), and sync it; it MAY send the first
+ *      output.n_messages_early messages before or while it does (see ctk_output);
+ *   2. only then send the other output.messages; replace the state machine with output.restore when
  *      output.restore_index is set; apply output.commits to the state machine and answer
  *      clients; answer output.reads from the state machine as it now stands;
  *   3. when output.snapshot_wanted is set, serialize the state machine (which now reflects every
@@ -92,7 +93,8 @@ typedef struct ctk_commit {
 
 /* Filled by step; every pointer stays valid until the next call of step or destroy. */
 typedef struct ctk_output {
-  ctk_bytes persist;   /* bytes to make durable before anything else leaves this step */
+  ctk_bytes persist;   /* bytes to make durable before anything else (but the early messages
+                          below) leaves this step */
   int persist_replace; /* 1: persist replaces all durable bytes; 0: it is appended */
   const ctk_message *messages;
   size_t n_messages;
@@ -118,6 +120,20 @@ typedef struct ctk_output {
    * empty. */
   const ctk_bytes *reads;
   size_t n_reads;
+
+  /* Messages that need not wait for the sync: messages[0 .. n_messages_early) assert nothing
+   * about this node's durable state, so the host may send them before persist (this step's, or an
+   * earlier step's not yet synced) is durable, e.g. a leader's AppendEntries or Accept sent in
+   * parallel with its own log write (Raft thesis 10.2.1). Never a vote, an acknowledgement or a
+   * promise. A host that sends them before the sync sends them only after the last step whose
+   * persist that sync covers, and steps no event between sending them and the sync's end (a real
+   * node sends a batch's early messages, then syncs the batch; see harness/node.c): anything that
+   * answers them is then stepped once this node's own write is durable, which matters because a
+   * leader counts itself in a quorum the moment it appends. A host may ignore this field and send
+   * everything after the sync. Added at the end of the struct
+   * without changing the ABI version: hosts zero the whole output before each step, so a protocol
+   * built against an older header leaves it 0 (everything waits, as before). */
+  size_t n_messages_early;
 } ctk_output;
 
 typedef enum ctk_role {

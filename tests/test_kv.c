@@ -174,6 +174,38 @@ static void test_digest_matches_replicas(void **state) {
   ctk_kv_destroy(&b);
 }
 
+/* The digest kept up to date equals the one summed over the store, through overwrites, failed
+ * and successful compare-and-sets, retries, gets, growth of both tables, and a restore. */
+static void test_digest_kept_up_to_date(void **state) {
+  (void)state;
+  ctk_kv *a = ctk_kv_new(), *b = ctk_kv_new();
+  char key[16], value[16];
+  assert_int_equal(ctk_kv_digest(a), ctk_kv_digest_recompute(a));
+  for (int i = 0; i < 3000; i++) {
+    snprintf(key, sizeof key, "k%d", i % 500);
+    snprintf(value, sizeof value, "v%d", i);
+    uint64_t client = 1 + (uint64_t)(i % 37), seq = 1 + (uint64_t)(i / 37);
+    if (i % 7 == 0)
+      apply(a, client, seq, CTK_F_CAS, key, value, i % 14 ? "nope" : NULL, NULL);
+    else if (i % 5 == 0)
+      apply(a, client, seq, CTK_F_GET, key, NULL, NULL, NULL);
+    else
+      apply(a, client, seq, CTK_F_PUT, key, value, NULL, NULL);
+    if (i % 11 == 0) apply(a, client, seq, CTK_F_PUT, key, "retried", NULL, NULL);
+    assert_int_equal(ctk_kv_digest(a), ctk_kv_digest_recompute(a));
+  }
+  uint8_t *snap;
+  size_t len;
+  assert_int_equal(ctk_kv_serialize(a, &snap, &len), 0);
+  apply(b, 99, 1, CTK_F_PUT, "gone", "soon", NULL, NULL);
+  assert_int_equal(ctk_kv_restore(b, snap, len), 0);
+  assert_int_equal(ctk_kv_digest(b), ctk_kv_digest_recompute(b));
+  assert_int_equal(ctk_kv_digest(b), ctk_kv_digest(a));
+  free(snap);
+  ctk_kv_destroy(&a);
+  ctk_kv_destroy(&b);
+}
+
 /* A snapshot restores the same store (values and the answers to retried requests), its bytes do
  * not depend on the order of history that led to the store, and bad bytes change nothing. */
 static void test_snapshot_round_trip(void **state) {
@@ -329,6 +361,7 @@ int main(void) {
       cmocka_unit_test(test_get_put_cas),
       cmocka_unit_test(test_duplicates_applied_once),
       cmocka_unit_test(test_digest_matches_replicas),
+      cmocka_unit_test(test_digest_kept_up_to_date),
       cmocka_unit_test(test_snapshot_round_trip),
       cmocka_unit_test(test_key_distributions),
       cmocka_unit_test(test_ops_mix_and_unique_values),

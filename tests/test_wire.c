@@ -121,6 +121,55 @@ static void test_hostwire_reply(void **state) {
   wire_writer_free(&w);
 }
 
+/* A bundle gives back its frames in order, each borrowed whole; a length past the end, an empty
+ * frame or a bundle inside ends it as malformed; a frame of another kind is no bundle. */
+static void test_hostwire_bundle(void **state) {
+  (void)state;
+  wire_writer w, f;
+  wire_writer_init(&w);
+  wire_writer_init(&f);
+  hw_bundle_start(&w);
+  for (int i = 0; i < 3; i++) {
+    uint8_t cmd[4] = {1, 2, 3, (uint8_t)i};
+    wire_writer_reset(&f);
+    hw_put_request(&f, cmd, sizeof cmd);
+    hw_bundle_add(&w, f.data, f.len);
+  }
+  assert_int_equal(hw_frame_kind(w.data, w.len), HW_BUNDLE);
+  hw_bundle_reader r;
+  ctk_bytes inner, cmd;
+  assert_int_equal(hw_bundle_open(&r, w.data, w.len), 0);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(hw_bundle_next(&r, &inner), 1);
+    assert_int_equal(hw_get_request(inner.data, inner.len, &cmd), 0);
+    assert_int_equal(cmd.len, 4);
+    assert_int_equal(cmd.data[3], i);
+  }
+  assert_int_equal(hw_bundle_next(&r, &inner), 0);
+  /* Cut short: the last frame's length runs past the end. */
+  assert_int_equal(hw_bundle_open(&r, w.data, w.len - 1), 0);
+  assert_int_equal(hw_bundle_next(&r, &inner), 1);
+  assert_int_equal(hw_bundle_next(&r, &inner), 1);
+  assert_int_equal(hw_bundle_next(&r, &inner), -1);
+  assert_int_equal(hw_bundle_next(&r, &inner), 0);
+  /* A bundle inside a bundle, and an empty frame. */
+  wire_writer_reset(&f);
+  hw_bundle_start(&f);
+  hw_bundle_add(&f, w.data, w.len);
+  assert_int_equal(hw_bundle_open(&r, f.data, f.len), 0);
+  assert_int_equal(hw_bundle_next(&r, &inner), -1);
+  wire_writer_reset(&f);
+  hw_bundle_start(&f);
+  hw_bundle_add(&f, NULL, 0);
+  assert_int_equal(hw_bundle_open(&r, f.data, f.len), 0);
+  assert_int_equal(hw_bundle_next(&r, &inner), -1);
+  wire_writer_reset(&f);
+  hw_put_request(&f, (const uint8_t *)"x", 1);
+  assert_int_equal(hw_bundle_open(&r, f.data, f.len), -1);
+  wire_writer_free(&w);
+  wire_writer_free(&f);
+}
+
 /* The operator's request and its answer: round trips, and requests that are empty, too long or
  * not printable ASCII are refused. */
 static void test_hostwire_admin(void **state) {
@@ -166,6 +215,7 @@ int main(void) {
       cmocka_unit_test(test_crc32c_every_length_and_alignment),
       cmocka_unit_test(test_rng_deterministic_and_bounded),
       cmocka_unit_test(test_hostwire_reply),
+      cmocka_unit_test(test_hostwire_bundle),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

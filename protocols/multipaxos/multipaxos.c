@@ -173,6 +173,21 @@ static void push_commit(mp *p, uint64_t slot) {
   p->emitted_index = slot;
 }
 
+/* The leader's leading Accepts may leave while its own acceptor's record of them is being synced
+ * (protocol.h, n_messages_early; Raft thesis 10.2.1): a value is chosen only with the Accepted of
+ * a quorum, and the leader's own vote in it, taken the moment it proposes, meets the others'
+ * Accepted only in a later step, once the host has synced. */
+static size_t early_accepts(mp *p) {
+  if (p->role != MP_LEADER) return 0;
+  size_t n = 0;
+  while (n < p->out.n) {
+    ctk_bytes b = ctk_outbox_bytes(&p->out, n);
+    if (b.len < 2 || b.data[1] != MP_MSG_ACCEPT) break;
+    n++;
+  }
+  return n;
+}
+
 static void output_finish(mp *p, ctk_output *out) {
   while (p->emitted_index < p->commit_index && !p->out_of_memory)
     push_commit(p, p->emitted_index + 1);
@@ -185,6 +200,7 @@ static void output_finish(mp *p, ctk_output *out) {
   out->commits = p->commits;
   out->n_commits = p->n_commits;
   out->next_deadline_us = next_deadline(p);
+  out->n_messages_early = early_accepts(p);
   mp_snap_output(p, out);
   p->durable_bytes = p->persist_replace ? p->persist.len : p->durable_bytes + p->persist.len;
 }

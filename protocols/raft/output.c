@@ -102,6 +102,21 @@ void raft_output_empty(const raft *r, ctk_output *out) {
   out->next_deadline_us = raft_next_deadline(r);
 }
 
+/* Thesis 10.2.1: "the leader can write to its disk in parallel with replicating to the
+ * followers" and counts itself once its own write is durable. A leader's leading AppendEntries
+ * assert nothing durable about it, so they may leave before its persist is synced (protocol.h:
+ * the host steps nothing more until that sync is done, so the leader's self-count, which
+ * raft_maybe_commit takes the moment it appends, is only ever combined with acknowledgements that
+ * arrive after its own write is durable). Votes, acknowledgements and everything else wait. */
+static size_t early_appends(const raft *r) {
+  if (r->role != RAFT_LEADER) return 0;
+  size_t n = 0;
+  while (n < r->n_messages && r->out_msgs[n].len >= 2 &&
+         r->msg_buf.data[r->out_msgs[n].offset + 1] == RAFT_MSG_APPEND)
+    n++;
+  return n;
+}
+
 void raft_output_finish(raft *r, ctk_output *out) {
   /* Commits are emitted in index order, once per incarnation. commit_index never passes the
    * log's end (a truncation clamps it), so every emitted entry exists. */
@@ -122,6 +137,7 @@ void raft_output_finish(raft *r, ctk_output *out) {
   out->commits = r->commits;
   out->n_commits = r->n_commits;
   out->next_deadline_us = raft_next_deadline(r);
+  out->n_messages_early = early_appends(r);
   if (r->restore_pending) {
     out->restore_index = r->snap.meta.index;
     out->restore = (ctk_bytes){r->snap.data, r->snap.len};
