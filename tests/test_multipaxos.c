@@ -371,12 +371,10 @@ static void test_two_values_highest_wins(void **state) {
     assert_int_equal(m.n, 1);
     mp_item_iter it;
     mp_item_iter_init(&it, &m);
-    uint64_t slot, ballot;
-    const uint8_t *data;
-    size_t len;
-    mp_item_next(&it, &slot, &ballot, &data, &len);
-    assert_int_equal(len, 1);
-    assert_memory_equal(data, "B", 1);
+    mp_item v;
+    mp_item_next(&it, &v);
+    assert_int_equal(v.len, 1);
+    assert_memory_equal(v.data, "B", 1);
     cluster_free(&c);
   }
 }
@@ -818,17 +816,18 @@ static void test_snapshot_messages_validated(void **state) {
   wire_writer_init(&w);
   uint8_t data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
   mp_msg m;
-  mp_encode_snap_chunk(&w, 5, 20, 12, data, 8);
+  mp_config conf = {.voters = 7};
+  mp_encode_snap_chunk(&w, 5, &conf, 20, 12, data, 8);
   assert_int_equal(mp_msg_decode(w.data, w.len, &m), CTK_OK);
   assert_true(m.snap == 5 && m.total == 20 && m.offset == 12 && m.items_len == 8);
   wire_writer_reset(&w);
-  mp_encode_snap_chunk(&w, 5, 20, 13, data, 8); /* past the end */
+  mp_encode_snap_chunk(&w, 5, &conf, 20, 13, data, 8); /* past the end */
   assert_int_equal(mp_msg_decode(w.data, w.len, &m), CTK_ERR_MALFORMED);
   wire_writer_reset(&w);
-  mp_encode_snap_chunk(&w, 0, 20, 0, data, 8); /* no index */
+  mp_encode_snap_chunk(&w, 0, &conf, 20, 0, data, 8); /* no index */
   assert_int_equal(mp_msg_decode(w.data, w.len, &m), CTK_ERR_MALFORMED);
   wire_writer_reset(&w);
-  mp_encode_snap_chunk(&w, 5, 20, 0, data, 0); /* empty */
+  mp_encode_snap_chunk(&w, 5, &conf, 20, 0, data, 0); /* empty */
   assert_int_equal(mp_msg_decode(w.data, w.len, &m), CTK_ERR_MALFORMED);
   wire_writer_reset(&w);
   mp_encode_snap_pull(&w, 5, 20, 3);
@@ -845,7 +844,7 @@ static void test_snapshot_messages_validated(void **state) {
   cluster c;
   cluster_init_snap(&c, 3, 50);
   wire_writer_reset(&w);
-  mp_encode_snap_chunk(&w, 5, 20, 12, data, 8);
+  mp_encode_snap_chunk(&w, 5, &conf, 20, 12, data, 8);
   assert_int_equal(step(&c, 1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_OK);
   assert_int_equal(c.p[1]->snap.rx_have, 0);
   assert_int_equal(status_of(&c, 1).snapshot_index, 0);

@@ -109,10 +109,18 @@ mp_config mp_conf_at(const mp *p, uint64_t k) {
   return p->base_conf;
 }
 
+/* A configuration command of ours is chosen: new slots may follow it. One that phase 1 found
+ * stays pending until the leader ran phase 1 again (rule (4), mp_membership_tick): the slots past
+ * it are not ours to send. */
+static void settle_pending(mp *p) {
+  if (p->conf_pending && p->conf_pending <= p->commit_index && !p->conf_recovered)
+    p->conf_pending = 0;
+}
+
 void mp_conf_refresh(mp *p) {
   p->conf = mp_conf_at(p, p->commit_index);
   p->conf_synced = p->commit_index > p->base_at ? p->commit_index : p->base_at;
-  if (p->conf_pending && p->conf_pending <= p->commit_index) p->conf_pending = 0;
+  settle_pending(p);
 }
 
 void mp_conf_sync(mp *p) {
@@ -124,7 +132,7 @@ void mp_conf_sync(mp *p) {
     p->removed_until_us = p->now_us + 2 * p->election_hi_us;
     p->conf = next;
   }
-  if (p->conf_pending && p->conf_pending <= p->commit_index) p->conf_pending = 0;
+  settle_pending(p);
 }
 
 int mp_quorum(const mp *p, const mp_config *c, uint32_t have, int phase) {
@@ -311,14 +319,16 @@ static void leave(mp *p) {
 
 void mp_membership_tick(mp *p) {
   if (p->now_us >= p->removed_until_us) p->removed = 0;
-  if (p->role != MP_LEADER || p->conf_pending) return;
-  if (p->conf_recovered) { /* rule (4) */
+  if (p->role != MP_LEADER) return;
+  if (p->conf_recovered && p->conf_pending <= p->commit_index) { /* rule (4) */
     p->conf_recovered = 0;
+    p->conf_pending = 0;
     if (mp_is_voter(p, p->id)) {
       mp_start_phase1(p);
       return;
     }
   }
+  if (p->conf_pending) return;
   if (!mp_is_voter(p, p->id)) {
     leave(p);
     return;

@@ -78,6 +78,8 @@ void mp_become_follower(mp *p, uint64_t promised) {
   if (promised > p->promised) p->promised = promised; /* volatile: a hint, not a promise */
   p->role = MP_FOLLOWER;
   p->leader_id = MP_NO_NODE;
+  p->conf_pending = 0; /* a leader's: nothing pending once it follows */
+  p->conf_recovered = 0;
   free_best(p);
   mp_reset_election_timer(p);
 }
