@@ -14,6 +14,10 @@
  *   BASE        ballot 0 u64, at u64, voters u32, learners u32, epoch u64, forced u8
  *               (membership.c): the configuration after slot `at`, written by every full
  *               rewrite and by a forced reconfiguration
+ *   COMMIT      ballot 0 u64, commit u64 (membership.c): slots 1..commit are chosen (their
+ *               values are the ones held: a higher ballot proposes the chosen value again);
+ *               written when the chosen prefix passes a configuration command, so that a node
+ *               that restarts still knows the configuration it votes in
  *
  * Version 3 (membership changes: kinds, epochs and configurations); the bytes of an older
  * version are refused (CTK_ERR_CORRUPT) rather than guessed at.
@@ -28,7 +32,7 @@
 #include "mp_internal.h"
 
 #define DURABLE_VERSION 3
-enum { REC_PROMISED = 1, REC_ACCEPTED = 2, REC_SNAPSHOT = 3, REC_BASE = 4 };
+enum { REC_PROMISED = 1, REC_ACCEPTED = 2, REC_SNAPSHOT = 3, REC_BASE = 4, REC_COMMIT = 5 };
 
 void mp_persist_promise(mp *p) {
   size_t pos = record_begin(&p->persist, DURABLE_VERSION, REC_PROMISED);
@@ -45,6 +49,14 @@ void mp_persist_base(mp *p) {
   wire_put_u64(&p->persist, p->base_conf.epoch);
   wire_put_u8(&p->persist, p->forced ? 1 : 0);
   record_end(&p->persist, pos);
+}
+
+void mp_persist_commit(mp *p) {
+  size_t pos = record_begin(&p->persist, DURABLE_VERSION, REC_COMMIT);
+  wire_put_u64(&p->persist, 0);
+  wire_put_u64(&p->persist, p->commit_index);
+  record_end(&p->persist, pos);
+  p->durable_commit = p->commit_index;
 }
 
 /* Slots [first, first + n) must share one ballot and one epoch; those at or below base are
@@ -97,6 +109,7 @@ void mp_persist_replace_all(mp *p) {
     mp_persist_accepted(p, s, e - s + 1);
     s = e + 1;
   }
+  if (p->durable_commit > p->snap.index) mp_persist_commit(p);
 }
 
 void mp_persist_maybe_compact(mp *p) {
@@ -135,6 +148,12 @@ static int apply_record(mp *p, const uint8_t *b, size_t len) {
   }
   if (type == REC_SNAPSHOT && ballot == 0) return mp_snap_apply_record(p, &r);
   if (type == REC_BASE && ballot == 0) return apply_base(p, &r);
+  if (type == REC_COMMIT && ballot == 0) {
+    uint64_t commit = wire_get_u64(&r);
+    if (!wire_reader_done(&r) || commit >= MP_MAX_SLOT) return CTK_ERR_CORRUPT;
+    if (commit > p->durable_commit) p->durable_commit = commit;
+    return CTK_OK;
+  }
   if (type != REC_ACCEPTED || ballot == 0) return CTK_ERR_CORRUPT;
   uint64_t first = wire_get_u64(&r);
   uint64_t epoch = wire_get_u64(&r);

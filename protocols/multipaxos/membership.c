@@ -124,6 +124,7 @@ void mp_conf_refresh(mp *p) {
 }
 
 void mp_conf_sync(mp *p) {
+  int learned = 0;
   for (; p->conf_synced < p->commit_index; p->conf_synced++) {
     mp_config next;
     if (!slot_config(p, p->conf_synced + 1, &next)) continue;
@@ -131,7 +132,9 @@ void mp_conf_sync(mp *p) {
     p->removed = before & ~(next.voters | next.learners) & ~(1u << p->id);
     p->removed_until_us = p->now_us + 2 * p->election_hi_us;
     p->conf = next;
+    learned = 1;
   }
+  if (learned) mp_persist_commit(p); /* a restart must not forget which configuration it is in */
   settle_pending(p);
 }
 
@@ -305,14 +308,19 @@ static void promote_caught_up_learner(mp *p) {
   }
 }
 
-/* Removed from the voters, with the change chosen: hand over to the voter that holds the most
- * chosen slots, then step down (it never campaigns again: it votes in no configuration). */
+/* Removed from the voters, with the change chosen: keeps leading (taking no commands) until a
+ * voter reports a chosen prefix that includes the change, so that it knows it votes, then hands
+ * over to it and steps down (it never campaigns again: it votes in no configuration); after an
+ * election timeout it steps down regardless. */
 static void leave(mp *p) {
+  if (!p->leave_deadline_us) p->leave_deadline_us = p->now_us + p->election_hi_us;
   int best = MP_NO_NODE;
   for (int i = 0; i < p->n; i++)
-    if (i != p->id && mp_is_voter(p, i) &&
+    if (i != p->id && mp_is_voter(p, i) && p->peers[i].heard &&
+        p->peers[i].commit >= p->conf.epoch &&
         (best == MP_NO_NODE || p->peers[i].commit > p->peers[best].commit))
       best = i;
+  if (best == MP_NO_NODE && p->now_us < p->leave_deadline_us) return;
   if (best != MP_NO_NODE) send_timeout_now(p, best);
   mp_become_follower(p, 0);
 }
@@ -333,5 +341,6 @@ void mp_membership_tick(mp *p) {
     leave(p);
     return;
   }
+  p->leave_deadline_us = 0;
   if (!p->flexible && p->conf.learners) promote_caught_up_learner(p);
 }

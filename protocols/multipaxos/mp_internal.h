@@ -187,6 +187,7 @@ struct ctk_proto {
   mp_config base_conf;
   uint64_t base_at;
   int forced; /* base_conf was forced (force N,M,...) and not yet folded into a snapshot */
+  uint64_t durable_commit; /* a chosen prefix persisted when it passed a configuration command */
 
   /* Volatile. */
   mp_role role;
@@ -221,6 +222,7 @@ struct ctk_proto {
   int conf_recovered;
   uint32_t removed;
   uint64_t removed_until_us;
+  uint64_t leave_deadline_us; /* removed leader: steps down by then, handed over or not */
 
   /* Output. */
   uint64_t now_us;
@@ -261,7 +263,8 @@ void mp_reset_election_timer(mp *p);
 void mp_persist_promise(mp *p);
 void mp_persist_accepted(mp *p, uint64_t first, uint64_t n);
 void mp_persist_replace_all(mp *p);
-void mp_persist_base(mp *p); /* the BASE record: base_conf, base_at, forced */
+void mp_persist_base(mp *p);   /* the BASE record: base_conf, base_at, forced */
+void mp_persist_commit(mp *p); /* the COMMIT record: the chosen prefix */
 void mp_persist_maybe_compact(mp *p);
 int mp_recover(mp *p, const uint8_t *bytes, size_t len, int *torn_tail);
 

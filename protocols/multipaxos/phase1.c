@@ -80,6 +80,7 @@ void mp_become_follower(mp *p, uint64_t promised) {
   p->leader_id = MP_NO_NODE;
   p->conf_pending = 0; /* a leader's: nothing pending once it follows */
   p->conf_recovered = 0;
+  p->leave_deadline_us = 0;
   free_best(p);
   mp_reset_election_timer(p);
 }

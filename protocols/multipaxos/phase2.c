@@ -203,6 +203,7 @@ static int leader_has_room(const mp *p) {
 int mp_check_command(const mp *p, size_t len) {
   if (len == 0 || len > CTK_MAX_COMMAND_BYTES) return CTK_ERR_INVALID;
   /* A configuration command not yet chosen holds new slots back (membership.c). */
+  if (p->role == MP_LEADER && !mp_is_voter(p, p->id)) return CTK_ERR_REJECTED; /* leaving */
   if (p->role == MP_LEADER) return leader_has_room(p) && !p->conf_pending ? CTK_OK : CTK_ERR_BUSY;
   if (p->role == MP_FOLLOWER && p->leader_id != MP_NO_NODE) return CTK_OK;
   return CTK_ERR_REJECTED;
@@ -232,7 +233,7 @@ void mp_client_command(mp *p, const uint8_t *data, size_t len) {
 }
 
 void mp_recv_forward(mp *p, const mp_msg *m) {
-  if (p->role != MP_LEADER || p->conf_pending) return;
+  if (p->role != MP_LEADER || p->conf_pending || !mp_is_voter(p, p->id)) return;
   mp_item_iter it;
   mp_item_iter_init(&it, m);
   for (uint32_t i = 0; i < m->n && leader_has_room(p); i++) {

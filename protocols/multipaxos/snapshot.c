@@ -139,9 +139,13 @@ int mp_snap_apply_record(mp *p, wire_reader *r) {
 }
 
 void mp_snap_recovered(mp *p) {
-  if (!p->snap.index) return;
-  p->commit_index = p->emitted_index = p->snap.index;
-  p->snap.restored = 1;
+  if (p->snap.index) {
+    p->commit_index = p->emitted_index = p->snap.index;
+    p->snap.restored = 1;
+  }
+  /* A chosen prefix persisted past it (membership.c), over slots we hold. */
+  uint64_t c = p->durable_commit < p->n_slots ? p->durable_commit : p->n_slots;
+  while (p->commit_index < c && MP_SLOT(p, p->commit_index + 1)->ballot) p->commit_index++;
 }
 
 /* ---- transfers ---- */
