@@ -68,8 +68,8 @@ static double number_after(const char *text, const char *after) {
   return p ? strtod(p + strlen(after), NULL) : -1;
 }
 
-/* Forced recovery: writes resume once the survivors are the cluster, nothing lost; a leadership
- * transfer costs a fraction of a crash failover's unavailability. */
+/* Forced recovery (Raft, Multi-Paxos): writes resume once the survivors are the cluster, nothing
+ * lost; a leadership transfer costs a fraction of a crash failover's unavailability. */
 static void test_membership_scenarios(void **state) {
   (void)state;
   char cmd[1024], out[16384];
@@ -80,6 +80,14 @@ static void test_membership_scenarios(void **state) {
   assert_non_null(strstr(out, "linearizable     yes"));
   double stalled = number_after(out, "force of node 3 at 3.00 s, accepted 3.00 s: unavailable ");
   assert_true(stalled > 0 && stalled < 2000); /* writes resume within 2 s of the force */
+  snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/multipaxos-quorum-loss-force.toml 2>&1",
+           cli_bin());
+  assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+  assert_non_null(strstr(out, "FORCED           1 forced reconfiguration (UNSAFE); nothing lost"));
+  assert_non_null(strstr(out, "members          voters 3 4 (as the last leader saw them)"));
+  assert_non_null(strstr(out, "linearizable     yes"));
+  stalled = number_after(out, "force of node 3 at 3.00 s, accepted 3.00 s: unavailable ");
+  assert_true(stalled > 0 && stalled < 2000);
   snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/raft-leadership-transfer.toml 2>&1",
            cli_bin());
   assert_int_equal(cli_run(cmd, out, sizeof out), 0);

@@ -308,9 +308,11 @@ int mp_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
                  (unsigned long long)m.commit);
     break;
   case MP_MSG_ACCEPT:
-    w = snprintf(buf, buf_len, "Accept b=%llu slots=%llu+%u epoch=%llu commit=%llu",
+    w = snprintf(buf, buf_len, "Accept b=%llu slots=%llu+%u commit=%llu",
                  (unsigned long long)m.ballot, (unsigned long long)m.first, m.n,
-                 (unsigned long long)m.epoch, (unsigned long long)m.commit);
+                 (unsigned long long)m.commit);
+    if (m.epoch && w > 0 && (size_t)w < buf_len) /* a configuration past the initial one */
+      w += snprintf(buf + w, buf_len - (size_t)w, " epoch=%llu", (unsigned long long)m.epoch);
     break;
   case MP_MSG_TIMEOUT_NOW:
     w = snprintf(buf, buf_len, "TimeoutNow b=%llu", (unsigned long long)m.ballot);
