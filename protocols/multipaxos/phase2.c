@@ -71,11 +71,15 @@ void mp_flush(mp *p) {
 }
 
 /* Every slot the leader holds in its ballot past the chosen prefix is of the configuration of
- * that prefix (membership.c, rules (1) and (2)): a majority of its voters chooses it. */
+ * that prefix (membership.c, rules (1) and (2)): a majority of its voters chooses it. (A slot of
+ * another epoch is counted by no one: only a deposed leader that installed a snapshot past a
+ * configuration it did not know can hold one.) */
 void mp_maybe_commit(mp *p) {
   while (p->commit_index < p->n_slots) {
     const mp_slot *s = MP_SLOT(p, p->commit_index + 1);
-    if (s->ballot != p->ballot || !mp_quorum(p, &p->conf, s->acks, 2)) break;
+    if (s->ballot != p->ballot || s->epoch != p->conf.epoch ||
+        !mp_quorum(p, &p->conf, s->acks, 2))
+      break;
     p->commit_index++;
     if (s->kind == MP_KIND_CONFIG) mp_conf_sync(p);
   }

@@ -224,6 +224,7 @@ static void rx_reset(mp_snapshot *s, uint64_t index, uint64_t total, const mp_co
  * and the state machine (output.restore). Slots past it are kept as accepted. */
 static void install(mp *p) {
   mp_snapshot *s = &p->snap;
+  uint64_t epoch = p->conf.epoch;
   free(s->data);
   s->data = s->rx_data;
   s->len = s->rx_total;
@@ -235,6 +236,10 @@ static void install(mp *p) {
   p->commit_index = p->emitted_index = s->index;
   rebase(p);
   mp_conf_refresh(p);
+  /* A leader that learns so of a configuration it did not know is a deposed one (membership.c):
+   * what it proposed past the snapshot belongs to the old configuration. */
+  if (p->role == MP_LEADER && p->conf.epoch != epoch && !p->conf_recovered)
+    mp_become_follower(p, 0);
   s->restored = 1;
   mp_persist_replace_all(p);
   if (p->role == MP_LEADER && p->sent_upto < s->index) p->sent_upto = s->index;
