@@ -19,9 +19,11 @@
  *       commands meanwhile are refused with BUSY). When the pipeline holds no configuration
  *       command, nothing changes: batches and pipelining are as before.
  *   (2) A leader proposes slot s in epoch e only when it knows the configuration command at e
- *       chosen and none chosen in (e, s): the configuration of its chosen prefix.
+ *       chosen and none chosen in (e, s): the configuration of its chosen prefix. It counts a
+ *       slot chosen only when a majority of that configuration's voters accepted it in its
+ *       ballot, and only a slot of that epoch (phase2.c, mp_maybe_commit).
  *   (3) Phase 1: a candidate with chosen prefix 1..c knows the configuration C of slot c + 1,
- *       exactly, and needs promises from a majority of C's voters. Per slot it keeps the value
+ *       exactly, and needs promises from a majority of C's voters (to whom it sends Prepare). Per slot it keeps the value
  *       with the highest (epoch, ballot), considers only values of C's epoch (values of older
  *       epochs past c were proposed past a stop of their instance and can never be chosen), and
  *       scans upward: a configuration command at s of ballot b is replaced by a no-op when a
@@ -32,7 +34,9 @@
  *       left alone.
  *   (4) A leader that re-proposed such a configuration command runs phase 1 again (a new
  *       ballot) once it is chosen: its chosen prefix then reaches the command, so rule (3) asks
- *       the new configuration's voters for the slots past it.
+ *       the new configuration's voters for the slots past it. Until then it sends nothing past
+ *       the command, not even once it is chosen (the slots past it that it holds are not of its
+ *       ballot: sending them was membership sweep seed 200's agreement violation).
  * Why phase 1 over the old configuration alone is enough: a leader that has not learned that C2
  * (at slot j) was chosen has c < j; C governs c + 1, and the only way a slot past c can have
  * been chosen by C2's voters is with epoch j, which (2) allows only after j was chosen; a chosen
@@ -45,11 +49,16 @@
  * Operator requests (CTK_EVENT_ADMIN), at the leader only (others answer REJECTED and name the
  * leader): `add N` chooses a configuration with N a learner; once N's chosen prefix is within
  * MP_LEARNER_CATCHUP slots of the leader's (a snapshot transfer brings it there when it is far
- * behind), the leader chooses one with N a voter. `remove N` chooses one without N; a leader
- * that removed itself hands leadership to the most up-to-date voter (TimeoutNow) and steps down
- * once the change is chosen. Removed nodes are sent the log for two election timeouts more, so
- * that they learn their removal and stop campaigning; a voter ignores a Prepare from a node
- * outside its configuration's voters. `transfer N` sends voter N a TimeoutNow, on which it runs
+ * behind), the leader chooses one with N a voter. `remove N` chooses one without N. A leader
+ * that removed itself keeps leading once the change is chosen, taking no commands, until a voter
+ * reports a chosen prefix that includes the change (so that it knows it votes), sends it a
+ * TimeoutNow and steps down; after an election timeout it steps down regardless. Removed nodes
+ * are sent the log for two election timeouts more, so that they learn their removal and stop
+ * campaigning; a voter ignores a Prepare from a node outside its configuration's voters, and a
+ * node outside them never campaigns. Which configuration a node is in must survive a restart
+ * (otherwise the only voters may not know they vote, and nobody campaigns: membership sweep
+ * seed 395, 3-node sweep seed 154): the chosen prefix is persisted (a COMMIT record, durable.c) whenever
+ * it passes a configuration command, and a snapshot carries its configuration. `transfer N` sends voter N a TimeoutNow, on which it runs
  * phase 1 at once (Paxos needs no up-to-date candidate: phase 1 recovers what it lacks). `force
  * N,M,...` is the UNSAFE way out of permanent quorum loss: the node takes those voters as the
  * configuration after its chosen prefix, without asking anyone (a durable BASE record), and a

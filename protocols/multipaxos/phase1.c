@@ -11,7 +11,12 @@
  * A Promise holds at most one message's worth of accepted values; an acceptor with more says
  * where the rest starts, and the candidate asks for it with another Prepare of the same ballot.
  * An acceptor's promise counts only once all of it arrived: the candidate must know every value
- * a quorum accepted before it proposes anything. */
+ * a quorum accepted before it proposes anything.
+ *
+ * Membership (membership.c, rule (3)): the quorum is a majority of the voters of the
+ * configuration after the candidate's chosen prefix; values of another epoch are not this
+ * instance's, and a configuration command outvoted by a later, higher-ballot value of its epoch
+ * becomes a no-op, while one that stands is the last slot the new leader proposes. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -11,7 +11,11 @@
  * while fewer than the cap of slots sent to it are unacknowledged; one that hits the cap is sent
  * nothing new (the leader remembers only how far it was sent, peer.sent) and resumes from there as
  * its Accepted replies arrive. Catch-up never sends it past peer.sent; one whose next slot is at or
- * below our discarded prefix gets our snapshot (send_catchup). */
+ * below our discarded prefix gets our snapshot (send_catchup).
+ *
+ * Membership (membership.c): the leader sends to the voters and learners of its configuration
+ * (mp_audience), sends nothing past a configuration command not yet chosen, and a majority of
+ * the configuration's voters chooses a slot. */
 #include "mp_internal.h"
 
 static void send_accept(mp *p, int to, uint64_t first, uint32_t n) {

@@ -22,8 +22,11 @@
  * heartbeat, or the candidate's next Prepare). Snapshots of the same index are the same bytes
  * (the state machine serializes deterministically), so a transfer may continue from another node.
  *
+ * A snapshot carries the configuration after its last slot (membership.c): in SnapChunk, and in
+ * the SNAPSHOT record.
+ *
  * Durable: a full rewrite (persist_replace) whenever the snapshot changes: the promise, the
- * SNAPSHOT record (index, base, bytes), then the retained slots. */
+ * SNAPSHOT record (index, base, configuration, bytes), then the retained slots. */
 #include <stdlib.h>
 #include <string.h>
 
