@@ -3,8 +3,8 @@
  * with three voters becomes a voter and the leadership can be transferred to it; a malformed
  * request is a usage error; Multi-Paxos (reconfiguration through its log) adds a node that
  * becomes a voter, then removes its leader, which hands over; a protocol without membership
- * changes refuses clearly; `force` prints its warning. `ctk run` with add, transfer and remove events in the fault schedule:
- * linearizable, and the members converge. */
+ * changes refuses clearly; `force` prints its warning. `ctk run` with add, transfer and remove
+ * events in the fault schedule: linearizable, and the members converge. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

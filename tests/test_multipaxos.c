@@ -1035,7 +1035,6 @@ static void test_flow_control_slow_acceptor(void **state) {
   }
 }
 
-
 /* ---- membership ---- */
 
 static int admin(cluster *c, int i, const char *req) {

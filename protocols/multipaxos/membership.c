@@ -23,15 +23,15 @@
  *       slot chosen only when a majority of that configuration's voters accepted it in its
  *       ballot, and only a slot of that epoch (phase2.c, mp_maybe_commit).
  *   (3) Phase 1: a candidate with chosen prefix 1..c knows the configuration C of slot c + 1,
- *       exactly, and needs promises from a majority of C's voters (to whom it sends Prepare). Per slot it keeps the value
- *       with the highest (epoch, ballot), considers only values of C's epoch (values of older
- *       epochs past c were proposed past a stop of their instance and can never be chosen), and
- *       scans upward: a configuration command at s of ballot b is replaced by a no-op when a
- *       value of the same epoch at a later slot has a ballot above b (Stoppable Paxos: the leader
- *       of that higher ballot, obeying (1) and (2), proposed something else at s, so the command
- *       was not chosen below it, and by the phase 1 argument nothing was chosen at s in ballots
- *       below ours); otherwise it stands, is proposed, and ends the instance: slots past it are
- *       left alone.
+ *       exactly, and needs promises from a majority of C's voters (it sends them Prepare). Per slot
+ *       it keeps the value with the highest (epoch, ballot), considers only values of C's epoch
+ *       (values of older epochs past c were proposed past a stop of their instance and can never be
+ *       chosen), and scans upward: a configuration command at s of ballot b is replaced by a no-op
+ *       when a value of the same epoch at a later slot has a ballot above b (Stoppable Paxos: the
+ *       leader of that higher ballot, obeying (1) and (2), proposed something else at s, so the
+ *       command was not chosen below it, and by the phase 1 argument nothing was chosen at s in
+ *       ballots below ours); otherwise it stands, is proposed, and ends the instance: slots past it
+ *       are left alone.
  *   (4) A leader that re-proposed such a configuration command runs phase 1 again (a new
  *       ballot) once it is chosen: its chosen prefix then reaches the command, so rule (3) asks
  *       the new configuration's voters for the slots past it. Until then it sends nothing past
@@ -57,13 +57,13 @@
  * campaigning; a voter ignores a Prepare from a node outside its configuration's voters, and a
  * node outside them never campaigns. Which configuration a node is in must survive a restart
  * (otherwise the only voters may not know they vote, and nobody campaigns: membership sweep
- * seed 395, 3-node sweep seed 154): the chosen prefix is persisted (a COMMIT record, durable.c) whenever
- * it passes a configuration command, and a snapshot carries its configuration. `transfer N` sends voter N a TimeoutNow, on which it runs
- * phase 1 at once (Paxos needs no up-to-date candidate: phase 1 recovers what it lacks). `force
- * N,M,...` is the UNSAFE way out of permanent quorum loss: the node takes those voters as the
- * configuration after its chosen prefix, without asking anyone (a durable BASE record), and a
- * leader of that forced configuration also takes values of older epochs; values chosen by the
- * lost majority alone are lost.
+ * seed 395, 3-node sweep seed 154): the chosen prefix is persisted (a COMMIT record, durable.c)
+ * whenever it passes a configuration command, and a snapshot carries its configuration. `transfer
+ * N` sends voter N a TimeoutNow, on which it runs phase 1 at once (Paxos needs no up-to-date
+ * candidate: phase 1 recovers what it lacks). `force N,M,...` is the UNSAFE way out of permanent
+ * quorum loss: the node takes those voters as the configuration after its chosen prefix, without
+ * asking anyone (a durable BASE record), and a leader of that forced configuration also takes
+ * values of older epochs; values chosen by the lost majority alone are lost.
  *
  * Flexible quorums (q1/q2) and read_mode = "lease" assume a fixed set of n acceptors: combined
  * with [cluster] members they are refused at create, and membership requests are refused
@@ -201,9 +201,7 @@ static int propose(mp *p, const mp_config *next) {
   return CTK_OK;
 }
 
-static int change_allowed(const mp *p) {
-  return p->role == MP_LEADER && !p->conf_pending;
-}
+static int change_allowed(const mp *p) { return p->role == MP_LEADER && !p->conf_pending; }
 
 static int admin_add(mp *p, int node) {
   uint32_t bit = 1u << node;

@@ -7,8 +7,8 @@
 
 #include "mp_internal.h"
 
-static int check_options(const ctk_multipaxos_options *o, int n, uint32_t members, int *q1,
-                         int *q2, char *err, size_t err_len) {
+static int check_options(const ctk_multipaxos_options *o, int n, uint32_t members, int *q1, int *q2,
+                         char *err, size_t err_len) {
   char what[160] = "";
   if (o->election_timeout_ms[0] < 1 || o->election_timeout_ms[0] > o->election_timeout_ms[1] ||
       o->election_timeout_ms[1] > 600000)
@@ -139,7 +139,7 @@ uint32_t mp_batch_len(const mp *p, uint64_t first, uint64_t max) {
   uint64_t epoch = first <= p->n_slots ? MP_SLOT(p, first)->epoch : 0;
   for (uint64_t s = first; s <= p->n_slots && n < max; s++, n++) {
     if (MP_SLOT(p, s)->epoch != epoch) break; /* one Accept, one configuration */
-    bytes += 4 + (size_t)MP_SLOT(p, s)->len; /* a value blob */
+    bytes += 4 + (size_t)MP_SLOT(p, s)->len;  /* a value blob */
     if (n > 0 && bytes > MP_MAX_ITEMS_BYTES) break;
   }
   return n;

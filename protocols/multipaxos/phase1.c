@@ -159,7 +159,7 @@ void mp_start_phase1(mp *p) {
 }
 
 void mp_recv_prepare(mp *p, int from, const mp_msg *m) {
-  if (mp_lease_refuses_prepare(p, m)) return; /* lease.c: a promise to the current leader */
+  if (mp_lease_refuses_prepare(p, m)) return;        /* lease.c: a promise to the current leader */
   if (!p->flexible && !mp_is_voter(p, from)) return; /* removed, or not yet a voter */
   wire_writer *w = mp_send_begin(p, from);
   if (m->ballot < p->promised) {

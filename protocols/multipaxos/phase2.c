@@ -81,8 +81,7 @@ void mp_flush(mp *p) {
 void mp_maybe_commit(mp *p) {
   while (p->commit_index < p->n_slots) {
     const mp_slot *s = MP_SLOT(p, p->commit_index + 1);
-    if (s->ballot != p->ballot || s->epoch != p->conf.epoch ||
-        !mp_quorum(p, &p->conf, s->acks, 2))
+    if (s->ballot != p->ballot || s->epoch != p->conf.epoch || !mp_quorum(p, &p->conf, s->acks, 2))
       break;
     p->commit_index++;
     if (s->kind == MP_KIND_CONFIG) mp_conf_sync(p);
