@@ -370,6 +370,19 @@ static int command(script *sc, char **tok, int ntok) {
               rc == CTK_ERR_REJECTED ? "rejected"
               : rc == CTK_ERR_BUSY   ? "busy"
                                      : "refused (the node is down)");
+  } else if (!strcmp(cmd, "admin") && ntok >= 3) {
+    if (script_parse_node(sc, tok[1], &node)) return -1;
+    char req[256] = "";
+    for (int k = 2; k < ntok; k++) { /* the request's words, as one line */
+      size_t used = strlen(req);
+      snprintf(req + used, sizeof req - used, "%s%s", k > 2 ? " " : "", tok[k]);
+    }
+    int rc = ctk_sim_admin(sc->sim, node, req);
+    fprintf(sc->out, "  %s\n",
+            rc == CTK_OK             ? "accepted"
+            : rc == CTK_ERR_REJECTED ? "rejected"
+            : rc == CTK_ERR_BUSY     ? "busy"
+                                     : "refused (invalid, unsupported, or the node is down)");
   } else if (!strcmp(cmd, "expect")) {
     return script_expect_cmd(sc, tok, ntok);
   } else if (!strcmp(cmd, "print")) {

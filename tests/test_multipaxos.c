@@ -9,6 +9,11 @@
  * tests is a digest of the commands applied, which a snapshot carries (padded, to need chunks).
  * Flow control: a slow acceptor never has more than max_inflight_per_acceptor slots in flight to
  * it, the others keep committing, and it catches up (from a snapshot if need be) once it speeds up.
+ * Membership (membership.c): a node outside [cluster] members waits, is added as a learner and
+ * promoted, keeps its configuration across a restart, a leader removing itself hands over; phase
+ * 1's rule for configuration commands (one with a later, higher-ballot value of its epoch is never
+ * chosen and becomes a no-op; one that stands ends what the leader proposes); refusals (followers,
+ * malformed requests, flexible quorums and leases, durable bytes of version 2); force.
  * Every message any node sends is checked to fit in CTK_MAX_MESSAGE_BYTES. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/record.h"
 #include "multipaxos/mp_internal.h"
 #include "multipaxos/multipaxos.h"
 
@@ -33,6 +39,7 @@ typedef struct qmsg {
 
 typedef struct cluster {
   int n;
+  uint32_t members; /* [cluster] members, 0: all */
   ctk_multipaxos_options opt;
   uint64_t now;
   ctk_proto *p[MAXN];
@@ -139,7 +146,7 @@ static int step(cluster *c, int i, ctk_event_kind kind, int from, const void *by
 }
 
 static void boot(cluster *c, int i) {
-  ctk_node_config cfg = {.node_id = i, .n_nodes = c->n, .seed = 7};
+  ctk_node_config cfg = {.node_id = i, .n_nodes = c->n, .seed = 7, .members = c->members};
   char err[160];
   c->p[i] = ctk_multipaxos_protocol.create(&cfg, &c->opt, err, sizeof err);
   assert_non_null(c->p[i]);
@@ -371,12 +378,10 @@ static void test_two_values_highest_wins(void **state) {
     assert_int_equal(m.n, 1);
     mp_item_iter it;
     mp_item_iter_init(&it, &m);
-    uint64_t slot, ballot;
-    const uint8_t *data;
-    size_t len;
-    mp_item_next(&it, &slot, &ballot, &data, &len);
-    assert_int_equal(len, 1);
-    assert_memory_equal(data, "B", 1);
+    mp_item v;
+    mp_item_next(&it, &v);
+    assert_int_equal(v.len, 1);
+    assert_memory_equal(v.data, "B", 1);
     cluster_free(&c);
   }
 }
@@ -818,17 +823,18 @@ static void test_snapshot_messages_validated(void **state) {
   wire_writer_init(&w);
   uint8_t data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
   mp_msg m;
-  mp_encode_snap_chunk(&w, 5, 20, 12, data, 8);
+  mp_config conf = {.voters = 7};
+  mp_encode_snap_chunk(&w, 5, &conf, 20, 12, data, 8);
   assert_int_equal(mp_msg_decode(w.data, w.len, &m), CTK_OK);
   assert_true(m.snap == 5 && m.total == 20 && m.offset == 12 && m.items_len == 8);
   wire_writer_reset(&w);
-  mp_encode_snap_chunk(&w, 5, 20, 13, data, 8); /* past the end */
+  mp_encode_snap_chunk(&w, 5, &conf, 20, 13, data, 8); /* past the end */
   assert_int_equal(mp_msg_decode(w.data, w.len, &m), CTK_ERR_MALFORMED);
   wire_writer_reset(&w);
-  mp_encode_snap_chunk(&w, 0, 20, 0, data, 8); /* no index */
+  mp_encode_snap_chunk(&w, 0, &conf, 20, 0, data, 8); /* no index */
   assert_int_equal(mp_msg_decode(w.data, w.len, &m), CTK_ERR_MALFORMED);
   wire_writer_reset(&w);
-  mp_encode_snap_chunk(&w, 5, 20, 0, data, 0); /* empty */
+  mp_encode_snap_chunk(&w, 5, &conf, 20, 0, data, 0); /* empty */
   assert_int_equal(mp_msg_decode(w.data, w.len, &m), CTK_ERR_MALFORMED);
   wire_writer_reset(&w);
   mp_encode_snap_pull(&w, 5, 20, 3);
@@ -845,7 +851,7 @@ static void test_snapshot_messages_validated(void **state) {
   cluster c;
   cluster_init_snap(&c, 3, 50);
   wire_writer_reset(&w);
-  mp_encode_snap_chunk(&w, 5, 20, 12, data, 8);
+  mp_encode_snap_chunk(&w, 5, &conf, 20, 12, data, 8);
   assert_int_equal(step(&c, 1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_OK);
   assert_int_equal(c.p[1]->snap.rx_have, 0);
   assert_int_equal(status_of(&c, 1).snapshot_index, 0);
@@ -1029,6 +1035,228 @@ static void test_flow_control_slow_acceptor(void **state) {
   }
 }
 
+/* ---- membership ---- */
+
+static int admin(cluster *c, int i, const char *req) {
+  return step(c, i, CTK_EVENT_ADMIN, 0, req, strlen(req));
+}
+
+/* Heartbeats from the leader, delivered, until the cluster is quiet. */
+static void settle(cluster *c, int leader, int rounds) {
+  for (int k = 0; k < rounds; k++) {
+    c->now += 60 * MS;
+    assert_int_equal(step(c, leader, CTK_EVENT_TIMEOUT, 0, NULL, 0), CTK_OK);
+    deliver_all(c);
+  }
+}
+
+static void test_membership_add_promote_restart_remove(void **state) {
+  (void)state;
+  cluster c;
+  memset(&c, 0, sizeof c);
+  c.n = 3;
+  c.members = 0x3; /* {0, 1}: node 2 waits to be added */
+  ctk_protocol_default_options(&ctk_multipaxos_protocol, &c.opt);
+  for (int i = 0; i < 3; i++) boot(&c, i);
+  assert_int_equal(status_of(&c, 2).members, 0x3);
+  fire(&c, 2); /* not a voter: it does not campaign */
+  assert_int_equal(status_of(&c, 2).role, CTK_ROLE_FOLLOWER);
+  assert_int_equal(c.nq, 0);
+  elect(&c, 0);
+  command(&c, 0, "a");
+  deliver_all(&c);
+  assert_int_equal(admin(&c, 1, "add 2"), CTK_ERR_REJECTED); /* a follower: ask the leader */
+  assert_int_equal(status_of(&c, 1).leader_id, 0);
+  assert_int_equal(admin(&c, 0, "add 1"), CTK_ERR_INVALID); /* a member already */
+  assert_int_equal(admin(&c, 0, "add 3"), CTK_ERR_INVALID); /* no such node */
+  assert_int_equal(admin(&c, 0, "fly 2"), CTK_ERR_INVALID);
+  assert_int_equal(admin(&c, 0, "add 2"), CTK_OK);
+  assert_int_equal(admin(&c, 0, "remove 1"), CTK_ERR_REJECTED); /* one change at a time */
+  assert_int_equal(step(&c, 0, CTK_EVENT_COMMAND, 0, "b", 1), CTK_ERR_BUSY); /* held back */
+  deliver_all(&c);
+  assert_int_equal(status_of(&c, 0).learners, 0x4);
+  settle(&c, 0, 3); /* node 2 catches up, then a second command makes it a voter */
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(status_of(&c, i).members, 0x7);
+    assert_int_equal(status_of(&c, i).learners, 0);
+  }
+  command(&c, 0, "b");
+  deliver_all(&c);
+  settle(&c, 0, 1);
+  assert_string_equal(c.committed[2][1], "a");
+  /* The configuration survives a restart (the chosen prefix was persisted past it). */
+  crash(&c, 2);
+  boot(&c, 2);
+  assert_int_equal(status_of(&c, 2).members, 0x7);
+  /* The leader removes itself: once that is chosen it hands over and steps down. */
+  assert_int_equal(admin(&c, 0, "remove 0"), CTK_OK);
+  deliver_all(&c);
+  settle(&c, 0, 2);
+  assert_int_equal(status_of(&c, 0).role, CTK_ROLE_FOLLOWER);
+  assert_int_equal(status_of(&c, 0).members, 0x6);
+  int leader = status_of(&c, 1).role == CTK_ROLE_LEADER ? 1 : 2;
+  assert_int_equal(status_of(&c, leader).role, CTK_ROLE_LEADER);
+  command(&c, leader, "c");
+  deliver_all(&c);
+  settle(&c, leader, 1);
+  uint64_t last = status_of(&c, leader).commit_index;
+  assert_string_equal(c.committed[3 - leader][last], "c");
+  fire(&c, 0); /* removed: it never campaigns */
+  assert_int_equal(status_of(&c, 0).role, CTK_ROLE_FOLLOWER);
+  cluster_free(&c);
+}
+
+typedef struct entry {
+  uint64_t slot, ballot, epoch;
+  uint8_t kind;
+  const char *value; /* a configuration when kind is 1: voters 0x7 */
+} entry;
+
+static void promise_entries(cluster *c, int to, int from, uint64_t ballot, const entry *e, int n) {
+  wire_writer w;
+  wire_writer_init(&w);
+  size_t pos = mp_encode_promise_begin(&w, ballot, 1, ballot);
+  uint8_t conf[MP_CONFIG_BYTES];
+  mp_config all = {.voters = 0x7};
+  mp_conf_encode(&all, conf);
+  for (int k = 0; k < n; k++) {
+    mp_slot slot = {.ballot = e[k].ballot, .epoch = e[k].epoch, .kind = e[k].kind};
+    slot.data = e[k].kind ? conf : (uint8_t *)e[k].value;
+    slot.len = e[k].kind ? MP_CONFIG_BYTES : (uint32_t)strlen(e[k].value);
+    mp_encode_promise_entry(&w, e[k].slot, &slot);
+  }
+  mp_encode_promise_end(&w, pos, 0, (uint32_t)n);
+  assert_int_equal(step(c, to, CTK_EVENT_MESSAGE, from, w.data, w.len), CTK_OK);
+  wire_writer_free(&w);
+}
+
+/* The first Accept with slots the leader sent: its first slot, count, and the kind of each. */
+static uint32_t first_accept(const cluster *c, uint64_t *first, uint8_t kinds[8]) {
+  for (size_t k = 0; k < c->nq; k++) {
+    mp_msg m;
+    assert_int_equal(mp_msg_decode(c->q[k].bytes, c->q[k].len, &m), CTK_OK);
+    if (m.type != MP_MSG_ACCEPT || m.n == 0) continue;
+    mp_item_iter it;
+    mp_item_iter_init(&it, &m);
+    for (uint32_t i = 0; i < m.n && i < 8; i++) {
+      mp_item v;
+      mp_item_next(&it, &v);
+      kinds[i] = v.kind;
+    }
+    *first = m.first;
+    return m.n;
+  }
+  return 0;
+}
+
+/* Rule (3) of membership.c, as Stoppable Paxos has it. */
+static void test_membership_phase1_configuration_rule(void **state) {
+  (void)state;
+  for (int higher_later = 0; higher_later < 2; higher_later++) {
+    cluster c;
+    cluster_init(&c, 3);
+    fire(&c, 1); /* round 2 */
+    fire(&c, 1); /* round 5 */
+    drop_all(&c);
+    entry e[2] = {{1, higher_later ? 1 : 4, 0, MP_KIND_CONFIG, NULL},
+                  {2, 3, 0, MP_KIND_COMMAND, "x"}};
+    promise_entries(&c, 1, 0, 5, e, 2);
+    assert_int_equal(status_of(&c, 1).role, CTK_ROLE_LEADER);
+    uint64_t first = 0;
+    uint8_t kinds[8];
+    uint32_t n = first_accept(&c, &first, kinds);
+    assert_int_equal(first, 1);
+    if (higher_later) {
+      /* A value of ballot 3 past a configuration of ballot 1: the leader of ballot 3 proposed
+       * something else at slot 1, so the configuration was never chosen: a no-op takes it. */
+      assert_int_equal(n, 2);
+      assert_int_equal(kinds[0], MP_KIND_COMMAND);
+      assert_int_equal(c.p[1]->slots[0].len, 0);
+      assert_int_equal(kinds[1], MP_KIND_COMMAND);
+      assert_int_equal(step(&c, 1, CTK_EVENT_COMMAND, 0, "y", 1), CTK_OK);
+    } else {
+      /* The configuration stands: it is proposed and nothing past it, no new command either. */
+      assert_int_equal(n, 1);
+      assert_int_equal(kinds[0], MP_KIND_CONFIG);
+      assert_int_equal(step(&c, 1, CTK_EVENT_COMMAND, 0, "y", 1), CTK_ERR_BUSY);
+      deliver_all(&c);
+      /* Chosen: the leader runs phase 1 again before it proposes past it (rule (4)). */
+      assert_true(status_of(&c, 1).commit_index >= 1);
+      assert_int_equal(status_of(&c, 1).role, CTK_ROLE_LEADER);
+      assert_true(status_of(&c, 1).term > 5);
+    }
+    cluster_free(&c);
+  }
+}
+
+static void test_membership_refusals(void **state) {
+  (void)state;
+  ctk_multipaxos_options o;
+  ctk_protocol_default_options(&ctk_multipaxos_protocol, &o);
+  char err[256] = "";
+  ctk_node_config cfg = {.node_id = 0, .n_nodes = 3, .seed = 1, .members = 0x3};
+  o.q1 = 3;
+  assert_null(ctk_multipaxos_protocol.create(&cfg, &o, err, sizeof err));
+  assert_non_null(strstr(err, "q1/q2"));
+  o.q1 = 0;
+  o.read_mode = MP_READ_LEASE;
+  assert_null(ctk_multipaxos_protocol.create(&cfg, &o, err, sizeof err));
+  assert_non_null(strstr(err, "lease"));
+  cfg.members = 0x9; /* node 3 of 3 */
+  o.read_mode = MP_READ_LOG;
+  assert_null(ctk_multipaxos_protocol.create(&cfg, &o, err, sizeof err));
+  /* Flexible quorums: membership requests are refused. */
+  cluster c;
+  memset(&c, 0, sizeof c);
+  c.n = 3;
+  ctk_protocol_default_options(&ctk_multipaxos_protocol, &c.opt);
+  c.opt.q1 = 3;
+  c.opt.q2 = 1;
+  for (int i = 0; i < 3; i++) boot(&c, i);
+  elect(&c, 0);
+  assert_int_equal(admin(&c, 0, "remove 2"), CTK_ERR_INVALID);
+  cluster_free(&c);
+  /* Durable bytes of version 2 (before membership changes) are refused, not guessed at. */
+  wire_writer w;
+  wire_writer_init(&w);
+  size_t pos = record_begin(&w, 2, 1);
+  wire_put_u64(&w, 5);
+  record_end(&w, pos);
+  cfg.members = 0;
+  ctk_proto *p = ctk_multipaxos_protocol.create(&cfg, &o, err, sizeof err);
+  assert_non_null(p);
+  ctk_event ev = {.kind = CTK_EVENT_START, .bytes = {w.data, w.len}};
+  ctk_output out;
+  assert_int_equal(ctk_multipaxos_protocol.step(p, &ev, &out), CTK_ERR_CORRUPT);
+  ctk_multipaxos_protocol.destroy(p);
+  wire_writer_free(&w);
+}
+
+/* UNSAFE recovery from permanent quorum loss: the survivor alone becomes the configuration. */
+static void test_membership_force(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init(&c, 3);
+  elect(&c, 0);
+  command(&c, 0, "a");
+  deliver_all(&c);
+  crash(&c, 1);
+  crash(&c, 2);
+  assert_int_equal(admin(&c, 0, "force 1,2"), CTK_ERR_INVALID); /* without itself */
+  assert_int_equal(admin(&c, 0, "force 0"), CTK_OK);
+  assert_int_equal(status_of(&c, 0).members, 0x1);
+  assert_int_equal(status_of(&c, 0).role, CTK_ROLE_FOLLOWER);
+  drop_all(&c);
+  fire(&c, 0); /* a quorum of itself */
+  assert_int_equal(status_of(&c, 0).role, CTK_ROLE_LEADER);
+  command(&c, 0, "b");
+  assert_string_equal(c.committed[0][2], "b");
+  crash(&c, 0); /* the forced configuration is durable */
+  boot(&c, 0);
+  assert_int_equal(status_of(&c, 0).members, 0x1);
+  cluster_free(&c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_election),
@@ -1049,6 +1277,10 @@ int main(void) {
       cmocka_unit_test(test_leader_behind_acceptor_gets_snapshot),
       cmocka_unit_test(test_snapshot_messages_validated),
       cmocka_unit_test(test_flow_control_slow_acceptor),
+      cmocka_unit_test(test_membership_add_promote_restart_remove),
+      cmocka_unit_test(test_membership_phase1_configuration_rule),
+      cmocka_unit_test(test_membership_refusals),
+      cmocka_unit_test(test_membership_force),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,8 +68,8 @@ static double number_after(const char *text, const char *after) {
   return p ? strtod(p + strlen(after), NULL) : -1;
 }
 
-/* Forced recovery: writes resume once the survivors are the cluster, nothing lost; a leadership
- * transfer costs a fraction of a crash failover's unavailability. */
+/* Forced recovery (Raft, Multi-Paxos): writes resume once the survivors are the cluster, nothing
+ * lost; a leadership transfer costs a fraction of a crash failover's unavailability. */
 static void test_membership_scenarios(void **state) {
   (void)state;
   char cmd[1024], out[16384];
@@ -80,6 +80,14 @@ static void test_membership_scenarios(void **state) {
   assert_non_null(strstr(out, "linearizable     yes"));
   double stalled = number_after(out, "force of node 3 at 3.00 s, accepted 3.00 s: unavailable ");
   assert_true(stalled > 0 && stalled < 2000); /* writes resume within 2 s of the force */
+  snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/multipaxos-quorum-loss-force.toml 2>&1",
+           cli_bin());
+  assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+  assert_non_null(strstr(out, "FORCED           1 forced reconfiguration (UNSAFE); nothing lost"));
+  assert_non_null(strstr(out, "members          voters 3 4 (as the last leader saw them)"));
+  assert_non_null(strstr(out, "linearizable     yes"));
+  stalled = number_after(out, "force of node 3 at 3.00 s, accepted 3.00 s: unavailable ");
+  assert_true(stalled > 0 && stalled < 2000);
   snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/raft-leadership-transfer.toml 2>&1",
            cli_bin());
   assert_int_equal(cli_run(cmd, out, sizeof out), 0);
@@ -101,6 +109,38 @@ static int count_lines_with(const char *path, const char *needle) {
     if (strstr(line, needle)) n++;
   fclose(f);
   return n;
+}
+
+/* Multi-Paxos reconfiguration through the log: two adds (learner, then voter), the leader
+ * removing itself and another removal end with voters 1, 3 and 4; the removed leader handed over
+ * (a new leader, none of the removed nodes), nothing lost. */
+static void test_multipaxos_reconfiguration(void **state) {
+  (void)state;
+  char trace[] = "/tmp/ctk-mp-reconf-XXXXXX";
+  int fd = mkstemp(trace);
+  assert_true(fd >= 0);
+  close(fd);
+  char cmd[1024], out[16384];
+  snprintf(cmd, sizeof cmd,
+           "%s sim configs/scenarios/multipaxos-reconfiguration.toml --trace %s 2>&1", cli_bin(),
+           trace);
+  int rc = cli_run(cmd, out, sizeof out);
+  if (rc != 0) fail_msg("exit %d\n%s", rc, out);
+  assert_non_null(strstr(out, "remove of node 0 at 3.00 s, accepted 3.00 s"));
+  assert_non_null(strstr(out, "remove of node 2 at 4.00 s, accepted 4.00 s"));
+  assert_non_null(strstr(out, "members          voters 1 3 4 (as the last leader saw them)"));
+  assert_non_null(strstr(out, "invariants       held"));
+  assert_non_null(strstr(out, "linearizable     yes"));
+  /* Node 0 led first, removed itself, and a voter of the new configuration took over. */
+  assert_true(count_lines_with(trace, "n0 LEADER of term") >= 1);
+  int others = count_lines_with(trace, "n1 LEADER of term") +
+               count_lines_with(trace, "n3 LEADER of term") +
+               count_lines_with(trace, "n4 LEADER of term");
+  assert_true(others >= 1);
+  assert_int_equal(count_lines_with(trace, "n2 LEADER of term"), 0);
+  /* The four remaining nodes (node 2 included, removed last) saw the final configuration. */
+  assert_int_equal(count_lines_with(trace, "MEMBERS voters {1,3,4} learners {}"), 4);
+  unlink(trace);
 }
 
 static void test_zab_sync_scenario_trace(void **state) {
@@ -269,6 +309,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_shipped_experiment),
       cmocka_unit_test(test_membership_scenarios),
+      cmocka_unit_test(test_multipaxos_reconfiguration),
       cmocka_unit_test(test_adaptive_timeouts_fewer_elections),
       cmocka_unit_test(test_preferred_leader_leads_first),
       cmocka_unit_test(test_slow_follower_catches_up_from_snapshots),

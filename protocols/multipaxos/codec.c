@@ -2,12 +2,18 @@
  *
  *   Prepare    ballot u64, first_open u64                                         (phase 1a)
  *   Promise    ballot u64, ok u8, promised u64, snap u64, next u64, n u32,
- *              n x (slot u64, ballot u64, blob)                                    (phase 1b)
- *   Accept     ballot u64, commit u64, first u64, n u32, n x value blob           (phase 2a)
+ *              n x (slot u64, ballot u64, epoch u64, kind u8, blob)                (phase 1b)
+ *   Accept     ballot u64, commit u64, first u64, epoch u64, n u32,
+ *              n x (kind u8, value blob)                                           (phase 2a)
  *   Accepted   ballot u64, ok u8, promised u64, first u64, n u32, commit u64      (phase 2b)
  *   Forward    n u32, n x command blob
- *   SnapChunk  index u64, total u64, offset u64, blob        (snapshot.c: bytes of a snapshot)
+ *   SnapChunk  index u64, voters u32, learners u32, epoch u64, total u64, offset u64, blob
+ *                                                            (snapshot.c: bytes of a snapshot)
  *   SnapPull   index u64, offset u64, commit u64             (snapshot.c: send me more of it)
+ *   TimeoutNow ballot u64                         (membership.c: run phase 1 now, a transfer)
+ *
+ * A value's kind is 0 (a client command; empty: a no-op) or 1 (a configuration: voters u32,
+ * learners u32); its epoch is the configuration it was proposed in (membership.c).
  *
  * A Promise holds at most MP_MAX_ITEMS_BYTES of entries; `next` names the slot the rest starts
  * at, which the candidate asks for with another Prepare of the same ballot. A Promise with a
@@ -55,6 +61,8 @@ void mp_encode_promise_snap(wire_writer *w, uint64_t ballot, uint64_t promised, 
 void mp_encode_promise_entry(wire_writer *w, uint64_t slot, const mp_slot *s) {
   wire_put_u64(w, slot);
   wire_put_u64(w, s->ballot);
+  wire_put_u64(w, s->epoch);
+  wire_put_u8(w, s->kind);
   wire_put_blob(w, s->data, s->len);
 }
 
@@ -69,8 +77,12 @@ void mp_encode_accept(wire_writer *w, uint64_t ballot, uint64_t commit, uint64_t
   wire_put_u64(w, ballot);
   wire_put_u64(w, commit);
   wire_put_u64(w, first);
+  wire_put_u64(w, n ? slots[0].epoch : 0);
   wire_put_u32(w, n);
-  for (uint32_t i = 0; i < n; i++) wire_put_blob(w, slots[i].data, slots[i].len);
+  for (uint32_t i = 0; i < n; i++) {
+    wire_put_u8(w, slots[i].kind);
+    wire_put_blob(w, slots[i].data, slots[i].len);
+  }
 }
 
 void mp_encode_accepted(wire_writer *w, uint64_t ballot, int ok, uint64_t promised, uint64_t first,
@@ -90,10 +102,13 @@ void mp_encode_forward(wire_writer *w, const uint8_t *data, size_t len) {
   wire_put_blob(w, data, len);
 }
 
-void mp_encode_snap_chunk(wire_writer *w, uint64_t index, uint64_t total, uint64_t offset,
-                          const uint8_t *data, size_t len) {
+void mp_encode_snap_chunk(wire_writer *w, uint64_t index, const mp_config *conf, uint64_t total,
+                          uint64_t offset, const uint8_t *data, size_t len) {
   put_header(w, MP_MSG_SNAP_CHUNK);
   wire_put_u64(w, index);
+  wire_put_u32(w, conf->voters);
+  wire_put_u32(w, conf->learners);
+  wire_put_u64(w, conf->epoch);
   wire_put_u64(w, total);
   wire_put_u64(w, offset);
   wire_put_blob(w, data, len);
@@ -106,6 +121,11 @@ void mp_encode_snap_pull(wire_writer *w, uint64_t index, uint64_t offset, uint64
   wire_put_u64(w, commit);
 }
 
+void mp_encode_timeout_now(wire_writer *w, uint64_t ballot) {
+  put_header(w, MP_MSG_TIMEOUT_NOW);
+  wire_put_u64(w, ballot);
+}
+
 static int sane_ballot(uint64_t b) { return b >= 1 && b < MP_MAX_ROUND; }
 
 /* Checks n items of the given shape and that nothing follows them. */
@@ -113,13 +133,17 @@ static int check_items(wire_reader *r, uint8_t type, uint32_t n, uint64_t first)
   uint64_t prev = 0;
   for (uint32_t i = 0; i < n; i++) {
     if (type == MP_MSG_PROMISE) {
-      uint64_t slot = wire_get_u64(r), ballot = wire_get_u64(r);
-      if (slot <= prev || slot >= MP_MAX_SLOT || !sane_ballot(ballot) || slot < first) return -1;
+      uint64_t slot = wire_get_u64(r), ballot = wire_get_u64(r), epoch = wire_get_u64(r);
+      if (slot <= prev || slot >= MP_MAX_SLOT || !sane_ballot(ballot) || slot < first ||
+          epoch >= slot)
+        return -1;
       prev = slot;
     }
+    uint8_t kind = type == MP_MSG_FORWARD ? MP_KIND_COMMAND : wire_get_u8(r);
     size_t len;
     wire_get_blob(r, CTK_MAX_COMMAND_BYTES, &len);
     if (type == MP_MSG_FORWARD && len == 0) return -1;
+    if (kind > MP_KIND_CONFIG || (kind == MP_KIND_CONFIG && len != MP_CONFIG_BYTES)) return -1;
   }
   return wire_reader_done(r) ? 0 : -1;
 }
@@ -162,7 +186,9 @@ int mp_msg_decode(const uint8_t *bytes, size_t len, mp_msg *m) {
     if (m->type == MP_MSG_ACCEPT) {
       m->commit = wire_get_u64(&r);
       m->first = wire_get_u64(&r);
-      bad = m->first < 1 || m->first >= MP_MAX_SLOT || m->commit >= MP_MAX_SLOT;
+      m->epoch = wire_get_u64(&r);
+      bad = m->first < 1 || m->first >= MP_MAX_SLOT || m->commit >= MP_MAX_SLOT ||
+            m->epoch >= m->first;
     }
     m->n = wire_get_u32(&r);
     m->items = r.data + r.pos;
@@ -176,14 +202,22 @@ int mp_msg_decode(const uint8_t *bytes, size_t len, mp_msg *m) {
     break;
   case MP_MSG_SNAP_CHUNK: {
     m->snap = wire_get_u64(&r);
+    m->conf.voters = wire_get_u32(&r);
+    m->conf.learners = wire_get_u32(&r);
+    m->conf.epoch = wire_get_u64(&r);
     m->total = wire_get_u64(&r);
     m->offset = wire_get_u64(&r);
     m->items = wire_get_blob(&r, MP_MAX_ITEMS_BYTES, &m->items_len);
     bad = !wire_reader_done(&r) || m->snap < 1 || m->snap >= MP_MAX_SLOT || m->total < 1 ||
           m->total > MP_MAX_SNAPSHOT || m->offset >= m->total || m->items_len < 1 ||
-          m->items_len > m->total - m->offset;
+          m->items_len > m->total - m->offset || !m->conf.voters ||
+          (m->conf.voters & m->conf.learners) || m->conf.epoch > m->snap;
     break;
   }
+  case MP_MSG_TIMEOUT_NOW:
+    m->ballot = wire_get_u64(&r);
+    bad = !wire_reader_done(&r);
+    break;
   case MP_MSG_SNAP_PULL:
     m->snap = wire_get_u64(&r);
     m->offset = wire_get_u64(&r);
@@ -233,14 +267,15 @@ void mp_item_iter_init(mp_item_iter *it, const mp_msg *m) {
   it->type = m->type;
 }
 
-void mp_item_next(mp_item_iter *it, uint64_t *slot, uint64_t *ballot, const uint8_t **data,
-                  size_t *len) {
-  *slot = *ballot = 0;
+void mp_item_next(mp_item_iter *it, mp_item *item) {
+  *item = (mp_item){0};
   if (it->type == MP_MSG_PROMISE) {
-    *slot = wire_get_u64(&it->r);
-    *ballot = wire_get_u64(&it->r);
+    item->slot = wire_get_u64(&it->r);
+    item->ballot = wire_get_u64(&it->r);
+    item->epoch = wire_get_u64(&it->r);
   }
-  *data = wire_get_blob(&it->r, CTK_MAX_COMMAND_BYTES, len);
+  if (it->type != MP_MSG_FORWARD) item->kind = wire_get_u8(&it->r);
+  item->data = wire_get_blob(&it->r, CTK_MAX_COMMAND_BYTES, &item->len);
 }
 
 int mp_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
@@ -276,6 +311,11 @@ int mp_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
     w = snprintf(buf, buf_len, "Accept b=%llu slots=%llu+%u commit=%llu",
                  (unsigned long long)m.ballot, (unsigned long long)m.first, m.n,
                  (unsigned long long)m.commit);
+    if (m.epoch && w > 0 && (size_t)w < buf_len) /* a configuration past the initial one */
+      w += snprintf(buf + w, buf_len - (size_t)w, " epoch=%llu", (unsigned long long)m.epoch);
+    break;
+  case MP_MSG_TIMEOUT_NOW:
+    w = snprintf(buf, buf_len, "TimeoutNow b=%llu", (unsigned long long)m.ballot);
     break;
   case MP_MSG_ACCEPTED:
     w = snprintf(buf, buf_len, "Accepted b=%llu %s promised=%llu slots=%llu+%u commit=%llu",

@@ -29,15 +29,26 @@ extern const size_t mp_n_option_specs;
 #define MP_MAX_SNAPSHOT    (1ull << 31) /* bytes of one state machine snapshot */
 
 /* ---- one slot of the acceptor's (and the leader's) log ---- */
+enum { MP_KIND_COMMAND = 0, MP_KIND_CONFIG = 1 }; /* a client command (or no-op), a configuration */
 typedef struct mp_slot {
   uint64_t ballot; /* accepted ballot, 0: nothing accepted */
+  uint64_t epoch;  /* membership.c: the configuration its proposer ran it in (a slot number) */
   uint32_t len;
+  uint8_t kind;  /* MP_KIND_*; a configuration's data is MP_CONFIG_BYTES (voters, learners) */
   uint8_t *data; /* owned; NULL when len == 0 (a no-op) */
   uint32_t acks; /* leader: nodes that accepted it in the current ballot */
 } mp_slot;
 
+/* membership.c: a configuration: the voting acceptors, the learners that receive the log, and
+ * its epoch, the slot of the configuration command that made it (0: the initial one). */
+typedef struct mp_config {
+  uint32_t voters, learners;
+  uint64_t epoch;
+} mp_config;
+#define MP_CONFIG_BYTES 8
+
 /* ---- codec.c ---- */
-#define MP_WIRE_VERSION 3
+#define MP_WIRE_VERSION 4
 typedef enum mp_msg_type {
   MP_MSG_PREPARE = 1,
   MP_MSG_PROMISE = 2,
@@ -48,6 +59,7 @@ typedef enum mp_msg_type {
   MP_MSG_LEASE_PROBE_REPLY = 7,
   MP_MSG_SNAP_CHUNK = 8, /* snapshot.c */
   MP_MSG_SNAP_PULL = 9,
+  MP_MSG_TIMEOUT_NOW = 10, /* membership.c: the leader asks a voter to run phase 1 at once */
 } mp_msg_type;
 
 typedef struct mp_msg {
@@ -64,20 +76,28 @@ typedef struct mp_msg {
                         SNAP_CHUNK, SNAP_PULL: the snapshot's index */
   uint64_t total;    /* SNAP_CHUNK: the snapshot's size in bytes */
   uint64_t offset;   /* SNAP_CHUNK: where its bytes start; SNAP_PULL: the bytes held so far */
+  uint64_t epoch;    /* ACCEPT: the configuration of its slots */
+  mp_config conf;    /* SNAP_CHUNK: the configuration after the snapshot's last slot */
   uint32_t n;        /* values (ACCEPT, FORWARD), entries (PROMISE), slots acked (ACCEPTED) */
   const uint8_t *items;
   size_t items_len;
 } mp_msg;
 
 int mp_msg_decode(const uint8_t *bytes, size_t len, mp_msg *m);
-/* Walks items: PROMISE entries (slot, ballot, value), ACCEPT/FORWARD values (slot, ballot 0). */
+/* Walks items: PROMISE entries (slot, ballot, epoch, kind, value), ACCEPT values (kind, value),
+ * FORWARD commands; what a message does not carry is 0. */
+typedef struct mp_item {
+  uint64_t slot, ballot, epoch;
+  uint8_t kind;
+  const uint8_t *data;
+  size_t len;
+} mp_item;
 typedef struct mp_item_iter {
   wire_reader r;
   uint8_t type;
 } mp_item_iter;
 void mp_item_iter_init(mp_item_iter *it, const mp_msg *m);
-void mp_item_next(mp_item_iter *it, uint64_t *slot, uint64_t *ballot, const uint8_t **data,
-                  size_t *len);
+void mp_item_next(mp_item_iter *it, mp_item *item);
 
 void mp_encode_prepare(wire_writer *w, uint64_t ballot, uint64_t first);
 /* Promise header; entries appended with mp_encode_promise_entry, the slot of the next chunk (0:
@@ -87,7 +107,8 @@ void mp_encode_promise_entry(wire_writer *w, uint64_t slot, const mp_slot *s);
 void mp_encode_promise_end(wire_writer *w, size_t pos, uint64_t next, uint32_t n);
 /* A Promise that asks the candidate to fetch the acceptor's snapshot `snap` first. */
 void mp_encode_promise_snap(wire_writer *w, uint64_t ballot, uint64_t promised, uint64_t snap);
-#define MP_PROMISE_ENTRY_BYTES(len) (20 + (size_t)(len))
+#define MP_PROMISE_ENTRY_BYTES(len) (29 + (size_t)(len))
+/* The slots must share one epoch (mp_batch_len cuts batches so). */
 void mp_encode_accept(wire_writer *w, uint64_t ballot, uint64_t commit, uint64_t first,
                       const mp_slot *slots, uint32_t n);
 void mp_encode_accepted(wire_writer *w, uint64_t ballot, int ok, uint64_t promised, uint64_t first,
@@ -95,8 +116,9 @@ void mp_encode_accepted(wire_writer *w, uint64_t ballot, int ok, uint64_t promis
 void mp_encode_forward(wire_writer *w, const uint8_t *data, size_t len);
 /* LeaseProbe (reply 0) or its reply (reply 1, with ok) of round `round` >= 1. */
 void mp_encode_lease_probe(wire_writer *w, int reply, uint64_t ballot, uint64_t round, int ok);
-void mp_encode_snap_chunk(wire_writer *w, uint64_t index, uint64_t total, uint64_t offset,
-                          const uint8_t *data, size_t len);
+void mp_encode_snap_chunk(wire_writer *w, uint64_t index, const mp_config *conf, uint64_t total,
+                          uint64_t offset, const uint8_t *data, size_t len);
+void mp_encode_timeout_now(wire_writer *w, uint64_t ballot);
 void mp_encode_snap_pull(wire_writer *w, uint64_t index, uint64_t offset, uint64_t commit);
 int mp_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
 
@@ -133,18 +155,21 @@ typedef struct mp_peer {
 /* snapshot.c: the state machine snapshot that replaces slots 1..index, and one being received. */
 typedef struct mp_snapshot {
   uint64_t index; /* 0: none */
+  mp_config conf; /* the configuration after slot index */
   uint8_t *data;  /* owned */
   size_t len;
   uint64_t asked;     /* the index of the snapshot last asked of the host (volatile) */
   int restored;       /* this step installed it: output.restore */
   uint64_t pushed_us; /* when we last pushed it to a leader behind it */
   uint64_t rx_index, rx_total, rx_have, rx_progress_us; /* a transfer in progress */
+  mp_config rx_conf;
   uint8_t *rx_data;
   size_t rx_cap;
 } mp_snapshot;
 
 struct ctk_proto {
   int id, n, q1, q2;
+  int flexible; /* q1 or q2 given: fixed quorum sizes over all n nodes, no membership changes */
   ctk_multipaxos_options opt;
   uint64_t election_lo_us, election_hi_us, heartbeat_us;
   ctk_rng rng;
@@ -157,6 +182,12 @@ struct ctk_proto {
   uint64_t base, n_slots, cap_slots;
   mp_snapshot snap;
   uint64_t live_bytes;
+  /* membership.c, durable: the configuration in effect after slot base_at (the initial one, a
+   * snapshot's, or one forced), which configuration commands chosen past base_at replace. */
+  mp_config base_conf;
+  uint64_t base_at;
+  int forced; /* base_conf was forced (force N,M,...) and not yet folded into a snapshot */
+  uint64_t durable_commit; /* a chosen prefix persisted when it passed a configuration command */
 
   /* Volatile. */
   mp_role role;
@@ -165,6 +196,10 @@ struct ctk_proto {
   uint64_t commit_index; /* chosen prefix 1..commit_index */
   uint64_t emitted_index;
   uint64_t election_deadline_us;
+  /* membership.c: the configuration that governs slot commit_index + 1 (the last configuration
+   * command chosen, else base_conf), folded in through conf_synced. */
+  mp_config conf;
+  uint64_t conf_synced;
 
   /* Candidate: phase 1. best[i] is slot first_open + i, the highest-ballot value promised. */
   uint32_t promises;                    /* acceptors whose whole Promise arrived */
@@ -179,6 +214,15 @@ struct ctk_proto {
   uint32_t inflight_start, inflight_count;
   mp_peer peers[CTK_MAX_NODES];
   uint64_t heartbeat_deadline_us;
+  /* membership.c, leader: a configuration command proposed and not yet chosen (0: none): no
+   * slot past it is proposed until it is. recovered: phase 1 found it, and the leader runs phase
+   * 1 again once it is chosen. removed/removed_until_us: nodes the last change took out, still
+   * sent the log for a while so that they learn it. */
+  uint64_t conf_pending;
+  int conf_recovered;
+  uint32_t removed;
+  uint64_t removed_until_us;
+  uint64_t leave_deadline_us; /* removed leader: steps down by then, handed over or not */
 
   /* Output. */
   uint64_t now_us;
@@ -210,12 +254,17 @@ void mp_send_end(mp *p);
 int mp_slots_reserve(mp *p, uint64_t slot);
 /* Stores an accepted value (copying it). 0 or -1 when out of memory. */
 int mp_slot_set(mp_slot *s, uint64_t ballot, const uint8_t *data, size_t len);
+/* The same, with its kind and epoch. */
+int mp_slot_put(mp_slot *s, uint64_t ballot, uint64_t epoch, uint8_t kind, const uint8_t *data,
+                size_t len);
 void mp_reset_election_timer(mp *p);
 
 /* durable.c */
 void mp_persist_promise(mp *p);
 void mp_persist_accepted(mp *p, uint64_t first, uint64_t n);
 void mp_persist_replace_all(mp *p);
+void mp_persist_base(mp *p);   /* the BASE record: base_conf, base_at, forced */
+void mp_persist_commit(mp *p); /* the COMMIT record: the chosen prefix */
 void mp_persist_maybe_compact(mp *p);
 int mp_recover(mp *p, const uint8_t *bytes, size_t len, int *torn_tail);
 
@@ -249,6 +298,25 @@ int mp_lease_read(mp *p, const uint8_t *data, size_t len);
 void mp_lease_output_reset(mp *p);
 void mp_lease_output(mp *p, ctk_output *out);
 void mp_lease_free(mp *p);
+/* membership.c */
+void mp_conf_init(mp *p, uint32_t members);
+int mp_conf_decode(const uint8_t *data, size_t len, int n, mp_config *c);
+void mp_conf_encode(const mp_config *c, uint8_t out[MP_CONFIG_BYTES]);
+/* The configuration in effect after slot k (governing k + 1), for k <= commit_index. */
+mp_config mp_conf_at(const mp *p, uint64_t k);
+void mp_conf_sync(mp *p);    /* folds in configuration commands chosen through commit_index */
+void mp_conf_refresh(mp *p); /* recomputes conf from base_conf (after a restore or a force) */
+/* A phase 1 (phase == 1) or phase 2 quorum of c among the nodes in `have`. */
+int mp_quorum(const mp *p, const mp_config *c, uint32_t have, int phase);
+int mp_is_voter(const mp *p, int node);
+/* The nodes the leader sends the log to (never itself). */
+uint32_t mp_audience(const mp *p);
+int mp_admin(mp *p, const uint8_t *data, size_t len);
+void mp_membership_tick(mp *p); /* the leader, after every step */
+void mp_recv_timeout_now(mp *p, int from, const mp_msg *m);
+int mp_conf_check_options(const ctk_multipaxos_options *o, uint32_t members, int n, char *what,
+                          size_t len);
+
 /* snapshot.c */
 void mp_snap_free(mp *p);
 int mp_snap_taken(mp *p, const ctk_event *ev); /* step(SNAPSHOT) */

@@ -7,8 +7,8 @@
 
 #include "mp_internal.h"
 
-static int check_options(const ctk_multipaxos_options *o, int n, int *q1, int *q2, char *err,
-                         size_t err_len) {
+static int check_options(const ctk_multipaxos_options *o, int n, uint32_t members, int *q1, int *q2,
+                         char *err, size_t err_len) {
   char what[160] = "";
   if (o->election_timeout_ms[0] < 1 || o->election_timeout_ms[0] > o->election_timeout_ms[1] ||
       o->election_timeout_ms[1] > 600000)
@@ -40,6 +40,7 @@ static int check_options(const ctk_multipaxos_options *o, int n, int *q1, int *q
       snprintf(what, sizeof what, "q1 + q2 must exceed the cluster size (q1=%d, q2=%d, nodes=%d)",
                *q1, *q2, n);
   }
+  if (!what[0]) mp_conf_check_options(o, members, n, what, sizeof what);
   if (what[0] && err && err_len) snprintf(err, err_len, "multipaxos: %s", what);
   return what[0] ? -1 : 0;
 }
@@ -68,14 +69,16 @@ static ctk_proto *mp_create(const ctk_node_config *config, const void *options, 
   }
   const ctk_multipaxos_options *o = options;
   int q1 = 0, q2 = 0;
-  if (check_options(o, config->n_nodes, &q1, &q2, err, err_len) != 0) return NULL;
+  if (check_options(o, config->n_nodes, config->members, &q1, &q2, err, err_len) != 0) return NULL;
   mp *p = calloc(1, sizeof *p);
   if (!p) goto nomem;
   p->id = config->node_id;
   p->n = config->n_nodes;
   p->q1 = q1;
   p->q2 = q2;
+  p->flexible = o->q1 || o->q2;
   p->opt = *o;
+  mp_conf_init(p, config->members);
   p->election_lo_us = (uint64_t)o->election_timeout_ms[0] * 1000;
   p->election_hi_us = (uint64_t)o->election_timeout_ms[1] * 1000;
   p->heartbeat_us = (uint64_t)o->heartbeat_ms * 1000;
@@ -108,6 +111,14 @@ int mp_slots_reserve(mp *p, uint64_t slot) {
   return 0;
 }
 
+int mp_slot_put(mp_slot *s, uint64_t ballot, uint64_t epoch, uint8_t kind, const uint8_t *data,
+                size_t len) {
+  if (mp_slot_set(s, ballot, data, len) != 0) return -1;
+  s->epoch = epoch;
+  s->kind = kind;
+  return 0;
+}
+
 int mp_slot_set(mp_slot *s, uint64_t ballot, const uint8_t *data, size_t len) {
   uint8_t *copy = NULL;
   if (len > 0) {
@@ -125,8 +136,10 @@ int mp_slot_set(mp_slot *s, uint64_t ballot, const uint8_t *data, size_t len) {
 uint32_t mp_batch_len(const mp *p, uint64_t first, uint64_t max) {
   uint32_t n = 0;
   size_t bytes = 0;
+  uint64_t epoch = first <= p->n_slots ? MP_SLOT(p, first)->epoch : 0;
   for (uint64_t s = first; s <= p->n_slots && n < max; s++, n++) {
-    bytes += 4 + (size_t)MP_SLOT(p, s)->len; /* a value blob */
+    if (MP_SLOT(p, s)->epoch != epoch) break; /* one Accept, one configuration */
+    bytes += 4 + (size_t)MP_SLOT(p, s)->len;  /* a value blob */
     if (n > 0 && bytes > MP_MAX_ITEMS_BYTES) break;
   }
   return n;
@@ -169,7 +182,10 @@ static void push_commit(mp *p, uint64_t slot) {
     p->cap_commits = cap;
   }
   const mp_slot *s = mp_slot_at(p, slot);
-  p->commits[p->n_commits++] = (ctk_commit){slot, {s->data, s->len}};
+  if (s->kind == MP_KIND_CONFIG) /* a configuration: a no-op to the host */
+    p->commits[p->n_commits++] = (ctk_commit){slot, {NULL, 0}};
+  else
+    p->commits[p->n_commits++] = (ctk_commit){slot, {s->data, s->len}};
   p->emitted_index = slot;
 }
 
@@ -189,6 +205,7 @@ static size_t early_accepts(mp *p) {
 }
 
 static void output_finish(mp *p, ctk_output *out) {
+  mp_conf_sync(p);
   while (p->emitted_index < p->commit_index && !p->out_of_memory)
     push_commit(p, p->emitted_index + 1);
   mp_persist_maybe_compact(p);
@@ -210,6 +227,7 @@ static int start(mp *p, const ctk_event *ev) {
   int rc = mp_recover(p, ev->bytes.data, ev->bytes.len, &torn_tail);
   if (rc != CTK_OK) return rc;
   mp_snap_recovered(p);
+  mp_conf_refresh(p);
   p->started = 1;
   p->role = MP_FOLLOWER;
   p->leader_id = MP_NO_NODE;
@@ -227,6 +245,7 @@ static int plausible(const mp *p, int from, const mp_msg *m) {
   case MP_MSG_PREPARE:
   case MP_MSG_ACCEPT:
   case MP_MSG_LEASE_PROBE:
+  case MP_MSG_TIMEOUT_NOW:
     if (mp_owner(p, m->ballot) != from) return 0;
     if (m->type == MP_MSG_ACCEPT)
       return m->n <= (uint64_t)p->opt.max_batch && m->first + m->n <= p->n_slots + MP_MAX_GAP;
@@ -257,6 +276,7 @@ static int recv_message(mp *p, const ctk_event *ev) {
   case MP_MSG_LEASE_PROBE_REPLY: mp_lease_recv_probe_reply(p, ev->from, &m); break;
   case MP_MSG_SNAP_CHUNK: mp_snap_recv_chunk(p, ev->from, &m); break;
   case MP_MSG_SNAP_PULL: mp_snap_recv_pull(p, ev->from, &m); break;
+  case MP_MSG_TIMEOUT_NOW: mp_recv_timeout_now(p, ev->from, &m); break;
   }
   return CTK_OK;
 }
@@ -279,7 +299,10 @@ static int mp_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
     if (p->role == MP_LEADER) {
       if (p->now_us >= p->heartbeat_deadline_us) mp_heartbeat(p);
     } else if (p->now_us >= p->election_deadline_us) {
-      mp_start_phase1(p);
+      if (mp_is_voter(p, p->id))
+        mp_start_phase1(p);
+      else
+        mp_reset_election_timer(p); /* a learner, or outside: waits to be added */
     }
     rc = CTK_OK;
     break;
@@ -290,11 +313,16 @@ static int mp_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
       mp_client_command(p, ev->bytes.data, ev->bytes.len);
     break;
   case CTK_EVENT_SNAPSHOT: rc = mp_snap_taken(p, ev); break;
+  case CTK_EVENT_ADMIN: rc = mp_admin(p, ev->bytes.data, ev->bytes.len); break;
   default: break;
   }
 done:
   if (rc == CTK_OK) {
-    if (p->started) mp_lease_tick(p);
+    if (p->started) {
+      mp_conf_sync(p);
+      mp_membership_tick(p);
+      mp_lease_tick(p);
+    }
     output_finish(p, out);
     mp_lease_output(p, out);
     if (!p->out_of_memory && !p->persist.failed && !ctk_outbox_failed(&p->out)) return CTK_OK;
@@ -310,12 +338,13 @@ static void mp_status(const ctk_proto *p, ctk_status *s) {
   static const ctk_role roles[] = {CTK_ROLE_FOLLOWER, CTK_ROLE_CANDIDATE, CTK_ROLE_LEADER};
   s->role = roles[p->role];
   s->term = p->role == MP_FOLLOWER ? p->promised : p->ballot;
-  s->leader_id = p->leader_id;
+  /* A node outside its configuration names no leader (as Raft's status does). */
+  s->leader_id = (p->conf.voters | p->conf.learners) >> p->id & 1 ? p->leader_id : MP_NO_NODE;
   s->commit_index = p->emitted_index;
   s->log_length = p->n_slots;
   s->snapshot_index = p->snap.index;
-  s->members = 0; /* static membership: all n nodes */
-  s->learners = 0;
+  s->members = p->conf.voters;
+  s->learners = p->conf.learners;
 }
 
 const ctk_protocol_def ctk_multipaxos_protocol = {

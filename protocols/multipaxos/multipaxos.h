@@ -1,6 +1,6 @@
 /* multipaxos.h: Multi-Paxos (Lamport, "Paxos Made Simple", section 3) with a distinguished
- * leader, pipelining, batching and flexible quorums (Howard et al., "Flexible Paxos"), behind
- * the ctk protocol contract. */
+ * leader, pipelining, batching, flexible quorums (Howard et al., "Flexible Paxos") and membership
+ * changes through the log (membership.c), behind the ctk protocol contract. */
 #ifndef CTK_MULTIPAXOS_H
 #define CTK_MULTIPAXOS_H
 

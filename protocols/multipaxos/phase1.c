@@ -11,7 +11,12 @@
  * A Promise holds at most one message's worth of accepted values; an acceptor with more says
  * where the rest starts, and the candidate asks for it with another Prepare of the same ballot.
  * An acceptor's promise counts only once all of it arrived: the candidate must know every value
- * a quorum accepted before it proposes anything. */
+ * a quorum accepted before it proposes anything.
+ *
+ * Membership (membership.c, rule (3)): the quorum is a majority of the voters of the
+ * configuration after the candidate's chosen prefix; values of another epoch are not this
+ * instance's, and a configuration command outvoted by a later, higher-ballot value of its epoch
+ * becomes a no-op, while one that stands is the last slot the new leader proposes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,22 +39,53 @@ static int best_reserve(mp *p, uint64_t n) {
   return 0;
 }
 
-/* Keeps the highest-ballot value offered for a slot (P2c). */
-static void offer(mp *p, uint64_t slot, uint64_t ballot, const uint8_t *data, size_t len) {
-  if (slot < p->first_open) return;
-  uint64_t i = slot - p->first_open;
+/* Keeps the value of the highest (epoch, ballot) offered for a slot (P2c, and membership.c's
+ * rule (3): a value of a later epoch belongs to a later instance). */
+static void offer(mp *p, const mp_item *v) {
+  if (v->slot < p->first_open) return;
+  uint64_t i = v->slot - p->first_open;
   if (best_reserve(p, i + 1) != 0) {
     p->out_of_memory = 1;
     return;
   }
-  if (ballot > p->best[i].ballot && mp_slot_set(&p->best[i], ballot, data, len) != 0)
-    p->out_of_memory = 1;
+  mp_slot *b = &p->best[i];
+  if (v->epoch < b->epoch || (v->epoch == b->epoch && v->ballot <= b->ballot)) return;
+  if (mp_slot_put(b, v->ballot, v->epoch, v->kind, v->data, v->len) != 0) p->out_of_memory = 1;
+}
+
+static void offer_own(mp *p, uint64_t s) {
+  const mp_slot *own = MP_SLOT(p, s);
+  if (!own->ballot) return;
+  mp_item v = {s, own->ballot, own->epoch, own->kind, own->data, own->len};
+  offer(p, &v);
+}
+
+/* The best value for slot s among those of epoch `epoch` (membership.c, rule (3)); a forced
+ * configuration takes older epochs too. NULL: a hole. */
+static const mp_slot *best_in(const mp *p, uint64_t s, uint64_t epoch, int forced) {
+  if (s - p->first_open >= p->n_best) return NULL;
+  const mp_slot *b = &p->best[s - p->first_open];
+  if (!b->ballot || (b->epoch != epoch && !(forced && b->epoch < epoch))) return NULL;
+  return b;
+}
+
+/* Rule (3): a configuration command at s of ballot `ballot` stands unless a value of the same
+ * epoch at a later slot was proposed in a higher ballot. */
+static int config_stands(const mp *p, uint64_t s, uint64_t ballot, uint64_t epoch) {
+  for (uint64_t t = s + 1; t - p->first_open < p->n_best; t++) {
+    const mp_slot *b = &p->best[t - p->first_open];
+    if (b->ballot > ballot && b->epoch == epoch) return 0;
+  }
+  return 1;
 }
 
 void mp_become_follower(mp *p, uint64_t promised) {
   if (promised > p->promised) p->promised = promised; /* volatile: a hint, not a promise */
   p->role = MP_FOLLOWER;
   p->leader_id = MP_NO_NODE;
+  p->conf_pending = 0; /* a leader's: nothing pending once it follows */
+  p->conf_recovered = 0;
+  p->leave_deadline_us = 0;
   free_best(p);
   mp_reset_election_timer(p);
 }
@@ -61,15 +97,26 @@ static void become_leader(mp *p) {
     p->out_of_memory = 1;
     return;
   }
+  uint64_t epoch = p->conf.epoch;
+  int forced = p->forced && epoch == p->base_conf.epoch;
+  p->conf_pending = 0;
+  p->conf_recovered = 0;
   for (uint64_t s = p->first_open; s <= last; s++) {
     mp_slot *slot = MP_SLOT(p, s);
-    const mp_slot *b = s - p->first_open < p->n_best ? &p->best[s - p->first_open] : NULL;
+    const mp_slot *b = best_in(p, s, epoch, forced);
+    if (b && b->kind == MP_KIND_CONFIG && !config_stands(p, s, b->ballot, epoch))
+      b = NULL; /* never chosen: a no-op instead */
     p->live_bytes -= slot->ballot ? 12 + slot->len : 0;
-    int rc = b && b->ballot ? mp_slot_set(slot, p->ballot, b->data, b->len)
-                            : mp_slot_set(slot, p->ballot, NULL, 0); /* a hole: no-op */
+    int rc = b ? mp_slot_put(slot, p->ballot, epoch, b->kind, b->data, b->len)
+               : mp_slot_put(slot, p->ballot, epoch, MP_KIND_COMMAND, NULL, 0); /* a hole */
     if (rc != 0) p->out_of_memory = 1;
     p->live_bytes += 12 + slot->len;
     slot->acks = 1u << p->id;
+    if (b && b->kind == MP_KIND_CONFIG) { /* it ends this instance: rule (4) */
+      p->conf_pending = s;
+      p->conf_recovered = 1;
+      last = s;
+    }
   }
   if (last >= p->first_open) mp_persist_accepted(p, p->first_open, last - p->first_open + 1);
   free_best(p);
@@ -98,24 +145,22 @@ void mp_start_phase1(mp *p) {
   memset(p->promise_next, 0, sizeof p->promise_next);
   p->first_open = p->commit_index + 1;
   free_best(p);
-  for (uint64_t s = p->first_open; s <= p->n_slots; s++) {
-    const mp_slot *own = MP_SLOT(p, s);
-    if (own->ballot) offer(p, s, own->ballot, own->data, own->len);
-  }
+  for (uint64_t s = p->first_open; s <= p->n_slots; s++) offer_own(p, s);
   mp_reset_election_timer(p); /* try again with a higher round if this one fails */
-  if (__builtin_popcount(p->promises) >= p->q1) {
+  if (mp_quorum(p, &p->conf, p->promises, 1)) {
     become_leader(p);
     return;
   }
   for (int i = 0; i < p->n; i++) {
-    if (i == p->id) continue;
+    if (i == p->id || !(p->flexible || mp_is_voter(p, i))) continue;
     mp_encode_prepare(mp_send_begin(p, i), p->ballot, p->first_open);
     mp_send_end(p);
   }
 }
 
 void mp_recv_prepare(mp *p, int from, const mp_msg *m) {
-  if (mp_lease_refuses_prepare(p, m)) return; /* lease.c: a promise to the current leader */
+  if (mp_lease_refuses_prepare(p, m)) return;        /* lease.c: a promise to the current leader */
+  if (!p->flexible && !mp_is_voter(p, from)) return; /* removed, or not yet a voter */
   wire_writer *w = mp_send_begin(p, from);
   if (m->ballot < p->promised) {
     size_t pos = mp_encode_promise_begin(w, m->ballot, 0, p->promised);
@@ -171,11 +216,9 @@ void mp_recv_promise(mp *p, int from, const mp_msg *m) {
   mp_item_iter it;
   mp_item_iter_init(&it, m);
   for (uint32_t i = 0; i < m->n; i++) {
-    uint64_t slot, ballot;
-    const uint8_t *data;
-    size_t len;
-    mp_item_next(&it, &slot, &ballot, &data, &len);
-    if (!p->opt.bug_ignore_accepted) offer(p, slot, ballot, data, len);
+    mp_item v;
+    mp_item_next(&it, &v);
+    if (!p->opt.bug_ignore_accepted) offer(p, &v);
   }
   if (m->next) {
     p->promise_next[from] = m->next;
@@ -185,5 +228,5 @@ void mp_recv_promise(mp *p, int from, const mp_msg *m) {
     return;
   }
   p->promises |= 1u << from;
-  if (__builtin_popcount(p->promises) >= p->q1) become_leader(p);
+  if (mp_quorum(p, &p->conf, p->promises, 1)) become_leader(p);
 }

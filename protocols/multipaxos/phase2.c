@@ -11,7 +11,11 @@
  * while fewer than the cap of slots sent to it are unacknowledged; one that hits the cap is sent
  * nothing new (the leader remembers only how far it was sent, peer.sent) and resumes from there as
  * its Accepted replies arrive. Catch-up never sends it past peer.sent; one whose next slot is at or
- * below our discarded prefix gets our snapshot (send_catchup). */
+ * below our discarded prefix gets our snapshot (send_catchup).
+ *
+ * Membership (membership.c): the leader sends to the voters and learners of its configuration
+ * (mp_audience), sends nothing past a configuration command not yet chosen, and a majority of
+ * the configuration's voters chooses a slot. */
 #include "mp_internal.h"
 
 static void send_accept(mp *p, int to, uint64_t first, uint32_t n) {
@@ -47,30 +51,40 @@ static void pump(mp *p, int to) {
 
 void mp_flush(mp *p) {
   if (p->role != MP_LEADER) return;
+  /* Nothing past a configuration command not yet chosen (membership.c, rule (1)). */
+  uint64_t end = p->conf_pending ? p->conf_pending : p->n_slots;
   if (p->n == 1) {
-    p->sent_upto = p->n_slots;
+    p->sent_upto = end;
     return;
   }
   inflight_pop(p);
   int capped = p->opt.max_inflight_per_acceptor > 0;
-  while (p->sent_upto < p->n_slots && p->inflight_count < (uint32_t)p->opt.max_inflight) {
+  uint32_t to = mp_audience(p);
+  while (p->sent_upto < end && p->inflight_count < (uint32_t)p->opt.max_inflight) {
     uint32_t k = mp_batch_len(p, p->sent_upto + 1, (uint64_t)p->opt.max_batch);
+    if (p->sent_upto + k > end) k = (uint32_t)(end - p->sent_upto);
     for (int i = 0; i < p->n && !capped; i++)
-      if (i != p->id) send_accept(p, i, p->sent_upto + 1, k);
+      if (to >> i & 1) send_accept(p, i, p->sent_upto + 1, k);
     p->sent_upto += k;
     uint32_t tail = (p->inflight_start + p->inflight_count) % (uint32_t)p->opt.max_inflight;
     p->inflight[tail] = p->sent_upto;
     p->inflight_count++;
   }
   for (int i = 0; i < p->n && capped; i++)
-    if (i != p->id) pump(p, i);
+    if (to >> i & 1) pump(p, i);
 }
 
+/* Every slot the leader holds in its ballot past the chosen prefix is of the configuration of
+ * that prefix (membership.c, rules (1) and (2)): a majority of its voters chooses it. (A slot of
+ * another epoch is counted by no one: only a deposed leader that installed a snapshot past a
+ * configuration it did not know can hold one.) */
 void mp_maybe_commit(mp *p) {
   while (p->commit_index < p->n_slots) {
     const mp_slot *s = MP_SLOT(p, p->commit_index + 1);
-    if (s->ballot != p->ballot || __builtin_popcount(s->acks) < p->q2) break;
+    if (s->ballot != p->ballot || s->epoch != p->conf.epoch || !mp_quorum(p, &p->conf, s->acks, 2))
+      break;
     p->commit_index++;
+    if (s->kind == MP_KIND_CONFIG) mp_conf_sync(p);
   }
 }
 
@@ -106,15 +120,16 @@ void mp_heartbeat(mp *p) {
   p->heartbeat_deadline_us = p->now_us + p->heartbeat_us;
   /* A leader that heard from fewer than q2 acceptors for an election timeout can commit
    * nothing: it steps down, so that clients look elsewhere. */
-  int heard = 1;
+  uint32_t heard = 1u << p->id;
   for (int i = 0; i < p->n; i++)
-    if (i != p->id && p->now_us - p->peers[i].last_heard_us < p->election_hi_us) heard++;
-  if (heard < p->q2) {
+    if (i != p->id && p->now_us - p->peers[i].last_heard_us < p->election_hi_us) heard |= 1u << i;
+  if (!mp_quorum(p, &p->conf, heard, 2)) {
     mp_become_follower(p, 0);
     return;
   }
+  uint32_t to = mp_audience(p);
   for (int i = 0; i < p->n; i++)
-    if (i != p->id) send_catchup(p, i);
+    if (to >> i & 1) send_catchup(p, i);
 }
 
 void mp_recv_accept(mp *p, int from, const mp_msg *m) {
@@ -150,14 +165,12 @@ void mp_recv_accept(mp *p, int from, const mp_msg *m) {
     mp_item_iter it;
     mp_item_iter_init(&it, m);
     for (uint32_t i = 0; i < m->n; i++) {
-      uint64_t slot, ballot;
-      const uint8_t *data;
-      size_t len;
-      mp_item_next(&it, &slot, &ballot, &data, &len);
+      mp_item v;
+      mp_item_next(&it, &v);
       if (m->first + i < first) continue;
       mp_slot *s = MP_SLOT(p, m->first + i);
       p->live_bytes -= s->ballot ? 12 + s->len : 0;
-      if (mp_slot_set(s, m->ballot, data, len) != 0) p->out_of_memory = 1;
+      if (mp_slot_put(s, m->ballot, m->epoch, v.kind, v.data, v.len) != 0) p->out_of_memory = 1;
       p->live_bytes += 12 + s->len;
     }
     mp_persist_accepted(p, first, n); /* durable before the Accepted leaves */
@@ -196,14 +209,17 @@ static int leader_has_room(const mp *p) {
 
 int mp_check_command(const mp *p, size_t len) {
   if (len == 0 || len > CTK_MAX_COMMAND_BYTES) return CTK_ERR_INVALID;
-  if (p->role == MP_LEADER) return leader_has_room(p) ? CTK_OK : CTK_ERR_BUSY;
+  /* A configuration command not yet chosen holds new slots back (membership.c). */
+  if (p->role == MP_LEADER && !mp_is_voter(p, p->id)) return CTK_ERR_REJECTED; /* leaving */
+  if (p->role == MP_LEADER) return leader_has_room(p) && !p->conf_pending ? CTK_OK : CTK_ERR_BUSY;
   if (p->role == MP_FOLLOWER && p->leader_id != MP_NO_NODE) return CTK_OK;
   return CTK_ERR_REJECTED;
 }
 
 static void leader_append(mp *p, const uint8_t *data, size_t len) {
   uint64_t slot = p->n_slots + 1;
-  if (mp_slots_reserve(p, slot) != 0 || mp_slot_set(MP_SLOT(p, slot), p->ballot, data, len)) {
+  if (mp_slots_reserve(p, slot) != 0 ||
+      mp_slot_put(MP_SLOT(p, slot), p->ballot, p->conf.epoch, MP_KIND_COMMAND, data, len)) {
     p->out_of_memory = 1;
     return;
   }
@@ -224,15 +240,13 @@ void mp_client_command(mp *p, const uint8_t *data, size_t len) {
 }
 
 void mp_recv_forward(mp *p, const mp_msg *m) {
-  if (p->role != MP_LEADER) return;
+  if (p->role != MP_LEADER || p->conf_pending || !mp_is_voter(p, p->id)) return;
   mp_item_iter it;
   mp_item_iter_init(&it, m);
   for (uint32_t i = 0; i < m->n && leader_has_room(p); i++) {
-    uint64_t slot, ballot;
-    const uint8_t *data;
-    size_t len;
-    mp_item_next(&it, &slot, &ballot, &data, &len);
-    leader_append(p, data, len);
+    mp_item v;
+    mp_item_next(&it, &v);
+    leader_append(p, v.data, v.len);
   }
   mp_flush(p);
 }

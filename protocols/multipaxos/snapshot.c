@@ -22,8 +22,11 @@
  * heartbeat, or the candidate's next Prepare). Snapshots of the same index are the same bytes
  * (the state machine serializes deterministically), so a transfer may continue from another node.
  *
+ * A snapshot carries the configuration after its last slot (membership.c): in SnapChunk, and in
+ * the SNAPSHOT record.
+ *
  * Durable: a full rewrite (persist_replace) whenever the snapshot changes: the promise, the
- * SNAPSHOT record (index, base, bytes), then the retained slots. */
+ * SNAPSHOT record (index, base, configuration, bytes), then the retained slots. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,13 +75,24 @@ static int set_snapshot(mp *p, uint64_t index, const uint8_t *data, size_t len) 
   return 0;
 }
 
+/* The snapshot's configuration becomes the base one, unless a forced one overrides past it. */
+static void rebase(mp *p) {
+  if (p->snap.index < p->base_at) return;
+  p->base_conf = p->snap.conf;
+  p->base_at = p->snap.index;
+  p->forced = 0;
+}
+
 /* step(SNAPSHOT): the state machine through ev->index, which we asked for. */
 int mp_snap_taken(mp *p, const ctk_event *ev) {
   if (ev->index == 0 || (ev->bytes.len && !ev->bytes.data) || ev->bytes.len > MP_MAX_SNAPSHOT)
     return CTK_ERR_INVALID;
   /* One that a restore or a later snapshot overtook is of no use. */
   if (ev->index <= p->snap.index || ev->index > p->emitted_index) return CTK_OK;
+  mp_config conf = mp_conf_at(p, ev->index); /* before the slots that hold it go */
   if (set_snapshot(p, ev->index, ev->bytes.data, ev->bytes.len) != 0) return CTK_ERR_NOMEM;
+  p->snap.conf = conf;
+  rebase(p);
   uint64_t keep = (uint64_t)p->opt.snapshot_keep;
   mp_discard_through(p, ev->index > keep ? ev->index - keep : 0);
   mp_persist_replace_all(p);
@@ -102,23 +116,39 @@ void mp_snap_output(mp *p, ctk_output *out) {
 void mp_snap_persist(mp *p) {
   wire_put_u64(&p->persist, p->snap.index);
   wire_put_u64(&p->persist, p->base);
+  wire_put_u32(&p->persist, p->snap.conf.voters);
+  wire_put_u32(&p->persist, p->snap.conf.learners);
+  wire_put_u64(&p->persist, p->snap.conf.epoch);
   wire_put_blob(&p->persist, p->snap.data, p->snap.len);
 }
 
 int mp_snap_apply_record(mp *p, wire_reader *r) {
   uint64_t index = wire_get_u64(r), base = wire_get_u64(r);
+  mp_config conf = {.voters = wire_get_u32(r), .learners = wire_get_u32(r)};
+  conf.epoch = wire_get_u64(r);
   size_t len;
   const uint8_t *data = wire_get_blob(r, MP_MAX_SNAPSHOT, &len);
-  if (!wire_reader_done(r) || index < 1 || index >= MP_MAX_SLOT || base > index || p->snap.index)
+  uint8_t bits[MP_CONFIG_BYTES];
+  mp_conf_encode(&conf, bits);
+  mp_config check;
+  if (!wire_reader_done(r) || index < 1 || index >= MP_MAX_SLOT || base > index || p->snap.index ||
+      conf.epoch > index || mp_conf_decode(bits, sizeof bits, p->n, &check) != 0)
     return CTK_ERR_CORRUPT; /* one, written first by a full rewrite */
   mp_discard_through(p, base);
-  return set_snapshot(p, index, data, len) == 0 ? CTK_OK : CTK_ERR_NOMEM;
+  if (set_snapshot(p, index, data, len) != 0) return CTK_ERR_NOMEM;
+  p->snap.conf = conf;
+  rebase(p);
+  return CTK_OK;
 }
 
 void mp_snap_recovered(mp *p) {
-  if (!p->snap.index) return;
-  p->commit_index = p->emitted_index = p->snap.index;
-  p->snap.restored = 1;
+  if (p->snap.index) {
+    p->commit_index = p->emitted_index = p->snap.index;
+    p->snap.restored = 1;
+  }
+  /* A chosen prefix persisted past it (membership.c), over slots we hold. */
+  uint64_t c = p->durable_commit < p->n_slots ? p->durable_commit : p->n_slots;
+  while (p->commit_index < c && MP_SLOT(p, p->commit_index + 1)->ballot) p->commit_index++;
 }
 
 /* ---- transfers ---- */
@@ -128,7 +158,7 @@ static void send_chunk(mp *p, int to, uint64_t offset) {
   if (offset >= p->snap.len) offset = 0;
   size_t n = p->snap.len - offset;
   if (n > (uint64_t)p->opt.snapshot_chunk_bytes) n = (size_t)p->opt.snapshot_chunk_bytes;
-  mp_encode_snap_chunk(mp_send_begin(p, to), p->snap.index, p->snap.len, offset,
+  mp_encode_snap_chunk(mp_send_begin(p, to), p->snap.index, &p->snap.conf, p->snap.len, offset,
                        p->snap.data + offset, n);
   mp_send_end(p);
 }
@@ -183,27 +213,36 @@ static int rx_append(mp_snapshot *s, const uint8_t *data, size_t len) {
   return 0;
 }
 
-static void rx_reset(mp_snapshot *s, uint64_t index, uint64_t total) {
+static void rx_reset(mp_snapshot *s, uint64_t index, uint64_t total, const mp_config *conf) {
   free(s->rx_data);
   s->rx_data = NULL;
   s->rx_cap = 0;
   s->rx_have = 0;
   s->rx_index = index;
   s->rx_total = total;
+  s->rx_conf = *conf;
 }
 
 /* The whole snapshot arrived: it replaces every slot through its index, chosen by definition,
  * and the state machine (output.restore). Slots past it are kept as accepted. */
 static void install(mp *p) {
   mp_snapshot *s = &p->snap;
+  uint64_t epoch = p->conf.epoch;
   free(s->data);
   s->data = s->rx_data;
   s->len = s->rx_total;
   s->index = s->rx_index;
+  s->conf = s->rx_conf;
   s->rx_data = NULL;
-  rx_reset(s, 0, 0);
+  rx_reset(s, 0, 0, &s->conf);
   mp_discard_through(p, s->index);
   p->commit_index = p->emitted_index = s->index;
+  rebase(p);
+  mp_conf_refresh(p);
+  /* A leader that learns so of a configuration it did not know is a deposed one (membership.c):
+   * what it proposed past the snapshot belongs to the old configuration. */
+  if (p->role == MP_LEADER && p->conf.epoch != epoch && !p->conf_recovered)
+    mp_become_follower(p, 0);
   s->restored = 1;
   mp_persist_replace_all(p);
   if (p->role == MP_LEADER && p->sent_upto < s->index) p->sent_upto = s->index;
@@ -224,7 +263,7 @@ void mp_snap_recv_chunk(mp *p, int from, const mp_msg *m) {
       if (stalled) send_pull(p, from, m->snap, 0);
       return;
     }
-    rx_reset(s, m->snap, m->total);
+    rx_reset(s, m->snap, m->total, &m->conf);
   }
   if (m->offset != s->rx_have) {
     if (stalled) send_pull(p, from, s->rx_index, s->rx_have);
