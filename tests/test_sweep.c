@@ -309,6 +309,15 @@ static void test_vr_snapshot_sweep_100_seeds(void **state) {
   expect_clean("vr-snapshot-sweep-3.toml", 100);
 }
 
+/* Checkpoints without durable state, taken faster than one is sent: seed 2 found that every new
+ * checkpoint restarted the transfers to recovering replicas, which then never finished (the
+ * sender now keeps the checkpoint a replica is pulling). */
+static void test_vr_snapshot_no_disk_sweep(void **state) {
+  (void)state;
+  expect_clean("vr-snapshot-no-disk-sweep.toml", 100);
+  replay_passes("vr-snapshot-no-disk-sweep.toml", 2);
+}
+
 /* Seeds that found VR bugs: 3-node seed 19, a replica that learned of view 2 from its primary
  * dropped its log past the commit-number and counted view 2 as its last normal view before it
  * held view 2's log; its DOVIEWCHANGE then won view 3 with a log lacking operations committed in
@@ -350,6 +359,7 @@ int main(void) {
       cmocka_unit_test(test_vr_sweep_200_seeds),
       cmocka_unit_test(test_vr_sweep_3_nodes_200_seeds),
       cmocka_unit_test(test_vr_snapshot_sweep_100_seeds),
+      cmocka_unit_test(test_vr_snapshot_no_disk_sweep),
       cmocka_unit_test(test_vr_regression_seeds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,7 +15,11 @@
  * replaces the log's positions through index and the state machine (output.restore); the
  * receiver then asks for the log past it as before (state_transfer.c, view_change.c,
  * recovery.c). A pushed chunk that does not continue a transfer only restarts a stalled one, so
- * duplicated messages do not multiply the chains.
+ * duplicated messages do not multiply the chains, and a newer checkpoint offered in the middle of
+ * a transfer that is moving is ignored. A sender keeps one checkpoint that a replica is still
+ * pulling when it takes the next: otherwise a primary that takes checkpoints faster than one
+ * can be sent would restart every transfer for ever (a sweep with a checkpoint every 10
+ * operations in 128-byte chunks kept recovering replicas from finishing).
  *
  * Durable: a full rewrite (persist_replace) whenever the checkpoint changes: the STATE record,
  * the SNAPSHOT record (index, the log's first position, bytes), then the log (durable.c). */
@@ -27,14 +31,36 @@
 void vr_snap_free(vr *p) {
   free(p->snap.data);
   free(p->snap.rx_data);
+  free(p->snap.old_data);
   p->snap = (vr_snapshot){0};
+}
+
+static int in_use(const vr *p, uint64_t pulled_us) {
+  return pulled_us && p->now_us - pulled_us < p->heartbeat_us;
+}
+
+/* The current checkpoint gives way to a new one: kept as the old one while a replica pulls it
+ * and the old one is not in use itself. */
+static void retire(vr *p) {
+  vr_snapshot *s = &p->snap;
+  if (s->data && in_use(p, s->pulled_us) && !in_use(p, s->old_pulled_us)) {
+    free(s->old_data);
+    s->old_data = s->data;
+    s->old_len = s->len;
+    s->old_index = s->index;
+    s->old_pulled_us = s->pulled_us;
+  } else {
+    free(s->data);
+  }
+  s->data = NULL;
+  s->pulled_us = 0;
 }
 
 static int set_snapshot(vr *p, uint64_t index, const uint8_t *data, size_t len) {
   uint8_t *copy = malloc(len ? len : 1);
   if (!copy) return -1;
   if (len) memcpy(copy, data, len);
-  free(p->snap.data);
+  retire(p);
   p->snap.data = copy;
   p->snap.len = len;
   p->snap.index = index;
@@ -96,14 +122,18 @@ void vr_snap_recovered(vr *p) {
 
 /* ---- transfers ---- */
 
-static void send_chunk(vr *p, int to, uint64_t offset) {
-  if (!p->snap.index || !p->snap.len) return;
-  if (offset >= p->snap.len) offset = 0;
-  size_t n = p->snap.len - offset;
+static void send_bytes(vr *p, int to, uint64_t index, const uint8_t *data, size_t len,
+                       uint64_t offset) {
+  if (!index || !len) return;
+  if (offset >= len) offset = 0;
+  size_t n = len - offset;
   if (n > (uint64_t)p->opt.snapshot_chunk_bytes) n = (size_t)p->opt.snapshot_chunk_bytes;
-  vr_encode_snap_chunk(vr_send_begin(p, to), p->snap.index, p->snap.len, offset,
-                       p->snap.data + offset, n);
+  vr_encode_snap_chunk(vr_send_begin(p, to), index, len, offset, data + offset, n);
   vr_send_end(p);
+}
+
+static void send_chunk(vr *p, int to, uint64_t offset) {
+  send_bytes(p, to, p->snap.index, p->snap.data, p->snap.len, offset);
 }
 
 void vr_snap_send(vr *p, int to) { send_chunk(p, to, 0); }
@@ -116,11 +146,17 @@ static void send_pull(vr *p, int to, uint64_t index, uint64_t offset) {
 /* Anyone holding the checkpoint asked for continues the transfer; one holding a later one
  * offers it instead (the receiver starts over with it). */
 void vr_recv_snap_pull(vr *p, int from, const vr_msg *m) {
-  if (!p->snap.index) return;
-  if (m->snap == p->snap.index && m->offset < p->snap.len)
+  vr_snapshot *s = &p->snap;
+  if (!s->index) return;
+  if (m->snap == s->index && m->offset < s->len) {
+    s->pulled_us = p->now_us;
     send_chunk(p, from, m->offset);
-  else if (m->snap < p->snap.index)
+  } else if (s->old_data && m->snap == s->old_index && m->offset < s->old_len) {
+    s->old_pulled_us = p->now_us;
+    send_bytes(p, from, s->old_index, s->old_data, s->old_len, m->offset);
+  } else if (m->snap < s->index) {
     send_chunk(p, from, 0);
+  }
 }
 
 static int rx_append(vr_snapshot *s, const uint8_t *data, size_t len) {
@@ -150,7 +186,7 @@ static void rx_reset(vr_snapshot *s, uint64_t index, uint64_t total) {
  * then whatever asked for it carries on past it. */
 static void install(vr *p, int from) {
   vr_snapshot *s = &p->snap;
-  free(s->data);
+  retire(p);
   s->data = s->rx_data;
   s->len = (size_t)s->rx_total;
   s->index = s->rx_index;
@@ -174,7 +210,7 @@ void vr_recv_snap_chunk(vr *p, int from, const vr_msg *m) {
   if (vr_is_primary(p) || m->snap <= p->emitted || m->snap <= s->index) return; /* nothing new */
   int stalled = p->now_us - s->rx_progress_us >= p->heartbeat_us;
   if (m->snap != s->rx_index || m->total != s->rx_total) {
-    if (m->offset != 0) {
+    if (m->offset != 0 || (s->rx_index && !stalled)) { /* not while one is moving */
       if (stalled) send_pull(p, from, m->snap, 0);
       return;
     }

@@ -147,6 +147,11 @@ typedef struct vr_snapshot {
   size_t len;
   uint64_t asked;  /* the op-number of the checkpoint last asked of the host (volatile) */
   int restored;    /* the host must replace its state machine with it (output.restore) */
+  uint64_t pulled_us; /* when a replica last pulled a chunk of it */
+  /* The previous checkpoint, kept while a replica is still pulling it (volatile). */
+  uint64_t old_index, old_pulled_us;
+  uint8_t *old_data;
+  size_t old_len;
   uint64_t rx_index, rx_total, rx_have, rx_cap, rx_progress_us;
   uint8_t *rx_data;
 } vr_snapshot;
