@@ -121,10 +121,8 @@ static void absorb(cluster *c, int i, const ctk_output *out) {
     assert_int_equal(index, c->applied[i]);
     uint8_t bytes[SNAP_BYTES];
     snap_encode(index, c->sm[i], bytes);
-    ctk_event ev = {.kind = CTK_EVENT_SNAPSHOT,
-                    .now_us = c->now,
-                    .bytes = {bytes, SNAP_BYTES},
-                    .index = index};
+    ctk_event ev = {
+        .kind = CTK_EVENT_SNAPSHOT, .now_us = c->now, .bytes = {bytes, SNAP_BYTES}, .index = index};
     ctk_output o;
     assert_int_equal(ctk_vr_protocol.step(c->p[i], &ev, &o), CTK_OK);
     absorb(c, i, &o);
@@ -694,7 +692,8 @@ static void test_malformed_rejected(void **state) {
   vr_encode_snap_pull(&w, 0, 0);
   assert_int_equal(step(&c, 1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_ERR_MALFORMED);
   /* a SNAPSHOT event of index 0 (none was asked for) */
-  ctk_event snap = {.kind = CTK_EVENT_SNAPSHOT, .now_us = c.now, .bytes = {(const uint8_t *)"s", 1}};
+  ctk_event snap = {
+      .kind = CTK_EVENT_SNAPSHOT, .now_us = c.now, .bytes = {(const uint8_t *)"s", 1}};
   ctk_output o;
   assert_int_equal(ctk_vr_protocol.step(c.p[1], &snap, &o), CTK_ERR_INVALID);
   /* every truncation of a valid message, and garbage */
@@ -804,7 +803,7 @@ static void test_checkpoints_bound_the_log_and_catch_up_a_replica_down_for_long(
   crash(&c, 2); /* holds ops 1..10, no checkpoint */
   long_workload(&c, 10, 600);
   assert_true(status_of(&c, 0).snapshot_index >= 580);
-  assert_true(c.p[0]->log.first > 500); /* op 11 on are in checkpoints only */
+  assert_true(c.p[0]->log.first > 500);      /* op 11 on are in checkpoints only */
   size_t pushed = c.sent[VR_MSG_SNAP_CHUNK]; /* a first chunk each heartbeat, to a dead replica */
   assert_int_equal(c.sent[VR_MSG_SNAP_PULL], 0);
 

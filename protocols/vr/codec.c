@@ -223,8 +223,8 @@ int vr_msg_decode(const uint8_t *bytes, size_t len, vr_msg *m) {
   case VR_MSG_SNAP_PULL:
     m->snap = wire_get_u64(&r);
     m->offset = wire_get_u64(&r);
-    bad = !wire_reader_done(&r) || m->snap < 1 || m->snap >= VR_MAX_OP ||
-          m->offset > VR_MAX_SNAPSHOT;
+    bad =
+        !wire_reader_done(&r) || m->snap < 1 || m->snap >= VR_MAX_OP || m->offset > VR_MAX_SNAPSHOT;
     break;
   default: return CTK_ERR_MALFORMED;
   }

@@ -33,6 +33,6 @@ const ctk_option_spec vr_option_specs[VR_N_OPTIONS] = {
      "operations kept in the log behind a checkpoint, so that a slightly lagging backup gets "
      "operations, not the checkpoint",
      NULL},
-    {"snapshot_chunk_bytes", CTK_OPTION_INT, offsetof(ctk_vr_options, snapshot_chunk_bytes),
-     262144, 0, 64, 1 << 19, "checkpoint bytes per SNAPCHUNK message", NULL},
+    {"snapshot_chunk_bytes", CTK_OPTION_INT, offsetof(ctk_vr_options, snapshot_chunk_bytes), 262144,
+     0, 64, 1 << 19, "checkpoint bytes per SNAPCHUNK message", NULL},
 };

@@ -114,7 +114,8 @@ int vr_snap_apply_record(vr *p, wire_reader *r) {
 
 void vr_snap_recovered(vr *p) {
   if (!p->snap.index) return;
-  if (vr_op(p) < p->snap.index) /* a torn rewrite */ vr_log_init(&p->log, p->snap.index + 1);
+  /* The log ends at the checkpoint or after it (unless the rewrite after it was torn). */
+  if (vr_op(p) < p->snap.index) vr_log_init(&p->log, p->snap.index + 1);
   if (p->commit < p->snap.index) p->commit = p->snap.index;
   p->emitted = p->snap.index; /* what follows is executed again */
   p->snap.restored = 1;

@@ -145,8 +145,8 @@ typedef struct vr_snapshot {
   uint64_t index; /* 0: none */
   uint8_t *data;
   size_t len;
-  uint64_t asked;  /* the op-number of the checkpoint last asked of the host (volatile) */
-  int restored;    /* the host must replace its state machine with it (output.restore) */
+  uint64_t asked;     /* the op-number of the checkpoint last asked of the host (volatile) */
+  int restored;       /* the host must replace its state machine with it (output.restore) */
   uint64_t pulled_us; /* when a replica last pulled a chunk of it */
   /* The previous checkpoint, kept while a replica is still pulling it (volatile). */
   uint64_t old_index, old_pulled_us;
