@@ -76,7 +76,7 @@ int vr_snap_taken(vr *p, const ctk_event *ev) {
   if (set_snapshot(p, ev->index, ev->bytes.data, ev->bytes.len) != 0) return CTK_ERR_NOMEM;
   uint64_t keep = (uint64_t)p->opt.snapshot_keep;
   vr_log_discard_through(&p->log, ev->index > keep ? ev->index - keep : 0);
-  vr_persist_replace_all(p);
+  if (p->opt.durable) vr_persist_replace_all(p); /* without it: nothing to rewrite */
   return CTK_OK;
 }
 
@@ -198,7 +198,7 @@ static void install(vr *p, int from) {
   p->emitted = s->index;
   s->restored = 1;
   p->gap_since_us = 0;
-  vr_persist_replace_all(p);
+  if (p->opt.durable) vr_persist_replace_all(p); /* without it: nothing to rewrite */
   switch (p->status) {
   case VR_RECOVERING: vr_recovery_snapshot_installed(p, from); break;
   case VR_VIEW_CHANGE: vr_view_change_snapshot_installed(p); break;
