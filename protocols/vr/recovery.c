@@ -121,7 +121,4 @@ void vr_recovery_new_state(vr *p, int from, const vr_msg *m) {
   maybe_finish(p, vr_log_end(&p->stash) > end);
 }
 
-void vr_recovery_snapshot_installed(vr *p, int from) {
-  (void)from;
-  maybe_finish(p, 1);
-}
+void vr_recovery_snapshot_installed(vr *p) { maybe_finish(p, 1); }

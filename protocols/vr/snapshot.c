@@ -185,7 +185,7 @@ static void rx_reset(vr_snapshot *s, uint64_t index, uint64_t total) {
 
 /* The whole checkpoint arrived: it replaces the log through its index and the state machine;
  * then whatever asked for it carries on past it. */
-static void install(vr *p, int from) {
+static void install(vr *p) {
   vr_snapshot *s = &p->snap;
   retire(p);
   s->data = s->rx_data;
@@ -200,7 +200,7 @@ static void install(vr *p, int from) {
   p->gap_since_us = 0;
   if (p->opt.durable) vr_persist_replace_all(p); /* without it: nothing to rewrite */
   switch (p->status) {
-  case VR_RECOVERING: vr_recovery_snapshot_installed(p, from); break;
+  case VR_RECOVERING: vr_recovery_snapshot_installed(p); break;
   case VR_VIEW_CHANGE: vr_view_change_snapshot_installed(p); break;
   case VR_NORMAL: vr_catch_up_snapshot_installed(p); break;
   }
@@ -232,5 +232,5 @@ void vr_recv_snap_chunk(vr *p, int from, const vr_msg *m) {
     send_pull(p, from, s->rx_index, s->rx_have);
     return;
   }
-  install(p, from);
+  install(p);
 }

@@ -23,7 +23,8 @@
  * commit-number, past any checkpoint. A new primary that must fetch positions its best log's
  * sender only holds in a checkpoint gets that checkpoint first, and the log past it. A STARTVIEW
  * to a backup behind the primary's checkpoint carries the log from the checkpoint on; the backup
- * fetches the checkpoint by state transfer. */
+ * fetches the checkpoint by state transfer. A checkpoint installed in the middle of a view change
+ * replaces only committed positions of the own log. */
 #include "vr_internal.h"
 
 static void broadcast_start_view_change(vr *p) {

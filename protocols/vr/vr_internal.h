@@ -321,6 +321,6 @@ void vr_recv_recovery(vr *p, int from, const vr_msg *m);
 void vr_recv_recovery_response(vr *p, int from, const vr_msg *m);
 void vr_recovery_new_state(vr *p, int from, const vr_msg *m);
 /* A checkpoint was installed while recovering: carry on with the primary's log past it. */
-void vr_recovery_snapshot_installed(vr *p, int from);
+void vr_recovery_snapshot_installed(vr *p);
 
 #endif /* CTK_VR_INTERNAL_H */
