@@ -6,9 +6,9 @@
  * replicas restarting) and what it does not (more than f at once), durable restarts, torn and
  * corrupt durable bytes, malformed messages and bad options; and checkpoints (section 5.3): the
  * log and the durable bytes stay bounded under a long workload, a replica down for long catches
- * up from a checkpoint in chunks, restarts from its own, and view changes and the RECOVERY
- * protocol work over truncated logs. Every message any node sends is checked to decode and to
- * fit in CTK_MAX_MESSAGE_BYTES. */
+ * up from a checkpoint in chunks, restarts from its own, a new primary fetches the checkpoint of
+ * the best log's sender, and view changes and the RECOVERY protocol work over truncated logs. Every
+ * message any node sends is checked to decode and to fit in CTK_MAX_MESSAGE_BYTES. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -839,6 +839,40 @@ static void test_checkpoints_bound_the_log_and_catch_up_a_replica_down_for_long(
   cluster_free(&c);
 }
 
+/* The new primary lacks operations that the best log's sender holds only in its checkpoint:
+ * replica 1 is cut off while 0 and 2 execute 100 operations (and truncate their logs), then the
+ * primary crashes. View 2's primary is replica 1; replica 2's DOVIEWCHANGE wins, and its log
+ * starts at its checkpoint, far past replica 1's op-number: replica 1 fetches the checkpoint from
+ * it (GETSTATE answered by SNAPCHUNKs) and the log past it before it goes normal. */
+static void test_new_primary_fetches_a_checkpoint(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init_snap(&c, 3, 1);
+  c.cut = 1u << 1;
+  char cmd[32];
+  for (int k = 0; k < 100; k++) { /* no timer fires meanwhile: replica 1 stays in view 1 */
+    snprintf(cmd, sizeof cmd, "op%d", k);
+    assert_int_equal(command(&c, 0, cmd), CTK_OK);
+    deliver_all(&c);
+  }
+  fire(&c, 0); /* a COMMIT tells replica 2 the commit-number */
+  deliver_all(&c);
+  assert_int_equal(c.applied[2], 100);
+  assert_true(c.p[2]->log.first > 80 && status_of(&c, 1).log_length == 0);
+  crash(&c, 0);
+  c.cut = 0;
+  run_for(&c, 2000 * MS);
+  ctk_status s = status_of(&c, 1);
+  assert_int_equal(s.role, CTK_ROLE_LEADER); /* a primary ignores SNAPCHUNKs: it got it before */
+  assert_int_equal(s.term, 2);
+  assert_int_equal(c.restored[1], 1);
+  assert_true(s.snapshot_index >= 80 && c.applied[1] == 100 && c.sm[1] == c.sm[2]);
+  boot(&c, 0);
+  run_for(&c, 2000 * MS);
+  expect_converged(&c, 100);
+  cluster_free(&c);
+}
+
 /* Without durable state: the restarted primary runs the RECOVERY protocol, gets the new primary's
  * log starting past its checkpoint, and fetches the checkpoint before it finishes. */
 static void test_recovery_from_a_checkpoint(void **state) {
@@ -871,6 +905,7 @@ int main(void) {
       cmocka_unit_test(test_bad_options),
       cmocka_unit_test(test_single_replica),
       cmocka_unit_test(test_checkpoints_bound_the_log_and_catch_up_a_replica_down_for_long),
+      cmocka_unit_test(test_new_primary_fetches_a_checkpoint),
       cmocka_unit_test(test_recovery_from_a_checkpoint),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
