@@ -4,8 +4,11 @@
  * and a STARTVIEW over a log too big for one message, a replica recovering by the RECOVERY
  * protocol that answers nothing in a view it missed, what the non-durable mode tolerates (f
  * replicas restarting) and what it does not (more than f at once), durable restarts, torn and
- * corrupt durable bytes, malformed messages and bad options. Every message any node sends is
- * checked to decode and to fit in CTK_MAX_MESSAGE_BYTES. */
+ * corrupt durable bytes, malformed messages and bad options; and checkpoints (section 5.3): the
+ * log and the durable bytes stay bounded under a long workload, a replica down for long catches
+ * up from a checkpoint in chunks, restarts from its own, a new primary fetches the checkpoint of
+ * the best log's sender, and view changes and the RECOVERY protocol work over truncated logs. Every
+ * message any node sends is checked to decode and to fit in CTK_MAX_MESSAGE_BYTES. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,10 +44,29 @@ typedef struct cluster {
   uint64_t deadline[MAXN];
   uint64_t applied[MAXN];
   char committed[MAXN][MAXPOS][24]; /* the first bytes of the command executed at each position */
+  uint64_t sm[MAXN];                /* the state machine: a hash chained over what it executed */
+  int restored[MAXN];               /* checkpoints it installed (output.restore) */
   qmsg q[MAXQ];
   size_t nq;
   size_t sent[16]; /* messages sent, by type */
 } cluster;
+
+#define SNAP_BYTES 216 /* index, hash, padding: a checkpoint of several 64-byte chunks */
+
+static uint64_t chain(uint64_t h, const uint8_t *b, size_t len) {
+  for (size_t k = 0; k < len; k++) h = (h ^ b[k]) * 0x100000001B3ull;
+  return h;
+}
+
+static void snap_encode(uint64_t index, uint64_t h, uint8_t *out) {
+  for (int k = 0; k < 8; k++) {
+    out[k] = (uint8_t)(index >> (8 * k));
+    out[8 + k] = (uint8_t)(h >> (8 * k));
+  }
+  for (int k = 16; k < SNAP_BYTES; k++) out[k] = (uint8_t)(h >> (k % 64)) ^ (uint8_t)k;
+}
+
+static int step(cluster *c, int i, ctk_event_kind kind, int from, const void *bytes, size_t len);
 
 static void absorb(cluster *c, int i, const ctk_output *out) {
   if (out->persist_replace) c->durable_len[i] = 0;
@@ -68,15 +90,43 @@ static void absorb(cluster *c, int i, const ctk_output *out) {
     q->bytes = malloc(q->len);
     memcpy(q->bytes, out->messages[k].bytes.data, q->len);
   }
+  if (out->restore_index) { /* the host replaces its state machine, before the commits */
+    assert_int_equal(out->restore.len, SNAP_BYTES);
+    uint8_t want[SNAP_BYTES];
+    uint64_t index = 0, h = 0;
+    for (int k = 0; k < 8; k++) {
+      index |= (uint64_t)out->restore.data[k] << (8 * k);
+      h |= (uint64_t)out->restore.data[8 + k] << (8 * k);
+    }
+    snap_encode(index, h, want);
+    assert_memory_equal(out->restore.data, want, SNAP_BYTES);
+    assert_int_equal(index, out->restore_index);
+    assert_true(out->restore_index > c->applied[i]);
+    c->applied[i] = index;
+    c->sm[i] = h;
+    c->restored[i]++;
+  }
   for (size_t k = 0; k < out->n_commits; k++) {
     assert_int_equal(out->commits[k].index, c->applied[i] + 1);
     c->applied[i] = out->commits[k].index;
+    c->sm[i] = chain(c->sm[i], out->commits[k].command.data, out->commits[k].command.len);
     if (c->applied[i] < MAXPOS)
       snprintf(c->committed[i][c->applied[i]], 24, "%.*s",
                (int)(out->commits[k].command.len < 23 ? out->commits[k].command.len : 23),
                (const char *)out->commits[k].command.data);
   }
   c->deadline[i] = out->next_deadline_us;
+  if (out->snapshot_wanted) { /* handed back at once (protocol.h); ends the use of out */
+    uint64_t index = out->snapshot_wanted;
+    assert_int_equal(index, c->applied[i]);
+    uint8_t bytes[SNAP_BYTES];
+    snap_encode(index, c->sm[i], bytes);
+    ctk_event ev = {
+        .kind = CTK_EVENT_SNAPSHOT, .now_us = c->now, .bytes = {bytes, SNAP_BYTES}, .index = index};
+    ctk_output o;
+    assert_int_equal(ctk_vr_protocol.step(c->p[i], &ev, &o), CTK_OK);
+    absorb(c, i, &o);
+  }
 }
 
 static int step(cluster *c, int i, ctk_event_kind kind, int from, const void *bytes, size_t len) {
@@ -95,6 +145,7 @@ static void boot(cluster *c, int i) {
   c->p[i] = ctk_vr_protocol.create(&cfg, &c->opt, err, sizeof err);
   assert_non_null(c->p[i]);
   c->applied[i] = 0;
+  c->sm[i] = 0;
   c->down[i] = 0;
   assert_int_equal(step(c, i, CTK_EVENT_START, 0, c->durable[i], c->durable_len[i]), CTK_OK);
 }
@@ -104,6 +155,18 @@ static void cluster_init_opt(cluster *c, int n, int durable) {
   c->n = n;
   ctk_protocol_default_options(&ctk_vr_protocol, &c->opt);
   c->opt.durable = durable;
+  for (int i = 0; i < n; i++) boot(c, i);
+}
+
+/* Checkpoints every 20 executed operations, 5 kept behind each, 64-byte chunks. */
+static void cluster_init_snap(cluster *c, int n, int durable) {
+  memset(c, 0, sizeof *c);
+  c->n = n;
+  ctk_protocol_default_options(&ctk_vr_protocol, &c->opt);
+  c->opt.durable = durable;
+  c->opt.snapshot_every = 20;
+  c->opt.snapshot_keep = 5;
+  c->opt.snapshot_chunk_bytes = 64;
   for (int i = 0; i < n; i++) boot(c, i);
 }
 
@@ -618,6 +681,21 @@ static void test_malformed_rejected(void **state) {
   w.data[2 + 8 + 7] = 0; /* op 0 */
   w.data[w.len - 1] = 1; /* n = 1, but no entry follows */
   assert_int_equal(step(&c, 1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_ERR_MALFORMED);
+  /* a SNAPCHUNK whose bytes run past the checkpoint's size, one of index 0, a SNAPPULL of 0 */
+  wire_writer_reset(&w);
+  vr_encode_snap_chunk(&w, 5, 10, 8, (const uint8_t *)"abc", 3);
+  assert_int_equal(step(&c, 1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_ERR_MALFORMED);
+  wire_writer_reset(&w);
+  vr_encode_snap_chunk(&w, 0, 3, 0, (const uint8_t *)"abc", 3);
+  assert_int_equal(step(&c, 1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_ERR_MALFORMED);
+  wire_writer_reset(&w);
+  vr_encode_snap_pull(&w, 0, 0);
+  assert_int_equal(step(&c, 1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_ERR_MALFORMED);
+  /* a SNAPSHOT event of index 0 (none was asked for) */
+  ctk_event snap = {
+      .kind = CTK_EVENT_SNAPSHOT, .now_us = c.now, .bytes = {(const uint8_t *)"s", 1}};
+  ctk_output o;
+  assert_int_equal(ctk_vr_protocol.step(c.p[1], &snap, &o), CTK_ERR_INVALID);
   /* every truncation of a valid message, and garbage */
   wire_writer_reset(&w);
   vr_encode_start_view_change(&w, 2);
@@ -675,6 +753,145 @@ static void test_single_replica(void **state) {
   cluster_free(&c);
 }
 
+/* ---- checkpoints (section 5.3) ---- */
+
+static int leader_of(const cluster *c) {
+  int leader = -1;
+  for (int i = 0; i < c->n; i++)
+    if (!c->down[i] && status_of(c, i).role == CTK_ROLE_LEADER) {
+      assert_int_equal(leader, -1);
+      leader = i;
+    }
+  assert_true(leader >= 0);
+  return leader;
+}
+
+/* count client operations at the primary, each delivered; the live replicas' logs (in memory and
+ * on disk) stay bounded by the checkpoints the whole time. */
+static void long_workload(cluster *c, int from, int count) {
+  int primary = leader_of(c);
+  char cmd[32];
+  for (int k = 0; k < count; k++) {
+    snprintf(cmd, sizeof cmd, "op%d", from + k);
+    assert_int_equal(command(c, primary, cmd), CTK_OK);
+    deliver_all(c);
+    if (k % 10 == 9) run_for(c, 10 * MS);
+    for (int i = 0; i < c->n; i++) {
+      if (c->down[i]) continue;
+      ctk_status s = status_of(c, i);
+      assert_true(s.log_length - s.snapshot_index <= 22); /* 20 + the commit-number's lag */
+      assert_true(c->p[i]->log.len <= 27);                /* and 5 kept behind the checkpoint */
+      if (c->opt.durable) assert_true(c->durable_len[i] <= 4096);
+    }
+  }
+}
+
+static void expect_converged(const cluster *c, uint64_t applied) {
+  for (int i = 0; i < c->n; i++) {
+    assert_int_equal(c->applied[i], applied);
+    assert_int_equal(c->sm[i], c->sm[0]);
+    assert_int_equal(status_of(c, i).commit_index, applied);
+  }
+  (void)leader_of(c);
+}
+
+static void test_checkpoints_bound_the_log_and_catch_up_a_replica_down_for_long(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init_snap(&c, 3, 1);
+  long_workload(&c, 0, 10);
+  crash(&c, 2); /* holds ops 1..10, no checkpoint */
+  long_workload(&c, 10, 600);
+  assert_true(status_of(&c, 0).snapshot_index >= 580);
+  assert_true(c.p[0]->log.first > 500);      /* op 11 on are in checkpoints only */
+  size_t pushed = c.sent[VR_MSG_SNAP_CHUNK]; /* a first chunk each heartbeat, to a dead replica */
+  assert_int_equal(c.sent[VR_MSG_SNAP_PULL], 0);
+
+  /* Back after 600 operations: it catches up from the primary's checkpoint, in 64-byte chunks it
+   * pulls, then the log past it. */
+  boot(&c, 2);
+  assert_int_equal(status_of(&c, 2).snapshot_index, 0);
+  run_for(&c, 1000 * MS);
+  assert_int_equal(c.restored[2], 1);
+  assert_true(c.sent[VR_MSG_SNAP_CHUNK] >= pushed + 4 && c.sent[VR_MSG_SNAP_PULL] >= 3);
+  expect_converged(&c, 610);
+  assert_true(status_of(&c, 2).snapshot_index >= 590); /* its own by now */
+
+  /* A restart starts from its own checkpoint on disk: restored at once, the rest re-executed. */
+  uint64_t chunks = c.sent[VR_MSG_SNAP_CHUNK];
+  crash(&c, 2);
+  boot(&c, 2);
+  assert_int_equal(c.restored[2], 2);
+  assert_int_equal(c.applied[2], status_of(&c, 2).snapshot_index);
+  assert_true(c.applied[2] >= 590);
+  run_for(&c, 500 * MS);
+  expect_converged(&c, 610);
+  assert_int_equal(c.sent[VR_MSG_SNAP_CHUNK], chunks);
+
+  /* A view change among replicas whose logs start far past op 1, then the old primary back. */
+  crash(&c, 0);
+  run_for(&c, 2000 * MS);
+  assert_true(status_of(&c, 1).term >= 2);
+  long_workload(&c, 610, 100);
+  boot(&c, 0);
+  run_for(&c, 2000 * MS);
+  expect_converged(&c, 710);
+  cluster_free(&c);
+}
+
+/* The new primary lacks operations that the best log's sender holds only in its checkpoint:
+ * replica 1 is cut off while 0 and 2 execute 100 operations (and truncate their logs), then the
+ * primary crashes. View 2's primary is replica 1; replica 2's DOVIEWCHANGE wins, and its log
+ * starts at its checkpoint, far past replica 1's op-number: replica 1 fetches the checkpoint from
+ * it (GETSTATE answered by SNAPCHUNKs) and the log past it before it goes normal. */
+static void test_new_primary_fetches_a_checkpoint(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init_snap(&c, 3, 1);
+  c.cut = 1u << 1;
+  char cmd[32];
+  for (int k = 0; k < 100; k++) { /* no timer fires meanwhile: replica 1 stays in view 1 */
+    snprintf(cmd, sizeof cmd, "op%d", k);
+    assert_int_equal(command(&c, 0, cmd), CTK_OK);
+    deliver_all(&c);
+  }
+  fire(&c, 0); /* a COMMIT tells replica 2 the commit-number */
+  deliver_all(&c);
+  assert_int_equal(c.applied[2], 100);
+  assert_true(c.p[2]->log.first > 80 && status_of(&c, 1).log_length == 0);
+  crash(&c, 0);
+  c.cut = 0;
+  run_for(&c, 2000 * MS);
+  ctk_status s = status_of(&c, 1);
+  assert_int_equal(s.role, CTK_ROLE_LEADER); /* a primary ignores SNAPCHUNKs: it got it before */
+  assert_int_equal(s.term, 2);
+  assert_int_equal(c.restored[1], 1);
+  assert_true(s.snapshot_index >= 80 && c.applied[1] == 100 && c.sm[1] == c.sm[2]);
+  boot(&c, 0);
+  run_for(&c, 2000 * MS);
+  expect_converged(&c, 100);
+  cluster_free(&c);
+}
+
+/* Without durable state: the restarted primary runs the RECOVERY protocol, gets the new primary's
+ * log starting past its checkpoint, and fetches the checkpoint before it finishes. */
+static void test_recovery_from_a_checkpoint(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init_snap(&c, 3, 0);
+  long_workload(&c, 0, 100);
+  crash(&c, 0);
+  run_for(&c, 2000 * MS);
+  long_workload(&c, 100, 100);
+  boot(&c, 0);
+  run_for(&c, 2000 * MS);
+  assert_int_equal(c.restored[0], 1);
+  assert_true(status_of(&c, 0).snapshot_index >= 180);
+  assert_true(c.sent[VR_MSG_RECOVERY_RESPONSE] >= 2 && c.sent[VR_MSG_SNAP_CHUNK] >= 4);
+  expect_converged(&c, 200);
+  cluster_free(&c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_normal_operation),
@@ -687,6 +904,9 @@ int main(void) {
       cmocka_unit_test(test_malformed_rejected),
       cmocka_unit_test(test_bad_options),
       cmocka_unit_test(test_single_replica),
+      cmocka_unit_test(test_checkpoints_bound_the_log_and_catch_up_a_replica_down_for_long),
+      cmocka_unit_test(test_new_primary_fetches_a_checkpoint),
+      cmocka_unit_test(test_recovery_from_a_checkpoint),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,8 @@
  *   RECOVERY          nonce
  *   RECOVERYRESPONSE  view, nonce, primary u8, op, commit, first, n, entries
  *   FORWARD           n, commands                               (a backup to the primary)
+ *   SNAPCHUNK         index, total, offset, blob                (bytes of a checkpoint)
+ *   SNAPPULL          index, offset                             (send me more of it)
  *
  * Every field is u64 but primary (u8) and n (u32). Everything is validated before a handler sees
  * it; a bad message is CTK_ERR_MALFORMED. */
@@ -107,7 +109,7 @@ void vr_encode_recovery_response(wire_writer *w, uint64_t view, uint64_t nonce, 
   wire_put_u64(w, log ? vr_log_end(log) : 0);
   wire_put_u64(w, log ? commit : 0);
   if (log)
-    put_entries(w, log, 1, n);
+    put_entries(w, log, log->first, n);
   else
     put_entries(w, NULL, 1, 0);
 }
@@ -116,6 +118,21 @@ void vr_encode_forward(wire_writer *w, const uint8_t *data, size_t len) {
   put_header(w, VR_MSG_FORWARD);
   wire_put_u32(w, 1);
   wire_put_blob(w, data, len);
+}
+
+void vr_encode_snap_chunk(wire_writer *w, uint64_t index, uint64_t total, uint64_t offset,
+                          const uint8_t *bytes, size_t len) {
+  put_header(w, VR_MSG_SNAP_CHUNK);
+  wire_put_u64(w, index);
+  wire_put_u64(w, total);
+  wire_put_u64(w, offset);
+  wire_put_blob(w, bytes, len);
+}
+
+void vr_encode_snap_pull(wire_writer *w, uint64_t index, uint64_t offset) {
+  put_header(w, VR_MSG_SNAP_PULL);
+  wire_put_u64(w, index);
+  wire_put_u64(w, offset);
 }
 
 /* Reads first, n and n non-empty blobs, which must end the message. */
@@ -184,17 +201,37 @@ int vr_msg_decode(const uint8_t *bytes, size_t len, vr_msg *m) {
     if (m->type == VR_MSG_DO_VIEW_CHANGE && !(m->last_normal >= 1 && m->last_normal < m->view))
       bad = 1;
     if (m->type == VR_MSG_RECOVERY_RESPONSE && !m->primary && (m->op || m->commit || m->n)) bad = 1;
-    if (m->type == VR_MSG_RECOVERY_RESPONSE && m->first != 1) bad = 1;
+    if (m->type == VR_MSG_RECOVERY_RESPONSE && !m->primary && m->first != 1) bad = 1;
     break;
   case VR_MSG_RECOVERY:
     m->nonce = wire_get_u64(&r);
     bad = !wire_reader_done(&r);
     break;
   case VR_MSG_FORWARD: bad = read_entries(&r, m, 0, VR_MAX_FORWARD) || m->n == 0; break;
+  case VR_MSG_SNAP_CHUNK: {
+    m->snap = wire_get_u64(&r);
+    m->total = wire_get_u64(&r);
+    m->offset = wire_get_u64(&r);
+    size_t n;
+    m->items = wire_get_blob(&r, CTK_MAX_MESSAGE_BYTES, &n);
+    m->items_len = n;
+    bad = !wire_reader_done(&r) || m->snap < 1 || m->snap >= VR_MAX_OP || m->total < 1 ||
+          m->total > VR_MAX_SNAPSHOT || m->offset > m->total || n > m->total - m->offset ||
+          (n == 0 && m->offset < m->total);
+    break;
+  }
+  case VR_MSG_SNAP_PULL:
+    m->snap = wire_get_u64(&r);
+    m->offset = wire_get_u64(&r);
+    bad =
+        !wire_reader_done(&r) || m->snap < 1 || m->snap >= VR_MAX_OP || m->offset > VR_MAX_SNAPSHOT;
+    break;
   default: return CTK_ERR_MALFORMED;
   }
   if (!wire_reader_ok(&r)) bad = 1;
-  if (m->type != VR_MSG_RECOVERY && m->type != VR_MSG_FORWARD && !sane_view(m->view)) bad = 1;
+  int has_view = m->type != VR_MSG_RECOVERY && m->type != VR_MSG_FORWARD &&
+                 m->type != VR_MSG_SNAP_CHUNK && m->type != VR_MSG_SNAP_PULL;
+  if (has_view && !sane_view(m->view)) bad = 1;
   if (log_msg) {
     /* The entries lie within the sender's log, and its commit-number too. */
     if (m->first < 1 || m->first >= VR_MAX_OP || m->op >= VR_MAX_OP || m->commit > m->op ||
@@ -218,7 +255,8 @@ const uint8_t *vr_item_next(vr_item_iter *it, size_t *len) {
 
 static const char *const names[] = {
     "?",         "Prepare",  "PrepareOk", "Commit",   "StartViewChange",  "DoViewChange",
-    "StartView", "GetState", "NewState",  "Recovery", "RecoveryResponse", "Forward"};
+    "StartView", "GetState", "NewState",  "Recovery", "RecoveryResponse", "Forward",
+    "SnapChunk", "SnapPull"};
 
 int vr_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
   vr_msg m;
@@ -249,6 +287,15 @@ int vr_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
   case VR_MSG_RECOVERY_RESPONSE:
     w = snprintf(buf, buf_len, "%s v=%llu nonce=%016llx%s op=%llu commit=%llu log=%llu+%u", name, v,
                  (unsigned long long)m.nonce, m.primary ? " primary" : "", op, k, first, m.n);
+    break;
+  case VR_MSG_SNAP_CHUNK:
+    w = snprintf(buf, buf_len, "%s index=%llu bytes=%llu+%zu total=%llu", name,
+                 (unsigned long long)m.snap, (unsigned long long)m.offset, m.items_len,
+                 (unsigned long long)m.total);
+    break;
+  case VR_MSG_SNAP_PULL:
+    w = snprintf(buf, buf_len, "%s index=%llu have=%llu", name, (unsigned long long)m.snap,
+                 (unsigned long long)m.offset);
     break;
   default: w = snprintf(buf, buf_len, "%s n=%u", name, m.n); break;
   }

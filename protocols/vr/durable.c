@@ -8,6 +8,9 @@
  *
  *   STATE     view u64, last_normal u64, status u8, commit u64
  *   ENTRIES   first u64, commit u64, n u32, n x blob   (the log from `first` on is replaced)
+ *   SNAPSHOT  index u64, first u64, blob                (the checkpoint; the log starts at first)
+ *
+ * A new checkpoint rewrites everything (snapshot.c): STATE, SNAPSHOT, then the log past it.
  *
  * Non-durable mode (VR Revisited, section 4.3): nothing of the protocol's state is written. The
  * one record is BOOT, written at the first start, which is how a replica tells a restart (run
@@ -24,7 +27,7 @@
 
 #define DURABLE_VERSION 1
 #define PER_RECORD      4096
-enum { REC_STATE = 1, REC_ENTRIES = 2, REC_BOOT = 3 };
+enum { REC_STATE = 1, REC_ENTRIES = 2, REC_BOOT = 3, REC_SNAPSHOT = 4 };
 
 void vr_persist_state(vr *p) {
   if (!p->opt.durable) return;
@@ -67,13 +70,18 @@ void vr_persist_replace_all(vr *p) {
     return;
   }
   vr_persist_state(p);
-  vr_persist_entries(p, 1);
+  if (p->snap.index) {
+    size_t pos = record_begin(&p->persist, DURABLE_VERSION, REC_SNAPSHOT);
+    vr_snap_persist(p);
+    record_end(&p->persist, pos);
+  }
+  vr_persist_entries(p, p->log.first);
 }
 
 void vr_persist_maybe_compact(vr *p) {
   if (!p->opt.durable) return;
   uint64_t total = p->persist_replace ? p->persist.len : p->durable_bytes + p->persist.len;
-  uint64_t live = p->log.bytes + 64 + p->log.len * 8;
+  uint64_t live = p->log.bytes + p->snap.len + 64 + p->log.len * 8;
   if (total > VR_COMPACT_MIN && total > 4 * live) vr_persist_replace_all(p);
 }
 
@@ -85,7 +93,7 @@ typedef struct replay {
 static int apply_entries(vr *p, wire_reader *r) {
   uint64_t first = wire_get_u64(r), commit = wire_get_u64(r);
   uint32_t n = wire_get_u32(r);
-  if (!wire_reader_ok(r) || first < 1 || first > vr_op(p) + 1 || n > PER_RECORD ||
+  if (!wire_reader_ok(r) || first < p->log.first || first > vr_op(p) + 1 || n > PER_RECORD ||
       commit >= VR_MAX_OP)
     return CTK_ERR_CORRUPT;
   vr_log_truncate(&p->log, first - 1);
@@ -126,6 +134,7 @@ static int apply_record(void *ctx, const uint8_t *b, size_t len) {
     return CTK_OK;
   }
   case REC_ENTRIES: return apply_entries(p, &r);
+  case REC_SNAPSHOT: return vr_snap_apply_record(p, &r);
   default: return CTK_ERR_CORRUPT;
   }
 }
@@ -134,7 +143,9 @@ int vr_recover(vr *p, const uint8_t *bytes, size_t len, int *torn_tail, int *boo
   replay rp = {p, 0};
   int rc = record_replay(bytes, len, apply_record, &rp, torn_tail);
   if (p->commit > vr_op(p)) p->commit = vr_op(p);
+  if (rc == CTK_OK) vr_snap_recovered(p);
   if (rc != CTK_OK) {
+    vr_snap_free(p);
     vr_log_init(&p->log, 1);
     p->view = p->last_normal_view = 1;
     p->status = VR_NORMAL;

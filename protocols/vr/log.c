@@ -1,6 +1,7 @@
 /* log.c: a run of log entries, positions first .. first + len - 1, each an owned copy of one
- * client operation. The replica's log starts at position 1; a stash (the best log of a view
- * change, the primary's log in a recovery) starts wherever its first chunk did. */
+ * client operation. The replica's log starts at position 1 until a checkpoint replaces its
+ * beginning (snapshot.c); a stash (the best log of a view change, the primary's log in a
+ * recovery) starts wherever its first chunk did. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,11 +19,32 @@ void vr_log_free(vr_log *l) {
 }
 
 void vr_log_truncate(vr_log *l, uint64_t end) {
-  while (vr_log_end(l) > end) {
+  while (l->len > 0 && vr_log_end(l) > end) {
     vr_entry *e = &l->e[--l->len];
     l->bytes -= e->len;
     free(e->data);
     e->data = NULL;
+  }
+}
+
+void vr_log_discard_through(vr_log *l, uint64_t upto) {
+  if (upto < l->first) return;
+  uint64_t drop = upto - l->first + 1 < l->len ? upto - l->first + 1 : l->len;
+  for (uint64_t i = 0; i < drop; i++) {
+    l->bytes -= l->e[i].len;
+    free(l->e[i].data);
+  }
+  if (l->len > drop) memmove(l->e, l->e + drop, (size_t)(l->len - drop) * sizeof *l->e);
+  l->len -= drop;
+  l->first = upto + 1;
+  /* Give memory back once the array is mostly empty, so that it follows the retained entries. */
+  if (l->cap > 1024 && l->cap > 4 * l->len) {
+    uint64_t cap = l->len * 2 > 256 ? l->len * 2 : 256;
+    vr_entry *e = realloc(l->e, cap * sizeof *e);
+    if (e) {
+      l->e = e;
+      l->cap = cap;
+    }
   }
 }
 
@@ -45,6 +67,7 @@ int vr_log_append(vr_log *l, const uint8_t *data, size_t len) {
 uint32_t vr_log_chunk(const vr_log *l, uint64_t from, uint64_t max) {
   uint32_t n = 0;
   size_t bytes = 0;
+  if (from < l->first) return 0;
   for (uint64_t pos = from; pos <= vr_log_end(l) && n < max; pos++) {
     bytes += 4 + (size_t)vr_log_at(l, pos)->len; /* one blob */
     if (bytes > VR_MAX_ITEMS_BYTES) break;

@@ -119,10 +119,16 @@ static void send_prepare(vr *p, int to, uint64_t first, uint32_t n) {
   vr_send_end(p);
 }
 
-/* Resends a backup the first batch it lacks. */
+/* Resends a backup the first batch it lacks, or the checkpoint when the log no longer holds it
+ * (section 5.3). */
 static void resend(vr *p, int to) {
   vr_peer *peer = &p->peers[to];
   uint64_t first = peer->acked + 1;
+  if (first < p->log.first) {
+    peer->resend_end = 0;
+    vr_snap_send(p, to);
+    return;
+  }
   uint32_t n = vr_log_chunk(&p->log, first, (uint64_t)p->opt.max_batch);
   if (n == 0) return;
   send_prepare(p, to, first, n);

@@ -22,4 +22,17 @@ const ctk_option_spec vr_option_specs[VR_N_OPTIONS] = {
      "marker) and a restarted replica rejoins through the RECOVERY protocol, which tolerates at "
      "most f replicas down at once",
      NULL},
+    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_vr_options, snapshot_every), 0, 0, 0,
+     1000000000,
+     "ask the host for a checkpoint of the state machine every this many committed operations and "
+     "truncate the log behind it (section 5.3); replicas too far behind get the checkpoint by "
+     "state transfer (0: never, the log grows without bound)",
+     NULL},
+    {"snapshot_keep", CTK_OPTION_INT, offsetof(ctk_vr_options, snapshot_keep), 1000, 0, 0,
+     1000000000,
+     "operations kept in the log behind a checkpoint, so that a slightly lagging backup gets "
+     "operations, not the checkpoint",
+     NULL},
+    {"snapshot_chunk_bytes", CTK_OPTION_INT, offsetof(ctk_vr_options, snapshot_chunk_bytes), 262144,
+     0, 64, 1 << 19, "checkpoint bytes per SNAPCHUNK message", NULL},
 };

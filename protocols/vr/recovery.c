@@ -14,7 +14,11 @@
  * every view change quorum, so the latest view any quorum moved to is among the answers. The
  * protocol is only as good as that assumption: with more than f replicas down at once, those
  * that restart cannot gather f + 1 answers, and what only they held is gone
- * (tests/test_vr.c shows both). */
+ * (tests/test_vr.c shows both).
+ *
+ * With checkpoints (snapshot.c) the primary's log starts past its checkpoint; the recovering
+ * replica then fetches the checkpoint from it (installing it at once: it holds only committed
+ * operations) and the log past it, before it finishes. */
 #include "vr_internal.h"
 
 static void broadcast_recovery(vr *p) {
@@ -45,7 +49,7 @@ void vr_recv_recovery(vr *p, int from, const vr_msg *m) {
   wire_writer *w = vr_send_begin(p, from);
   if (vr_is_primary(p)) {
     p->peers[from] = (vr_peer){0}; /* whatever it acknowledged before, it has forgotten */
-    uint32_t n = vr_log_chunk(&p->log, 1, UINT64_MAX);
+    uint32_t n = vr_log_chunk(&p->log, p->log.first, UINT64_MAX);
     vr_encode_recovery_response(w, p->view, m->nonce, p->commit, &p->log, n);
   } else {
     vr_encode_recovery_response(w, p->view, m->nonce, 0, NULL, 0);
@@ -56,12 +60,12 @@ void vr_recv_recovery(vr *p, int from, const vr_msg *m) {
 /* Step 3: the latest view and its primary's log, complete. */
 static void finish(vr *p) {
   vr_log log = p->log;
-  p->log = p->stash; /* the primary's log, positions 1 .. */
+  p->log = p->stash; /* the primary's log, right after our checkpoint (or from 1) */
   p->stash = log;
   vr_log_init(&p->stash, 1);
   p->view = p->last_normal_view = p->rr_primary_view;
   p->status = VR_NORMAL;
-  p->commit = 0;
+  p->commit = p->snap.index; /* executed already (it is installed), or 0 */
   vr_advance_commit(p, p->rr_commit);
   vr_reset_vc_timer(p);
   p->get_state_next_us = 0;
@@ -77,6 +81,11 @@ static void maybe_finish(vr *p, int progress) {
   for (int i = 0; i < p->n; i++)
     if ((p->rr_from & (1u << i)) && p->rr_view[i] > latest) latest = p->rr_view[i];
   if (p->rr_primary == VR_NO_NODE || p->rr_primary_view != latest) return;
+  if (p->stash.first - 1 > p->snap.index) { /* it starts past a checkpoint we lack */
+    vr_request_state(p, p->rr_primary, p->rr_primary_view, progress);
+    return;
+  }
+  vr_log_discard_through(&p->stash, p->snap.index);
   if (vr_log_end(&p->stash) >= p->rr_op)
     finish(p);
   else
@@ -93,7 +102,7 @@ void vr_recv_recovery_response(vr *p, int from, const vr_msg *m) {
     p->rr_primary_view = m->view;
     p->rr_op = m->op;
     p->rr_commit = m->commit;
-    vr_log_init(&p->stash, 1);
+    vr_log_init(&p->stash, m->first);
     if (vr_log_take(&p->stash, m) != 0) p->out_of_memory = 1;
     progress = 1;
   }
@@ -111,3 +120,5 @@ void vr_recovery_new_state(vr *p, int from, const vr_msg *m) {
   if (m->commit > p->rr_commit) p->rr_commit = m->commit;
   maybe_finish(p, vr_log_end(&p->stash) > end);
 }
+
+void vr_recovery_snapshot_installed(vr *p) { maybe_finish(p, 1); }

@@ -14,13 +14,25 @@
  * new view? Because its DOVIEWCHANGE in the next view change would then name the new view as its
  * last normal view with a log that lacks operations that view started with, and win over logs
  * that hold them: the sweep found exactly that (3-node seed 19, an operation committed in view 1
- * lost in view 3). A last normal view of v must come with all of view v's starting log. */
+ * lost in view 3). A last normal view of v must come with all of view v's starting log.
+ *
+ * A replica asked for operations its log no longer holds sends its checkpoint instead
+ * (snapshot.c); the requester installs it and asks again for what follows. */
 #include "vr_internal.h"
 
 void vr_request_state(vr *p, int to, uint64_t view, int force) {
   if (!force && p->now_us < p->get_state_next_us) return; /* one in flight is enough */
   p->get_state_next_us = p->now_us + p->heartbeat_us;
-  uint64_t have = p->catching_up || p->status == VR_RECOVERING ? vr_log_end(&p->stash) : vr_op(p);
+  uint64_t have = vr_op(p);
+  if (p->catching_up) {
+    have = vr_log_end(&p->stash); /* which starts right after our commit-number */
+  } else if (p->status == VR_RECOVERING) {
+    /* The primary's log, when our checkpoint reaches it; otherwise a checkpoint first. */
+    uint64_t end = vr_log_end(&p->stash);
+    have = p->stash.first - 1 > p->snap.index ? p->snap.index
+           : end > p->snap.index              ? end
+                                              : p->snap.index;
+  }
   vr_encode_get_state(vr_send_begin(p, to), view, have);
   vr_send_end(p);
 }
@@ -32,6 +44,10 @@ void vr_recv_get_state(vr *p, int from, const vr_msg *m) {
   if (m->view != p->view) return;
   int normal = p->status == VR_NORMAL && !p->catching_up;
   if (!normal && !(p->status == VR_VIEW_CHANGE && from == vr_primary_of(p, p->view))) return;
+  if (m->op + 1 < p->log.first) {
+    vr_snap_send(p, from); /* what it lacks is in our checkpoint now */
+    return;
+  }
   uint64_t first = m->op < vr_op(p) ? m->op + 1 : vr_op(p) + 1;
   uint32_t n = vr_log_chunk(&p->log, first, UINT64_MAX);
   vr_encode_new_state(vr_send_begin(p, from), p->view, p->commit, &p->log, first, n);
@@ -68,6 +84,23 @@ static void catch_up_install(vr *p, int primary, uint64_t commit) {
   vr_advance_commit(p, commit);
   vr_encode_prepare_ok(vr_send_begin(p, primary), p->view, vr_op(p));
   vr_send_end(p);
+}
+
+void vr_catch_up_snapshot_installed(vr *p) {
+  int primary = vr_primary_of(p, p->view);
+  if (vr_is_primary(p)) return;
+  if (p->catching_up) {
+    /* The view's log past the checkpoint is what is missing now. */
+    vr_log_discard_through(&p->stash, p->snap.index);
+    if (p->catchup_target != UINT64_MAX && vr_log_end(&p->stash) >= p->catchup_target) {
+      catch_up_install(p, primary, p->commit);
+      return;
+    }
+  } else {
+    vr_encode_prepare_ok(vr_send_begin(p, primary), p->view, vr_op(p));
+    vr_send_end(p);
+  }
+  vr_request_state(p, primary, p->view, 1);
 }
 
 void vr_catch_up_chunk(vr *p, int from, const vr_msg *m) {

@@ -16,7 +16,15 @@
  * stopped changing it (it is in view-change status), before going normal. Likewise STARTVIEW
  * carries the log past what the backup is known to hold, and a backup left short fetches the
  * rest by state transfer. The own log is not touched until the best log is complete, so a view
- * change given up halfway leaves it as it was. */
+ * change given up halfway leaves it as it was.
+ *
+ * Checkpoints (snapshot.c): a log may start past op 1, but always right after a checkpoint of
+ * committed operations, which every later view's log holds too. A DOVIEWCHANGE starts at the
+ * commit-number, past any checkpoint. A new primary that must fetch positions its best log's
+ * sender only holds in a checkpoint gets that checkpoint first, and the log past it. A STARTVIEW
+ * to a backup behind the primary's checkpoint carries the log from the checkpoint on; the backup
+ * fetches the checkpoint by state transfer. A checkpoint installed in the middle of a view change
+ * replaces only committed positions of the own log. */
 #include "vr_internal.h"
 
 static void broadcast_start_view_change(vr *p) {
@@ -72,6 +80,7 @@ void vr_resume_view_change(vr *p) { enter(p); }
 void vr_send_start_view(vr *p, int to) {
   uint64_t known = (p->dvc_from & (1u << to)) ? p->dvc_commit[to] : p->commit;
   if (known > vr_op(p)) known = vr_op(p);
+  if (known + 1 < p->log.first) known = p->log.first - 1;
   uint32_t n = vr_log_chunk(&p->log, known + 1, UINT64_MAX);
   vr_encode_start_view(vr_send_begin(p, to), p->view, p->commit, &p->log, known + 1, n);
   vr_send_end(p);
@@ -194,6 +203,17 @@ void vr_view_change_new_state(vr *p, int from, const vr_msg *m) {
     p->out_of_memory = 1;
     return;
   }
+  if (vr_log_end(&p->stash) >= p->best_op)
+    install(p);
+  else
+    request_best_log(p);
+}
+
+void vr_view_change_snapshot_installed(vr *p) {
+  if (!p->fetching) return;
+  if (p->keep < p->snap.index) p->keep = p->snap.index;
+  vr_log_discard_through(&p->stash, p->keep);
+  if (p->stash.first > p->keep + 1) vr_log_init(&p->stash, p->keep + 1);
   if (vr_log_end(&p->stash) >= p->best_op)
     install(p);
   else

@@ -1,6 +1,7 @@
 /* vr.c: the Viewstamped Replication instance: create, destroy, the step dispatch, the output
  * buffers, status, and ctk_vr_protocol. A pure state machine: time comes only from
  * event->now_us and randomness (timeouts, the recovery nonce) only from the seeded generator. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,11 @@ static int check_options(const ctk_vr_options *o, char *err, size_t err_len) {
     snprintf(what, sizeof what, "max_batch must be in [1, 4096]");
   else if (o->max_inflight < 1 || o->max_inflight > 1024)
     snprintf(what, sizeof what, "max_inflight must be in [1, 1024]");
+  else if (o->snapshot_every < 0 || o->snapshot_every > 1000000000 || o->snapshot_keep < 0 ||
+           o->snapshot_keep > 1000000000)
+    snprintf(what, sizeof what, "snapshot_every and snapshot_keep must be in [0, 1000000000]");
+  else if (o->snapshot_chunk_bytes < 64 || o->snapshot_chunk_bytes > (1 << 19))
+    snprintf(what, sizeof what, "snapshot_chunk_bytes must be in [64, 524288]");
   if (what[0] && err && err_len) snprintf(err, err_len, "vr: %s", what);
   return what[0] ? -1 : 0;
 }
@@ -28,6 +34,7 @@ static void vr_destroy(ctk_proto *p) {
   if (!p) return;
   vr_log_free(&p->log);
   vr_log_free(&p->stash);
+  vr_snap_free(p);
   vr_early_clear(p);
   wire_writer_free(&p->persist);
   ctk_outbox_free(&p->out);
@@ -124,6 +131,7 @@ static void push_commit(vr *p, uint64_t pos) {
     p->cap_commits = cap;
   }
   const vr_entry *e = vr_log_at(&p->log, pos);
+  assert(e); /* commits are executed from past the checkpoint */
   p->commits[p->n_commits++] = (ctk_commit){pos, {e->data, e->len}};
   p->emitted = pos;
 }
@@ -133,6 +141,7 @@ static void output_finish(vr *p, ctk_output *out) {
   while (p->emitted < p->commit && !p->out_of_memory) push_commit(p, p->emitted + 1);
   vr_persist_maybe_compact(p);
   *out = (ctk_output){0};
+  vr_snap_output(p, out);
   out->persist = (ctk_bytes){p->persist.data, p->persist.len};
   out->persist_replace = p->persist_replace;
   out->messages = ctk_outbox_messages(&p->out);
@@ -189,7 +198,7 @@ static int recv_message(vr *p, const ctk_event *ev) {
   /* A recovering replica takes part in nothing until it has learned the current view from a
    * quorum (section 4.3): it never answers in a view it may have missed. */
   if (p->status == VR_RECOVERING && m.type != VR_MSG_RECOVERY_RESPONSE &&
-      m.type != VR_MSG_NEW_STATE)
+      m.type != VR_MSG_NEW_STATE && m.type != VR_MSG_SNAP_CHUNK)
     return CTK_OK;
   switch (m.type) {
   case VR_MSG_PREPARE: vr_recv_prepare(p, ev->from, &m); break;
@@ -203,6 +212,8 @@ static int recv_message(vr *p, const ctk_event *ev) {
   case VR_MSG_RECOVERY: vr_recv_recovery(p, ev->from, &m); break;
   case VR_MSG_RECOVERY_RESPONSE: vr_recv_recovery_response(p, ev->from, &m); break;
   case VR_MSG_FORWARD: vr_recv_forward(p, &m); break;
+  case VR_MSG_SNAP_CHUNK: vr_recv_snap_chunk(p, ev->from, &m); break;
+  case VR_MSG_SNAP_PULL: vr_recv_snap_pull(p, ev->from, &m); break;
   }
   return CTK_OK;
 }
@@ -245,6 +256,7 @@ static int vr_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
     if (rc == CTK_OK && !ev->bytes.data) rc = CTK_ERR_INVALID;
     if (rc == CTK_OK) vr_client_command(p, ev->bytes.data, ev->bytes.len);
     break;
+  case CTK_EVENT_SNAPSHOT: rc = vr_snap_taken(p, ev); break;
   default: break;
   }
 done:
@@ -268,7 +280,7 @@ static void vr_status_of(const ctk_proto *p, ctk_status *s) {
   s->commit_index = p->emitted;
   s->log_length = vr_op(p);
   s->members = s->learners = 0; /* static membership */
-  s->snapshot_index = 0;        /* no snapshots */
+  s->snapshot_index = p->snap.index;
 }
 
 const ctk_protocol_def ctk_vr_protocol = {

@@ -20,7 +20,7 @@
 #include "../common/wire.h"
 #include "vr.h"
 
-#define VR_N_OPTIONS 5
+#define VR_N_OPTIONS 8
 extern const ctk_option_spec vr_option_specs[VR_N_OPTIONS];
 
 #define VR_MAX_VIEW        (1ull << 48) /* views and op-numbers above are rejected on the wire */
@@ -32,6 +32,7 @@ extern const ctk_option_spec vr_option_specs[VR_N_OPTIONS];
 #define VR_COMPACT_MIN     (1u << 20)
 #define VR_MAX_EARLY       8 /* PREPAREs a backup holds that arrived before earlier ones */
 #define VR_NO_NODE         (-1)
+#define VR_MAX_SNAPSHOT    (1ull << 31) /* bytes of one state machine checkpoint */
 
 /* ---- log.c: a run of log entries (client operations) ---- */
 typedef struct vr_entry {
@@ -52,15 +53,19 @@ static inline const vr_entry *vr_log_at(const vr_log *l, uint64_t pos) {
 }
 void vr_log_init(vr_log *l, uint64_t first);
 void vr_log_free(vr_log *l);
-/* Drops every position after `end` (end >= first - 1). */
+/* Drops every position after `end` (none before first). */
 void vr_log_truncate(vr_log *l, uint64_t end);
+/* Drops every position up to `upto` (a checkpoint holds them): the log then starts at upto + 1,
+ * empty when it ended before. Nothing happens when upto < first. */
+void vr_log_discard_through(vr_log *l, uint64_t upto);
 /* Appends a copy at position end + 1. 0, or -1 when out of memory. */
 int vr_log_append(vr_log *l, const uint8_t *data, size_t len);
 /* Appends the entries of a message (see codec.c) that lie past the end; m->first <= end + 1.
  * 0, or -1 when out of memory. */
 struct vr_msg;
 int vr_log_take(vr_log *l, const struct vr_msg *m);
-/* How many entries from `from` (at most max, none past the end) fit in one message. */
+/* How many entries from `from` (at most max, none past the end) fit in one message; 0 when
+ * from lies before the first position held. */
 uint32_t vr_log_chunk(const vr_log *l, uint64_t from, uint64_t max);
 
 /* ---- codec.c ---- */
@@ -77,6 +82,8 @@ typedef enum vr_msg_type {
   VR_MSG_RECOVERY = 9,
   VR_MSG_RECOVERY_RESPONSE = 10,
   VR_MSG_FORWARD = 11,
+  VR_MSG_SNAP_CHUNK = 12, /* snapshot.c */
+  VR_MSG_SNAP_PULL = 13,
 } vr_msg_type;
 
 /* One decoded message. Messages that carry log entries (PREPARE, DOVIEWCHANGE, STARTVIEW,
@@ -90,6 +97,9 @@ typedef struct vr_msg {
   uint64_t last_normal; /* DOVIEWCHANGE */
   uint64_t nonce;       /* RECOVERY, RECOVERYRESPONSE */
   int primary;          /* RECOVERYRESPONSE: from the primary, with its log */
+  uint64_t snap;        /* SNAPCHUNK, SNAPPULL: the checkpoint's op-number */
+  uint64_t total;       /* SNAPCHUNK: the checkpoint's size in bytes */
+  uint64_t offset;      /* SNAPCHUNK: where its bytes (items) go; SNAPPULL: the bytes held */
   uint64_t first;
   uint32_t n;
   const uint8_t *items; /* n blobs */
@@ -117,13 +127,35 @@ void vr_encode_get_state(wire_writer *w, uint64_t view, uint64_t op);
 void vr_encode_new_state(wire_writer *w, uint64_t view, uint64_t commit, const vr_log *log,
                          uint64_t first, uint32_t n);
 void vr_encode_recovery(wire_writer *w, uint64_t nonce);
-/* A backup's answer has no log (log NULL); the primary's carries entries 1 .. n. */
+/* A backup's answer has no log (log NULL); the primary's carries n entries from its log's first
+ * position (past its checkpoint). */
 void vr_encode_recovery_response(wire_writer *w, uint64_t view, uint64_t nonce, uint64_t commit,
                                  const vr_log *log, uint32_t n);
+void vr_encode_snap_chunk(wire_writer *w, uint64_t index, uint64_t total, uint64_t offset,
+                          const uint8_t *bytes, size_t len);
+void vr_encode_snap_pull(wire_writer *w, uint64_t index, uint64_t offset);
 void vr_encode_forward(wire_writer *w, const uint8_t *data, size_t len);
 int vr_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
 
 /* ---- the instance ---- */
+
+/* snapshot.c: the checkpoint (section 5.3): the state machine through op-number `index`, which
+ * replaces the log's positions up to log.first - 1 (at most index); and one being received. */
+typedef struct vr_snapshot {
+  uint64_t index; /* 0: none */
+  uint8_t *data;
+  size_t len;
+  uint64_t asked;     /* the op-number of the checkpoint last asked of the host (volatile) */
+  int restored;       /* the host must replace its state machine with it (output.restore) */
+  uint64_t pulled_us; /* when a replica last pulled a chunk of it */
+  /* The previous checkpoint, kept while a replica is still pulling it (volatile). */
+  uint64_t old_index, old_pulled_us;
+  uint8_t *old_data;
+  size_t old_len;
+  uint64_t rx_index, rx_total, rx_have, rx_cap, rx_progress_us;
+  uint8_t *rx_data;
+} vr_snapshot;
+
 typedef enum vr_status { VR_NORMAL = 0, VR_VIEW_CHANGE, VR_RECOVERING } vr_status;
 
 typedef struct vr_peer {
@@ -152,7 +184,8 @@ struct ctk_proto {
   /* Replica state (Figure 2). Durable in durable mode: view, last_normal_view, status, log. */
   uint64_t view, last_normal_view;
   vr_status status;
-  vr_log log; /* op-number = vr_log_end(&log) */
+  vr_log log; /* op-number = vr_log_end(&log); positions before log.first are in snap */
+  vr_snapshot snap;
   uint64_t commit;
   uint64_t emitted; /* commits handed to the host */
 
@@ -252,6 +285,9 @@ void vr_recv_do_view_change(vr *p, int from, const vr_msg *m);
 void vr_recv_start_view(vr *p, int from, const vr_msg *m);
 void vr_send_start_view(vr *p, int to);
 void vr_view_change_new_state(vr *p, int from, const vr_msg *m);
+/* A checkpoint was installed in view-change status: a new primary fetching the best log carries
+ * on past it. */
+void vr_view_change_snapshot_installed(vr *p);
 
 /* state_transfer.c: state transfer (section 5.2) */
 /* Asks `to` for the log of `view` past what is held (the log, or the stash when catching up or
@@ -263,6 +299,20 @@ void vr_catch_up_begin(vr *p, uint64_t view);
 void vr_catch_up_chunk(vr *p, int from, const vr_msg *m);
 void vr_recv_get_state(vr *p, int from, const vr_msg *m);
 void vr_recv_new_state(vr *p, int from, const vr_msg *m);
+/* A checkpoint was installed in normal status: fetch the view's log past it. */
+void vr_catch_up_snapshot_installed(vr *p);
+
+/* snapshot.c: checkpoints and log truncation (section 5.3) */
+void vr_snap_free(vr *p);
+int vr_snap_taken(vr *p, const ctk_event *ev); /* step(SNAPSHOT) */
+void vr_snap_output(vr *p, ctk_output *out);   /* snapshot_wanted, restore */
+void vr_snap_persist(vr *p);                   /* the SNAPSHOT record's payload */
+int vr_snap_apply_record(vr *p, wire_reader *r);
+void vr_snap_recovered(vr *p); /* after replay: commit-number and restore from the checkpoint */
+/* Sends `to` the first chunk of the checkpoint (it lacks positions before log.first). */
+void vr_snap_send(vr *p, int to);
+void vr_recv_snap_chunk(vr *p, int from, const vr_msg *m);
+void vr_recv_snap_pull(vr *p, int from, const vr_msg *m);
 
 /* recovery.c: recovery without durable state (section 4.3) */
 void vr_start_recovery(vr *p);
@@ -270,5 +320,7 @@ void vr_recovery_timeout(vr *p);
 void vr_recv_recovery(vr *p, int from, const vr_msg *m);
 void vr_recv_recovery_response(vr *p, int from, const vr_msg *m);
 void vr_recovery_new_state(vr *p, int from, const vr_msg *m);
+/* A checkpoint was installed while recovering: carry on with the primary's log past it. */
+void vr_recovery_snapshot_installed(vr *p);
 
 #endif /* CTK_VR_INTERNAL_H */

@@ -1,0 +1,236 @@
+/* snapshot.c: checkpoints and log truncation (VR Revisited, section 5.3), with the option
+ * snapshot_every (0, the default, keeps the whole log).
+ *
+ * Every snapshot_every executed operations a replica asks the host for its state machine
+ * (output.snapshot_wanted); the checkpoint the host hands back (step(SNAPSHOT)) stands for
+ * operations 1 .. index, all of them committed, and the log keeps only the last snapshot_keep of
+ * those. Since a checkpoint holds nothing but committed operations, which every later view's log
+ * starts with, any replica's checkpoint is as good as any other's, whatever view it was taken
+ * in: a replica installs one whenever it covers more than it has executed.
+ *
+ * State transfer that "starts from a checkpoint" (section 5.3): a replica asked for operations it
+ * no longer holds (a GETSTATE whose op-number is before its log, a backup that acknowledged less,
+ * a STARTVIEW to one that far behind) sends its checkpoint instead, in chunks the receiver pulls:
+ * SNAPCHUNK (index, total, offset, bytes) answered by SNAPPULL (index, bytes held). Installing it
+ * replaces the log's positions through index and the state machine (output.restore); the
+ * receiver then asks for the log past it as before (state_transfer.c, view_change.c,
+ * recovery.c). A pushed chunk that does not continue a transfer only restarts a stalled one, so
+ * duplicated messages do not multiply the chains, and a newer checkpoint offered in the middle of
+ * a transfer that is moving is ignored. A sender keeps one checkpoint that a replica is still
+ * pulling when it takes the next: otherwise a primary that takes checkpoints faster than one
+ * can be sent would restart every transfer for ever (a sweep with a checkpoint every 10
+ * operations in 128-byte chunks kept recovering replicas from finishing).
+ *
+ * Durable: a full rewrite (persist_replace) whenever the checkpoint changes: the STATE record,
+ * the SNAPSHOT record (index, the log's first position, bytes), then the log (durable.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vr_internal.h"
+
+void vr_snap_free(vr *p) {
+  free(p->snap.data);
+  free(p->snap.rx_data);
+  free(p->snap.old_data);
+  p->snap = (vr_snapshot){0};
+}
+
+static int in_use(const vr *p, uint64_t pulled_us) {
+  return pulled_us && p->now_us - pulled_us < p->heartbeat_us;
+}
+
+/* The current checkpoint gives way to a new one: kept as the old one while a replica pulls it
+ * and the old one is not in use itself. */
+static void retire(vr *p) {
+  vr_snapshot *s = &p->snap;
+  if (s->data && in_use(p, s->pulled_us) && !in_use(p, s->old_pulled_us)) {
+    free(s->old_data);
+    s->old_data = s->data;
+    s->old_len = s->len;
+    s->old_index = s->index;
+    s->old_pulled_us = s->pulled_us;
+  } else {
+    free(s->data);
+  }
+  s->data = NULL;
+  s->pulled_us = 0;
+}
+
+static int set_snapshot(vr *p, uint64_t index, const uint8_t *data, size_t len) {
+  uint8_t *copy = malloc(len ? len : 1);
+  if (!copy) return -1;
+  if (len) memcpy(copy, data, len);
+  retire(p);
+  p->snap.data = copy;
+  p->snap.len = len;
+  p->snap.index = index;
+  return 0;
+}
+
+/* step(SNAPSHOT): the state machine through ev->index, which we asked for. */
+int vr_snap_taken(vr *p, const ctk_event *ev) {
+  if (ev->index == 0 || (ev->bytes.len && !ev->bytes.data) || ev->bytes.len > VR_MAX_SNAPSHOT)
+    return CTK_ERR_INVALID;
+  /* One that an installed checkpoint or a later one overtook is of no use. */
+  if (ev->index <= p->snap.index || ev->index > p->emitted) return CTK_OK;
+  if (set_snapshot(p, ev->index, ev->bytes.data, ev->bytes.len) != 0) return CTK_ERR_NOMEM;
+  uint64_t keep = (uint64_t)p->opt.snapshot_keep;
+  vr_log_discard_through(&p->log, ev->index > keep ? ev->index - keep : 0);
+  if (p->opt.durable) vr_persist_replace_all(p); /* without it: nothing to rewrite */
+  return CTK_OK;
+}
+
+void vr_snap_output(vr *p, ctk_output *out) {
+  if (p->snap.restored) {
+    out->restore = (ctk_bytes){p->snap.data, p->snap.len};
+    out->restore_index = p->snap.index;
+    p->snap.restored = 0;
+  }
+  uint64_t every = (uint64_t)p->opt.snapshot_every;
+  uint64_t last = p->snap.index > p->snap.asked ? p->snap.index : p->snap.asked;
+  if (every && p->emitted >= last + every) {
+    out->snapshot_wanted = p->emitted;
+    p->snap.asked = p->emitted;
+  }
+}
+
+void vr_snap_persist(vr *p) {
+  wire_put_u64(&p->persist, p->snap.index);
+  wire_put_u64(&p->persist, p->log.first);
+  wire_put_blob(&p->persist, p->snap.data, p->snap.len);
+}
+
+int vr_snap_apply_record(vr *p, wire_reader *r) {
+  uint64_t index = wire_get_u64(r), first = wire_get_u64(r);
+  size_t len;
+  const uint8_t *data = wire_get_blob(r, VR_MAX_SNAPSHOT, &len);
+  /* One, written by a full rewrite before any entry. */
+  if (!wire_reader_done(r) || index < 1 || index >= VR_MAX_OP || first < 1 || first > index + 1 ||
+      p->snap.index || p->log.len || p->log.first != 1)
+    return CTK_ERR_CORRUPT;
+  vr_log_init(&p->log, first);
+  return set_snapshot(p, index, data, len) == 0 ? CTK_OK : CTK_ERR_NOMEM;
+}
+
+void vr_snap_recovered(vr *p) {
+  if (!p->snap.index) return;
+  /* The log ends at the checkpoint or after it (unless the rewrite after it was torn). */
+  if (vr_op(p) < p->snap.index) vr_log_init(&p->log, p->snap.index + 1);
+  if (p->commit < p->snap.index) p->commit = p->snap.index;
+  p->emitted = p->snap.index; /* what follows is executed again */
+  p->snap.restored = 1;
+}
+
+/* ---- transfers ---- */
+
+static void send_bytes(vr *p, int to, uint64_t index, const uint8_t *data, size_t len,
+                       uint64_t offset) {
+  if (!index || !len) return;
+  if (offset >= len) offset = 0;
+  size_t n = len - offset;
+  if (n > (uint64_t)p->opt.snapshot_chunk_bytes) n = (size_t)p->opt.snapshot_chunk_bytes;
+  vr_encode_snap_chunk(vr_send_begin(p, to), index, len, offset, data + offset, n);
+  vr_send_end(p);
+}
+
+static void send_chunk(vr *p, int to, uint64_t offset) {
+  send_bytes(p, to, p->snap.index, p->snap.data, p->snap.len, offset);
+}
+
+void vr_snap_send(vr *p, int to) { send_chunk(p, to, 0); }
+
+static void send_pull(vr *p, int to, uint64_t index, uint64_t offset) {
+  vr_encode_snap_pull(vr_send_begin(p, to), index, offset);
+  vr_send_end(p);
+}
+
+/* Anyone holding the checkpoint asked for continues the transfer; one holding a later one
+ * offers it instead (the receiver starts over with it). */
+void vr_recv_snap_pull(vr *p, int from, const vr_msg *m) {
+  vr_snapshot *s = &p->snap;
+  if (!s->index) return;
+  if (m->snap == s->index && m->offset < s->len) {
+    s->pulled_us = p->now_us;
+    send_chunk(p, from, m->offset);
+  } else if (s->old_data && m->snap == s->old_index && m->offset < s->old_len) {
+    s->old_pulled_us = p->now_us;
+    send_bytes(p, from, s->old_index, s->old_data, s->old_len, m->offset);
+  } else if (m->snap < s->index) {
+    send_chunk(p, from, 0);
+  }
+}
+
+static int rx_append(vr_snapshot *s, const uint8_t *data, size_t len) {
+  if (s->rx_have + len > s->rx_cap) {
+    uint64_t cap = s->rx_cap ? s->rx_cap * 2 : len;
+    if (cap < s->rx_have + len) cap = s->rx_have + len;
+    if (cap > s->rx_total) cap = s->rx_total;
+    uint8_t *d = realloc(s->rx_data, (size_t)cap);
+    if (!d) return -1;
+    s->rx_data = d;
+    s->rx_cap = cap;
+  }
+  memcpy(s->rx_data + s->rx_have, data, len);
+  s->rx_have += len;
+  return 0;
+}
+
+static void rx_reset(vr_snapshot *s, uint64_t index, uint64_t total) {
+  free(s->rx_data);
+  s->rx_data = NULL;
+  s->rx_cap = s->rx_have = 0;
+  s->rx_index = index;
+  s->rx_total = total;
+}
+
+/* The whole checkpoint arrived: it replaces the log through its index and the state machine;
+ * then whatever asked for it carries on past it. */
+static void install(vr *p) {
+  vr_snapshot *s = &p->snap;
+  retire(p);
+  s->data = s->rx_data;
+  s->len = (size_t)s->rx_total;
+  s->index = s->rx_index;
+  s->rx_data = NULL;
+  rx_reset(s, 0, 0);
+  vr_log_discard_through(&p->log, s->index);
+  if (p->commit < s->index) p->commit = s->index;
+  p->emitted = s->index;
+  s->restored = 1;
+  p->gap_since_us = 0;
+  if (p->opt.durable) vr_persist_replace_all(p); /* without it: nothing to rewrite */
+  switch (p->status) {
+  case VR_RECOVERING: vr_recovery_snapshot_installed(p); break;
+  case VR_VIEW_CHANGE: vr_view_change_snapshot_installed(p); break;
+  case VR_NORMAL: vr_catch_up_snapshot_installed(p); break;
+  }
+}
+
+void vr_recv_snap_chunk(vr *p, int from, const vr_msg *m) {
+  vr_snapshot *s = &p->snap;
+  if (vr_is_primary(p) || m->snap <= p->emitted || m->snap <= s->index) return; /* nothing new */
+  int stalled = p->now_us - s->rx_progress_us >= p->heartbeat_us;
+  if (m->snap != s->rx_index || m->total != s->rx_total) {
+    if (m->offset != 0 || (s->rx_index && !stalled)) { /* not while one is moving */
+      if (stalled) send_pull(p, from, m->snap, 0);
+      return;
+    }
+    rx_reset(s, m->snap, m->total);
+  }
+  if (m->offset != s->rx_have) {
+    if (stalled) send_pull(p, from, s->rx_index, s->rx_have);
+    return;
+  }
+  if (rx_append(s, m->items, m->items_len) != 0) {
+    p->out_of_memory = 1;
+    return;
+  }
+  s->rx_progress_us = p->now_us;
+  /* The primary is alive: give the rest time to come. */
+  if (p->status == VR_NORMAL && from == vr_primary_of(p, p->view)) vr_reset_vc_timer(p);
+  if (s->rx_have < s->rx_total) {
+    send_pull(p, from, s->rx_index, s->rx_have);
+    return;
+  }
+  install(p);
+}
