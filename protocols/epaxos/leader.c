@@ -7,7 +7,14 @@
  *   "at least floor(N/2) other replicas", after which the command commits.
  *
  * The fast quorum is the paper's optimized F + floor((F + 1) / 2) (never below a majority); the
- * recovery rules of recovery.c are written for it. The same PreAccept and Accept phases serve a
+ * recovery rules of recovery.c are written for it. With thrifty on, as in the paper's
+ * implementation, PreAccept goes to just the nodes a fast quorum needs (the next ones by id); a
+ * retry goes to every node that has not answered.
+ *
+ * Batching: a node keeps at most max_inflight of its own instances being agreed on; the client
+ * commands that arrive meanwhile wait in the queue, and the next free instance takes up to
+ * batch_size of them (and batch_bytes) as one batch (batch.c). Under load, instances grow with
+ * the load instead of their number; with few clients, each command still leaves at once. The same PreAccept and Accept phases serve a
  * recovery at a higher ballot, without the fast path. Proposals (ep_prop) hold the volatile
  * state of a phase; a restart forgets them, and the node's own unfinished instances are then
  * recovered like anyone's. */
@@ -63,11 +70,16 @@ static void send_phase(epaxos *p, ep_prop *pr, int type, int retry) {
     }
   }
   pr->deadline_us = p->now_us + retry_us(p);
-  for (int i = 0; i < p->n; i++) {
+  /* Thrifty: the first PreAccept of an own command goes to fast quorum - 1 peers. */
+  int own = type == EP_MSG_PREACCEPT && pr->ballot == 0 && pr->leader == p->id;
+  int peers = own && !retry && p->opt.thrifty ? ep_fast_quorum(p) - 1 : p->n;
+  for (int k = 0; k < p->n && peers > 0; k++) {
+    int i = (p->id + k) % p->n;
     if (retry && (pr->replies & 1u << i)) continue;
     /* The command leader's own PreAccept at the default ballot is already recorded. */
-    if (i == p->id && type == EP_MSG_PREACCEPT && pr->ballot == 0) continue;
+    if (i == p->id && own) continue;
     ep_send(p, i, &m);
+    if (i != p->id) peers--;
   }
 }
 
@@ -84,6 +96,33 @@ static int exec_stalled(epaxos *p) {
          p->now_us - p->oldest_waiting_us >= (uint64_t)p->opt.exec_stall_ms * 1000;
 }
 
+/* The next batch: queued commands, oldest first, up to batch_size and batch_bytes (the first
+ * always fits). Returns it (owned) and its length in *len, or NULL out of memory. */
+static uint8_t *take_batch(epaxos *p, uint32_t *len) {
+  size_t bytes = 2, count = 0;
+  while (count < p->queue_count && count < (size_t)p->opt.batch_size) {
+    size_t more = 2 + p->queue_len[(p->queue_head + count) % EP_MAX_QUEUE];
+    if (count > 0 && bytes + more > (size_t)p->opt.batch_bytes) break;
+    bytes += more;
+    count++;
+  }
+  uint8_t *batch = malloc(bytes);
+  if (!batch) {
+    p->out_of_memory = 1;
+    return NULL;
+  }
+  size_t pos = 0;
+  for (size_t k = 0; k < count; k++) {
+    pos = ep_batch_put(batch, pos, p->queue[p->queue_head], p->queue_len[p->queue_head]);
+    free(p->queue[p->queue_head]);
+    p->queue[p->queue_head] = NULL;
+    p->queue_head = (p->queue_head + 1) % EP_MAX_QUEUE;
+    p->queue_count--;
+  }
+  *len = (uint32_t)pos;
+  return batch;
+}
+
 static void propose(epaxos *p, ep_prop *pr, uint8_t *cmd, uint32_t len) {
   uint64_t num = p->next_own;
   ep_inst *in = ep_inst_get(p, p->id, num);
@@ -92,9 +131,15 @@ static void propose(epaxos *p, ep_prop *pr, uint8_t *cmd, uint32_t len) {
     return;
   }
   p->next_own++;
-  ep_fp fp = ep_footprint(cmd, len, 1);
   uint64_t seq = 0, deps[CTK_MAX_NODES] = {0};
+  ep_fp fp;
+  if (ep_fp_build(&fp, cmd, len, 1) != 0) {
+    p->out_of_memory = 1;
+    free(cmd);
+    return;
+  }
   ep_conflicts_attributes(p, &fp, &seq, deps);
+  ep_fp_free(&fp);
   if (seq == 0) seq = 1;
   if (ep_inst_set(p, in, 1, cmd, len, seq, deps) != 0) {
     free(cmd);
@@ -128,11 +173,9 @@ void ep_pump(epaxos *p) {
     }
     int slot = own_slot_free(p);
     if (slot < 0) return;
-    uint8_t *cmd = p->queue[p->queue_head];
-    uint32_t len = p->queue_len[p->queue_head];
-    p->queue[p->queue_head] = NULL;
-    p->queue_head = (p->queue_head + 1) % EP_MAX_QUEUE;
-    p->queue_count--;
+    uint32_t len;
+    uint8_t *cmd = take_batch(p, &len);
+    if (!cmd) return;
     ep_prop *pr = &p->props[slot];
     propose(p, pr, cmd, len);
     if (pr->active) check_preaccept(p, pr); /* a cluster of one commits at once */
@@ -151,6 +194,7 @@ static void commit(epaxos *p, ep_prop *pr, uint64_t seq, const uint64_t *deps) {
   if (!in) return;
   if (pr->leader == p->id && pr->ballot == 0) {
     p->count.commits_led++;
+    p->count.commands_led += ep_batch_count(pr->cmd, pr->len);
     p->count.deps_total += (uint64_t)count_deps(p, deps);
   }
   uint64_t d[CTK_MAX_NODES];

@@ -54,8 +54,13 @@ void ep_recv_preaccept(epaxos *p, int from, const ep_msg *m) {
     /* Not a duplicate: merge this node's interfering instances into the attributes. */
     uint64_t seq = m->seq, deps[CTK_MAX_NODES];
     memcpy(deps, m->deps, sizeof deps);
-    ep_fp fp = ep_footprint(m->cmd, m->cmd_len, 1);
+    ep_fp fp;
+    if (ep_fp_build(&fp, m->cmd, m->cmd_len, 1) != 0) {
+      p->out_of_memory = 1;
+      return;
+    }
     ep_conflicts_attributes(p, &fp, &seq, deps);
+    ep_fp_free(&fp);
     int eq = m->ballot == 0 && seq == m->seq && !memcmp(deps, m->deps, (size_t)p->n * 8);
     if (ep_inst_set(p, in, 1, m->cmd, m->cmd_len, seq, deps) != 0) return;
     in->status = EP_PREACCEPTED;
