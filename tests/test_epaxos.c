@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/record.h"
 #include "config.h"
 #include "epaxos/ep_internal.h"
 #include "epaxos/epaxos.h"
@@ -732,6 +733,212 @@ static void test_catchup_serves_every_leader(void **state) {
   assert_true(of_leader_2 >= 1);
 }
 
+/* ---- batching, bundles, thrifty PreAccept ---- */
+
+/* A kv command of `client` (its session) on key, a put of value or a get (value NULL). */
+static size_t kv_command(uint8_t *buf, uint64_t client, const char *key, const char *value) {
+  ctk_kv_command cmd = {.client_id = client,
+                        .seq = 1,
+                        .op = value ? CTK_F_PUT : CTK_F_GET,
+                        .key = key,
+                        .value = value};
+  int len = ctk_kv_encode(&cmd, buf, CTK_MAX_COMMAND_BYTES);
+  assert_true(len > 0);
+  return (size_t)len;
+}
+
+/* A batch of kv commands "client:key[=value]" (a get without "="). */
+static size_t make_batch(uint8_t *payload, const char *const *cmds, int n) {
+  size_t pos = 0;
+  for (int k = 0; k < n; k++) {
+    char key[32], value[32];
+    unsigned client;
+    int put = sscanf(cmds[k], "%u:%31[^=]=%31s", &client, key, value) == 3;
+    uint8_t one[CTK_MAX_COMMAND_BYTES];
+    size_t len = kv_command(one, client, key, put ? value : NULL);
+    pos = ep_batch_put(payload, pos, one, len);
+  }
+  assert_int_equal(ep_batch_check(payload, pos), 0);
+  return pos;
+}
+
+static int batches_interfere(const char *const *a, int na, const char *const *b, int nb) {
+  static uint8_t pa[1 << 14], pb[1 << 14];
+  size_t la = make_batch(pa, a, na), lb = make_batch(pb, b, nb);
+  ep_fp fa, fb;
+  assert_int_equal(ep_fp_build(&fa, pa, la, 1), 0);
+  assert_int_equal(ep_fp_build(&fb, pb, lb, 1), 0);
+  int x = ep_fp_interfere(&fa, &fb);
+  assert_int_equal(ep_fp_interfere(&fb, &fa), x); /* symmetric */
+  ep_fp_free(&fa);
+  ep_fp_free(&fb);
+  return x;
+}
+
+/* Two batches interfere exactly when some command of one interferes with some command of the
+ * other (protocol.h): a shared session, or a shared key written by either. */
+static void test_batch_interference(void **state) {
+  (void)state;
+  const char *xy[] = {"1:x=1", "2:y=1", "3:w"}, *zy_read[] = {"4:z=1", "5:y"},
+             *zw[] = {"6:z=2", "7:w"}, *session3[] = {"3:q=1"}, *reads[] = {"8:w", "9:x"},
+             *writes_x[] = {"10:a", "11:b", "12:x=5"};
+  assert_true(batches_interfere(xy, 3, zy_read, 2));   /* y written by one, read by the other */
+  assert_false(batches_interfere(xy, 3, zw, 2));       /* w only read by both; z only in one */
+  assert_true(batches_interfere(xy, 3, session3, 1));  /* session 3 in both */
+  assert_false(batches_interfere(zw, 2, reads, 2));    /* reads of w do not interfere */
+  assert_true(batches_interfere(reads, 2, writes_x, 3)); /* x read by one, written by the other */
+  assert_false(batches_interfere(session3, 1, zy_read, 2));
+  /* a malformed batch is refused; an empty one is a no-op, interfering with nothing */
+  uint8_t bad[] = {0, 2, 0, 1, 'a'};
+  assert_int_equal(ep_batch_check(bad, sizeof bad), -1);
+  ep_fp noop, one;
+  uint8_t p1[1 << 12];
+  assert_int_equal(ep_fp_build(&noop, NULL, 0, 1), 0);
+  assert_int_equal(ep_fp_build(&one, p1, make_batch(p1, xy, 1), 1), 0);
+  assert_false(ep_fp_interfere(&noop, &one));
+  ep_fp_free(&one);
+  ep_fp_free(&noop);
+}
+
+/* With one instance in flight, the commands that arrive meanwhile leave together in the next
+ * instance, at most batch_size of them; every node executes them in submission order (two writes
+ * of one key inside one batch included). */
+static void test_batching_gathers_commands_in_flight(void **state) {
+  (void)state;
+  for (int i = 0; i < n_nodes; i++) crash(i);
+  options.max_inflight = 1;
+  options.batch_size = 3;
+  for (int i = 0; i < n_nodes; i++) {
+    nodes[i].disk_len = 0;
+    boot(i);
+  }
+  put(0, "a", "1"); /* leaves at once, alone */
+  put(0, "b", "2");
+  put(0, "c", "3");
+  put(0, "b", "4");
+  put(0, "d", "5"); /* the fifth: batch_size is 3, it waits for a third instance */
+  assert_int_equal(ep_batch_count(inst(0, 0, 1)->cmd, inst(0, 0, 1)->len), 1);
+  assert_int_equal(inst(0, 0, 2)->status, EP_NONE); /* not proposed yet */
+  run_until(now_us + 200000);
+  assert_int_equal(ep_batch_count(inst(1, 0, 2)->cmd, inst(1, 0, 2)->len), 3);
+  assert_int_equal(ep_batch_count(inst(1, 0, 3)->cmd, inst(1, 0, 3)->len), 1);
+  assert_int_equal(counter(0, "commits_led"), 3);
+  assert_int_equal(counter(0, "commands_led"), 5);
+  assert_same_execution(0, 5);
+  const char *want[] = {"a=1", "b=2", "c=3", "b=4", "d=5"};
+  for (int k = 0; k < 5; k++) assert_string_equal(nodes[2].commits[k], want[k]);
+  /* a restart executes the batches again, in the same order */
+  crash(1);
+  boot(1);
+  run_until(now_us + 200000);
+  assert_same_execution(0, 5);
+  options.max_inflight = 8;
+  options.batch_size = 64;
+}
+
+/* Thrifty PreAccept: a lone command goes to the two nodes a fast quorum of 3 (of 5) needs, not to
+ * all four; with one of them down, the retry reaches the others and the command still commits. */
+static void test_thrifty_preaccept(void **state) {
+  (void)state;
+  for (int i = 0; i < n_nodes; i++) crash(i);
+  options.thrifty = 1;
+  for (int i = 0; i < n_nodes; i++) {
+    nodes[i].disk_len = 0;
+    boot(i);
+  }
+  put(0, "a", "1");
+  assert_int_equal(q_len, 2);
+  assert_true(queue[0].to == 1 && queue[1].to == 2);
+  deliver_all();
+  assert_int_equal(counter(0, "fast_path"), 1);
+  assert_same_execution(0, 1); /* the Commit reached all four */
+  crash(1);
+  put(0, "b", "2");
+  run_until(now_us + 1000000);
+  assert_int_equal(inst(0, 0, 2)->status, EP_COMMITTED);
+  assert_int_equal(nodes[3].n_commits, 2);
+  options.thrifty = 0;
+}
+
+/* The messages of one step to one node leave as one bundle; a bundle with one malformed message
+ * is refused whole, before any of it is handled. */
+static void test_bundles(void **state) {
+  (void)state;
+  put(0, "a", "1");
+  put(0, "b", "2"); /* second instance in flight; its PreAccepts go in separate steps */
+  deliver_all();
+  /* node 0 answers its PreAcceptOKs: Commits to every node, bundled per node when several */
+  uint64_t deps[5] = {0};
+  uint8_t one[CTK_MAX_COMMAND_BYTES], payload[CTK_MAX_COMMAND_BYTES + 4];
+  size_t len = ep_batch_put(payload, 0, one, kv_command(one, 77, "z", "9"));
+  ep_msg c = {.type = EP_MSG_COMMIT,
+              .leader = 2,
+              .inst = 1,
+              .has_cmd = 1,
+              .seq = 1,
+              .n_deps = n_nodes,
+              .cmd = payload,
+              .cmd_len = len};
+  memcpy(c.deps, deps, sizeof deps);
+  wire_writer a, b, bundle;
+  wire_writer_init(&a);
+  wire_writer_init(&b);
+  wire_writer_init(&bundle);
+  ep_msg_encode(&a, &c);
+  wire_put_bytes(&b, "\x03\x05garbage", 9); /* a Commit that does not decode */
+  ctk_bytes parts[2] = {{a.data, a.len}, {b.data, b.len}};
+  ep_bundle_encode(&bundle, parts, 2);
+  assert_int_equal(step(1, CTK_EVENT_MESSAGE, 2, bundle.data, bundle.len), CTK_ERR_MALFORMED);
+  assert_true(inst(1, 2, 1) == NULL || inst(1, 2, 1)->status == EP_NONE); /* nothing handled */
+  /* the same bundle with two good messages is handled whole */
+  c.inst = 2;
+  wire_writer_reset(&b);
+  ep_msg_encode(&b, &c);
+  parts[1] = (ctk_bytes){b.data, b.len};
+  wire_writer_reset(&bundle);
+  ep_bundle_encode(&bundle, parts, 2);
+  char text[512];
+  assert_true(ctk_epaxos_protocol.describe(bundle.data, bundle.len, text, sizeof text) > 0);
+  assert_non_null(strstr(text, "Commit 2.1 b=0.0 seq=1 cmds=1 + Commit 2.2"));
+  assert_int_equal(step(1, CTK_EVENT_MESSAGE, 2, bundle.data, bundle.len), CTK_OK);
+  assert_int_equal(inst(1, 2, 1)->status, EP_COMMITTED);
+  assert_int_equal(inst(1, 2, 2)->status, EP_COMMITTED);
+  wire_writer_free(&a);
+  wire_writer_free(&b);
+  wire_writer_free(&bundle);
+}
+
+/* Durable bytes of version 2 (one command per instance) still start a node: each command becomes
+ * a batch of one. */
+static void test_durable_version_2_read(void **state) {
+  (void)state;
+  crash(2);
+  wire_writer w;
+  wire_writer_init(&w);
+  uint8_t one[CTK_MAX_COMMAND_BYTES];
+  size_t len = kv_command(one, 5, "old", "v");
+  size_t pos = record_begin(&w, 2, 1); /* version 2, INSTANCE */
+  wire_put_u8(&w, 1);                  /* leader */
+  wire_put_u64(&w, 1);                 /* num */
+  wire_put_u8(&w, EP_COMMITTED);
+  wire_put_u8(&w, 0);  /* eq */
+  wire_put_u64(&w, 0); /* ballot */
+  wire_put_u64(&w, 0); /* vballot */
+  wire_put_u8(&w, 1);  /* has_cmd */
+  wire_put_u64(&w, 1); /* seq */
+  wire_put_u8(&w, 3);  /* n_deps */
+  for (int q = 0; q < 3; q++) wire_put_u64(&w, 0);
+  wire_put_blob(&w, one, len);
+  record_end(&w, pos);
+  memcpy(nodes[2].disk, w.data, w.len);
+  nodes[2].disk_len = w.len;
+  wire_writer_free(&w);
+  boot(2);
+  assert_int_equal(ep_batch_count(inst(2, 1, 1)->cmd, inst(2, 1, 1)->len), 1);
+  assert_int_equal(nodes[2].n_commits, 1);
+  assert_string_equal(nodes[2].commits[0], "old=v");
+}
+
 /* ---- whole runs in the simulator ---- */
 
 static void sim_run(int conflict_pct, ctk_sim_report *r) {
@@ -821,6 +1028,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_malformed_rejected, setup5, teardown),
       cmocka_unit_test_setup_teardown(test_backlog_does_not_cost_every_step, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_catchup_serves_every_leader, setup3, teardown),
+      cmocka_unit_test(test_batch_interference),
+      cmocka_unit_test_setup_teardown(test_batching_gathers_commands_in_flight, setup3, teardown),
+      cmocka_unit_test_setup_teardown(test_thrifty_preaccept, setup5, teardown),
+      cmocka_unit_test_setup_teardown(test_bundles, setup3, teardown),
+      cmocka_unit_test_setup_teardown(test_durable_version_2_read, setup3, teardown),
       cmocka_unit_test(test_sim_fast_path_without_conflicts),
       cmocka_unit_test(test_sim_all_conflicting_stays_live),
       cmocka_unit_test(test_sim_restarted_node_catches_up),

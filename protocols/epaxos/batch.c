@@ -86,7 +86,16 @@ static int cmp_u64(const void *a, const void *b) {
 /* Sorts v[0..n) and drops duplicates; returns the new length. */
 static uint32_t sort_unique(uint64_t *v, uint32_t n) {
   if (n < 2) return n;
-  qsort(v, n, sizeof *v, cmp_u64);
+  if (n > 24) {
+    qsort(v, n, sizeof *v, cmp_u64);
+  } else { /* the common small batch: insertion sort, no calls */
+    for (uint32_t i = 1; i < n; i++) {
+      uint64_t x = v[i];
+      uint32_t j = i;
+      for (; j > 0 && v[j - 1] > x; j--) v[j] = v[j - 1];
+      v[j] = x;
+    }
+  }
   uint32_t k = 1;
   for (uint32_t i = 1; i < n; i++)
     if (v[i] != v[k - 1]) v[k++] = v[i];

@@ -92,7 +92,7 @@ static int apply_record(epaxos *p, const uint8_t *payload, size_t len) {
   ep_note_known(p, leader, num);
   if (leader == p->id && num >= p->next_own) p->next_own = num + 1;
   if (in->status == EP_COMMITTED) return CTK_OK; /* a commit is final */
-  if (has_cmd && ep_inst_set(p, in, 1, cmd, cmd_len, seq, deps) != 0) return CTK_ERR_NOMEM;
+  if (has_cmd && ep_inst_set(p, in, 1, cmd, cmd_len, NULL, seq, deps) != 0) return CTK_ERR_NOMEM;
   in->status = status;
   in->eq = eq;
   in->ballot = ballot;

@@ -290,9 +290,11 @@ void ep_broadcast(epaxos *p, const ep_msg *m, int self_too);
 ep_inst *ep_inst_get(epaxos *p, int leader, uint64_t num);
 /* The instance if this node holds it (any status), else NULL; never allocates. */
 ep_inst *ep_inst_find(const epaxos *p, int leader, uint64_t num);
-/* Sets the command and attributes of an instance (copies cmd; has_cmd with len 0 is a no-op). */
-int ep_inst_set(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t len, uint64_t seq,
-                const uint64_t *deps);
+/* Sets the command and attributes of an instance (copies cmd; has_cmd with len 0 is a no-op).
+ * fp: the command's footprint when the caller built it already (taken over when the command is
+ * set: *fp is then left empty), or NULL. */
+int ep_inst_set(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t len, ep_fp *fp,
+                uint64_t seq, const uint64_t *deps);
 void ep_see_ballot(epaxos *p, uint64_t ballot);
 void ep_note_known(epaxos *p, int leader, uint64_t num);
 uint64_t ep_random_ms(epaxos *p, const int64_t range[2]);

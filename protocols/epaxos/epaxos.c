@@ -74,8 +74,8 @@ nomem:
   return NULL;
 }
 
-int ep_inst_set(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t len, uint64_t seq,
-                const uint64_t *deps) {
+int ep_inst_set(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t len, ep_fp *built,
+                uint64_t seq, const uint64_t *deps) {
   if (!in->deps && !(in->deps = calloc(CTK_MAX_NODES, sizeof *in->deps))) {
     p->out_of_memory = 1;
     return -1;
@@ -90,7 +90,10 @@ int ep_inst_set(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t 
     }
     if (len) memcpy(copy, cmd, len);
     ep_fp fp;
-    if (ep_fp_build(&fp, copy, len, 1) != 0) {
+    if (built) {
+      fp = *built;
+      *built = (ep_fp){.noop = 1};
+    } else if (ep_fp_build(&fp, copy, len, 1) != 0) {
       free(copy);
       p->out_of_memory = 1;
       return -1;

@@ -139,9 +139,10 @@ static void propose(epaxos *p, ep_prop *pr, uint8_t *cmd, uint32_t len) {
     return;
   }
   ep_conflicts_attributes(p, &fp, &seq, deps);
-  ep_fp_free(&fp);
   if (seq == 0) seq = 1;
-  if (ep_inst_set(p, in, 1, cmd, len, seq, deps) != 0) {
+  int rc = ep_inst_set(p, in, 1, cmd, len, &fp, seq, deps);
+  ep_fp_free(&fp);
+  if (rc != 0) {
     free(cmd);
     return;
   }

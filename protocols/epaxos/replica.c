@@ -60,9 +60,10 @@ void ep_recv_preaccept(epaxos *p, int from, const ep_msg *m) {
       return;
     }
     ep_conflicts_attributes(p, &fp, &seq, deps);
-    ep_fp_free(&fp);
     int eq = m->ballot == 0 && seq == m->seq && !memcmp(deps, m->deps, (size_t)p->n * 8);
-    if (ep_inst_set(p, in, 1, m->cmd, m->cmd_len, seq, deps) != 0) return;
+    int rc = ep_inst_set(p, in, 1, m->cmd, m->cmd_len, &fp, seq, deps);
+    ep_fp_free(&fp);
+    if (rc != 0) return;
     in->status = EP_PREACCEPTED;
     in->ballot = in->vballot = m->ballot;
     in->eq = (uint8_t)eq;
@@ -85,7 +86,7 @@ void ep_recv_accept(epaxos *p, int from, const ep_msg *m) {
     return ep_send(p, from, &r);
   }
   if (!(in->status == EP_ACCEPTED && in->vballot == m->ballot)) {
-    if (ep_inst_set(p, in, 1, m->cmd, m->cmd_len, m->seq, m->deps) != 0) return;
+    if (ep_inst_set(p, in, 1, m->cmd, m->cmd_len, NULL, m->seq, m->deps) != 0) return;
     in->status = EP_ACCEPTED;
     in->ballot = in->vballot = m->ballot;
     in->eq = 0;
@@ -99,7 +100,7 @@ void ep_recv_accept(epaxos *p, int from, const ep_msg *m) {
 void ep_commit_local(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t len,
                      uint64_t seq, const uint64_t *deps) {
   if (in->status == EP_COMMITTED) return;
-  if (ep_inst_set(p, in, has_cmd, cmd, len, seq, deps) != 0) return;
+  if (ep_inst_set(p, in, has_cmd, cmd, len, NULL, seq, deps) != 0) return;
   in->status = EP_COMMITTED;
   in->eq = 0;
   in->committed_us = p->now_us;
