@@ -7,9 +7,12 @@
  *   "at least floor(N/2) other replicas", after which the command commits.
  *
  * The fast quorum is the paper's optimized F + floor((F + 1) / 2) (never below a majority); the
- * recovery rules of recovery.c are written for it. With thrifty on, as in the paper's
- * implementation, PreAccept goes to just the nodes a fast quorum needs (the next ones by id); a
- * retry goes to every node that has not answered.
+ * recovery rules of recovery.c are written for it. With thrifty on (off by default), as in the
+ * paper's implementation, PreAccept goes to just the nodes a fast quorum needs (the next ones by
+ * id; the paper picks the closest); a retry goes to every node that has not answered. Off, the
+ * first answers to arrive make the quorum: on 3 real processes that was faster (a node pausing,
+ * e.g. for a snapshot, no longer holds up its neighbour's commands) and, across wide-area sites,
+ * each leader's fast quorum is its nearest nodes.
  *
  * Batching: a node keeps at most max_inflight of its own instances being agreed on; the client
  * commands that arrive meanwhile wait in the queue, and the next free instance takes up to
