@@ -832,8 +832,6 @@ static void test_batching_gathers_commands_in_flight(void **state) {
   boot(1);
   run_until(now_us + 200000);
   assert_same_execution(0, 5);
-  options.max_inflight = 8;
-  options.batch_size = 64;
 }
 
 /* Thrifty PreAccept: a lone command goes to the two nodes a fast quorum of 3 (of 5) needs, not to
@@ -906,6 +904,37 @@ static void test_bundles(void **state) {
   wire_writer_free(&a);
   wire_writer_free(&b);
   wire_writer_free(&bundle);
+}
+
+/* A Commit leaves the command out for the nodes that answered the leader at ballot 0 (they hold
+ * it); a node that holds no such command ignores such a Commit and learns the commit in full. */
+static void test_commit_without_command(void **state) {
+  (void)state;
+  put(0, "a", "1");
+  assert_true(deliver_one(0, 1));
+  assert_true(deliver_one(0, 2));
+  assert_true(deliver_one(1, 0)); /* fast quorum of 2: committed at 0; node 2 not heard yet */
+  int lite = -1, full = -1;
+  for (size_t k = 0; k < q_len; k++) {
+    ep_msg m;
+    if (queue[k].from != 0 || ep_msg_decode(queue[k].data, queue[k].len, &m) != CTK_OK ||
+        m.type != EP_MSG_COMMIT)
+      continue;
+    if (queue[k].to == 1) lite = !m.has_cmd && m.cmd_len == 0;
+    if (queue[k].to == 2) full = m.has_cmd && m.cmd_len > 0;
+  }
+  assert_int_equal(lite, 1);
+  assert_int_equal(full, 1);
+  deliver_all();
+  assert_same_execution(0, 1);
+  /* a Commit without the command for an instance node 2 never saw: ignored */
+  ep_msg c = {.type = EP_MSG_COMMIT, .leader = 1, .inst = 1, .seq = 1, .n_deps = n_nodes};
+  wire_writer w;
+  wire_writer_init(&w);
+  ep_msg_encode(&w, &c);
+  assert_int_equal(step(2, CTK_EVENT_MESSAGE, 1, w.data, w.len), CTK_OK);
+  wire_writer_free(&w);
+  assert_true(inst(2, 1, 1) == NULL || inst(2, 1, 1)->status == EP_NONE);
 }
 
 /* Durable bytes of version 2 (one command per instance) still start a node: each command becomes
@@ -1032,6 +1061,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_batching_gathers_commands_in_flight, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_thrifty_preaccept, setup5, teardown),
       cmocka_unit_test_setup_teardown(test_bundles, setup3, teardown),
+      cmocka_unit_test_setup_teardown(test_commit_without_command, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_durable_version_2_read, setup3, teardown),
       cmocka_unit_test(test_sim_fast_path_without_conflicts),
       cmocka_unit_test(test_sim_all_conflicting_stays_live),

@@ -85,8 +85,10 @@ int ep_msg_decode(const uint8_t *bytes, size_t len, ep_msg *out) {
   switch (m.type) {
   case EP_MSG_PREACCEPT:
   case EP_MSG_ACCEPT:
-  case EP_MSG_COMMIT:
     if (!m.has_cmd || n_deps == 0) return CTK_ERR_MALFORMED;
+    break;
+  case EP_MSG_COMMIT: /* without cmd: the command the receiver took at ballot 0 */
+    if (n_deps == 0) return CTK_ERR_MALFORMED;
     break;
   case EP_MSG_PREACCEPT_OK:
     if (m.ok && n_deps == 0) return CTK_ERR_MALFORMED;
@@ -145,6 +147,10 @@ static int describe_one(const uint8_t *bytes, size_t len, char *buf, size_t buf_
   int n;
   if (m.type == EP_MSG_CATCHUP)
     n = snprintf(buf, buf_len, "CatchUp n=%d", m.n_deps);
+  else if (m.type == EP_MSG_COMMIT && !m.has_cmd) /* the receiver holds the command */
+    n = snprintf(buf, buf_len, "Commit %d.%llu b=%llu.%d seq=%llu cmds=held", m.leader,
+                 (unsigned long long)m.inst, (unsigned long long)ep_round(m.ballot),
+                 ep_ballot_node(m.ballot), (unsigned long long)m.seq);
   else
     n = snprintf(
         buf, buf_len, "%s %d.%llu b=%llu.%d%s%s seq=%llu cmds=%u", type_name(m.type), m.leader,

@@ -60,7 +60,7 @@ typedef enum ep_msg_type {
   EP_MSG_PREACCEPT_OK,  /* ballot, ok, eq, promised, seq, deps */
   EP_MSG_ACCEPT,        /* ballot, cmd, seq, deps */
   EP_MSG_ACCEPT_OK,     /* ballot, ok, promised */
-  EP_MSG_COMMIT,        /* cmd, seq, deps */
+  EP_MSG_COMMIT,        /* cmd, seq, deps; without cmd: "the command you took at ballot 0" */
   EP_MSG_PREPARE,       /* ballot */
   EP_MSG_PREPARE_OK,    /* ballot, ok, promised, status, eq, vballot, cmd, seq, deps */
   EP_MSG_CATCHUP,       /* deps: the sender's committed prefix of every command leader;
@@ -188,6 +188,7 @@ typedef struct ep_prop {
   uint64_t ballot;
   int fast;         /* the fast path is allowed (own command at the default ballot) */
   uint32_t replies; /* bitmask of nodes that answered this phase */
+  uint32_t holders; /* nodes that answered ok at ballot 0: they hold the command (leader.c) */
   int eq_count;     /* PreAccept: answers that left the attributes unchanged */
   uint64_t seq;     /* PreAccept: the merged attributes; Accept: the attributes proposed */
   uint64_t deps[CTK_MAX_NODES];
@@ -316,8 +317,9 @@ void ep_recv_catchup(epaxos *p, int from, const ep_msg *m);
 /* Commits an instance here (persisted) with final attributes; idempotent. */
 void ep_commit_local(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t len,
                      uint64_t seq, const uint64_t *deps);
-/* Sends the committed instance to `to` (or every other node when to < 0). */
-void ep_send_commit(epaxos *p, int to, const ep_inst *in);
+/* Sends the committed instance to `to` (or every other node when to < 0); to the nodes in
+ * `holders`, without its command. */
+void ep_send_commit(epaxos *p, int to, const ep_inst *in, uint32_t holders);
 
 /* leader.c */
 int ep_submit(epaxos *p, const uint8_t *cmd, size_t len);

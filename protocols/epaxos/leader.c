@@ -203,8 +203,9 @@ static void commit(epaxos *p, ep_prop *pr, uint64_t seq, const uint64_t *deps) {
   }
   uint64_t d[CTK_MAX_NODES];
   memcpy(d, deps, sizeof d);
+  uint32_t holders = pr->ballot == 0 ? pr->holders : 0;
   ep_commit_local(p, in, pr->has_cmd, pr->cmd, pr->len, seq, d); /* frees pr */
-  if (in->status == EP_COMMITTED) ep_send_commit(p, -1, in);
+  if (in->status == EP_COMMITTED) ep_send_commit(p, -1, in, holders);
 }
 
 void ep_start_accept(epaxos *p, ep_prop *pr) {
@@ -257,6 +258,7 @@ void ep_recv_preaccept_ok(epaxos *p, int from, const ep_msg *m) {
   if (!m->ok) return give_up(p, pr);
   if (m->n_deps != p->n) return;
   pr->replies |= 1u << from;
+  pr->holders |= 1u << from;
   if (m->eq && from != p->id) pr->eq_count++;
   if (m->seq > pr->seq) pr->seq = m->seq;
   for (int q = 0; q < p->n; q++)
@@ -269,6 +271,7 @@ void ep_recv_accept_ok(epaxos *p, int from, const ep_msg *m) {
   if (!pr || pr->phase != EP_PH_ACCEPT || pr->ballot != m->ballot) return;
   if (!m->ok) return give_up(p, pr);
   pr->replies |= 1u << from;
+  pr->holders |= 1u << from;
   if (__builtin_popcount(pr->replies) < ep_majority(p)) return;
   uint64_t deps[CTK_MAX_NODES];
   memcpy(deps, pr->deps, sizeof deps);

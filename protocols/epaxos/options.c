@@ -16,7 +16,7 @@ const ctk_option_spec ep_option_specs[EP_N_OPTIONS] = {
     {"catchup_ms", CTK_OPTION_INT, offsetof(ctk_epaxos_options, catchup_ms), 50, 0, 1, 600000,
      "period of the catch-up exchange with a random peer and of the scan for stuck instances",
      NULL},
-    {"max_inflight", CTK_OPTION_INT, offsetof(ctk_epaxos_options, max_inflight), 4, 0, 1, 1024,
+    {"max_inflight", CTK_OPTION_INT, offsetof(ctk_epaxos_options, max_inflight), 2, 0, 1, 1024,
      "own instances being agreed on at once per node; commands that arrive meanwhile wait in a "
      "queue and go together in the next instance (up to batch_size)",
      NULL},
