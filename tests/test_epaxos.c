@@ -782,10 +782,10 @@ static void test_batch_interference(void **state) {
   const char *xy[] = {"1:x=1", "2:y=1", "3:w"}, *zy_read[] = {"4:z=1", "5:y"},
              *zw[] = {"6:z=2", "7:w"}, *session3[] = {"3:q=1"}, *reads[] = {"8:w", "9:x"},
              *writes_x[] = {"10:a", "11:b", "12:x=5"};
-  assert_true(batches_interfere(xy, 3, zy_read, 2));   /* y written by one, read by the other */
-  assert_false(batches_interfere(xy, 3, zw, 2));       /* w only read by both; z only in one */
-  assert_true(batches_interfere(xy, 3, session3, 1));  /* session 3 in both */
-  assert_false(batches_interfere(zw, 2, reads, 2));    /* reads of w do not interfere */
+  assert_true(batches_interfere(xy, 3, zy_read, 2));     /* y written by one, read by the other */
+  assert_false(batches_interfere(xy, 3, zw, 2));         /* w only read by both; z only in one */
+  assert_true(batches_interfere(xy, 3, session3, 1));    /* session 3 in both */
+  assert_false(batches_interfere(zw, 2, reads, 2));      /* reads of w do not interfere */
   assert_true(batches_interfere(reads, 2, writes_x, 3)); /* x read by one, written by the other */
   assert_false(batches_interfere(session3, 1, zy_read, 2));
   /* a malformed batch is refused; an empty one is a no-op, interfering with nothing */

@@ -6,8 +6,8 @@
  * to this number that interferes"; execution walks them. Interference is protocol.h's: same
  * session, or same key with at least one write; a command without the header interferes with
  * every command. A batch (batch.c) gets the attributes of all its commands at once: what any of
- * its sessions and keys met. Keys and sessions are indexed by a 64-bit hash: two keys that collide merely
- * look interfering, which costs order, never safety. */
+ * its sessions and keys met. Keys and sessions are indexed by a 64-bit hash: two keys that collide
+ * merely look interfering, which costs order, never safety. */
 #include <stdlib.h>
 #include <string.h>
 

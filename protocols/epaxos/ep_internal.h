@@ -39,7 +39,7 @@ extern const ctk_option_spec ep_option_specs[EP_N_OPTIONS];
 #define EP_MAX_SNAPSHOT   (1ull << 32) /* bytes of one state machine snapshot */
 #define EP_EXEC_EAGER     1024 /* a backlog up to it is executed after every step (execute.c) */
 #define EP_EXEC_RATE      4    /* above it, one pass per backlog / EP_EXEC_RATE microseconds */
-#define EP_MAX_BATCH      1024      /* commands in one instance */
+#define EP_MAX_BATCH      1024 /* commands in one instance */
 #define EP_MAX_PAYLOAD    (1u << 18) /* bytes of one instance's batch (batch.c) */
 #define EP_BUNDLE_MAX     4096       /* messages in one bundle (codec.c) */
 
@@ -263,11 +263,11 @@ struct ctk_proto {
 
   wire_writer persist;
   int persist_replace;
-  ctk_outbox out;  /* messages to the other nodes */
-  ctk_outbox self; /* messages to itself, handled before the step ends */
-  ctk_outbox wire; /* out as it leaves: one message or bundle per node (epaxos.c) */
-  ctk_bytes *bundle_run;   /* EP_BUNDLE_MAX messages going into one bundle */
-  uint8_t *scratch;        /* drain_self's copy of a message */
+  ctk_outbox out;        /* messages to the other nodes */
+  ctk_outbox self;       /* messages to itself, handled before the step ends */
+  ctk_outbox wire;       /* out as it leaves: one message or bundle per node (epaxos.c) */
+  ctk_bytes *bundle_run; /* EP_BUNDLE_MAX messages going into one bundle */
+  uint8_t *scratch;      /* drain_self's copy of a message */
   size_t scratch_cap;
   ctk_commit *commits;
   size_t n_commits, cap_commits;

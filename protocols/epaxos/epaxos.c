@@ -231,7 +231,8 @@ static int validate(const epaxos *p, int from, const ep_msg *m) {
   for (int q = 0; q < m->n_deps; q++)
     if (m->deps[q] > p->committed[q] + EP_WINDOW) return CTK_ERR_MALFORMED;
   /* Requests at a ballot come from its owner: the command leader at the default ballot. */
-  int request = m->type == EP_MSG_PREACCEPT || m->type == EP_MSG_ACCEPT || m->type == EP_MSG_PREPARE;
+  int request =
+      m->type == EP_MSG_PREACCEPT || m->type == EP_MSG_ACCEPT || m->type == EP_MSG_PREPARE;
   if (request && from != (m->ballot ? ep_ballot_node(m->ballot) : m->leader))
     return CTK_ERR_MALFORMED;
   if (m->type == EP_MSG_PREPARE && m->ballot == 0) return CTK_ERR_MALFORMED;

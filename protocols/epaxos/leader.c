@@ -17,10 +17,10 @@
  * Batching: a node keeps at most max_inflight of its own instances being agreed on; the client
  * commands that arrive meanwhile wait in the queue, and the next free instance takes up to
  * batch_size of them (and batch_bytes) as one batch (batch.c). Under load, instances grow with
- * the load instead of their number; with few clients, each command still leaves at once. The same PreAccept and Accept phases serve a
- * recovery at a higher ballot, without the fast path. Proposals (ep_prop) hold the volatile
- * state of a phase; a restart forgets them, and the node's own unfinished instances are then
- * recovered like anyone's. */
+ * the load instead of their number; while fewer are in flight, a command leaves at once. The same
+ * PreAccept and Accept phases serve a recovery at a higher ballot, without the fast path. Proposals
+ * (ep_prop) hold the volatile state of a phase; a restart forgets them, and the node's own
+ * unfinished instances are then recovered like anyone's. */
 #include <stdlib.h>
 #include <string.h>
 
