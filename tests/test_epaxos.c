@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/record.h"
 #include "config.h"
 #include "epaxos/ep_internal.h"
 #include "epaxos/epaxos.h"
@@ -30,7 +31,7 @@
 typedef struct packet {
   int from, to;
   size_t len;
-  uint8_t data[CTK_MAX_COMMAND_BYTES + 256];
+  uint8_t *data; /* owned */
 } packet;
 
 typedef struct node {
@@ -81,6 +82,8 @@ static void handle_output(int i, const ctk_output *out) {
     pk->from = i;
     pk->to = out->messages[k].to;
     pk->len = out->messages[k].bytes.len;
+    pk->data = malloc(pk->len);
+    assert_non_null(pk->data);
     memcpy(pk->data, out->messages[k].bytes.data, pk->len);
   }
   for (size_t k = 0; k < out->n_commits; k++) {
@@ -146,9 +149,18 @@ static void setup_n(int n) {
   for (int i = 0; i < n_nodes; i++) boot(i);
 }
 
+/* Drops every queued packet. */
+static void drop_queue(void) {
+  for (size_t k = 0; k < q_len; k++) free(queue[k].data);
+  q_len = 0;
+}
+
+/* The hand-driven tests deliver PreAccepts to chosen nodes: every node gets one (thrifty off),
+ * and each command leaves in an instance of its own unless a test asks for batching. */
 static int setup5(void **state) {
   (void)state;
   ctk_protocol_default_options(&ctk_epaxos_protocol, &options);
+  options.thrifty = 0;
   setup_n(5);
   return 0;
 }
@@ -156,6 +168,7 @@ static int setup5(void **state) {
 static int setup3(void **state) {
   (void)state;
   ctk_protocol_default_options(&ctk_epaxos_protocol, &options);
+  options.thrifty = 0;
   setup_n(3);
   return 0;
 }
@@ -164,6 +177,7 @@ static int teardown(void **state) {
   (void)state;
   for (int i = 0; i < n_nodes; i++)
     if (nodes[i].p) ctk_epaxos_protocol.destroy(nodes[i].p);
+  drop_queue();
   free(queue);
   return 0;
 }
@@ -173,9 +187,11 @@ static void deliver_at(size_t k) {
   packet pk = queue[k];
   memmove(&queue[k], &queue[k + 1], (q_len - k - 1) * sizeof *queue);
   q_len--;
-  if (nodes[pk.to].down || nodes[pk.from].down || blocked[pk.from][pk.to]) return;
-  now_us += 100;
-  assert_int_equal(step(pk.to, CTK_EVENT_MESSAGE, pk.from, pk.data, pk.len), CTK_OK);
+  if (!nodes[pk.to].down && !nodes[pk.from].down && !blocked[pk.from][pk.to]) {
+    now_us += 100;
+    assert_int_equal(step(pk.to, CTK_EVENT_MESSAGE, pk.from, pk.data, pk.len), CTK_OK);
+  }
+  free(pk.data);
 }
 
 static void deliver_all(void) {
@@ -311,7 +327,7 @@ static void test_leader_crash_mid_preaccept(void **state) {
   put(0, "k", "A");
   assert_true(deliver_one(0, 1));
   crash(0);
-  q_len = 0;
+  drop_queue();
   put(2, "k", "B"); /* conflicts with A, which node 1 knows of */
   run_until(now_us + 3000000);
   assert_true(counter(1, "recoveries") + counter(2, "recoveries") + counter(3, "recoveries") +
@@ -342,7 +358,7 @@ static void test_leader_crash_mid_accept(void **state) {
   uint64_t seq = inst(1, 0, 1)->seq, dep3 = inst(1, 0, 1)->deps[3];
   assert_int_equal(inst(1, 0, 1)->status, EP_ACCEPTED);
   crash(0);
-  q_len = 0;
+  drop_queue();
   run_until(now_us + 3000000);
   for (int i = 1; i < 5; i++) {
     assert_int_equal(inst(i, 0, 1)->status, EP_COMMITTED);
@@ -372,7 +388,7 @@ static void test_fast_commit_then_crash(void **state) {
   assert_int_equal(dep3, 1);
   crash(0);
   crash(2);
-  q_len = 0;
+  drop_queue();
   run_until(now_us + 3000000);
   assert_int_not_equal(inst(1, 0, 1)->status, EP_COMMITTED); /* undetermined: it waits */
   assert_true(counter(1, "recoveries") + counter(3, "recoveries") + counter(4, "recoveries") >= 1);
@@ -397,7 +413,7 @@ static void test_unknown_dependency_recovered_as_noop(void **state) {
   put(0, "k", "A");
   assert_true(deliver_one(0, 1));
   crash(0);
-  q_len = 0;
+  drop_queue();
   put(1, "k", "C");
   deliver_all(); /* C commits on the fast path with A among its dependencies */
   assert_int_equal(inst(2, 1, 1)->status, EP_COMMITTED);
@@ -426,7 +442,7 @@ static void test_crashed_leaders_command_recovered_later(void **state) {
   assert_true(deliver_one(0, 1));
   crash(0);
   crash(1);
-  q_len = 0;
+  drop_queue();
   put(2, "k", "B");
   run_until(now_us + 2000000);
   for (int i = 2; i < 5; i++) assert_int_equal(nodes[i].n_commits, 1);
@@ -455,7 +471,7 @@ static void test_restart_reexecutes_same_order(void **state) {
   /* A torn tail on one disk too: a half-written record is dropped. */
   nodes[4].disk_len -= 3;
   for (int i = 0; i < n_nodes; i++) crash(i);
-  q_len = 0;
+  drop_queue();
   for (int i = 0; i < n_nodes; i++) boot(i);
   /* Node 4 may have lost its last record; it catches up. */
   run_until(now_us + 1000000);
@@ -535,7 +551,7 @@ static void test_pruning_bounds_instances_and_restart(void **state) {
   char want[8][64];
   final_values(0, want);
   for (int i = 0; i < n_nodes; i++) crash(i);
-  q_len = 0;
+  drop_queue();
   for (int i = 0; i < n_nodes; i++) {
     boot(i);
     assert_int_equal(nodes[i].restored, 1);
@@ -624,13 +640,14 @@ static void test_malformed_rejected(void **state) {
  * no-op) with these attributes. */
 static void send_commit(int to, int from, int leader, uint64_t num, const char *key, uint64_t seq,
                         const uint64_t *deps) {
-  uint8_t buf[CTK_MAX_COMMAND_BYTES];
-  int len = 0;
+  uint8_t one[CTK_MAX_COMMAND_BYTES], buf[CTK_MAX_COMMAND_BYTES + 4];
+  size_t len = 0;
   if (key) {
     ctk_kv_command cmd = {
         .client_id = 100 + num, .seq = 1, .op = CTK_F_PUT, .key = key, .value = "v"};
-    len = ctk_kv_encode(&cmd, buf, sizeof buf);
-    assert_true(len > 0);
+    int n = ctk_kv_encode(&cmd, one, sizeof one);
+    assert_true(n > 0);
+    len = ep_batch_put(buf, 0, one, (size_t)n); /* a batch of one */
   }
   ep_msg m = {.type = EP_MSG_COMMIT,
               .leader = (uint8_t)leader,
@@ -639,7 +656,7 @@ static void send_commit(int to, int from, int leader, uint64_t num, const char *
               .seq = seq,
               .n_deps = n_nodes,
               .cmd = buf,
-              .cmd_len = (size_t)len};
+              .cmd_len = len};
   memcpy(m.deps, deps, (size_t)n_nodes * sizeof *deps);
   wire_writer w;
   wire_writer_init(&w);
@@ -678,11 +695,19 @@ static void test_backlog_does_not_cost_every_step(void **state) {
 static int queued_commits(int to, int leader) {
   int count = 0;
   for (size_t k = 0; k < q_len; k++) {
-    ep_msg m;
-    assert_int_equal(ep_msg_decode(queue[k].data, queue[k].len, &m), CTK_OK);
-    if (queue[k].to == to && m.type == EP_MSG_COMMIT && m.leader == leader) count++;
+    ep_bundle_iter it;
+    const uint8_t *one = queue[k].data;
+    size_t one_len = queue[k].len;
+    int bundle = ep_bundle_begin(&it, one, one_len);
+    assert_true(bundle >= 0);
+    while (!bundle || ep_bundle_next(&it, &one, &one_len) == 1) {
+      ep_msg m;
+      assert_int_equal(ep_msg_decode(one, one_len, &m), CTK_OK);
+      if (queue[k].to == to && m.type == EP_MSG_COMMIT && m.leader == leader) count++;
+      if (!bundle) break;
+    }
   }
-  q_len = 0;
+  drop_queue();
   return count;
 }
 
@@ -694,7 +719,7 @@ static void test_catchup_serves_every_leader(void **state) {
   uint64_t deps[3] = {0};
   for (uint64_t i = 1; i <= 3 * EP_CATCHUP_BATCH; i++) send_commit(0, 1, 1, i, NULL, 0, deps);
   send_commit(0, 1, 2, 1, NULL, 0, deps);
-  q_len = 0;
+  drop_queue();
   ep_msg m = {.type = EP_MSG_CATCHUP, .n_deps = n_nodes}; /* node 2 has committed nothing */
   wire_writer w;
   wire_writer_init(&w);
@@ -706,6 +731,241 @@ static void test_catchup_serves_every_leader(void **state) {
   }
   wire_writer_free(&w);
   assert_true(of_leader_2 >= 1);
+}
+
+/* ---- batching, bundles, thrifty PreAccept ---- */
+
+/* A kv command of `client` (its session) on key, a put of value or a get (value NULL). */
+static size_t kv_command(uint8_t *buf, uint64_t client, const char *key, const char *value) {
+  ctk_kv_command cmd = {.client_id = client,
+                        .seq = 1,
+                        .op = value ? CTK_F_PUT : CTK_F_GET,
+                        .key = key,
+                        .value = value};
+  int len = ctk_kv_encode(&cmd, buf, CTK_MAX_COMMAND_BYTES);
+  assert_true(len > 0);
+  return (size_t)len;
+}
+
+/* A batch of kv commands "client:key[=value]" (a get without "="). */
+static size_t make_batch(uint8_t *payload, const char *const *cmds, int n) {
+  size_t pos = 0;
+  for (int k = 0; k < n; k++) {
+    char key[32], value[32];
+    unsigned client;
+    int put = sscanf(cmds[k], "%u:%31[^=]=%31s", &client, key, value) == 3;
+    uint8_t one[CTK_MAX_COMMAND_BYTES];
+    size_t len = kv_command(one, client, key, put ? value : NULL);
+    pos = ep_batch_put(payload, pos, one, len);
+  }
+  assert_int_equal(ep_batch_check(payload, pos), 0);
+  return pos;
+}
+
+static int batches_interfere(const char *const *a, int na, const char *const *b, int nb) {
+  static uint8_t pa[1 << 14], pb[1 << 14];
+  size_t la = make_batch(pa, a, na), lb = make_batch(pb, b, nb);
+  ep_fp fa, fb;
+  assert_int_equal(ep_fp_build(&fa, pa, la, 1), 0);
+  assert_int_equal(ep_fp_build(&fb, pb, lb, 1), 0);
+  int x = ep_fp_interfere(&fa, &fb);
+  assert_int_equal(ep_fp_interfere(&fb, &fa), x); /* symmetric */
+  ep_fp_free(&fa);
+  ep_fp_free(&fb);
+  return x;
+}
+
+/* Two batches interfere exactly when some command of one interferes with some command of the
+ * other (protocol.h): a shared session, or a shared key written by either. */
+static void test_batch_interference(void **state) {
+  (void)state;
+  const char *xy[] = {"1:x=1", "2:y=1", "3:w"}, *zy_read[] = {"4:z=1", "5:y"},
+             *zw[] = {"6:z=2", "7:w"}, *session3[] = {"3:q=1"}, *reads[] = {"8:w", "9:x"},
+             *writes_x[] = {"10:a", "11:b", "12:x=5"};
+  assert_true(batches_interfere(xy, 3, zy_read, 2));     /* y written by one, read by the other */
+  assert_false(batches_interfere(xy, 3, zw, 2));         /* w only read by both; z only in one */
+  assert_true(batches_interfere(xy, 3, session3, 1));    /* session 3 in both */
+  assert_false(batches_interfere(zw, 2, reads, 2));      /* reads of w do not interfere */
+  assert_true(batches_interfere(reads, 2, writes_x, 3)); /* x read by one, written by the other */
+  assert_false(batches_interfere(session3, 1, zy_read, 2));
+  /* a malformed batch is refused; an empty one is a no-op, interfering with nothing */
+  uint8_t bad[] = {0, 2, 0, 1, 'a'};
+  assert_int_equal(ep_batch_check(bad, sizeof bad), -1);
+  ep_fp noop, one;
+  uint8_t p1[1 << 12];
+  assert_int_equal(ep_fp_build(&noop, NULL, 0, 1), 0);
+  assert_int_equal(ep_fp_build(&one, p1, make_batch(p1, xy, 1), 1), 0);
+  assert_false(ep_fp_interfere(&noop, &one));
+  ep_fp_free(&one);
+  ep_fp_free(&noop);
+}
+
+/* With one instance in flight, the commands that arrive meanwhile leave together in the next
+ * instance, at most batch_size of them; every node executes them in submission order (two writes
+ * of one key inside one batch included). */
+static void test_batching_gathers_commands_in_flight(void **state) {
+  (void)state;
+  for (int i = 0; i < n_nodes; i++) crash(i);
+  options.max_inflight = 1;
+  options.batch_size = 3;
+  for (int i = 0; i < n_nodes; i++) {
+    nodes[i].disk_len = 0;
+    boot(i);
+  }
+  put(0, "a", "1"); /* leaves at once, alone */
+  put(0, "b", "2");
+  put(0, "c", "3");
+  put(0, "b", "4");
+  put(0, "d", "5"); /* the fifth: batch_size is 3, it waits for a third instance */
+  assert_int_equal(ep_batch_count(inst(0, 0, 1)->cmd, inst(0, 0, 1)->len), 1);
+  assert_int_equal(inst(0, 0, 2)->status, EP_NONE); /* not proposed yet */
+  run_until(now_us + 200000);
+  assert_int_equal(ep_batch_count(inst(1, 0, 2)->cmd, inst(1, 0, 2)->len), 3);
+  assert_int_equal(ep_batch_count(inst(1, 0, 3)->cmd, inst(1, 0, 3)->len), 1);
+  assert_int_equal(counter(0, "commits_led"), 3);
+  assert_int_equal(counter(0, "commands_led"), 5);
+  assert_same_execution(0, 5);
+  const char *want[] = {"a=1", "b=2", "c=3", "b=4", "d=5"};
+  for (int k = 0; k < 5; k++) assert_string_equal(nodes[2].commits[k], want[k]);
+  /* a restart executes the batches again, in the same order */
+  crash(1);
+  boot(1);
+  run_until(now_us + 200000);
+  assert_same_execution(0, 5);
+}
+
+/* Thrifty PreAccept: a lone command goes to the two nodes a fast quorum of 3 (of 5) needs, not to
+ * all four; with one of them down, the retry reaches the others and the command still commits. */
+static void test_thrifty_preaccept(void **state) {
+  (void)state;
+  for (int i = 0; i < n_nodes; i++) crash(i);
+  options.thrifty = 1;
+  for (int i = 0; i < n_nodes; i++) {
+    nodes[i].disk_len = 0;
+    boot(i);
+  }
+  put(0, "a", "1");
+  assert_int_equal(q_len, 2);
+  assert_true(queue[0].to == 1 && queue[1].to == 2);
+  deliver_all();
+  assert_int_equal(counter(0, "fast_path"), 1);
+  assert_same_execution(0, 1); /* the Commit reached all four */
+  crash(1);
+  put(0, "b", "2");
+  run_until(now_us + 1000000);
+  assert_int_equal(inst(0, 0, 2)->status, EP_COMMITTED);
+  assert_int_equal(nodes[3].n_commits, 2);
+  options.thrifty = 0;
+}
+
+/* The messages of one step to one node leave as one bundle; a bundle with one malformed message
+ * is refused whole, before any of it is handled. */
+static void test_bundles(void **state) {
+  (void)state;
+  put(0, "a", "1");
+  put(0, "b", "2"); /* second instance in flight; its PreAccepts go in separate steps */
+  deliver_all();
+  /* node 0 answers its PreAcceptOKs: Commits to every node, bundled per node when several */
+  uint64_t deps[5] = {0};
+  uint8_t one[CTK_MAX_COMMAND_BYTES], payload[CTK_MAX_COMMAND_BYTES + 4];
+  size_t len = ep_batch_put(payload, 0, one, kv_command(one, 77, "z", "9"));
+  ep_msg c = {.type = EP_MSG_COMMIT,
+              .leader = 2,
+              .inst = 1,
+              .has_cmd = 1,
+              .seq = 1,
+              .n_deps = n_nodes,
+              .cmd = payload,
+              .cmd_len = len};
+  memcpy(c.deps, deps, sizeof deps);
+  wire_writer a, b, bundle;
+  wire_writer_init(&a);
+  wire_writer_init(&b);
+  wire_writer_init(&bundle);
+  ep_msg_encode(&a, &c);
+  wire_put_bytes(&b, "\x03\x05garbage", 9); /* a Commit that does not decode */
+  ctk_bytes parts[2] = {{a.data, a.len}, {b.data, b.len}};
+  ep_bundle_encode(&bundle, parts, 2);
+  assert_int_equal(step(1, CTK_EVENT_MESSAGE, 2, bundle.data, bundle.len), CTK_ERR_MALFORMED);
+  assert_true(inst(1, 2, 1) == NULL || inst(1, 2, 1)->status == EP_NONE); /* nothing handled */
+  /* the same bundle with two good messages is handled whole */
+  c.inst = 2;
+  wire_writer_reset(&b);
+  ep_msg_encode(&b, &c);
+  parts[1] = (ctk_bytes){b.data, b.len};
+  wire_writer_reset(&bundle);
+  ep_bundle_encode(&bundle, parts, 2);
+  char text[512];
+  assert_true(ctk_epaxos_protocol.describe(bundle.data, bundle.len, text, sizeof text) > 0);
+  assert_non_null(strstr(text, "Commit 2.1 b=0.0 seq=1 cmds=1 + Commit 2.2"));
+  assert_int_equal(step(1, CTK_EVENT_MESSAGE, 2, bundle.data, bundle.len), CTK_OK);
+  assert_int_equal(inst(1, 2, 1)->status, EP_COMMITTED);
+  assert_int_equal(inst(1, 2, 2)->status, EP_COMMITTED);
+  wire_writer_free(&a);
+  wire_writer_free(&b);
+  wire_writer_free(&bundle);
+}
+
+/* A Commit leaves the command out for the nodes that answered the leader at ballot 0 (they hold
+ * it); a node that holds no such command ignores such a Commit and learns the commit in full. */
+static void test_commit_without_command(void **state) {
+  (void)state;
+  put(0, "a", "1");
+  assert_true(deliver_one(0, 1));
+  assert_true(deliver_one(0, 2));
+  assert_true(deliver_one(1, 0)); /* fast quorum of 2: committed at 0; node 2 not heard yet */
+  int lite = -1, full = -1;
+  for (size_t k = 0; k < q_len; k++) {
+    ep_msg m;
+    if (queue[k].from != 0 || ep_msg_decode(queue[k].data, queue[k].len, &m) != CTK_OK ||
+        m.type != EP_MSG_COMMIT)
+      continue;
+    if (queue[k].to == 1) lite = !m.has_cmd && m.cmd_len == 0;
+    if (queue[k].to == 2) full = m.has_cmd && m.cmd_len > 0;
+  }
+  assert_int_equal(lite, 1);
+  assert_int_equal(full, 1);
+  deliver_all();
+  assert_same_execution(0, 1);
+  /* a Commit without the command for an instance node 2 never saw: ignored */
+  ep_msg c = {.type = EP_MSG_COMMIT, .leader = 1, .inst = 1, .seq = 1, .n_deps = n_nodes};
+  wire_writer w;
+  wire_writer_init(&w);
+  ep_msg_encode(&w, &c);
+  assert_int_equal(step(2, CTK_EVENT_MESSAGE, 1, w.data, w.len), CTK_OK);
+  wire_writer_free(&w);
+  assert_true(inst(2, 1, 1) == NULL || inst(2, 1, 1)->status == EP_NONE);
+}
+
+/* Durable bytes of version 2 (one command per instance) still start a node: each command becomes
+ * a batch of one. */
+static void test_durable_version_2_read(void **state) {
+  (void)state;
+  crash(2);
+  wire_writer w;
+  wire_writer_init(&w);
+  uint8_t one[CTK_MAX_COMMAND_BYTES];
+  size_t len = kv_command(one, 5, "old", "v");
+  size_t pos = record_begin(&w, 2, 1); /* version 2, INSTANCE */
+  wire_put_u8(&w, 1);                  /* leader */
+  wire_put_u64(&w, 1);                 /* num */
+  wire_put_u8(&w, EP_COMMITTED);
+  wire_put_u8(&w, 0);  /* eq */
+  wire_put_u64(&w, 0); /* ballot */
+  wire_put_u64(&w, 0); /* vballot */
+  wire_put_u8(&w, 1);  /* has_cmd */
+  wire_put_u64(&w, 1); /* seq */
+  wire_put_u8(&w, 3);  /* n_deps */
+  for (int q = 0; q < 3; q++) wire_put_u64(&w, 0);
+  wire_put_blob(&w, one, len);
+  record_end(&w, pos);
+  memcpy(nodes[2].disk, w.data, w.len);
+  nodes[2].disk_len = w.len;
+  wire_writer_free(&w);
+  boot(2);
+  assert_int_equal(ep_batch_count(inst(2, 1, 1)->cmd, inst(2, 1, 1)->len), 1);
+  assert_int_equal(nodes[2].n_commits, 1);
+  assert_string_equal(nodes[2].commits[0], "old=v");
 }
 
 /* ---- whole runs in the simulator ---- */
@@ -797,6 +1057,12 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_malformed_rejected, setup5, teardown),
       cmocka_unit_test_setup_teardown(test_backlog_does_not_cost_every_step, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_catchup_serves_every_leader, setup3, teardown),
+      cmocka_unit_test(test_batch_interference),
+      cmocka_unit_test_setup_teardown(test_batching_gathers_commands_in_flight, setup3, teardown),
+      cmocka_unit_test_setup_teardown(test_thrifty_preaccept, setup5, teardown),
+      cmocka_unit_test_setup_teardown(test_bundles, setup3, teardown),
+      cmocka_unit_test_setup_teardown(test_commit_without_command, setup3, teardown),
+      cmocka_unit_test_setup_teardown(test_durable_version_2_read, setup3, teardown),
       cmocka_unit_test(test_sim_fast_path_without_conflicts),
       cmocka_unit_test(test_sim_all_conflicting_stays_live),
       cmocka_unit_test(test_sim_restarted_node_catches_up),

@@ -293,6 +293,12 @@ static void test_epaxos_sweep_3_nodes_200_seeds(void **state) {
   expect_clean("epaxos-sweep-3.toml", 200);
 }
 
+/* The same with batching forced (one instance in flight per leader, batches of up to 8). */
+static void test_epaxos_batch_sweep_200_seeds(void **state) {
+  (void)state;
+  expect_clean("epaxos-batch-sweep.toml", 200);
+}
+
 /* Seeds 1022 and 1148 of the 5-node EPaxos sweep (2000 seeds) failed the per-key order check when
  * it noted commands as a node emitted them: a command leader's fast-path commit, executed in the
  * batch a crash cut before its sync, never happened, and the recovery rightly chose other
@@ -371,6 +377,7 @@ int main(void) {
       cmocka_unit_test(test_epaxos_snapshot_sweep_100_seeds),
       cmocka_unit_test(test_epaxos_sweep_300_seeds),
       cmocka_unit_test(test_epaxos_sweep_3_nodes_200_seeds),
+      cmocka_unit_test(test_epaxos_batch_sweep_200_seeds),
       cmocka_unit_test(test_epaxos_regression_seeds),
       cmocka_unit_test(test_vr_sweep_200_seeds),
       cmocka_unit_test(test_vr_sweep_3_nodes_200_seeds),

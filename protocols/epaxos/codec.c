@@ -3,7 +3,13 @@
  *
  *   version u8, type u8, leader u8, inst u64, ballot u64, flags u8 (ok 1, eq 2, has_cmd 4),
  *   status u8, promised u64, vballot u64, seq u64, n_deps u8, deps u64 * n_deps,
- *   [CATCHUP only: floors u64 * n_deps,] cmd blob
+ *   [CATCHUP only: floors u64 * n_deps,] cmd blob (a batch, batch.c)
+ *
+ * except a bundle, the messages of one step to one node sent as one (epaxos.c):
+ *
+ *   version u8, type u8 = BUNDLE, count u32 (at least 2), count x message blob
+ *
+ * Version 3 carries batches (version 2 carried one command per instance) and bundles.
  *
  * Messages are untrusted: decoding checks every field it can without the instance (ranges,
  * flags, lengths); epaxos.c checks what needs the cluster size. */
@@ -41,7 +47,7 @@ int ep_msg_decode(const uint8_t *bytes, size_t len, ep_msg *out) {
   ep_msg m = {0};
   uint8_t version = wire_get_u8(&r);
   m.type = wire_get_u8(&r);
-  if (version != EP_WIRE_VERSION || m.type < EP_MSG_PREACCEPT || m.type > EP_MSG_LAST)
+  if (version != EP_WIRE_VERSION || m.type < EP_MSG_PREACCEPT || m.type >= EP_MSG_BUNDLE)
     return CTK_ERR_MALFORMED;
   m.leader = wire_get_u8(&r);
   m.inst = wire_get_u64(&r);
@@ -63,12 +69,13 @@ int ep_msg_decode(const uint8_t *bytes, size_t len, ep_msg *out) {
       m.floors[i] = wire_get_u64(&r);
       if (m.floors[i] > m.deps[i]) return CTK_ERR_MALFORMED; /* executed only once committed */
     }
-  m.cmd = wire_get_blob(&r, CTK_MAX_COMMAND_BYTES, &m.cmd_len);
+  m.cmd = wire_get_blob(&r, EP_MAX_PAYLOAD, &m.cmd_len);
   if (!wire_reader_done(&r)) return CTK_ERR_MALFORMED;
   m.ok = (flags & FLAG_OK) != 0;
   m.eq = (flags & FLAG_EQ) != 0;
   m.has_cmd = (flags & FLAG_CMD) != 0;
   if (!m.has_cmd && m.cmd_len) return CTK_ERR_MALFORMED;
+  if (ep_batch_check(m.cmd, m.cmd_len) != 0) return CTK_ERR_MALFORMED;
   if (m.leader >= CTK_MAX_NODES || m.inst >= EP_MAX_INST) return CTK_ERR_MALFORMED;
   if ((m.type == EP_MSG_CATCHUP) != (m.inst == 0)) return CTK_ERR_MALFORMED;
   if (!ballot_ok(m.ballot) || !ballot_ok(m.promised) || !ballot_ok(m.vballot))
@@ -78,8 +85,10 @@ int ep_msg_decode(const uint8_t *bytes, size_t len, ep_msg *out) {
   switch (m.type) {
   case EP_MSG_PREACCEPT:
   case EP_MSG_ACCEPT:
-  case EP_MSG_COMMIT:
     if (!m.has_cmd || n_deps == 0) return CTK_ERR_MALFORMED;
+    break;
+  case EP_MSG_COMMIT: /* without cmd: the command the receiver took at ballot 0 */
+    if (n_deps == 0) return CTK_ERR_MALFORMED;
     break;
   case EP_MSG_PREACCEPT_OK:
     if (m.ok && n_deps == 0) return CTK_ERR_MALFORMED;
@@ -101,26 +110,76 @@ int ep_msg_decode(const uint8_t *bytes, size_t len, ep_msg *out) {
   return CTK_OK;
 }
 
+/* ---- bundles ---- */
+
+int ep_bundle_begin(ep_bundle_iter *it, const uint8_t *bytes, size_t len) {
+  if (!bytes || len < 2 || len > CTK_MAX_MESSAGE_BYTES) return CTK_ERR_MALFORMED;
+  if (bytes[0] != EP_WIRE_VERSION || bytes[1] != EP_MSG_BUNDLE) return 0;
+  wire_reader_init(&it->r, bytes + 2, len - 2);
+  uint32_t count = wire_get_u32(&it->r);
+  if (!wire_reader_ok(&it->r) || count < 2 || count > EP_BUNDLE_MAX) return CTK_ERR_MALFORMED;
+  return 1;
+}
+
+int ep_bundle_next(ep_bundle_iter *it, const uint8_t **bytes, size_t *len) {
+  if (wire_reader_done(&it->r)) return 0;
+  *bytes = wire_get_blob(&it->r, CTK_MAX_MESSAGE_BYTES, len);
+  return wire_reader_ok(&it->r) ? 1 : CTK_ERR_MALFORMED;
+}
+
+void ep_bundle_encode(wire_writer *w, const ctk_bytes *in, size_t n) {
+  wire_put_u8(w, EP_WIRE_VERSION);
+  wire_put_u8(w, EP_MSG_BUNDLE);
+  wire_put_u32(w, (uint32_t)n);
+  for (size_t i = 0; i < n; i++) wire_put_blob(w, in[i].data, in[i].len);
+}
+
 static const char *type_name(int type) {
-  static const char *const names[] = {"?",      "PreAccept", "PreAcceptOK", "Accept", "AcceptOK",
-                                      "Commit", "Prepare",   "PrepareOK",   "CatchUp"};
+  static const char *const names[] = {"?",      "PreAccept", "PreAcceptOK", "Accept",  "AcceptOK",
+                                      "Commit", "Prepare",   "PrepareOK",   "CatchUp", "Bundle"};
   return type >= 0 && type <= EP_MSG_LAST ? names[type] : "?";
 }
 
-int ep_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
+static int describe_one(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
   ep_msg m;
   if (ep_msg_decode(bytes, len, &m) != CTK_OK) return CTK_ERR_MALFORMED;
   int n;
   if (m.type == EP_MSG_CATCHUP)
     n = snprintf(buf, buf_len, "CatchUp n=%d", m.n_deps);
+  else if (m.type == EP_MSG_COMMIT && !m.has_cmd) /* the receiver holds the command */
+    n = snprintf(buf, buf_len, "Commit %d.%llu b=%llu.%d seq=%llu cmds=held", m.leader,
+                 (unsigned long long)m.inst, (unsigned long long)ep_round(m.ballot),
+                 ep_ballot_node(m.ballot), (unsigned long long)m.seq);
   else
     n = snprintf(
-        buf, buf_len, "%s %d.%llu b=%llu.%d%s%s seq=%llu len=%zu", type_name(m.type), m.leader,
+        buf, buf_len, "%s %d.%llu b=%llu.%d%s%s seq=%llu cmds=%u", type_name(m.type), m.leader,
         (unsigned long long)m.inst, (unsigned long long)ep_round(m.ballot),
         ep_ballot_node(m.ballot),
         m.type == EP_MSG_PREACCEPT_OK || m.type == EP_MSG_ACCEPT_OK || m.type == EP_MSG_PREPARE_OK
             ? (m.ok ? " ok" : " nack")
             : "",
-        m.eq ? " eq" : "", (unsigned long long)m.seq, m.cmd_len);
+        m.eq ? " eq" : "", (unsigned long long)m.seq, ep_batch_count(m.cmd, m.cmd_len));
   return n < 0 ? CTK_ERR_MALFORMED : n;
+}
+
+/* A bundle is described as its messages, separated by " + " (cut at buf_len). */
+int ep_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len) {
+  ep_bundle_iter it;
+  int b = ep_bundle_begin(&it, bytes, len);
+  if (b < 0) return CTK_ERR_MALFORMED;
+  if (b == 0) return describe_one(bytes, len, buf, buf_len);
+  size_t used = 0;
+  const uint8_t *one;
+  size_t one_len;
+  int r;
+  for (int k = 0; (r = ep_bundle_next(&it, &one, &one_len)) == 1; k++) {
+    char part[160];
+    if (describe_one(one, one_len, part, sizeof part) < 0) return CTK_ERR_MALFORMED;
+    int n = snprintf(used < buf_len ? buf + used : NULL, used < buf_len ? buf_len - used : 0,
+                     "%s%s", k ? " + " : "", part);
+    if (n < 0) return CTK_ERR_MALFORMED;
+    used += (size_t)n;
+  }
+  if (r < 0) return CTK_ERR_MALFORMED;
+  return (int)used;
 }

@@ -1,45 +1,17 @@
-/* conflicts.c: which instances a command interferes with, as this node knows them.
+/* conflicts.c: which instances a batch interferes with, as this node knows them.
  *
  * From the paper (Figure 2, PreAccept): "seq = 1 + max({seq of all interfering commands} ∪ {0});
  * deps = the set of all instances of interfering commands". deps is kept, as in the paper's
  * implementation, as one instance number per command leader: "every instance of that leader up
  * to this number that interferes"; execution walks them. Interference is protocol.h's: same
  * session, or same key with at least one write; a command without the header interferes with
- * every command. Keys and sessions are indexed by a 64-bit hash: two keys that collide merely
- * look interfering, which costs order, never safety. */
+ * every command. A batch (batch.c) gets the attributes of all its commands at once: what any of
+ * its sessions and keys met. Keys and sessions are indexed by a 64-bit hash: two keys that collide
+ * merely look interfering, which costs order, never safety. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ep_internal.h"
-
-static uint64_t hash_bytes(uint64_t h, const uint8_t *b, size_t len) {
-  for (size_t i = 0; i < len; i++) h = (h ^ b[i]) * 0x100000001B3ull;
-  h ^= h >> 29;
-  return h ? h : 1;
-}
-
-ep_fp ep_footprint(const uint8_t *cmd, size_t len, int has_cmd) {
-  ep_fp fp = {0};
-  if (!has_cmd || len == 0) {
-    fp.noop = 1;
-    return fp;
-  }
-  ctk_footprint f = ctk_command_footprint(cmd, len);
-  if (!f.known) return fp;
-  fp.known = 1;
-  fp.write = f.write;
-  fp.key = hash_bytes(0xCBF29CE484222325ull, f.key, f.key_len);
-  uint8_t s[8];
-  for (int i = 0; i < 8; i++) s[i] = (uint8_t)(f.session >> (56 - 8 * i));
-  fp.session = hash_bytes(0x84222325CBF29CE4ull, s, sizeof s);
-  return fp;
-}
-
-int ep_fp_interfere(const ep_fp *a, const ep_fp *b) {
-  if (a->noop || b->noop) return 0;
-  if (!a->known || !b->known || a->session == b->session) return 1;
-  return a->key == b->key && (a->write || b->write);
-}
 
 /* ---- an open-addressing map from a hash to its frontiers ---- */
 
@@ -79,17 +51,22 @@ static void merge(const epaxos *p, const ep_frontier *f, uint64_t *seq, uint64_t
 int ep_conflicts_attributes(epaxos *p, const ep_fp *fp, uint64_t *seq, uint64_t *deps) {
   ep_conflicts *c = &p->conflicts;
   if (fp->noop) return 0;
-  if (!fp->known) {
+  if (fp->unknown) {
     merge(p, &c->all, seq, deps);
     return 0;
   }
   merge(p, &c->unknown, seq, deps);
-  ep_conflict_entry *s = lookup(&c->sessions, &c->sessions_n, &c->sessions_cap, fp->session, 0);
-  if (s) merge(p, &s->writes, seq, deps);
-  ep_conflict_entry *k = lookup(&c->keys, &c->keys_n, &c->keys_cap, fp->key, 0);
-  if (k) {
+  const uint64_t *h = ep_fp_hashes(fp);
+  for (uint32_t i = 0; i < fp->n_sessions; i++) {
+    ep_conflict_entry *s = lookup(&c->sessions, &c->sessions_n, &c->sessions_cap, h[i], 0);
+    if (s) merge(p, &s->writes, seq, deps);
+  }
+  h += fp->n_sessions;
+  for (uint32_t i = 0; i < fp->n_writes + fp->n_reads; i++) {
+    ep_conflict_entry *k = lookup(&c->keys, &c->keys_n, &c->keys_cap, h[i], 0);
+    if (!k) continue;
     merge(p, &k->writes, seq, deps);
-    if (fp->write) merge(p, &k->reads, seq, deps);
+    if (i < fp->n_writes) merge(p, &k->reads, seq, deps);
   }
   return 0;
 }
@@ -103,19 +80,23 @@ int ep_conflicts_add(epaxos *p, const ep_fp *fp, int leader, uint64_t num, uint6
   ep_conflicts *c = &p->conflicts;
   if (fp->noop) return 0;
   frontier_raise(&c->all, leader, num, seq);
-  if (!fp->known) {
-    frontier_raise(&c->unknown, leader, num, seq);
-    return 0;
+  if (fp->unknown) frontier_raise(&c->unknown, leader, num, seq);
+  const uint64_t *h = ep_fp_hashes(fp);
+  for (uint32_t i = 0; i < fp->n_sessions; i++) {
+    ep_conflict_entry *s = lookup(&c->sessions, &c->sessions_n, &c->sessions_cap, h[i], 1);
+    if (!s) goto nomem;
+    frontier_raise(&s->writes, leader, num, seq);
   }
-  ep_conflict_entry *s = lookup(&c->sessions, &c->sessions_n, &c->sessions_cap, fp->session, 1);
-  ep_conflict_entry *k = lookup(&c->keys, &c->keys_n, &c->keys_cap, fp->key, 1);
-  if (!s || !k) {
-    p->out_of_memory = 1;
-    return -1;
+  h += fp->n_sessions;
+  for (uint32_t i = 0; i < fp->n_writes + fp->n_reads; i++) {
+    ep_conflict_entry *k = lookup(&c->keys, &c->keys_n, &c->keys_cap, h[i], 1);
+    if (!k) goto nomem;
+    frontier_raise(i < fp->n_writes ? &k->writes : &k->reads, leader, num, seq);
   }
-  frontier_raise(&s->writes, leader, num, seq);
-  frontier_raise(fp->write ? &k->writes : &k->reads, leader, num, seq);
   return 0;
+nomem:
+  p->out_of_memory = 1;
+  return -1;
 }
 
 void ep_conflicts_free(ep_conflicts *c) {

@@ -4,20 +4,21 @@
  * a snapshot of the whole instance, framed as protocols/common/record.h says:
  *
  *   INSTANCE  leader u8, num u64, status u8, eq u8, ballot u64, vballot u64, has_cmd u8,
- *             seq u64, n_deps u8, deps u64 * n_deps, cmd blob
+ *             seq u64, n_deps u8, deps u64 * n_deps, cmd blob (a batch, batch.c)
  *
  * Replaying keeps the last snapshot of each instance (a committed one stays committed). This is
  * what the paper asks a replica to remember across a crash: its promises, what it preaccepted or
  * accepted, and what it knows committed; the execution state is volatile, and a restarted node
  * executes every committed command again from the first, or from the snapshot's cut when the
  * bytes start with one (prune.c: SNAPSHOT records, then the instances past the pruned floors).
- * Version 2 added SNAPSHOT; version 1 bytes are still read. */
+ * Version 2 added SNAPSHOT; version 3 made the command a batch. Older bytes are still read: their
+ * one command becomes a batch of one. */
 #include <string.h>
 
 #include "common/record.h"
 #include "ep_internal.h"
 
-#define DURABLE_VERSION 2
+#define DURABLE_VERSION 3
 enum { REC_INSTANCE = 1, REC_SNAPSHOT = 2 };
 
 void ep_persist_inst(epaxos *p, const ep_inst *in) {
@@ -55,7 +56,8 @@ static int apply_record(epaxos *p, const uint8_t *payload, size_t len) {
   wire_reader r;
   wire_reader_init(&r, payload, len);
   uint8_t version = wire_get_u8(&r), type = wire_get_u8(&r);
-  if (version == DURABLE_VERSION && type == REC_SNAPSHOT) return ep_snapshot_recover_record(p, &r);
+  if (version >= 2 && version <= DURABLE_VERSION && type == REC_SNAPSHOT)
+    return ep_snapshot_recover_record(p, &r);
   uint8_t leader = wire_get_u8(&r);
   uint64_t num = wire_get_u64(&r);
   uint8_t status = wire_get_u8(&r), eq = wire_get_u8(&r);
@@ -66,9 +68,16 @@ static int apply_record(epaxos *p, const uint8_t *payload, size_t len) {
   uint64_t deps[CTK_MAX_NODES] = {0};
   for (int q = 0; q < n_deps && q < CTK_MAX_NODES; q++) deps[q] = wire_get_u64(&r);
   size_t cmd_len = 0;
-  const uint8_t *cmd = wire_get_blob(&r, CTK_MAX_COMMAND_BYTES, &cmd_len);
-  if (!wire_reader_done(&r) || (version != 1 && version != DURABLE_VERSION) || type != REC_INSTANCE)
+  const uint8_t *cmd = wire_get_blob(&r, EP_MAX_PAYLOAD, &cmd_len);
+  if (!wire_reader_done(&r) || version < 1 || version > DURABLE_VERSION || type != REC_INSTANCE)
     return CTK_ERR_CORRUPT;
+  uint8_t one[2 + 2 + CTK_MAX_COMMAND_BYTES];
+  if (version < 3 && cmd_len) { /* one command: a batch of one */
+    if (cmd_len > CTK_MAX_COMMAND_BYTES) return CTK_ERR_CORRUPT;
+    cmd_len = ep_batch_put(one, 0, cmd, cmd_len);
+    cmd = one;
+  }
+  if (ep_batch_check(cmd, cmd_len) != 0) return CTK_ERR_CORRUPT;
   if (leader >= p->n || num == 0 || num >= EP_MAX_INST || status > EP_COMMITTED || eq > 1 ||
       has_cmd > 1 || n_deps != (has_cmd ? p->n : 0) || (!has_cmd && cmd_len) ||
       (status != EP_NONE) != has_cmd || ep_round(ballot) >= EP_MAX_ROUND ||
@@ -83,7 +92,7 @@ static int apply_record(epaxos *p, const uint8_t *payload, size_t len) {
   ep_note_known(p, leader, num);
   if (leader == p->id && num >= p->next_own) p->next_own = num + 1;
   if (in->status == EP_COMMITTED) return CTK_OK; /* a commit is final */
-  if (has_cmd && ep_inst_set(p, in, 1, cmd, cmd_len, seq, deps) != 0) return CTK_ERR_NOMEM;
+  if (has_cmd && ep_inst_set(p, in, 1, cmd, cmd_len, NULL, seq, deps) != 0) return CTK_ERR_NOMEM;
   in->status = status;
   in->eq = eq;
   in->ballot = ballot;

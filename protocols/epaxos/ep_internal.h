@@ -2,7 +2,8 @@
  *
  *   epaxos.c    the instance: create, step dispatch, output, status, counters
  *   codec.c     the wire format of the messages
- *   conflicts.c which known instances a command interferes with (its seq and deps)
+ *   batch.c     the commands of one instance (a batch), and the keys and sessions they touch
+ *   conflicts.c which known instances a batch interferes with (its seq and deps)
  *   replica.c   every node's replies: PreAccept, Accept, Commit, Prepare, catch-up
  *   leader.c    the command leader: client commands, fast and slow path, commit
  *   recovery.c  explicit prepare of instances whose leader went quiet, and the recovery rules
@@ -21,7 +22,7 @@
 #include "../common/wire.h"
 #include "epaxos.h"
 
-#define EP_N_OPTIONS 8
+#define EP_N_OPTIONS 11
 extern const ctk_option_spec ep_option_specs[EP_N_OPTIONS];
 
 /* Bounds. Instance numbers of one command leader further than EP_WINDOW past what this node has
@@ -38,6 +39,9 @@ extern const ctk_option_spec ep_option_specs[EP_N_OPTIONS];
 #define EP_MAX_SNAPSHOT   (1ull << 32) /* bytes of one state machine snapshot */
 #define EP_EXEC_EAGER     1024 /* a backlog up to it is executed after every step (execute.c) */
 #define EP_EXEC_RATE      4    /* above it, one pass per backlog / EP_EXEC_RATE microseconds */
+#define EP_MAX_BATCH      1024 /* commands in one instance */
+#define EP_MAX_PAYLOAD    (1u << 18) /* bytes of one instance's batch (batch.c) */
+#define EP_BUNDLE_MAX     4096       /* messages in one bundle (codec.c) */
 
 static inline uint64_t ep_ballot(uint64_t round, int id) { return round << 8 | (uint64_t)id; }
 static inline uint64_t ep_round(uint64_t ballot) { return ballot >> 8; }
@@ -49,19 +53,20 @@ enum { EP_NONE = 0, EP_PREACCEPTED, EP_ACCEPTED, EP_COMMITTED };
 
 /* ---- codec.c ---- */
 
-#define EP_WIRE_VERSION 2
+#define EP_WIRE_VERSION 3
 
 typedef enum ep_msg_type {
   EP_MSG_PREACCEPT = 1, /* ballot, cmd, seq, deps */
   EP_MSG_PREACCEPT_OK,  /* ballot, ok, eq, promised, seq, deps */
   EP_MSG_ACCEPT,        /* ballot, cmd, seq, deps */
   EP_MSG_ACCEPT_OK,     /* ballot, ok, promised */
-  EP_MSG_COMMIT,        /* cmd, seq, deps */
+  EP_MSG_COMMIT,        /* cmd, seq, deps; without cmd: "the command you took at ballot 0" */
   EP_MSG_PREPARE,       /* ballot */
   EP_MSG_PREPARE_OK,    /* ballot, ok, promised, status, eq, vballot, cmd, seq, deps */
   EP_MSG_CATCHUP,       /* deps: the sender's committed prefix of every command leader;
                            floors: its executed prefix (prune.c) */
-  EP_MSG_LAST = EP_MSG_CATCHUP,
+  EP_MSG_BUNDLE,        /* several messages to one node, sent in one (codec.c) */
+  EP_MSG_LAST = EP_MSG_BUNDLE,
 } ep_msg_type;
 
 /* Every message has the same fields; each type uses some of them. */
@@ -76,22 +81,60 @@ typedef struct ep_msg {
   int n_deps; /* 0 or the cluster size */
   uint64_t deps[CTK_MAX_NODES];
   uint64_t floors[CTK_MAX_NODES]; /* CATCHUP only: n_deps of them */
-  const uint8_t *cmd;             /* borrowed from the input; has_cmd with length 0 is a no-op */
+  const uint8_t *cmd; /* a batch (batch.c), borrowed from the input; has_cmd with length 0 is a
+                         no-op */
   size_t cmd_len;
 } ep_msg;
 
+/* One message, not a bundle; the batch is checked (ep_batch_check). */
 int ep_msg_decode(const uint8_t *bytes, size_t len, ep_msg *m);
 void ep_msg_encode(wire_writer *w, const ep_msg *m);
+/* A bundle: the messages it carries, each one encoded message; 1 when bytes are a bundle, 0 when
+ * they are one message, negative when malformed. */
+typedef struct ep_bundle_iter {
+  wire_reader r;
+} ep_bundle_iter;
+int ep_bundle_begin(ep_bundle_iter *it, const uint8_t *bytes, size_t len);
+/* The next message of the bundle: 1, 0 at the end, negative when malformed. */
+int ep_bundle_next(ep_bundle_iter *it, const uint8_t **bytes, size_t *len);
+/* Writes a bundle of the messages in[0..n) into w. */
+void ep_bundle_encode(wire_writer *w, const ctk_bytes *in, size_t n);
 int ep_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
 
 /* ---- the instance ---- */
 
-/* What a command touches, in the terms of conflicts.c: noop interferes with nothing, !known with
- * everything. */
+/* ---- batch.c ---- */
+
+/* 0 when payload is a well-formed batch (or empty: a no-op), -1 otherwise. */
+int ep_batch_check(const uint8_t *payload, size_t len);
+uint32_t ep_batch_count(const uint8_t *payload, size_t len); /* of a checked batch */
+typedef struct ep_batch_iter {
+  const uint8_t *payload;
+  size_t len, pos;
+  uint32_t left;
+} ep_batch_iter;
+void ep_batch_begin(ep_batch_iter *it, const uint8_t *payload, size_t len);
+/* The next command of a checked batch: 1, or 0 at the end. */
+int ep_batch_next(ep_batch_iter *it, const uint8_t **cmd, size_t *len);
+/* Appends a command to the batch being written in payload (pos 0: the first); returns the new
+ * length. The caller makes room: 2 + 2 + len bytes for the first, 2 + len for the others. */
+size_t ep_batch_put(uint8_t *payload, size_t pos, const uint8_t *cmd, size_t len);
+
+/* What a batch touches: noop (an empty batch) interferes with nothing, unknown (a command without
+ * a footprint) with everything; otherwise the sorted, distinct hashes of its sessions, written
+ * keys and read keys, in that order, in small or heap. */
 typedef struct ep_fp {
-  int noop, known, write;
-  uint64_t key, session; /* hashes */
+  uint8_t noop, unknown;
+  uint32_t n_sessions, n_writes, n_reads;
+  uint64_t *heap; /* owned; NULL: the hashes fit in small */
+  uint64_t small[3];
 } ep_fp;
+
+/* Fills fp for a checked batch; 0, or -1 out of memory. Free it with ep_fp_free. */
+int ep_fp_build(ep_fp *fp, const uint8_t *payload, size_t len, int has_cmd);
+void ep_fp_free(ep_fp *fp);
+const uint64_t *ep_fp_hashes(const ep_fp *fp);
+int ep_fp_interfere(const ep_fp *a, const ep_fp *b);
 
 /* One instance (leader, num) as this node knows it. */
 typedef struct ep_inst {
@@ -104,7 +147,7 @@ typedef struct ep_inst {
   uint64_t vballot; /* the ballot its attributes were taken at */
   uint64_t seq;
   uint64_t *deps; /* n entries once has_cmd */
-  uint8_t *cmd;   /* owned; NULL for a no-op */
+  uint8_t *cmd;   /* the batch, owned; NULL for a no-op */
   uint32_t len;
   ep_fp fp;
   uint64_t recover_at_us; /* not committed by then: recover it; 0: not yet noticed */
@@ -145,6 +188,7 @@ typedef struct ep_prop {
   uint64_t ballot;
   int fast;         /* the fast path is allowed (own command at the default ballot) */
   uint32_t replies; /* bitmask of nodes that answered this phase */
+  uint32_t holders; /* nodes that answered ok at ballot 0: they hold the command (leader.c) */
   int eq_count;     /* PreAccept: answers that left the attributes unchanged */
   uint64_t seq;     /* PreAccept: the merged attributes; Accept: the attributes proposed */
   uint64_t deps[CTK_MAX_NODES];
@@ -162,7 +206,7 @@ typedef struct ep_prop {
 } ep_prop;
 
 typedef struct ep_counters {
-  uint64_t fast_path, slow_path, commits_led, deps_total, recoveries, noops;
+  uint64_t fast_path, slow_path, commits_led, commands_led, deps_total, recoveries, noops;
   uint64_t executed, exec_delay_us_total, exec_delay_us_max, exec_stalls;
 } ep_counters;
 
@@ -219,8 +263,12 @@ struct ctk_proto {
 
   wire_writer persist;
   int persist_replace;
-  ctk_outbox out;  /* messages to the other nodes */
-  ctk_outbox self; /* messages to itself, handled before the step ends */
+  ctk_outbox out;        /* messages to the other nodes */
+  ctk_outbox self;       /* messages to itself, handled before the step ends */
+  ctk_outbox wire;       /* out as it leaves: one message or bundle per node (epaxos.c) */
+  ctk_bytes *bundle_run; /* EP_BUNDLE_MAX messages going into one bundle */
+  uint8_t *scratch;      /* drain_self's copy of a message */
+  size_t scratch_cap;
   ctk_commit *commits;
   size_t n_commits, cap_commits;
   int out_of_memory;
@@ -243,17 +291,17 @@ void ep_broadcast(epaxos *p, const ep_msg *m, int self_too);
 ep_inst *ep_inst_get(epaxos *p, int leader, uint64_t num);
 /* The instance if this node holds it (any status), else NULL; never allocates. */
 ep_inst *ep_inst_find(const epaxos *p, int leader, uint64_t num);
-/* Sets the command and attributes of an instance (copies cmd; has_cmd with len 0 is a no-op). */
-int ep_inst_set(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t len, uint64_t seq,
-                const uint64_t *deps);
+/* Sets the command and attributes of an instance (copies cmd; has_cmd with len 0 is a no-op).
+ * fp: the command's footprint when the caller built it already (taken over when the command is
+ * set: *fp is then left empty), or NULL. */
+int ep_inst_set(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t len, ep_fp *fp,
+                uint64_t seq, const uint64_t *deps);
 void ep_see_ballot(epaxos *p, uint64_t ballot);
 void ep_note_known(epaxos *p, int leader, uint64_t num);
 uint64_t ep_random_ms(epaxos *p, const int64_t range[2]);
 
 /* conflicts.c */
-ep_fp ep_footprint(const uint8_t *cmd, size_t len, int has_cmd);
-int ep_fp_interfere(const ep_fp *a, const ep_fp *b);
-/* The attributes a command gets from what this node knows: seq and deps[n], merged into *seq and
+/* The attributes a batch gets from what this node knows: seq and deps[n], merged into *seq and
  * deps (max). Returns 0 or -1 out of memory. */
 int ep_conflicts_attributes(epaxos *p, const ep_fp *fp, uint64_t *seq, uint64_t *deps);
 /* Records that instance (leader, num) with this footprint and seq exists. */
@@ -269,8 +317,9 @@ void ep_recv_catchup(epaxos *p, int from, const ep_msg *m);
 /* Commits an instance here (persisted) with final attributes; idempotent. */
 void ep_commit_local(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t len,
                      uint64_t seq, const uint64_t *deps);
-/* Sends the committed instance to `to` (or every other node when to < 0). */
-void ep_send_commit(epaxos *p, int to, const ep_inst *in);
+/* Sends the committed instance to `to` (or every other node when to < 0); to the nodes in
+ * `holders`, without its command. */
+void ep_send_commit(epaxos *p, int to, const ep_inst *in, uint32_t holders);
 
 /* leader.c */
 int ep_submit(epaxos *p, const uint8_t *cmd, size_t len);

@@ -24,6 +24,10 @@ static int check_options(const ctk_epaxos_options *o, char *err, size_t err_len)
     what = "catchup_ms must be in [1, 600000]";
   else if (o->max_inflight < 1 || o->max_inflight > 1024)
     what = "max_inflight must be in [1, 1024]";
+  else if (o->batch_size < 1 || o->batch_size > EP_MAX_BATCH)
+    what = "batch_size must be in [1, 1024]";
+  else if (o->batch_bytes < 8192 || o->batch_bytes > EP_MAX_PAYLOAD)
+    what = "batch_bytes must be in [8192, 262144]";
   else if (o->exec_stall_ms < 1 || o->exec_stall_ms > 600000)
     what = "exec_stall_ms must be in [1, 600000]";
   else if (o->snapshot_every < 0 || o->snapshot_every > 1000000000)
@@ -70,8 +74,8 @@ nomem:
   return NULL;
 }
 
-int ep_inst_set(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t len, uint64_t seq,
-                const uint64_t *deps) {
+int ep_inst_set(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t len, ep_fp *built,
+                uint64_t seq, const uint64_t *deps) {
   if (!in->deps && !(in->deps = calloc(CTK_MAX_NODES, sizeof *in->deps))) {
     p->out_of_memory = 1;
     return -1;
@@ -85,11 +89,21 @@ int ep_inst_set(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t 
       return -1;
     }
     if (len) memcpy(copy, cmd, len);
+    ep_fp fp;
+    if (built) {
+      fp = *built;
+      *built = (ep_fp){.noop = 1};
+    } else if (ep_fp_build(&fp, copy, len, 1) != 0) {
+      free(copy);
+      p->out_of_memory = 1;
+      return -1;
+    }
     free(in->cmd);
+    ep_fp_free(&in->fp);
     in->cmd = copy;
     in->len = (uint32_t)len;
     in->has_cmd = 1;
-    in->fp = ep_footprint(in->cmd, in->len, 1);
+    in->fp = fp;
   }
   in->seq = seq;
   memcpy(in->deps, deps, (size_t)p->n * sizeof *deps);
@@ -119,6 +133,7 @@ static void free_instances(epaxos *p) {
       for (size_t k = 0; chunk && k < EP_CHUNK; k++) {
         free(chunk[k].cmd);
         free(chunk[k].deps);
+        ep_fp_free(&chunk[k].fp);
       }
       free(chunk);
     }
@@ -146,9 +161,12 @@ static void ep_destroy(ctk_proto *p) {
   free(p->dfs_inst);
   free(p->dfs_q);
   free(p->dfs_j);
+  free(p->scratch);
+  free(p->bundle_run);
   wire_writer_free(&p->persist);
   ctk_outbox_free(&p->out);
   ctk_outbox_free(&p->self);
+  ctk_outbox_free(&p->wire);
   free(p->commits);
   free(p);
 }
@@ -178,8 +196,10 @@ static ctk_proto *ep_create(const ctk_node_config *config, const void *options, 
   p->queue_len = calloc(EP_MAX_QUEUE, sizeof *p->queue_len);
   p->cap_commits = 64;
   p->commits = malloc(p->cap_commits * sizeof *p->commits);
-  int boxes = ctk_outbox_init(&p->out) | ctk_outbox_init(&p->self);
-  if (p->props && p->queue && p->queue_len && p->commits && boxes == 0 && ep_exec_grow(p, 64) == 0)
+  p->bundle_run = malloc(EP_BUNDLE_MAX * sizeof *p->bundle_run);
+  int boxes = ctk_outbox_init(&p->out) | ctk_outbox_init(&p->self) | ctk_outbox_init(&p->wire);
+  if (p->props && p->queue && p->queue_len && p->commits && p->bundle_run && boxes == 0 &&
+      ep_exec_grow(p, 64) == 0)
     return p;
 nomem:
   ep_destroy(p);
@@ -200,54 +220,115 @@ void ep_broadcast(epaxos *p, const ep_msg *m, int self_too) {
     if (i != p->id || self_too) ep_send(p, i, m);
 }
 
-/* Checks what decoding could not (it needs the cluster) and hands the message to its handler. */
+/* Checks what decoding could not (it needs the cluster). */
+static int validate(const epaxos *p, int from, const ep_msg *m) {
+  if (m->leader >= p->n || (m->n_deps != 0 && m->n_deps != p->n)) return CTK_ERR_MALFORMED;
+  if (ep_ballot_node(m->ballot) >= p->n || ep_ballot_node(m->promised) >= p->n ||
+      ep_ballot_node(m->vballot) >= p->n)
+    return CTK_ERR_MALFORMED;
+  if (m->type != EP_MSG_CATCHUP && m->inst > p->committed[m->leader] + EP_WINDOW)
+    return CTK_ERR_MALFORMED;
+  for (int q = 0; q < m->n_deps; q++)
+    if (m->deps[q] > p->committed[q] + EP_WINDOW) return CTK_ERR_MALFORMED;
+  /* Requests at a ballot come from its owner: the command leader at the default ballot. */
+  int request =
+      m->type == EP_MSG_PREACCEPT || m->type == EP_MSG_ACCEPT || m->type == EP_MSG_PREPARE;
+  if (request && from != (m->ballot ? ep_ballot_node(m->ballot) : m->leader))
+    return CTK_ERR_MALFORMED;
+  if (m->type == EP_MSG_PREPARE && m->ballot == 0) return CTK_ERR_MALFORMED;
+  return CTK_OK;
+}
+
+static void handle(epaxos *p, int from, const ep_msg *m) {
+  ep_see_ballot(p, m->ballot);
+  ep_see_ballot(p, m->promised);
+  switch (m->type) {
+  case EP_MSG_PREACCEPT: ep_recv_preaccept(p, from, m); break;
+  case EP_MSG_PREACCEPT_OK: ep_recv_preaccept_ok(p, from, m); break;
+  case EP_MSG_ACCEPT: ep_recv_accept(p, from, m); break;
+  case EP_MSG_ACCEPT_OK: ep_recv_accept_ok(p, from, m); break;
+  case EP_MSG_COMMIT: ep_recv_commit(p, m); break;
+  case EP_MSG_PREPARE: ep_recv_prepare(p, from, m); break;
+  case EP_MSG_PREPARE_OK: ep_recv_prepare_ok(p, from, m); break;
+  default: ep_recv_catchup(p, from, m); break;
+  }
+}
+
+/* Decodes and checks a message, or every message of a bundle before any is handled (a malformed
+ * one leaves the state unchanged), then hands them to their handlers. */
 static int dispatch(epaxos *p, int from, const uint8_t *bytes, size_t len) {
   ep_msg m;
-  if (ep_msg_decode(bytes, len, &m) != CTK_OK) return CTK_ERR_MALFORMED;
-  if (m.leader >= p->n || (m.n_deps != 0 && m.n_deps != p->n)) return CTK_ERR_MALFORMED;
-  if (ep_ballot_node(m.ballot) >= p->n || ep_ballot_node(m.promised) >= p->n ||
-      ep_ballot_node(m.vballot) >= p->n)
-    return CTK_ERR_MALFORMED;
-  if (m.type != EP_MSG_CATCHUP && m.inst > p->committed[m.leader] + EP_WINDOW)
-    return CTK_ERR_MALFORMED;
-  for (int q = 0; q < m.n_deps; q++)
-    if (m.deps[q] > p->committed[q] + EP_WINDOW) return CTK_ERR_MALFORMED;
-  /* Requests at a ballot come from its owner: the command leader at the default ballot. */
-  int request = m.type == EP_MSG_PREACCEPT || m.type == EP_MSG_ACCEPT || m.type == EP_MSG_PREPARE;
-  if (request && from != (m.ballot ? ep_ballot_node(m.ballot) : m.leader)) return CTK_ERR_MALFORMED;
-  if (m.type == EP_MSG_PREPARE && m.ballot == 0) return CTK_ERR_MALFORMED;
-  ep_see_ballot(p, m.ballot);
-  ep_see_ballot(p, m.promised);
-  switch (m.type) {
-  case EP_MSG_PREACCEPT: ep_recv_preaccept(p, from, &m); break;
-  case EP_MSG_PREACCEPT_OK: ep_recv_preaccept_ok(p, from, &m); break;
-  case EP_MSG_ACCEPT: ep_recv_accept(p, from, &m); break;
-  case EP_MSG_ACCEPT_OK: ep_recv_accept_ok(p, from, &m); break;
-  case EP_MSG_COMMIT: ep_recv_commit(p, &m); break;
-  case EP_MSG_PREPARE: ep_recv_prepare(p, from, &m); break;
-  case EP_MSG_PREPARE_OK: ep_recv_prepare_ok(p, from, &m); break;
-  default: ep_recv_catchup(p, from, &m); break;
+  ep_bundle_iter it;
+  int bundle = ep_bundle_begin(&it, bytes, len);
+  if (bundle < 0) return CTK_ERR_MALFORMED;
+  if (!bundle) {
+    if (ep_msg_decode(bytes, len, &m) != CTK_OK || validate(p, from, &m) != CTK_OK)
+      return CTK_ERR_MALFORMED;
+    handle(p, from, &m);
+    return CTK_OK;
+  }
+  ep_bundle_iter first = it;
+  const uint8_t *one;
+  size_t one_len;
+  int r;
+  while ((r = ep_bundle_next(&it, &one, &one_len)) == 1)
+    if (ep_msg_decode(one, one_len, &m) != CTK_OK || validate(p, from, &m) != CTK_OK)
+      return CTK_ERR_MALFORMED;
+  if (r < 0) return CTK_ERR_MALFORMED;
+  while (ep_bundle_next(&first, &one, &one_len) == 1) {
+    ep_msg_decode(one, one_len, &m);
+    handle(p, from, &m);
   }
   return CTK_OK;
 }
 
 /* Handles the messages this node sent itself, including those sent while handling them. */
 static void drain_self(epaxos *p) {
-  static const size_t max_len = CTK_MAX_COMMAND_BYTES + 64 + 8 * CTK_MAX_NODES;
-  uint8_t *copy = malloc(max_len);
-  if (!copy) {
-    p->out_of_memory = 1;
-    return;
-  }
   for (size_t i = 0; i < p->self.n && !p->out_of_memory && !ctk_outbox_failed(&p->self); i++) {
     ctk_bytes b = ctk_outbox_bytes(&p->self, i); /* copied: handling it may grow the buffer */
-    if (b.len > max_len) continue;
-    memcpy(copy, b.data, b.len);
-    dispatch(p, p->id, copy, b.len);
+    if (b.len > p->scratch_cap) {
+      uint8_t *bigger = realloc(p->scratch, b.len);
+      if (!bigger) {
+        p->out_of_memory = 1;
+        return;
+      }
+      p->scratch = bigger;
+      p->scratch_cap = b.len;
+    }
+    memcpy(p->scratch, b.data, b.len);
+    dispatch(p, p->id, p->scratch, b.len);
   }
-  free(copy);
   if (ctk_outbox_failed(&p->self)) p->out_of_memory = 1;
   ctk_outbox_reset(&p->self);
+}
+
+/* The messages of this step to one node leave as one: a bundle of them, or as many bundles as
+ * CTK_MAX_MESSAGE_BYTES needs. A Commit then travels with the PreAccept of the next instance, and
+ * a catch-up answer in one message instead of hundreds. */
+static void bundle_output(epaxos *p) {
+  ctk_outbox_reset(&p->wire);
+  ctk_bytes *run = p->bundle_run;
+  for (int to = 0; to < p->n; to++) {
+    size_t n = 0, bytes = 6;
+    for (size_t i = 0; i <= p->out.n; i++) {
+      ctk_bytes b = i < p->out.n ? ctk_outbox_bytes(&p->out, i) : (ctk_bytes){0};
+      if (i < p->out.n && p->out.entries[i].to != to) continue;
+      int last = i == p->out.n;
+      if (n > 0 && (last || bytes + 4 + b.len > CTK_MAX_MESSAGE_BYTES || n == EP_BUNDLE_MAX)) {
+        wire_writer *w = ctk_outbox_begin(&p->wire, to);
+        if (n == 1)
+          wire_put_bytes(w, run[0].data, run[0].len);
+        else
+          ep_bundle_encode(w, run, n);
+        ctk_outbox_end(&p->wire);
+        n = 0;
+        bytes = 6;
+      }
+      if (last) break;
+      run[n++] = b;
+      bytes += 4 + b.len;
+    }
+  }
 }
 
 static uint64_t next_deadline(const epaxos *p) {
@@ -272,8 +353,9 @@ static void finish_output(epaxos *p, ctk_output *out) {
   *out = (ctk_output){0};
   out->persist = (ctk_bytes){p->persist.data, p->persist.len};
   out->persist_replace = p->persist_replace;
-  out->messages = ctk_outbox_messages(&p->out);
-  out->n_messages = p->out.n;
+  bundle_output(p);
+  out->messages = ctk_outbox_messages(&p->wire);
+  out->n_messages = p->wire.n;
   out->commits = p->commits;
   out->n_commits = p->n_commits;
   out->next_deadline_us = next_deadline(p);
@@ -357,7 +439,9 @@ static int ep_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
 done:
   if (rc == CTK_OK) {
     finish_output(p, out);
-    if (!p->out_of_memory && !p->persist.failed && !ctk_outbox_failed(&p->out)) return CTK_OK;
+    if (!p->out_of_memory && !p->persist.failed && !ctk_outbox_failed(&p->out) &&
+        !ctk_outbox_failed(&p->wire))
+      return CTK_OK;
     rc = CTK_ERR_NOMEM;
   }
   reset_output(p);
@@ -384,6 +468,7 @@ static size_t ep_counters_get(const ctk_proto *p, ctk_counter *out, size_t max) 
       {"fast_path", c->fast_path},
       {"slow_path", c->slow_path},
       {"commits_led", c->commits_led},
+      {"commands_led", c->commands_led},
       {"deps_total", c->deps_total},
       {"recoveries", c->recoveries},
       {"noops", c->noops},

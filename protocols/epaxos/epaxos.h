@@ -14,7 +14,10 @@ typedef struct ctk_epaxos_options {
   int64_t retry_timeout_ms;       /* a phase without its quorum by then sends again */
   int64_t recovery_timeout_ms[2]; /* an instance not committed that long is recovered */
   int64_t catchup_ms;             /* period of the catch-up exchange and the recovery scan */
-  int64_t max_inflight;           /* own commands being agreed on at once */
+  int64_t max_inflight;           /* own instances being agreed on at once */
+  int64_t batch_size;             /* client commands in one instance at most (1: no batching) */
+  int64_t batch_bytes;            /* bytes of one instance's batch at most */
+  int thrifty;                    /* PreAccept goes to a fast quorum only, the others on retry */
   int64_t exec_stall_ms;          /* new commands wait while a committed one waits this long */
   int64_t snapshot_every;         /* executions between snapshots (and pruning): 0 = never */
   /* Deliberately broken mode, for labs and for proving the checkers (off by default): commit on

@@ -80,22 +80,31 @@ static int order(const void *a, const void *b) {
   return x->num < y->num ? -1 : x->num > y->num;
 }
 
+/* Emits the commands of an instance's batch, in batch order. */
 static void emit(epaxos *p, ep_inst *in) {
   in->executed = 1;
   if (!in->len) return;
-  if (p->n_commits == p->cap_commits) {
-    ctk_commit *c = realloc(p->commits, p->cap_commits * 2 * sizeof *c);
+  uint32_t count = ep_batch_count(in->cmd, in->len);
+  if (p->n_commits + count > p->cap_commits) {
+    size_t cap = p->cap_commits;
+    while (p->n_commits + count > cap) cap *= 2;
+    ctk_commit *c = realloc(p->commits, cap * sizeof *c);
     if (!c) {
       p->out_of_memory = 1;
       return;
     }
     p->commits = c;
-    p->cap_commits *= 2;
+    p->cap_commits = cap;
   }
-  p->commits[p->n_commits++] = (ctk_commit){++p->applied, {in->cmd, in->len}};
+  ep_batch_iter it;
+  ep_batch_begin(&it, in->cmd, in->len);
+  const uint8_t *cmd;
+  size_t len;
+  while (ep_batch_next(&it, &cmd, &len))
+    p->commits[p->n_commits++] = (ctk_commit){++p->applied, {cmd, len}};
   uint64_t delay = p->now_us - in->committed_us;
-  p->count.executed++;
-  p->count.exec_delay_us_total += delay;
+  p->count.executed += count;
+  p->count.exec_delay_us_total += delay * count;
   if (delay > p->count.exec_delay_us_max) p->count.exec_delay_us_max = delay;
 }
 

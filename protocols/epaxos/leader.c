@@ -7,10 +7,20 @@
  *   "at least floor(N/2) other replicas", after which the command commits.
  *
  * The fast quorum is the paper's optimized F + floor((F + 1) / 2) (never below a majority); the
- * recovery rules of recovery.c are written for it. The same PreAccept and Accept phases serve a
- * recovery at a higher ballot, without the fast path. Proposals (ep_prop) hold the volatile
- * state of a phase; a restart forgets them, and the node's own unfinished instances are then
- * recovered like anyone's. */
+ * recovery rules of recovery.c are written for it. With thrifty on (off by default), as in the
+ * paper's implementation, PreAccept goes to just the nodes a fast quorum needs (the next ones by
+ * id; the paper picks the closest); a retry goes to every node that has not answered. Off, the
+ * first answers to arrive make the quorum: on 3 real processes that was faster (a node pausing,
+ * e.g. for a snapshot, no longer holds up its neighbour's commands) and, across wide-area sites,
+ * each leader's fast quorum is its nearest nodes.
+ *
+ * Batching: a node keeps at most max_inflight of its own instances being agreed on; the client
+ * commands that arrive meanwhile wait in the queue, and the next free instance takes up to
+ * batch_size of them (and batch_bytes) as one batch (batch.c). Under load, instances grow with
+ * the load instead of their number; while fewer are in flight, a command leaves at once. The same
+ * PreAccept and Accept phases serve a recovery at a higher ballot, without the fast path. Proposals
+ * (ep_prop) hold the volatile state of a phase; a restart forgets them, and the node's own
+ * unfinished instances are then recovered like anyone's. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,11 +73,16 @@ static void send_phase(epaxos *p, ep_prop *pr, int type, int retry) {
     }
   }
   pr->deadline_us = p->now_us + retry_us(p);
-  for (int i = 0; i < p->n; i++) {
+  /* Thrifty: the first PreAccept of an own command goes to fast quorum - 1 peers. */
+  int own = type == EP_MSG_PREACCEPT && pr->ballot == 0 && pr->leader == p->id;
+  int peers = own && !retry && p->opt.thrifty ? ep_fast_quorum(p) - 1 : p->n;
+  for (int k = 0; k < p->n && peers > 0; k++) {
+    int i = (p->id + k) % p->n;
     if (retry && (pr->replies & 1u << i)) continue;
     /* The command leader's own PreAccept at the default ballot is already recorded. */
-    if (i == p->id && type == EP_MSG_PREACCEPT && pr->ballot == 0) continue;
+    if (i == p->id && own) continue;
     ep_send(p, i, &m);
+    if (i != p->id) peers--;
   }
 }
 
@@ -84,6 +99,33 @@ static int exec_stalled(epaxos *p) {
          p->now_us - p->oldest_waiting_us >= (uint64_t)p->opt.exec_stall_ms * 1000;
 }
 
+/* The next batch: queued commands, oldest first, up to batch_size and batch_bytes (the first
+ * always fits). Returns it (owned) and its length in *len, or NULL out of memory. */
+static uint8_t *take_batch(epaxos *p, uint32_t *len) {
+  size_t bytes = 2, count = 0;
+  while (count < p->queue_count && count < (size_t)p->opt.batch_size) {
+    size_t more = 2 + p->queue_len[(p->queue_head + count) % EP_MAX_QUEUE];
+    if (count > 0 && bytes + more > (size_t)p->opt.batch_bytes) break;
+    bytes += more;
+    count++;
+  }
+  uint8_t *batch = malloc(bytes);
+  if (!batch) {
+    p->out_of_memory = 1;
+    return NULL;
+  }
+  size_t pos = 0;
+  for (size_t k = 0; k < count; k++) {
+    pos = ep_batch_put(batch, pos, p->queue[p->queue_head], p->queue_len[p->queue_head]);
+    free(p->queue[p->queue_head]);
+    p->queue[p->queue_head] = NULL;
+    p->queue_head = (p->queue_head + 1) % EP_MAX_QUEUE;
+    p->queue_count--;
+  }
+  *len = (uint32_t)pos;
+  return batch;
+}
+
 static void propose(epaxos *p, ep_prop *pr, uint8_t *cmd, uint32_t len) {
   uint64_t num = p->next_own;
   ep_inst *in = ep_inst_get(p, p->id, num);
@@ -92,11 +134,18 @@ static void propose(epaxos *p, ep_prop *pr, uint8_t *cmd, uint32_t len) {
     return;
   }
   p->next_own++;
-  ep_fp fp = ep_footprint(cmd, len, 1);
   uint64_t seq = 0, deps[CTK_MAX_NODES] = {0};
+  ep_fp fp;
+  if (ep_fp_build(&fp, cmd, len, 1) != 0) {
+    p->out_of_memory = 1;
+    free(cmd);
+    return;
+  }
   ep_conflicts_attributes(p, &fp, &seq, deps);
   if (seq == 0) seq = 1;
-  if (ep_inst_set(p, in, 1, cmd, len, seq, deps) != 0) {
+  int rc = ep_inst_set(p, in, 1, cmd, len, &fp, seq, deps);
+  ep_fp_free(&fp);
+  if (rc != 0) {
     free(cmd);
     return;
   }
@@ -128,11 +177,9 @@ void ep_pump(epaxos *p) {
     }
     int slot = own_slot_free(p);
     if (slot < 0) return;
-    uint8_t *cmd = p->queue[p->queue_head];
-    uint32_t len = p->queue_len[p->queue_head];
-    p->queue[p->queue_head] = NULL;
-    p->queue_head = (p->queue_head + 1) % EP_MAX_QUEUE;
-    p->queue_count--;
+    uint32_t len;
+    uint8_t *cmd = take_batch(p, &len);
+    if (!cmd) return;
     ep_prop *pr = &p->props[slot];
     propose(p, pr, cmd, len);
     if (pr->active) check_preaccept(p, pr); /* a cluster of one commits at once */
@@ -151,12 +198,14 @@ static void commit(epaxos *p, ep_prop *pr, uint64_t seq, const uint64_t *deps) {
   if (!in) return;
   if (pr->leader == p->id && pr->ballot == 0) {
     p->count.commits_led++;
+    p->count.commands_led += ep_batch_count(pr->cmd, pr->len);
     p->count.deps_total += (uint64_t)count_deps(p, deps);
   }
   uint64_t d[CTK_MAX_NODES];
   memcpy(d, deps, sizeof d);
+  uint32_t holders = pr->ballot == 0 ? pr->holders : 0;
   ep_commit_local(p, in, pr->has_cmd, pr->cmd, pr->len, seq, d); /* frees pr */
-  if (in->status == EP_COMMITTED) ep_send_commit(p, -1, in);
+  if (in->status == EP_COMMITTED) ep_send_commit(p, -1, in, holders);
 }
 
 void ep_start_accept(epaxos *p, ep_prop *pr) {
@@ -209,6 +258,7 @@ void ep_recv_preaccept_ok(epaxos *p, int from, const ep_msg *m) {
   if (!m->ok) return give_up(p, pr);
   if (m->n_deps != p->n) return;
   pr->replies |= 1u << from;
+  pr->holders |= 1u << from;
   if (m->eq && from != p->id) pr->eq_count++;
   if (m->seq > pr->seq) pr->seq = m->seq;
   for (int q = 0; q < p->n; q++)
@@ -221,6 +271,7 @@ void ep_recv_accept_ok(epaxos *p, int from, const ep_msg *m) {
   if (!pr || pr->phase != EP_PH_ACCEPT || pr->ballot != m->ballot) return;
   if (!m->ok) return give_up(p, pr);
   pr->replies |= 1u << from;
+  pr->holders |= 1u << from;
   if (__builtin_popcount(pr->replies) < ep_majority(p)) return;
   uint64_t deps[CTK_MAX_NODES];
   memcpy(deps, pr->deps, sizeof deps);

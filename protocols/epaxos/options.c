@@ -16,8 +16,21 @@ const ctk_option_spec ep_option_specs[EP_N_OPTIONS] = {
     {"catchup_ms", CTK_OPTION_INT, offsetof(ctk_epaxos_options, catchup_ms), 50, 0, 1, 600000,
      "period of the catch-up exchange with a random peer and of the scan for stuck instances",
      NULL},
-    {"max_inflight", CTK_OPTION_INT, offsetof(ctk_epaxos_options, max_inflight), 64, 0, 1, 1024,
-     "own commands being agreed on at once per node; more wait in a queue", NULL},
+    {"max_inflight", CTK_OPTION_INT, offsetof(ctk_epaxos_options, max_inflight), 2, 0, 1, 1024,
+     "own instances being agreed on at once per node; commands that arrive meanwhile wait in a "
+     "queue and go together in the next instance (up to batch_size)",
+     NULL},
+    {"batch_size", CTK_OPTION_INT, offsetof(ctk_epaxos_options, batch_size), 64, 0, 1, 1024,
+     "client commands one instance carries at most (1 turns batching off: one instance per "
+     "command)",
+     NULL},
+    {"batch_bytes", CTK_OPTION_INT, offsetof(ctk_epaxos_options, batch_bytes), 65536, 0, 8192,
+     262144, "bytes of one instance's batch at most (a single command always fits)", NULL},
+    {"thrifty", CTK_OPTION_BOOL, offsetof(ctk_epaxos_options, thrifty), 0, 0, 0, 1,
+     "send PreAccept only to the nodes a fast quorum needs, the next ones by node id (the others "
+     "get it on a retry): fewer messages, but a slow or paused node among them delays every "
+     "command, where otherwise the fastest answers make the quorum",
+     NULL},
     {"exec_stall_ms", CTK_OPTION_INT, offsetof(ctk_epaxos_options, exec_stall_ms), 500, 0, 1,
      600000,
      "new commands wait while a committed command has waited this long to execute, so that "

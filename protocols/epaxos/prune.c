@@ -122,6 +122,7 @@ static void prune_leader(epaxos *p, int q, uint64_t upto) {
     if (!x) continue;
     free(x->cmd);
     free(x->deps);
+    ep_fp_free(&x->fp);
     x->cmd = NULL;
     x->deps = NULL;
     x->len = 0;

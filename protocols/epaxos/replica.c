@@ -11,7 +11,9 @@
 
 #include "ep_internal.h"
 
-void ep_send_commit(epaxos *p, int to, const ep_inst *in) {
+/* A node that took the command from its leader at ballot 0 holds exactly the command any commit
+ * of the instance carries: its Commit can leave the command out (a batch is most of the bytes). */
+void ep_send_commit(epaxos *p, int to, const ep_inst *in, uint32_t holders) {
   ep_msg c = {.type = EP_MSG_COMMIT,
               .leader = (uint8_t)in->leader,
               .inst = in->num,
@@ -21,10 +23,13 @@ void ep_send_commit(epaxos *p, int to, const ep_inst *in) {
               .cmd = in->cmd,
               .cmd_len = in->len};
   memcpy(c.deps, in->deps, (size_t)p->n * sizeof *c.deps);
-  if (to >= 0)
-    ep_send(p, to, &c);
-  else
-    ep_broadcast(p, &c, 0);
+  for (int i = 0; i < p->n; i++) {
+    if (i == p->id || (to >= 0 && i != to)) continue;
+    int lite = (holders >> i) & 1;
+    c.has_cmd = !lite;
+    c.cmd_len = lite ? 0 : in->len;
+    ep_send(p, i, &c);
+  }
 }
 
 static void attrs_into(const epaxos *p, const ep_inst *in, ep_msg *r) {
@@ -36,7 +41,7 @@ static void attrs_into(const epaxos *p, const ep_inst *in, ep_msg *r) {
 void ep_recv_preaccept(epaxos *p, int from, const ep_msg *m) {
   ep_inst *in = ep_inst_get(p, m->leader, m->inst);
   if (!in) return;
-  if (in->status == EP_COMMITTED) return ep_send_commit(p, from, in);
+  if (in->status == EP_COMMITTED) return ep_send_commit(p, from, in, 0);
   ep_msg r = {
       .type = EP_MSG_PREACCEPT_OK, .leader = m->leader, .inst = m->inst, .ballot = m->ballot};
   if (m->ballot < in->ballot) {
@@ -54,10 +59,16 @@ void ep_recv_preaccept(epaxos *p, int from, const ep_msg *m) {
     /* Not a duplicate: merge this node's interfering instances into the attributes. */
     uint64_t seq = m->seq, deps[CTK_MAX_NODES];
     memcpy(deps, m->deps, sizeof deps);
-    ep_fp fp = ep_footprint(m->cmd, m->cmd_len, 1);
+    ep_fp fp;
+    if (ep_fp_build(&fp, m->cmd, m->cmd_len, 1) != 0) {
+      p->out_of_memory = 1;
+      return;
+    }
     ep_conflicts_attributes(p, &fp, &seq, deps);
     int eq = m->ballot == 0 && seq == m->seq && !memcmp(deps, m->deps, (size_t)p->n * 8);
-    if (ep_inst_set(p, in, 1, m->cmd, m->cmd_len, seq, deps) != 0) return;
+    int rc = ep_inst_set(p, in, 1, m->cmd, m->cmd_len, &fp, seq, deps);
+    ep_fp_free(&fp);
+    if (rc != 0) return;
     in->status = EP_PREACCEPTED;
     in->ballot = in->vballot = m->ballot;
     in->eq = (uint8_t)eq;
@@ -73,14 +84,14 @@ void ep_recv_preaccept(epaxos *p, int from, const ep_msg *m) {
 void ep_recv_accept(epaxos *p, int from, const ep_msg *m) {
   ep_inst *in = ep_inst_get(p, m->leader, m->inst);
   if (!in) return;
-  if (in->status == EP_COMMITTED) return ep_send_commit(p, from, in);
+  if (in->status == EP_COMMITTED) return ep_send_commit(p, from, in, 0);
   ep_msg r = {.type = EP_MSG_ACCEPT_OK, .leader = m->leader, .inst = m->inst, .ballot = m->ballot};
   if (m->ballot < in->ballot) {
     r.promised = in->ballot;
     return ep_send(p, from, &r);
   }
   if (!(in->status == EP_ACCEPTED && in->vballot == m->ballot)) {
-    if (ep_inst_set(p, in, 1, m->cmd, m->cmd_len, m->seq, m->deps) != 0) return;
+    if (ep_inst_set(p, in, 1, m->cmd, m->cmd_len, NULL, m->seq, m->deps) != 0) return;
     in->status = EP_ACCEPTED;
     in->ballot = in->vballot = m->ballot;
     in->eq = 0;
@@ -94,7 +105,7 @@ void ep_recv_accept(epaxos *p, int from, const ep_msg *m) {
 void ep_commit_local(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t len,
                      uint64_t seq, const uint64_t *deps) {
   if (in->status == EP_COMMITTED) return;
-  if (ep_inst_set(p, in, has_cmd, cmd, len, seq, deps) != 0) return;
+  if (ep_inst_set(p, in, has_cmd, cmd, len, NULL, seq, deps) != 0) return;
   in->status = EP_COMMITTED;
   in->eq = 0;
   in->committed_us = p->now_us;
@@ -111,7 +122,15 @@ void ep_commit_local(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, si
   if (pr) ep_prop_free(pr);
 }
 
+/* A Commit without the command names the one this node took at ballot 0; one that holds no such
+ * command (it never saw the PreAccept, or a recovery's ballot replaced it) ignores it and learns
+ * the commit in full later (catch-up, or the recovery). */
 void ep_recv_commit(epaxos *p, const ep_msg *m) {
+  if (!m->has_cmd) {
+    ep_inst *in = ep_inst_find(p, m->leader, m->inst);
+    if (!in || in->status == EP_NONE || in->status == EP_COMMITTED || in->vballot != 0) return;
+    return ep_commit_local(p, in, 1, in->cmd, in->len, m->seq, m->deps);
+  }
   ep_inst *in = ep_inst_get(p, m->leader, m->inst);
   if (in) ep_commit_local(p, in, 1, m->cmd, m->cmd_len, m->seq, m->deps);
 }
@@ -121,7 +140,7 @@ void ep_recv_commit(epaxos *p, const ep_msg *m) {
 void ep_recv_prepare(epaxos *p, int from, const ep_msg *m) {
   ep_inst *in = ep_inst_get(p, m->leader, m->inst);
   if (!in) return;
-  if (in->status == EP_COMMITTED) return ep_send_commit(p, from, in);
+  if (in->status == EP_COMMITTED) return ep_send_commit(p, from, in, 0);
   ep_msg r = {.type = EP_MSG_PREPARE_OK, .leader = m->leader, .inst = m->inst, .ballot = m->ballot};
   if (m->ballot < in->ballot) {
     r.promised = in->ballot;
@@ -159,7 +178,7 @@ void ep_recv_catchup(epaxos *p, int from, const ep_msg *m) {
     for (uint64_t i = first; i <= p->known[q] && sent < EP_CATCHUP_BATCH; i++) {
       const ep_inst *in = ep_inst_find(p, q, i);
       if (!in || in->status != EP_COMMITTED) continue;
-      ep_send_commit(p, from, in);
+      ep_send_commit(p, from, in, 0);
       sent++;
     }
   }
