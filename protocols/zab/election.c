@@ -21,16 +21,25 @@ static int vote_better(zab_vote a, zab_vote b) {
   return a.leader > b.leader;
 }
 
-/* Reconfiguration (reconfig.c): only a voter of our configuration may lead; a vote for any other
- * node is worse than every vote for a voter. */
-static int vote_valid(const zab *z, zab_vote v) { return zab_conf_votes(z, v.leader); }
+/* Reconfiguration (reconfig.c): only a voter of our configuration may lead, or a node whose
+ * history is ahead of ours (it may hold a configuration we miss, one that makes it a voter:
+ * without this, nodes that missed a pending change and nodes that hold it could wait for each
+ * other forever). A vote for any other node is worse than every vote for a valid one. */
+static int vote_valid(const zab *z, zab_vote v) {
+  if (zab_conf_may_lead(z, v.leader)) return 1;
+  if (v.epoch != z->current_epoch) return v.epoch > z->current_epoch;
+  return v.zxid > zab_history_last(&z->hist);
+}
 
 static int vote_preferred(const zab *z, zab_vote a, zab_vote b) {
   int va = vote_valid(z, a), vb = vote_valid(z, b);
   return va != vb ? va : vote_better(a, b);
 }
 
+/* A node that may not lead proposes itself with the lowest rank, so that no node ever prefers
+ * it (reconfig.c). */
 static zab_vote own_vote(const zab *z) {
+  if (!zab_conf_may_lead(z, z->id)) return (zab_vote){z->id, 0, 0};
   return (zab_vote){z->id, zab_history_last(&z->hist), z->current_epoch};
 }
 
@@ -71,7 +80,7 @@ static int leader_confirmed(const zab *z, const zab_notice *set, int leader, uin
 
 static void decide(zab *z, zab_vote vote) {
   z->finalize_deadline_us = CTK_DEADLINE_NONE;
-  if (vote.leader == z->id && !zab_conf_votes(z, z->id)) return; /* not a voter: never leads */
+  if (vote.leader == z->id && !zab_conf_may_lead(z, z->id)) return; /* never leads */
   z->vote = vote;
   if (vote.leader == z->id)
     zab_lead(z);
@@ -150,7 +159,7 @@ void zab_recv_notification(zab *z, int from, const zab_msg *m) {
   /* From a node that is FOLLOWING or LEADING. A node that does not vote (a learner, a node
    * removed or not added yet) follows whoever announces itself LEADING: the leader decides
    * whether it belongs (reconfig.c), and its acks count toward nothing. */
-  if (!zab_conf_votes(z, z->id)) {
+  if (!zab_conf_may_lead(z, z->id)) {
     if (m->state == ZAB_LEADING && m->vote.leader == from) {
       z->round = m->round;
       decide(z, m->vote);

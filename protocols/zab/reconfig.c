@@ -58,8 +58,10 @@
  *     configuration only), so going by one only makes a node's quorums later in the chain:
  *     point 3 applies to it as to one held in the history. A node that missed changes while
  *     away (its history's configuration names nodes since removed) learns the current one so.
- *  5. A node that is not a voter of its conf never proposes itself, never counts in anyone's
- *     tally, and follows whichever node announces itself LEADING; the leader synchronizes only
+ *  5. A node that is not a voter of its conf (nor of prev while conf is pending: ZooKeeper's
+ *     getCurrentAndNextConfigVoters, so that a leader that was removing itself when it failed
+ *     can still be elected and commit its removal) never proposes itself, never counts in
+ *     anyone's tally, and follows whichever node announces itself LEADING; the leader synchronizes only
  *     the nodes of its configurations (voters and learners, prev's too while pending) and
  *     counts only voters, so a learner or a removed node never makes a quorum.
  * Snapshots carry the configuration in effect at their index (SNAPSHOT records, SNAP messages),
@@ -184,6 +186,10 @@ void zab_conf_adopt(zab *z, zab_conf c, uint64_t zxid) {
 }
 
 int zab_conf_votes(const zab *z, int node) { return (int)(z->conf.voters >> node & 1); }
+
+int zab_conf_may_lead(const zab *z, int node) {
+  return zab_conf_votes(z, node) || (zab_conf_pending(z) && (z->prev.voters >> node & 1));
+}
 
 uint32_t zab_conf_nodes(const zab *z) {
   uint32_t nodes = z->conf.voters | z->conf.learners;

@@ -348,6 +348,7 @@ int zab_conf_pending(const zab *z);      /* conf is proposed, not known committe
 zab_conf zab_conf_active(const zab *z, uint64_t *zxid);
 void zab_conf_adopt(zab *z, zab_conf c, uint64_t zxid); /* from a NOTIFICATION */
 int zab_conf_votes(const zab *z, int node);             /* a voter of conf */
+int zab_conf_may_lead(const zab *z, int node); /* a voter of conf, or of prev while pending */
 uint32_t zab_conf_nodes(const zab *z);                  /* voters and learners, prev's too */
 /* A quorum of conf's voters among `have`, and of prev's too while conf is pending. */
 int zab_conf_quorum(const zab *z, uint32_t have);
