@@ -125,7 +125,8 @@ static void test_zab_sync_scenario_trace(void **state) {
 
 /* ZAB's dynamic reconfiguration: nodes 3 and 4 join (learners first, then voters), the leader
  * removes itself and node 1 is removed; at the end the voters are 0, 3 and 4, as every node that
- * remains sees them, and the history is linearizable. */
+ * remains sees them, and the history is linearizable. Then a forced reconfiguration after the
+ * loss of a quorum. */
 static void test_zab_reconfiguration_scenario(void **state) {
   (void)state;
   char trace[] = "/tmp/ctk-zab-reconfig-XXXXXX";
@@ -157,6 +158,14 @@ static void test_zab_reconfiguration_scenario(void **state) {
   }
   assert_true(count_lines_with(trace, "reconfig voters=") >= 6); /* PROPOSALs of the changes */
   unlink(trace);
+  /* force after the loss of a quorum: writes resume among the survivors, nothing lost */
+  snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/zab-quorum-loss-force.toml 2>&1", cli_bin());
+  assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+  assert_non_null(strstr(out, "FORCED           1 forced reconfiguration (UNSAFE); nothing lost"));
+  assert_non_null(strstr(out, "members          voters 3 4 (as the last leader saw them)"));
+  assert_non_null(strstr(out, "linearizable     yes"));
+  double stalled = number_after(out, "force of node 3 at 3.00 s, accepted 3.00 s: unavailable ");
+  assert_true(stalled > 0 && stalled < 2000);
 }
 
 /* Leader changes of a scenario summed over seeds 1..n. */
