@@ -174,8 +174,7 @@ static void test_zab_run_with_membership_events(void **state) {
   assert_non_null(f);
   fputs(text, f);
   fclose(f);
-  snprintf(cmd, sizeof cmd, "%s run %s --out %s/zab-run-out --quiet 2>&1", cli_bin(), path,
-           tmpdir);
+  snprintf(cmd, sizeof cmd, "%s run %s --out %s/zab-run-out --quiet 2>&1", cli_bin(), path, tmpdir);
   int rc = cli_run(cmd, out, sizeof out);
   if (rc != 0) fail_msg("ctk run: exit %d\n%s", rc, out);
   const char *expected[] = {"add of node 3 at", "remove of node ", "linearizable    yes",

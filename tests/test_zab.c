@@ -554,7 +554,6 @@ static void test_durable_torn_and_corrupt(void **state) {
   cluster_free(&c);
 }
 
-
 /* Durable bytes of version 2, from before reconfiguration (entries without a type, no
  * configuration), are still read: client commands, the initial configuration. A version this
  * code does not know is refused as corrupt. */
@@ -836,7 +835,6 @@ static void test_flow_control_far_behind_gets_snap(void **state) {
   cluster_free(&c);
 }
 
-
 /* ---- reconfiguration (reconfig.c) ---- */
 
 static int admin(cluster *c, int i, const char *request) {
@@ -858,8 +856,8 @@ static void reconfig_cluster(cluster *c, int snapshot_every) {
 static void expect_members(const cluster *c, int i, uint32_t voters, uint32_t learners) {
   ctk_status s = status_of(c, i);
   if (s.members != voters || s.learners != learners)
-    fail_msg("n%d: voters %#x learners %#x, expected %#x and %#x", i, s.members, s.learners,
-             voters, learners);
+    fail_msg("n%d: voters %#x learners %#x, expected %#x and %#x", i, s.members, s.learners, voters,
+             learners);
 }
 
 /* add: a learner first (its ACKs count for nothing), a voter once it caught up; requests are
@@ -877,7 +875,7 @@ static void test_reconfig_add_learner_then_voter(void **state) {
   assert_int_equal(admin(&c, follower, "add 3"), CTK_ERR_REJECTED);
   assert_int_equal(status_of(&c, follower).leader_id, leader);
   assert_int_equal(admin(&c, leader, "add 9"), CTK_ERR_INVALID);
-  assert_int_equal(admin(&c, leader, "add 1"), CTK_ERR_INVALID);  /* a member already */
+  assert_int_equal(admin(&c, leader, "add 1"), CTK_ERR_INVALID);      /* a member already */
   assert_int_equal(admin(&c, leader, "transfer 1"), CTK_ERR_INVALID); /* unsupported */
   assert_int_equal(admin(&c, leader, "fly 3"), CTK_ERR_INVALID);
   assert_int_equal(admin(&c, leader, "remove 3"), CTK_ERR_INVALID); /* not a member */

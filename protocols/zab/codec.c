@@ -156,7 +156,8 @@ static int decode_session_body(wire_reader *r, zab_msg *m) {
     if (!wire_reader_ok(r)) return 1;
     m->items = r->data + r->pos;
     m->items_len = wire_reader_left(r);
-    return !zab_conf_valid(m->conf, CTK_MAX_NODES) || m->pos >= ZAB_MAX_POSITION || (m->pos == 0) != (m->zxid == 0) || bad_zxid(m->zxid) ||
+    return !zab_conf_valid(m->conf, CTK_MAX_NODES) || m->pos >= ZAB_MAX_POSITION ||
+           (m->pos == 0) != (m->zxid == 0) || bad_zxid(m->zxid) ||
            zab_zxid_epoch(m->zxid) > m->epoch || m->length > ZAB_MAX_SNAPSHOT ||
            (m->pos == 0 && m->length != 0) || m->offset > m->length ||
            m->items_len > m->length - m->offset || m->items_len > ZAB_CHUNK_BYTES ||
@@ -198,9 +199,8 @@ int zab_msg_decode(const uint8_t *bytes, size_t len, zab_msg *m) {
     m->conf.voters = wire_get_u32(&r);
     m->conf.learners = wire_get_u32(&r);
     bad = !wire_reader_done(&r) || m->state > ZAB_LEADING || m->vote.leader >= CTK_MAX_NODES ||
-          m->round >= ZAB_MAX_POSITION || bad_zxid(m->vote.zxid) ||
-          m->vote.epoch > ZAB_MAX_EPOCH || bad_zxid(m->conf_zxid) ||
-          !zab_conf_valid(m->conf, CTK_MAX_NODES);
+          m->round >= ZAB_MAX_POSITION || bad_zxid(m->vote.zxid) || m->vote.epoch > ZAB_MAX_EPOCH ||
+          bad_zxid(m->conf_zxid) || !zab_conf_valid(m->conf, CTK_MAX_NODES);
     break;
   case ZAB_MSG_FOLLOWERINFO: {
     m->session = wire_get_u64(&r);
@@ -331,9 +331,10 @@ static int describe_session(const zab_msg *m, char *buf, size_t len) {
     zab_item_next(&it, &zxid, &type, &data, &dlen);
     zab_conf c;
     if (type == ZAB_ENTRY_CONFIG && zab_conf_decode(data, dlen, CTK_MAX_NODES, &c) == 0)
-      return snprintf(buf, len, "PROPOSAL %s zxid=%llu:%llu pos=%llu n=%u reconfig voters=%#x "
-                      "learners=%#x", head, ZXID(zxid), (unsigned long long)m->pos, m->n,
-                      c.voters, c.learners);
+      return snprintf(buf, len,
+                      "PROPOSAL %s zxid=%llu:%llu pos=%llu n=%u reconfig voters=%#x "
+                      "learners=%#x",
+                      head, ZXID(zxid), (unsigned long long)m->pos, m->n, c.voters, c.learners);
     return snprintf(buf, len, "PROPOSAL %s zxid=%llu:%llu pos=%llu n=%u", head, ZXID(zxid),
                     (unsigned long long)m->pos, m->n);
   }

@@ -61,11 +61,11 @@
  *  5. A node that is not a voter of its conf (nor of prev while conf is pending: ZooKeeper's
  *     getCurrentAndNextConfigVoters, so that a leader that was removing itself when it failed
  *     can still be elected and commit its removal) never proposes itself, never counts in
- *     anyone's tally, and follows whichever node announces itself LEADING; the leader synchronizes only
- *     the nodes of its configurations (voters and learners, prev's too while pending) and
- *     counts only voters, so a learner or a removed node never makes a quorum.
- * Snapshots carry the configuration in effect at their index (SNAPSHOT records, SNAP messages),
- * so folding configuration entries into a snapshot loses nothing. */
+ *     anyone's tally, and follows whichever node announces itself LEADING; the leader synchronizes
+ * only the nodes of its configurations (voters and learners, prev's too while pending) and counts
+ * only voters, so a learner or a removed node never makes a quorum. Snapshots carry the
+ * configuration in effect at their index (SNAPSHOT records, SNAP messages), so folding
+ * configuration entries into a snapshot loses nothing. */
 #include <string.h>
 
 #include "zab_internal.h"

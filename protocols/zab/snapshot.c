@@ -245,9 +245,9 @@ int zab_snapshot_recover_record(zab *z, wire_reader *r, uint8_t version) {
     conf.learners = wire_get_u32(r);
   }
   size_t n = wire_reader_left(r);
-  if (!wire_reader_ok(r) || !zab_conf_valid(conf, z->n) || index == 0 || index >= ZAB_MAX_POSITION || base > index ||
-      (base == 0) != (base_zxid == 0) || zxid == 0 || base_zxid > zxid ||
-      total > ZAB_MAX_SNAPSHOT || offset > total || n > total - offset)
+  if (!wire_reader_ok(r) || !zab_conf_valid(conf, z->n) || index == 0 ||
+      index >= ZAB_MAX_POSITION || base > index || (base == 0) != (base_zxid == 0) || zxid == 0 ||
+      base_zxid > zxid || total > ZAB_MAX_SNAPSHOT || offset > total || n > total - offset)
     return CTK_ERR_CORRUPT;
   if (offset == 0) {
     if (z->hist.n != 0 || z->snap_index != 0) return CTK_ERR_CORRUPT; /* first, once */

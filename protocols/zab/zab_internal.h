@@ -253,17 +253,17 @@ struct ctk_proto {
   uint64_t durable_bytes;
 
   /* reconfig.c: durable */
-  zab_conf base_conf;          /* in effect at hist.base (with the snapshot records) */
-  int forced;                  /* a FORCE record: forced_conf overrides every config through */
-  uint64_t forced_pos;         /* forced_pos */
+  zab_conf base_conf;  /* in effect at hist.base (with the snapshot records) */
+  int forced;          /* a FORCE record: forced_conf overrides every config through */
+  uint64_t forced_pos; /* forced_pos */
   zab_conf forced_conf;
   uint64_t conf_committed_pos; /* the configuration at this position is known committed */
   /* reconfig.c: volatile; derived by zab_conf_refresh */
-  zab_conf adopted;            /* a committed configuration learned from a NOTIFICATION */
+  zab_conf adopted; /* a committed configuration learned from a NOTIFICATION */
   uint64_t adopted_zxid;
-  zab_conf conf, prev;  /* the last configuration seen, and the one before it */
-  uint64_t conf_pos;    /* conf's position in the history (0: not an entry) */
-  uint64_t conf_zxid;   /* its version */
+  zab_conf conf, prev; /* the last configuration seen, and the one before it */
+  uint64_t conf_pos;   /* conf's position in the history (0: not an entry) */
+  uint64_t conf_zxid;  /* its version */
   uint64_t prev_zxid;
 
   /* Volatile. */
@@ -341,15 +341,15 @@ typedef struct ctk_proto zab;
 void zab_conf_encode(uint8_t out[ZAB_CONF_BYTES], zab_conf c);
 int zab_conf_decode(const uint8_t *data, size_t len, int n, zab_conf *c); /* 0 or -1 */
 int zab_conf_valid(zab_conf c, int n);
-void zab_conf_refresh(zab *z);           /* recomputes conf and prev from the history */
+void zab_conf_refresh(zab *z);                    /* recomputes conf and prev from the history */
 zab_conf zab_conf_at(const zab *z, uint64_t pos); /* in effect at pos >= hist.base */
-int zab_conf_pending(const zab *z);      /* conf is proposed, not known committed */
+int zab_conf_pending(const zab *z);               /* conf is proposed, not known committed */
 /* The active (committed) configuration and its version, as NOTIFICATIONs carry it. */
 zab_conf zab_conf_active(const zab *z, uint64_t *zxid);
 void zab_conf_adopt(zab *z, zab_conf c, uint64_t zxid); /* from a NOTIFICATION */
 int zab_conf_votes(const zab *z, int node);             /* a voter of conf */
 int zab_conf_may_lead(const zab *z, int node); /* a voter of conf, or of prev while pending */
-uint32_t zab_conf_nodes(const zab *z);                  /* voters and learners, prev's too */
+uint32_t zab_conf_nodes(const zab *z);         /* voters and learners, prev's too */
 /* A quorum of conf's voters among `have`, and of prev's too while conf is pending. */
 int zab_conf_quorum(const zab *z, uint32_t have);
 /* The leader: whether `have` (acks of the proposal at pos) is enough to commit it. */
