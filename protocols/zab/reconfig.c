@@ -35,7 +35,11 @@
  * with both verifiers): every quorum a prospective leader gathers, in discovery (FOLLOWERINFO,
  * ACKEPOCH), synchronization (ACK of NEWLEADER) and while leading (its heartbeat check), is a
  * quorum of its conf and, while conf is pending, of prev too. Elections count agreement the same
- * way (election picks a likely leader; discovery is what safety rests on).
+ * way (election picks a likely leader; discovery is what safety rests on), and a node votes only
+ * for a node that may lead in its view (a voter of conf, or of prev while conf is pending) or
+ * whose history is ahead of its own (it may hold a configuration this node misses: without that,
+ * nodes that missed a pending change and nodes that hold it wait for each other forever,
+ * zab-membership-sweep seed 33).
  *
  * Why this is safe (the induction of the paper, specialised to one pending change). Let C be a
  * configuration entry, committed, and P the configuration before it.
@@ -61,11 +65,15 @@
  *  5. A node that is not a voter of its conf (nor of prev while conf is pending: ZooKeeper's
  *     getCurrentAndNextConfigVoters, so that a leader that was removing itself when it failed
  *     can still be elected and commit its removal) never proposes itself, never counts in
- *     anyone's tally, and follows whichever node announces itself LEADING; the leader synchronizes
- * only the nodes of its configurations (voters and learners, prev's too while pending) and counts
- * only voters, so a learner or a removed node never makes a quorum. Snapshots carry the
- * configuration in effect at their index (SNAPSHOT records, SNAP messages), so folding
- * configuration entries into a snapshot loses nothing. */
+ *     anyone's tally, and follows whichever node announces itself LEADING; the leader
+ *     synchronizes only the nodes of its configurations (voters and learners, prev's too while
+ *     pending) and counts only voters, so a learner or a removed node never makes a quorum.
+ *  6. add and remove change one server at a time, so any majority of P also meets any majority
+ *     of C (Raft's single-server argument): with them, the rules above are a second line of
+ *     defence; they are what keeps a change of several servers at once safe.
+ *
+ * Snapshots carry the configuration in effect at their index (SNAPSHOT records, SNAP messages),
+ * so folding configuration entries into a snapshot loses nothing. */
 #include <string.h>
 
 #include "zab_internal.h"
