@@ -10,7 +10,12 @@
  * the leader itself says it is LEADING (ZooKeeper's outofelection set and checkLeader).
  *
  * Election picks a likely leader; safety does not rest on it. Discovery (leader.c) checks the
- * chosen leader against a quorum and gives up when a follower is ahead. */
+ * chosen leader against a quorum and gives up when a follower is ahead.
+ *
+ * Quorums are those of the node's configuration (reconfig.c): a node that may not lead (a
+ * learner, a node removed or not added yet) votes for the best node that may, proposes itself
+ * at the lowest rank, and follows whichever node announces itself LEADING; notifications carry
+ * the sender's committed configuration, which a node behind on configurations adopts. */
 #include <string.h>
 
 #include "zab_internal.h"

@@ -21,7 +21,11 @@
  * sent: a follower gets each PROPOSAL before its COMMIT. A follower that falls more than
  * snap_threshold behind, or behind the leader's compacted history, is sent the real commit point
  * instead: a COMMIT of a proposal it never got, which makes it open a new session (follower.c),
- * and synchronization picks SNAP for it (sync.c). */
+ * and synchronization picks SNAP for it (sync.c).
+ *
+ * Every quorum here is one of the leader's configuration (reconfig.c): a quorum of its last
+ * configuration and, while that one is not committed, of the one before too; a proposal at or
+ * past a pending configuration needs both to commit, one before it the old one only. */
 #include "zab_internal.h"
 
 wire_writer *zab_session_begin(zab *z, int to, zab_msg_type type) {

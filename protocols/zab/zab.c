@@ -1,7 +1,8 @@
 /* zab.c: the ZAB instance: create, destroy, the step dispatch, the output buffers, status, and
  * ctk_zab_protocol. A pure state machine: time comes only from event->now_us and randomness only
  * from the seeded generator. The protocol itself lives in election.c (fast leader election),
- * leader.c and sync.c (discovery, synchronization and broadcast on the leader) and follower.c. */
+ * leader.c and sync.c (discovery, synchronization and broadcast on the leader), follower.c and
+ * reconfig.c (dynamic reconfiguration: which nodes vote, quorums, operator requests). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

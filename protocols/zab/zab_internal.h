@@ -3,8 +3,9 @@
  * Words as ZooKeeper uses them. A node is LOOKING (leader election), FOLLOWING or LEADING. A zxid
  * numbers a proposal: the epoch of the leader that made it in the high 32 bits, a counter in the
  * low 32. A node's history is its accepted proposals in zxid order; position i of the history is
- * ctk commit index i. Durable: the accepted epoch (the last NEWEPOCH acked, and from whom), the
- * current epoch (the last NEWLEADER acked) and the history.
+ * ctk commit index i. A proposal is a client command or a configuration (reconfig.c). Durable:
+ * the accepted epoch (the last NEWEPOCH acked, and from whom), the current epoch (the last
+ * NEWLEADER acked), the history, and what reconfiguration keeps beside it.
  *
  * ZAB relies on FIFO links (TCP). ctk's networks lose, duplicate and reorder messages, so every
  * message from a leader to a follower belongs to a session (a connection the follower opened
