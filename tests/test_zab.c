@@ -960,11 +960,18 @@ static void test_reconfig_survives_restart_and_snapshot(void **state) {
   cluster_free(&c);
 }
 
-/* force: the survivors of a lost majority make themselves the members (UNSAFE), durably. */
+/* force: the survivors of a lost majority make themselves the members (UNSAFE), durably, also
+ * once snapshots fold the forced position away. */
 static void test_reconfig_force(void **state) {
   (void)state;
   cluster c;
   cluster_init(&c, 3, -1);
+  c.opt.snapshot_every = 20;
+  c.opt.snapshot_keep = 5;
+  for (int i = 0; i < 3; i++) {
+    ctk_zab_protocol.destroy(c.p[i]);
+    boot(&c, i);
+  }
   run_for(&c, 200);
   int leader = leader_of(&c), a = (leader + 1) % 3, b = (leader + 2) % 3;
   command(&c, leader, "x");
@@ -985,6 +992,13 @@ static void test_reconfig_force(void **state) {
   command(&c, a, "y");
   run_for(&c, 10);
   assert_string_equal(c.store[a], "y");
+  crash(&c, a);
+  boot(&c, a);
+  expect_members(&c, a, 1u << a, 0);
+  run_for(&c, 1000);
+  assert_int_equal(leader_of(&c), a);
+  commands(&c, a, 1, 60);
+  assert_true(c.p[a]->hist.base > 2); /* past the forced position */
   crash(&c, a);
   boot(&c, a);
   expect_members(&c, a, 1u << a, 0);

@@ -93,6 +93,7 @@ int zab_snapshot_taken(zab *z, const ctk_event *ev) {
   if (base > z->hist.base) {
     z->base_conf = zab_conf_at(z, base); /* the configurations folded away */
     zab_history_compact(&z->hist, base);
+    if (z->forced && z->forced_pos < z->hist.base) z->forced = 0; /* folded into base_conf */
     zab_conf_refresh(z);
   }
   zab_persist_replace_all(z);
