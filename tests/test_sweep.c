@@ -261,6 +261,16 @@ static void test_zab_membership_sweeps(void **state) {
   replay_passes("zab-membership-sweep.toml", 33);
 }
 
+/* Tight snapshots and flow control on 3 nodes: SNAP all the time. Seeds 308, 445 and 644 had a
+ * follower restore a snapshot at the very index it had already applied (a restore over its own
+ * commits; static ZAB had the bug too). */
+static void test_zab_membership_snapshot_sweep(void **state) {
+  (void)state;
+  expect_clean("zab-membership-snapshot-sweep-3.toml", 100);
+  int seeds[] = {308, 445, 644};
+  for (int k = 0; k < 3; k++) replay_passes("zab-membership-snapshot-sweep-3.toml", seeds[k]);
+}
+
 static void test_zab_regression_seeds(void **state) {
   (void)state;
   replay_passes("zab-sweep.toml", 1607);
@@ -349,6 +359,7 @@ int main(void) {
       cmocka_unit_test(test_zab_snapshot_sweep_100_seeds),
       cmocka_unit_test(test_zab_flow_control_sweep_100_seeds),
       cmocka_unit_test(test_zab_membership_sweeps),
+      cmocka_unit_test(test_zab_membership_snapshot_sweep),
       cmocka_unit_test(test_epaxos_snapshot_sweep_100_seeds),
       cmocka_unit_test(test_epaxos_sweep_300_seeds),
       cmocka_unit_test(test_epaxos_sweep_3_nodes_200_seeds),

@@ -20,8 +20,8 @@
  * old durable state whole. Installing keeps what the follower committed: the leader's history
  * holds every committed proposal, so the follower checks that the positions it committed past
  * the snapshot's index carry the same zxids in what it received (same zxid, same prefix), and
- * looks for another leader otherwise. A follower whose state machine is not past the
- * snapshot's index restores it (output.restore); one already past it keeps its state machine and
+ * looks for another leader otherwise. A follower whose state machine is behind the snapshot's
+ * index restores it (output.restore); one already at or past it keeps its state machine and
  * takes the snapshot only as its durable base. A leader with no snapshot yet sends an empty one
  * at index 0: a SNAP is then the whole history by DIFF, as before snapshots existed. */
 #include <stdlib.h>
@@ -177,8 +177,11 @@ int zab_snapshot_install(zab *z) {
   uint64_t to = c < z->hist.n ? c : z->hist.n;
   for (uint64_t p = from; p <= to; p++)
     if (zab_history_zxid(&z->hist, p) != zab_history_zxid(&z->in_hist, p)) return -1;
-  if (z->emitted_index <= z->in_index) {
-    /* The state machine is not past the snapshot: it restores it. */
+  if (z->emitted_index < z->in_index) {
+    /* The state machine is behind the snapshot: it restores it. One exactly at the snapshot's
+     * index keeps its state (a restore never goes back over what this incarnation committed:
+     * zab-membership-snapshot-sweep-3 seeds 308, 445 and 644 restored at the index they had
+     * committed). */
     free(z->snap_bytes);
     z->snap_bytes = z->in_bytes;
     z->snap_len = z->in_len;
