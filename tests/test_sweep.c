@@ -259,6 +259,10 @@ static void test_zab_membership_sweeps(void **state) {
   expect_clean("zab-membership-sweep-3.toml", 100);
   replay_passes("zab-membership-sweep.toml", 3);
   replay_passes("zab-membership-sweep.toml", 33);
+  /* Seed 8802 of 10,000: a node holding a removal the new leader lacked (to be truncated) waited
+   * for a quorum of that configuration, which never came (fixed: with a pending configuration,
+   * a node follows a leader ahead of it that announces itself). */
+  replay_passes("zab-membership-sweep.toml", 8802);
 }
 
 /* Tight snapshots and flow control on 3 nodes: SNAP all the time. Seeds 308, 445 and 644 had a
@@ -267,8 +271,8 @@ static void test_zab_membership_sweeps(void **state) {
 static void test_zab_membership_snapshot_sweep(void **state) {
   (void)state;
   expect_clean("zab-membership-snapshot-sweep-3.toml", 100);
-  int seeds[] = {308, 445, 644};
-  for (int k = 0; k < 3; k++) replay_passes("zab-membership-snapshot-sweep-3.toml", seeds[k]);
+  int seeds[] = {308, 445, 644, 2043}; /* 2043 of 10,000: stuck in elections, as 8802 above */
+  for (int k = 0; k < 4; k++) replay_passes("zab-membership-snapshot-sweep-3.toml", seeds[k]);
 }
 
 static void test_zab_regression_seeds(void **state) {

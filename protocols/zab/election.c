@@ -30,10 +30,13 @@ static int vote_better(zab_vote a, zab_vote b) {
  * history is ahead of ours (it may hold a configuration we miss, one that makes it a voter:
  * without this, nodes that missed a pending change and nodes that hold it could wait for each
  * other forever). A vote for any other node is worse than every vote for a valid one. */
-static int vote_valid(const zab *z, zab_vote v) {
-  if (zab_conf_may_lead(z, v.leader)) return 1;
+static int vote_ahead(const zab *z, zab_vote v) {
   if (v.epoch != z->current_epoch) return v.epoch > z->current_epoch;
   return v.zxid > zab_history_last(&z->hist);
+}
+
+static int vote_valid(const zab *z, zab_vote v) {
+  return zab_conf_may_lead(z, v.leader) || vote_ahead(z, v);
 }
 
 static int vote_preferred(const zab *z, zab_vote a, zab_vote b) {
@@ -163,14 +166,17 @@ void zab_recv_notification(zab *z, int from, const zab_msg *m) {
   }
   /* From a node that is FOLLOWING or LEADING. A node that does not vote (a learner, a node
    * removed or not added yet) follows whoever announces itself LEADING: the leader decides
-   * whether it belongs (reconfig.c), and its acks count toward nothing. */
-  if (!zab_conf_may_lead(z, z->id)) {
-    if (m->state == ZAB_LEADING && m->vote.leader == from) {
-      z->round = m->round;
-      decide(z, m->vote);
-    }
+   * whether it belongs (reconfig.c), and its acks count toward nothing. So does a node whose
+   * last configuration is pending when the leader is ahead of it: that configuration may be one
+   * the leader will truncate, and a quorum of it may never agree (zab-membership-sweep seed
+   * 8802: a node held a removal the new leader lacked, and waited for the removed node). */
+  int follow_any = !zab_conf_may_lead(z, z->id) || (zab_conf_pending(z) && vote_ahead(z, m->vote));
+  if (follow_any && m->state == ZAB_LEADING && m->vote.leader == from) {
+    z->round = m->round;
+    decide(z, m->vote);
     return;
   }
+  if (!zab_conf_may_lead(z, z->id)) return;
   if (m->round == z->round) {
     z->recv[from] = n;
     if (quorum_agrees(z, z->recv, &n) && leader_confirmed(z, z->recv, m->vote.leader, m->round)) {

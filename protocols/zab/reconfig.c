@@ -39,7 +39,9 @@
  * for a node that may lead in its view (a voter of conf, or of prev while conf is pending) or
  * whose history is ahead of its own (it may hold a configuration this node misses: without that,
  * nodes that missed a pending change and nodes that hold it wait for each other forever,
- * zab-membership-sweep seed 33).
+ * zab-membership-sweep seed 33). A node whose last configuration is pending follows a node ahead
+ * of it that announces itself LEADING without waiting for a quorum of that configuration, which
+ * the leader may be about to truncate (seed 8802).
  *
  * Why this is safe (the induction of the paper, specialised to one pending change). Let C be a
  * configuration entry, committed, and P the configuration before it.
