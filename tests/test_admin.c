@@ -4,7 +4,9 @@
  * request is a usage error; Multi-Paxos (reconfiguration through its log) adds a node that
  * becomes a voter, then removes its leader, which hands over; a protocol without membership
  * changes refuses clearly; `force` prints its warning. `ctk run` with add, transfer and remove
- * events in the fault schedule: linearizable, and the members converge. */
+ * events in the fault schedule: linearizable, and the members converge. The same for ZAB's
+ * reconfiguration (add through a follower's hint, the new voter seen by all; a run adding a node
+ * and removing the leader). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -177,6 +179,66 @@ static void test_run_with_membership_events(void **state) {
   run_with_membership_events("multipaxos");
 }
 
+/* ZAB on real processes: `ctk admin add` sent to a follower reaches the leader through its hint;
+ * the new node (outside the initial members, started empty) is synchronized and becomes a voter
+ * as every node reports it; transfer is refused as unsupported. */
+static void test_zab_add_on_real_nodes(void **state) {
+  (void)state;
+  ctk_config config;
+  ctk_local_cluster *cluster =
+      realnode_start(&config, tmpdir, "zab", "zab", 4, "members = [0, 1, 2]\n");
+  int leader = wait_leader(cluster, 4, 5000);
+  assert_true(leader >= 0 && leader <= 2);
+  char out[4096], want[64];
+  int follower = leader == 0 ? 1 : 0;
+  assert_int_equal(admin(tmpdir, "zab", follower, "add 3", out, sizeof out), 0);
+  snprintf(want, sizeof want, "node %d: add 3 accepted", leader);
+  if (!strstr(out, want)) fail_msg("no \"%s\" in\n%s", want, out);
+  int all_see = 0;
+  for (int t = 0; t < 50 && !all_see; t++) {
+    usleep(100000);
+    all_see = 1;
+    for (int i = 0; i < 4; i++) {
+      hw_status s;
+      if (ctk_local_cluster_status(cluster, i, &s, 500) || s.proto.members != 0xF ||
+          s.proto.learners != 0)
+        all_see = 0;
+    }
+  }
+  assert_true(all_see);
+  assert_int_equal(admin(tmpdir, "zab", leader, "transfer 3", out, sizeof out), 1);
+  assert_non_null(strstr(out, "zab does not support it"));
+  ctk_local_cluster_stop(&cluster, 2000);
+  ctk_config_free(&config);
+}
+
+/* `ctk run` of ZAB with add and remove events (the leader removing itself): linearizable, and
+ * the members converge. */
+static void test_zab_run_with_membership_events(void **state) {
+  (void)state;
+  int port = cli_free_ports(8);
+  assert_true(port > 0);
+  char path[256], text[1024], cmd[1024], out[16384];
+  snprintf(path, sizeof path, "%s/zab-run.toml", tmpdir);
+  snprintf(text, sizeof text,
+           "protocol = \"zab\"\n[cluster]\nnodes = 4\nbase_port = %d\nmembers = [0, 1, 2]\n"
+           "[workload]\nclients = 4\nduration_s = 4\nwarmup_s = 0\nclient_timeout_ms = 300\n"
+           "[[fault]]\nat_s = 1.0\nkind = \"add\"\nnode = 3\n"
+           "[[fault]]\nat_s = 2.5\nkind = \"remove\"\nnode = \"leader\"\n",
+           port);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+  snprintf(cmd, sizeof cmd, "%s run %s --out %s/zab-run-out --quiet 2>&1", cli_bin(), path, tmpdir);
+  int rc = cli_run(cmd, out, sizeof out);
+  if (rc != 0) fail_msg("ctk run: exit %d\n%s", rc, out);
+  const char *expected[] = {"add of node 3 at", "remove of node ", "linearizable    yes",
+                            "converged"};
+  for (size_t k = 0; k < sizeof expected / sizeof expected[0]; k++)
+    if (!strstr(out, expected[k])) fail_msg("ctk run: no \"%s\" in\n%s", expected[k], out);
+}
+
 static int setup(void **state) {
   (void)state;
   return mkdtemp(tmpdir) ? 0 : -1;
@@ -195,6 +257,8 @@ int main(void) {
       cmocka_unit_test(test_multipaxos_add_and_remove_leader),
       cmocka_unit_test(test_unsupported_protocol_and_force_warning),
       cmocka_unit_test(test_run_with_membership_events),
+      cmocka_unit_test(test_zab_add_on_real_nodes),
+      cmocka_unit_test(test_zab_run_with_membership_events),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -3,7 +3,8 @@
  * ever elected), Paxos's dueling proposers without back-off, which must end in one too (requests
  * still outstanding), and the deliberately broken Raft, whose failures the sweep tests look for;
  * the clock-skew scenario with leases beyond their drift bound, which must report stale reads;
- * and ZAB's synchronization scenario shows a DIFF, a TRUNC and a SNAP on its trace. */
+ * ZAB's synchronization scenario shows a DIFF, a TRUNC and a SNAP on its trace, and its
+ * reconfiguration scenario ends with the members it says. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -162,6 +163,51 @@ static void test_zab_sync_scenario_trace(void **state) {
   unlink(trace);
 }
 
+/* ZAB's dynamic reconfiguration: nodes 3 and 4 join (learners first, then voters), the leader
+ * removes itself and node 1 is removed; at the end the voters are 0, 3 and 4, as every node that
+ * remains sees them, and the history is linearizable. Then a forced reconfiguration after the
+ * loss of a quorum. */
+static void test_zab_reconfiguration_scenario(void **state) {
+  (void)state;
+  char trace[] = "/tmp/ctk-zab-reconfig-XXXXXX";
+  int fd = mkstemp(trace);
+  assert_true(fd >= 0);
+  close(fd);
+  char cmd[1024], out[16384];
+  snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/zab-reconfiguration.toml --trace %s 2>&1",
+           cli_bin(), trace);
+  assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+  assert_non_null(strstr(out, "members          voters 0 3 4 (as the last leader saw them)"));
+  assert_non_null(strstr(out, "invariants       held"));
+  assert_non_null(strstr(out, "linearizable     yes"));
+  for (int k = 1; k <= 4; k++) {
+    char want[64];
+    snprintf(want, sizeof want, "fault %d          ", k);
+    const char *line = strstr(out, want);
+    assert_non_null(line);
+    assert_non_null(strstr(line, "accepted"));
+  }
+  assert_true(count_lines_with(trace, "learners {3}") >= 4); /* 3 joins as a learner first */
+  assert_true(count_lines_with(trace, "MEMBERS voters {0,1,2,3} learners {}") >= 4);
+  assert_true(count_lines_with(trace, "MEMBERS voters {0,1,2,3,4} learners {}") >= 5);
+  for (int i = 0; i < 5; i++) {
+    if (i == 1 || i == 2) continue;
+    char want[64];
+    snprintf(want, sizeof want, "n%d MEMBERS voters {0,3,4} learners {}", i);
+    assert_true(count_lines_with(trace, want) == 1);
+  }
+  assert_true(count_lines_with(trace, "reconfig voters=") >= 6); /* PROPOSALs of the changes */
+  unlink(trace);
+  /* force after the loss of a quorum: writes resume among the survivors, nothing lost */
+  snprintf(cmd, sizeof cmd, "%s sim configs/scenarios/zab-quorum-loss-force.toml 2>&1", cli_bin());
+  assert_int_equal(cli_run(cmd, out, sizeof out), 0);
+  assert_non_null(strstr(out, "FORCED           1 forced reconfiguration (UNSAFE); nothing lost"));
+  assert_non_null(strstr(out, "members          voters 3 4 (as the last leader saw them)"));
+  assert_non_null(strstr(out, "linearizable     yes"));
+  double stalled = number_after(out, "force of node 3 at 3.00 s, accepted 3.00 s: unavailable ");
+  assert_true(stalled > 0 && stalled < 2000);
+}
+
 /* Leader changes of a scenario summed over seeds 1..n. */
 static int leader_changes(const char *scenario, int n) {
   int total = 0;
@@ -316,6 +362,7 @@ int main(void) {
       cmocka_unit_test(test_html_timeline),
       cmocka_unit_test(test_shiviz_log),
       cmocka_unit_test(test_zab_sync_scenario_trace),
+      cmocka_unit_test(test_zab_reconfiguration_scenario),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,9 @@
  * back), a far-behind follower synchronized by SNAP, zxid epochs growing across leaders, a
  * follower putting reordered session messages back in order (and breaking the connection with
  * no reorder window), durable state (torn tail, corruption, epochs across a restart), malformed
- * messages, flow control to a slow follower (max_inflight), and option validation. */
+ * messages, flow control to a slow follower (max_inflight), reconfiguration (a learner added,
+ * synchronized, then made a voter; a change committed only by quorums of the old and of the new
+ * configuration; configurations across restarts and snapshots; force), and option validation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/record.h"
 #include "zab/zab.h"
 #include "zab/zab_internal.h"
 
@@ -29,6 +32,7 @@ typedef struct qmsg {
 
 typedef struct cluster {
   int n;
+  uint32_t members; /* the initial voters (0: all) */
   ctk_zab_options opt;
   uint64_t now;
   ctk_proto *p[MAXN];
@@ -113,7 +117,7 @@ static int step(cluster *c, int i, ctk_event_kind kind, int from, const void *by
 }
 
 static void boot(cluster *c, int i) {
-  ctk_node_config cfg = {.node_id = i, .n_nodes = c->n, .seed = 11};
+  ctk_node_config cfg = {.node_id = i, .n_nodes = c->n, .seed = 11, .members = c->members};
   char err[160];
   c->p[i] = ctk_zab_protocol.create(&cfg, &c->opt, err, sizeof err);
   assert_non_null(c->p[i]);
@@ -550,6 +554,51 @@ static void test_durable_torn_and_corrupt(void **state) {
   cluster_free(&c);
 }
 
+/* Durable bytes of version 2, from before reconfiguration (entries without a type, no
+ * configuration), are still read: client commands, the initial configuration. A version this
+ * code does not know is refused as corrupt. */
+static int start_from_v(uint8_t version, ctk_status *s) {
+  wire_writer w;
+  wire_writer_init(&w);
+  size_t pos = record_begin(&w, version, 1); /* EPOCHS */
+  wire_put_u64(&w, 1);
+  wire_put_u8(&w, 2);
+  wire_put_u64(&w, 1);
+  record_end(&w, pos);
+  pos = record_begin(&w, version, 2); /* APPEND of two commands */
+  wire_put_u64(&w, 1);
+  wire_put_u32(&w, 2);
+  wire_put_u64(&w, zab_zxid(1, 1));
+  wire_put_blob(&w, "a", 1);
+  wire_put_u64(&w, zab_zxid(1, 2));
+  wire_put_blob(&w, "b", 1);
+  record_end(&w, pos);
+  ctk_zab_options opt;
+  ctk_protocol_default_options(&ctk_zab_protocol, &opt);
+  ctk_node_config cfg = {.node_id = 0, .n_nodes = 3, .seed = 1, .members = 0x3};
+  char err[160];
+  ctk_proto *p = ctk_zab_protocol.create(&cfg, &opt, err, sizeof err);
+  assert_non_null(p);
+  ctk_event ev = {.kind = CTK_EVENT_START, .bytes = {w.data, w.len}};
+  ctk_output out;
+  int rc = ctk_zab_protocol.step(p, &ev, &out);
+  ctk_zab_protocol.status(p, s);
+  if (rc == CTK_OK) assert_int_equal(p->hist.e[1].type, ZAB_ENTRY_COMMAND);
+  ctk_zab_protocol.destroy(p);
+  wire_writer_free(&w);
+  return rc;
+}
+
+static void test_durable_version_2_read(void **state) {
+  (void)state;
+  ctk_status s;
+  assert_int_equal(start_from_v(2, &s), CTK_OK);
+  assert_int_equal(s.log_length, 2);
+  assert_int_equal(s.members, 0x3);
+  assert_int_equal(s.learners, 0);
+  assert_int_equal(start_from_v(4, &s), CTK_ERR_CORRUPT);
+}
+
 static void test_malformed_rejected(void **state) {
   (void)state;
   cluster c;
@@ -786,6 +835,178 @@ static void test_flow_control_far_behind_gets_snap(void **state) {
   cluster_free(&c);
 }
 
+/* ---- reconfiguration (reconfig.c) ---- */
+
+static int admin(cluster *c, int i, const char *request) {
+  return step(c, i, CTK_EVENT_ADMIN, 0, request, strlen(request));
+}
+
+/* Five nodes of which 0, 1 and 2 vote; 3 and 4 wait to be added. */
+static void reconfig_cluster(cluster *c, int snapshot_every) {
+  memset(c, 0, sizeof *c);
+  c->n = 5;
+  c->members = 0x7;
+  ctk_protocol_default_options(&ctk_zab_protocol, &c->opt);
+  c->opt.snapshot_every = snapshot_every;
+  c->opt.snapshot_keep = 5;
+  for (int i = 0; i < 5; i++) boot(c, i);
+  run_for(c, 300);
+}
+
+static void expect_members(const cluster *c, int i, uint32_t voters, uint32_t learners) {
+  ctk_status s = status_of(c, i);
+  if (s.members != voters || s.learners != learners)
+    fail_msg("n%d: voters %#x learners %#x, expected %#x and %#x", i, s.members, s.learners, voters,
+             learners);
+}
+
+/* add: a learner first (its ACKs count for nothing), a voter once it caught up; requests are
+ * refused where they cannot apply. */
+static void test_reconfig_add_learner_then_voter(void **state) {
+  (void)state;
+  cluster c;
+  reconfig_cluster(&c, 0);
+  int leader = leader_of(&c);
+  assert_true(leader >= 0 && leader <= 2);
+  int follower = (leader + 1) % 3;
+  expect_members(&c, 3, 0x7, 0); /* outside: empty, waiting */
+  assert_int_equal(status_of(&c, 3).log_length, 0);
+  assert_int_not_equal(status_of(&c, 3).role, CTK_ROLE_LEADER);
+  assert_int_equal(admin(&c, follower, "add 3"), CTK_ERR_REJECTED);
+  assert_int_equal(status_of(&c, follower).leader_id, leader);
+  assert_int_equal(admin(&c, leader, "add 9"), CTK_ERR_INVALID);
+  assert_int_equal(admin(&c, leader, "add 1"), CTK_ERR_INVALID);      /* a member already */
+  assert_int_equal(admin(&c, leader, "transfer 1"), CTK_ERR_INVALID); /* unsupported */
+  assert_int_equal(admin(&c, leader, "fly 3"), CTK_ERR_INVALID);
+  assert_int_equal(admin(&c, leader, "remove 3"), CTK_ERR_INVALID); /* not a member */
+  command(&c, leader, "a");
+  run_for(&c, 50);
+  assert_int_equal(admin(&c, leader, "add 3"), CTK_OK);
+  expect_members(&c, leader, 0x7, 0x8);
+  assert_int_equal(admin(&c, leader, "add 4"), CTK_ERR_REJECTED); /* one change at a time */
+  run_for(&c, 300);
+  for (int i = 0; i < 4; i++) expect_members(&c, i, 0xF, 0);
+  command(&c, leader, "b");
+  run_for(&c, 100);
+  assert_int_equal(c.applied[3], c.applied[leader]);
+  assert_string_equal(c.store[3], "b");
+  assert_int_equal(admin(&c, leader, "add 4"), CTK_OK);
+  run_for(&c, 300);
+  for (int i = 0; i < 5; i++) expect_members(&c, i, 0x1F, 0);
+  assert_int_equal(leader_of(&c), leader);
+  cluster_free(&c);
+}
+
+/* A leader removing itself: its removal needs a quorum of the old voters and one of the new; with
+ * one of the two remaining voters cut off, the old quorum alone does not commit it. Once
+ * committed, the leader steps down and the remaining voters elect one of them. */
+static void test_reconfig_commit_needs_old_and_new_quorum(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init(&c, 3, -1);
+  run_for(&c, 200);
+  int leader = leader_of(&c), a = (leader + 1) % 3, b = (leader + 2) % 3;
+  command(&c, leader, "x");
+  run_for(&c, 50);
+  c.blocked[leader][b] = c.blocked[b][leader] = 1;
+  char req[16];
+  snprintf(req, sizeof req, "remove %d", leader);
+  assert_int_equal(admin(&c, leader, req), CTK_OK);
+  uint32_t rest = (1u << a) | (1u << b);
+  expect_members(&c, leader, rest, 0);
+  run_for(&c, 40);
+  ctk_status s = status_of(&c, leader);
+  assert_int_equal(s.role, CTK_ROLE_LEADER);
+  assert_true(s.commit_index < s.log_length); /* acked by {leader, a}: old quorum, not new */
+  assert_int_equal(status_of(&c, a).log_length, s.log_length);
+  c.blocked[leader][b] = c.blocked[b][leader] = 0;
+  run_for(&c, 1000);
+  int now = leader_of(&c);
+  assert_true(now == a || now == b);
+  for (int i = 0; i < 3; i++) expect_members(&c, i, rest, 0);
+  command(&c, now, "y");
+  run_for(&c, 100);
+  assert_string_equal(c.store[a], "y");
+  assert_string_equal(c.store[b], "y");
+  assert_int_equal(admin(&c, leader, "add 0"), CTK_ERR_REJECTED); /* no longer leads */
+  cluster_free(&c);
+}
+
+/* The configuration survives restarts, and snapshots that fold its entries away; a node added
+ * after the leader compacted its history gets it by SNAP. */
+static void test_reconfig_survives_restart_and_snapshot(void **state) {
+  (void)state;
+  cluster c;
+  reconfig_cluster(&c, 20);
+  int leader = leader_of(&c);
+  commands(&c, leader, 1, 60);
+  assert_true(c.p[leader]->hist.base > 0);
+  assert_int_equal(admin(&c, leader, "add 3"), CTK_OK);
+  run_for(&c, 300);
+  assert_true(c.seen[ZAB_MSG_SNAP][3] > 0);
+  for (int i = 0; i < 4; i++) expect_members(&c, i, 0xF, 0);
+  commands(&c, leader, 61, 120); /* snapshots past both configuration entries */
+  assert_true(c.p[leader]->hist.base > c.p[leader]->conf_committed_pos);
+  for (int i = 0; i < 5; i++) crash(&c, i);
+  for (int i = 0; i < 5; i++) boot(&c, i);
+  for (int i = 0; i < 4; i++) expect_members(&c, i, 0xF, 0);
+  expect_members(&c, 4, 0x7, 0); /* never added: the initial configuration */
+  run_for(&c, 1000);
+  leader = leader_of(&c);
+  assert_true(leader >= 0 && leader <= 3);
+  command(&c, leader, "z");
+  run_for(&c, 100);
+  for (int i = 0; i < 4; i++) assert_string_equal(c.store[i], "z");
+  cluster_free(&c);
+}
+
+/* force: the survivors of a lost majority make themselves the members (UNSAFE), durably, also
+ * once snapshots fold the forced position away. */
+static void test_reconfig_force(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init(&c, 3, -1);
+  c.opt.snapshot_every = 20;
+  c.opt.snapshot_keep = 5;
+  for (int i = 0; i < 3; i++) {
+    ctk_zab_protocol.destroy(c.p[i]);
+    boot(&c, i);
+  }
+  run_for(&c, 200);
+  int leader = leader_of(&c), a = (leader + 1) % 3, b = (leader + 2) % 3;
+  command(&c, leader, "x");
+  run_for(&c, 50);
+  crash(&c, leader);
+  crash(&c, b);
+  run_for(&c, 1000);
+  assert_int_equal(leader_of(&c), -1); /* no quorum */
+  char req[16];
+  snprintf(req, sizeof req, "force %d", b);
+  assert_int_equal(admin(&c, a, req), CTK_ERR_INVALID); /* without itself */
+  assert_int_equal(admin(&c, a, "force 7"), CTK_ERR_INVALID);
+  snprintf(req, sizeof req, "force %d", a);
+  assert_int_equal(admin(&c, a, req), CTK_OK);
+  expect_members(&c, a, 1u << a, 0);
+  run_for(&c, 1000);
+  assert_int_equal(leader_of(&c), a);
+  command(&c, a, "y");
+  run_for(&c, 10);
+  assert_string_equal(c.store[a], "y");
+  crash(&c, a);
+  boot(&c, a);
+  expect_members(&c, a, 1u << a, 0);
+  run_for(&c, 1000);
+  assert_int_equal(leader_of(&c), a);
+  commands(&c, a, 1, 60);
+  assert_true(c.p[a]->hist.base > 2); /* past the forced position */
+  crash(&c, a);
+  boot(&c, a);
+  expect_members(&c, a, 1u << a, 0);
+  run_for(&c, 1000);
+  assert_int_equal(leader_of(&c), a);
+  cluster_free(&c);
+}
+
 static void test_options(void **state) {
   (void)state;
   ctk_zab_options o;
@@ -823,11 +1044,16 @@ int main(void) {
       cmocka_unit_test(test_reordered_session_messages),
       cmocka_unit_test(test_epochs_survive_restart),
       cmocka_unit_test(test_durable_torn_and_corrupt),
+      cmocka_unit_test(test_durable_version_2_read),
       cmocka_unit_test(test_malformed_rejected),
       cmocka_unit_test(test_snapshot_bounds_history),
       cmocka_unit_test(test_snapshot_catch_up_and_restart),
       cmocka_unit_test(test_flow_control_slow_follower),
       cmocka_unit_test(test_flow_control_far_behind_gets_snap),
+      cmocka_unit_test(test_reconfig_add_learner_then_voter),
+      cmocka_unit_test(test_reconfig_commit_needs_old_and_new_quorum),
+      cmocka_unit_test(test_reconfig_survives_restart_and_snapshot),
+      cmocka_unit_test(test_reconfig_force),
       cmocka_unit_test(test_options),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,19 +1,23 @@
 /* codec.c: ZAB's wire format: a version byte, a type byte, then big-endian fields.
  *
- *   NOTIFICATION  round u64, state u8, vote: leader u8, zxid u64, epoch u64
+ *   NOTIFICATION  round u64, state u8, vote: leader u8, zxid u64, epoch u64, active
+ *                 configuration: zxid u64, voters u32, learners u32
  *   FOLLOWERINFO  session u64, accepted_epoch u64, want_snap u8
  *   ACKEPOCH      session u64, epoch u64, current_epoch u64, last_zxid u64, length u64, counts u8
  *   ACK           session u64, epoch u64, zxid u64
  *   FORWARD       n u32, n x command blob
  * and the session messages of a leader, session u64, seq u64, epoch u64, then
  *   NEWEPOCH      -
- *   DIFF          pos u64, zxid u64, n u32, n x (zxid u64, blob)   entries pos+1 .. pos+n
+ *   DIFF          pos u64, zxid u64, n u32, n x entry                entries pos+1 .. pos+n
  *   TRUNC         pos u64, zxid u64                                keep positions 1 .. pos
- *   SNAP          index u64, zxid u64, total u64, offset u64, bytes  a chunk of the snapshot
- *                 through index (zxid there), bytes offset .. of total (the rest of the message)
+ *   SNAP          index u64, zxid u64, total u64, offset u64, voters u32, learners u32, bytes
+ *                 a chunk of the snapshot through index (zxid there; the configuration in
+ *                 effect there), bytes offset .. of total (the rest of the message)
  *   NEWLEADER     zxid u64, length u64
- *   PROPOSAL      pos u64, n u32, n x (zxid u64, blob)             entries pos .. pos+n-1
+ *   PROPOSAL      pos u64, n u32, n x entry                          entries pos .. pos+n-1
  *   COMMIT, PING  zxid u64
+ * where an entry is zxid u64, type u8 (0: a client command, 1: a configuration), blob; a
+ * configuration's blob is version u8 (1), voters u32, learners u32 (reconfig.c).
  *
  * Everything is validated before a handler sees it (zxids of entries strictly increase and
  * belong to no epoch past the message's); a bad message is CTK_ERR_MALFORMED. */
@@ -26,13 +30,17 @@ static void put_header(wire_writer *w, zab_msg_type type) {
   wire_put_u8(w, (uint8_t)type);
 }
 
-void zab_encode_notification(wire_writer *w, uint64_t round, zab_state state, zab_vote vote) {
+void zab_encode_notification(wire_writer *w, uint64_t round, zab_state state, zab_vote vote,
+                             zab_conf conf, uint64_t conf_zxid) {
   put_header(w, ZAB_MSG_NOTIFICATION);
   wire_put_u64(w, round);
   wire_put_u8(w, (uint8_t)state);
   wire_put_u8(w, (uint8_t)vote.leader);
   wire_put_u64(w, vote.zxid);
   wire_put_u64(w, vote.epoch);
+  wire_put_u64(w, conf_zxid);
+  wire_put_u32(w, conf.voters);
+  wire_put_u32(w, conf.learners);
 }
 
 void zab_encode_followerinfo(wire_writer *w, uint64_t session, uint64_t accepted_epoch,
@@ -73,6 +81,7 @@ void zab_encode_entries(wire_writer *w, const zab_history *h, uint64_t first, ui
   for (uint64_t p = first; p < first + n; p++) {
     const zab_entry *e = zab_history_at(h, p);
     wire_put_u64(w, e->zxid);
+    wire_put_u8(w, e->type);
     wire_put_blob(w, e->data, e->len);
   }
 }
@@ -95,15 +104,20 @@ void zab_encode_sync(wire_writer *w, int reply, uint64_t id, uint64_t zxid) {
 static int check_items(wire_reader *r, const zab_msg *m, uint64_t after, int same_epoch) {
   uint64_t prev = after;
   for (uint32_t i = 0; i < m->n; i++) {
+    uint8_t type = ZAB_ENTRY_COMMAND;
     if (m->type != ZAB_MSG_FORWARD) {
       uint64_t zxid = wire_get_u64(r);
       if (zxid <= prev || zab_zxid_epoch(zxid) > m->epoch || zab_zxid_counter(zxid) == 0) return -1;
       if (same_epoch && zab_zxid_epoch(zxid) != m->epoch) return -1;
       prev = zxid;
+      type = wire_get_u8(r);
+      if (type > ZAB_ENTRY_CONFIG) return -1;
     }
     size_t len;
-    wire_get_blob(r, CTK_MAX_COMMAND_BYTES, &len);
+    const uint8_t *data = wire_get_blob(r, CTK_MAX_COMMAND_BYTES, &len);
     if (m->type == ZAB_MSG_FORWARD && len == 0) return -1;
+    zab_conf c;
+    if (type == ZAB_ENTRY_CONFIG && zab_conf_decode(data, len, CTK_MAX_NODES, &c) != 0) return -1;
   }
   return wire_reader_done(r) ? 0 : -1;
 }
@@ -137,10 +151,13 @@ static int decode_session_body(wire_reader *r, zab_msg *m) {
     m->zxid = wire_get_u64(r);
     m->length = wire_get_u64(r);
     m->offset = wire_get_u64(r);
+    m->conf.voters = wire_get_u32(r);
+    m->conf.learners = wire_get_u32(r);
     if (!wire_reader_ok(r)) return 1;
     m->items = r->data + r->pos;
     m->items_len = wire_reader_left(r);
-    return m->pos >= ZAB_MAX_POSITION || (m->pos == 0) != (m->zxid == 0) || bad_zxid(m->zxid) ||
+    return !zab_conf_valid(m->conf, CTK_MAX_NODES) || m->pos >= ZAB_MAX_POSITION ||
+           (m->pos == 0) != (m->zxid == 0) || bad_zxid(m->zxid) ||
            zab_zxid_epoch(m->zxid) > m->epoch || m->length > ZAB_MAX_SNAPSHOT ||
            (m->pos == 0 && m->length != 0) || m->offset > m->length ||
            m->items_len > m->length - m->offset || m->items_len > ZAB_CHUNK_BYTES ||
@@ -178,8 +195,12 @@ int zab_msg_decode(const uint8_t *bytes, size_t len, zab_msg *m) {
     m->vote.leader = wire_get_u8(&r);
     m->vote.zxid = wire_get_u64(&r);
     m->vote.epoch = wire_get_u64(&r);
+    m->conf_zxid = wire_get_u64(&r);
+    m->conf.voters = wire_get_u32(&r);
+    m->conf.learners = wire_get_u32(&r);
     bad = !wire_reader_done(&r) || m->state > ZAB_LEADING || m->vote.leader >= CTK_MAX_NODES ||
-          m->round >= ZAB_MAX_POSITION || bad_zxid(m->vote.zxid) || m->vote.epoch > ZAB_MAX_EPOCH;
+          m->round >= ZAB_MAX_POSITION || bad_zxid(m->vote.zxid) || m->vote.epoch > ZAB_MAX_EPOCH ||
+          bad_zxid(m->conf_zxid) || !zab_conf_valid(m->conf, CTK_MAX_NODES);
     break;
   case ZAB_MSG_FOLLOWERINFO: {
     m->session = wire_get_u64(&r);
@@ -247,9 +268,30 @@ void zab_item_iter_init(zab_item_iter *it, const zab_msg *m) {
   it->with_zxid = m->type != ZAB_MSG_FORWARD;
 }
 
-void zab_item_next(zab_item_iter *it, uint64_t *zxid, const uint8_t **data, size_t *len) {
+void zab_item_next(zab_item_iter *it, uint64_t *zxid, uint8_t *type, const uint8_t **data,
+                   size_t *len) {
   *zxid = it->with_zxid ? wire_get_u64(&it->r) : 0;
+  *type = it->with_zxid ? wire_get_u8(&it->r) : ZAB_ENTRY_COMMAND;
   *data = wire_get_blob(&it->r, CTK_MAX_COMMAND_BYTES, len);
+}
+
+int zab_msg_check_nodes(const zab_msg *m, int n) {
+  zab_conf c;
+  if (m->type == ZAB_MSG_NOTIFICATION)
+    return m->vote.leader < n && zab_conf_valid(m->conf, n) ? 0 : -1;
+  if (m->type == ZAB_MSG_SNAP && !zab_conf_valid(m->conf, n)) return -1;
+  if (m->type != ZAB_MSG_DIFF && m->type != ZAB_MSG_PROPOSAL) return 0;
+  zab_item_iter it;
+  zab_item_iter_init(&it, m);
+  for (uint32_t i = 0; i < m->n; i++) {
+    uint64_t zxid;
+    uint8_t type;
+    const uint8_t *data;
+    size_t len;
+    zab_item_next(&it, &zxid, &type, &data, &len);
+    if (type == ZAB_ENTRY_CONFIG && zab_conf_decode(data, len, n, &c) != 0) return -1;
+  }
+  return 0;
 }
 
 /* ---- describe: one line per message for traces ---- */
@@ -283,9 +325,16 @@ static int describe_session(const zab_msg *m, char *buf, size_t len) {
     zab_item_iter it;
     zab_item_iter_init(&it, m);
     uint64_t zxid;
+    uint8_t type;
     const uint8_t *data;
     size_t dlen;
-    zab_item_next(&it, &zxid, &data, &dlen);
+    zab_item_next(&it, &zxid, &type, &data, &dlen);
+    zab_conf c;
+    if (type == ZAB_ENTRY_CONFIG && zab_conf_decode(data, dlen, CTK_MAX_NODES, &c) == 0)
+      return snprintf(buf, len,
+                      "PROPOSAL %s zxid=%llu:%llu pos=%llu n=%u reconfig voters=%#x "
+                      "learners=%#x",
+                      head, ZXID(zxid), (unsigned long long)m->pos, m->n, c.voters, c.learners);
     return snprintf(buf, len, "PROPOSAL %s zxid=%llu:%llu pos=%llu n=%u", head, ZXID(zxid),
                     (unsigned long long)m->pos, m->n);
   }

@@ -10,7 +10,12 @@
  * the leader itself says it is LEADING (ZooKeeper's outofelection set and checkLeader).
  *
  * Election picks a likely leader; safety does not rest on it. Discovery (leader.c) checks the
- * chosen leader against a quorum and gives up when a follower is ahead. */
+ * chosen leader against a quorum and gives up when a follower is ahead.
+ *
+ * Quorums are those of the node's configuration (reconfig.c): a node that may not lead (a
+ * learner, a node removed or not added yet) votes for the best node that may, proposes itself
+ * at the lowest rank, and follows whichever node announces itself LEADING; notifications carry
+ * the sender's committed configuration, which a node behind on configurations adopts. */
 #include <string.h>
 
 #include "zab_internal.h"
@@ -21,12 +26,35 @@ static int vote_better(zab_vote a, zab_vote b) {
   return a.leader > b.leader;
 }
 
+/* Reconfiguration (reconfig.c): only a voter of our configuration may lead, or a node whose
+ * history is ahead of ours (it may hold a configuration we miss, one that makes it a voter:
+ * without this, nodes that missed a pending change and nodes that hold it could wait for each
+ * other forever). A vote for any other node is worse than every vote for a valid one. */
+static int vote_ahead(const zab *z, zab_vote v) {
+  if (v.epoch != z->current_epoch) return v.epoch > z->current_epoch;
+  return v.zxid > zab_history_last(&z->hist);
+}
+
+static int vote_valid(const zab *z, zab_vote v) {
+  return zab_conf_may_lead(z, v.leader) || vote_ahead(z, v);
+}
+
+static int vote_preferred(const zab *z, zab_vote a, zab_vote b) {
+  int va = vote_valid(z, a), vb = vote_valid(z, b);
+  return va != vb ? va : vote_better(a, b);
+}
+
+/* A node that may not lead proposes itself with the lowest rank, so that no node ever prefers
+ * it (reconfig.c). */
 static zab_vote own_vote(const zab *z) {
+  if (!zab_conf_may_lead(z, z->id)) return (zab_vote){z->id, 0, 0};
   return (zab_vote){z->id, zab_history_last(&z->hist), z->current_epoch};
 }
 
 static void notify(zab *z, int to) {
-  zab_encode_notification(zab_send_begin(z, to), z->round, z->state, z->vote);
+  uint64_t conf_zxid;
+  zab_conf conf = zab_conf_active(z, &conf_zxid);
+  zab_encode_notification(zab_send_begin(z, to), z->round, z->state, z->vote, conf, conf_zxid);
   zab_send_end(z);
 }
 
@@ -46,10 +74,10 @@ static int notices_match(const zab_notice *a, const zab_notice *b) {
 }
 
 static int quorum_agrees(const zab *z, const zab_notice *set, const zab_notice *target) {
-  int count = 0;
+  uint32_t agree = 0;
   for (int i = 0; i < z->n; i++)
-    if (set[i].have && notices_match(&set[i], target)) count++;
-  return count >= z->quorum;
+    if (set[i].have && notices_match(&set[i], target)) agree |= 1u << i;
+  return zab_conf_quorum(z, agree);
 }
 
 /* ZooKeeper's checkLeader: another node is followed only once it says itself that it leads. */
@@ -59,8 +87,9 @@ static int leader_confirmed(const zab *z, const zab_notice *set, int leader, uin
 }
 
 static void decide(zab *z, zab_vote vote) {
-  z->vote = vote;
   z->finalize_deadline_us = CTK_DEADLINE_NONE;
+  if (vote.leader == z->id && !zab_conf_may_lead(z, z->id)) return; /* never leads */
+  z->vote = vote;
   if (vote.leader == z->id)
     zab_lead(z);
   else
@@ -77,7 +106,7 @@ static void set_vote(zab *z, zab_vote vote) {
 /* Arms the finalize wait once a quorum of this round agrees with our vote. */
 static void check_round_quorum(zab *z) {
   zab_notice mine = z->recv[z->id];
-  if (!quorum_agrees(z, z->recv, &mine)) {
+  if (!vote_valid(z, mine.vote) || !quorum_agrees(z, z->recv, &mine)) {
     z->finalize_deadline_us = CTK_DEADLINE_NONE;
     return;
   }
@@ -101,6 +130,12 @@ void zab_start_looking(zab *z) {
 }
 
 void zab_recv_notification(zab *z, int from, const zab_msg *m) {
+  int was_valid = vote_valid(z, z->vote);
+  zab_conf_adopt(z, m->conf, m->conf_zxid); /* a later committed configuration */
+  if (z->state == ZAB_LOOKING && was_valid && !vote_valid(z, z->vote)) {
+    set_vote(z, own_vote(z)); /* our candidate is no longer a voter */
+    check_round_quorum(z);
+  }
   /* Our leader looking again is our connection to it closing: look too (as ZooKeeper's
    * follower does when its leader shuts down), so that every vote we report is current. */
   if (z->state == ZAB_FOLLOWING && from == z->leader_id && m->state == ZAB_LOOKING)
@@ -115,21 +150,33 @@ void zab_recv_notification(zab *z, int from, const zab_msg *m) {
       z->round = m->round;
       memset(z->recv, 0, sizeof z->recv);
       zab_vote own = own_vote(z);
-      set_vote(z, vote_better(m->vote, own) ? m->vote : own);
+      set_vote(z, vote_preferred(z, m->vote, own) ? m->vote : own);
     } else if (m->round < z->round) {
       notify(z, from); /* it is behind: our round and vote bring it up to date */
       return;
     } else if (z->recv[from].have && z->recv[from].state == ZAB_LOOKING &&
                vote_better(z->recv[from].vote, m->vote)) {
       return; /* overtaken: within a round a node's vote only gets better */
-    } else if (vote_better(m->vote, z->vote)) {
+    } else if (vote_preferred(z, m->vote, z->vote)) {
       set_vote(z, m->vote);
     }
     z->recv[from] = n;
     check_round_quorum(z);
     return;
   }
-  /* From a node that is FOLLOWING or LEADING. */
+  /* From a node that is FOLLOWING or LEADING. A node that does not vote (a learner, a node
+   * removed or not added yet) follows whoever announces itself LEADING: the leader decides
+   * whether it belongs (reconfig.c), and its acks count toward nothing. So does a node whose
+   * last configuration is pending when the leader is ahead of it: that configuration may be one
+   * the leader will truncate, and a quorum of it may never agree (zab-membership-sweep seed
+   * 8802: a node held a removal the new leader lacked, and waited for the removed node). */
+  int follow_any = !zab_conf_may_lead(z, z->id) || (zab_conf_pending(z) && vote_ahead(z, m->vote));
+  if (follow_any && m->state == ZAB_LEADING && m->vote.leader == from) {
+    z->round = m->round;
+    decide(z, m->vote);
+    return;
+  }
+  if (!zab_conf_may_lead(z, z->id)) return;
   if (m->round == z->round) {
     z->recv[from] = n;
     if (quorum_agrees(z, z->recv, &n) && leader_confirmed(z, z->recv, m->vote.leader, m->round)) {

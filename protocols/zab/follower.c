@@ -70,21 +70,16 @@ static void recv_newepoch(zab *z, const zab_msg *m) {
   z->retry_deadline_us = z->now_us + 2 * z->heartbeat_us;
 }
 
-/* Appends the entries of a DIFF or PROPOSAL (validated by the codec) and persists them. */
+/* Appends the entries of a DIFF or PROPOSAL (validated by the codec) and persists them. A
+ * configuration among them is the one this node goes by from now on (reconfig.c). */
 static void append_entries(zab *z, const zab_msg *m) {
   uint64_t first = z->hist.n + 1;
-  zab_item_iter it;
-  zab_item_iter_init(&it, m);
-  for (uint32_t i = 0; i < m->n; i++) {
-    uint64_t zxid;
-    const uint8_t *data;
-    size_t len;
-    zab_item_next(&it, &zxid, &data, &len);
-    if (zab_history_append(&z->hist, zxid, data, len) != 0) {
-      z->out_of_memory = 1;
-      return;
-    }
+  int configs = zab_history_append_msg(&z->hist, m);
+  if (configs < 0) {
+    z->out_of_memory = 1;
+    return;
   }
+  if (configs) zab_conf_refresh(z);
   if (m->n) zab_persist_append(z, first, m->n);
 }
 
@@ -103,6 +98,11 @@ static void recv_trunc(zab *z, const zab_msg *m) {
   }
   zab_history_truncate(&z->hist, m->pos);
   zab_persist_truncate(z);
+  if (z->forced && z->forced_pos > m->pos) {
+    z->forced_pos = m->pos;
+    zab_persist_force(z);
+  }
+  zab_conf_refresh(z);
 }
 
 static void recv_diff(zab *z, const zab_msg *m) {
@@ -146,9 +146,10 @@ static void recv_proposal(zab *z, const zab_msg *m) {
   zab_item_iter_init(&it, m);
   for (uint32_t i = 0; i < m->n; i++) {
     uint64_t zxid;
+    uint8_t type;
     const uint8_t *data;
     size_t len;
-    zab_item_next(&it, &zxid, &data, &len);
+    zab_item_next(&it, &zxid, &type, &data, &len);
     if (!follows(last, zxid, m->epoch)) {
       open_session(z, 0);
       return;

@@ -11,7 +11,8 @@ void zab_history_free(zab_history *h) {
   memset(h, 0, sizeof *h);
 }
 
-int zab_history_append(zab_history *h, uint64_t zxid, const uint8_t *data, size_t len) {
+int zab_history_append(zab_history *h, uint64_t zxid, uint8_t type, const uint8_t *data,
+                       size_t len) {
   if (h->n - h->base == h->cap) {
     uint64_t cap = h->cap ? h->cap * 2 : 64;
     zab_entry *e = realloc(h->e, cap * sizeof *e);
@@ -25,16 +26,32 @@ int zab_history_append(zab_history *h, uint64_t zxid, const uint8_t *data, size_
     if (!copy) return -1;
     memcpy(copy, data, len);
   }
-  h->e[h->n++ - h->base] = (zab_entry){zxid, (uint32_t)len, copy};
-  h->bytes += 12 + len;
+  h->e[h->n++ - h->base] = (zab_entry){zxid, (uint32_t)len, type, copy};
+  h->bytes += 13 + len;
   return 0;
+}
+
+int zab_history_append_msg(zab_history *h, const zab_msg *m) {
+  int configs = 0;
+  zab_item_iter it;
+  zab_item_iter_init(&it, m);
+  for (uint32_t i = 0; i < m->n; i++) {
+    uint64_t zxid;
+    uint8_t type;
+    const uint8_t *data;
+    size_t len;
+    zab_item_next(&it, &zxid, &type, &data, &len);
+    if (zab_history_append(h, zxid, type, data, len) != 0) return -1;
+    configs += type == ZAB_ENTRY_CONFIG;
+  }
+  return configs;
 }
 
 void zab_history_truncate(zab_history *h, uint64_t n) {
   if (n < h->base) n = h->base; /* compacted positions are committed: never taken back */
   while (h->n > n) {
     zab_entry *e = &h->e[--h->n - h->base];
-    h->bytes -= 12 + e->len;
+    h->bytes -= 13 + e->len;
     free(e->data);
     e->data = NULL;
   }
@@ -46,7 +63,7 @@ void zab_history_compact(zab_history *h, uint64_t base) {
   uint64_t drop = base - h->base;
   uint64_t zxid = h->e[drop - 1].zxid;
   for (uint64_t i = 0; i < drop; i++) {
-    h->bytes -= 12 + h->e[i].len;
+    h->bytes -= 13 + h->e[i].len;
     free(h->e[i].data);
   }
   memmove(h->e, h->e + drop, (h->n - base) * sizeof *h->e);

@@ -21,10 +21,12 @@
  * sent: a follower gets each PROPOSAL before its COMMIT. A follower that falls more than
  * snap_threshold behind, or behind the leader's compacted history, is sent the real commit point
  * instead: a COMMIT of a proposal it never got, which makes it open a new session (follower.c),
- * and synchronization picks SNAP for it (sync.c). */
+ * and synchronization picks SNAP for it (sync.c).
+ *
+ * Every quorum here is one of the leader's configuration (reconfig.c): a quorum of its last
+ * configuration and, while that one is not committed, of the one before too; a proposal at or
+ * past a pending configuration needs both to commit, one before it the old one only. */
 #include "zab_internal.h"
-
-static int count_bits(int bits) { return __builtin_popcount((unsigned)bits); }
 
 wire_writer *zab_session_begin(zab *z, int to, zab_msg_type type) {
   zab_peer *peer = &z->peers[to];
@@ -90,10 +92,10 @@ static void advance_commit(zab *z) {
   uint64_t before = z->commit_index;
   while (z->commit_index < z->hist.n) {
     uint64_t zxid = zab_history_zxid(&z->hist, z->commit_index + 1);
-    int count = 1;
+    uint32_t acked = 1u << z->id;
     for (int i = 0; i < z->n; i++)
-      if (z->peers[i].stage == ZAB_PEER_ACTIVE && z->peers[i].acked >= zxid) count++;
-    if (count < z->quorum) break;
+      if (z->peers[i].stage == ZAB_PEER_ACTIVE && z->peers[i].acked >= zxid) acked |= 1u << i;
+    if (!zab_conf_commit_quorum(z, z->commit_index + 1, acked)) break;
     z->commit_index++;
   }
   if (z->commit_index == before) return;
@@ -106,23 +108,24 @@ static void advance_commit(zab *z) {
   }
 }
 
-static int count_stage(const zab *z, zab_peer_stage at_least) {
-  int count = 1; /* the leader itself */
+/* The nodes at a stage at least, the leader itself included. */
+static uint32_t at_stage(const zab *z, zab_peer_stage at_least) {
+  uint32_t nodes = 1u << z->id;
   for (int i = 0; i < z->n; i++)
-    if (i != z->id && z->peers[i].stage >= at_least) count++;
-  return count;
+    if (i != z->id && z->peers[i].stage >= at_least) nodes |= 1u << i;
+  return nodes;
 }
 
 /* Synchronization is over once a quorum acknowledged NEWLEADER: everything in the leader's
  * history is then on a quorum whose current epoch is ours, hence committed. */
 static void maybe_finish_sync(zab *z) {
-  if (z->phase != ZAB_SYNC || count_stage(z, ZAB_PEER_ACTIVE) < z->quorum) return;
+  if (z->phase != ZAB_SYNC || !zab_conf_quorum(z, at_stage(z, ZAB_PEER_ACTIVE))) return;
   z->phase = ZAB_BROADCAST;
   advance_commit(z);
 }
 
 static void maybe_establish(zab *z) {
-  if (z->phase != ZAB_DISCOVERY || count_bits(z->epoch_acks) < z->quorum) return;
+  if (z->phase != ZAB_DISCOVERY || !zab_conf_quorum(z, (uint32_t)z->epoch_acks)) return;
   z->phase = ZAB_SYNC;
   z->current_epoch = z->epoch;
   zab_persist_epochs(z);
@@ -135,7 +138,7 @@ static void maybe_establish(zab *z) {
 
 /* Once a quorum connected: a new epoch above every accepted epoch heard of (ours included). */
 static void maybe_choose_epoch(zab *z) {
-  if (z->epoch_chosen || count_stage(z, ZAB_PEER_INFO) < z->quorum) return;
+  if (z->epoch_chosen || !zab_conf_quorum(z, at_stage(z, ZAB_PEER_INFO))) return;
   uint64_t max = z->accepted_epoch;
   for (int i = 0; i < z->n; i++)
     if (i != z->id && z->peers[i].stage >= ZAB_PEER_INFO && z->peers[i].accepted_epoch > max)
@@ -169,9 +172,11 @@ void zab_lead(zab *z) {
   maybe_choose_epoch(z);
 }
 
-/* A FOLLOWERINFO opens a session; one heard while still looking is kept for when we lead. */
+/* A FOLLOWERINFO opens a session; one heard while still looking is kept for when we lead. Only
+ * the nodes of our configurations (learners included) are synchronized (reconfig.c). */
 void zab_leader_note_followerinfo(zab *z, int from, const zab_msg *m) {
   zab_peer *peer = &z->peers[from];
+  if (!(zab_conf_nodes(z) >> from & 1)) return;
   if (peer->stage != ZAB_PEER_NONE && peer->session == m->session) return; /* a duplicate */
   *peer = (zab_peer){.stage = ZAB_PEER_INFO,
                      .session = m->session,
@@ -189,7 +194,7 @@ static void recv_followerinfo(zab *z, int from, const zab_msg *m) {
   }
   int duplicate = z->peers[from].stage != ZAB_PEER_NONE && z->peers[from].session == m->session;
   zab_leader_note_followerinfo(z, from, m);
-  if (duplicate) return;
+  if (duplicate || z->peers[from].session != m->session) return; /* or not a member */
   if (z->epoch_chosen)
     send_newepoch(z, from);
   else
@@ -240,13 +245,14 @@ int zab_leader_has_room(const zab *z) {
   return z->hist.n - z->commit_index < ZAB_MAX_UNCOMMITTED && z->counter < ZAB_MAX_COUNTER;
 }
 
-void zab_leader_propose(zab *z, const uint8_t *data, size_t len) {
+void zab_leader_propose(zab *z, uint8_t type, const uint8_t *data, size_t len) {
   uint64_t zxid = zab_zxid(z->epoch, z->counter + 1);
-  if (zab_history_append(&z->hist, zxid, data, len) != 0) {
+  if (zab_history_append(&z->hist, zxid, type, data, len) != 0) {
     z->out_of_memory = 1;
     return;
   }
   z->counter++;
+  if (type == ZAB_ENTRY_CONFIG) zab_conf_refresh(z); /* in effect at once (reconfig.c) */
   zab_persist_append(z, z->hist.n, 1);
   advance_commit(z); /* a cluster of one commits at once */
 }
@@ -257,10 +263,11 @@ static void recv_forward(zab *z, const zab_msg *m) {
   zab_item_iter_init(&it, m);
   for (uint32_t i = 0; i < m->n && zab_leader_has_room(z); i++) {
     uint64_t zxid;
+    uint8_t type;
     const uint8_t *data;
     size_t len;
-    zab_item_next(&it, &zxid, &data, &len);
-    zab_leader_propose(z, data, len);
+    zab_item_next(&it, &zxid, &type, &data, &len);
+    zab_leader_propose(z, ZAB_ENTRY_COMMAND, data, len);
   }
   zab_leader_flush(z);
 }
@@ -297,7 +304,7 @@ static void heartbeat(zab *z) {
     if (i != z->id && z->peers[i].stage != ZAB_PEER_NONE &&
         z->now_us - z->peers[i].last_heard_us >= z->election_hi_us)
       z->peers[i] = (zab_peer){0};
-  if (z->phase == ZAB_BROADCAST && count_stage(z, ZAB_PEER_ACTIVE) < z->quorum) {
+  if (z->phase == ZAB_BROADCAST && !zab_conf_quorum(z, at_stage(z, ZAB_PEER_ACTIVE))) {
     zab_start_looking(z);
     return;
   }

@@ -20,8 +20,8 @@
  * old durable state whole. Installing keeps what the follower committed: the leader's history
  * holds every committed proposal, so the follower checks that the positions it committed past
  * the snapshot's index carry the same zxids in what it received (same zxid, same prefix), and
- * looks for another leader otherwise. A follower whose state machine is not past the
- * snapshot's index restores it (output.restore); one already past it keeps its state machine and
+ * looks for another leader otherwise. A follower whose state machine is behind the snapshot's
+ * index restores it (output.restore); one already at or past it keeps its state machine and
  * takes the snapshot only as its durable base. A leader with no snapshot yet sends an empty one
  * at index 0: a SNAP is then the whole history by DIFF, as before snapshots existed. */
 #include <stdlib.h>
@@ -89,7 +89,13 @@ int zab_snapshot_taken(zab *z, const ctk_event *ev) {
                         zab_history_zxid(&z->hist, ev->index));
   if (rc != CTK_OK) return rc;
   uint64_t keep = (uint64_t)z->opt.snapshot_keep;
-  zab_history_compact(&z->hist, ev->index > keep ? ev->index - keep : 0);
+  uint64_t base = ev->index > keep ? ev->index - keep : 0;
+  if (base > z->hist.base) {
+    z->base_conf = zab_conf_at(z, base); /* the configurations folded away */
+    zab_history_compact(&z->hist, base);
+    if (z->forced && z->forced_pos < z->hist.base) z->forced = 0; /* folded into base_conf */
+    zab_conf_refresh(z);
+  }
   zab_persist_replace_all(z);
   return CTK_OK;
 }
@@ -98,6 +104,7 @@ int zab_snapshot_taken(zab *z, const ctk_event *ev) {
 
 void zab_snapshot_send(zab *z, int to) {
   uint64_t offset = 0;
+  zab_conf conf = zab_conf_at(z, z->snap_index);
   do {
     uint64_t n = z->snap_len - offset < ZAB_CHUNK_BYTES ? z->snap_len - offset : ZAB_CHUNK_BYTES;
     wire_writer *w = zab_session_begin(z, to, ZAB_MSG_SNAP);
@@ -105,6 +112,8 @@ void zab_snapshot_send(zab *z, int to) {
     wire_put_u64(w, z->snap_zxid);
     wire_put_u64(w, z->snap_len);
     wire_put_u64(w, offset);
+    wire_put_u32(w, conf.voters);
+    wire_put_u32(w, conf.learners);
     if (n) wire_put_bytes(w, z->snap_bytes + offset, (size_t)n);
     zab_send_end(z);
     offset += n;
@@ -128,6 +137,7 @@ void zab_snapshot_recv_chunk(zab *z, const zab_msg *m) {
     z->in_index = m->pos;
     z->in_zxid = m->zxid;
     z->in_total = m->length;
+    z->in_conf = m->conf;
     zab_history_rebase(&z->in_hist, m->pos, m->zxid);
   } else if (!z->in_active || m->pos != z->in_index || m->zxid != z->in_zxid ||
              m->length != z->in_total || m->offset != z->in_len) {
@@ -156,18 +166,7 @@ void zab_snapshot_recv_diff(zab *z, const zab_msg *m) {
     restart_sync(z);
     return;
   }
-  zab_item_iter it;
-  zab_item_iter_init(&it, m);
-  for (uint32_t i = 0; i < m->n; i++) {
-    uint64_t zxid;
-    const uint8_t *data;
-    size_t len;
-    zab_item_next(&it, &zxid, &data, &len);
-    if (zab_history_append(&z->in_hist, zxid, data, len) != 0) {
-      z->out_of_memory = 1;
-      return;
-    }
-  }
+  if (zab_history_append_msg(&z->in_hist, m) < 0) z->out_of_memory = 1;
 }
 
 int zab_snapshot_install(zab *z) {
@@ -178,8 +177,11 @@ int zab_snapshot_install(zab *z) {
   uint64_t to = c < z->hist.n ? c : z->hist.n;
   for (uint64_t p = from; p <= to; p++)
     if (zab_history_zxid(&z->hist, p) != zab_history_zxid(&z->in_hist, p)) return -1;
-  if (z->emitted_index <= z->in_index) {
-    /* The state machine is not past the snapshot: it restores it. */
+  if (z->emitted_index < z->in_index) {
+    /* The state machine is behind the snapshot: it restores it. One exactly at the snapshot's
+     * index keeps its state (a restore never goes back over what this incarnation committed:
+     * zab-membership-snapshot-sweep-3 seeds 308, 445 and 644 restored at the index they had
+     * committed). */
     free(z->snap_bytes);
     z->snap_bytes = z->in_bytes;
     z->snap_len = z->in_len;
@@ -200,6 +202,11 @@ int zab_snapshot_install(zab *z) {
     z->in_bytes = NULL;
   }
   zab_history_move(&z->hist, &z->in_hist);
+  z->base_conf = z->in_conf;
+  if (z->forced && z->forced_pos > z->hist.n) z->forced_pos = z->hist.n;
+  if (z->forced && z->forced_pos < z->hist.base) z->forced = 0; /* the leader's base wins */
+  if (z->conf_committed_pos > z->hist.n) z->conf_committed_pos = 0;
+  zab_conf_refresh(z);
   zab_snapshot_abort(z);
   zab_persist_replace_all(z);
   return 0;
@@ -207,9 +214,11 @@ int zab_snapshot_install(zab *z) {
 
 /* ---- durable records ----
  *
- *   SNAPSHOT  index u64, zxid u64, total u64, offset u64, base u64, base_zxid u64, bytes
+ *   SNAPSHOT  index u64, zxid u64, total u64, offset u64, base u64, base_zxid u64, voters u32,
+ *             learners u32, bytes
  * one record per megabyte of the snapshot, right after EPOCHS in a fresh encoding; the history's
- * APPEND records follow from position base + 1. */
+ * APPEND records follow from position base + 1. The configuration is the one in effect at base
+ * (version 3 on; before, the initial one). */
 
 void zab_persist_snapshot(zab *z, wire_writer *w, uint8_t version, uint8_t type) {
   if (z->snap_index == 0 && z->hist.base == 0) return;
@@ -223,25 +232,33 @@ void zab_persist_snapshot(zab *z, wire_writer *w, uint8_t version, uint8_t type)
     wire_put_u64(w, offset);
     wire_put_u64(w, z->hist.base);
     wire_put_u64(w, z->hist.base_zxid);
+    wire_put_u32(w, z->base_conf.voters);
+    wire_put_u32(w, z->base_conf.learners);
     if (n) wire_put_bytes(w, z->snap_bytes + offset, (size_t)n);
     record_end(w, pos);
     offset += n;
   } while (offset < z->snap_len);
 }
 
-int zab_snapshot_recover_record(zab *z, wire_reader *r) {
+int zab_snapshot_recover_record(zab *z, wire_reader *r, uint8_t version) {
   uint64_t index = wire_get_u64(r), zxid = wire_get_u64(r), total = wire_get_u64(r);
   uint64_t offset = wire_get_u64(r), base = wire_get_u64(r), base_zxid = wire_get_u64(r);
+  zab_conf conf = z->base_conf;
+  if (version >= 3) {
+    conf.voters = wire_get_u32(r);
+    conf.learners = wire_get_u32(r);
+  }
   size_t n = wire_reader_left(r);
-  if (!wire_reader_ok(r) || index == 0 || index >= ZAB_MAX_POSITION || base > index ||
-      (base == 0) != (base_zxid == 0) || zxid == 0 || base_zxid > zxid ||
-      total > ZAB_MAX_SNAPSHOT || offset > total || n > total - offset)
+  if (!wire_reader_ok(r) || !zab_conf_valid(conf, z->n) || index == 0 ||
+      index >= ZAB_MAX_POSITION || base > index || (base == 0) != (base_zxid == 0) || zxid == 0 ||
+      base_zxid > zxid || total > ZAB_MAX_SNAPSHOT || offset > total || n > total - offset)
     return CTK_ERR_CORRUPT;
   if (offset == 0) {
     if (z->hist.n != 0 || z->snap_index != 0) return CTK_ERR_CORRUPT; /* first, once */
     z->snap_index = index;
     z->snap_zxid = zxid;
     z->in_total = total;
+    z->base_conf = conf;
     zab_history_rebase(&z->hist, base, base_zxid);
   } else if (index != z->snap_index || zxid != z->snap_zxid || total != z->in_total ||
              offset != z->snap_len || base != z->hist.base || z->hist.n != base) {

@@ -27,7 +27,7 @@ static uint32_t chunk_len(const zab_history *h, uint64_t first, uint64_t last) {
   uint32_t n = 0;
   size_t bytes = 0;
   while (first + n <= last && n < ZAB_MAX_PER_MSG) {
-    size_t b = 12 + zab_history_at(h, first + n)->len;
+    size_t b = 13 + zab_history_at(h, first + n)->len;
     if (n > 0 && bytes + b > ZAB_CHUNK_BYTES) break;
     bytes += b;
     n++;

@@ -1,7 +1,8 @@
 /* zab.c: the ZAB instance: create, destroy, the step dispatch, the output buffers, status, and
  * ctk_zab_protocol. A pure state machine: time comes only from event->now_us and randomness only
  * from the seeded generator. The protocol itself lives in election.c (fast leader election),
- * leader.c and sync.c (discovery, synchronization and broadcast on the leader) and follower.c. */
+ * leader.c and sync.c (discovery, synchronization and broadcast on the leader), follower.c and
+ * reconfig.c (dynamic reconfiguration: which nodes vote, quorums, operator requests). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,14 @@ static ctk_proto *zab_create(const ctk_node_config *config, const void *options,
   if (!z) goto nomem;
   z->id = config->node_id;
   z->n = config->n_nodes;
-  z->quorum = config->n_nodes / 2 + 1;
+  uint32_t all = (uint32_t)((1ull << config->n_nodes) - 1);
+  if (config->members & ~all) {
+    if (err && err_len) snprintf(err, err_len, "zab: members name a node past the cluster");
+    free(z);
+    return NULL;
+  }
+  z->base_conf = (zab_conf){config->members ? config->members : all, 0};
+  zab_conf_refresh(z);
   z->opt = *o;
   z->election_lo_us = (uint64_t)o->election_timeout_ms[0] * 1000;
   z->election_hi_us = (uint64_t)o->election_timeout_ms[1] * 1000;
@@ -156,7 +164,11 @@ static void push_commit(zab *z, uint64_t pos) {
     z->cap_commits = cap;
   }
   const zab_entry *e = zab_history_at(&z->hist, pos);
-  z->commits[z->n_commits++] = (ctk_commit){pos, {e->data, e->len}};
+  /* A configuration is a protocol no-op for the host: an empty command. */
+  if (e->type == ZAB_ENTRY_CONFIG)
+    z->commits[z->n_commits++] = (ctk_commit){pos, {NULL, 0}};
+  else
+    z->commits[z->n_commits++] = (ctk_commit){pos, {e->data, e->len}};
   z->emitted_index = pos;
 }
 
@@ -202,8 +214,9 @@ static int start(zab *z, const ctk_event *ev) {
 static int recv_message(zab *z, const ctk_event *ev) {
   if (ev->from < 0 || ev->from >= z->n || ev->from == z->id) return CTK_ERR_MALFORMED;
   zab_msg m;
-  if (zab_msg_decode(ev->bytes.data, ev->bytes.len, &m) != CTK_OK) return CTK_ERR_MALFORMED;
-  if (m.type == ZAB_MSG_NOTIFICATION && m.vote.leader >= z->n) return CTK_ERR_MALFORMED;
+  if (zab_msg_decode(ev->bytes.data, ev->bytes.len, &m) != CTK_OK ||
+      zab_msg_check_nodes(&m, z->n) != 0)
+    return CTK_ERR_MALFORMED;
   switch (m.type) {
   case ZAB_MSG_NOTIFICATION: zab_recv_notification(z, ev->from, &m); break;
   case ZAB_MSG_SYNC: zab_read_recv_sync(z, ev->from, &m); break;
@@ -230,7 +243,7 @@ static int command(zab *z, const ctk_event *ev) {
     return CTK_ERR_INVALID;
   if (zab_read_command(z, ev->bytes.data, ev->bytes.len)) return CTK_OK;
   if (z->state == ZAB_LEADING && z->phase == ZAB_BROADCAST && zab_leader_has_room(z)) {
-    zab_leader_propose(z, ev->bytes.data, ev->bytes.len);
+    zab_leader_propose(z, ZAB_ENTRY_COMMAND, ev->bytes.data, ev->bytes.len);
     zab_leader_flush(z);
     return CTK_OK;
   }
@@ -267,10 +280,12 @@ static int zab_step(ctk_proto *z, const ctk_event *ev, ctk_output *out) {
     break;
   case CTK_EVENT_COMMAND: rc = command(z, ev); break;
   case CTK_EVENT_SNAPSHOT: rc = zab_snapshot_taken(z, ev); break;
+  case CTK_EVENT_ADMIN: rc = zab_admin(z, ev->bytes.data, ev->bytes.len); break;
   default: break;
   }
 done:
   if (rc == CTK_OK) {
+    if (z->started) zab_conf_step_end(z);
     if (z->started) zab_read_step_end(z);
     output_finish(z, out);
     if (!z->out_of_memory && !z->persist.failed && !z->msg_buf.failed) return CTK_OK;
@@ -294,7 +309,8 @@ static void zab_status(const ctk_proto *z, ctk_status *s) {
   s->commit_index = z->emitted_index;
   s->log_length = z->hist.n;
   s->snapshot_index = z->snap_index;
-  s->members = s->learners = 0; /* static membership */
+  s->members = z->conf.voters; /* the last configuration this node holds (reconfig.c) */
+  s->learners = z->conf.learners;
 }
 
 const ctk_protocol_def ctk_zab_protocol = {

@@ -3,8 +3,9 @@
  * Words as ZooKeeper uses them. A node is LOOKING (leader election), FOLLOWING or LEADING. A zxid
  * numbers a proposal: the epoch of the leader that made it in the high 32 bits, a counter in the
  * low 32. A node's history is its accepted proposals in zxid order; position i of the history is
- * ctk commit index i. Durable: the accepted epoch (the last NEWEPOCH acked, and from whom), the
- * current epoch (the last NEWLEADER acked) and the history.
+ * ctk commit index i. A proposal is a client command or a configuration (reconfig.c). Durable:
+ * the accepted epoch (the last NEWEPOCH acked, and from whom), the current epoch (the last
+ * NEWLEADER acked), the history, and what reconfiguration keeps beside it.
  *
  * ZAB relies on FIFO links (TCP). ctk's networks lose, duplicate and reorder messages, so every
  * message from a leader to a follower belongs to a session (a connection the follower opened
@@ -46,9 +47,13 @@ static inline uint64_t zab_zxid_counter(uint64_t zxid) { return zxid & 0xFFFFFFF
 /* ---- history.c: the accepted proposals, positions 1 .. n, zxids strictly increasing; positions
  * 1 .. base are compacted away (folded into a snapshot), only the zxid at base is kept ---- */
 
+/* A proposal is a client command or, for reconfiguration (reconfig.c), a configuration. */
+enum { ZAB_ENTRY_COMMAND = 0, ZAB_ENTRY_CONFIG = 1 };
+
 typedef struct zab_entry {
   uint64_t zxid;
   uint32_t len;
+  uint8_t type;  /* ZAB_ENTRY_* */
   uint8_t *data; /* owned */
 } zab_entry;
 
@@ -56,7 +61,7 @@ typedef struct zab_history {
   zab_entry *e; /* e[i - base - 1] is position i, for base < i <= n */
   uint64_t n, cap;
   uint64_t base, base_zxid;
-  uint64_t bytes; /* what the entries weigh in durable records: sum of (12 + len) */
+  uint64_t bytes; /* what the entries weigh in durable records: sum of (13 + len) */
 } zab_history;
 
 void zab_history_free(zab_history *h);
@@ -71,7 +76,12 @@ static inline const zab_entry *zab_history_at(const zab_history *h, uint64_t pos
 }
 static inline uint64_t zab_history_last(const zab_history *h) { return zab_history_zxid(h, h->n); }
 /* Appends a copy of data. 0, or -1 when out of memory (history unchanged). */
-int zab_history_append(zab_history *h, uint64_t zxid, const uint8_t *data, size_t len);
+int zab_history_append(zab_history *h, uint64_t zxid, uint8_t type, const uint8_t *data,
+                       size_t len);
+struct zab_msg;
+/* Appends the entries of a DIFF, SNAP or PROPOSAL message (validated by the codec). Returns how
+ * many of them are configurations (>= 0), or -1 when out of memory (some may be appended). */
+int zab_history_append_msg(zab_history *h, const struct zab_msg *m);
 void zab_history_truncate(zab_history *h, uint64_t n); /* keeps positions 1 .. n (n >= base) */
 /* Drops the entries of positions up to base (at most n); their last zxid stays known. */
 void zab_history_compact(zab_history *h, uint64_t base);
@@ -86,7 +96,7 @@ void zab_history_move(zab_history *dst, zab_history *src);
 
 /* ---- codec.c: the wire format ---- */
 
-#define ZAB_WIRE_VERSION 2
+#define ZAB_WIRE_VERSION 3
 typedef enum zab_msg_type {
   ZAB_MSG_NOTIFICATION = 1, /* fast leader election */
   ZAB_MSG_FOLLOWERINFO = 2, /* follower -> leader: opens a session */
@@ -107,6 +117,12 @@ typedef enum zab_msg_type {
 
 typedef enum zab_state { ZAB_LOOKING = 0, ZAB_FOLLOWING = 1, ZAB_LEADING = 2 } zab_state;
 
+/* A configuration: the voting members and the learners (bitmasks of node ids, disjoint). */
+typedef struct zab_conf {
+  uint32_t voters, learners;
+} zab_conf;
+#define ZAB_CONF_BYTES 9 /* a configuration entry's data: version u8, voters u32, learners u32 */
+
 /* A vote of fast leader election, ranked on (epoch, zxid, leader). */
 typedef struct zab_vote {
   int leader;
@@ -123,6 +139,10 @@ typedef struct zab_msg {
   uint64_t round;
   uint8_t state;
   zab_vote vote;
+  /* NOTIFICATION: the sender's active (committed) configuration and its version (the zxid of
+   * its entry). SNAP: the configuration in effect at the snapshot's index. */
+  zab_conf conf;
+  uint64_t conf_zxid;
   /* FOLLOWERINFO: accepted epoch in epoch; want_snap. ACKEPOCH: counts. */
   int want_snap, counts;
   /* ACKEPOCH: current epoch, last zxid, history length. NEWLEADER: zxid and length the
@@ -140,16 +160,21 @@ typedef struct zab_msg {
 } zab_msg;
 
 int zab_msg_decode(const uint8_t *bytes, size_t len, zab_msg *m);
-/* Walks the entries of DIFF, SNAP and PROPOSAL (zxid, data) or the commands of FORWARD (zxid
- * 0), already validated by zab_msg_decode. */
+/* Walks the entries of DIFF, SNAP and PROPOSAL (zxid, type, data) or the commands of FORWARD
+ * (zxid 0, type command), already validated by zab_msg_decode. */
 typedef struct zab_item_iter {
   wire_reader r;
   int with_zxid;
 } zab_item_iter;
 void zab_item_iter_init(zab_item_iter *it, const zab_msg *m);
-void zab_item_next(zab_item_iter *it, uint64_t *zxid, const uint8_t **data, size_t *len);
+void zab_item_next(zab_item_iter *it, uint64_t *zxid, uint8_t *type, const uint8_t **data,
+                   size_t *len);
 
-void zab_encode_notification(wire_writer *w, uint64_t round, zab_state state, zab_vote vote);
+void zab_encode_notification(wire_writer *w, uint64_t round, zab_state state, zab_vote vote,
+                             zab_conf conf, uint64_t conf_zxid);
+/* 0 when every configuration m carries (entries of DIFF, SNAP, PROPOSAL; NOTIFICATION; SNAP)
+ * names only nodes below n. */
+int zab_msg_check_nodes(const zab_msg *m, int n);
 void zab_encode_followerinfo(wire_writer *w, uint64_t session, uint64_t accepted_epoch,
                              int want_snap);
 /* counts: 0 when the follower acked this epoch to another node already (a failed leader: itself),
@@ -215,7 +240,7 @@ typedef struct zab_out_msg {
 } zab_out_msg;
 
 struct ctk_proto {
-  int id, n, quorum;
+  int id, n;
   ctk_zab_options opt;
   uint64_t election_lo_us, election_hi_us, heartbeat_us, finalize_us;
   ctk_rng rng;
@@ -227,6 +252,20 @@ struct ctk_proto {
   uint64_t current_epoch;
   zab_history hist;
   uint64_t durable_bytes;
+
+  /* reconfig.c: durable */
+  zab_conf base_conf;  /* in effect at hist.base (with the snapshot records) */
+  int forced;          /* a FORCE record: forced_conf overrides every config through */
+  uint64_t forced_pos; /* forced_pos */
+  zab_conf forced_conf;
+  uint64_t conf_committed_pos; /* the configuration at this position is known committed */
+  /* reconfig.c: volatile; derived by zab_conf_refresh */
+  zab_conf adopted; /* a committed configuration learned from a NOTIFICATION */
+  uint64_t adopted_zxid;
+  zab_conf conf, prev; /* the last configuration seen, and the one before it */
+  uint64_t conf_pos;   /* conf's position in the history (0: not an entry) */
+  uint64_t conf_zxid;  /* its version */
+  uint64_t prev_zxid;
 
   /* Volatile. */
   zab_state state;
@@ -258,6 +297,7 @@ struct ctk_proto {
   int restore_pending;     /* output.restore = the snapshot, this step */
   uint8_t *in_bytes;       /* SNAP: the chunks received so far */
   uint64_t in_len, in_total, in_index, in_zxid;
+  zab_conf in_conf; /* SNAP: the configuration at in_index */
   int in_active;
   zab_history in_hist; /* SNAP: the DIFF after it, held until NEWLEADER */
 
@@ -297,6 +337,27 @@ struct ctk_proto {
 };
 typedef struct ctk_proto zab;
 
+/* reconfig.c: configurations, quorums over them, operator requests */
+#define ZAB_LEARNER_CATCHUP 64 /* a learner within this many proposals of the leader votes */
+void zab_conf_encode(uint8_t out[ZAB_CONF_BYTES], zab_conf c);
+int zab_conf_decode(const uint8_t *data, size_t len, int n, zab_conf *c); /* 0 or -1 */
+int zab_conf_valid(zab_conf c, int n);
+void zab_conf_refresh(zab *z);                    /* recomputes conf and prev from the history */
+zab_conf zab_conf_at(const zab *z, uint64_t pos); /* in effect at pos >= hist.base */
+int zab_conf_pending(const zab *z);               /* conf is proposed, not known committed */
+/* The active (committed) configuration and its version, as NOTIFICATIONs carry it. */
+zab_conf zab_conf_active(const zab *z, uint64_t *zxid);
+void zab_conf_adopt(zab *z, zab_conf c, uint64_t zxid); /* from a NOTIFICATION */
+int zab_conf_votes(const zab *z, int node);             /* a voter of conf */
+int zab_conf_may_lead(const zab *z, int node); /* a voter of conf, or of prev while pending */
+uint32_t zab_conf_nodes(const zab *z);         /* voters and learners, prev's too */
+/* A quorum of conf's voters among `have`, and of prev's too while conf is pending. */
+int zab_conf_quorum(const zab *z, uint32_t have);
+/* The leader: whether `have` (acks of the proposal at pos) is enough to commit it. */
+int zab_conf_commit_quorum(const zab *z, uint64_t pos, uint32_t have);
+int zab_admin(zab *z, const uint8_t *data, size_t len);
+void zab_conf_step_end(zab *z); /* commit hints, promotions, a removed leader's step down */
+
 /* zab.c: output */
 wire_writer *zab_send_begin(zab *z, int to);
 void zab_send_end(zab *z);
@@ -308,6 +369,8 @@ void zab_persist_append(zab *z, uint64_t first, uint64_t n);
 void zab_persist_truncate(zab *z);
 void zab_persist_replace_all(zab *z);
 void zab_persist_maybe_compact(zab *z);
+void zab_persist_conf_committed(zab *z);
+void zab_persist_force(zab *z);
 int zab_recover(zab *z, const uint8_t *bytes, size_t len, int *torn_tail);
 
 /* election.c */
@@ -319,7 +382,7 @@ void zab_election_timeout(zab *z);
 void zab_lead(zab *z);
 void zab_leader_recv(zab *z, int from, const zab_msg *m);
 void zab_leader_timeout(zab *z);
-void zab_leader_propose(zab *z, const uint8_t *data, size_t len);
+void zab_leader_propose(zab *z, uint8_t type, const uint8_t *data, size_t len);
 void zab_leader_flush(zab *z);
 int zab_leader_has_room(const zab *z);
 void zab_leader_note_followerinfo(zab *z, int from, const zab_msg *m);
@@ -356,7 +419,7 @@ int zab_snapshot_install(zab *z); /* 0, -1 (a conflict: look again), 1 (incomple
 void zab_snapshot_abort(zab *z);
 /* durable.c's view: the snapshot records of a fresh encoding, and recovery from them. */
 void zab_persist_snapshot(zab *z, wire_writer *w, uint8_t version, uint8_t type);
-int zab_snapshot_recover_record(zab *z, wire_reader *r);
+int zab_snapshot_recover_record(zab *z, wire_reader *r, uint8_t version);
 int zab_snapshot_recover_done(zab *z);
 
 /* follower.c */
