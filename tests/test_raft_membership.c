@@ -164,7 +164,8 @@ static void lone_voter_sends_nothing_early(void **state) {
   ctk_raft_protocol.status(p, &st);
   assert_int_equal(st.role, CTK_ROLE_LEADER);
   uint64_t term = st.term;
-  ev = (ctk_event){.kind = CTK_EVENT_ADMIN, .now_us = ++now, .bytes = {(const uint8_t *)"add 1", 5}};
+  ev =
+      (ctk_event){.kind = CTK_EVENT_ADMIN, .now_us = ++now, .bytes = {(const uint8_t *)"add 1", 5}};
   raft_step_ok(p, &ev, &out); /* committed at once: node 1 a learner, probed at the heartbeat */
   ev = (ctk_event){.kind = CTK_EVENT_COMMAND, .now_us = ++now, .bytes = {(const uint8_t *)"x", 1}};
   raft_step_ok(p, &ev, &out); /* committed at once */
