@@ -129,10 +129,13 @@ typedef struct ctk_output {
    * persist that sync covers, and steps no event between sending them and the sync's end (a real
    * node sends a batch's early messages, then syncs the batch; see harness/node.c): anything that
    * answers them is then stepped once this node's own write is durable, which matters because a
-   * leader counts itself in a quorum the moment it appends. A host may ignore this field and send
-   * everything after the sync. Added at the end of the struct
-   * without changing the ABI version: hosts zero the whole output before each step, so a protocol
-   * built against an older header leaves it 0 (everything waits, as before). */
+   * leader counts itself in a quorum the moment it appends. A node whose own vote is a quorum by
+   * itself (the only voter) learns things from it in the very step that persists it, and none of
+   * the steps synced with that one can tell when it became durable: it marks nothing early until
+   * a peer's answer proves that sync done (raft/output.c, multipaxos/multipaxos.c). A host may
+   * ignore this field and send everything after the sync. Added at the end of the struct without
+   * changing the ABI version: hosts zero the whole output before each step, so a protocol built
+   * against an older header leaves it 0 (everything waits, as before). */
   size_t n_messages_early;
 } ctk_output;
 

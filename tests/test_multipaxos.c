@@ -13,7 +13,8 @@
  * promoted, keeps its configuration across a restart, a leader removing itself hands over; phase
  * 1's rule for configuration commands (one with a later, higher-ballot value of its epoch is never
  * chosen and becomes a no-op; one that stands ends what the leader proposes); refusals (followers,
- * malformed requests, flexible quorums and leases, durable bytes of version 2); force.
+ * malformed requests, flexible quorums and leases, durable bytes of version 2); force; a lone
+ * voter marks no Accept early.
  * Every message any node sends is checked to fit in CTK_MAX_MESSAGE_BYTES. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,6 +58,7 @@ typedef struct cluster {
   uint64_t digest[MAXN]; /* of the commands applied, in order: the state machine */
   int restores[MAXN], snapshots[MAXN];
   size_t durable_max[MAXN];
+  size_t early_last[MAXN]; /* n_messages_early of each node's last step */
 } cluster;
 
 #define SNAP_BYTES 300
@@ -77,6 +79,8 @@ static void snapshot_encode(uint64_t digest, uint64_t index, uint8_t out[SNAP_BY
 }
 
 static void absorb(cluster *c, int i, const ctk_output *out) {
+  assert_true(out->n_messages_early <= out->n_messages);
+  c->early_last[i] = out->n_messages_early;
   if (out->persist.len) {
     size_t base = out->persist_replace ? 0 : c->durable_len[i];
     c->durable[i] = realloc(c->durable[i], base + out->persist.len);
@@ -1149,6 +1153,48 @@ static uint32_t first_accept(const cluster *c, uint64_t *first, uint8_t kinds[8]
   return 0;
 }
 
+/* multipaxos.c, early_accepts: a leader whose vote alone is a quorum (the only voter) counts
+ * slots chosen in the step that persists its vote, so none of its Accepts may leave before that
+ * sync (membership-sweep-3 seeds 43 and 157: an early Accept told a learner of a commit that a
+ * crash erased), until a peer acknowledges a slot proposed once it was no longer alone. */
+static void test_membership_lone_voter_sends_nothing_early(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init(&c, 3); /* three voters: the leader's Accepts leave early */
+  elect(&c, 0);
+  command(&c, 0, "a");
+  assert_true(c.early_last[0] > 0);
+  cluster_free(&c);
+
+  memset(&c, 0, sizeof c);
+  c.n = 3;
+  c.members = 0x1; /* {0}: a quorum by itself */
+  ctk_protocol_default_options(&ctk_multipaxos_protocol, &c.opt);
+  for (int i = 0; i < 3; i++) boot(&c, i);
+  elect(&c, 0);
+  assert_int_equal(admin(&c, 0, "add 1"), CTK_OK); /* chosen at once: a learner */
+  assert_int_equal(status_of(&c, 0).learners, 0x2);
+  assert_true(c.nq > 0);
+  assert_int_equal(c.early_last[0], 0);
+  drop_all(&c);
+  command(&c, 0, "b"); /* chosen at once; its Accept to the learner carries the commit */
+  assert_true(c.nq > 0);
+  assert_int_equal(c.early_last[0], 0);
+  settle(&c, 0, 3); /* the learner catches up: the leader alone chooses it a voter */
+  assert_int_equal(status_of(&c, 0).members, 0x3);
+  assert_int_equal(status_of(&c, 0).learners, 0);
+  command(&c, 0, "c"); /* needs node 1 now, but that change may not be durable yet */
+  assert_true(c.nq > 0);
+  assert_int_equal(c.early_last[0], 0);
+  deliver_all(&c); /* node 1 acknowledges "c", proposed after it: early again */
+  command(&c, 0, "d");
+  assert_true(c.early_last[0] > 0);
+  deliver_all(&c);
+  settle(&c, 0, 1);
+  assert_string_equal(c.committed[1][5], "d");
+  cluster_free(&c);
+}
+
 /* Rule (3) of membership.c, as Stoppable Paxos has it. */
 static void test_membership_phase1_configuration_rule(void **state) {
   (void)state;
@@ -1278,6 +1324,7 @@ int main(void) {
       cmocka_unit_test(test_snapshot_messages_validated),
       cmocka_unit_test(test_flow_control_slow_acceptor),
       cmocka_unit_test(test_membership_add_promote_restart_remove),
+      cmocka_unit_test(test_membership_lone_voter_sends_nothing_early),
       cmocka_unit_test(test_membership_phase1_configuration_rule),
       cmocka_unit_test(test_membership_refusals),
       cmocka_unit_test(test_membership_force),

@@ -56,13 +56,18 @@ static void test_raft_sweep_200_seeds(void **state) {
 /* Random adds, removes and transfers on top of random faults, one server at a time and through
  * joint consensus. Seeds 133, 147 and 154 of the first found three bugs (a single voter's
  * commit checked before its sync, clients sent back and forth between removed nodes, a node
- * whose removal was not committed refusing to campaign); they must pass. */
+ * whose removal was not committed refusing to campaign); they must pass. Seeds 74 and 244 of
+ * the 3-node sweep broke agreement and liveness: a lone voter's early AppendEntries carried a
+ * commit that a crash before its sync erased (output.c, early_appends). */
 static void test_raft_membership_sweeps(void **state) {
   (void)state;
   expect_clean("raft-membership-sweep.toml", 200);
   expect_clean("raft-joint-sweep.toml", 100);
+  expect_clean("raft-membership-sweep-3.toml", 100);
   int seeds[] = {133, 147, 154};
   for (int k = 0; k < 3; k++) replay_passes("raft-membership-sweep.toml", seeds[k]);
+  replay_passes("raft-membership-sweep-3.toml", 74);
+  replay_passes("raft-membership-sweep-3.toml", 244);
 }
 
 /* Multi-Paxos reconfiguration through the log (membership.c): random adds, removes and
@@ -70,7 +75,10 @@ static void test_raft_membership_sweeps(void **state) {
  * broke agreement (a leader that recovered a configuration command re-sent the stale slots past it
  * in its new ballot once it was chosen); seed 395 of the 5-node and 154 of the 3-node sweep lost
  * liveness (the only voters did not know they voted: a restart forgot the chosen prefix, and a
- * removed leader handed over to a voter that had not learned the change). */
+ * removed leader handed over to a voter that had not learned the change). Seeds 43 and 157 of
+ * the 3-node sweep broke agreement once Accepts left early (protocol.h, n_messages_early): a lone
+ * voter counted a slot chosen by its own unsynced vote, an early Accept carried that commit index
+ * to a learner, and a crash before the sync let the voter choose another value there. */
 static void test_multipaxos_membership_sweeps(void **state) {
   (void)state;
   expect_clean("multipaxos-membership-sweep.toml", 300);
@@ -78,6 +86,8 @@ static void test_multipaxos_membership_sweeps(void **state) {
   replay_passes("multipaxos-membership-sweep.toml", 200);
   replay_passes("multipaxos-membership-sweep.toml", 395);
   replay_passes("multipaxos-membership-sweep-3.toml", 154);
+  replay_passes("multipaxos-membership-sweep-3.toml", 43);
+  replay_passes("multipaxos-membership-sweep-3.toml", 157);
 }
 
 /* Snapshots every 25 commits, 512-byte InstallSnapshot chunks, under random faults. */

@@ -223,6 +223,10 @@ struct ctk_proto {
   uint32_t removed;
   uint64_t removed_until_us;
   uint64_t leave_deadline_us; /* removed leader: steps down by then, handed over or not */
+  /* multipaxos.c, leader: it counted a quorum it formed alone (a lone voter, q1 or q2 of 1) in
+   * ballot solo_ballot (0: none since) when its log ended at slot solo_upto; its Accepts wait
+   * for its syncs until a peer acknowledges a slot past solo_upto (mp_note_solo). */
+  uint64_t solo_ballot, solo_upto;
 
   /* Output. */
   uint64_t now_us;
@@ -258,6 +262,10 @@ int mp_slot_set(mp_slot *s, uint64_t ballot, const uint8_t *data, size_t len);
 int mp_slot_put(mp_slot *s, uint64_t ballot, uint64_t epoch, uint8_t kind, const uint8_t *data,
                 size_t len);
 void mp_reset_election_timer(mp *p);
+/* The leader just counted a phase 1 or phase 2 quorum that its own vote alone formed. */
+void mp_note_solo(mp *p);
+/* The leader took a peer's Accepted of its ballot for slots up to `last`. */
+void mp_note_acked(mp *p, uint64_t last);
 
 /* durable.c */
 void mp_persist_promise(mp *p);

@@ -192,9 +192,32 @@ static void push_commit(mp *p, uint64_t slot) {
 /* The leader's leading Accepts may leave while its own acceptor's record of them is being synced
  * (protocol.h, n_messages_early; Raft thesis 10.2.1): a value is chosen only with the Accepted of
  * a quorum, and the leader's own vote in it, taken the moment it proposes, meets the others'
- * Accepted only in a later step, once the host has synced. */
+ * Accepted only in a later step, once the host has synced.
+ *
+ * Not when the leader's vote alone is a quorum (a lone voter of its configuration, or q2 = 1; or
+ * its promise alone, q1 = 1, in phase 1): then it counts a slot chosen (or its ballot won) in the
+ * very step that persists its vote (or promise), with nothing durable yet, and an early Accept
+ * would spread that: its commit index makes a learner commit a value that a crash before the
+ * sync erases from the only vote that chose it (membership-sweep-3 seeds 43 and 157: the lone
+ * voter restarted without it and chose another value at that slot), and its ballot, lost with
+ * the promise, is used again by the next phase 1 for other values. The steps that follow in the
+ * same batch are synced together with it (protocol.h), so no step can know when that knowledge
+ * became durable: it becomes known to be once a peer acknowledges a slot appended after it (its
+ * Accepted answers an Accept that left after that sync, or after a batch that ended with it, and
+ * is stepped after that sync). Until then, in that ballot, every message waits for the sync:
+ * this holds across a change of configuration too (a lone voter adding a second one chose the
+ * change by itself). */
+void mp_note_solo(mp *p) {
+  p->solo_ballot = p->ballot;
+  p->solo_upto = p->n_slots;
+}
+
+void mp_note_acked(mp *p, uint64_t last) {
+  if (p->solo_ballot == p->ballot && last > p->solo_upto) p->solo_ballot = 0;
+}
+
 static size_t early_accepts(mp *p) {
-  if (p->role != MP_LEADER) return 0;
+  if (p->role != MP_LEADER || p->solo_ballot == p->ballot) return 0;
   size_t n = 0;
   while (n < p->out.n) {
     ctk_bytes b = ctk_outbox_bytes(&p->out, n);

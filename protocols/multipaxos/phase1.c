@@ -147,8 +147,9 @@ void mp_start_phase1(mp *p) {
   free_best(p);
   for (uint64_t s = p->first_open; s <= p->n_slots; s++) offer_own(p, s);
   mp_reset_election_timer(p); /* try again with a higher round if this one fails */
-  if (mp_quorum(p, &p->conf, p->promises, 1)) {
+  if (mp_quorum(p, &p->conf, p->promises, 1)) { /* our promise alone: multipaxos.c, early */
     become_leader(p);
+    mp_note_solo(p);
     return;
   }
   for (int i = 0; i < p->n; i++) {

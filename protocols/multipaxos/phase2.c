@@ -83,6 +83,7 @@ void mp_maybe_commit(mp *p) {
     const mp_slot *s = MP_SLOT(p, p->commit_index + 1);
     if (s->ballot != p->ballot || s->epoch != p->conf.epoch || !mp_quorum(p, &p->conf, s->acks, 2))
       break;
+    if (mp_quorum(p, &p->conf, 1u << p->id, 2)) mp_note_solo(p); /* chosen by our vote alone? */
     p->commit_index++;
     if (s->kind == MP_KIND_CONFIG) mp_conf_sync(p);
   }
@@ -195,6 +196,7 @@ void mp_recv_accepted(mp *p, int from, const mp_msg *m) {
   for (uint64_t s = m->first; s < m->first + m->n; s++)
     if (s > p->base) MP_SLOT(p, s)->acks |= 1u << from;
   if (m->n && m->first + m->n - 1 > peer->acked) peer->acked = m->first + m->n - 1;
+  if (m->n) mp_note_acked(p, m->first + m->n - 1);
   mp_maybe_commit(p);
   if (peer->catchup_end && m->n && m->first + m->n - 1 >= peer->catchup_end) {
     peer->catchup_end = 0;

@@ -148,10 +148,12 @@ static void campaign(raft *r, int prevote) {
     r->hard_state_dirty = 1;
   }
   if (raft_membership_quorum(&r->conf, r->votes)) { /* the only voter */
-    if (prevote)
+    if (prevote) {
       campaign(r, 0);
-    else
+    } else {
       become_leader(r);
+      raft_note_solo(r); /* our vote alone: output.c, early */
+    }
     return;
   }
   send_vote_requests(r, prevote, term);

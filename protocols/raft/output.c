@@ -107,9 +107,31 @@ void raft_output_empty(const raft *r, ctk_output *out) {
  * assert nothing durable about it, so they may leave before its persist is synced (protocol.h:
  * the host steps nothing more until that sync is done, so the leader's self-count, which
  * raft_maybe_commit takes the moment it appends, is only ever combined with acknowledgements that
- * arrive after its own write is durable). Votes, acknowledgements and everything else wait. */
+ * arrive after its own write is durable). Votes, acknowledgements and everything else wait.
+ *
+ * Not when the leader's vote alone is a quorum (the only voter of its configuration): it then
+ * wins its term, or commits an entry, in the very step that persists its vote or the entry, with
+ * nothing durable yet, and an early AppendEntries would spread that to learners and removed
+ * nodes: a leaderCommit they apply though a crash before the sync erases the entry from the only
+ * log that committed it, or a term that, lost with the vote, the next election takes again for
+ * other entries at the same indexes (the Multi-Paxos lone voter's bug, membership-sweep-3 seeds
+ * 43 and 157). The steps that follow in the same batch are synced with it (protocol.h), so none
+ * can tell when that became durable: it is known to be once a peer acknowledges an entry
+ * appended after it (its reply answers an AppendEntries that left after that sync, or after a
+ * batch that ended with it, and is stepped after that sync). Until then, in that term, every
+ * message waits for the sync, across a change of configuration too (a lone voter adding a second
+ * one chose the change by itself). */
+void raft_note_solo(raft *r) {
+  r->solo_term = r->term;
+  r->solo_upto = raft_log_last(&r->log);
+}
+
+void raft_note_acked(raft *r, uint64_t index) {
+  if (r->solo_term == r->term && index > r->solo_upto) r->solo_term = 0;
+}
+
 static size_t early_appends(const raft *r) {
-  if (r->role != RAFT_LEADER) return 0;
+  if (r->role != RAFT_LEADER || r->solo_term == r->term) return 0;
   size_t n = 0;
   while (n < r->n_messages && r->out_msgs[n].len >= 2 &&
          r->msg_buf.data[r->out_msgs[n].offset + 1] == RAFT_MSG_APPEND)

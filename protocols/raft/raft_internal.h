@@ -340,6 +340,10 @@ struct ctk_proto {
   /* Leader only. */
   raft_peer peers[CTK_MAX_NODES];
   uint64_t heartbeat_deadline_us, quorum_deadline_us;
+  /* output.c: it counted a quorum it formed alone (the only voter) in term solo_term (0: none
+   * since) when its log ended at solo_upto; its AppendEntries wait for its syncs until a peer
+   * acknowledges an entry past solo_upto (raft_note_solo). */
+  uint64_t solo_term, solo_upto;
 
   /* Output, reused from step to step. */
   uint64_t now_us;
@@ -374,6 +378,10 @@ void raft_send_end(raft *r);
 void raft_output_finish(raft *r, ctk_output *out);
 void raft_output_empty(const raft *r, ctk_output *out);
 uint64_t raft_next_deadline(const raft *r);
+/* The leader just won an election or committed an entry with its own vote alone. */
+void raft_note_solo(raft *r);
+/* The leader took a peer's acknowledgement of its log up to `index`, in its term. */
+void raft_note_acked(raft *r, uint64_t index);
 
 /* durable.c */
 /* Appends the hard state record to the step's persist bytes if the term or vote changed. */

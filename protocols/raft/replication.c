@@ -163,6 +163,7 @@ void raft_maybe_commit(raft *r) {
    * Only log entries from the leader's current term are committed by counting replicas." The
    * lab bug drops exactly this condition. */
   if (raft_log_term_at(&r->log, n) != r->term && !r->opt.bug_commit_by_counting) return;
+  if (raft_membership_quorum(&r->conf, 1u << r->id)) raft_note_solo(r); /* by our vote alone? */
   r->commit_index = n;
 }
 
@@ -294,6 +295,7 @@ void raft_recv_append_reply(raft *r, int from, const raft_msg *m) {
   }
   /* matchIndex only ever grows, so a reordered old reply cannot move it back. */
   if (m->index > p->match_index) p->match_index = m->index;
+  raft_note_acked(r, m->index);
   if (inflight_free_upto(r, p, p->match_index)) p->stalled_heartbeats = 0;
   if (p->probing) {
     p->probing = 0;
