@@ -18,6 +18,7 @@
 #include "raft/raft.h"
 #include "raft/raft_internal.h"
 #include "sim.h"
+#include "simtest.h"
 
 /* ---- helpers ---- */
 
@@ -36,29 +37,6 @@ static ctk_config make_config(int nodes, uint32_t members, int joint) {
   return c;
 }
 
-static ctk_simulator *scripted(ctk_config *c) {
-  char err[CTK_ERR_LEN];
-  ctk_sim_options options = {.no_clients = 1};
-  ctk_simulator *sim = ctk_sim_new(c, &options, err, sizeof err);
-  if (!sim) fail_msg("ctk_sim_new: %s", err);
-  return sim;
-}
-
-static void run_ms(ctk_simulator *sim, uint64_t ms) {
-  if (ctk_sim_run_until(sim, ctk_sim_now(sim) + ms * 1000))
-    fail_msg("invariant violated: %s", ctk_sim_violation(sim));
-}
-
-static int wait_leader(ctk_simulator *sim, uint64_t max_ms) {
-  for (uint64_t t = 0; t <= max_ms; t += 10) {
-    int leader = ctk_sim_leader(sim);
-    if (leader >= 0) return leader;
-    run_ms(sim, 10);
-  }
-  fail_msg("no leader after %" PRIu64 " ms", max_ms);
-  return -1;
-}
-
 static ctk_status status_of(ctk_simulator *sim, int node) {
   ctk_status st;
   assert_int_equal(ctk_sim_status(sim, node, &st), 0);
@@ -70,11 +48,11 @@ static void write_some(ctk_simulator *sim, int n) {
   char key[16];
   for (int k = 0; k < n; k++) {
     snprintf(key, sizeof key, "k%d", k);
-    int leader = wait_leader(sim, 3000);
+    int leader = simtest_wait_leader(sim, 3000);
     assert_int_equal(ctk_sim_submit_put(sim, leader, key, "v"), CTK_OK);
-    run_ms(sim, 5);
+    simtest_run_ms(sim, 5);
   }
-  run_ms(sim, 100);
+  simtest_run_ms(sim, 100);
 }
 
 /* Runs until every live node in `nodes` reports voters `voters` and learners `learners`. */
@@ -88,7 +66,7 @@ static void wait_members(ctk_simulator *sim, uint32_t nodes, uint32_t voters, ui
       ok &= st.members == voters && st.learners == learners;
     }
     if (ok) return;
-    run_ms(sim, 10);
+    simtest_run_ms(sim, 10);
   }
   fail_msg("members never became voters %#x learners %#x", voters, learners);
 }
@@ -251,8 +229,8 @@ static void learners_and_strangers_do_not_vote(void **state) {
 static void single_server_add_and_remove(void **state) {
   (void)state;
   ctk_config c = make_config(5, 0x07, 0);
-  ctk_simulator *sim = scripted(&c);
-  int leader = wait_leader(sim, 2000);
+  ctk_simulator *sim = simtest_scripted(&c);
+  int leader = simtest_wait_leader(sim, 2000);
   assert_true(leader <= 2);
   write_some(sim, 20);
   assert_int_equal(ctk_sim_admin(sim, leader, "add 3"), CTK_OK);
@@ -284,8 +262,8 @@ static void single_server_add_and_remove(void **state) {
 static void joint_change_two_entries(void **state) {
   (void)state;
   ctk_config c = make_config(5, 0, 1);
-  ctk_simulator *sim = scripted(&c);
-  int leader = wait_leader(sim, 2000);
+  ctk_simulator *sim = simtest_scripted(&c);
+  int leader = simtest_wait_leader(sim, 2000);
   write_some(sim, 5);
   int gone = leader == 4 ? 3 : 4;
   char req[32];
@@ -309,8 +287,8 @@ static void leader_crash_in_the_middle_of_a_joint_change(void **state) {
   for (uint64_t seed = 1; seed <= 12; seed++) {
     ctk_config c = make_config(5, 0, 1);
     c.seed = seed;
-    ctk_simulator *sim = scripted(&c);
-    int leader = wait_leader(sim, 2000);
+    ctk_simulator *sim = simtest_scripted(&c);
+    int leader = simtest_wait_leader(sim, 2000);
     write_some(sim, 3);
     /* Two or three followers hear nothing more from the leader: C_old,new reaches a majority
      * of both configurations, or only one follower. */
@@ -324,14 +302,14 @@ static void leader_crash_in_the_middle_of_a_joint_change(void **state) {
     char req[32];
     snprintf(req, sizeof req, "remove %d", gone);
     assert_int_equal(ctk_sim_admin(sim, leader, req), CTK_OK);
-    run_ms(sim, 2 + seed % 5);
+    simtest_run_ms(sim, 2 + seed % 5);
     ctk_sim_crash(sim, leader);
     ctk_sim_heal(sim);
-    int next = wait_leader(sim, 3000);
+    int next = simtest_wait_leader(sim, 3000);
     assert_true(next != leader);
-    run_ms(sim, 1000);
+    simtest_run_ms(sim, 1000);
     ctk_sim_restart(sim, leader);
-    run_ms(sim, 1500);
+    simtest_run_ms(sim, 1500);
     uint32_t members = status_of(sim, ctk_sim_leader(sim)).members;
     assert_true(members == 0x1Fu || members == (0x1Fu & ~(1u << gone)));
     print_message("seed %" PRIu64 ": remove %d %s\n", seed, gone,
@@ -348,27 +326,27 @@ static void removed_leader_steps_down(void **state) {
   (void)state;
   for (int joint = 0; joint <= 1; joint++) {
     ctk_config c = make_config(3, 0, joint);
-    ctk_simulator *sim = scripted(&c);
-    int leader = wait_leader(sim, 2000);
+    ctk_simulator *sim = simtest_scripted(&c);
+    int leader = simtest_wait_leader(sim, 2000);
     write_some(sim, 3);
     char req[32];
     snprintf(req, sizeof req, "remove %d", leader);
     assert_int_equal(ctk_sim_admin(sim, leader, req), CTK_OK);
-    run_ms(sim, 100);
+    simtest_run_ms(sim, 100);
     assert_int_not_equal(status_of(sim, leader).role, CTK_ROLE_LEADER);
-    int next = wait_leader(sim, 2000);
+    int next = simtest_wait_leader(sim, 2000);
     assert_int_not_equal(next, leader);
     uint32_t rest = 0x07u & ~(1u << leader);
     wait_members(sim, rest, rest, 0, 1000);
     uint64_t term = status_of(sim, next).term;
-    run_ms(sim, 3000); /* the removed node does not disrupt the others */
+    simtest_run_ms(sim, 3000); /* the removed node does not disrupt the others */
     assert_int_equal(ctk_sim_leader(sim), next);
     assert_int_equal(status_of(sim, next).term, term);
     assert_int_equal(status_of(sim, leader).leader_id, -1);
     /* The configuration survives restarts of everyone. */
     for (int i = 0; i < 3; i++) ctk_sim_crash(sim, i);
     for (int i = 0; i < 3; i++) ctk_sim_restart(sim, i);
-    next = wait_leader(sim, 3000);
+    next = simtest_wait_leader(sim, 3000);
     assert_int_not_equal(next, leader);
     assert_int_equal(status_of(sim, next).members, rest);
     ctk_sim_destroy(&sim);
@@ -380,8 +358,8 @@ static void removed_leader_steps_down(void **state) {
 static void leadership_transfer(void **state) {
   (void)state;
   ctk_config c = make_config(3, 0, 0);
-  ctk_simulator *sim = scripted(&c);
-  int leader = wait_leader(sim, 2000);
+  ctk_simulator *sim = simtest_scripted(&c);
+  int leader = simtest_wait_leader(sim, 2000);
   write_some(sim, 10);
   int target = (leader + 1) % 3;
   uint64_t term = status_of(sim, leader).term;
@@ -390,7 +368,7 @@ static void leadership_transfer(void **state) {
   assert_int_equal(ctk_sim_admin(sim, leader, req), CTK_OK);
   /* No new commands while the transfer is under way. */
   assert_int_equal(ctk_sim_submit_put(sim, leader, "k", "v"), CTK_ERR_BUSY);
-  run_ms(sim, 30);
+  simtest_run_ms(sim, 30);
   assert_int_equal(ctk_sim_leader(sim), target);
   assert_int_equal(status_of(sim, target).term, term + 1);
   assert_int_equal(ctk_sim_stats_get(sim)->leader_changes, 2);
@@ -402,7 +380,7 @@ static void leadership_transfer(void **state) {
   snprintf(req, sizeof req, "transfer %d", other);
   assert_int_equal(ctk_sim_admin(sim, target, req), CTK_OK);
   assert_int_equal(ctk_sim_submit_put(sim, target, "k", "v"), CTK_ERR_BUSY);
-  run_ms(sim, 400);
+  simtest_run_ms(sim, 400);
   assert_int_equal(ctk_sim_leader(sim), target);
   assert_int_equal(ctk_sim_submit_put(sim, target, "k", "v"), CTK_OK);
   ctk_sim_destroy(&sim);
@@ -414,8 +392,8 @@ static void leadership_transfer(void **state) {
 static void force_after_quorum_loss(void **state) {
   (void)state;
   ctk_config c = make_config(5, 0, 0);
-  ctk_simulator *sim = scripted(&c);
-  int leader = wait_leader(sim, 2000);
+  ctk_simulator *sim = simtest_scripted(&c);
+  int leader = simtest_wait_leader(sim, 2000);
   write_some(sim, 5);
   /* The leader and two followers are gone for good; two followers survive. */
   int survivors[2], k = 0;
@@ -423,24 +401,24 @@ static void force_after_quorum_loss(void **state) {
     if (i != leader) survivors[k++] = i;
   for (int i = 0; i < 5; i++)
     if (i != survivors[0] && i != survivors[1]) ctk_sim_crash(sim, i);
-  run_ms(sim, 2000);
+  simtest_run_ms(sim, 2000);
   assert_int_equal(ctk_sim_leader(sim), -1); /* two of five: no leader, no writes */
   assert_int_equal(ctk_sim_submit_put(sim, survivors[0], "k", "v"), CTK_ERR_REJECTED);
   char req[32];
   snprintf(req, sizeof req, "force %d,%d", survivors[0], survivors[1]);
   for (int s = 0; s < 2; s++) assert_int_equal(ctk_sim_admin(sim, survivors[s], req), CTK_OK);
-  int next = wait_leader(sim, 3000);
+  int next = simtest_wait_leader(sim, 3000);
   assert_true(next == survivors[0] || next == survivors[1]);
   uint32_t both = 1u << survivors[0] | 1u << survivors[1];
   assert_int_equal(status_of(sim, next).members, both);
   uint64_t commit = status_of(sim, next).commit_index;
   assert_int_equal(ctk_sim_submit_put(sim, next, "after", "force"), CTK_OK);
-  run_ms(sim, 50);
+  simtest_run_ms(sim, 50);
   assert_true(status_of(sim, next).commit_index > commit);
   /* Restarts keep the forced configuration. */
   for (int s = 0; s < 2; s++) ctk_sim_crash(sim, survivors[s]);
   for (int s = 0; s < 2; s++) ctk_sim_restart(sim, survivors[s]);
-  next = wait_leader(sim, 3000);
+  next = simtest_wait_leader(sim, 3000);
   assert_int_equal(status_of(sim, next).members, both);
   /* A node that is not listed refuses to force itself out. */
   snprintf(req, sizeof req, "force %d", survivors[0] == next ? survivors[1] : survivors[0]);

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "raft/raft.h"
 #include "sim.h"
+#include "simtest.h"
 
 /* ---- helpers ---- */
 
@@ -33,30 +34,6 @@ static ctk_config make_config(int nodes, int clients) {
 }
 
 static ctk_raft_options *raft_options(ctk_config *c) { return c->protocol_options; }
-
-static ctk_simulator *scripted(ctk_config *c) {
-  char err[CTK_ERR_LEN];
-  ctk_sim_options options = {.no_clients = 1};
-  ctk_simulator *sim = ctk_sim_new(c, &options, err, sizeof err);
-  if (!sim) fail_msg("ctk_sim_new: %s", err);
-  return sim;
-}
-
-static void run_ms(ctk_simulator *sim, uint64_t ms) {
-  if (ctk_sim_run_until(sim, ctk_sim_now(sim) + ms * 1000))
-    fail_msg("invariant violated: %s", ctk_sim_violation(sim));
-}
-
-/* Runs until some node leads and every live node not cut off agrees on it; returns the leader. */
-static int wait_leader(ctk_simulator *sim, uint64_t max_ms) {
-  for (uint64_t t = 0; t <= max_ms; t += 10) {
-    int leader = ctk_sim_leader(sim);
-    if (leader >= 0) return leader;
-    run_ms(sim, 10);
-  }
-  fail_msg("no leader after %" PRIu64 " ms", max_ms);
-  return -1;
-}
 
 static int count_leaders(ctk_simulator *sim, uint64_t *term) {
   int n = 0;
@@ -106,14 +83,14 @@ static int other_than(int n, int a, int b) {
 static void test_initial_election(void **state) {
   (void)state;
   ctk_config c = make_config(3, 0);
-  ctk_simulator *sim = scripted(&c);
-  int leader = wait_leader(sim, 2000);
+  ctk_simulator *sim = simtest_scripted(&c);
+  int leader = simtest_wait_leader(sim, 2000);
   uint64_t term = 0;
   assert_int_equal(count_leaders(sim, &term), 1);
-  run_ms(sim, 100);
+  simtest_run_ms(sim, 100);
   for (int i = 0; i < 3; i++) assert_int_equal(term_of(sim, i), term); /* all agree */
   /* no spurious elections while nothing fails */
-  run_ms(sim, 5000);
+  simtest_run_ms(sim, 5000);
   assert_int_equal(ctk_sim_leader(sim), leader);
   assert_int_equal(term_of(sim, leader), term);
   assert_int_equal(ctk_sim_stats_get(sim)->leader_changes, 1);
@@ -124,11 +101,11 @@ static void test_initial_election(void **state) {
 static void test_reelection_after_leader_cut_off(void **state) {
   (void)state;
   ctk_config c = make_config(3, 0);
-  ctk_simulator *sim = scripted(&c);
-  int leader1 = wait_leader(sim, 2000);
+  ctk_simulator *sim = simtest_scripted(&c);
+  int leader1 = simtest_wait_leader(sim, 2000);
   uint64_t term1 = term_of(sim, leader1);
   ctk_sim_isolate(sim, leader1, 1);
-  run_ms(sim, 1500);
+  simtest_run_ms(sim, 1500);
   /* the two others elect one of themselves, in a higher term */
   int leader2 = -1;
   for (int i = 0; i < 3; i++) {
@@ -140,21 +117,21 @@ static void test_reelection_after_leader_cut_off(void **state) {
   assert_true(term_of(sim, leader2) > term1);
   /* the old leader comes back: it steps down, one leader remains */
   ctk_sim_isolate(sim, leader1, 0);
-  run_ms(sim, 1000);
+  simtest_run_ms(sim, 1000);
   assert_int_equal(count_leaders(sim, NULL), 1);
   assert_int_equal(term_of(sim, leader1), term_of(sim, leader2));
   /* with no quorum no leader can be elected */
   int follower = other_than(3, leader2, -1);
   ctk_sim_isolate(sim, leader2, 1);
   ctk_sim_isolate(sim, follower, 1);
-  run_ms(sim, 2000);
+  simtest_run_ms(sim, 2000);
   int third = other_than(3, leader2, follower);
   ctk_status st;
   ctk_sim_status(sim, third, &st);
   assert_int_not_equal(st.role, CTK_ROLE_LEADER);
   ctk_sim_heal(sim);
-  wait_leader(sim, 3000);
-  run_ms(sim, 1000);
+  simtest_wait_leader(sim, 3000);
+  simtest_run_ms(sim, 1000);
   assert_int_equal(count_leaders(sim, NULL), 1);
   ctk_sim_destroy(&sim);
   ctk_config_free(&c);
@@ -163,10 +140,10 @@ static void test_reelection_after_leader_cut_off(void **state) {
 static void test_many_elections_under_churn(void **state) {
   (void)state;
   ctk_config c = make_config(7, 0);
-  ctk_simulator *sim = scripted(&c);
+  ctk_simulator *sim = simtest_scripted(&c);
   ctk_rng rng;
   ctk_rng_seed(&rng, 42);
-  wait_leader(sim, 2000);
+  simtest_wait_leader(sim, 2000);
   for (int round = 0; round < 10; round++) {
     /* cut off three random nodes (a majority of 7 remains) for a while */
     int cut[3];
@@ -174,14 +151,14 @@ static void test_many_elections_under_churn(void **state) {
       cut[k] = (int)ctk_rng_range(&rng, 0, 6);
       ctk_sim_isolate(sim, cut[k], 1);
     }
-    run_ms(sim, 1500);
+    simtest_run_ms(sim, 1500);
     assert_true(ctk_sim_leader(sim) >= 0);
     for (int k = 0; k < 3; k++) ctk_sim_isolate(sim, cut[k], 0);
-    run_ms(sim, 300);
+    simtest_run_ms(sim, 300);
   }
   ctk_sim_heal(sim);
-  wait_leader(sim, 3000);
-  run_ms(sim, 1000);
+  simtest_wait_leader(sim, 3000);
+  simtest_run_ms(sim, 1000);
   assert_int_equal(count_leaders(sim, NULL), 1);
   assert_true(ctk_sim_stats_get(sim)->leader_changes >= 2);
   ctk_sim_destroy(&sim);
@@ -193,15 +170,15 @@ static void test_many_elections_under_churn(void **state) {
 static void test_basic_agreement(void **state) {
   (void)state;
   ctk_config c = make_config(5, 0);
-  ctk_simulator *sim = scripted(&c);
-  int leader = wait_leader(sim, 2000);
+  ctk_simulator *sim = simtest_scripted(&c);
+  int leader = simtest_wait_leader(sim, 2000);
   uint64_t previous = 0;
   for (int i = 0; i < 20; i++) {
     char key[32], value[32];
     snprintf(key, sizeof key, "k%d", i);
     snprintf(value, sizeof value, "v%d", i);
     assert_int_equal(put(sim, leader, key, value), CTK_OK);
-    run_ms(sim, 200);
+    simtest_run_ms(sim, 200);
     uint64_t index = committed_at(sim, 0, key, value);
     assert_true(index > previous); /* in submission order */
     for (int n = 1; n < 5; n++) assert_int_equal(committed_at(sim, n, key, value), index);
@@ -214,15 +191,15 @@ static void test_basic_agreement(void **state) {
 static void test_agreement_with_failed_follower(void **state) {
   (void)state;
   ctk_config c = make_config(3, 0);
-  ctk_simulator *sim = scripted(&c);
-  int leader = wait_leader(sim, 2000);
+  ctk_simulator *sim = simtest_scripted(&c);
+  int leader = simtest_wait_leader(sim, 2000);
   int follower = other_than(3, leader, -1);
   ctk_sim_crash(sim, follower);
   assert_int_equal(put(sim, leader, "a", "1"), CTK_OK);
-  run_ms(sim, 300);
+  simtest_run_ms(sim, 300);
   assert_true(committed_at(sim, leader, "a", "1") > 0); /* a majority of 2 still commits */
   ctk_sim_restart(sim, follower);
-  run_ms(sim, 1000);
+  simtest_run_ms(sim, 1000);
   assert_int_equal(committed_at(sim, follower, "a", "1"), committed_at(sim, leader, "a", "1"));
   ctk_sim_destroy(&sim);
   ctk_config_free(&c);
@@ -231,9 +208,9 @@ static void test_agreement_with_failed_follower(void **state) {
 static void test_no_commit_without_majority(void **state) {
   (void)state;
   ctk_config c = make_config(5, 0);
-  ctk_simulator *sim = scripted(&c);
+  ctk_simulator *sim = simtest_scripted(&c);
   raft_options(&c); /* defaults: check-quorum on */
-  int leader = wait_leader(sim, 2000);
+  int leader = simtest_wait_leader(sim, 2000);
   uint64_t before = commit_of(sim, leader);
   int crashed = 0;
   for (int i = 0; i < 5 && crashed < 3; i++)
@@ -242,16 +219,16 @@ static void test_no_commit_without_majority(void **state) {
       crashed++;
     }
   assert_int_equal(put(sim, leader, "x", "lost?"), CTK_OK);
-  run_ms(sim, 100);
+  simtest_run_ms(sim, 100);
   assert_int_equal(commit_of(sim, leader), before);
   assert_int_equal(committed_at(sim, leader, "x", "lost?"), 0);
   /* bring the followers back: the entry was only on one node and may go either way, but the
    * cluster agrees and makes progress again */
   for (int i = 0; i < 5; i++) ctk_sim_restart(sim, i);
-  int new_leader = wait_leader(sim, 3000);
-  run_ms(sim, 500);
+  int new_leader = simtest_wait_leader(sim, 3000);
+  simtest_run_ms(sim, 500);
   assert_int_equal(put(sim, new_leader, "y", "1"), CTK_OK);
-  run_ms(sim, 500);
+  simtest_run_ms(sim, 500);
   uint64_t index = committed_at(sim, 0, "y", "1");
   assert_true(index > 0);
   for (int i = 1; i < 5; i++) assert_int_equal(committed_at(sim, i, "y", "1"), index);
@@ -264,23 +241,23 @@ static void test_no_commit_without_majority(void **state) {
 static void test_rejoin_of_partitioned_leader(void **state) {
   (void)state;
   ctk_config c = make_config(3, 0);
-  ctk_simulator *sim = scripted(&c);
-  int old = wait_leader(sim, 2000);
+  ctk_simulator *sim = simtest_scripted(&c);
+  int old = simtest_wait_leader(sim, 2000);
   assert_int_equal(put(sim, old, "a", "committed"), CTK_OK);
-  run_ms(sim, 300);
+  simtest_run_ms(sim, 300);
   ctk_sim_isolate(sim, old, 1);
   for (int i = 0; i < 3; i++) {
     char v[32];
     snprintf(v, sizeof v, "stale%d", i);
     put(sim, old, "b", v);
   }
-  run_ms(sim, 1500);
+  simtest_run_ms(sim, 1500);
   int leader = ctk_sim_leader(sim);
   assert_true(leader >= 0 && leader != old);
   assert_int_equal(put(sim, leader, "b", "fresh"), CTK_OK);
-  run_ms(sim, 300);
+  simtest_run_ms(sim, 300);
   ctk_sim_isolate(sim, old, 0);
-  run_ms(sim, 1500);
+  simtest_run_ms(sim, 1500);
   uint64_t index = committed_at(sim, leader, "b", "fresh");
   assert_true(index > 0);
   assert_int_equal(committed_at(sim, old, "b", "fresh"), index);
@@ -299,16 +276,16 @@ static void test_fast_backtracking(void **state) {
   (void)state;
   ctk_config c = make_config(5, 0);
   raft_options(&c)->max_batch = 8; /* so that repair needs batching and backtracking to be fast */
-  ctk_simulator *sim = scripted(&c);
-  int old = wait_leader(sim, 2000);
-  run_ms(sim, 200);
+  ctk_simulator *sim = simtest_scripted(&c);
+  int old = simtest_wait_leader(sim, 2000);
+  simtest_run_ms(sim, 200);
   ctk_sim_isolate(sim, old, 1);
   for (int i = 0; i < 60; i++) {
     char v[32];
     snprintf(v, sizeof v, "old%d", i);
     assert_int_equal(put(sim, old, "k", v), CTK_OK);
   }
-  run_ms(sim, 1500);
+  simtest_run_ms(sim, 1500);
   int leader = ctk_sim_leader(sim);
   assert_true(leader >= 0 && leader != old);
   for (int i = 0; i < 60; i++) {
@@ -316,14 +293,14 @@ static void test_fast_backtracking(void **state) {
     snprintf(v, sizeof v, "new%d", i);
     assert_int_equal(put(sim, leader, "k", v), CTK_OK);
   }
-  run_ms(sim, 1000);
+  simtest_run_ms(sim, 1000);
   uint64_t target = commit_of(sim, leader);
   assert_true(target >= 60);
   uint64_t sent_before = ctk_sim_msgs_sent_between(sim, leader, old);
   ctk_sim_isolate(sim, old, 0);
   int rounds = 0;
   while (commit_of(sim, old) < target && rounds < 200) {
-    run_ms(sim, 10);
+    simtest_run_ms(sim, 10);
     rounds++;
   }
   assert_true(commit_of(sim, old) >= target);
@@ -342,17 +319,17 @@ static void test_fast_backtracking(void **state) {
 static void test_message_budgets(void **state) {
   (void)state;
   ctk_config c = make_config(5, 0);
-  ctk_simulator *sim = scripted(&c);
-  wait_leader(sim, 2000);
+  ctk_simulator *sim = simtest_scripted(&c);
+  simtest_wait_leader(sim, 2000);
   /* an election: pre-votes, votes, their replies and the first heartbeats; with one candidate
    * that is 4 * 4 * 2 = 32 (5 nodes), a split vote may cost a second round */
   uint64_t election = ctk_sim_stats_get(sim)->msgs_sent;
   print_message("first election: %" PRIu64 " messages\n", election);
   assert_true(election <= 80);
-  run_ms(sim, 1000);
+  simtest_run_ms(sim, 1000);
   int leader = ctk_sim_leader(sim);
   uint64_t before = ctk_sim_msgs_sent_by(sim, leader);
-  run_ms(sim, 1000);
+  simtest_run_ms(sim, 1000);
   uint64_t per_s = ctk_sim_msgs_sent_by(sim, leader) - before;
   /* heartbeat every 50 ms to 4 followers: about 80 a second */
   print_message("idle leader: %" PRIu64 " messages per second\n", per_s);
@@ -366,26 +343,26 @@ static void test_message_budgets(void **state) {
 static void test_persistence_across_restart_of_all_nodes(void **state) {
   (void)state;
   ctk_config c = make_config(3, 0);
-  ctk_simulator *sim = scripted(&c);
-  int leader = wait_leader(sim, 2000);
+  ctk_simulator *sim = simtest_scripted(&c);
+  int leader = simtest_wait_leader(sim, 2000);
   uint64_t term = term_of(sim, leader);
   for (int i = 0; i < 10; i++) {
     char v[32];
     snprintf(v, sizeof v, "v%d", i);
     assert_int_equal(put(sim, leader, "k", v), CTK_OK);
   }
-  run_ms(sim, 500);
+  simtest_run_ms(sim, 500);
   uint64_t index = committed_at(sim, leader, "k", "v9");
   assert_true(index > 0);
   for (int i = 0; i < 3; i++) ctk_sim_crash(sim, i);
-  run_ms(sim, 100);
+  simtest_run_ms(sim, 100);
   for (int i = 0; i < 3; i++) ctk_sim_restart(sim, i);
-  leader = wait_leader(sim, 3000);
+  leader = simtest_wait_leader(sim, 3000);
   assert_true(term_of(sim, leader) > term); /* the terms were remembered */
-  run_ms(sim, 500);
+  simtest_run_ms(sim, 500);
   for (int i = 0; i < 3; i++) assert_int_equal(committed_at(sim, i, "k", "v9"), index);
   assert_int_equal(put(sim, leader, "k", "after"), CTK_OK);
-  run_ms(sim, 300);
+  simtest_run_ms(sim, 300);
   assert_true(committed_at(sim, 0, "k", "after") > index);
   ctk_sim_destroy(&sim);
   ctk_config_free(&c);
@@ -398,15 +375,15 @@ static uint64_t rejoin_after_isolation(int prevote, uint64_t *term_rise) {
   ctk_config c = make_config(5, 0);
   raft_options(&c)->prevote = prevote;
   raft_options(&c)->check_quorum = prevote;
-  ctk_simulator *sim = scripted(&c);
-  int leader = wait_leader(sim, 2000);
-  run_ms(sim, 500);
+  ctk_simulator *sim = simtest_scripted(&c);
+  int leader = simtest_wait_leader(sim, 2000);
+  simtest_run_ms(sim, 500);
   uint64_t term = term_of(sim, leader), changes = ctk_sim_stats_get(sim)->leader_changes;
   int victim = other_than(5, leader, -1);
   ctk_sim_isolate(sim, victim, 1);
-  run_ms(sim, 3000);
+  simtest_run_ms(sim, 3000);
   ctk_sim_isolate(sim, victim, 0);
-  run_ms(sim, 2000);
+  simtest_run_ms(sim, 2000);
   int now = ctk_sim_leader(sim);
   assert_true(now >= 0);
   *term_rise = term_of(sim, now) - term;
@@ -481,15 +458,15 @@ static const char *figure8(int bug, int *x_committed) {
   raft_options(&c)->max_batch = 1;
   raft_options(&c)->max_inflight = 1;
   static char violation[1024];
-  ctk_simulator *sim = scripted(&c);
-  int a = wait_leader(sim, 2000);
-  run_ms(sim, 300);
+  ctk_simulator *sim = simtest_scripted(&c);
+  int a = simtest_wait_leader(sim, 2000);
+  simtest_run_ms(sim, 300);
   int b = (a + 1) % 5;
   /* (a) */
   for (int i = 0; i < 5; i++)
     if (i != a && i != b) ctk_sim_block(sim, a, i, 1);
   assert_int_equal(put(sim, a, "x", "X"), CTK_OK);
-  run_ms(sim, 30);
+  simtest_run_ms(sim, 30);
   ctk_status st;
   ctk_sim_status(sim, a, &st);
   fig8_index = st.log_length;
@@ -501,7 +478,7 @@ static const char *figure8(int bug, int *x_committed) {
   assert_true(run_until_pred(sim, 3000, any_leader_except_isolated, out_b));
   int w = ctk_sim_leader(sim);
   ctk_sim_isolate(sim, w, 1);
-  run_ms(sim, 50);
+  simtest_run_ms(sim, 50);
   /* (c) */
   ctk_sim_restart(sim, a);
   ctk_sim_isolate(sim, b, 0);
@@ -523,7 +500,7 @@ static const char *figure8(int bug, int *x_committed) {
   *x_committed = 0;
   if (!v) {
     ctk_sim_heal(sim);
-    run_ms(sim, 2000);
+    simtest_run_ms(sim, 2000);
     for (int i = 0; i < 5; i++) *x_committed |= committed_at(sim, i, "x", "X") > 0;
   }
   ctk_sim_destroy(&sim);
@@ -557,8 +534,8 @@ static void test_long_down_follower_catches_up_from_snapshot(void **state) {
   raft_options(&c)->snapshot_every = 30;
   raft_options(&c)->snapshot_keep = 5;
   raft_options(&c)->snapshot_chunk_bytes = 256;
-  ctk_simulator *sim = scripted(&c);
-  int leader = wait_leader(sim, 2000);
+  ctk_simulator *sim = simtest_scripted(&c);
+  int leader = simtest_wait_leader(sim, 2000);
   int follower = other_than(3, leader, -1);
   ctk_sim_crash(sim, follower);
   for (int i = 0; i < 300; i++) {
@@ -566,34 +543,34 @@ static void test_long_down_follower_catches_up_from_snapshot(void **state) {
     snprintf(key, sizeof key, "k%d", i % 40);
     snprintf(value, sizeof value, "v%d", i);
     assert_int_equal(put(sim, leader, key, value), CTK_OK);
-    if (i % 20 == 19) run_ms(sim, 50);
+    if (i % 20 == 19) simtest_run_ms(sim, 50);
   }
-  run_ms(sim, 500);
+  simtest_run_ms(sim, 500);
   ctk_status st;
   assert_int_equal(ctk_sim_status(sim, leader, &st), 0);
   assert_true(st.snapshot_index >= 250);
   assert_true(st.log_length - st.snapshot_index < 30 + 20);
   uint64_t restored = ctk_sim_stats_get(sim)->snapshots_restored;
   ctk_sim_restart(sim, follower);
-  run_ms(sim, 1500);
+  simtest_run_ms(sim, 1500);
   assert_true(ctk_sim_stats_get(sim)->snapshots_restored > restored);
   assert_int_equal(ctk_sim_status(sim, follower, &st), 0);
   assert_true(st.snapshot_index >= 250);
   assert_int_equal(commit_of(sim, follower), commit_of(sim, leader));
   assert_int_equal(put(sim, leader, "after", "1"), CTK_OK);
-  run_ms(sim, 300);
+  simtest_run_ms(sim, 300);
   uint64_t index = committed_at(sim, leader, "after", "1");
   assert_true(index > 300);
   assert_int_equal(committed_at(sim, follower, "after", "1"), index);
   /* Every node restarts from a disk holding a snapshot. */
   restored = ctk_sim_stats_get(sim)->snapshots_restored;
   for (int i = 0; i < 3; i++) ctk_sim_crash(sim, i);
-  run_ms(sim, 100);
+  simtest_run_ms(sim, 100);
   for (int i = 0; i < 3; i++) ctk_sim_restart(sim, i);
-  leader = wait_leader(sim, 3000);
+  leader = simtest_wait_leader(sim, 3000);
   assert_int_equal(ctk_sim_stats_get(sim)->snapshots_restored, restored + 3);
   assert_int_equal(put(sim, leader, "again", "2"), CTK_OK);
-  run_ms(sim, 500);
+  simtest_run_ms(sim, 500);
   index = committed_at(sim, leader, "again", "2");
   assert_true(index > 300);
   for (int i = 0; i < 3; i++) assert_int_equal(committed_at(sim, i, "again", "2"), index);
