@@ -857,7 +857,7 @@ static void test_snapshot_messages_validated(void **state) {
   wire_writer_reset(&w);
   mp_encode_snap_chunk(&w, 5, &conf, 20, 12, data, 8);
   assert_int_equal(step(&c, 1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_OK);
-  assert_int_equal(c.p[1]->snap.rx_have, 0);
+  assert_int_equal(c.p[1]->snap.rx.have, 0);
   assert_int_equal(status_of(&c, 1).snapshot_index, 0);
   /* A SNAPSHOT the node did not reach yet is refused. */
   ctk_event ev = {.kind = CTK_EVENT_SNAPSHOT, .now_us = c.now, .bytes = {data, 8}, .index = 0};

@@ -89,7 +89,7 @@ void mp_persist_replace_all(mp *p) {
   wire_writer_reset(&p->persist);
   p->persist_replace = 1;
   mp_persist_promise(p);
-  if (p->snap.index) {
+  if (p->snap.held.index) {
     size_t pos = record_begin(&p->persist, DURABLE_VERSION, REC_SNAPSHOT);
     wire_put_u64(&p->persist, 0);
     mp_snap_persist(p);
@@ -109,12 +109,12 @@ void mp_persist_replace_all(mp *p) {
     mp_persist_accepted(p, s, e - s + 1);
     s = e + 1;
   }
-  if (p->durable_commit > p->snap.index) mp_persist_commit(p);
+  if (p->durable_commit > p->snap.held.index) mp_persist_commit(p);
 }
 
 void mp_persist_maybe_compact(mp *p) {
   uint64_t total = p->persist_replace ? p->persist.len : p->durable_bytes + p->persist.len;
-  uint64_t live = p->live_bytes + p->snap.len + 64 + (p->n_slots - p->base) * 8;
+  uint64_t live = p->live_bytes + p->snap.held.len + 64 + (p->n_slots - p->base) * 8;
   if (total > MP_COMPACT_MIN && total > 4 * live) mp_persist_replace_all(p);
 }
 

@@ -10,6 +10,7 @@
 
 #include "../common/outbox.h"
 #include "../common/rng.h"
+#include "../common/snapheld.h"
 #include "../common/wire.h"
 #include "multipaxos.h"
 
@@ -152,19 +153,14 @@ typedef struct mp_peer {
   uint64_t sent, acked;
 } mp_peer;
 
-/* snapshot.c: the state machine snapshot that replaces slots 1..index, and one being received. */
+/* snapshot.c: the state machine snapshot that replaces slots 1..held.index, and one being
+ * received. */
 typedef struct mp_snapshot {
-  uint64_t index; /* 0: none */
-  mp_config conf; /* the configuration after slot index */
-  uint8_t *data;  /* owned */
-  size_t len;
-  uint64_t asked;     /* the index of the snapshot last asked of the host (volatile) */
-  int restored;       /* this step installed it: output.restore */
+  ctk_snap_held held;
+  mp_config conf;     /* the configuration after slot held.index */
   uint64_t pushed_us; /* when we last pushed it to a leader behind it */
-  uint64_t rx_index, rx_total, rx_have, rx_progress_us; /* a transfer in progress */
+  ctk_snap_rx rx;     /* a transfer in progress */
   mp_config rx_conf;
-  uint8_t *rx_data;
-  size_t rx_cap;
 } mp_snapshot;
 
 struct ctk_proto {

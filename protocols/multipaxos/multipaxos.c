@@ -365,7 +365,7 @@ static void mp_status(const ctk_proto *p, ctk_status *s) {
   s->leader_id = (p->conf.voters | p->conf.learners) >> p->id & 1 ? p->leader_id : MP_NO_NODE;
   s->commit_index = p->emitted_index;
   s->log_length = p->n_slots;
-  s->snapshot_index = p->snap.index;
+  s->snapshot_index = p->snap.held.index;
   s->members = p->conf.voters;
   s->learners = p->conf.learners;
 }

@@ -177,7 +177,7 @@ void mp_recv_prepare(mp *p, int from, const mp_msg *m) {
   }
   mp_reset_election_timer(p);
   if (m->first <= p->base) { /* slots it asks for are gone: they are in our snapshot */
-    mp_encode_promise_snap(w, m->ballot, p->promised, p->snap.index);
+    mp_encode_promise_snap(w, m->ballot, p->promised, p->snap.held.index);
     mp_send_end(p);
     return;
   }

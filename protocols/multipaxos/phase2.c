@@ -154,7 +154,7 @@ void mp_recv_accept(mp *p, int from, const mp_msg *m) {
     /* Slots chosen and gone here: not accepted again (an old leader's proposal may differ from
      * what was chosen). A leader behind our snapshot may need it to make progress. */
     uint64_t skip = p->base + 1 - first;
-    if (m->commit < p->snap.index) mp_snap_push(p, from);
+    if (m->commit < p->snap.held.index) mp_snap_push(p, from);
     first = skip >= n ? m->first : first + skip;
     n = skip >= n ? 0 : n - (uint32_t)skip;
   }

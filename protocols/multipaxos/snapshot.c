@@ -33,8 +33,8 @@
 #include "mp_internal.h"
 
 void mp_snap_free(mp *p) {
-  free(p->snap.data);
-  free(p->snap.rx_data);
+  ctk_snap_held_free(&p->snap.held);
+  ctk_snap_rx_free(&p->snap.rx);
   p->snap = (mp_snapshot){0};
 }
 
@@ -64,33 +64,22 @@ void mp_discard_through(mp *p, uint64_t upto) {
   }
 }
 
-static int set_snapshot(mp *p, uint64_t index, const uint8_t *data, size_t len) {
-  uint8_t *copy = malloc(len ? len : 1);
-  if (!copy) return -1;
-  if (len) memcpy(copy, data, len);
-  free(p->snap.data);
-  p->snap.data = copy;
-  p->snap.len = len;
-  p->snap.index = index;
-  return 0;
-}
-
 /* The snapshot's configuration becomes the base one, unless a forced one overrides past it. */
 static void rebase(mp *p) {
-  if (p->snap.index < p->base_at) return;
+  if (p->snap.held.index < p->base_at) return;
   p->base_conf = p->snap.conf;
-  p->base_at = p->snap.index;
+  p->base_at = p->snap.held.index;
   p->forced = 0;
 }
 
 /* step(SNAPSHOT): the state machine through ev->index, which we asked for. */
 int mp_snap_taken(mp *p, const ctk_event *ev) {
-  if (ev->index == 0 || (ev->bytes.len && !ev->bytes.data) || ev->bytes.len > MP_MAX_SNAPSHOT)
-    return CTK_ERR_INVALID;
+  if (ctk_snap_taken_check(ev, MP_MAX_SNAPSHOT) != CTK_OK) return CTK_ERR_INVALID;
   /* One that a restore or a later snapshot overtook is of no use. */
-  if (ev->index <= p->snap.index || ev->index > p->emitted_index) return CTK_OK;
+  if (ev->index <= p->snap.held.index || ev->index > p->emitted_index) return CTK_OK;
   mp_config conf = mp_conf_at(p, ev->index); /* before the slots that hold it go */
-  if (set_snapshot(p, ev->index, ev->bytes.data, ev->bytes.len) != 0) return CTK_ERR_NOMEM;
+  if (ctk_snap_held_set(&p->snap.held, ev->index, ev->bytes.data, ev->bytes.len) != 0)
+    return CTK_ERR_NOMEM;
   p->snap.conf = conf;
   rebase(p);
   uint64_t keep = (uint64_t)p->opt.snapshot_keep;
@@ -100,26 +89,16 @@ int mp_snap_taken(mp *p, const ctk_event *ev) {
 }
 
 void mp_snap_output(mp *p, ctk_output *out) {
-  if (p->snap.restored) {
-    out->restore = (ctk_bytes){p->snap.data, p->snap.len};
-    out->restore_index = p->snap.index;
-    p->snap.restored = 0;
-  }
-  uint64_t every = (uint64_t)p->opt.snapshot_every;
-  uint64_t last = p->snap.index > p->snap.asked ? p->snap.index : p->snap.asked;
-  if (every && p->emitted_index >= last + every) {
-    out->snapshot_wanted = p->emitted_index;
-    p->snap.asked = p->emitted_index;
-  }
+  ctk_snap_held_output(&p->snap.held, p->emitted_index, (uint64_t)p->opt.snapshot_every, out);
 }
 
 void mp_snap_persist(mp *p) {
-  wire_put_u64(&p->persist, p->snap.index);
+  wire_put_u64(&p->persist, p->snap.held.index);
   wire_put_u64(&p->persist, p->base);
   wire_put_u32(&p->persist, p->snap.conf.voters);
   wire_put_u32(&p->persist, p->snap.conf.learners);
   wire_put_u64(&p->persist, p->snap.conf.epoch);
-  wire_put_blob(&p->persist, p->snap.data, p->snap.len);
+  wire_put_blob(&p->persist, p->snap.held.data, p->snap.held.len);
 }
 
 int mp_snap_apply_record(mp *p, wire_reader *r) {
@@ -131,20 +110,21 @@ int mp_snap_apply_record(mp *p, wire_reader *r) {
   uint8_t bits[MP_CONFIG_BYTES];
   mp_conf_encode(&conf, bits);
   mp_config check;
-  if (!wire_reader_done(r) || index < 1 || index >= MP_MAX_SLOT || base > index || p->snap.index ||
-      conf.epoch > index || mp_conf_decode(bits, sizeof bits, p->n, &check) != 0)
+  if (!wire_reader_done(r) || index < 1 || index >= MP_MAX_SLOT || base > index ||
+      p->snap.held.index || conf.epoch > index ||
+      mp_conf_decode(bits, sizeof bits, p->n, &check) != 0)
     return CTK_ERR_CORRUPT; /* one, written first by a full rewrite */
   mp_discard_through(p, base);
-  if (set_snapshot(p, index, data, len) != 0) return CTK_ERR_NOMEM;
+  if (ctk_snap_held_set(&p->snap.held, index, data, len) != 0) return CTK_ERR_NOMEM;
   p->snap.conf = conf;
   rebase(p);
   return CTK_OK;
 }
 
 void mp_snap_recovered(mp *p) {
-  if (p->snap.index) {
-    p->commit_index = p->emitted_index = p->snap.index;
-    p->snap.restored = 1;
+  if (p->snap.held.index) {
+    p->commit_index = p->emitted_index = p->snap.held.index;
+    p->snap.held.restored = 1;
   }
   /* A chosen prefix persisted past it (membership.c), over slots we hold. */
   uint64_t c = p->durable_commit < p->n_slots ? p->durable_commit : p->n_slots;
@@ -154,12 +134,11 @@ void mp_snap_recovered(mp *p) {
 /* ---- transfers ---- */
 
 static void send_chunk(mp *p, int to, uint64_t offset) {
-  if (!p->snap.index || !p->snap.len) return;
-  if (offset >= p->snap.len) offset = 0;
-  size_t n = p->snap.len - offset;
-  if (n > (uint64_t)p->opt.snapshot_chunk_bytes) n = (size_t)p->opt.snapshot_chunk_bytes;
-  mp_encode_snap_chunk(mp_send_begin(p, to), p->snap.index, &p->snap.conf, p->snap.len, offset,
-                       p->snap.data + offset, n);
+  const ctk_snap_held *h = &p->snap.held;
+  if (!h->index || !h->len) return;
+  size_t n = ctk_snap_chunk(h->len, &offset, (uint64_t)p->opt.snapshot_chunk_bytes);
+  mp_encode_snap_chunk(mp_send_begin(p, to), h->index, &p->snap.conf, h->len, offset,
+                       h->data + offset, n);
   mp_send_end(p);
 }
 
@@ -182,45 +161,21 @@ static void send_pull(mp *p, int to, uint64_t index, uint64_t offset) {
 }
 
 void mp_snap_pull(mp *p, int from, uint64_t index) {
-  send_pull(p, from, index, p->snap.rx_index == index ? p->snap.rx_have : 0);
+  send_pull(p, from, index, p->snap.rx.index == index ? p->snap.rx.have : 0);
 }
 
 void mp_snap_recv_pull(mp *p, int from, const mp_msg *m) {
-  if (!p->snap.index) return;
+  const ctk_snap_held *h = &p->snap.held;
+  if (!h->index) return;
   if (p->role == MP_LEADER) {
     mp_peer *peer = &p->peers[from];
     peer->snap_pull_us = p->now_us;
-    peer->snap_offset = m->snap == p->snap.index ? m->offset : 0;
+    peer->snap_offset = m->snap == h->index ? m->offset : 0;
     if (m->commit > peer->commit) peer->commit = m->commit;
   }
   /* It needs our snapshot while it lacks slots we no longer hold, and may finish one begun. */
-  int going = m->snap == p->snap.index && m->offset < p->snap.len && m->commit < p->snap.index;
+  int going = m->snap == h->index && m->offset < h->len && m->commit < h->index;
   if (m->commit < p->base || going) send_chunk(p, from, going ? m->offset : 0);
-}
-
-static int rx_append(mp_snapshot *s, const uint8_t *data, size_t len) {
-  if (s->rx_have + len > s->rx_cap) {
-    size_t cap = s->rx_cap ? s->rx_cap * 2 : len;
-    if (cap < s->rx_have + len) cap = s->rx_have + len;
-    if (cap > s->rx_total) cap = s->rx_total;
-    uint8_t *d = realloc(s->rx_data, cap);
-    if (!d) return -1;
-    s->rx_data = d;
-    s->rx_cap = cap;
-  }
-  memcpy(s->rx_data + s->rx_have, data, len);
-  s->rx_have += len;
-  return 0;
-}
-
-static void rx_reset(mp_snapshot *s, uint64_t index, uint64_t total, const mp_config *conf) {
-  free(s->rx_data);
-  s->rx_data = NULL;
-  s->rx_cap = 0;
-  s->rx_have = 0;
-  s->rx_index = index;
-  s->rx_total = total;
-  s->rx_conf = *conf;
 }
 
 /* The whole snapshot arrived: it replaces every slot through its index, chosen by definition,
@@ -228,58 +183,53 @@ static void rx_reset(mp_snapshot *s, uint64_t index, uint64_t total, const mp_co
 static void install(mp *p) {
   mp_snapshot *s = &p->snap;
   uint64_t epoch = p->conf.epoch;
-  free(s->data);
-  s->data = s->rx_data;
-  s->len = s->rx_total;
-  s->index = s->rx_index;
   s->conf = s->rx_conf;
-  s->rx_data = NULL;
-  rx_reset(s, 0, 0, &s->conf);
-  mp_discard_through(p, s->index);
-  p->commit_index = p->emitted_index = s->index;
+  ctk_snap_held_install(&s->held, &s->rx);
+  mp_discard_through(p, s->held.index);
+  p->commit_index = p->emitted_index = s->held.index;
   rebase(p);
   mp_conf_refresh(p);
   /* A leader that learns so of a configuration it did not know is a deposed one (membership.c):
    * what it proposed past the snapshot belongs to the old configuration. */
   if (p->role == MP_LEADER && p->conf.epoch != epoch && !p->conf_recovered)
     mp_become_follower(p, 0);
-  s->restored = 1;
   mp_persist_replace_all(p);
-  if (p->role == MP_LEADER && p->sent_upto < s->index) p->sent_upto = s->index;
+  if (p->role == MP_LEADER && p->sent_upto < s->held.index) p->sent_upto = s->held.index;
   /* A candidate starts over past the snapshot, in a new ballot: in the old one, Promise chunks
    * still in flight would count acceptors whose earlier chunks it no longer has. */
   if (p->role == MP_CANDIDATE) mp_start_phase1(p);
 }
 
 void mp_snap_recv_chunk(mp *p, int from, const mp_msg *m) {
-  mp_snapshot *s = &p->snap;
+  ctk_snap_rx *rx = &p->snap.rx;
   if (m->snap <= p->commit_index) { /* nothing new: say so, so that the sender stops */
     send_pull(p, from, m->snap, m->total);
     return;
   }
-  int stalled = p->now_us - s->rx_progress_us >= p->heartbeat_us;
-  if (m->snap != s->rx_index || m->total != s->rx_total) {
+  int stalled = p->now_us - rx->progress_us >= p->heartbeat_us;
+  if (m->snap != rx->index || m->total != rx->total) {
     if (m->offset != 0) {
       if (stalled) send_pull(p, from, m->snap, 0);
       return;
     }
-    rx_reset(s, m->snap, m->total, &m->conf);
+    ctk_snap_rx_reset(rx, m->snap, m->total);
+    p->snap.rx_conf = m->conf;
   }
-  if (m->offset != s->rx_have) {
-    if (stalled) send_pull(p, from, s->rx_index, s->rx_have);
+  if (m->offset != rx->have) {
+    if (stalled) send_pull(p, from, rx->index, rx->have);
     return;
   }
-  if (rx_append(s, m->items, m->items_len) != 0) {
+  if (ctk_snap_rx_append(rx, m->items, m->items_len) != 0) {
     p->out_of_memory = 1;
     return;
   }
-  s->rx_progress_us = p->now_us;
+  rx->progress_us = p->now_us;
   if (p->role != MP_LEADER) mp_reset_election_timer(p); /* give the rest time to come */
-  if (s->rx_have < s->rx_total) {
-    send_pull(p, from, s->rx_index, s->rx_have);
+  if (rx->have < rx->total) {
+    send_pull(p, from, rx->index, rx->have);
     return;
   }
-  uint64_t index = s->rx_index, total = s->rx_total;
+  uint64_t index = rx->index, total = rx->total;
   install(p);
   send_pull(p, from, index, total);
 }

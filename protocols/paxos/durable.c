@@ -51,7 +51,8 @@ void paxos_persist_chosen(paxos *p, uint64_t slot, const uint8_t *v, size_t len)
 void paxos_persist_replace_all(paxos *p) {
   wire_writer_reset(&p->persist);
   p->persist_replace = 1;
-  if (p->snap.index) put_value(p, REC_SNAPSHOT, p->snap.index, p->base, p->snap.data, p->snap.len);
+  if (p->snap.held.index)
+    put_value(p, REC_SNAPSHOT, p->snap.held.index, p->base, p->snap.held.data, p->snap.held.len);
   for (uint64_t i = p->base + 1; i <= p->base + p->n_slots; i++) {
     const paxos_slot *s = paxos_slot_at(p, i);
     if (s->accepted_ballot)

@@ -341,7 +341,7 @@ static void paxos_status(const ctk_proto *p, ctk_status *s) {
   s->leader_id = PAXOS_NO_NODE;
   s->commit_index = p->applied;
   s->log_length = p->next_slot - 1;
-  s->snapshot_index = p->snap.index;
+  s->snapshot_index = p->snap.held.index;
   s->members = s->learners = 0; /* static membership */
 }
 

@@ -7,6 +7,7 @@
 
 #include "../common/outbox.h"
 #include "../common/rng.h"
+#include "../common/snapheld.h"
 #include "../common/wire.h"
 #include "paxos.h"
 
@@ -85,16 +86,11 @@ typedef struct paxos_proposal {
   paxos_value proposed; /* the value of phase 2 */
 } paxos_proposal;
 
-/* snapshot.c: the state machine snapshot that replaces slots 1..index, and one being received. */
+/* snapshot.c: the state machine snapshot that replaces slots 1..held.index, and one being
+ * received. */
 typedef struct paxos_snapshot {
-  uint64_t index; /* 0: none */
-  uint8_t *data;  /* owned */
-  size_t len;
-  uint64_t asked; /* the index last asked of the host (volatile) */
-  int restored;   /* this step installed it: output.restore */
-  uint64_t rx_index, rx_total, rx_have, rx_progress_us; /* a transfer in progress */
-  uint8_t *rx_data;
-  size_t rx_cap;
+  ctk_snap_held held;
+  ctk_snap_rx rx; /* a transfer in progress */
 } paxos_snapshot;
 
 struct ctk_proto {

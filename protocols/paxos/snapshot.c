@@ -21,9 +21,8 @@
 #include "paxos_internal.h"
 
 void paxos_snap_free(paxos *p) {
-  free(p->snap.data);
-  free(p->snap.rx_data);
-  p->snap = (paxos_snapshot){0};
+  ctk_snap_held_free(&p->snap.held);
+  ctk_snap_rx_free(&p->snap.rx);
 }
 
 /* Drops the slots through upto: they are covered by the snapshot. */
@@ -54,22 +53,11 @@ static void discard_through(paxos *p, uint64_t upto) {
   }
 }
 
-static int set_snapshot(paxos *p, uint64_t index, const uint8_t *data, size_t len) {
-  uint8_t *copy = malloc(len ? len : 1);
-  if (!copy) return -1;
-  if (len) memcpy(copy, data, len);
-  free(p->snap.data);
-  p->snap.data = copy;
-  p->snap.len = len;
-  p->snap.index = index;
-  return 0;
-}
-
 int paxos_snap_taken(paxos *p, const ctk_event *ev) {
-  if (ev->index == 0 || (ev->bytes.len && !ev->bytes.data) || ev->bytes.len > PAXOS_MAX_SNAPSHOT)
-    return CTK_ERR_INVALID;
-  if (ev->index <= p->snap.index || ev->index > p->applied) return CTK_OK; /* overtaken */
-  if (set_snapshot(p, ev->index, ev->bytes.data, ev->bytes.len) != 0) return CTK_ERR_NOMEM;
+  if (ctk_snap_taken_check(ev, PAXOS_MAX_SNAPSHOT) != CTK_OK) return CTK_ERR_INVALID;
+  if (ev->index <= p->snap.held.index || ev->index > p->applied) return CTK_OK; /* overtaken */
+  if (ctk_snap_held_set(&p->snap.held, ev->index, ev->bytes.data, ev->bytes.len) != 0)
+    return CTK_ERR_NOMEM;
   uint64_t keep = (uint64_t)p->opt.snapshot_keep;
   discard_through(p, ev->index > keep ? ev->index - keep : 0);
   paxos_persist_replace_all(p);
@@ -77,45 +65,35 @@ int paxos_snap_taken(paxos *p, const ctk_event *ev) {
 }
 
 void paxos_snap_output(paxos *p, ctk_output *out) {
-  if (p->snap.restored) {
-    out->restore = (ctk_bytes){p->snap.data, p->snap.len};
-    out->restore_index = p->snap.index;
-    p->snap.restored = 0;
-  }
-  uint64_t every = (uint64_t)p->opt.snapshot_every;
-  uint64_t last = p->snap.index > p->snap.asked ? p->snap.index : p->snap.asked;
-  if (every && p->applied >= last + every) {
-    out->snapshot_wanted = p->applied;
-    p->snap.asked = p->applied;
-  }
+  ctk_snap_held_output(&p->snap.held, p->applied, (uint64_t)p->opt.snapshot_every, out);
 }
 
 int paxos_snap_apply_record(paxos *p, uint64_t index, uint64_t base, const uint8_t *data,
                             size_t len) {
-  if (index < 1 || index >= PAXOS_MAX_SLOT || base > index || p->snap.index) return CTK_ERR_CORRUPT;
+  if (index < 1 || index >= PAXOS_MAX_SLOT || base > index || p->snap.held.index)
+    return CTK_ERR_CORRUPT;
   discard_through(p, base);
-  return set_snapshot(p, index, data, len) == 0 ? CTK_OK : CTK_ERR_NOMEM;
+  return ctk_snap_held_set(&p->snap.held, index, data, len) == 0 ? CTK_OK : CTK_ERR_NOMEM;
 }
 
 void paxos_snap_recovered(paxos *p) {
-  if (!p->snap.index) return;
-  p->applied = p->stalled_at = p->snap.index;
-  if (p->next_slot <= p->snap.index) p->next_slot = p->snap.index + 1;
-  p->snap.restored = 1;
+  if (!p->snap.held.index) return;
+  p->applied = p->stalled_at = p->snap.held.index;
+  if (p->next_slot <= p->snap.held.index) p->next_slot = p->snap.held.index + 1;
+  p->snap.held.restored = 1;
 }
 
 /* ---- transfers ---- */
 
 static void send_chunk(paxos *p, int to, uint64_t offset) {
-  if (!p->snap.index || !p->snap.len) return;
-  if (offset >= p->snap.len) offset = 0;
-  size_t n = p->snap.len - offset;
-  if (n > (uint64_t)p->opt.snapshot_chunk_bytes) n = (size_t)p->opt.snapshot_chunk_bytes;
+  const ctk_snap_held *h = &p->snap.held;
+  if (!h->index || !h->len) return;
+  size_t n = ctk_snap_chunk(h->len, &offset, (uint64_t)p->opt.snapshot_chunk_bytes);
   paxos_msg m = {.type = PAXOS_MSG_SNAP_CHUNK,
-                 .slot = p->snap.index,
-                 .total = p->snap.len,
+                 .slot = h->index,
+                 .total = h->len,
                  .offset = offset,
-                 .value = p->snap.data + offset,
+                 .value = h->data + offset,
                  .value_len = n};
   paxos_send(p, to, &m);
 }
@@ -133,73 +111,44 @@ int paxos_snap_offer(paxos *p, int to, uint64_t slot) {
 }
 
 void paxos_snap_recv_pull(paxos *p, int from, const paxos_msg *m) {
-  if (!p->snap.index) return;
-  int going = m->slot == p->snap.index && m->offset < p->snap.len && m->applied < p->snap.index;
+  const ctk_snap_held *h = &p->snap.held;
+  if (!h->index) return;
+  int going = m->slot == h->index && m->offset < h->len && m->applied < h->index;
   if (m->applied < p->base || going) send_chunk(p, from, going ? m->offset : 0);
 }
 
-static int rx_append(paxos_snapshot *s, const uint8_t *data, size_t len) {
-  if (s->rx_have + len > s->rx_cap) {
-    size_t cap = s->rx_cap ? s->rx_cap * 2 : len;
-    if (cap < s->rx_have + len) cap = s->rx_have + len;
-    if (cap > s->rx_total) cap = s->rx_total;
-    uint8_t *d = realloc(s->rx_data, cap);
-    if (!d) return -1;
-    s->rx_data = d;
-    s->rx_cap = cap;
-  }
-  memcpy(s->rx_data + s->rx_have, data, len);
-  s->rx_have += len;
-  return 0;
-}
-
-static void rx_reset(paxos_snapshot *s, uint64_t index, uint64_t total) {
-  free(s->rx_data);
-  s->rx_data = NULL;
-  s->rx_cap = 0;
-  s->rx_have = 0;
-  s->rx_index = index;
-  s->rx_total = total;
-}
-
 static void install(paxos *p) {
-  paxos_snapshot *s = &p->snap;
-  free(s->data);
-  s->data = s->rx_data;
-  s->len = s->rx_total;
-  s->index = s->rx_index;
-  s->rx_data = NULL;
-  rx_reset(s, 0, 0);
-  discard_through(p, s->index);
-  p->applied = s->index;
-  s->restored = 1;
-  paxos_proposals_snapshot(p, s->index);
+  ctk_snap_held *h = &p->snap.held;
+  ctk_snap_held_install(h, &p->snap.rx);
+  discard_through(p, h->index);
+  p->applied = h->index;
+  paxos_proposals_snapshot(p, h->index);
   paxos_persist_replace_all(p);
 }
 
 void paxos_snap_recv_chunk(paxos *p, int from, const paxos_msg *m) {
-  paxos_snapshot *s = &p->snap;
+  ctk_snap_rx *rx = &p->snap.rx;
   if (m->slot <= p->applied) return; /* nothing new */
   uint64_t period_us = (uint64_t)p->opt.retry_timeout_ms * 1000;
-  int stalled = p->now_us - s->rx_progress_us >= period_us;
-  if (m->slot != s->rx_index || m->total != s->rx_total) {
+  int stalled = p->now_us - rx->progress_us >= period_us;
+  if (m->slot != rx->index || m->total != rx->total) {
     if (m->offset != 0) {
       if (stalled) send_pull(p, from, m->slot, 0);
       return;
     }
-    rx_reset(s, m->slot, m->total);
+    ctk_snap_rx_reset(rx, m->slot, m->total);
   }
-  if (m->offset != s->rx_have) {
-    if (stalled) send_pull(p, from, s->rx_index, s->rx_have);
+  if (m->offset != rx->have) {
+    if (stalled) send_pull(p, from, rx->index, rx->have);
     return;
   }
-  if (rx_append(s, m->value, m->value_len) != 0) {
+  if (ctk_snap_rx_append(rx, m->value, m->value_len) != 0) {
     p->out_of_memory = 1;
     return;
   }
-  s->rx_progress_us = p->now_us;
-  if (s->rx_have < s->rx_total) {
-    send_pull(p, from, s->rx_index, s->rx_have);
+  rx->progress_us = p->now_us;
+  if (rx->have < rx->total) {
+    send_pull(p, from, rx->index, rx->have);
     return;
   }
   install(p);

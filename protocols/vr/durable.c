@@ -70,7 +70,7 @@ void vr_persist_replace_all(vr *p) {
     return;
   }
   vr_persist_state(p);
-  if (p->snap.index) {
+  if (p->snap.held.index) {
     size_t pos = record_begin(&p->persist, DURABLE_VERSION, REC_SNAPSHOT);
     vr_snap_persist(p);
     record_end(&p->persist, pos);
@@ -81,7 +81,7 @@ void vr_persist_replace_all(vr *p) {
 void vr_persist_maybe_compact(vr *p) {
   if (!p->opt.durable) return;
   uint64_t total = p->persist_replace ? p->persist.len : p->durable_bytes + p->persist.len;
-  uint64_t live = p->log.bytes + p->snap.len + 64 + p->log.len * 8;
+  uint64_t live = p->log.bytes + p->snap.held.len + 64 + p->log.len * 8;
   if (total > VR_COMPACT_MIN && total > 4 * live) vr_persist_replace_all(p);
 }
 

@@ -65,7 +65,7 @@ static void finish(vr *p) {
   vr_log_init(&p->stash, 1);
   p->view = p->last_normal_view = p->rr_primary_view;
   p->status = VR_NORMAL;
-  p->commit = p->snap.index; /* executed already (it is installed), or 0 */
+  p->commit = p->snap.held.index; /* executed already (it is installed), or 0 */
   vr_advance_commit(p, p->rr_commit);
   vr_reset_vc_timer(p);
   p->get_state_next_us = 0;
@@ -81,11 +81,11 @@ static void maybe_finish(vr *p, int progress) {
   for (int i = 0; i < p->n; i++)
     if ((p->rr_from & (1u << i)) && p->rr_view[i] > latest) latest = p->rr_view[i];
   if (p->rr_primary == VR_NO_NODE || p->rr_primary_view != latest) return;
-  if (p->stash.first - 1 > p->snap.index) { /* it starts past a checkpoint we lack */
+  if (p->stash.first - 1 > p->snap.held.index) { /* it starts past a checkpoint we lack */
     vr_request_state(p, p->rr_primary, p->rr_primary_view, progress);
     return;
   }
-  vr_log_discard_through(&p->stash, p->snap.index);
+  vr_log_discard_through(&p->stash, p->snap.held.index);
   if (vr_log_end(&p->stash) >= p->rr_op)
     finish(p);
   else

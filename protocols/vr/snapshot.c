@@ -29,8 +29,8 @@
 #include "vr_internal.h"
 
 void vr_snap_free(vr *p) {
-  free(p->snap.data);
-  free(p->snap.rx_data);
+  ctk_snap_held_free(&p->snap.held);
+  ctk_snap_rx_free(&p->snap.rx);
   free(p->snap.old_data);
   p->snap = (vr_snapshot){0};
 }
@@ -43,36 +43,32 @@ static int in_use(const vr *p, uint64_t pulled_us) {
  * and the old one is not in use itself. */
 static void retire(vr *p) {
   vr_snapshot *s = &p->snap;
-  if (s->data && in_use(p, s->pulled_us) && !in_use(p, s->old_pulled_us)) {
+  if (s->held.data && in_use(p, s->pulled_us) && !in_use(p, s->old_pulled_us)) {
     free(s->old_data);
-    s->old_data = s->data;
-    s->old_len = s->len;
-    s->old_index = s->index;
+    s->old_data = s->held.data;
+    s->old_len = s->held.len;
+    s->old_index = s->held.index;
     s->old_pulled_us = s->pulled_us;
   } else {
-    free(s->data);
+    free(s->held.data);
   }
-  s->data = NULL;
+  s->held.data = NULL;
   s->pulled_us = 0;
 }
 
 static int set_snapshot(vr *p, uint64_t index, const uint8_t *data, size_t len) {
-  uint8_t *copy = malloc(len ? len : 1);
+  uint8_t *copy = ctk_snap_copy(data, len);
   if (!copy) return -1;
-  if (len) memcpy(copy, data, len);
   retire(p);
-  p->snap.data = copy;
-  p->snap.len = len;
-  p->snap.index = index;
+  ctk_snap_held_replace(&p->snap.held, index, copy, len);
   return 0;
 }
 
 /* step(SNAPSHOT): the state machine through ev->index, which we asked for. */
 int vr_snap_taken(vr *p, const ctk_event *ev) {
-  if (ev->index == 0 || (ev->bytes.len && !ev->bytes.data) || ev->bytes.len > VR_MAX_SNAPSHOT)
-    return CTK_ERR_INVALID;
+  if (ctk_snap_taken_check(ev, VR_MAX_SNAPSHOT) != CTK_OK) return CTK_ERR_INVALID;
   /* One that an installed checkpoint or a later one overtook is of no use. */
-  if (ev->index <= p->snap.index || ev->index > p->emitted) return CTK_OK;
+  if (ev->index <= p->snap.held.index || ev->index > p->emitted) return CTK_OK;
   if (set_snapshot(p, ev->index, ev->bytes.data, ev->bytes.len) != 0) return CTK_ERR_NOMEM;
   uint64_t keep = (uint64_t)p->opt.snapshot_keep;
   vr_log_discard_through(&p->log, ev->index > keep ? ev->index - keep : 0);
@@ -81,23 +77,13 @@ int vr_snap_taken(vr *p, const ctk_event *ev) {
 }
 
 void vr_snap_output(vr *p, ctk_output *out) {
-  if (p->snap.restored) {
-    out->restore = (ctk_bytes){p->snap.data, p->snap.len};
-    out->restore_index = p->snap.index;
-    p->snap.restored = 0;
-  }
-  uint64_t every = (uint64_t)p->opt.snapshot_every;
-  uint64_t last = p->snap.index > p->snap.asked ? p->snap.index : p->snap.asked;
-  if (every && p->emitted >= last + every) {
-    out->snapshot_wanted = p->emitted;
-    p->snap.asked = p->emitted;
-  }
+  ctk_snap_held_output(&p->snap.held, p->emitted, (uint64_t)p->opt.snapshot_every, out);
 }
 
 void vr_snap_persist(vr *p) {
-  wire_put_u64(&p->persist, p->snap.index);
+  wire_put_u64(&p->persist, p->snap.held.index);
   wire_put_u64(&p->persist, p->log.first);
-  wire_put_blob(&p->persist, p->snap.data, p->snap.len);
+  wire_put_blob(&p->persist, p->snap.held.data, p->snap.held.len);
 }
 
 int vr_snap_apply_record(vr *p, wire_reader *r) {
@@ -106,19 +92,19 @@ int vr_snap_apply_record(vr *p, wire_reader *r) {
   const uint8_t *data = wire_get_blob(r, VR_MAX_SNAPSHOT, &len);
   /* One, written by a full rewrite before any entry. */
   if (!wire_reader_done(r) || index < 1 || index >= VR_MAX_OP || first < 1 || first > index + 1 ||
-      p->snap.index || p->log.len || p->log.first != 1)
+      p->snap.held.index || p->log.len || p->log.first != 1)
     return CTK_ERR_CORRUPT;
   vr_log_init(&p->log, first);
   return set_snapshot(p, index, data, len) == 0 ? CTK_OK : CTK_ERR_NOMEM;
 }
 
 void vr_snap_recovered(vr *p) {
-  if (!p->snap.index) return;
+  if (!p->snap.held.index) return;
   /* The log ends at the checkpoint or after it (unless the rewrite after it was torn). */
-  if (vr_op(p) < p->snap.index) vr_log_init(&p->log, p->snap.index + 1);
-  if (p->commit < p->snap.index) p->commit = p->snap.index;
-  p->emitted = p->snap.index; /* what follows is executed again */
-  p->snap.restored = 1;
+  if (vr_op(p) < p->snap.held.index) vr_log_init(&p->log, p->snap.held.index + 1);
+  if (p->commit < p->snap.held.index) p->commit = p->snap.held.index;
+  p->emitted = p->snap.held.index; /* what follows is executed again */
+  p->snap.held.restored = 1;
 }
 
 /* ---- transfers ---- */
@@ -126,15 +112,14 @@ void vr_snap_recovered(vr *p) {
 static void send_bytes(vr *p, int to, uint64_t index, const uint8_t *data, size_t len,
                        uint64_t offset) {
   if (!index || !len) return;
-  if (offset >= len) offset = 0;
-  size_t n = len - offset;
-  if (n > (uint64_t)p->opt.snapshot_chunk_bytes) n = (size_t)p->opt.snapshot_chunk_bytes;
+  size_t n = ctk_snap_chunk(len, &offset, (uint64_t)p->opt.snapshot_chunk_bytes);
   vr_encode_snap_chunk(vr_send_begin(p, to), index, len, offset, data + offset, n);
   vr_send_end(p);
 }
 
 static void send_chunk(vr *p, int to, uint64_t offset) {
-  send_bytes(p, to, p->snap.index, p->snap.data, p->snap.len, offset);
+  const ctk_snap_held *h = &p->snap.held;
+  send_bytes(p, to, h->index, h->data, h->len, offset);
 }
 
 void vr_snap_send(vr *p, int to) { send_chunk(p, to, 0); }
@@ -148,55 +133,27 @@ static void send_pull(vr *p, int to, uint64_t index, uint64_t offset) {
  * offers it instead (the receiver starts over with it). */
 void vr_recv_snap_pull(vr *p, int from, const vr_msg *m) {
   vr_snapshot *s = &p->snap;
-  if (!s->index) return;
-  if (m->snap == s->index && m->offset < s->len) {
+  if (!s->held.index) return;
+  if (m->snap == s->held.index && m->offset < s->held.len) {
     s->pulled_us = p->now_us;
     send_chunk(p, from, m->offset);
   } else if (s->old_data && m->snap == s->old_index && m->offset < s->old_len) {
     s->old_pulled_us = p->now_us;
     send_bytes(p, from, s->old_index, s->old_data, s->old_len, m->offset);
-  } else if (m->snap < s->index) {
+  } else if (m->snap < s->held.index) {
     send_chunk(p, from, 0);
   }
-}
-
-static int rx_append(vr_snapshot *s, const uint8_t *data, size_t len) {
-  if (s->rx_have + len > s->rx_cap) {
-    uint64_t cap = s->rx_cap ? s->rx_cap * 2 : len;
-    if (cap < s->rx_have + len) cap = s->rx_have + len;
-    if (cap > s->rx_total) cap = s->rx_total;
-    uint8_t *d = realloc(s->rx_data, (size_t)cap);
-    if (!d) return -1;
-    s->rx_data = d;
-    s->rx_cap = cap;
-  }
-  memcpy(s->rx_data + s->rx_have, data, len);
-  s->rx_have += len;
-  return 0;
-}
-
-static void rx_reset(vr_snapshot *s, uint64_t index, uint64_t total) {
-  free(s->rx_data);
-  s->rx_data = NULL;
-  s->rx_cap = s->rx_have = 0;
-  s->rx_index = index;
-  s->rx_total = total;
 }
 
 /* The whole checkpoint arrived: it replaces the log through its index and the state machine;
  * then whatever asked for it carries on past it. */
 static void install(vr *p) {
-  vr_snapshot *s = &p->snap;
+  ctk_snap_held *h = &p->snap.held;
   retire(p);
-  s->data = s->rx_data;
-  s->len = (size_t)s->rx_total;
-  s->index = s->rx_index;
-  s->rx_data = NULL;
-  rx_reset(s, 0, 0);
-  vr_log_discard_through(&p->log, s->index);
-  if (p->commit < s->index) p->commit = s->index;
-  p->emitted = s->index;
-  s->restored = 1;
+  ctk_snap_held_install(h, &p->snap.rx);
+  vr_log_discard_through(&p->log, h->index);
+  if (p->commit < h->index) p->commit = h->index;
+  p->emitted = h->index;
   p->gap_since_us = 0;
   if (p->opt.durable) vr_persist_replace_all(p); /* without it: nothing to rewrite */
   switch (p->status) {
@@ -207,29 +164,30 @@ static void install(vr *p) {
 }
 
 void vr_recv_snap_chunk(vr *p, int from, const vr_msg *m) {
-  vr_snapshot *s = &p->snap;
-  if (vr_is_primary(p) || m->snap <= p->emitted || m->snap <= s->index) return; /* nothing new */
-  int stalled = p->now_us - s->rx_progress_us >= p->heartbeat_us;
-  if (m->snap != s->rx_index || m->total != s->rx_total) {
-    if (m->offset != 0 || (s->rx_index && !stalled)) { /* not while one is moving */
+  ctk_snap_rx *rx = &p->snap.rx;
+  if (vr_is_primary(p) || m->snap <= p->emitted || m->snap <= p->snap.held.index)
+    return; /* nothing new */
+  int stalled = p->now_us - rx->progress_us >= p->heartbeat_us;
+  if (m->snap != rx->index || m->total != rx->total) {
+    if (m->offset != 0 || (rx->index && !stalled)) { /* not while one is moving */
       if (stalled) send_pull(p, from, m->snap, 0);
       return;
     }
-    rx_reset(s, m->snap, m->total);
+    ctk_snap_rx_reset(rx, m->snap, m->total);
   }
-  if (m->offset != s->rx_have) {
-    if (stalled) send_pull(p, from, s->rx_index, s->rx_have);
+  if (m->offset != rx->have) {
+    if (stalled) send_pull(p, from, rx->index, rx->have);
     return;
   }
-  if (rx_append(s, m->items, m->items_len) != 0) {
+  if (ctk_snap_rx_append(rx, m->items, m->items_len) != 0) {
     p->out_of_memory = 1;
     return;
   }
-  s->rx_progress_us = p->now_us;
+  rx->progress_us = p->now_us;
   /* The primary is alive: give the rest time to come. */
   if (p->status == VR_NORMAL && from == vr_primary_of(p, p->view)) vr_reset_vc_timer(p);
-  if (s->rx_have < s->rx_total) {
-    send_pull(p, from, s->rx_index, s->rx_have);
+  if (rx->have < rx->total) {
+    send_pull(p, from, rx->index, rx->have);
     return;
   }
   install(p);

@@ -29,9 +29,9 @@ void vr_request_state(vr *p, int to, uint64_t view, int force) {
   } else if (p->status == VR_RECOVERING) {
     /* The primary's log, when our checkpoint reaches it; otherwise a checkpoint first. */
     uint64_t end = vr_log_end(&p->stash);
-    have = p->stash.first - 1 > p->snap.index ? p->snap.index
-           : end > p->snap.index              ? end
-                                              : p->snap.index;
+    have = p->stash.first - 1 > p->snap.held.index ? p->snap.held.index
+           : end > p->snap.held.index              ? end
+                                                   : p->snap.held.index;
   }
   vr_encode_get_state(vr_send_begin(p, to), view, have);
   vr_send_end(p);
@@ -91,7 +91,7 @@ void vr_catch_up_snapshot_installed(vr *p) {
   if (vr_is_primary(p)) return;
   if (p->catching_up) {
     /* The view's log past the checkpoint is what is missing now. */
-    vr_log_discard_through(&p->stash, p->snap.index);
+    vr_log_discard_through(&p->stash, p->snap.held.index);
     if (p->catchup_target != UINT64_MAX && vr_log_end(&p->stash) >= p->catchup_target) {
       catch_up_install(p, primary, p->commit);
       return;

@@ -211,7 +211,7 @@ void vr_view_change_new_state(vr *p, int from, const vr_msg *m) {
 
 void vr_view_change_snapshot_installed(vr *p) {
   if (!p->fetching) return;
-  if (p->keep < p->snap.index) p->keep = p->snap.index;
+  if (p->keep < p->snap.held.index) p->keep = p->snap.held.index;
   vr_log_discard_through(&p->stash, p->keep);
   if (p->stash.first > p->keep + 1) vr_log_init(&p->stash, p->keep + 1);
   if (vr_log_end(&p->stash) >= p->best_op)

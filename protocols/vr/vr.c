@@ -280,7 +280,7 @@ static void vr_status_of(const ctk_proto *p, ctk_status *s) {
   s->commit_index = p->emitted;
   s->log_length = vr_op(p);
   s->members = s->learners = 0; /* static membership */
-  s->snapshot_index = p->snap.index;
+  s->snapshot_index = p->snap.held.index;
 }
 
 const ctk_protocol_def ctk_vr_protocol = {

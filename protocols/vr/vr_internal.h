@@ -17,6 +17,7 @@
 
 #include "../common/outbox.h"
 #include "../common/rng.h"
+#include "../common/snapheld.h"
 #include "../common/wire.h"
 #include "vr.h"
 
@@ -139,21 +140,17 @@ int vr_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
 
 /* ---- the instance ---- */
 
-/* snapshot.c: the checkpoint (section 5.3): the state machine through op-number `index`, which
- * replaces the log's positions up to log.first - 1 (at most index); and one being received. */
+/* snapshot.c: the checkpoint (section 5.3): the state machine through op-number held.index,
+ * which replaces the log's positions up to log.first - 1 (at most held.index); and one being
+ * received. */
 typedef struct vr_snapshot {
-  uint64_t index; /* 0: none */
-  uint8_t *data;
-  size_t len;
-  uint64_t asked;     /* the op-number of the checkpoint last asked of the host (volatile) */
-  int restored;       /* the host must replace its state machine with it (output.restore) */
+  ctk_snap_held held;
   uint64_t pulled_us; /* when a replica last pulled a chunk of it */
   /* The previous checkpoint, kept while a replica is still pulling it (volatile). */
   uint64_t old_index, old_pulled_us;
   uint8_t *old_data;
   size_t old_len;
-  uint64_t rx_index, rx_total, rx_have, rx_cap, rx_progress_us;
-  uint8_t *rx_data;
+  ctk_snap_rx rx; /* a transfer in progress */
 } vr_snapshot;
 
 typedef enum vr_status { VR_NORMAL = 0, VR_VIEW_CHANGE, VR_RECOVERING } vr_status;
