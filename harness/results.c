@@ -349,7 +349,7 @@ void ctk_results_print_counters(const ctk_counts *c, const char *label, FILE *ou
   uint64_t executed = ctk_counts_get(c, "executed", NULL);
   if (ratio < 0) return;
   fprintf(out,
-          "%*s fast path %.1f%%, %.2f dependencies per command, execution delay mean %.2f ms max "
+          "%*s fast path %.1f%%, %.2f dependencies per instance, execution delay mean %.2f ms max "
           "%.2f ms\n",
           (int)strlen(label), "", ratio * 100,
           led ? (double)ctk_counts_get(c, "deps_total", NULL) / (double)led : 0,
