@@ -71,6 +71,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/admin.h"
 #include "mp_internal.h"
 
 #define MP_LEARNER_CATCHUP 64 /* slots a learner may lag and still be promoted */
@@ -252,44 +253,15 @@ static int admin_force(mp *p, uint32_t nodes) {
   return CTK_OK;
 }
 
-/* Reads a node id below n at *s, advancing it. -1 when there is none. */
-static int parse_node(const char **s, const char *end, int n) {
-  int v = -1;
-  while (*s < end && **s >= '0' && **s <= '9') {
-    v = (v < 0 ? 0 : v * 10) + (**s - '0');
-    (*s)++;
-    if (v >= n) return -1;
-  }
-  return v;
-}
-
 int mp_admin(mp *p, const uint8_t *data, size_t len) {
-  static const char *const verbs[] = {"add ", "remove ", "transfer ", "force "};
-  if (!data || len == 0 || len > 256) return CTK_ERR_INVALID;
   if (p->flexible || p->opt.read_mode == MP_READ_LEASE) return CTK_ERR_INVALID; /* see the top */
-  const char *s = (const char *)data, *end = s + len;
-  int verb = -1;
-  for (int k = 0; k < 4 && verb < 0; k++) {
-    size_t vl = strlen(verbs[k]);
-    if (len > vl && memcmp(s, verbs[k], vl) == 0) {
-      verb = k;
-      s += vl;
-    }
-  }
-  if (verb < 0) return CTK_ERR_INVALID;
-  uint32_t nodes = 0;
-  int node;
-  do {
-    node = parse_node(&s, end, p->n);
-    if (node < 0) return CTK_ERR_INVALID;
-    nodes |= 1u << node;
-  } while (verb == 3 && s < end && *s == ',' && ++s < end);
-  if (s != end) return CTK_ERR_INVALID;
-  if (verb == 3) return admin_force(p, nodes);
+  ctk_admin_request req;
+  if (ctk_admin_parse(data, len, p->n, &req)) return CTK_ERR_INVALID;
+  if (req.verb == CTK_ADMIN_FORCE) return admin_force(p, req.nodes);
   if (p->role != MP_LEADER) return CTK_ERR_REJECTED; /* status.leader_id names the leader */
-  if (verb == 0) return admin_add(p, node);
-  if (verb == 1) return admin_remove(p, node);
-  return admin_transfer(p, node);
+  if (req.verb == CTK_ADMIN_ADD) return admin_add(p, req.node);
+  if (req.verb == CTK_ADMIN_REMOVE) return admin_remove(p, req.node);
+  return admin_transfer(p, req.node);
 }
 
 void mp_recv_timeout_now(mp *p, int from, const mp_msg *m) {

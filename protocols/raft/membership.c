@@ -28,6 +28,7 @@
  * configuration in its log so far. Entries committed by the lost majority alone are lost. */
 #include <string.h>
 
+#include "common/admin.h"
 #include "raft_internal.h"
 
 /* ---- the configuration ---- */
@@ -237,43 +238,14 @@ static int admin_force(raft *r, uint32_t nodes) {
   return CTK_OK;
 }
 
-/* Reads a node id below n at *p, advancing it. -1 when there is none. */
-static int parse_node(const char **p, const char *end, int n) {
-  int v = -1;
-  while (*p < end && **p >= '0' && **p <= '9') {
-    v = (v < 0 ? 0 : v * 10) + (**p - '0');
-    (*p)++;
-    if (v >= n) return -1;
-  }
-  return v;
-}
-
 int raft_admin(raft *r, const uint8_t *data, size_t len) {
-  static const char *const verbs[] = {"add ", "remove ", "transfer ", "force "};
-  if (!data || len == 0 || len > 256) return CTK_ERR_INVALID;
-  const char *p = (const char *)data, *end = p + len;
-  int verb = -1;
-  for (int k = 0; k < 4 && verb < 0; k++) {
-    size_t vl = strlen(verbs[k]);
-    if (len > vl && memcmp(p, verbs[k], vl) == 0) {
-      verb = k;
-      p += vl;
-    }
-  }
-  if (verb < 0) return CTK_ERR_INVALID;
-  uint32_t nodes = 0;
-  int node;
-  do {
-    node = parse_node(&p, end, r->n);
-    if (node < 0) return CTK_ERR_INVALID;
-    nodes |= 1u << node;
-  } while (verb == 3 && p < end && *p == ',' && ++p < end);
-  if (p != end) return CTK_ERR_INVALID;
-  if (verb == 3) return admin_force(r, nodes);
+  ctk_admin_request req;
+  if (ctk_admin_parse(data, len, r->n, &req)) return CTK_ERR_INVALID;
+  if (req.verb == CTK_ADMIN_FORCE) return admin_force(r, req.nodes);
   if (r->role != RAFT_LEADER) return CTK_ERR_REJECTED; /* status.leader_id names the leader */
-  if (verb == 0) return admin_add(r, node);
-  if (verb == 1) return admin_remove(r, node);
-  return admin_transfer(r, node);
+  if (req.verb == CTK_ADMIN_ADD) return admin_add(r, req.node);
+  if (req.verb == CTK_ADMIN_REMOVE) return admin_remove(r, req.node);
+  return admin_transfer(r, req.node);
 }
 
 /* ---- the leader, after every step ---- */

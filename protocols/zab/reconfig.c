@@ -78,6 +78,7 @@
  * so folding configuration entries into a snapshot loses nothing. */
 #include <string.h>
 
+#include "common/admin.h"
 #include "zab_internal.h"
 
 static int popcount(uint32_t x) { return __builtin_popcount(x); }
@@ -267,41 +268,13 @@ static int admin_force(zab *z, uint32_t nodes) {
   return CTK_OK;
 }
 
-/* A node id below n at *p, advancing it; -1 when there is none. */
-static int parse_node(const char **p, const char *end, int n) {
-  int v = -1;
-  while (*p < end && **p >= '0' && **p <= '9') {
-    v = (v < 0 ? 0 : v * 10) + (**p - '0');
-    (*p)++;
-    if (v >= n) return -1;
-  }
-  return v;
-}
-
 int zab_admin(zab *z, const uint8_t *data, size_t len) {
-  static const char *const verbs[] = {"add ", "remove ", "transfer ", "force "};
-  if (!data || len == 0 || len > 256) return CTK_ERR_INVALID;
-  const char *p = (const char *)data, *end = p + len;
-  int verb = -1;
-  for (int k = 0; k < 4 && verb < 0; k++) {
-    size_t vl = strlen(verbs[k]);
-    if (len > vl && memcmp(p, verbs[k], vl) == 0) {
-      verb = k;
-      p += vl;
-    }
-  }
-  if (verb < 0 || verb == 2) return CTK_ERR_INVALID; /* transfer: unsupported */
-  uint32_t nodes = 0;
-  int node;
-  do {
-    node = parse_node(&p, end, z->n);
-    if (node < 0) return CTK_ERR_INVALID;
-    nodes |= 1u << node;
-  } while (verb == 3 && p < end && *p == ',' && ++p < end);
-  if (p != end) return CTK_ERR_INVALID;
-  if (verb == 3) return admin_force(z, nodes);
+  ctk_admin_request req;
+  if (ctk_admin_parse(data, len, z->n, &req)) return CTK_ERR_INVALID;
+  if (req.verb == CTK_ADMIN_TRANSFER) return CTK_ERR_INVALID; /* unsupported */
+  if (req.verb == CTK_ADMIN_FORCE) return admin_force(z, req.nodes);
   if (z->state != ZAB_LEADING) return CTK_ERR_REJECTED; /* status.leader_id names the leader */
-  return verb == 0 ? admin_add(z, node) : admin_remove(z, node);
+  return req.verb == CTK_ADMIN_ADD ? admin_add(z, req.node) : admin_remove(z, req.node);
 }
 
 /* ---- after every step ---- */
