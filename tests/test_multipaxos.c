@@ -1251,6 +1251,12 @@ static void test_membership_refusals(void **state) {
   cfg.members = 0x9; /* node 3 of 3 */
   o.read_mode = MP_READ_LOG;
   assert_null(ctk_multipaxos_protocol.create(&cfg, &o, err, sizeof err));
+  cfg.members = 0x3;
+  assert_int_equal(o.learner_catchup, 64); /* slots a learner may lag and be promoted */
+  o.learner_catchup = -1;
+  assert_null(ctk_multipaxos_protocol.create(&cfg, &o, err, sizeof err));
+  assert_string_equal(err, "multipaxos: learner_catchup must be in [0, 1000000]");
+  o.learner_catchup = 64;
   /* Flexible quorums: membership requests are refused. */
   cluster c;
   memset(&c, 0, sizeof c);

@@ -1014,8 +1014,13 @@ static void test_options(void **state) {
   assert_int_equal(o.heartbeat_ms, 50);
   assert_int_equal(o.snap_threshold, 500);
   assert_int_equal(o.max_inflight, 0);
+  assert_int_equal(o.learner_catchup, 64);
   ctk_node_config cfg = {.node_id = 0, .n_nodes = 3, .seed = 1};
   char err[160] = "";
+  o.learner_catchup = -1;
+  assert_null(ctk_zab_protocol.create(&cfg, &o, err, sizeof err));
+  assert_string_equal(err, "zab: learner_catchup must be in [0, 1000000]");
+  o.learner_catchup = 64;
   o.reorder_window_ms = -1;
   assert_null(ctk_zab_protocol.create(&cfg, &o, err, sizeof err));
   assert_string_equal(err, "zab: reorder_window_ms must be in [0, 60000]");

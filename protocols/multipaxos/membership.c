@@ -48,8 +48,8 @@
  *
  * Operator requests (CTK_EVENT_ADMIN), at the leader only (others answer REJECTED and name the
  * leader): `add N` chooses a configuration with N a learner; once N's chosen prefix is within
- * MP_LEARNER_CATCHUP slots of the leader's (a snapshot transfer brings it there when it is far
- * behind), the leader chooses one with N a voter. `remove N` chooses one without N. A leader
+ * learner_catchup (an option) slots of the leader's (a snapshot transfer brings it there when it
+ * is far behind), the leader chooses one with N a voter. `remove N` chooses one without N. A leader
  * that removed itself keeps leading once the change is chosen, taking no commands, until a voter
  * reports a chosen prefix that includes the change (so that it knows it votes), sends it a
  * TimeoutNow and steps down; after an election timeout it steps down regardless. Removed nodes
@@ -73,8 +73,6 @@
 
 #include "common/admin.h"
 #include "mp_internal.h"
-
-#define MP_LEARNER_CATCHUP 64 /* slots a learner may lag and still be promoted */
 
 static uint32_t all_nodes(int n) { return (uint32_t)((1ull << n) - 1); }
 
@@ -277,7 +275,7 @@ static void promote_caught_up_learner(mp *p) {
     if (!(p->conf.learners >> i & 1)) continue;
     const mp_peer *peer = &p->peers[i];
     if (!peer->heard || peer->commit < p->conf.epoch ||
-        peer->commit + MP_LEARNER_CATCHUP < p->commit_index)
+        peer->commit + (uint64_t)p->opt.learner_catchup < p->commit_index)
       continue;
     mp_config next = p->conf;
     next.voters |= 1u << i;

@@ -14,7 +14,7 @@
 #include "../common/wire.h"
 #include "multipaxos.h"
 
-#define MP_N_OPTIONS 13
+#define MP_N_OPTIONS 14
 extern const ctk_option_spec mp_option_specs[MP_N_OPTIONS];
 extern const size_t mp_n_option_specs;
 

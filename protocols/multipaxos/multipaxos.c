@@ -24,6 +24,8 @@ static int check_options(const ctk_multipaxos_options *o, int n, uint32_t member
     snprintf(what, sizeof what, "read_mode must be log or lease");
   else if (o->lease_drift_percent < 0 || o->lease_drift_percent > 1000)
     snprintf(what, sizeof what, "lease_drift_percent must be in [0, 1000]");
+  else if (o->learner_catchup < 0 || o->learner_catchup > 1000000)
+    snprintf(what, sizeof what, "learner_catchup must be in [0, 1000000]");
   else if (o->snapshot_every < 0 || o->snapshot_keep < 0 || o->snapshot_chunk_bytes < 64 ||
            o->snapshot_chunk_bytes > MP_MAX_ITEMS_BYTES - 64)
     snprintf(what, sizeof what,

@@ -25,6 +25,7 @@ typedef struct ctk_multipaxos_options {
    * minimum election timeout / (1 + lease_drift_percent / 100). */
   int64_t read_mode;
   int64_t lease_drift_percent;
+  int64_t learner_catchup; /* membership.c: a learner this many slots behind may still vote */
 } ctk_multipaxos_options;
 
 extern const ctk_protocol_def ctk_multipaxos_protocol;

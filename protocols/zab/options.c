@@ -48,6 +48,11 @@ const ctk_option_spec zab_option_specs[ZAB_N_OPTIONS] = {
      "cap gets no more (nor their COMMITs) until it acks, and one that falls more than "
      "snap_threshold behind is synchronized again by SNAP; 0: no cap",
      NULL},
+    {"learner_catchup", CTK_OPTION_INT, offsetof(ctk_zab_options, learner_catchup), 64, 0, 0,
+     1000000,
+     "an added node is a learner until it acknowledged within this many proposals of the "
+     "leader's history, then it is promoted to voter",
+     NULL},
 };
 
 const size_t zab_n_option_specs = sizeof zab_option_specs / sizeof zab_option_specs[0];

@@ -8,9 +8,10 @@
  *
  *   add N      N becomes a learner: it opens a session like a follower, is synchronized (DIFF,
  *              TRUNC or SNAP) and receives every proposal, but its ACKs count for nothing. Once
- *              it acknowledged within ZAB_LEARNER_CATCHUP proposals of the leader's history, the
- *              leader proposes the configuration with N voting (the paper: new servers first
- *              sync with the leader as non-voting followers, so that the new quorum can ack).
+ *              it acknowledged within learner_catchup (an option) proposals of the leader's
+ *              history, the leader proposes the configuration with N voting (the paper: new
+ *              servers first sync with the leader as non-voting followers, so that the new
+ *              quorum can ack).
  *   remove N   the configuration without N. A leader that removes itself keeps leading (not
  *              counting itself in the new configuration) until the change commits, then looks
  *              again (it is no longer a voter, so it cannot be elected); its followers, seeing
@@ -285,7 +286,7 @@ static void promote_learner(zab *z) {
     const zab_peer *peer = &z->peers[i];
     if (!(z->conf.learners >> i & 1) || peer->stage != ZAB_PEER_ACTIVE) continue;
     uint64_t pos = zab_history_find(&z->hist, peer->acked);
-    if (pos < z->conf_pos || pos + ZAB_LEARNER_CATCHUP < z->hist.n) continue;
+    if (pos < z->conf_pos || pos + (uint64_t)z->opt.learner_catchup < z->hist.n) continue;
     zab_conf c = z->conf;
     c.learners &= ~(1u << i);
     c.voters |= 1u << i;

@@ -30,6 +30,8 @@ static int check_options(const ctk_zab_options *o, char *err, size_t err_len) {
     what = "snapshot_keep must be in [0, 1000000000]";
   else if (o->max_inflight < 0 || o->max_inflight > 1000000000)
     what = "max_inflight must be in [0, 1000000000]";
+  else if (o->learner_catchup < 0 || o->learner_catchup > 1000000)
+    what = "learner_catchup must be in [0, 1000000]";
   if (what && err && err_len) snprintf(err, err_len, "zab: %s", what);
   return what ? -1 : 0;
 }

@@ -20,6 +20,7 @@ typedef struct ctk_zab_options {
   int64_t snapshot_keep;          /* proposals kept in the history behind a snapshot */
   int64_t read_mode;    /* read.c: 0 "log" (gets proposed), 1 "local" (ZooKeeper's), 2 "sync" */
   int64_t max_inflight; /* leader.c: proposals sent to one follower and not acked: 0 = no cap */
+  int64_t learner_catchup; /* reconfig.c: a learner this many proposals behind may still vote */
 } ctk_zab_options;
 
 extern const ctk_protocol_def ctk_zab_protocol;

@@ -23,7 +23,7 @@
 #include "../common/wire.h"
 #include "zab.h"
 
-#define ZAB_N_OPTIONS 9
+#define ZAB_N_OPTIONS 10
 extern const ctk_option_spec zab_option_specs[ZAB_N_OPTIONS];
 extern const size_t zab_n_option_specs;
 
@@ -338,7 +338,6 @@ struct ctk_proto {
 typedef struct ctk_proto zab;
 
 /* reconfig.c: configurations, quorums over them, operator requests */
-#define ZAB_LEARNER_CATCHUP 64 /* a learner within this many proposals of the leader votes */
 void zab_conf_encode(uint8_t out[ZAB_CONF_BYTES], zab_conf c);
 int zab_conf_decode(const uint8_t *data, size_t len, int n, zab_conf *c); /* 0 or -1 */
 int zab_conf_valid(zab_conf c, int n);
