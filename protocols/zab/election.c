@@ -65,12 +65,18 @@ static void notify_all(zab *z) {
 }
 
 /* ZooKeeper's Vote.equals: against a LOOKING notification the whole vote and round must match;
- * between FOLLOWING and LEADING ones, the leader and its epoch. */
+ * between FOLLOWING and LEADING ones, the leader. (ZooKeeper compares the vote's epoch too: its
+ * followers reach a leader only through an election. A follower here whose session broke opens
+ * a new one with the same leader (follower.c), which may have been elected again meanwhile, in a
+ * later round with a later vote: it follows with its older vote. Matching on the epoch, a node
+ * that looks again later counts it for nobody, and with it in every quorum never joins
+ * (zab-reconnect-stale-vote.scn; zab-membership-sweep seed 2725 with the commit rule weakened).
+ * Which node a quorum follows is what a latecomer needs; discovery checks the rest.) */
 static int notices_match(const zab_notice *a, const zab_notice *b) {
   if (a->state == ZAB_LOOKING || b->state == ZAB_LOOKING)
     return a->round == b->round && a->vote.leader == b->vote.leader &&
            a->vote.zxid == b->vote.zxid && a->vote.epoch == b->vote.epoch;
-  return a->vote.leader == b->vote.leader && a->vote.epoch == b->vote.epoch;
+  return a->vote.leader == b->vote.leader;
 }
 
 static int quorum_agrees(const zab *z, const zab_notice *set, const zab_notice *target) {
@@ -84,6 +90,11 @@ static int quorum_agrees(const zab *z, const zab_notice *set, const zab_notice *
 static int leader_confirmed(const zab *z, const zab_notice *set, int leader, uint64_t round) {
   if (leader == z->id) return z->round == round;
   return set[leader].have && set[leader].state == ZAB_LEADING;
+}
+
+/* The vote to follow a confirmed leader with: its own (a follower's may be older, above). */
+static zab_vote leader_vote(const zab *z, const zab_notice *set, zab_vote v) {
+  return v.leader != z->id && set[v.leader].have ? set[v.leader].vote : v;
 }
 
 static void decide(zab *z, zab_vote vote) {
@@ -180,14 +191,14 @@ void zab_recv_notification(zab *z, int from, const zab_msg *m) {
   if (m->round == z->round) {
     z->recv[from] = n;
     if (quorum_agrees(z, z->recv, &n) && leader_confirmed(z, z->recv, m->vote.leader, m->round)) {
-      decide(z, m->vote);
+      decide(z, leader_vote(z, z->recv, m->vote));
       return;
     }
   }
   z->outof[from] = n;
   if (quorum_agrees(z, z->outof, &n) && leader_confirmed(z, z->outof, m->vote.leader, m->round)) {
     z->round = m->round;
-    decide(z, m->vote);
+    decide(z, leader_vote(z, z->outof, m->vote));
   }
 }
 
