@@ -42,8 +42,8 @@ const ctk_option_spec mp_option_specs[] = {
      "the clock drift bound leases assume: a lease lasts election_timeout_ms's lower end / "
      "(1 + lease_drift_percent / 100), from when its probe was sent",
      NULL},
-    {"learner_catchup", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, learner_catchup), 64, 0,
-     0, 1000000,
+    {"learner_catchup", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, learner_catchup), 64, 0, 0,
+     1000000,
      "an added node is a learner until its chosen prefix is within this many slots of the "
      "leader's, then it is promoted to voter",
      NULL},

@@ -18,8 +18,8 @@ typedef struct ctk_zab_options {
   int64_t reorder_window_ms;      /* how long a gap in a session may stay open: 0 = none */
   int64_t snapshot_every;         /* committed proposals between snapshots: 0 = never */
   int64_t snapshot_keep;          /* proposals kept in the history behind a snapshot */
-  int64_t read_mode;    /* read.c: 0 "log" (gets proposed), 1 "local" (ZooKeeper's), 2 "sync" */
-  int64_t max_inflight; /* leader.c: proposals sent to one follower and not acked: 0 = no cap */
+  int64_t read_mode;       /* read.c: 0 "log" (gets proposed), 1 "local" (ZooKeeper's), 2 "sync" */
+  int64_t max_inflight;    /* leader.c: proposals sent to one follower and not acked: 0 = no cap */
   int64_t learner_catchup; /* reconfig.c: a learner this many proposals behind may still vote */
 } ctk_zab_options;
 
