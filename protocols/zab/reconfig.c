@@ -73,10 +73,11 @@
  *     pending) and counts only voters, so a learner or a removed node never makes a quorum.
  *  6. add and remove change one server at a time, so any majority of P also meets any majority
  *     of C (Raft's single-server argument): with them, the rules above are a second line of
- *     defence; they are what keeps a change of several servers at once safe. No invariant can
- *     tell them gone (the membership sweeps pass with either half of either rule removed), so
- *     scenarios/zab-reconfig-commit.scn and zab-reconfig-discovery.scn check them directly,
- *     as commit indexes and elections.
+ *     defence; they are what keeps a change of several servers at once safe. No safety check
+ *     can tell them gone (the membership sweeps stay linearizable with either half of either
+ *     rule removed; only recovery by the new configuration alone shows, as elections that
+ *     never end), so scenarios/zab-reconfig-commit.scn and zab-reconfig-discovery.scn check
+ *     them directly, as commit indexes and elections.
  *
  * Snapshots carry the configuration in effect at their index (SNAPSHOT records, SNAP messages),
  * so folding configuration entries into a snapshot loses nothing. */
