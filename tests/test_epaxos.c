@@ -605,6 +605,83 @@ static void test_down_node_holds_pruning_back(void **state) {
   options.snapshot_every = 0;
 }
 
+/* With snapshot_lag, a node down for long no longer holds pruning back: the live nodes' instances
+ * and durable bytes stay bounded (6 instances, 2.9 KB here; with snapshot_lag = 0 they grow with
+ * every command: 180 instances, 25 KB, and the test fails), a recovery the lagging node runs on a pruned instance gets a snapshot offer,
+ * never an answer it could decide from, and once back the node installs a peer's snapshot and
+ * ends in the same state as the others. */
+static void test_down_node_caught_up_from_snapshot(void **state) {
+  (void)state;
+  for (int i = 0; i < n_nodes; i++) crash(i);
+  options.snapshot_every = 10;
+  options.snapshot_lag = 5;
+  for (int i = 0; i < n_nodes; i++) {
+    nodes[i].disk_len = 0;
+    boot(i);
+  }
+  put(0, "k1", "a");
+  run_until(now_us + 300000);
+  crash(2);
+  char key[8], value[16];
+  size_t disk_max = 0;
+  uint64_t held_max = 0;
+  for (int c = 0; c < 300; c++) {
+    snprintf(key, sizeof key, "k%d", c % 5);
+    snprintf(value, sizeof value, "%d", c);
+    put(c % 2, key, value);
+    if (c % 10 == 9) {
+      run_until(now_us + 200000);
+      for (int i = 0; i < 2 && c >= 50; i++) {
+        if (held(i) > held_max) held_max = held(i);
+        if (nodes[i].disk_len > disk_max) disk_max = nodes[i].disk_len;
+      }
+    }
+  }
+  print_message("node 2 down for 300 commands: live nodes held at most %llu instances, %zu "
+                "durable bytes\n",
+                (unsigned long long)held_max, disk_max);
+  assert_true(held_max <= 20);
+  assert_true(disk_max < 8192);
+  assert_true(nodes[0].p->pruned[0] > 60 && nodes[0].p->pruned[1] > 60); /* of ~90 each */
+
+  /* A recovery at the lagging node of a pruned instance: no PrepareOK, a snapshot offer. */
+  ep_msg prep = {.type = EP_MSG_PREPARE, .leader = 0, .inst = 2, .ballot = ep_ballot(9, 2)};
+  wire_writer w;
+  wire_writer_init(&w);
+  ep_msg_encode(&w, &prep);
+  size_t before = q_len;
+  assert_int_equal(step(0, CTK_EVENT_MESSAGE, 2, w.data, w.len), CTK_OK);
+  wire_writer_free(&w);
+  assert_int_equal(q_len, before + 1);
+  char what[256];
+  assert_true(ep_describe(queue[before].data, queue[before].len, what, sizeof what) > 0);
+  assert_int_equal(queue[before].to, 2);
+  assert_non_null(strstr(what, "SnapChunk"));
+  assert_null(strstr(what, "PrepareOK"));
+  drop_queue();
+
+  boot(2);
+  run_until(now_us + 2000000);
+  assert_true(counter(2, "snap_installs") >= 1);
+  assert_true(nodes[2].restored >= 1);
+  assert_int_equal(nodes[2].n_commits, 301);
+  char want[8][64], got[8][64];
+  final_values(0, want);
+  final_values(2, got);
+  for (int k = 0; k < 8; k++) assert_string_equal(got[k], want[k]);
+  /* and it goes on with the others, after a restart from the installed snapshot too */
+  crash(2);
+  boot(2);
+  put(2, "k3", "after");
+  run_until(now_us + 500000);
+  for (int i = 0; i < n_nodes; i++) {
+    final_values(i, got);
+    assert_string_equal(got[3], "k3=after");
+  }
+  options.snapshot_every = 0;
+  options.snapshot_lag = 10000;
+}
+
 /* ---- hostile input ---- */
 
 static void test_malformed_rejected(void **state) {
@@ -1053,6 +1130,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_pruning_bounds_instances_and_restart, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_down_node_holds_pruning_back, setup3, teardown),
+      cmocka_unit_test_setup_teardown(test_down_node_caught_up_from_snapshot, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_restart_reexecutes_same_order, setup5, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_rejected, setup5, teardown),
       cmocka_unit_test_setup_teardown(test_backlog_does_not_cost_every_step, setup3, teardown),
