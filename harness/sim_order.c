@@ -144,6 +144,26 @@ void sim_order_node_reset(ctk_simulator *self, int node) {
 
 #define SNAPSHOTS_KEPT (sizeof((sim_order *)0)->snapshots / sizeof((sim_order *)0)->snapshots[0])
 
+/* Makes *dst a copy of *src (dst's arrays are freed first): 0, or -1 out of memory. */
+static int snapshot_copy(struct sim_order_snapshot *dst, const struct sim_order_snapshot *src) {
+  if (dst == src) return 0;
+  free(dst->keys);
+  free(dst->pos);
+  memset(dst, 0, sizeof *dst);
+  if (!src->hash) return 0;
+  dst->keys = malloc((src->n ? src->n : 1) * sizeof *dst->keys);
+  dst->pos = malloc((src->n ? src->n : 1) * sizeof *dst->pos);
+  if (!dst->keys || !dst->pos) return -1;
+  if (src->n) {
+    memcpy(dst->keys, src->keys, src->n * sizeof *dst->keys);
+    memcpy(dst->pos, src->pos, src->n * sizeof *dst->pos);
+  }
+  dst->hash = src->hash;
+  dst->index = src->index;
+  dst->n = src->n;
+  return 0;
+}
+
 void sim_order_snapshot_taken(ctk_simulator *self, int node, uint64_t snapshot, uint64_t index) {
   sim_order *o = &self->order;
   struct sim_order_snapshot *s = &o->snapshots[o->next_snapshot++ % SNAPSHOTS_KEPT];
@@ -163,6 +183,7 @@ void sim_order_snapshot_taken(ctk_simulator *self, int node, uint64_t snapshot, 
     }
   s->hash = nonzero(snapshot);
   s->index = index;
+  if (snapshot_copy(&o->held[node], s)) return sim_violation(self, "simulator out of memory");
 }
 
 void sim_order_snapshot_restored(ctk_simulator *self, int node, uint64_t snapshot, uint64_t index) {
@@ -176,12 +197,19 @@ void sim_order_snapshot_restored(ctk_simulator *self, int node, uint64_t snapsho
         &o->snapshots[(o->next_snapshot + SNAPSHOTS_KEPT - i) % SNAPSHOTS_KEPT];
     if (c->hash == nonzero(snapshot) && c->index == index) s = c;
   }
+  for (int i = 0; i < CTK_MAX_NODES && !s; i++)
+    if (o->held[i].hash == nonzero(snapshot) && o->held[i].index == index) s = &o->held[i];
   for (size_t i = 0; i < o->keys_cap; i++) o->keys[i].pos[node] = 0;
   /* The reads the snapshot covers are not executed here again; reads still to come are checked
    * from their first execution on. */
   for (size_t i = 0; i < o->reads_cap; i++) o->reads[i].count[node] = READ_OCCURRENCES;
   o->unanchored[node] = !s;
-  if (!s) return;
+  if (!s) {
+    self->stats.restores_unmatched++;
+    return;
+  }
+  if (snapshot_copy(&o->held[node], s)) return sim_violation(self, "simulator out of memory");
+  s = &o->held[node];
   for (size_t j = 0; j < s->n; j++) {
     sim_order_key *k =
         table_slot((void **)&o->keys, &o->keys_n, &o->keys_cap, sizeof *k, s->keys[j]);
@@ -215,6 +243,10 @@ void sim_order_free(ctk_simulator *self) {
   for (size_t i = 0; i < SNAPSHOTS_KEPT; i++) {
     free(o->snapshots[i].keys);
     free(o->snapshots[i].pos);
+  }
+  for (int i = 0; i < CTK_MAX_NODES; i++) {
+    free(o->held[i].keys);
+    free(o->held[i].pos);
   }
   memset(o, 0, sizeof *o);
 }
