@@ -684,6 +684,58 @@ static void test_down_node_caught_up_from_snapshot(void **state) {
 
 /* ---- hostile input ---- */
 
+/* A peer's snapshot is untrusted: a chunk that does not fit its image is a malformed message, and
+ * a whole image that does not parse (or names another cluster) is counted and dropped, never
+ * installed. */
+static void test_malformed_snapshot_rejected(void **state) {
+  (void)state;
+  wire_writer w;
+  wire_writer_init(&w);
+  ep_msg m = {.type = EP_MSG_SNAP_CHUNK,
+              .inst = 5,
+              .total = 4,
+              .offset = 2,
+              .has_cmd = 1,
+              .cmd = (const uint8_t *)"abc",
+              .cmd_len = 3}; /* past the end of the image */
+  ep_msg_encode(&w, &m);
+  assert_int_equal(step(1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_ERR_MALFORMED);
+  wire_writer_reset(&w);
+  m.offset = 0;
+  m.n_deps = 3; /* a field a chunk does not carry */
+  ep_msg_encode(&w, &m);
+  assert_int_equal(step(1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_ERR_MALFORMED);
+  /* Whole images: a wrong version, then a right one for a 5-node cluster. */
+  uint8_t image[64] = {9};
+  size_t len = 1 + 8 + 1 + 5 * 8 + 8 + 4;
+  for (int bad = 0; bad < 2; bad++) {
+    if (bad == 1) {
+      memset(image, 0, sizeof image);
+      image[0] = 1;
+      image[8] = 5; /* index 5 */
+      image[9] = 5; /* n = 5 */
+    }
+    wire_writer_reset(&w);
+    m = (ep_msg){.type = EP_MSG_SNAP_CHUNK,
+                 .inst = 5,
+                 .total = len,
+                 .has_cmd = 1,
+                 .cmd = image,
+                 .cmd_len = len};
+    ep_msg_encode(&w, &m);
+    assert_int_equal(step(1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_OK);
+    assert_int_equal(counter(1, "snap_rejected"), (uint64_t)bad + 1);
+  }
+  wire_writer_free(&w);
+  assert_int_equal(counter(1, "snap_installs"), 0);
+  assert_int_equal(nodes[1].restored, 0);
+  put(0, "k", "v"); /* and the node goes on */
+  deliver_all();
+  assert_int_equal(nodes[1].n_commits, 1);
+}
+
+
+
 static void test_malformed_rejected(void **state) {
   (void)state;
   put(0, "a", "1");
@@ -1174,6 +1226,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_down_node_caught_up_from_snapshot, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_restart_reexecutes_same_order, setup5, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_rejected, setup5, teardown),
+      cmocka_unit_test_setup_teardown(test_malformed_snapshot_rejected, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_backlog_does_not_cost_every_step, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_catchup_serves_every_leader, setup3, teardown),
       cmocka_unit_test(test_batch_interference),
