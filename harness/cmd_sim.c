@@ -97,7 +97,8 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
     printf("  snapshots        %" PRIu64 " taken (largest %.1f KiB), %" PRIu64 " restored\n",
            s->snapshots_taken, (double)s->snapshot_bytes_max / 1024, s->snapshots_restored);
   if (s->restores_unmatched)
-    printf("  %-17s%" PRIu64 " restores of a snapshot no longer among the last taken: per-key order"
+    printf("  %-17s%" PRIu64
+           " restores of a snapshot no longer among the last taken: per-key order"
            " unchecked at that node until it restarts\n",
            "", s->restores_unmatched);
   if (s->first_leader_us)

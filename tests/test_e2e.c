@@ -169,8 +169,7 @@ static void test_epaxos_node_down_caught_up_from_snapshot(void **state) {
            "[[fault]]\nat_s = 1\nkind = \"crash\"\nnode = 2\nduration_s = 5\n",
            base_port(36));
   write_file(cfg, text);
-  snprintf(cmd, sizeof cmd, "%s run %s --out %s --json %s --quiet 2>&1", cli_bin(), cfg, out,
-           json);
+  snprintf(cmd, sizeof cmd, "%s run %s --out %s --json %s --quiet 2>&1", cli_bin(), cfg, out, json);
   int rc = cli_run(cmd, output, sizeof output);
   print_message("%s\n", output);
   assert_int_equal(rc, 0);

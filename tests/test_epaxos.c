@@ -607,9 +607,9 @@ static void test_down_node_holds_pruning_back(void **state) {
 
 /* With snapshot_lag, a node down for long no longer holds pruning back: the live nodes' instances
  * and durable bytes stay bounded (6 instances, 2.9 KB here; with snapshot_lag = 0 they grow with
- * every command: 180 instances, 25 KB, and the test fails), a recovery the lagging node runs on a pruned instance gets a snapshot offer,
- * never an answer it could decide from, and once back the node installs a peer's snapshot and
- * ends in the same state as the others. */
+ * every command: 180 instances, 25 KB, and the test fails), a recovery the lagging node runs on a
+ * pruned instance gets a snapshot offer, never an answer it could decide from, and once back the
+ * node installs a peer's snapshot and ends in the same state as the others. */
 static void test_down_node_caught_up_from_snapshot(void **state) {
   (void)state;
   for (int i = 0; i < n_nodes; i++) crash(i);
@@ -637,9 +637,10 @@ static void test_down_node_caught_up_from_snapshot(void **state) {
       }
     }
   }
-  print_message("node 2 down for 300 commands: live nodes held at most %llu instances, %zu "
-                "durable bytes\n",
-                (unsigned long long)held_max, disk_max);
+  print_message(
+      "node 2 down for 300 commands: live nodes held at most %llu instances, %zu "
+      "durable bytes\n",
+      (unsigned long long)held_max, disk_max);
   assert_true(held_max <= 20);
   assert_true(disk_max < 8192);
   assert_true(nodes[0].p->pruned[0] > 60 && nodes[0].p->pruned[1] > 60); /* of ~90 each */
@@ -733,8 +734,6 @@ static void test_malformed_snapshot_rejected(void **state) {
   deliver_all();
   assert_int_equal(nodes[1].n_commits, 1);
 }
-
-
 
 static void test_malformed_rejected(void **state) {
   (void)state;
@@ -1195,10 +1194,11 @@ static void test_sim_node_down_pruned_past(void **state) {
   sim_node_down(0, &waiting);
   int found = 0;
   uint64_t installs = ctk_counts_get(&past.counters, "snap_installs", &found);
-  print_message("node down 5 s: largest durable state %.0f KiB pruning past it (%llu installs), "
-                "%.0f KiB waiting for it\n",
-                (double)past.stats.durable_bytes_max / 1024, (unsigned long long)installs,
-                (double)waiting.stats.durable_bytes_max / 1024);
+  print_message(
+      "node down 5 s: largest durable state %.0f KiB pruning past it (%llu installs), "
+      "%.0f KiB waiting for it\n",
+      (double)past.stats.durable_bytes_max / 1024, (unsigned long long)installs,
+      (double)waiting.stats.durable_bytes_max / 1024);
   assert_true(found);
   assert_true(ctk_sim_report_ok(&past));
   assert_true(ctk_sim_report_ok(&waiting));

@@ -164,9 +164,9 @@ void ep_bundle_encode(wire_writer *w, const ctk_bytes *in, size_t n) {
 }
 
 static const char *type_name(int type) {
-  static const char *const names[] = {"?",         "PreAccept", "PreAcceptOK", "Accept",
-                                      "AcceptOK",  "Commit",    "Prepare",     "PrepareOK",
-                                      "CatchUp",   "SnapChunk", "SnapPull",    "Bundle"};
+  static const char *const names[] = {"?",        "PreAccept", "PreAcceptOK", "Accept",
+                                      "AcceptOK", "Commit",    "Prepare",     "PrepareOK",
+                                      "CatchUp",  "SnapChunk", "SnapPull",    "Bundle"};
   return type >= 0 && type <= EP_MSG_LAST ? names[type] : "?";
 }
 

@@ -38,8 +38,8 @@ extern const ctk_option_spec ep_option_specs[EP_N_OPTIONS];
 #define EP_CATCHUP_BATCH  512        /* commits per CATCHUP answer (a restarted node lacks 10^4s) */
 #define EP_CHUNK          256        /* instances allocated at once */
 #define EP_MAX_CUT_EXTRA  (1u << 16) /* instances executed above the floors, in a snapshot */
-#define EP_MAX_SNAPSHOT   (1ull << 32) /* bytes of one state machine snapshot */
-#define EP_MAX_IMAGE      (EP_MAX_SNAPSHOT + (1ull << 20)) /* a snapshot with its cut (prune.c) */
+#define EP_MAX_SNAPSHOT   (1ull << 32)                     /* bytes of one state machine snapshot */
+#define EP_MAX_IMAGE      (EP_MAX_SNAPSHOT + (1ull << 20)) /* a snapshot with its cut (transfer.c) */
 #define EP_SNAP_CHUNK     (256u << 10) /* bytes of a snapshot image per SnapChunk */
 #define EP_EXEC_EAGER     1024 /* a backlog up to it is executed after every step (execute.c) */
 #define EP_EXEC_RATE      4    /* above it, one pass per backlog / EP_EXEC_RATE microseconds */
@@ -270,7 +270,7 @@ struct ctk_proto {
   uint8_t *image; /* this node's snapshot with its cut, as sent to a peer (built on demand) */
   size_t image_len;
   uint64_t image_index;
-  ctk_snap_rx rx; /* a peer's image being received */
+  ctk_snap_rx rx;                     /* a peer's image being received */
   uint64_t offered_us[CTK_MAX_NODES]; /* when this node last offered its snapshot to each peer */
 
   uint64_t now_us, tick_deadline_us;
@@ -364,7 +364,7 @@ int ep_exec_grow(epaxos *p, size_t need);
 
 /* prune.c */
 void ep_prune_note_floors(epaxos *p, int from, const uint64_t *floors);
-void ep_prune_leader(epaxos *p, int q, uint64_t upto); /* drops (pruned[q], upto] */
+void ep_prune_leader(epaxos *p, int q, uint64_t upto);  /* drops (pruned[q], upto] */
 void ep_snapshot_maybe_ask(epaxos *p, ctk_output *out); /* output.snapshot_wanted */
 void ep_snapshot_output(epaxos *p, ctk_output *out);    /* output.restore */
 int ep_snapshot_taken(epaxos *p, const ctk_event *ev);  /* step(SNAPSHOT) */

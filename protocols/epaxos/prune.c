@@ -66,9 +66,9 @@
  *
  * Every snapshot_every executions a snapshot is asked for (0: never); its arrival prunes what
  * may be pruned and rewrites the durable bytes (persist_replace): the snapshot with its cut,
- * pruned floors and base, then the instances past the pruned floors. Memory: chunks of EP_CHUNK instances
- * wholly pruned are freed; pruned instances of a partly pruned chunk lose their command and
- * deps. */
+ * pruned floors and base, then the instances past the pruned floors. Memory: chunks of EP_CHUNK
+ * instances wholly pruned are freed; pruned instances of a partly pruned chunk lose their command
+ * and deps. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -112,8 +112,7 @@ void ep_recv_snap_pull(epaxos *p, int from, const ep_msg *m) {
 }
 
 static void send_pull(epaxos *p, int to, const ctk_snap_rx *rx) {
-  ep_msg m = {
-      .type = EP_MSG_SNAP_PULL, .inst = rx->index, .total = rx->total, .offset = rx->have};
+  ep_msg m = {.type = EP_MSG_SNAP_PULL, .inst = rx->index, .total = rx->total, .offset = rx->have};
   ep_send(p, to, &m);
 }
 
