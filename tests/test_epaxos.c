@@ -683,6 +683,60 @@ static void test_down_node_caught_up_from_snapshot(void **state) {
   options.snapshot_lag = 10000;
 }
 
+/* A node that executed more commands than a peer's snapshot holds cannot install it (a restore
+ * never goes back over its commits): it answers "too old" (a SnapPull of the whole image), and
+ * the peer snapshots at once instead of after snapshot_every more executions. */
+static void test_snapshot_too_old_asks_for_a_newer_one(void **state) {
+  (void)state;
+  for (int i = 0; i < n_nodes; i++) crash(i);
+  options.snapshot_every = 10;
+  for (int i = 0; i < n_nodes; i++) {
+    nodes[i].disk_len = 0;
+    boot(i);
+  }
+  char value[16];
+  for (int c = 0; c < 13; c++) {
+    snprintf(value, sizeof value, "%d", c);
+    put(0, "k1", value);
+    run_until(now_us + 50000);
+  }
+  assert_int_equal(nodes[0].p->snap_index, 10);
+  assert_int_equal(nodes[0].p->applied, 13);
+  /* node 0's image, as it would offer it */
+  ep_snap_offer(nodes[0].p, 1);
+  drop_queue();
+  uint64_t image_len = nodes[0].p->image_len;
+  assert_true(image_len > 0);
+  /* node 1 (13 commands executed, its own snapshot at 10) is sent a chunk of a snapshot at 12:
+   * "too old" */
+  wire_writer w;
+  wire_writer_init(&w);
+  ep_msg m = {.type = EP_MSG_SNAP_CHUNK,
+              .inst = 12,
+              .total = image_len,
+              .has_cmd = 1,
+              .cmd = nodes[0].p->image,
+              .cmd_len = image_len};
+  ep_msg_encode(&w, &m);
+  assert_int_equal(step(1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_OK);
+  assert_int_equal(q_len, 1);
+  char what[256], want[128];
+  assert_true(ep_describe(queue[0].data, queue[0].len, what, sizeof what) > 0);
+  snprintf(want, sizeof want, "SnapPull index=12 offset=%llu/%llu bytes=0",
+           (unsigned long long)image_len, (unsigned long long)image_len);
+  assert_string_equal(what, want);
+  assert_int_equal(nodes[1].restored, 0);
+  drop_queue();
+  /* node 0 told its snapshot at 10 is too old: it snapshots at once, at 13 */
+  wire_writer_reset(&w);
+  m = (ep_msg){.type = EP_MSG_SNAP_PULL, .inst = 10, .total = image_len, .offset = image_len};
+  ep_msg_encode(&w, &m);
+  assert_int_equal(step(0, CTK_EVENT_MESSAGE, 1, w.data, w.len), CTK_OK);
+  assert_int_equal(nodes[0].p->snap_index, 13);
+  wire_writer_free(&w);
+  options.snapshot_every = 0;
+}
+
 /* ---- hostile input ---- */
 
 /* A peer's snapshot is untrusted: a chunk that does not fit its image is a malformed message, and
@@ -1224,6 +1278,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pruning_bounds_instances_and_restart, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_down_node_holds_pruning_back, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_down_node_caught_up_from_snapshot, setup3, teardown),
+      cmocka_unit_test_setup_teardown(test_snapshot_too_old_asks_for_a_newer_one, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_restart_reexecutes_same_order, setup5, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_rejected, setup5, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_snapshot_rejected, setup3, teardown),

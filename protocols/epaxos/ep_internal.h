@@ -272,6 +272,7 @@ struct ctk_proto {
   uint64_t image_index;
   ctk_snap_rx rx;                     /* a peer's image being received */
   uint64_t offered_us[CTK_MAX_NODES]; /* when this node last offered its snapshot to each peer */
+  int snap_refresh; /* a peer found the snapshot too old: take the next one at once */
 
   uint64_t now_us, tick_deadline_us;
   uint64_t catchup_turn; /* replica.c: rotates the leader a catch-up answer serves first */

@@ -128,10 +128,11 @@ fail:
 
 void ep_snapshot_maybe_ask(epaxos *p, ctk_output *out) {
   uint64_t every = (uint64_t)p->opt.snapshot_every;
-  if (every == 0 || p->out_of_memory || p->applied < p->snap_index + every ||
+  if (every == 0 || p->out_of_memory || (p->applied < p->snap_index + every && !p->snap_refresh) ||
       p->cut_index == p->applied)
     return;
   if (record_cut(p) != 0) return;
+  p->snap_refresh = 0;
   p->cut_index = p->applied;
   out->snapshot_wanted = p->applied;
 }

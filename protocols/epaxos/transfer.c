@@ -31,7 +31,10 @@
  * this incarnation (protocol.h: a restore never goes back), C's floors cover everything it pruned
  * (it could not re-execute instances it no longer holds), and C covers a commit it lacks (it
  * needs it). Otherwise it waits for a later offer (the sender's snapshots move on with the
- * cluster while the receiver cannot execute what it lacks).
+ * cluster while the receiver cannot execute what it lacks). A snapshot whose index is not past
+ * the receiver's commits is answered by a SnapPull of its whole length, "too old": the sender
+ * then snapshots at once rather than after snapshot_every more executions (once it has executed
+ * everything committed, its index is past any node's that lacks a commit).
  *
  * Attributes. The receiver did not see the instances of C it lacks; it treats them as
  * interfering with every command from now on (base_inst: the floors and the instances above
@@ -108,7 +111,8 @@ void ep_recv_snap_pull(epaxos *p, int from, const ep_msg *m) {
   if (build_image(p) != 0) return;
   if (m->inst != p->image_index || m->total != p->image_len)
     return ep_snap_offer(p, from); /* a snapshot this node no longer holds: offer the new one */
-  if (m->offset < p->image_len) send_chunk(p, from, m->offset);
+  if (m->offset < p->image_len) return send_chunk(p, from, m->offset);
+  p->snap_refresh = 1; /* too old for the peer: a new snapshot at once (prune.c) */
 }
 
 static void send_pull(epaxos *p, int to, const ctk_snap_rx *rx) {
@@ -243,7 +247,17 @@ static int install(epaxos *p, image_cut *c) {
 
 void ep_recv_snap_chunk(epaxos *p, int from, const ep_msg *m) {
   ctk_snap_rx *rx = &p->rx;
-  if (m->inst <= p->applied || m->inst <= p->snap_index) return; /* could not be installed */
+  if (m->inst <= p->snap_index) return; /* not newer than the one held */
+  if (m->inst <= p->applied) {
+    /* It could not be installed (a restore never goes back over this incarnation's commits):
+     * this node executed more commands than the snapshot holds, yet lacks some it covers. Ask
+     * for a newer one; the sender's own execution moves on to everything committed. */
+    if (m->offset == 0) {
+      ctk_snap_rx stale = {.index = m->inst, .total = m->total, .have = m->total};
+      send_pull(p, from, &stale);
+    }
+    return;
+  }
   int stalled = p->now_us - rx->progress_us >= (uint64_t)p->opt.retry_timeout_ms * 1000;
   if (m->inst != rx->index || m->total != rx->total) {
     if (rx->index && !stalled) return; /* one transfer at a time */
