@@ -1258,6 +1258,7 @@ static void test_sim_node_down_pruned_past(void **state) {
   assert_true(ctk_sim_report_ok(&waiting));
   assert_true(installs >= 1);
   assert_int_equal(past.stats.restores_unmatched, 0);
+  assert_int_equal(past.stats.restores_ambiguous, 0);
   assert_true(past.stats.durable_bytes_max < 320 * 1024);
   assert_true(waiting.stats.durable_bytes_max > 3 * past.stats.durable_bytes_max);
   ctk_sim_report_free(&past);

@@ -255,6 +255,7 @@ struct ctk_proto {
   /* prune.c */
   uint64_t pruned[CTK_MAX_NODES];                    /* instances up to it are dropped */
   uint64_t peer_floor[CTK_MAX_NODES][CTK_MAX_NODES]; /* exec floors each peer reported */
+  uint32_t floor_heard;                              /* the peers that reported theirs */
   uint8_t *snap_bytes;                               /* the durable snapshot */
   uint64_t snap_len, snap_total, snap_index;
   uint64_t snap_floor[CTK_MAX_NODES];

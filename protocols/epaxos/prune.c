@@ -11,14 +11,25 @@
  *   a true "committed there" bound for good).
  *
  *   Prunable: instance (q, i) with i <= pruned[q] = the least of this node's snapshot floor S[q]
- *   (a restart does not need it) and the floors of leader q reported by the peers that are not
- *   more than snapshot_lag instances behind S[q]: a node close behind gets the commits it lacks
- *   one by one (catch-up), a node further behind, or down, or never heard from, no longer holds
- *   the others back; it is caught up from a snapshot instead (transfer.c). snapshot_lag = 0 waits
- *   for every node, as before it existed: memory and durable bytes then grow while a node is down.
- *   Dependencies on a pruned instance are satisfied here (execute.c skips instances up to the
- *   floor); a message about one never recreates it as a fresh, uncommitted instance (ep_inst_get
- *   and ep_inst_find return NULL for it).
+ *   (a restart does not need it) and the floors of leader q reported by every peer but those
+ *   that lag: a peer lags when its floors are at most S on every leader and more than
+ *   snapshot_lag instances below S[q] on leader q. A node close behind gets the commits it lacks
+ *   one by one (catch-up); a node that lags (down or far behind) no longer holds the others back,
+ * and is caught up from a snapshot instead (transfer.c). "At most S on every leader" is what lets
+ * it install this node's snapshot: it pruned nothing the snapshot lacks (its pruned floors are at
+ * most its executed floors), so it needs no command it no longer holds to continue from the cut.
+ * Without it, two nodes each far ahead of the other on a different leader pruned past each other:
+ * each lacked a commit only the other's snapshot held and could install neither, and neither could
+ * ever execute those commands again (a sweep with snapshot_lag = 1 stalled on 5 seeds in 1,200).
+ * For the same reason a peer this incarnation never heard from is waited for: its floors are
+ * unknown, not 0. The floors a node heard are a little old, so this holds as long as no two nodes
+ * each get snapshot_lag instances of some leader ahead of the other within a catch-up round (a few
+ * catchup_ms): with snapshot_lag = 1 a sweep still stalls on about 1 seed in 300 (see the report of
+ * the change); with the default 10,000 none was seen. snapshot_lag = 0 waits for every node, as
+ * before it existed: memory and durable bytes then grow while a node is down. Dependencies on a
+ * pruned instance are satisfied here (execute.c skips instances up to the floor); a message about
+ * one never recreates it as a fresh, uncommitted instance (ep_inst_get and ep_inst_find return NULL
+ * for it).
  *
  *   Why pruning past a lagging node is safe. A pruned instance is committed and executed here;
  *   this node forgets its command and attributes but never its pruned floors (durable), and
@@ -94,6 +105,7 @@ int ep_pruned(const epaxos *p, int leader, uint64_t num) {
 }
 
 void ep_prune_note_floors(epaxos *p, int from, const uint64_t *floors) {
+  p->floor_heard |= 1u << from;
   for (int q = 0; q < p->n; q++)
     if (floors[q] > p->peer_floor[from][q]) p->peer_floor[from][q] = floors[q];
 }
@@ -182,11 +194,17 @@ int ep_snapshot_taken(epaxos *p, const ctk_event *ev) {
   p->cut_extra = NULL;
   p->n_cut_extra = 0;
   uint64_t lag = (uint64_t)p->opt.snapshot_lag;
+  int behind[CTK_MAX_NODES]; /* on every leader, as far as this node heard: see the top */
+  for (int r = 0; r < p->n; r++) {
+    behind[r] = lag != 0 && (p->floor_heard >> r & 1);
+    for (int q = 0; q < p->n; q++)
+      if (p->peer_floor[r][q] > p->snap_floor[q]) behind[r] = 0;
+  }
   for (int q = 0; q < p->n; q++) {
     uint64_t upto = p->snap_floor[q];
     for (int r = 0; r < p->n; r++) {
       uint64_t f = p->peer_floor[r][q];
-      int waited_for = lag == 0 || f + lag >= p->snap_floor[q]; /* else: it takes a snapshot */
+      int waited_for = !behind[r] || f + lag >= p->snap_floor[q]; /* else: it takes a snapshot */
       if (r != p->id && waited_for && f < upto) upto = f;
     }
     if (upto > p->pruned[q]) ep_prune_leader(p, q, upto);

@@ -30,11 +30,12 @@
  * It installs only when it can continue from C: the index is past every commit it emitted in
  * this incarnation (protocol.h: a restore never goes back), C's floors cover everything it pruned
  * (it could not re-execute instances it no longer holds), and C covers a commit it lacks (it
- * needs it). Otherwise it waits for a later offer (the sender's snapshots move on with the
- * cluster while the receiver cannot execute what it lacks). A snapshot whose index is not past
- * the receiver's commits is answered by a SnapPull of its whole length, "too old": the sender
- * then snapshots at once rather than after snapshot_every more executions (once it has executed
- * everything committed, its index is past any node's that lacks a commit).
+ * needs it). A snapshot it needs but cannot continue from is answered by a SnapPull of its whole
+ * length, "too old": the sender then snapshots at once rather than after snapshot_every more
+ * executions (a node that stopped at the same index as the sender's snapshot, with another cut,
+ * waited forever once the clients were done: epaxos-snapshot-lag-harsh-sweep-3.toml seed 98).
+ * Once the sender has executed everything committed, its snapshot's index is past the commits of
+ * any node that lacks one, and its floors cover whatever any node pruned.
  *
  * Attributes. The receiver did not see the instances of C it lacks; it treats them as
  * interfering with every command from now on (base_inst: the floors and the instances above
@@ -115,6 +116,14 @@ void ep_recv_snap_pull(epaxos *p, int from, const ep_msg *m) {
   p->snap_refresh = 1; /* too old for the peer: a new snapshot at once (prune.c) */
 }
 
+/* "Your snapshot is too old for me": a pull of its whole length. The sender takes a new one at
+ * once (ep_recv_snap_pull), which, once it executed everything committed, is past this node's
+ * commits and covers everything this node pruned. */
+static void send_too_old(epaxos *p, int to, uint64_t index, uint64_t total) {
+  ep_msg m = {.type = EP_MSG_SNAP_PULL, .inst = index, .total = total, .offset = total};
+  ep_send(p, to, &m);
+}
+
 static void send_pull(epaxos *p, int to, const ctk_snap_rx *rx) {
   ep_msg m = {.type = EP_MSG_SNAP_PULL, .inst = rx->index, .total = rx->total, .offset = rx->have};
   ep_send(p, to, &m);
@@ -170,17 +179,17 @@ bad:
   return -1;
 }
 
-/* Whether this node can and needs to continue from the cut (see the top of the file). */
+/* Whether this node needs the cut and can continue from it (see the top of the file). */
+enum { CUT_INSTALL, CUT_NOT_NEEDED, CUT_TOO_OLD };
 static int installable(epaxos *p, const image_cut *c) {
-  if (c->index <= p->applied || c->index <= p->snap_index) return 0;
-  int needed = 0;
+  int needed = 0, too_old = c->index <= p->applied;
   for (int q = 0; q < p->n; q++) {
-    if (c->floor[q] < p->pruned[q]) return 0;
+    if (c->floor[q] < p->pruned[q]) too_old = 1;
     if (c->floor[q] > p->committed[q]) needed = 1;
     /* the instances above the floor get a place here (ep_inst_get's window) */
-    if (c->top[q] > p->committed[q] + EP_WINDOW) return 0;
+    if (c->top[q] > p->committed[q] + EP_WINDOW) needed = 0;
   }
-  return needed;
+  return !needed ? CUT_NOT_NEEDED : too_old ? CUT_TOO_OLD : CUT_INSTALL;
 }
 
 /* Installs the cut and the state machine; the checks passed. 0, or -1 out of memory (nothing
@@ -247,15 +256,11 @@ static int install(epaxos *p, image_cut *c) {
 
 void ep_recv_snap_chunk(epaxos *p, int from, const ep_msg *m) {
   ctk_snap_rx *rx = &p->rx;
-  if (m->inst <= p->snap_index) return; /* not newer than the one held */
   if (m->inst <= p->applied) {
     /* It could not be installed (a restore never goes back over this incarnation's commits):
-     * this node executed more commands than the snapshot holds, yet lacks some it covers. Ask
-     * for a newer one; the sender's own execution moves on to everything committed. */
-    if (m->offset == 0) {
-      ctk_snap_rx stale = {.index = m->inst, .total = m->total, .have = m->total};
-      send_pull(p, from, &stale);
-    }
+     * this node executed more commands than the snapshot holds, yet lacks some it covers (it
+     * was offered because it does). Ask for a newer one. */
+    if (m->offset == 0) send_too_old(p, from, m->inst, m->total);
     return;
   }
   int stalled = p->now_us - rx->progress_us >= (uint64_t)p->opt.retry_timeout_ms * 1000;
@@ -284,8 +289,10 @@ void ep_recv_snap_chunk(epaxos *p, int from, const ep_msg *m) {
       p->out_of_memory = 1;
     else
       p->count.snap_rejected++;
-  } else if (installable(p, &c) && install(p, &c) != 0) {
-    p->out_of_memory = 1;
+  } else {
+    int verdict = installable(p, &c);
+    if (verdict == CUT_TOO_OLD) send_too_old(p, from, rx->index, rx->total);
+    if (verdict == CUT_INSTALL && install(p, &c) != 0) p->out_of_memory = 1;
   }
   free(c.extra);
   ctk_snap_rx_reset(rx, 0, 0);
