@@ -12,24 +12,27 @@
  *
  *   Prunable: instance (q, i) with i <= pruned[q] = the least of this node's snapshot floor S[q]
  *   (a restart does not need it) and the floors of leader q reported by every peer but those
- *   that lag: a peer lags when its floors are at most S on every leader and more than
- *   snapshot_lag instances below S[q] on leader q. A node close behind gets the commits it lacks
- *   one by one (catch-up); a node that lags (down or far behind) no longer holds the others back,
- * and is caught up from a snapshot instead (transfer.c). "At most S on every leader" is what lets
- * it install this node's snapshot: it pruned nothing the snapshot lacks (its pruned floors are at
- * most its executed floors), so it needs no command it no longer holds to continue from the cut.
- * Without it, two nodes each far ahead of the other on a different leader pruned past each other:
- * each lacked a commit only the other's snapshot held and could install neither, and neither could
- * ever execute those commands again (a sweep with snapshot_lag = 1 stalled on 5 seeds in 1,200).
- * For the same reason a peer this incarnation never heard from is waited for: its floors are
- * unknown, not 0. The floors a node heard are a little old, so this holds as long as no two nodes
- * each get snapshot_lag instances of some leader ahead of the other within a catch-up round (a few
- * catchup_ms): with snapshot_lag = 1 a sweep still stalls on about 1 seed in 300 (see the report of
- * the change); with the default 10,000 none was seen. snapshot_lag = 0 waits for every node, as
- * before it existed: memory and durable bytes then grow while a node is down. Dependencies on a
- * pruned instance are satisfied here (execute.c skips instances up to the floor); a message about
- * one never recreates it as a fresh, uncommitted instance (ep_inst_get and ep_inst_find return NULL
- * for it).
+ *   that lag: a peer lags when it was heard from, its floors are at most S on every leader, and
+ *   more than snapshot_lag instances below S[q] on leader q. A node close behind gets the
+ *   commits it lacks one by one (catch-up); a node that lags (down, or far behind) no longer
+ *   holds the others back, and is caught up from a snapshot instead (transfer.c).
+ *
+ *   "At most S on every leader" is what lets it install this node's snapshot: it pruned nothing
+ *   the snapshot lacks (its pruned floors are at most its executed floors), so it needs no
+ *   command it no longer holds to continue from the cut. Without it, two nodes each ahead of the
+ *   other on a different leader pruned past each other: each lacked a commit only the other's
+ *   snapshot held, could install neither, and the commands were gone (the cluster stalled:
+ *   epaxos-snapshot-lag-harsh-sweep*.toml, snapshot_lag = 1). For the same reason a peer not
+ *   heard from in this incarnation is waited for: its floors are unknown, not 0. The floors a
+ *   node heard are a little old, so this holds as long as no two nodes each get snapshot_lag
+ *   instances of some leader ahead of the other within a catch-up round (a few catchup_ms): with
+ *   snapshot_lag = 1 the harsh sweeps no longer stall (2,000 seeds), and the default is 10,000.
+ *   snapshot_lag = 0 waits for every node, as before it existed: memory and durable bytes then
+ *   grow while a node is down.
+ *
+ *   Dependencies on a pruned instance are satisfied here (execute.c skips instances up to the
+ *   floor); a message about one never recreates it as a fresh, uncommitted instance (ep_inst_get
+ *   and ep_inst_find return NULL for it).
  *
  *   Why pruning past a lagging node is safe. A pruned instance is committed and executed here;
  *   this node forgets its command and attributes but never its pruned floors (durable), and
