@@ -96,6 +96,17 @@ static void print_summary(const ctk_config *config, const ctk_sim_report *r) {
   if (s->snapshots_taken || s->snapshots_restored)
     printf("  snapshots        %" PRIu64 " taken (largest %.1f KiB), %" PRIu64 " restored\n",
            s->snapshots_taken, (double)s->snapshot_bytes_max / 1024, s->snapshots_restored);
+  if (s->restores_ambiguous)
+    printf("  %-17s%" PRIu64
+           " restores of a snapshot taken with the same bytes at the same index"
+           " at different places in the keys' writes: per-key order unchecked at that node until"
+           " it restarts or restores again\n",
+           "", s->restores_ambiguous);
+  if (s->restores_unmatched)
+    printf("  %-17s%" PRIu64
+           " restores of a snapshot no longer among the last taken: per-key order"
+           " unchecked at that node until it restarts\n",
+           "", s->restores_unmatched);
   if (s->first_leader_us)
     printf("  leadership       first leader after %.1f ms; %" PRIu64
            " leader changes, highest term %" PRIu64 "\n",

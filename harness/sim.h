@@ -63,6 +63,10 @@ typedef struct ctk_sim_stats {
   uint64_t syncs, bytes_persisted;
   uint64_t snapshots_taken;    /* state machine snapshots handed to a protocol (SNAPSHOT steps) */
   uint64_t snapshots_restored; /* state machines replaced by a protocol's snapshot */
+  uint64_t restores_unmatched; /* of them, not found among the snapshots taken (sim_order.c):
+                                  that node's per-key order goes unchecked until it restarts */
+  uint64_t restores_ambiguous; /* of them, matching snapshots taken at different places: the
+                                  same (unchecked until it restarts or restores again) */
   uint64_t snapshot_bytes_max; /* the largest snapshot taken */
   uint64_t reads_without_log;  /* reads a protocol answered without a log write (output.reads) */
   uint64_t log_held_max;       /* most log positions a node held past its snapshot (status) */

@@ -216,6 +216,9 @@ typedef struct sim_order {
     size_t n;
   } snapshots[64];
   size_t next_snapshot;
+  /* The snapshot each node holds: the last it took or restored. A node may restore (or send a
+   * peer) one older than the last 64 taken anywhere, e.g. after a long crash. */
+  struct sim_order_snapshot held[CTK_MAX_NODES];
   /* A node restored a snapshot no longer remembered: its place in the keys' writes is unknown,
    * so its order is not checked until it starts over. */
   uint8_t unanchored[CTK_MAX_NODES];

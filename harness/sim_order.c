@@ -144,6 +144,26 @@ void sim_order_node_reset(ctk_simulator *self, int node) {
 
 #define SNAPSHOTS_KEPT (sizeof((sim_order *)0)->snapshots / sizeof((sim_order *)0)->snapshots[0])
 
+/* Makes *dst a copy of *src (dst's arrays are freed first): 0, or -1 out of memory. */
+static int snapshot_copy(struct sim_order_snapshot *dst, const struct sim_order_snapshot *src) {
+  if (dst == src) return 0;
+  free(dst->keys);
+  free(dst->pos);
+  memset(dst, 0, sizeof *dst);
+  if (!src->hash) return 0;
+  dst->keys = malloc((src->n ? src->n : 1) * sizeof *dst->keys);
+  dst->pos = malloc((src->n ? src->n : 1) * sizeof *dst->pos);
+  if (!dst->keys || !dst->pos) return -1;
+  if (src->n) {
+    memcpy(dst->keys, src->keys, src->n * sizeof *dst->keys);
+    memcpy(dst->pos, src->pos, src->n * sizeof *dst->pos);
+  }
+  dst->hash = src->hash;
+  dst->index = src->index;
+  dst->n = src->n;
+  return 0;
+}
+
 void sim_order_snapshot_taken(ctk_simulator *self, int node, uint64_t snapshot, uint64_t index) {
   sim_order *o = &self->order;
   struct sim_order_snapshot *s = &o->snapshots[o->next_snapshot++ % SNAPSHOTS_KEPT];
@@ -163,25 +183,54 @@ void sim_order_snapshot_taken(ctk_simulator *self, int node, uint64_t snapshot, 
     }
   s->hash = nonzero(snapshot);
   s->index = index;
+  if (snapshot_copy(&o->held[node], s)) return sim_violation(self, "simulator out of memory");
+}
+
+/* Whether two snapshots stand at the same place in every key's writes. */
+static int same_place(const struct sim_order_snapshot *a, const struct sim_order_snapshot *b) {
+  if (a->n != b->n) return 0;
+  for (size_t j = 0; j < a->n; j++) {
+    size_t m = 0;
+    while (m < b->n && b->keys[m] != a->keys[j]) m++;
+    if (m == b->n || b->pos[m] != a->pos[j]) return 0;
+  }
+  return 1;
 }
 
 void sim_order_snapshot_restored(ctk_simulator *self, int node, uint64_t snapshot, uint64_t index) {
   sim_order *o = &self->order;
   const struct sim_order_snapshot *s = NULL;
-  /* By bytes and index, the latest first: equal bytes can stand at different places (commands
-   * that change nothing the store keeps, such as a retried request answered again, still count
-   * as executed writes here). */
-  for (size_t i = 1; i <= SNAPSHOTS_KEPT && !s; i++) {
+  /* By bytes and index. Equal bytes can stand at different places (commands that change nothing
+   * the store keeps, such as a retried request answered again, still count as executed writes
+   * here), at different indexes and, where each node numbers its own commits (EPaxos), at one
+   * index on two nodes: when the snapshots that match do not agree on the place, it is unknown. */
+  int ambiguous = 0;
+  for (size_t i = 0; i < SNAPSHOTS_KEPT + CTK_MAX_NODES; i++) {
     const struct sim_order_snapshot *c =
-        &o->snapshots[(o->next_snapshot + SNAPSHOTS_KEPT - i) % SNAPSHOTS_KEPT];
-    if (c->hash == nonzero(snapshot) && c->index == index) s = c;
+        i < SNAPSHOTS_KEPT
+            ? &o->snapshots[(o->next_snapshot + SNAPSHOTS_KEPT - 1 - i) % SNAPSHOTS_KEPT]
+            : &o->held[i - SNAPSHOTS_KEPT];
+    if (c->hash != nonzero(snapshot) || c->index != index) continue;
+    if (!s)
+      s = c;
+    else if (!same_place(s, c))
+      ambiguous = 1;
+  }
+  if (ambiguous) {
+    self->stats.restores_ambiguous++;
+    s = NULL;
   }
   for (size_t i = 0; i < o->keys_cap; i++) o->keys[i].pos[node] = 0;
   /* The reads the snapshot covers are not executed here again; reads still to come are checked
    * from their first execution on. */
   for (size_t i = 0; i < o->reads_cap; i++) o->reads[i].count[node] = READ_OCCURRENCES;
   o->unanchored[node] = !s;
-  if (!s) return;
+  if (!s) {
+    if (!ambiguous) self->stats.restores_unmatched++;
+    return;
+  }
+  if (snapshot_copy(&o->held[node], s)) return sim_violation(self, "simulator out of memory");
+  s = &o->held[node];
   for (size_t j = 0; j < s->n; j++) {
     sim_order_key *k =
         table_slot((void **)&o->keys, &o->keys_n, &o->keys_cap, sizeof *k, s->keys[j]);
@@ -215,6 +264,10 @@ void sim_order_free(ctk_simulator *self) {
   for (size_t i = 0; i < SNAPSHOTS_KEPT; i++) {
     free(o->snapshots[i].keys);
     free(o->snapshots[i].pos);
+  }
+  for (int i = 0; i < CTK_MAX_NODES; i++) {
+    free(o->held[i].keys);
+    free(o->held[i].pos);
   }
   memset(o, 0, sizeof *o);
 }

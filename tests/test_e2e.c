@@ -153,6 +153,35 @@ static void test_compare(void **state) {
   assert_int_equal(lines, 1 + (int)ctk_protocol_count());
 }
 
+/* EPaxos on real processes with a node killed for 5 s under load, while the others snapshot and
+ * prune past it (snapshot_lag): restarted, it lacks what only their snapshots hold, installs one
+ * and converges. */
+static void test_epaxos_node_down_caught_up_from_snapshot(void **state) {
+  (void)state;
+  char cfg[256], out[256], json[300], cmd[1024], output[65536], text[1024];
+  snprintf(cfg, sizeof cfg, "%s/epaxos-lag.toml", tmpdir);
+  snprintf(out, sizeof out, "%s/epaxos-lag", tmpdir);
+  snprintf(json, sizeof json, "%s/epaxos-lag.json", tmpdir);
+  snprintf(text, sizeof text,
+           "protocol = \"epaxos\"\nseed = 3\n[cluster]\nnodes = 3\nbase_port = %d\n"
+           "[workload]\nclients = 8\nduration_s = 7\nwarmup_s = 0.5\nkeys = 1000\n"
+           "[epaxos]\nsnapshot_every = 500\nsnapshot_lag = 100\n"
+           "[[fault]]\nat_s = 1\nkind = \"crash\"\nnode = 2\nduration_s = 5\n",
+           base_port(36));
+  write_file(cfg, text);
+  snprintf(cmd, sizeof cmd, "%s run %s --out %s --json %s --quiet 2>&1", cli_bin(), cfg, out, json);
+  int rc = cli_run(cmd, output, sizeof output);
+  print_message("%s\n", output);
+  assert_int_equal(rc, 0);
+  assert_non_null(strstr(output, "converged (same store on every node)"));
+  json_t *r = load_json(json);
+  assert_true(json_is_true(json_object_get(r, "linearizable")));
+  json_t *counters = json_object_get(r, "counters");
+  assert_true(json_integer_value(json_object_get(counters, "snap_installs")) >= 1);
+  assert_int_equal(json_integer_value(json_object_get(counters, "snap_rejected")), 0);
+  json_decref(r);
+}
+
 /* Every kind of network fault, applied by the nodes' transports, one after the other: the run
  * stays linearizable, converges once they heal, and reports each. */
 static void test_every_fault_kind(void **state) {
@@ -274,6 +303,7 @@ int main(void) {
       cmocka_unit_test(test_every_protocol_3_and_5_nodes),
       cmocka_unit_test(test_compare),
       cmocka_unit_test(test_every_fault_kind),
+      cmocka_unit_test(test_epaxos_node_down_caught_up_from_snapshot),
       cmocka_unit_test(test_attach_to_nodes_started_by_hand),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -605,7 +605,189 @@ static void test_down_node_holds_pruning_back(void **state) {
   options.snapshot_every = 0;
 }
 
+/* With snapshot_lag, a node down for long no longer holds pruning back: the live nodes' instances
+ * and durable bytes stay bounded (6 instances, 2.9 KB here; with snapshot_lag = 0 they grow with
+ * every command: 180 instances, 25 KB, and the test fails), a recovery the lagging node runs on a
+ * pruned instance gets a snapshot offer, never an answer it could decide from, and once back the
+ * node installs a peer's snapshot and ends in the same state as the others. */
+static void test_down_node_caught_up_from_snapshot(void **state) {
+  (void)state;
+  for (int i = 0; i < n_nodes; i++) crash(i);
+  options.snapshot_every = 10;
+  options.snapshot_lag = 5;
+  for (int i = 0; i < n_nodes; i++) {
+    nodes[i].disk_len = 0;
+    boot(i);
+  }
+  put(0, "k1", "a");
+  run_until(now_us + 300000);
+  crash(2);
+  char key[8], value[16];
+  size_t disk_max = 0;
+  uint64_t held_max = 0;
+  for (int c = 0; c < 300; c++) {
+    snprintf(key, sizeof key, "k%d", c % 5);
+    snprintf(value, sizeof value, "%d", c);
+    put(c % 2, key, value);
+    if (c % 10 == 9) {
+      run_until(now_us + 200000);
+      for (int i = 0; i < 2 && c >= 50; i++) {
+        if (held(i) > held_max) held_max = held(i);
+        if (nodes[i].disk_len > disk_max) disk_max = nodes[i].disk_len;
+      }
+    }
+  }
+  print_message(
+      "node 2 down for 300 commands: live nodes held at most %llu instances, %zu "
+      "durable bytes\n",
+      (unsigned long long)held_max, disk_max);
+  assert_true(held_max <= 20);
+  assert_true(disk_max < 8192);
+  assert_true(nodes[0].p->pruned[0] > 60 && nodes[0].p->pruned[1] > 60); /* of ~90 each */
+
+  /* A recovery at the lagging node of a pruned instance: no PrepareOK, a snapshot offer. */
+  ep_msg prep = {.type = EP_MSG_PREPARE, .leader = 0, .inst = 2, .ballot = ep_ballot(9, 2)};
+  wire_writer w;
+  wire_writer_init(&w);
+  ep_msg_encode(&w, &prep);
+  size_t before = q_len;
+  assert_int_equal(step(0, CTK_EVENT_MESSAGE, 2, w.data, w.len), CTK_OK);
+  wire_writer_free(&w);
+  assert_int_equal(q_len, before + 1);
+  char what[256];
+  assert_true(ep_describe(queue[before].data, queue[before].len, what, sizeof what) > 0);
+  assert_int_equal(queue[before].to, 2);
+  assert_non_null(strstr(what, "SnapChunk"));
+  assert_null(strstr(what, "PrepareOK"));
+  drop_queue();
+
+  boot(2);
+  run_until(now_us + 2000000);
+  assert_true(counter(2, "snap_installs") >= 1);
+  assert_true(nodes[2].restored >= 1);
+  assert_int_equal(nodes[2].n_commits, 301);
+  char want[8][64], got[8][64];
+  final_values(0, want);
+  final_values(2, got);
+  for (int k = 0; k < 8; k++) assert_string_equal(got[k], want[k]);
+  /* and it goes on with the others, after a restart from the installed snapshot too */
+  crash(2);
+  boot(2);
+  put(2, "k3", "after");
+  run_until(now_us + 500000);
+  for (int i = 0; i < n_nodes; i++) {
+    final_values(i, got);
+    assert_string_equal(got[3], "k3=after");
+  }
+  options.snapshot_every = 0;
+  options.snapshot_lag = 10000;
+}
+
+/* A node that executed more commands than a peer's snapshot holds cannot install it (a restore
+ * never goes back over its commits): it answers "too old" (a SnapPull of the whole image), and
+ * the peer snapshots at once instead of after snapshot_every more executions. */
+static void test_snapshot_too_old_asks_for_a_newer_one(void **state) {
+  (void)state;
+  for (int i = 0; i < n_nodes; i++) crash(i);
+  options.snapshot_every = 10;
+  for (int i = 0; i < n_nodes; i++) {
+    nodes[i].disk_len = 0;
+    boot(i);
+  }
+  char value[16];
+  for (int c = 0; c < 13; c++) {
+    snprintf(value, sizeof value, "%d", c);
+    put(0, "k1", value);
+    run_until(now_us + 50000);
+  }
+  assert_int_equal(nodes[0].p->snap_index, 10);
+  assert_int_equal(nodes[0].p->applied, 13);
+  /* node 0's image, as it would offer it */
+  ep_snap_offer(nodes[0].p, 1);
+  drop_queue();
+  uint64_t image_len = nodes[0].p->image_len;
+  assert_true(image_len > 0);
+  /* node 1 (13 commands executed, its own snapshot at 10) is sent a chunk of a snapshot at 12:
+   * "too old" */
+  wire_writer w;
+  wire_writer_init(&w);
+  ep_msg m = {.type = EP_MSG_SNAP_CHUNK,
+              .inst = 12,
+              .total = image_len,
+              .has_cmd = 1,
+              .cmd = nodes[0].p->image,
+              .cmd_len = image_len};
+  ep_msg_encode(&w, &m);
+  assert_int_equal(step(1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_OK);
+  assert_int_equal(q_len, 1);
+  char what[256], want[128];
+  assert_true(ep_describe(queue[0].data, queue[0].len, what, sizeof what) > 0);
+  snprintf(want, sizeof want, "SnapPull index=12 offset=%llu/%llu bytes=0",
+           (unsigned long long)image_len, (unsigned long long)image_len);
+  assert_string_equal(what, want);
+  assert_int_equal(nodes[1].restored, 0);
+  drop_queue();
+  /* node 0 told its snapshot at 10 is too old: it snapshots at once, at 13 */
+  wire_writer_reset(&w);
+  m = (ep_msg){.type = EP_MSG_SNAP_PULL, .inst = 10, .total = image_len, .offset = image_len};
+  ep_msg_encode(&w, &m);
+  assert_int_equal(step(0, CTK_EVENT_MESSAGE, 1, w.data, w.len), CTK_OK);
+  assert_int_equal(nodes[0].p->snap_index, 13);
+  wire_writer_free(&w);
+  options.snapshot_every = 0;
+}
+
 /* ---- hostile input ---- */
+
+/* A peer's snapshot is untrusted: a chunk that does not fit its image is a malformed message, and
+ * a whole image that does not parse (or names another cluster) is counted and dropped, never
+ * installed. */
+static void test_malformed_snapshot_rejected(void **state) {
+  (void)state;
+  wire_writer w;
+  wire_writer_init(&w);
+  ep_msg m = {.type = EP_MSG_SNAP_CHUNK,
+              .inst = 5,
+              .total = 4,
+              .offset = 2,
+              .has_cmd = 1,
+              .cmd = (const uint8_t *)"abc",
+              .cmd_len = 3}; /* past the end of the image */
+  ep_msg_encode(&w, &m);
+  assert_int_equal(step(1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_ERR_MALFORMED);
+  wire_writer_reset(&w);
+  m.offset = 0;
+  m.n_deps = 3; /* a field a chunk does not carry */
+  ep_msg_encode(&w, &m);
+  assert_int_equal(step(1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_ERR_MALFORMED);
+  /* Whole images: a wrong version, then a right one for a 5-node cluster. */
+  uint8_t image[64] = {9};
+  size_t len = 1 + 8 + 1 + 5 * 8 + 8 + 4;
+  for (int bad = 0; bad < 2; bad++) {
+    if (bad == 1) {
+      memset(image, 0, sizeof image);
+      image[0] = 1;
+      image[8] = 5; /* index 5 */
+      image[9] = 5; /* n = 5 */
+    }
+    wire_writer_reset(&w);
+    m = (ep_msg){.type = EP_MSG_SNAP_CHUNK,
+                 .inst = 5,
+                 .total = len,
+                 .has_cmd = 1,
+                 .cmd = image,
+                 .cmd_len = len};
+    ep_msg_encode(&w, &m);
+    assert_int_equal(step(1, CTK_EVENT_MESSAGE, 0, w.data, w.len), CTK_OK);
+    assert_int_equal(counter(1, "snap_rejected"), (uint64_t)bad + 1);
+  }
+  wire_writer_free(&w);
+  assert_int_equal(counter(1, "snap_installs"), 0);
+  assert_int_equal(nodes[1].restored, 0);
+  put(0, "k", "v"); /* and the node goes on */
+  deliver_all();
+  assert_int_equal(nodes[1].n_commits, 1);
+}
 
 static void test_malformed_rejected(void **state) {
   (void)state;
@@ -1040,6 +1222,49 @@ static void test_sim_restarted_node_catches_up(void **state) {
   ctk_sim_report_free(&r);
 }
 
+/* 3 nodes, 32 clients, node 2 down from 1 s to 6 s, a snapshot every 500 executions. */
+static void sim_node_down(int lag, ctk_sim_report *r) {
+  char text[512], err[256];
+  snprintf(text, sizeof text,
+           "protocol = \"epaxos\"\nseed = 1\n[cluster]\nnodes = 3\n"
+           "[workload]\nclients = 32\nduration_s = 7\nwarmup_s = 0\nkeys = 1000\n"
+           "[epaxos]\nsnapshot_every = 500\nsnapshot_lag = %d\n"
+           "[[fault]]\nkind = \"crash\"\nnode = 2\nat_s = 1\nduration_s = 5\n",
+           lag);
+  ctk_config c;
+  assert_int_equal(ctk_config_load_string(text, "t.toml", &c, err, sizeof err), 0);
+  ctk_sim_options o = {0};
+  assert_int_equal(ctk_sim_execute(&c, &o, r, err, sizeof err), 0);
+  ctk_config_free(&c);
+}
+
+/* The bounded-memory property of issue 7 with a node down: with snapshot_lag the live nodes'
+ * durable bytes stay near one snapshot plus snapshot_every's instances, and the node that comes
+ * back installs a peer's snapshot; waiting for it (snapshot_lag = 0) they grow with the run. */
+static void test_sim_node_down_pruned_past(void **state) {
+  (void)state;
+  ctk_sim_report past, waiting;
+  sim_node_down(100, &past);
+  sim_node_down(0, &waiting);
+  int found = 0;
+  uint64_t installs = ctk_counts_get(&past.counters, "snap_installs", &found);
+  print_message(
+      "node down 5 s: largest durable state %.0f KiB pruning past it (%llu installs), "
+      "%.0f KiB waiting for it\n",
+      (double)past.stats.durable_bytes_max / 1024, (unsigned long long)installs,
+      (double)waiting.stats.durable_bytes_max / 1024);
+  assert_true(found);
+  assert_true(ctk_sim_report_ok(&past));
+  assert_true(ctk_sim_report_ok(&waiting));
+  assert_true(installs >= 1);
+  assert_int_equal(past.stats.restores_unmatched, 0);
+  assert_int_equal(past.stats.restores_ambiguous, 0);
+  assert_true(past.stats.durable_bytes_max < 320 * 1024);
+  assert_true(waiting.stats.durable_bytes_max > 3 * past.stats.durable_bytes_max);
+  ctk_sim_report_free(&past);
+  ctk_sim_report_free(&waiting);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_fast_path_alone, setup5, teardown),
@@ -1053,8 +1278,11 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_pruning_bounds_instances_and_restart, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_down_node_holds_pruning_back, setup3, teardown),
+      cmocka_unit_test_setup_teardown(test_down_node_caught_up_from_snapshot, setup3, teardown),
+      cmocka_unit_test_setup_teardown(test_snapshot_too_old_asks_for_a_newer_one, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_restart_reexecutes_same_order, setup5, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_rejected, setup5, teardown),
+      cmocka_unit_test_setup_teardown(test_malformed_snapshot_rejected, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_backlog_does_not_cost_every_step, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_catchup_serves_every_leader, setup3, teardown),
       cmocka_unit_test(test_batch_interference),
@@ -1066,6 +1294,7 @@ int main(void) {
       cmocka_unit_test(test_sim_fast_path_without_conflicts),
       cmocka_unit_test(test_sim_all_conflicting_stays_live),
       cmocka_unit_test(test_sim_restarted_node_catches_up),
+      cmocka_unit_test(test_sim_node_down_pruned_past),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -317,6 +317,24 @@ static void test_epaxos_snapshot_sweep_100_seeds(void **state) {
   expect_clean("epaxos-snapshot-sweep.toml", 100);
 }
 
+/* EPaxos with one node down from 0.5 s to 4 s while the others prune past it (snapshot_lag): back,
+ * it must install a peer's snapshot to converge (transfer.c). */
+static void test_epaxos_snapshot_lag_sweep_100_seeds(void **state) {
+  (void)state;
+  expect_clean("epaxos-snapshot-lag-sweep.toml", 100);
+}
+
+/* The harsh variants (snapshot_lag = 1, random faults) found a node waiting forever for a newer
+ * snapshot (3-node seed 98) and nodes pruning past each other (3-node seeds 108, 141, 240, 5-node
+ * seeds 20, 257): every one ended with the cluster stalled. */
+static void test_epaxos_snapshot_lag_regression_seeds(void **state) {
+  (void)state;
+  int seeds3[] = {98, 108, 141, 240};
+  for (int k = 0; k < 4; k++) replay_passes("epaxos-snapshot-lag-harsh-sweep-3.toml", seeds3[k]);
+  replay_passes("epaxos-snapshot-lag-harsh-sweep.toml", 20);
+  replay_passes("epaxos-snapshot-lag-harsh-sweep.toml", 257);
+}
+
 /* EPaxos on 5 nodes (300 seeds) and 3 nodes (200 seeds), with a third of the commands on one hot
  * key: random crashes and restarts of command leaders mid-PreAccept and mid-Accept, one-way
  * partitions, loss, isolation, slow nodes. Besides linearizability, the simulator checks directly
@@ -415,6 +433,8 @@ int main(void) {
       cmocka_unit_test(test_zab_membership_sweeps),
       cmocka_unit_test(test_zab_membership_snapshot_sweep),
       cmocka_unit_test(test_epaxos_snapshot_sweep_100_seeds),
+      cmocka_unit_test(test_epaxos_snapshot_lag_sweep_100_seeds),
+      cmocka_unit_test(test_epaxos_snapshot_lag_regression_seeds),
       cmocka_unit_test(test_epaxos_sweep_300_seeds),
       cmocka_unit_test(test_epaxos_sweep_3_nodes_200_seeds),
       cmocka_unit_test(test_epaxos_batch_sweep_200_seeds),

@@ -3,13 +3,15 @@
  *
  *   version u8, type u8, leader u8, inst u64, ballot u64, flags u8 (ok 1, eq 2, has_cmd 4),
  *   status u8, promised u64, vballot u64, seq u64, n_deps u8, deps u64 * n_deps,
- *   [CATCHUP only: floors u64 * n_deps,] cmd blob (a batch, batch.c)
+ *   [CATCHUP only: floors u64 * n_deps,] [SNAP_CHUNK and SNAP_PULL only: total u64, offset u64,]
+ *   cmd blob (a batch, batch.c; in SNAP_CHUNK, bytes of a snapshot image)
  *
  * except a bundle, the messages of one step to one node sent as one (epaxos.c):
  *
  *   version u8, type u8 = BUNDLE, count u32 (at least 2), count x message blob
  *
- * Version 3 carries batches (version 2 carried one command per instance) and bundles.
+ * Version 3 carries batches (version 2 carried one command per instance) and bundles; version 4
+ * added SNAP_CHUNK and SNAP_PULL (a peer's snapshot, prune.c).
  *
  * Messages are untrusted: decoding checks every field it can without the instance (ranges,
  * flags, lengths); epaxos.c checks what needs the cluster size. */
@@ -18,6 +20,18 @@
 #include "ep_internal.h"
 
 enum { FLAG_OK = 1, FLAG_EQ = 2, FLAG_CMD = 4 };
+
+static int is_snap(int type) { return type == EP_MSG_SNAP_CHUNK || type == EP_MSG_SNAP_PULL; }
+
+/* A snapshot transfer message: an index, its image's size, a chunk of it that fits. */
+static int check_snap(const ep_msg *m) {
+  if (m->inst == 0 || m->inst >= (1ull << 62) || m->n_deps != 0 || m->total == 0 ||
+      m->total > EP_MAX_IMAGE || m->offset > m->total || m->leader != 0)
+    return CTK_ERR_MALFORMED;
+  if (m->type == EP_MSG_SNAP_PULL) return m->cmd_len == 0 ? CTK_OK : CTK_ERR_MALFORMED;
+  if (!m->has_cmd || m->cmd_len == 0 || m->cmd_len > m->total - m->offset) return CTK_ERR_MALFORMED;
+  return CTK_OK;
+}
 
 void ep_msg_encode(wire_writer *w, const ep_msg *m) {
   wire_put_u8(w, EP_WIRE_VERSION);
@@ -35,6 +49,10 @@ void ep_msg_encode(wire_writer *w, const ep_msg *m) {
   for (int i = 0; i < m->n_deps; i++) wire_put_u64(w, m->deps[i]);
   if (m->type == EP_MSG_CATCHUP)
     for (int i = 0; i < m->n_deps; i++) wire_put_u64(w, m->floors[i]);
+  if (is_snap(m->type)) {
+    wire_put_u64(w, m->total);
+    wire_put_u64(w, m->offset);
+  }
   wire_put_blob(w, m->cmd, m->cmd_len);
 }
 
@@ -69,12 +87,23 @@ int ep_msg_decode(const uint8_t *bytes, size_t len, ep_msg *out) {
       m.floors[i] = wire_get_u64(&r);
       if (m.floors[i] > m.deps[i]) return CTK_ERR_MALFORMED; /* executed only once committed */
     }
-  m.cmd = wire_get_blob(&r, EP_MAX_PAYLOAD, &m.cmd_len);
+  if (is_snap(m.type)) {
+    m.total = wire_get_u64(&r);
+    m.offset = wire_get_u64(&r);
+  }
+  m.cmd = wire_get_blob(&r, is_snap(m.type) ? EP_SNAP_CHUNK : EP_MAX_PAYLOAD, &m.cmd_len);
   if (!wire_reader_done(&r)) return CTK_ERR_MALFORMED;
   m.ok = (flags & FLAG_OK) != 0;
   m.eq = (flags & FLAG_EQ) != 0;
   m.has_cmd = (flags & FLAG_CMD) != 0;
   if (!m.has_cmd && m.cmd_len) return CTK_ERR_MALFORMED;
+  if (is_snap(m.type)) { /* no instance, no batch */
+    if (check_snap(&m) != CTK_OK || m.ballot || m.promised || m.vballot || m.seq || m.status ||
+        m.ok || m.eq)
+      return CTK_ERR_MALFORMED;
+    *out = m;
+    return CTK_OK;
+  }
   if (ep_batch_check(m.cmd, m.cmd_len) != 0) return CTK_ERR_MALFORMED;
   if (m.leader >= CTK_MAX_NODES || m.inst >= EP_MAX_INST) return CTK_ERR_MALFORMED;
   if ((m.type == EP_MSG_CATCHUP) != (m.inst == 0)) return CTK_ERR_MALFORMED;
@@ -135,8 +164,9 @@ void ep_bundle_encode(wire_writer *w, const ctk_bytes *in, size_t n) {
 }
 
 static const char *type_name(int type) {
-  static const char *const names[] = {"?",      "PreAccept", "PreAcceptOK", "Accept",  "AcceptOK",
-                                      "Commit", "Prepare",   "PrepareOK",   "CatchUp", "Bundle"};
+  static const char *const names[] = {"?",        "PreAccept", "PreAcceptOK", "Accept",
+                                      "AcceptOK", "Commit",    "Prepare",     "PrepareOK",
+                                      "CatchUp",  "SnapChunk", "SnapPull",    "Bundle"};
   return type >= 0 && type <= EP_MSG_LAST ? names[type] : "?";
 }
 
@@ -146,6 +176,10 @@ static int describe_one(const uint8_t *bytes, size_t len, char *buf, size_t buf_
   int n;
   if (m.type == EP_MSG_CATCHUP)
     n = snprintf(buf, buf_len, "CatchUp n=%d", m.n_deps);
+  else if (is_snap(m.type))
+    n = snprintf(buf, buf_len, "%s index=%llu offset=%llu/%llu bytes=%zu", type_name(m.type),
+                 (unsigned long long)m.inst, (unsigned long long)m.offset,
+                 (unsigned long long)m.total, m.cmd_len);
   else if (m.type == EP_MSG_COMMIT && !m.has_cmd) /* the receiver holds the command */
     n = snprintf(buf, buf_len, "Commit %d.%llu b=%llu.%d seq=%llu cmds=held", m.leader,
                  (unsigned long long)m.inst, (unsigned long long)ep_round(m.ballot),

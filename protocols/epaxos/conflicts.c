@@ -99,6 +99,16 @@ nomem:
   return -1;
 }
 
+/* Instances this node does not hold but that a command may interfere with (prune.c): they join
+ * the frontier of commands without a footprint, which every command's attributes cover. */
+void ep_conflicts_raise_base(epaxos *p, const uint64_t *inst, uint64_t seq) {
+  ep_conflicts *c = &p->conflicts;
+  for (int q = 0; q < p->n; q++) {
+    frontier_raise(&c->unknown, q, inst[q], seq);
+    frontier_raise(&c->all, q, inst[q], seq);
+  }
+}
+
 void ep_conflicts_free(ep_conflicts *c) {
   free(c->keys);
   free(c->sessions);

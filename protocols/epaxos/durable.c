@@ -11,14 +11,15 @@
  * accepted, and what it knows committed; the execution state is volatile, and a restarted node
  * executes every committed command again from the first, or from the snapshot's cut when the
  * bytes start with one (prune.c: SNAPSHOT records, then the instances past the pruned floors).
- * Version 2 added SNAPSHOT; version 3 made the command a batch. Older bytes are still read: their
- * one command becomes a batch of one. */
+ * Version 2 added SNAPSHOT; version 3 made the command a batch; version 4 added the snapshot's
+ * base attributes (prune.c). Older bytes are still read: their one command becomes a batch of
+ * one, and an older snapshot's base is its pruned floors. */
 #include <string.h>
 
 #include "common/record.h"
 #include "ep_internal.h"
 
-#define DURABLE_VERSION 3
+#define DURABLE_VERSION 4
 enum { REC_INSTANCE = 1, REC_SNAPSHOT = 2 };
 
 void ep_persist_inst(epaxos *p, const ep_inst *in) {
@@ -57,7 +58,7 @@ static int apply_record(epaxos *p, const uint8_t *payload, size_t len) {
   wire_reader_init(&r, payload, len);
   uint8_t version = wire_get_u8(&r), type = wire_get_u8(&r);
   if (version >= 2 && version <= DURABLE_VERSION && type == REC_SNAPSHOT)
-    return ep_snapshot_recover_record(p, &r);
+    return ep_snapshot_recover_record(p, &r, version);
   uint8_t leader = wire_get_u8(&r);
   uint64_t num = wire_get_u64(&r);
   uint8_t status = wire_get_u8(&r), eq = wire_get_u8(&r);

@@ -10,6 +10,7 @@
  *   execute.c   the dependency graph of committed commands, executed by Tarjan's SCCs
  *   durable.c   the persisted instance records and recovery from them
  *   prune.c     snapshots of the state machine, and which executed instances may be dropped
+ *   transfer.c  a snapshot sent to a peer that lacks what was dropped, and installing one
  */
 #ifndef CTK_EP_INTERNAL_H
 #define CTK_EP_INTERNAL_H
@@ -19,10 +20,11 @@
 
 #include "../common/outbox.h"
 #include "../common/rng.h"
+#include "../common/snapheld.h"
 #include "../common/wire.h"
 #include "epaxos.h"
 
-#define EP_N_OPTIONS 11
+#define EP_N_OPTIONS 12
 extern const ctk_option_spec ep_option_specs[EP_N_OPTIONS];
 
 /* Bounds. Instance numbers of one command leader further than EP_WINDOW past what this node has
@@ -36,7 +38,9 @@ extern const ctk_option_spec ep_option_specs[EP_N_OPTIONS];
 #define EP_CATCHUP_BATCH  512        /* commits per CATCHUP answer (a restarted node lacks 10^4s) */
 #define EP_CHUNK          256        /* instances allocated at once */
 #define EP_MAX_CUT_EXTRA  (1u << 16) /* instances executed above the floors, in a snapshot */
-#define EP_MAX_SNAPSHOT   (1ull << 32) /* bytes of one state machine snapshot */
+#define EP_MAX_SNAPSHOT   (1ull << 32)                     /* bytes of one state machine snapshot */
+#define EP_MAX_IMAGE      (EP_MAX_SNAPSHOT + (1ull << 20)) /* a snapshot with its cut (transfer.c) */
+#define EP_SNAP_CHUNK     (256u << 10) /* bytes of a snapshot image per SnapChunk */
 #define EP_EXEC_EAGER     1024 /* a backlog up to it is executed after every step (execute.c) */
 #define EP_EXEC_RATE      4    /* above it, one pass per backlog / EP_EXEC_RATE microseconds */
 #define EP_MAX_BATCH      1024 /* commands in one instance */
@@ -53,7 +57,7 @@ enum { EP_NONE = 0, EP_PREACCEPTED, EP_ACCEPTED, EP_COMMITTED };
 
 /* ---- codec.c ---- */
 
-#define EP_WIRE_VERSION 3
+#define EP_WIRE_VERSION 4
 
 typedef enum ep_msg_type {
   EP_MSG_PREACCEPT = 1, /* ballot, cmd, seq, deps */
@@ -65,6 +69,8 @@ typedef enum ep_msg_type {
   EP_MSG_PREPARE_OK,    /* ballot, ok, promised, status, eq, vballot, cmd, seq, deps */
   EP_MSG_CATCHUP,       /* deps: the sender's committed prefix of every command leader;
                            floors: its executed prefix (prune.c) */
+  EP_MSG_SNAP_CHUNK,    /* inst: snapshot index; total, offset; cmd: bytes of the image (prune.c) */
+  EP_MSG_SNAP_PULL,     /* inst: snapshot index; offset: the bytes of it the sender holds */
   EP_MSG_BUNDLE,        /* several messages to one node, sent in one (codec.c) */
   EP_MSG_LAST = EP_MSG_BUNDLE,
 } ep_msg_type;
@@ -81,6 +87,7 @@ typedef struct ep_msg {
   int n_deps; /* 0 or the cluster size */
   uint64_t deps[CTK_MAX_NODES];
   uint64_t floors[CTK_MAX_NODES]; /* CATCHUP only: n_deps of them */
+  uint64_t total, offset;         /* SNAP_CHUNK and SNAP_PULL only */
   const uint8_t *cmd; /* a batch (batch.c), borrowed from the input; has_cmd with length 0 is a
                          no-op */
   size_t cmd_len;
@@ -208,6 +215,7 @@ typedef struct ep_prop {
 typedef struct ep_counters {
   uint64_t fast_path, slow_path, commits_led, commands_led, deps_total, recoveries, noops;
   uint64_t executed, exec_delay_us_total, exec_delay_us_max, exec_stalls;
+  uint64_t snap_offers, snap_installs, snap_rejected; /* prune.c: snapshots sent, installed */
 } ep_counters;
 
 struct ctk_proto {
@@ -247,6 +255,7 @@ struct ctk_proto {
   /* prune.c */
   uint64_t pruned[CTK_MAX_NODES];                    /* instances up to it are dropped */
   uint64_t peer_floor[CTK_MAX_NODES][CTK_MAX_NODES]; /* exec floors each peer reported */
+  uint32_t floor_heard;                              /* the peers that reported theirs */
   uint8_t *snap_bytes;                               /* the durable snapshot */
   uint64_t snap_len, snap_total, snap_index;
   uint64_t snap_floor[CTK_MAX_NODES];
@@ -256,6 +265,15 @@ struct ctk_proto {
   uint64_t *cut_extra;
   size_t n_cut_extra;
   int restore_pending;
+  /* Instances this node may not hold (pruned, or executed by an installed snapshot): every new
+   * command's attributes cover them (deps[q] >= base_inst[q], seq > base_seq), see prune.c. */
+  uint64_t base_inst[CTK_MAX_NODES], base_seq;
+  uint8_t *image; /* this node's snapshot with its cut, as sent to a peer (built on demand) */
+  size_t image_len;
+  uint64_t image_index;
+  ctk_snap_rx rx;                     /* a peer's image being received */
+  uint64_t offered_us[CTK_MAX_NODES]; /* when this node last offered its snapshot to each peer */
+  int snap_refresh; /* a peer found the snapshot too old: take the next one at once */
 
   uint64_t now_us, tick_deadline_us;
   uint64_t catchup_turn; /* replica.c: rotates the leader a catch-up answer serves first */
@@ -307,6 +325,8 @@ int ep_conflicts_attributes(epaxos *p, const ep_fp *fp, uint64_t *seq, uint64_t 
 /* Records that instance (leader, num) with this footprint and seq exists. */
 int ep_conflicts_add(epaxos *p, const ep_fp *fp, int leader, uint64_t num, uint64_t seq);
 void ep_conflicts_free(ep_conflicts *c);
+/* Every command's attributes from now on cover instances up to inst[q] and seq (prune.c). */
+void ep_conflicts_raise_base(epaxos *p, const uint64_t *inst, uint64_t seq);
 
 /* replica.c */
 void ep_recv_preaccept(epaxos *p, int from, const ep_msg *m);
@@ -346,12 +366,20 @@ int ep_exec_grow(epaxos *p, size_t need);
 
 /* prune.c */
 void ep_prune_note_floors(epaxos *p, int from, const uint64_t *floors);
+void ep_prune_leader(epaxos *p, int q, uint64_t upto);  /* drops (pruned[q], upto] */
 void ep_snapshot_maybe_ask(epaxos *p, ctk_output *out); /* output.snapshot_wanted */
 void ep_snapshot_output(epaxos *p, ctk_output *out);    /* output.restore */
 int ep_snapshot_taken(epaxos *p, const ctk_event *ev);  /* step(SNAPSHOT) */
 void ep_snapshot_free(epaxos *p);
 void ep_persist_snapshot(epaxos *p, uint8_t version, uint8_t type);
-int ep_snapshot_recover_record(epaxos *p, wire_reader *r);
+int ep_snapshot_recover_record(epaxos *p, wire_reader *r, uint8_t version);
+/* A request about instance (leader, num) this node pruned: the asker lacks its commit. */
+int ep_pruned(const epaxos *p, int leader, uint64_t num);
+
+/* transfer.c */
+void ep_snap_offer(epaxos *p, int to); /* sends the first chunk of this node's snapshot */
+void ep_recv_snap_chunk(epaxos *p, int from, const ep_msg *m);
+void ep_recv_snap_pull(epaxos *p, int from, const ep_msg *m);
 int ep_snapshot_recover_done(epaxos *p);
 
 /* durable.c */

@@ -32,6 +32,8 @@ static int check_options(const ctk_epaxos_options *o, char *err, size_t err_len)
     what = "exec_stall_ms must be in [1, 600000]";
   else if (o->snapshot_every < 0 || o->snapshot_every > 1000000000)
     what = "snapshot_every must be in [0, 1000000000]";
+  else if (o->snapshot_lag < 0 || o->snapshot_lag > 1000000000)
+    what = "snapshot_lag must be in [0, 1000000000]";
   if (what && err && err_len) snprintf(err, err_len, "epaxos: %s", what);
   return what ? -1 : 0;
 }
@@ -140,8 +142,9 @@ static void free_instances(epaxos *p) {
     free(p->chunks[q]);
     p->chunks[q] = NULL;
     p->n_chunks[q] = 0;
-    p->known[q] = p->committed[q] = p->exec_floor[q] = p->pruned[q] = 0;
+    p->known[q] = p->committed[q] = p->exec_floor[q] = p->pruned[q] = p->base_inst[q] = 0;
   }
+  p->base_seq = 0;
   ep_conflicts_free(&p->conflicts);
   ep_snapshot_free(p);
   p->snap_index = p->snap_total = p->cut_index = 0;
@@ -226,8 +229,9 @@ static int validate(const epaxos *p, int from, const ep_msg *m) {
   if (ep_ballot_node(m->ballot) >= p->n || ep_ballot_node(m->promised) >= p->n ||
       ep_ballot_node(m->vballot) >= p->n)
     return CTK_ERR_MALFORMED;
-  if (m->type != EP_MSG_CATCHUP && m->inst > p->committed[m->leader] + EP_WINDOW)
-    return CTK_ERR_MALFORMED;
+  int about_instance = m->type != EP_MSG_CATCHUP && m->type != EP_MSG_SNAP_CHUNK &&
+                       m->type != EP_MSG_SNAP_PULL; /* the others carry a snapshot index */
+  if (about_instance && m->inst > p->committed[m->leader] + EP_WINDOW) return CTK_ERR_MALFORMED;
   for (int q = 0; q < m->n_deps; q++)
     if (m->deps[q] > p->committed[q] + EP_WINDOW) return CTK_ERR_MALFORMED;
   /* Requests at a ballot come from its owner: the command leader at the default ballot. */
@@ -250,6 +254,8 @@ static void handle(epaxos *p, int from, const ep_msg *m) {
   case EP_MSG_COMMIT: ep_recv_commit(p, m); break;
   case EP_MSG_PREPARE: ep_recv_prepare(p, from, m); break;
   case EP_MSG_PREPARE_OK: ep_recv_prepare_ok(p, from, m); break;
+  case EP_MSG_SNAP_CHUNK: ep_recv_snap_chunk(p, from, m); break;
+  case EP_MSG_SNAP_PULL: ep_recv_snap_pull(p, from, m); break;
   default: ep_recv_catchup(p, from, m); break;
   }
 }
@@ -476,6 +482,9 @@ static size_t ep_counters_get(const ctk_proto *p, ctk_counter *out, size_t max) 
       {"exec_delay_us_total", c->exec_delay_us_total},
       {"exec_delay_us_max", c->exec_delay_us_max},
       {"exec_stalls", c->exec_stalls},
+      {"snap_offers", c->snap_offers},
+      {"snap_installs", c->snap_installs},
+      {"snap_rejected", c->snap_rejected},
   };
   size_t n = sizeof all / sizeof all[0];
   if (n > max) n = max;

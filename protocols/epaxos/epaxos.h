@@ -20,6 +20,8 @@ typedef struct ctk_epaxos_options {
   int thrifty;                    /* PreAccept goes to a fast quorum only, the others on retry */
   int64_t exec_stall_ms;          /* new commands wait while a committed one waits this long */
   int64_t snapshot_every;         /* executions between snapshots (and pruning): 0 = never */
+  int64_t snapshot_lag; /* a node further behind on a leader's instances stops holding their
+                           pruning back (it takes a snapshot instead); 0 = wait for every node */
   /* Deliberately broken mode, for labs and for proving the checkers (off by default): commit on
    * the fast path once a fast quorum replied, even when their seq and deps differ from the
    * leader's, with the leader's own attributes. */

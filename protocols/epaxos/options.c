@@ -41,6 +41,13 @@ const ctk_option_spec ep_option_specs[EP_N_OPTIONS] = {
      "executed commands between two snapshots of the state machine; each drops the instances "
      "executed at every node and covered by the snapshot from memory and durable bytes; 0: never",
      NULL},
+    {"snapshot_lag", CTK_OPTION_INT, offsetof(ctk_epaxos_options, snapshot_lag), 10000, 0, 0,
+     1000000000,
+     "a node whose executed prefix of a command leader's instances is more than this many "
+     "instances behind a node's snapshot, and not ahead of it on any leader, no longer holds "
+     "back their pruning there: it is caught up from that node's snapshot instead; 0: pruning "
+     "waits for every node",
+     NULL},
     {"bug_fast_path_mismatched", CTK_OPTION_BOOL,
      offsetof(ctk_epaxos_options, bug_fast_path_mismatched), 0, 0, 0, 1,
      "BUG, for labs: commit on the fast path even when the replies' seq and deps differ", NULL},

@@ -10,23 +10,58 @@
  *   what it pruned and re-executes from its durable instances the rest, so a reported floor stays
  *   a true "committed there" bound for good).
  *
- *   Prunable: instance (q, i) with i <= pruned[q] = min(the floors of every node, this one's
- *   snapshot floor S[q]). Executed at every node means: no node will ever ask for it (catch-up
- *   asks only past a node's committed prefix, which is past its floor), no node will recover it
- *   (recovery runs only on instances not committed at the recovering node), and no node will
- *   execute it again (execution starts past the floor; after a restart past the snapshot's
- *   floor, and a node that had not pruned it re-executes it from its own durable instances).
- *   Dependencies on it are satisfied everywhere (execute.c skips instances up to the floor).
- *   Covered by this node's durable snapshot means: a restart does not need it either. A message
- *   about a pruned instance (a late duplicate) is ignored: ep_inst_get and ep_inst_find return
- *   NULL for it, so it can never be recreated as a fresh, uncommitted instance.
+ *   Prunable: instance (q, i) with i <= pruned[q] = the least of this node's snapshot floor S[q]
+ *   (a restart does not need it) and the floors of leader q reported by every peer but those
+ *   that lag: a peer lags when it was heard from, its floors are at most S on every leader, and
+ *   more than snapshot_lag instances below S[q] on leader q. A node close behind gets the
+ *   commits it lacks one by one (catch-up); a node that lags (down, or far behind) no longer
+ *   holds the others back, and is caught up from a snapshot instead (transfer.c).
  *
- *   A node that is down or behind holds back the pruning of all (its floor does not advance):
- *   memory and durable bytes then grow as without snapshots, until it has caught up. Catching a
- *   far-behind node up with a peer's snapshot is not implemented: nothing it needs is ever
- *   pruned. (Catch-up itself sends EP_CATCHUP_BATCH commits per CATCHUP, which on a real cluster
- *   at ~2,500 ops/s is slower than new commits arrive: a node restarted under load there never
- *   catches up, with or without pruning, and then holds pruning back for good.)
+ *   "At most S on every leader" is what lets it install this node's snapshot: it pruned nothing
+ *   the snapshot lacks (its pruned floors are at most its executed floors), so it needs no
+ *   command it no longer holds to continue from the cut. Without it, two nodes each ahead of the
+ *   other on a different leader pruned past each other: each lacked a commit only the other's
+ *   snapshot held, could install neither, and the commands were gone (the cluster stalled:
+ *   epaxos-snapshot-lag-harsh-sweep*.toml, snapshot_lag = 1). For the same reason a peer not
+ *   heard from in this incarnation is waited for: its floors are unknown, not 0. The floors a
+ *   node heard are a little old, so this holds as long as no two nodes each get snapshot_lag
+ *   instances of some leader ahead of the other within a catch-up round (a few catchup_ms): with
+ *   snapshot_lag = 1 the harsh sweeps no longer stall (2,000 seeds), and the default is 10,000.
+ *   snapshot_lag = 0 waits for every node, as before it existed: memory and durable bytes then
+ *   grow while a node is down.
+ *
+ *   Dependencies on a pruned instance are satisfied here (execute.c skips instances up to the
+ *   floor); a message about one never recreates it as a fresh, uncommitted instance (ep_inst_get
+ *   and ep_inst_find return NULL for it).
+ *
+ *   Why pruning past a lagging node is safe. A pruned instance is committed and executed here;
+ *   this node forgets its command and attributes but never its pruned floors (durable), and
+ *   answers for the instance like a node that knows it committed but cannot say with what:
+ *     - Recovery. A node that has not seen (q, i) committed may run Prepare on it (recovery.c).
+ *       This node never answers ok (ep_inst_get is NULL; it offers its snapshot instead), so it
+ *       is never counted in the majority of answers a recovery decides from. Every majority of
+ *       ok answers therefore comes from nodes that kept their state of (q, i), exactly as when
+ *       this node is down, which the recovery rules already tolerate; and the instance was
+ *       committed, so a quorum holds it: no majority of answers can be all "never heard of it",
+ *       the no-op over a committed command cannot happen. A node that installed a snapshot
+ *       covering (q, i) pruned it too, and stays silent the same way.
+ *     - PreAccept and Accept of new instances at a lagging node. Two interfering commands get a
+ *       dependency because their quorums share a node that saw both. A lagging node that never
+ *       saw a pruned instance was not in its quorum, so its answer is not the one that matters.
+ *       A node that saw it and then forgot it (a restart after pruning, or an install that let
+ *       its own copy go) would be: base_inst and base_seq, durable with the snapshot, make every
+ *       command it gives attributes to from then on depend on every instance up to base_inst[q]
+ *       (as if they interfered with everything) with a seq above them (conflicts.c).
+ *     - Execution at a lagging node. An instance it lacks blocks execution of every instance
+ *       that depends on it (execute.c), so it never executes past what peers pruned; it asks
+ *       for those commits (its CatchUp names its committed prefix), and a peer that pruned them
+ *       offers its snapshot instead. Once installed, the snapshot's cut is its executed set.
+ *     - Catch-up. A CatchUp whose committed prefix is below this node's pruned floor of some
+ *       leader is answered with the commits past the floor and the snapshot, chunked.
+ *   Within an incarnation each node's floors only grow, except at an install (what it executed
+ *   outside the cut is executed again); peer_floor keeps the highest reported, which then only
+ *   makes this node prune a little early for that peer: it costs the peer another snapshot,
+ *   never safety.
  *
  *   The snapshot cut. The host snapshots the store after this node's last execution; the store
  *   then reflects exactly: every instance up to exec_floor[q], plus the instances executed above
@@ -44,10 +79,10 @@
  *   taker at the moment it took the snapshot. The index means nothing to other nodes.
  *
  * Every snapshot_every executions a snapshot is asked for (0: never); its arrival prunes what
- * may be pruned and rewrites the durable bytes (persist_replace): the snapshot with its cut and
- * pruned floors, then the instances past the pruned floors. Memory: chunks of EP_CHUNK instances
- * wholly pruned are freed; pruned instances of a partly pruned chunk lose their command and
- * deps. */
+ * may be pruned and rewrites the durable bytes (persist_replace): the snapshot with its cut,
+ * pruned floors and base, then the instances past the pruned floors. Memory: chunks of EP_CHUNK
+ * instances wholly pruned are freed; pruned instances of a partly pruned chunk lose their command
+ * and deps. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,12 +95,20 @@ void ep_snapshot_free(epaxos *p) {
   free(p->snap_bytes);
   free(p->snap_extra);
   free(p->cut_extra);
-  p->snap_bytes = NULL;
+  free(p->image);
+  ctk_snap_rx_free(&p->rx);
+  p->snap_bytes = p->image = NULL;
   p->snap_extra = p->cut_extra = NULL;
-  p->snap_len = p->n_snap_extra = p->n_cut_extra = 0;
+  p->snap_len = p->n_snap_extra = p->n_cut_extra = p->image_len = 0;
+  p->image_index = 0;
+}
+
+int ep_pruned(const epaxos *p, int leader, uint64_t num) {
+  return leader >= 0 && leader < p->n && num >= 1 && num <= p->pruned[leader];
 }
 
 void ep_prune_note_floors(epaxos *p, int from, const uint64_t *floors) {
+  p->floor_heard |= 1u << from;
   for (int q = 0; q < p->n; q++)
     if (floors[q] > p->peer_floor[from][q]) p->peer_floor[from][q] = floors[q];
 }
@@ -100,10 +143,11 @@ fail:
 
 void ep_snapshot_maybe_ask(epaxos *p, ctk_output *out) {
   uint64_t every = (uint64_t)p->opt.snapshot_every;
-  if (every == 0 || p->out_of_memory || p->applied < p->snap_index + every ||
+  if (every == 0 || p->out_of_memory || (p->applied < p->snap_index + every && !p->snap_refresh) ||
       p->cut_index == p->applied)
     return;
   if (record_cut(p) != 0) return;
+  p->snap_refresh = 0;
   p->cut_index = p->applied;
   out->snapshot_wanted = p->applied;
 }
@@ -116,7 +160,7 @@ void ep_snapshot_output(epaxos *p, ctk_output *out) {
 }
 
 /* Drops the instances of leader q in (pruned[q], upto]. */
-static void prune_leader(epaxos *p, int q, uint64_t upto) {
+void ep_prune_leader(epaxos *p, int q, uint64_t upto) {
   for (uint64_t i = p->pruned[q] + 1; i <= upto; i++) {
     ep_inst *x = ep_inst_find(p, q, i);
     if (!x) continue;
@@ -152,21 +196,34 @@ int ep_snapshot_taken(epaxos *p, const ctk_event *ev) {
   p->n_snap_extra = p->n_cut_extra;
   p->cut_extra = NULL;
   p->n_cut_extra = 0;
+  uint64_t lag = (uint64_t)p->opt.snapshot_lag;
+  int behind[CTK_MAX_NODES]; /* on every leader, as far as this node heard: see the top */
+  for (int r = 0; r < p->n; r++) {
+    behind[r] = lag != 0 && (p->floor_heard >> r & 1);
+    for (int q = 0; q < p->n; q++)
+      if (p->peer_floor[r][q] > p->snap_floor[q]) behind[r] = 0;
+  }
   for (int q = 0; q < p->n; q++) {
     uint64_t upto = p->snap_floor[q];
-    for (int r = 0; r < p->n; r++)
-      if (r != p->id && p->peer_floor[r][q] < upto) upto = p->peer_floor[r][q];
-    if (upto > p->pruned[q]) prune_leader(p, q, upto);
+    for (int r = 0; r < p->n; r++) {
+      uint64_t f = p->peer_floor[r][q];
+      int waited_for = !behind[r] || f + lag >= p->snap_floor[q]; /* else: it takes a snapshot */
+      if (r != p->id && waited_for && f < upto) upto = f;
+    }
+    if (upto > p->pruned[q]) ep_prune_leader(p, q, upto);
+    if (p->pruned[q] > p->base_inst[q]) p->base_inst[q] = p->pruned[q];
   }
+  if (p->conflicts.all.seq > p->base_seq) p->base_seq = p->conflicts.all.seq;
   ep_persist_replace_all(p);
   return CTK_OK;
 }
 
 /* ---- durable records ----
  *
- *   SNAPSHOT  index u64, n u8, n x (floor u64, pruned u64), n_extra u32, n_extra x (leader << 56
- *             | num) u64, total u64, offset u64, bytes
- * one record per megabyte of the snapshot, first in a fresh encoding. */
+ *   SNAPSHOT  index u64, n u8, n x (floor u64, pruned u64, base u64), base_seq u64, n_extra u32,
+ *             n_extra x (leader << 56 | num) u64, total u64, offset u64, bytes
+ * one record per megabyte of the snapshot, first in a fresh encoding (versions 2 and 3 had no
+ * base and base_seq: the base was the pruned floors). */
 
 void ep_persist_snapshot(epaxos *p, uint8_t version, uint8_t type) {
   if (p->snap_index == 0) return;
@@ -180,7 +237,9 @@ void ep_persist_snapshot(epaxos *p, uint8_t version, uint8_t type) {
     for (int q = 0; q < p->n; q++) {
       wire_put_u64(w, p->snap_floor[q]);
       wire_put_u64(w, p->pruned[q]);
+      wire_put_u64(w, p->base_inst[q]);
     }
+    wire_put_u64(w, p->base_seq);
     wire_put_u32(w, (uint32_t)p->n_snap_extra);
     for (size_t k = 0; k < p->n_snap_extra; k++) wire_put_u64(w, p->snap_extra[k]);
     wire_put_u64(w, p->snap_len);
@@ -191,18 +250,23 @@ void ep_persist_snapshot(epaxos *p, uint8_t version, uint8_t type) {
   } while (offset < p->snap_len);
 }
 
-int ep_snapshot_recover_record(epaxos *p, wire_reader *r) {
+int ep_snapshot_recover_record(epaxos *p, wire_reader *r, uint8_t version) {
   uint64_t index = wire_get_u64(r);
   uint8_t n = wire_get_u8(r);
   if (!wire_reader_ok(r) || index == 0 || n != p->n) return CTK_ERR_CORRUPT;
-  uint64_t floor[CTK_MAX_NODES], pruned[CTK_MAX_NODES];
+  uint64_t floor[CTK_MAX_NODES], pruned[CTK_MAX_NODES], base[CTK_MAX_NODES], base_seq = 0;
   for (int q = 0; q < n; q++) {
     floor[q] = wire_get_u64(r);
     pruned[q] = wire_get_u64(r);
-    if (floor[q] >= EP_MAX_INST || pruned[q] > floor[q]) return CTK_ERR_CORRUPT;
+    base[q] = version >= 4 ? wire_get_u64(r) : pruned[q];
+    if (floor[q] >= EP_MAX_INST || pruned[q] > floor[q] || base[q] >= EP_MAX_INST ||
+        base[q] < pruned[q])
+      return CTK_ERR_CORRUPT;
   }
+  if (version >= 4) base_seq = wire_get_u64(r);
   uint32_t n_extra = wire_get_u32(r);
-  if (!wire_reader_ok(r) || n_extra > EP_MAX_CUT_EXTRA) return CTK_ERR_CORRUPT;
+  if (!wire_reader_ok(r) || n_extra > EP_MAX_CUT_EXTRA || base_seq >= EP_MAX_INST)
+    return CTK_ERR_CORRUPT;
   int first = p->snap_index == 0;
   if (first) {
     for (int q = 0; q < p->n; q++)
@@ -227,8 +291,10 @@ int ep_snapshot_recover_record(epaxos *p, wire_reader *r) {
     p->snap_index = index;
     p->n_snap_extra = n_extra;
     p->snap_total = total;
+    p->base_seq = base_seq;
     for (int q = 0; q < p->n; q++) {
       p->snap_floor[q] = floor[q];
+      p->base_inst[q] = base[q];
       p->pruned[q] = p->committed[q] = p->known[q] = pruned[q];
     }
   }
@@ -242,7 +308,10 @@ int ep_snapshot_recover_record(epaxos *p, wire_reader *r) {
   return CTK_OK;
 }
 
-/* After replay: the restored store reflects the cut, so its instances are executed already. */
+/* After replay: the restored store reflects the cut, so its instances are executed already. An
+ * instance executed above the floors may be one this node never held (a peer's snapshot it
+ * installed executed it, transfer.c): it is marked executed all the same, and its commit is
+ * learned like any other. The attributes of new commands cover what the snapshot let go. */
 int ep_snapshot_recover_done(epaxos *p) {
   if (p->snap_index == 0) return CTK_OK;
   if (p->snap_len != p->snap_total) return CTK_ERR_CORRUPT;
@@ -255,11 +324,15 @@ int ep_snapshot_recover_done(epaxos *p) {
     p->exec_floor[q] = p->snap_floor[q];
   }
   for (size_t k = 0; k < p->n_snap_extra; k++) {
-    ep_inst *x =
-        ep_inst_find(p, (int)(p->snap_extra[k] >> 56), p->snap_extra[k] & 0xFFFFFFFFFFFFFFull);
-    if (!x || x->status != EP_COMMITTED) return CTK_ERR_CORRUPT;
+    int q = (int)(p->snap_extra[k] >> 56);
+    uint64_t i = p->snap_extra[k] & 0xFFFFFFFFFFFFFFull;
+    ep_inst *x = ep_inst_get(p, q, i);
+    if (!x) return p->out_of_memory ? CTK_ERR_NOMEM : CTK_ERR_CORRUPT;
     x->executed = 1;
+    ep_note_known(p, q, i);
   }
+  if (p->next_own <= p->base_inst[p->id]) p->next_own = p->base_inst[p->id] + 1;
+  ep_conflicts_raise_base(p, p->base_inst, p->base_seq);
   p->applied = p->cut_index = p->snap_index;
   p->restore_pending = 1;
   return CTK_OK;

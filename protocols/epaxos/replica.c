@@ -6,7 +6,7 @@
  * according to its own command log", records them and replies; on Accept it records the
  * attributes the leader sends. Every change is persisted in the same step as the reply, so the
  * reply leaves only once it is durable. A replica that already has the instance committed
- * answers any request with the commit itself. */
+ * answers any request with the commit itself; one that pruned it offers its snapshot. */
 #include <string.h>
 
 #include "ep_internal.h"
@@ -38,9 +38,18 @@ static void attrs_into(const epaxos *p, const ep_inst *in, ep_msg *r) {
   memcpy(r->deps, in->deps, (size_t)p->n * sizeof *r->deps);
 }
 
+/* A request at a recovery's ballot about an instance this node pruned: the asker has not seen it
+ * committed, and this node can no longer tell it how. It never answers ok (it holds nothing to
+ * answer with, and an empty answer would let the asker decide from ignorance); it offers its
+ * snapshot, which covers the instance (prune.c). The command leader's own late duplicates at
+ * ballot 0 are ignored. */
+static void about_pruned(epaxos *p, int from, const ep_msg *m) {
+  if (m->ballot != 0 && ep_pruned(p, m->leader, m->inst)) ep_snap_offer(p, from);
+}
+
 void ep_recv_preaccept(epaxos *p, int from, const ep_msg *m) {
   ep_inst *in = ep_inst_get(p, m->leader, m->inst);
-  if (!in) return;
+  if (!in) return about_pruned(p, from, m);
   if (in->status == EP_COMMITTED) return ep_send_commit(p, from, in, 0);
   ep_msg r = {
       .type = EP_MSG_PREACCEPT_OK, .leader = m->leader, .inst = m->inst, .ballot = m->ballot};
@@ -83,7 +92,7 @@ void ep_recv_preaccept(epaxos *p, int from, const ep_msg *m) {
 
 void ep_recv_accept(epaxos *p, int from, const ep_msg *m) {
   ep_inst *in = ep_inst_get(p, m->leader, m->inst);
-  if (!in) return;
+  if (!in) return about_pruned(p, from, m);
   if (in->status == EP_COMMITTED) return ep_send_commit(p, from, in, 0);
   ep_msg r = {.type = EP_MSG_ACCEPT_OK, .leader = m->leader, .inst = m->inst, .ballot = m->ballot};
   if (m->ballot < in->ballot) {
@@ -139,7 +148,7 @@ void ep_recv_commit(epaxos *p, const ep_msg *m) {
  * the instance, including whether it preaccepted the leader's attributes unchanged. */
 void ep_recv_prepare(epaxos *p, int from, const ep_msg *m) {
   ep_inst *in = ep_inst_get(p, m->leader, m->inst);
-  if (!in) return;
+  if (!in) return about_pruned(p, from, m);
   if (in->status == EP_COMMITTED) return ep_send_commit(p, from, in, 0);
   ep_msg r = {.type = EP_MSG_PREPARE_OK, .leader = m->leader, .inst = m->inst, .ballot = m->ballot};
   if (m->ballot < in->ballot) {
@@ -170,6 +179,12 @@ void ep_recv_prepare(epaxos *p, int from, const ep_msg *m) {
  * waited for a commit of leader 2 never got it while leader 0's backlog took every batch). */
 void ep_recv_catchup(epaxos *p, int from, const ep_msg *m) {
   ep_prune_note_floors(p, from, m->floors);
+  /* It lacks commits this node pruned: they only exist in this node's snapshot now. */
+  for (int q = 0; q < p->n; q++)
+    if (m->deps[q] < p->pruned[q]) {
+      ep_snap_offer(p, from);
+      break;
+    }
   int sent = 0;
   int first_leader = (int)(p->catchup_turn++ % (uint64_t)p->n);
   for (int k = 0; k < p->n && sent < EP_CATCHUP_BATCH; k++) {
