@@ -160,15 +160,23 @@ typedef struct zab_msg {
 } zab_msg;
 
 int zab_msg_decode(const uint8_t *bytes, size_t len, zab_msg *m);
-/* Walks the entries of DIFF, SNAP and PROPOSAL (zxid, type, data) or the commands of FORWARD
- * (zxid 0, type command), already validated by zab_msg_decode. */
+/* One entry of DIFF, SNAP or PROPOSAL, or one command of FORWARD (zxid 0, type command). */
+typedef struct zab_item {
+  uint64_t zxid;
+  uint8_t type;
+  const uint8_t *data;
+  size_t len;
+} zab_item;
+/* Walks the m->n items of a message already validated by zab_msg_decode:
+ *   for (zab_item_iter_init(&it, m); zab_item_next(&it, &item);) ... */
 typedef struct zab_item_iter {
   wire_reader r;
   int with_zxid;
+  uint32_t left;
 } zab_item_iter;
 void zab_item_iter_init(zab_item_iter *it, const zab_msg *m);
-void zab_item_next(zab_item_iter *it, uint64_t *zxid, uint8_t *type, const uint8_t **data,
-                   size_t *len);
+/* Reads the next item into *item: 1, or 0 (item untouched) after the last. */
+int zab_item_next(zab_item_iter *it, zab_item *item);
 
 void zab_encode_notification(wire_writer *w, uint64_t round, zab_state state, zab_vote vote,
                              zab_conf conf, uint64_t conf_zxid);
