@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/contract.h"
 #include "mp_internal.h"
 
 static int check_options(const ctk_multipaxos_options *o, int n, uint32_t members, int *q1, int *q2,
@@ -64,11 +65,7 @@ static void mp_destroy(ctk_proto *p) {
 
 static ctk_proto *mp_create(const ctk_node_config *config, const void *options, char *err,
                             size_t err_len) {
-  if (!config || !options || config->n_nodes < 1 || config->n_nodes > CTK_MAX_NODES ||
-      config->node_id < 0 || config->node_id >= config->n_nodes) {
-    if (err && err_len) snprintf(err, err_len, "multipaxos: bad node id or cluster size");
-    return NULL;
-  }
+  if (ctk_contract_create_check(config, options, "multipaxos", err, err_len) != 0) return NULL;
   const ctk_multipaxos_options *o = options;
   int q1 = 0, q2 = 0;
   if (check_options(o, config->n_nodes, config->members, &q1, &q2, err, err_len) != 0) return NULL;
@@ -309,15 +306,12 @@ static int recv_message(mp *p, const ctk_event *ev) {
 static int mp_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
   output_reset(p);
   int rc = CTK_ERR_INVALID;
-  if (!ev) goto done;
+  if (!ctk_contract_step_admits(ev, p->started)) goto done;
+  p->now_us = ev->now_us;
   if (ev->kind == CTK_EVENT_START) {
-    if (p->started || (ev->bytes.len > 0 && !ev->bytes.data)) goto done;
-    p->now_us = ev->now_us;
     rc = start(p, ev);
     goto done;
   }
-  if (!p->started) goto done;
-  p->now_us = ev->now_us;
   switch (ev->kind) {
   case CTK_EVENT_MESSAGE: rc = recv_message(p, ev); break;
   case CTK_EVENT_TIMEOUT:

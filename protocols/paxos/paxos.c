@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/contract.h"
 #include "paxos_internal.h"
 
 static int check_options(const ctk_paxos_options *o, char *err, size_t err_len) {
@@ -100,11 +101,7 @@ static void paxos_destroy(ctk_proto *p) {
 
 static ctk_proto *paxos_create(const ctk_node_config *config, const void *options, char *err,
                                size_t err_len) {
-  if (!config || !options || config->n_nodes < 1 || config->n_nodes > CTK_MAX_NODES ||
-      config->node_id < 0 || config->node_id >= config->n_nodes) {
-    if (err && err_len) snprintf(err, err_len, "paxos: bad node id or cluster size");
-    return NULL;
-  }
+  if (ctk_contract_create_check(config, options, "paxos", err, err_len) != 0) return NULL;
   const ctk_paxos_options *o = options;
   if (check_options(o, err, err_len) != 0) return NULL;
   paxos *p = calloc(1, sizeof *p);
@@ -286,15 +283,12 @@ static void tick(paxos *p) {
 static int paxos_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
   reset_output(p);
   int rc = CTK_ERR_INVALID;
-  if (!ev) goto done;
+  if (!ctk_contract_step_admits(ev, p->started)) goto done;
+  p->now_us = ev->now_us;
   if (ev->kind == CTK_EVENT_START) {
-    if (p->started || (ev->bytes.len > 0 && !ev->bytes.data)) goto done;
-    p->now_us = ev->now_us;
     rc = start(p, ev);
     goto done;
   }
-  if (!p->started) goto done;
-  p->now_us = ev->now_us;
   switch (ev->kind) {
   case CTK_EVENT_MESSAGE:
     if (ev->from < 0 || ev->from >= p->n || ev->from == p->id) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/contract.h"
 #include "vr_internal.h"
 
 static int check_options(const ctk_vr_options *o, char *err, size_t err_len) {
@@ -44,11 +45,7 @@ static void vr_destroy(ctk_proto *p) {
 
 static ctk_proto *vr_create(const ctk_node_config *config, const void *options, char *err,
                             size_t err_len) {
-  if (!config || !options || config->n_nodes < 1 || config->n_nodes > CTK_MAX_NODES ||
-      config->node_id < 0 || config->node_id >= config->n_nodes) {
-    if (err && err_len) snprintf(err, err_len, "vr: bad node id or cluster size");
-    return NULL;
-  }
+  if (ctk_contract_create_check(config, options, "vr", err, err_len) != 0) return NULL;
   const ctk_vr_options *o = options;
   if (check_options(o, err, err_len) != 0) return NULL;
   vr *p = calloc(1, sizeof *p);
@@ -236,15 +233,12 @@ static void timeout(vr *p) {
 static int vr_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
   output_reset(p);
   int rc = CTK_ERR_INVALID;
-  if (!ev) goto done;
+  if (!ctk_contract_step_admits(ev, p->started)) goto done;
+  p->now_us = ev->now_us;
   if (ev->kind == CTK_EVENT_START) {
-    if (p->started || (ev->bytes.len > 0 && !ev->bytes.data)) goto done;
-    p->now_us = ev->now_us;
     rc = start(p, ev);
     goto done;
   }
-  if (!p->started) goto done;
-  p->now_us = ev->now_us;
   switch (ev->kind) {
   case CTK_EVENT_MESSAGE: rc = recv_message(p, ev); break;
   case CTK_EVENT_TIMEOUT:

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/contract.h"
 #include "zab_internal.h"
 
 static int check_options(const ctk_zab_options *o, char *err, size_t err_len) {
@@ -52,11 +53,7 @@ static void zab_destroy(ctk_proto *z) {
 
 static ctk_proto *zab_create(const ctk_node_config *config, const void *options, char *err,
                              size_t err_len) {
-  if (!config || !options || config->n_nodes < 1 || config->n_nodes > CTK_MAX_NODES ||
-      config->node_id < 0 || config->node_id >= config->n_nodes) {
-    if (err && err_len) snprintf(err, err_len, "zab: bad node id or cluster size");
-    return NULL;
-  }
+  if (ctk_contract_create_check(config, options, "zab", err, err_len) != 0) return NULL;
   const ctk_zab_options *o = options;
   if (check_options(o, err, err_len) != 0) return NULL;
   zab *z = calloc(1, sizeof *z);
@@ -260,15 +257,12 @@ static int command(zab *z, const ctk_event *ev) {
 static int zab_step(ctk_proto *z, const ctk_event *ev, ctk_output *out) {
   output_reset(z);
   int rc = CTK_ERR_INVALID;
-  if (!ev) goto done;
+  if (!ctk_contract_step_admits(ev, z->started)) goto done;
+  z->now_us = ev->now_us;
   if (ev->kind == CTK_EVENT_START) {
-    if (z->started || (ev->bytes.len > 0 && !ev->bytes.data)) goto done;
-    z->now_us = ev->now_us;
     rc = start(z, ev);
     goto done;
   }
-  if (!z->started) goto done;
-  z->now_us = ev->now_us;
   switch (ev->kind) {
   case CTK_EVENT_MESSAGE: rc = recv_message(z, ev); break;
   case CTK_EVENT_TIMEOUT:
