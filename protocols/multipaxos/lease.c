@@ -69,13 +69,7 @@ void mp_lease_tick(mp *p) {
 void mp_lease_recv_probe(mp *p, int from, const mp_msg *m) {
   int ok = m->ballot >= p->promised;
   if (ok) {
-    if (m->ballot > p->promised) {
-      p->promised = m->ballot;
-      mp_persist_promise(p);
-    }
-    if (p->role != MP_FOLLOWER) mp_become_follower(p, 0);
-    p->leader_id = from;
-    mp_reset_election_timer(p);
+    mp_follow(p, from, m->ballot);
     p->lease.contact_us = p->now_us;
   }
   mp_encode_lease_probe(mp_send_begin(p, from), 1, m->ballot, m->first, ok);

@@ -277,6 +277,9 @@ void mp_start_phase1(mp *p);
 void mp_recv_prepare(mp *p, int from, const mp_msg *m);
 void mp_recv_promise(mp *p, int from, const mp_msg *m);
 void mp_become_follower(mp *p, uint64_t promised);
+/* A message of ballot (>= promised) from its leader: promises it (durably when it is new) and
+ * follows `from`, election timer restarted. */
+void mp_follow(mp *p, int from, uint64_t ballot);
 
 /* phase2.c: replication */
 void mp_recv_accept(mp *p, int from, const mp_msg *m);
