@@ -207,7 +207,7 @@ done:
     if (r->started) raft_read_step_end(r);
     raft_output_finish(r, out);
     raft_read_output(r, out);
-    if (!r->out_of_memory && !r->persist.failed && !r->msg_buf.failed) return CTK_OK;
+    if (!r->out_of_memory && !r->persist.failed && !ctk_outbox_failed(&r->out)) return CTK_OK;
     rc = CTK_ERR_NOMEM; /* state may have moved on; the host cannot go on with this node */
   }
   raft_output_reset(r);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/outbox.h"
 #include "../common/rng.h"
 #include "../common/wire.h"
 #include "raft.h"
@@ -278,11 +279,6 @@ typedef struct raft_reads {
   size_t n_out, cap_out;
 } raft_reads;
 
-typedef struct raft_out_msg {
-  int to;
-  size_t offset, len; /* into the message buffer, which may move while a step encodes */
-} raft_out_msg;
-
 struct ctk_proto {
   int id, n;
   ctk_raft_options opt;
@@ -350,12 +346,7 @@ struct ctk_proto {
   wire_writer persist;
   int persist_replace;
   uint64_t durable_bytes; /* size of everything persisted so far, as the host holds it */
-  wire_writer msg_buf;
-  raft_out_msg *out_msgs;
-  ctk_message *messages;
-  size_t n_messages, cap_messages;
-  int pending_to; /* the message being encoded */
-  size_t pending_offset;
+  ctk_outbox out;         /* this step's messages */
   ctk_commit *commits;
   size_t n_commits, cap_commits;
   int out_of_memory;

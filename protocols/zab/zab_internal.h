@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/outbox.h"
 #include "../common/rng.h"
 #include "../common/wire.h"
 #include "zab.h"
@@ -242,11 +243,6 @@ typedef struct zab_notice {
   zab_vote vote;
 } zab_notice;
 
-typedef struct zab_out_msg {
-  int to;
-  size_t offset, len;
-} zab_out_msg;
-
 struct ctk_proto {
   int id, n;
   ctk_zab_options opt;
@@ -324,12 +320,7 @@ struct ctk_proto {
   uint64_t now_us;
   wire_writer persist;
   int persist_replace;
-  wire_writer msg_buf;
-  zab_out_msg *out_msgs;
-  ctk_message *messages;
-  size_t n_messages, cap_messages;
-  int pending_to;
-  size_t pending_offset;
+  ctk_outbox out; /* this step's messages */
   ctk_commit *commits;
   size_t n_commits, cap_commits;
   int out_of_memory;
