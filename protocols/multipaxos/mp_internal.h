@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "../common/outbox.h"
+#include "../common/readbox.h"
 #include "../common/rng.h"
 #include "../common/snapheld.h"
 #include "../common/wire.h"
@@ -135,10 +136,7 @@ typedef struct mp_lease_state {
   uint32_t round_acks;
   uint64_t until_us, ballot; /* the leader's lease and the ballot it holds it in */
   uint64_t ready_slot;       /* leader: reads wait until every slot up to it is chosen */
-  wire_writer out_buf;       /* this step's reads */
-  size_t *out_len;
-  ctk_bytes *out;
-  size_t n_out, cap_out;
+  ctk_readbox served;        /* this step's reads */
 } mp_lease_state;
 
 typedef struct mp_peer {

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "../common/outbox.h"
+#include "../common/readbox.h"
 #include "../common/rng.h"
 #include "../common/wire.h"
 #include "raft.h"
@@ -273,10 +274,7 @@ typedef struct raft_reads {
   uint64_t quiet_until_us; /* lease mode, after a (re)start: no votes before then */
   raft_pending_read *pending;
   size_t n_pending, cap_pending;
-  wire_writer out_buf; /* this step's served reads, back to back */
-  size_t *out_len;
-  ctk_bytes *out;
-  size_t n_out, cap_out;
+  ctk_readbox served; /* this step's */
 } raft_reads;
 
 struct ctk_proto {

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "../common/outbox.h"
+#include "../common/readbox.h"
 #include "../common/rng.h"
 #include "../common/wire.h"
 #include "zab.h"
@@ -325,10 +326,7 @@ struct ctk_proto {
   size_t n_commits, cap_commits;
   int out_of_memory;
   /* read.c: this step's reads answered locally */
-  wire_writer read_buf;
-  size_t *read_len;
-  ctk_bytes *reads;
-  size_t n_reads, cap_reads;
+  ctk_readbox reads;
   /* read.c, sync mode: reads waiting for their SYNC_REPLY, then for the commit to reach it */
   struct zab_sync_read *sync_reads;
   size_t n_sync, cap_sync;
