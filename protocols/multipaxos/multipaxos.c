@@ -58,7 +58,7 @@ static void mp_destroy(ctk_proto *p) {
   free(p->inflight);
   wire_writer_free(&p->persist);
   ctk_outbox_free(&p->out);
-  free(p->commits);
+  ctk_commit_list_free(&p->commits);
   mp_lease_free(p);
   free(p);
 }
@@ -85,10 +85,8 @@ static ctk_proto *mp_create(const ctk_node_config *config, const void *options, 
   p->leader_id = MP_NO_NODE;
   wire_writer_init(&p->persist);
   int box = ctk_outbox_init(&p->out);
-  p->cap_commits = 64;
-  p->commits = malloc(p->cap_commits * sizeof *p->commits);
   p->inflight = malloc((size_t)o->max_inflight * sizeof *p->inflight);
-  if (box == 0 && p->commits && p->inflight) return p;
+  if (box == 0 && p->inflight) return p;
 nomem:
   mp_destroy(p);
   if (err && err_len) snprintf(err, err_len, "multipaxos: out of memory");
@@ -158,7 +156,7 @@ static void output_reset(mp *p) {
   wire_writer_reset(&p->persist);
   ctk_outbox_reset(&p->out);
   p->persist_replace = 0;
-  p->n_commits = 0;
+  p->commits.n = 0;
   p->out_of_memory = 0;
   mp_lease_output_reset(p);
 }
@@ -170,21 +168,12 @@ static uint64_t next_deadline(const mp *p) {
 }
 
 static void push_commit(mp *p, uint64_t slot) {
-  if (p->n_commits == p->cap_commits) {
-    size_t cap = p->cap_commits * 2;
-    ctk_commit *c = realloc(p->commits, cap * sizeof *c);
-    if (!c) {
-      p->out_of_memory = 1;
-      return;
-    }
-    p->commits = c;
-    p->cap_commits = cap;
-  }
   const mp_slot *s = mp_slot_at(p, slot);
-  if (s->kind == MP_KIND_CONFIG) /* a configuration: a no-op to the host */
-    p->commits[p->n_commits++] = (ctk_commit){slot, {NULL, 0}};
-  else
-    p->commits[p->n_commits++] = (ctk_commit){slot, {s->data, s->len}};
+  int config = s->kind == MP_KIND_CONFIG; /* a configuration: a no-op to the host */
+  if (ctk_commit_list_push(&p->commits, slot, config ? NULL : s->data, config ? 0 : s->len)) {
+    p->out_of_memory = 1;
+    return;
+  }
   p->emitted_index = slot;
 }
 
@@ -236,8 +225,8 @@ static void output_finish(mp *p, ctk_output *out) {
   out->persist_replace = p->persist_replace;
   out->messages = ctk_outbox_messages(&p->out);
   out->n_messages = p->out.n;
-  out->commits = p->commits;
-  out->n_commits = p->n_commits;
+  out->commits = p->commits.items;
+  out->n_commits = p->commits.n;
   out->next_deadline_us = next_deadline(p);
   out->n_messages_early = early_accepts(p);
   mp_snap_output(p, out);

@@ -95,7 +95,7 @@ static void paxos_destroy(ctk_proto *p) {
   wire_writer_free(&p->persist);
   ctk_outbox_free(&p->out);
   ctk_outbox_free(&p->self);
-  free(p->commits);
+  ctk_commit_list_free(&p->commits);
   free(p);
 }
 
@@ -116,24 +116,12 @@ static ctk_proto *paxos_create(const ctk_node_config *config, const void *option
 
   p->proposals = calloc((size_t)o->max_inflight_slots, sizeof *p->proposals);
   p->queue = calloc(PAXOS_MAX_QUEUE, sizeof *p->queue);
-  p->cap_commits = 64;
-  p->commits = malloc(p->cap_commits * sizeof *p->commits);
   int boxes = ctk_outbox_init(&p->out) | ctk_outbox_init(&p->self);
-  if (p->proposals && p->queue && p->commits && boxes == 0) return p;
+  if (p->proposals && p->queue && boxes == 0) return p;
 nomem:
   paxos_destroy(p);
   if (err && err_len) snprintf(err, err_len, "paxos: out of memory");
   return NULL;
-}
-
-/* Grows an array of n used elements of size sz to hold one more; 0 or -1. */
-static int grow(void **arr, size_t *cap, size_t n, size_t sz) {
-  if (n < *cap) return 0;
-  void *a = realloc(*arr, *cap * 2 * sz);
-  if (!a) return -1;
-  *arr = a;
-  *cap *= 2;
-  return 0;
 }
 
 void paxos_send(paxos *p, int to, const paxos_msg *m) {
@@ -204,7 +192,7 @@ static void reset_output(paxos *p) {
   ctk_outbox_reset(&p->out);
   ctk_outbox_reset(&p->self);
   p->persist_replace = 0;
-  p->n_commits = 0;
+  p->commits.n = 0;
   p->out_of_memory = 0;
 }
 
@@ -227,13 +215,12 @@ static void finish_output(paxos *p, ctk_output *out) {
   /* Slots are applied in order 1, 2, 3, ... with no gaps. */
   const paxos_slot *next;
   while ((next = paxos_slot_at(p, p->applied + 1)) && next->chosen && !p->out_of_memory) {
-    if (grow((void **)&p->commits, &p->cap_commits, p->n_commits, sizeof *p->commits) != 0) {
+    const paxos_value *v = &next->value;
+    if (ctk_commit_list_push(&p->commits, p->applied + 1, v->data, v->len) != 0) {
       p->out_of_memory = 1;
       break;
     }
-    const paxos_value *v = &next->value;
     p->applied++;
-    p->commits[p->n_commits++] = (ctk_commit){p->applied, {v->data, v->len}};
   }
   if (!p->out_of_memory) continue_catch_up(p);
   *out = (ctk_output){0};
@@ -241,8 +228,8 @@ static void finish_output(paxos *p, ctk_output *out) {
   out->persist_replace = p->persist_replace;
   out->messages = ctk_outbox_messages(&p->out);
   out->n_messages = p->out.n;
-  out->commits = p->commits;
-  out->n_commits = p->n_commits;
+  out->commits = p->commits.items;
+  out->n_commits = p->commits.n;
   out->next_deadline_us = next_deadline(p);
   paxos_snap_output(p, out);
 }

@@ -6,17 +6,13 @@
 
 int raft_output_init(raft *r) {
   wire_writer_init(&r->persist);
-  int box = ctk_outbox_init(&r->out);
-  r->cap_commits = 64;
-  r->commits = malloc(r->cap_commits * sizeof *r->commits);
-  return box == 0 && r->commits ? 0 : -1;
+  return ctk_outbox_init(&r->out);
 }
 
 void raft_output_free(raft *r) {
   wire_writer_free(&r->persist);
   ctk_outbox_free(&r->out);
-  free(r->commits);
-  r->commits = NULL;
+  ctk_commit_list_free(&r->commits);
 }
 
 /* Buffers are reused from step to step, but one that a rare step (a compaction, a restart's
@@ -28,7 +24,7 @@ void raft_output_reset(raft *r) {
   wire_writer_reset(&r->persist);
   ctk_outbox_reset(&r->out);
   r->persist_replace = 0;
-  r->n_commits = 0;
+  r->commits.n = 0;
   r->out_of_memory = 0;
   r->restore_pending = 0;
 }
@@ -38,22 +34,12 @@ wire_writer *raft_send_begin(raft *r, int to) { return ctk_outbox_begin(&r->out,
 void raft_send_end(raft *r) { ctk_outbox_end(&r->out); }
 
 static void push_commit(raft *r, uint64_t index) {
-  if (r->n_commits == r->cap_commits) {
-    size_t cap = r->cap_commits * 2;
-    ctk_commit *commits = realloc(r->commits, cap * sizeof *commits);
-    if (!commits) {
-      r->out_of_memory = 1;
-      return;
-    }
-    r->commits = commits;
-    r->cap_commits = cap;
-  }
   const raft_entry *e = raft_log_get(&r->log, index);
-  /* A configuration entry is a no-op to the host. */
-  if (e->type == RAFT_ENTRY_CONFIG)
-    r->commits[r->n_commits++] = (ctk_commit){index, {NULL, 0}};
-  else
-    r->commits[r->n_commits++] = (ctk_commit){index, {e->data, e->len}};
+  int config = e->type == RAFT_ENTRY_CONFIG; /* a no-op to the host */
+  if (ctk_commit_list_push(&r->commits, index, config ? NULL : e->data, config ? 0 : e->len)) {
+    r->out_of_memory = 1;
+    return;
+  }
   r->emitted_index = index;
 }
 
@@ -125,8 +111,8 @@ void raft_output_finish(raft *r, ctk_output *out) {
   out->persist_replace = r->persist_replace;
   out->messages = ctk_outbox_messages(&r->out);
   out->n_messages = r->out.n;
-  out->commits = r->commits;
-  out->n_commits = r->n_commits;
+  out->commits = r->commits.items;
+  out->n_commits = r->commits.n;
   out->next_deadline_us = raft_next_deadline(r);
   out->n_messages_early = early_appends(r);
   if (r->restore_pending) {

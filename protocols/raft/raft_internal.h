@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/commitlist.h"
 #include "../common/outbox.h"
 #include "../common/readbox.h"
 #include "../common/rng.h"
@@ -343,10 +344,9 @@ struct ctk_proto {
   uint64_t now_us;
   wire_writer persist;
   int persist_replace;
-  uint64_t durable_bytes; /* size of everything persisted so far, as the host holds it */
-  ctk_outbox out;         /* this step's messages */
-  ctk_commit *commits;
-  size_t n_commits, cap_commits;
+  uint64_t durable_bytes;  /* size of everything persisted so far, as the host holds it */
+  ctk_outbox out;          /* this step's messages */
+  ctk_commit_list commits; /* this step's */
   int out_of_memory;
 
   raft_reads reads; /* read.c */

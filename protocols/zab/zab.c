@@ -44,7 +44,7 @@ static void zab_destroy(ctk_proto *z) {
   zab_session_clear(z);
   wire_writer_free(&z->persist);
   ctk_outbox_free(&z->out);
-  free(z->commits);
+  ctk_commit_list_free(&z->commits);
   zab_read_free(z);
   free(z);
 }
@@ -76,10 +76,7 @@ static ctk_proto *zab_create(const ctk_node_config *config, const void *options,
   ctk_rng_seed(&z->rng, config->seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(config->node_id + 1)));
   z->accepted_leader = z->leader_id = ZAB_NO_NODE;
   wire_writer_init(&z->persist);
-  int box = ctk_outbox_init(&z->out);
-  z->cap_commits = 64;
-  z->commits = malloc(z->cap_commits * sizeof *z->commits);
-  if (box == 0 && z->commits) return z;
+  if (ctk_outbox_init(&z->out) == 0) return z;
 nomem:
   zab_destroy(z);
   if (err && err_len) snprintf(err, err_len, "zab: out of memory");
@@ -101,7 +98,7 @@ static void output_reset(zab *z) {
   wire_writer_reset(&z->persist);
   ctk_outbox_reset(&z->out);
   z->persist_replace = 0;
-  z->n_commits = 0;
+  z->commits.n = 0;
   z->out_of_memory = 0;
   zab_read_reset(z);
 }
@@ -124,22 +121,12 @@ static uint64_t next_deadline(const zab *z) {
 }
 
 static void push_commit(zab *z, uint64_t pos) {
-  if (z->n_commits == z->cap_commits) {
-    size_t cap = z->cap_commits * 2;
-    ctk_commit *c = realloc(z->commits, cap * sizeof *c);
-    if (!c) {
-      z->out_of_memory = 1;
-      return;
-    }
-    z->commits = c;
-    z->cap_commits = cap;
-  }
   const zab_entry *e = zab_history_at(&z->hist, pos);
-  /* A configuration is a protocol no-op for the host: an empty command. */
-  if (e->type == ZAB_ENTRY_CONFIG)
-    z->commits[z->n_commits++] = (ctk_commit){pos, {NULL, 0}};
-  else
-    z->commits[z->n_commits++] = (ctk_commit){pos, {e->data, e->len}};
+  int config = e->type == ZAB_ENTRY_CONFIG; /* a protocol no-op for the host: an empty command */
+  if (ctk_commit_list_push(&z->commits, pos, config ? NULL : e->data, config ? 0 : e->len)) {
+    z->out_of_memory = 1;
+    return;
+  }
   z->emitted_index = pos;
 }
 
@@ -154,8 +141,8 @@ static void output_finish(zab *z, ctk_output *out) {
   out->persist_replace = z->persist_replace;
   out->messages = ctk_outbox_messages(&z->out);
   out->n_messages = z->out.n;
-  out->commits = z->commits;
-  out->n_commits = z->n_commits;
+  out->commits = z->commits.items;
+  out->n_commits = z->commits.n;
   out->next_deadline_us = next_deadline(z);
   zab_read_output(z, out);
   z->durable_bytes = z->persist_replace ? z->persist.len : z->durable_bytes + z->persist.len;

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/commitlist.h"
 #include "../common/outbox.h"
 #include "../common/readbox.h"
 #include "../common/rng.h"
@@ -321,9 +322,8 @@ struct ctk_proto {
   uint64_t now_us;
   wire_writer persist;
   int persist_replace;
-  ctk_outbox out; /* this step's messages */
-  ctk_commit *commits;
-  size_t n_commits, cap_commits;
+  ctk_outbox out;          /* this step's messages */
+  ctk_commit_list commits; /* this step's */
   int out_of_memory;
   /* read.c: this step's reads answered locally */
   ctk_readbox reads;
