@@ -218,6 +218,17 @@ static int holds(script *sc, const condition *c) {
   return 1;
 }
 
+/* One move of a cluster left to itself: the messages in flight delivered at once, or else the
+ * simulation run to its next event. 1 when that event is past deadline, or an invariant broke. */
+static int run_one_move(script *sc, uint64_t deadline) {
+  if (ctk_sim_in_flight(sc->sim)) {
+    deliver(sc, -1, -1, 0, 1);
+    return 0;
+  }
+  uint64_t next = ctk_sim_next_event_us(sc->sim);
+  return next > deadline || ctk_sim_run_until(sc->sim, next);
+}
+
 /* run-until leader [N] | committed I [at NODES]  [within DURATION] */
 static int run_until(script *sc, char **tok, int ntok) {
   uint64_t within = SCRIPT_WITHIN_US;
@@ -243,14 +254,7 @@ static int run_until(script *sc, char **tok, int ntok) {
   int reached = 0;
   for (int round = 0; round < SCRIPT_MAX_ROUNDS; round++) {
     if ((reached = holds(sc, &c))) break;
-    if (ctk_sim_in_flight(sc->sim)) {
-      deliver(sc, -1, -1, 0, 1);
-    } else {
-      uint64_t next = ctk_sim_next_event_us(sc->sim);
-      if (next > deadline) break;
-      if (ctk_sim_run_until(sc->sim, next)) break;
-    }
-    if (settle(sc)) break;
+    if (run_one_move(sc, deadline) || settle(sc)) break;
   }
   uint64_t now = ctk_sim_now(sc->sim);
   if (reached)
@@ -265,13 +269,7 @@ static int run_until(script *sc, char **tok, int ntok) {
 static int run_for(script *sc, uint64_t us) {
   uint64_t deadline = ctk_sim_now(sc->sim) + us;
   for (int round = 0; round < SCRIPT_MAX_ROUNDS; round++) {
-    if (ctk_sim_in_flight(sc->sim)) {
-      deliver(sc, -1, -1, 0, 1);
-    } else {
-      uint64_t next = ctk_sim_next_event_us(sc->sim);
-      if (next > deadline) break;
-      if (ctk_sim_run_until(sc->sim, next)) break;
-    }
+    if (run_one_move(sc, deadline)) break;
     if (settle(sc)) return 0;
   }
   if (ctk_sim_run_until(sc->sim, deadline)) return settle(sc), 0;

@@ -9,6 +9,16 @@
 
 /* ---- expectations ---- */
 
+/* The entry at index as the lowest-numbered node that committed it holds it, into key and value
+ * (each CTK_MAX_COMMAND_BYTES; key "" for a no-op): 1, or 0 when no node committed it. */
+static int committed_somewhere(script *sc, uint64_t index, char *key, char *value) {
+  for (int i = 0; i < sc->n; i++)
+    if (ctk_sim_committed(sc->sim, i, index, key, CTK_MAX_COMMAND_BYTES, value,
+                          CTK_MAX_COMMAND_BYTES) == 0)
+      return 1;
+  return 0;
+}
+
 int script_expect_cmd(script *sc, char **tok, int ntok) {
   sc->expectations++;
   int set[CTK_MAX_NODES];
@@ -53,9 +63,7 @@ int script_expect_cmd(script *sc, char **tok, int ntok) {
   } else if (!strcmp(what, "entry") && ntok == 6 && !strcmp(tok[3], "put")) {
     if (script_parse_int(tok[2], 1, 1L << 40, &v)) return script_fail(sc, "bad index '%s'", tok[2]);
     char key[CTK_MAX_COMMAND_BYTES], value[CTK_MAX_COMMAND_BYTES];
-    int found = 0;
-    for (int i = 0; i < sc->n && !found; i++)
-      found = ctk_sim_committed(sc->sim, i, (uint64_t)v, key, sizeof key, value, sizeof value) == 0;
+    int found = committed_somewhere(sc, (uint64_t)v, key, value);
     if (!found)
       script_expect_failed(sc, "expected entry %ld put %s %s, but no node has committed it", v,
                            tok[4], tok[5]);
@@ -67,9 +75,7 @@ int script_expect_cmd(script *sc, char **tok, int ntok) {
   } else if (!strcmp(what, "entry") && ntok == 4 && !strcmp(tok[3], "no-op")) {
     if (script_parse_int(tok[2], 1, 1L << 40, &v)) return script_fail(sc, "bad index '%s'", tok[2]);
     char key[CTK_MAX_COMMAND_BYTES], value[CTK_MAX_COMMAND_BYTES];
-    int found = 0;
-    for (int i = 0; i < sc->n && !found; i++)
-      found = ctk_sim_committed(sc->sim, i, (uint64_t)v, key, sizeof key, value, sizeof value) == 0;
+    int found = committed_somewhere(sc, (uint64_t)v, key, value);
     if (!found)
       script_expect_failed(sc, "expected entry %ld no-op, but no node has committed it", v);
     else if (key[0])

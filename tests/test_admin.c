@@ -22,8 +22,7 @@
 #include "config.h"
 #include "hostwire.h"
 #include "realnode.h"
-
-static char tmpdir[] = "/tmp/ctk-admin-XXXXXX";
+#include "tmpdir.h"
 
 /* The node every live node names as leader (its own role for itself), or -1 within max_ms. */
 static int wait_leader(ctk_local_cluster *cluster, int n, int max_ms) {
@@ -38,25 +37,40 @@ static int wait_leader(ctk_local_cluster *cluster, int n, int max_ms) {
   return -1;
 }
 
-static int admin(const char *dir, const char *name, int node, const char *request, char *out,
-                 size_t out_len) {
+/* `ctk admin` of the cluster started as name, at node; its exit status (output in out). */
+static int admin(const char *name, int node, const char *request, char *out, size_t out_len) {
   char cmd[1024];
-  snprintf(cmd, sizeof cmd, "%s admin %s/%s/config.toml %d %s 2>&1", cli_bin(), dir, name, node,
-           request);
+  snprintf(cmd, sizeof cmd, "%s admin %s/%s/config.toml %d %s 2>&1", cli_bin(), tmpdir_path(), name,
+           node, request);
   return cli_run(cmd, out, out_len);
+}
+
+/* Starts four nodes of which 0, 1 and 2 are the members, and asks a follower to add node 3: the
+ * request follows the hint to the leader, which accepts it. Returns the leader. */
+static int start_and_add_node_3(ctk_config *config, ctk_local_cluster **cluster, const char *name,
+                                const char *protocol) {
+  *cluster = realnode_start(config, tmpdir_path(), name, protocol, 4, "members = [0, 1, 2]\n");
+  int leader = wait_leader(*cluster, 4, 5000);
+  assert_true(leader >= 0 && leader <= 2);
+  char out[4096], want[64];
+  int follower = leader == 0 ? 1 : 0;
+  assert_int_equal(admin(name, follower, "add 3", out, sizeof out), 0);
+  snprintf(want, sizeof want, "node %d: add 3 accepted", leader);
+  if (!strstr(out, want)) fail_msg("no \"%s\" in\n%s", want, out);
+  return leader;
 }
 
 static void test_raft_add_and_transfer(void **state) {
   (void)state;
   ctk_config config;
   ctk_local_cluster *cluster =
-      realnode_start(&config, tmpdir, "raft", "raft", 4, "members = [0, 1, 2]\n");
+      realnode_start(&config, tmpdir_path(), "raft", "raft", 4, "members = [0, 1, 2]\n");
   int leader = wait_leader(cluster, 4, 5000);
   assert_true(leader >= 0 && leader <= 2);
   char out[4096];
   int follower = leader == 0 ? 1 : 0;
   /* Asked at a follower, the request follows the hint to the leader. */
-  assert_int_equal(admin(tmpdir, "raft", follower, "add 3", out, sizeof out), 0);
+  assert_int_equal(admin("raft", follower, "add 3", out, sizeof out), 0);
   char want[64];
   snprintf(want, sizeof want, "the leader is node %d", leader);
   assert_non_null(strstr(out, want));
@@ -66,7 +80,7 @@ static void test_raft_add_and_transfer(void **state) {
   int rc = 1;
   for (int t = 0; t < 40 && rc != 0; t++) {
     usleep(100000);
-    rc = admin(tmpdir, "raft", leader, "transfer 3", out, sizeof out);
+    rc = admin("raft", leader, "transfer 3", out, sizeof out);
   }
   assert_int_equal(rc, 0);
   int now_leader = -1;
@@ -75,8 +89,8 @@ static void test_raft_add_and_transfer(void **state) {
     now_leader = wait_leader(cluster, 4, 1000);
   }
   assert_int_equal(now_leader, 3);
-  assert_int_equal(admin(tmpdir, "raft", 0, "fly 1", out, sizeof out), 2);
-  assert_int_equal(admin(tmpdir, "raft", 0, "add 9", out, sizeof out), 1);
+  assert_int_equal(admin("raft", 0, "fly 1", out, sizeof out), 2);
+  assert_int_equal(admin("raft", 0, "add 9", out, sizeof out), 1);
   assert_non_null(strstr(out, "refused as invalid"));
   ctk_local_cluster_stop(&cluster, 2000);
   ctk_config_free(&config);
@@ -91,15 +105,9 @@ static uint32_t members_of(ctk_local_cluster *cluster, int i) {
 static void test_multipaxos_add_and_remove_leader(void **state) {
   (void)state;
   ctk_config config;
-  ctk_local_cluster *cluster =
-      realnode_start(&config, tmpdir, "mp", "multipaxos", 4, "members = [0, 1, 2]\n");
-  int leader = wait_leader(cluster, 4, 5000);
-  assert_true(leader >= 0 && leader <= 2);
-  char out[4096], want[64];
-  int follower = leader == 0 ? 1 : 0;
-  assert_int_equal(admin(tmpdir, "mp", follower, "add 3", out, sizeof out), 0);
-  snprintf(want, sizeof want, "node %d: add 3 accepted", leader);
-  if (!strstr(out, want)) fail_msg("no \"%s\" in\n%s", want, out);
+  ctk_local_cluster *cluster;
+  int leader = start_and_add_node_3(&config, &cluster, "mp", "multipaxos");
+  char out[4096];
   /* Node 3 receives the log as a learner, then a second configuration makes it a voter. */
   uint32_t members = 0;
   for (int t = 0; t < 50 && members != 0xF; t++) {
@@ -114,7 +122,7 @@ static void test_multipaxos_add_and_remove_leader(void **state) {
   snprintf(req, sizeof req, "remove %d", leader);
   int rc = 1;
   for (int t = 0; t < 20 && rc != 0; t++) { /* a change may still be settling: retried */
-    rc = admin(tmpdir, "mp", leader, req, out, sizeof out);
+    rc = admin("mp", leader, req, out, sizeof out);
     if (rc != 0) usleep(100000);
   }
   if (rc != 0) fail_msg("%s: exit %d\n%s", req, rc, out);
@@ -132,45 +140,52 @@ static void test_multipaxos_add_and_remove_leader(void **state) {
 static void test_unsupported_protocol_and_force_warning(void **state) {
   (void)state;
   ctk_config config;
-  ctk_local_cluster *cluster = realnode_start(&config, tmpdir, "px", "paxos", 3, NULL);
+  ctk_local_cluster *cluster = realnode_start(&config, tmpdir_path(), "px", "paxos", 3, NULL);
   char out[4096];
-  assert_int_equal(admin(tmpdir, "px", 0, "add 2", out, sizeof out), 1);
+  assert_int_equal(admin("px", 0, "add 2", out, sizeof out), 1);
   assert_non_null(strstr(out, "paxos does not support it"));
-  assert_int_equal(admin(tmpdir, "px", 0, "force 0,1", out, sizeof out), 1);
+  assert_int_equal(admin("px", 0, "force 0,1", out, sizeof out), 1);
   assert_non_null(strstr(out, "WARNING: `force 0,1` is UNSAFE"));
   assert_non_null(strstr(out, "lost for good"));
   ctk_local_cluster_stop(&cluster, 2000);
   ctk_config_free(&config);
 }
 
-static void run_with_membership_events(const char *protocol) {
+/* `ctk run` of four nodes of which 0, 1 and 2 are the members, with the [[fault]] tables given:
+ * it exits 0 and prints every expected line (a NULL-terminated list). */
+static void run_with_events(const char *protocol, const char *faults, const char *const *expected) {
   int port = cli_free_ports(8);
   assert_true(port > 0);
   char path[256], text[1024], cmd[1024], out[16384];
-  snprintf(path, sizeof path, "%s/run.toml", tmpdir);
+  snprintf(path, sizeof path, "%s/run-%s.toml", tmpdir_path(), protocol);
   snprintf(text, sizeof text,
            "protocol = \"%s\"\n[cluster]\nnodes = 4\nbase_port = %d\nmembers = [0, 1, 2]\n"
-           "[workload]\nclients = 4\nduration_s = 4\nwarmup_s = 0\nclient_timeout_ms = 300\n"
-           "[[fault]]\nat_s = 1.0\nkind = \"add\"\nnode = 3\n"
-           "[[fault]]\nat_s = 2.0\nkind = \"transfer\"\nnode = 3\n"
-           "[[fault]]\nat_s = 3.0\nkind = \"remove\"\nnode = \"leader\"\n",
-           protocol, port);
+           "[workload]\nclients = 4\nduration_s = 4\nwarmup_s = 0\nclient_timeout_ms = 300\n%s",
+           protocol, port, faults);
   FILE *f = fopen(path, "w");
   assert_non_null(f);
   fputs(text, f);
   fclose(f);
-  snprintf(cmd, sizeof cmd, "%s run %s --out %s/run-out-%s --quiet 2>&1", cli_bin(), path, tmpdir,
-           protocol);
+  snprintf(cmd, sizeof cmd, "%s run %s --out %s/run-out-%s --quiet 2>&1", cli_bin(), path,
+           tmpdir_path(), protocol);
   int rc = cli_run(cmd, out, sizeof out);
   if (rc != 0) fail_msg("ctk run (%s): exit %d\n%s", protocol, rc, out);
+  for (size_t k = 0; expected[k]; k++)
+    if (!strstr(out, expected[k]))
+      fail_msg("ctk run (%s): no \"%s\" in\n%s", protocol, expected[k], out);
+}
+
+static void run_with_membership_events(const char *protocol) {
   const char *expected[] = {"add of node 3 at", "transfer of node 3 at",
                             /* the leader at 3 s: node 3 once the transfer is done, but on a
                                loaded machine it may still be in progress (the full suite under
                                a clean-clone CI run once left the old leader in place) */
-                            "remove of node ", "linearizable    yes", "converged"};
-  for (size_t k = 0; k < sizeof expected / sizeof expected[0]; k++)
-    if (!strstr(out, expected[k]))
-      fail_msg("ctk run (%s): no \"%s\" in\n%s", protocol, expected[k], out);
+                            "remove of node ", "linearizable    yes", "converged", NULL};
+  run_with_events(protocol,
+                  "[[fault]]\nat_s = 1.0\nkind = \"add\"\nnode = 3\n"
+                  "[[fault]]\nat_s = 2.0\nkind = \"transfer\"\nnode = 3\n"
+                  "[[fault]]\nat_s = 3.0\nkind = \"remove\"\nnode = \"leader\"\n",
+                  expected);
 }
 
 static void test_run_with_membership_events(void **state) {
@@ -185,15 +200,9 @@ static void test_run_with_membership_events(void **state) {
 static void test_zab_add_on_real_nodes(void **state) {
   (void)state;
   ctk_config config;
-  ctk_local_cluster *cluster =
-      realnode_start(&config, tmpdir, "zab", "zab", 4, "members = [0, 1, 2]\n");
-  int leader = wait_leader(cluster, 4, 5000);
-  assert_true(leader >= 0 && leader <= 2);
-  char out[4096], want[64];
-  int follower = leader == 0 ? 1 : 0;
-  assert_int_equal(admin(tmpdir, "zab", follower, "add 3", out, sizeof out), 0);
-  snprintf(want, sizeof want, "node %d: add 3 accepted", leader);
-  if (!strstr(out, want)) fail_msg("no \"%s\" in\n%s", want, out);
+  ctk_local_cluster *cluster;
+  int leader = start_and_add_node_3(&config, &cluster, "zab", "zab");
+  char out[4096];
   int all_see = 0;
   for (int t = 0; t < 50 && !all_see; t++) {
     usleep(100000);
@@ -206,7 +215,7 @@ static void test_zab_add_on_real_nodes(void **state) {
     }
   }
   assert_true(all_see);
-  assert_int_equal(admin(tmpdir, "zab", leader, "transfer 3", out, sizeof out), 1);
+  assert_int_equal(admin("zab", leader, "transfer 3", out, sizeof out), 1);
   assert_non_null(strstr(out, "zab does not support it"));
   ctk_local_cluster_stop(&cluster, 2000);
   ctk_config_free(&config);
@@ -216,39 +225,12 @@ static void test_zab_add_on_real_nodes(void **state) {
  * the members converge. */
 static void test_zab_run_with_membership_events(void **state) {
   (void)state;
-  int port = cli_free_ports(8);
-  assert_true(port > 0);
-  char path[256], text[1024], cmd[1024], out[16384];
-  snprintf(path, sizeof path, "%s/zab-run.toml", tmpdir);
-  snprintf(text, sizeof text,
-           "protocol = \"zab\"\n[cluster]\nnodes = 4\nbase_port = %d\nmembers = [0, 1, 2]\n"
-           "[workload]\nclients = 4\nduration_s = 4\nwarmup_s = 0\nclient_timeout_ms = 300\n"
-           "[[fault]]\nat_s = 1.0\nkind = \"add\"\nnode = 3\n"
-           "[[fault]]\nat_s = 2.5\nkind = \"remove\"\nnode = \"leader\"\n",
-           port);
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  fputs(text, f);
-  fclose(f);
-  snprintf(cmd, sizeof cmd, "%s run %s --out %s/zab-run-out --quiet 2>&1", cli_bin(), path, tmpdir);
-  int rc = cli_run(cmd, out, sizeof out);
-  if (rc != 0) fail_msg("ctk run: exit %d\n%s", rc, out);
   const char *expected[] = {"add of node 3 at", "remove of node ", "linearizable    yes",
-                            "converged"};
-  for (size_t k = 0; k < sizeof expected / sizeof expected[0]; k++)
-    if (!strstr(out, expected[k])) fail_msg("ctk run: no \"%s\" in\n%s", expected[k], out);
-}
-
-static int setup(void **state) {
-  (void)state;
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  return system(cmd) == 0 ? 0 : -1;
+                            "converged", NULL};
+  run_with_events("zab",
+                  "[[fault]]\nat_s = 1.0\nkind = \"add\"\nnode = 3\n"
+                  "[[fault]]\nat_s = 2.5\nkind = \"remove\"\nnode = \"leader\"\n",
+                  expected);
 }
 
 int main(void) {
@@ -260,5 +242,5 @@ int main(void) {
       cmocka_unit_test(test_zab_add_on_real_nodes),
       cmocka_unit_test(test_zab_run_with_membership_events),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -32,8 +32,7 @@
 #include "loadgen.h"
 #include "protocol.h"
 #include "realnode.h"
-
-static char tmpdir[] = "/tmp/ctk-badinput-XXXXXX";
+#include "tmpdir.h"
 
 /* ---- the protocol's own messages, from node 2 to node 0 ---- */
 
@@ -228,7 +227,7 @@ static void run_matrix(const ctk_protocol_def *def) {
   char name[64];
   snprintf(name, sizeof name, "matrix-%s", def->name);
   ctk_local_cluster *cluster =
-      realnode_start(&config, tmpdir, name, def->name, 3,
+      realnode_start(&config, tmpdir_path(), name, def->name, 3,
                      "[workload]\nclients = 4\nduration_s = 4.5\nwarmup_s = 0\nkeys = 10\n"
                      "client_timeout_ms = 300\n");
   const char *target = config.cluster.endpoints[0];
@@ -337,19 +336,12 @@ static int setup(void **state) {
   snprintf(options, sizeof options, "%s%squarantine_size_mb=1", old ? old : "", old ? ":" : "");
   setenv("ASAN_OPTIONS", options, 1);
 #endif
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  return system(cmd) == 0 ? 0 : -1;
+  return tmpdir_setup(state);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bad_input_matrix_every_protocol),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

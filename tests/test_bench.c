@@ -16,12 +16,11 @@
 
 #include "cli.h"
 #include "experiment.h"
-
-static char tmpdir[] = "/tmp/ctk-bench-test-XXXXXX";
+#include "tmpdir.h"
 
 static const char *write_file(const char *name, const char *text) {
   static char path[512];
-  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+  snprintf(path, sizeof path, "%s/%s", tmpdir_path(), name);
   FILE *f = fopen(path, "w");
   assert_non_null(f);
   fputs(text, f);
@@ -111,8 +110,8 @@ static void test_documented_sweep_errors(void **state) {
     char err[1024] = "";
     if (ctk_experiment_load(path, &exp, err, sizeof err) == 0)
       fail_msg("configs/README.md: %s loads without an error", cells[0]);
-    const char *shown = err + strlen(tmpdir) + 1; /* "exp.toml:..." */
-    if (strncmp(err, tmpdir, strlen(tmpdir)) || strcmp(shown, cells[1]))
+    const char *shown = err + strlen(tmpdir_path()) + 1; /* "exp.toml:..." */
+    if (strncmp(err, tmpdir_path(), strlen(tmpdir_path())) || strcmp(shown, cells[1]))
       fail_msg("configs/README.md: for %s\n  documented: %s\n  got:        %s", cells[0], cells[1],
                err);
     rows++;
@@ -191,7 +190,7 @@ static void test_bench_sim_resume_and_plot(void **state) {
   const char *path = write_file("two.toml", matrix);
   char out_dir[600], cmd[2048];
   static char out[1 << 16];
-  snprintf(out_dir, sizeof out_dir, "%s/out", tmpdir);
+  snprintf(out_dir, sizeof out_dir, "%s/out", tmpdir_path());
   snprintf(cmd, sizeof cmd, "%s bench %s --sim --quiet --out %s 2>&1", cli_bin(), path, out_dir);
   assert_int_equal(cli_run(cmd, out, sizeof out), 0);
   assert_non_null(strstr(out, "2 run now, 0 already measured"));
@@ -262,21 +261,16 @@ static void test_bench_sim_resume_and_plot(void **state) {
   assert_false(file_contains(html, "src=\"http"));
   assert_false(file_contains(html, "<?xml"));
   /* No results, no plot. */
-  snprintf(cmd, sizeof cmd, "%s plot %s 2>&1", cli_bin(), tmpdir);
+  snprintf(cmd, sizeof cmd, "%s plot %s 2>&1", cli_bin(), tmpdir_path());
   assert_int_equal(cli_run(cmd, out, sizeof out), 2);
 }
 
 int main(void) {
-  if (!mkdtemp(tmpdir)) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sweep_errors),
       cmocka_unit_test(test_documented_sweep_errors),
       cmocka_unit_test(test_points),
       cmocka_unit_test(test_bench_sim_resume_and_plot),
   };
-  int rc = cmocka_run_group_tests(tests, NULL, NULL);
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  if (system(cmd)) rc = rc ? rc : 1;
-  return rc;
+  return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

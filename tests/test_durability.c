@@ -29,8 +29,7 @@
 #include "loadgen.h"
 #include "protocol.h"
 #include "realnode.h"
-
-static char tmpdir[] = "/tmp/ctk-durability-XXXXXX";
+#include "tmpdir.h"
 
 static const char *const write_heavy =
     "[workload]\nclients = 6\nduration_s = %g\nwarmup_s = 0\nkeys = 10\nread_ratio = 0.4\n"
@@ -79,7 +78,7 @@ static void crash_test(const ctk_protocol_def *def, int kills) {
   snprintf(extra, sizeof extra, write_heavy, duration_s, 64);
   snprintf(name, sizeof name, "crash-%s", def->name);
   ctk_config config;
-  ctk_local_cluster *cluster = realnode_start(&config, tmpdir, name, def->name, 3, extra);
+  ctk_local_cluster *cluster = realnode_start(&config, tmpdir_path(), name, def->name, 3, extra);
   char err[CTK_ERR_LEN];
   uint64_t t0 = ctk_clock_us();
   ctk_loadgen *lg = ctk_loadgen_start(&config, t0, 0, err, sizeof err);
@@ -144,7 +143,8 @@ static void test_full_disk_stops_the_node_cleanly(void **state) {
   char extra[512];
   snprintf(extra, sizeof extra, write_heavy, 5.0, 1500); /* big values: the log grows fast */
   ctk_config config;
-  ctk_local_cluster *cluster = realnode_start(&config, tmpdir, "disk-full", "raft", 3, extra);
+  ctk_local_cluster *cluster =
+      realnode_start(&config, tmpdir_path(), "disk-full", "raft", 3, extra);
   char err[CTK_ERR_LEN];
   uint64_t t0 = ctk_clock_us();
   ctk_loadgen *lg = ctk_loadgen_start(&config, t0, 0, err, sizeof err);
@@ -154,8 +154,8 @@ static void test_full_disk_stops_the_node_cleanly(void **state) {
   for (int k = 0; k < 50 && victim < 0; k++, ctk_sleep_us(50000)) victim = leader_of(cluster, 3);
   assert_true(victim >= 0);
   char wal[700], log[700], cmd[900], out[512];
-  snprintf(wal, sizeof wal, "%s/disk-full/node-%d/wal.log", tmpdir, victim);
-  snprintf(log, sizeof log, "%s/disk-full/node-%d.log", tmpdir, victim);
+  snprintf(wal, sizeof wal, "%s/disk-full/node-%d/wal.log", tmpdir_path(), victim);
+  snprintf(log, sizeof log, "%s/disk-full/node-%d.log", tmpdir_path(), victim);
   off_t size = file_size(wal);
   assert_true(size > 0);
   snprintf(cmd, sizeof cmd, "prlimit --pid %d --fsize=%lld 2>&1",
@@ -185,22 +185,10 @@ static void test_full_disk_stops_the_node_cleanly(void **state) {
   ctk_config_free(&config);
 }
 
-static int setup(void **state) {
-  (void)state;
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_disk_stops_the_node_cleanly),
       cmocka_unit_test(test_sigkill_crashes_lose_nothing),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -22,8 +22,7 @@
 #include "config.h"
 #include "hostwire.h"
 #include "realnode.h"
-
-static char tmpdir[] = "/tmp/ctk-node-XXXXXX";
+#include "tmpdir.h"
 
 static const char *const workload_toml =
     "[workload]\nclients = 4\nduration_s = %g\nwarmup_s = 0\nkeys = 10\nclient_timeout_ms = 300\n";
@@ -32,7 +31,7 @@ static const char *const workload_toml =
 static ctk_local_cluster *start_cluster(ctk_config *config, const char *name, double duration_s) {
   char extra[256];
   snprintf(extra, sizeof extra, workload_toml, duration_s);
-  return realnode_start(config, tmpdir, name, "raft", 3, extra);
+  return realnode_start(config, tmpdir_path(), name, "raft", 3, extra);
 }
 
 static void send_frame(void *s, const void *data, size_t len) {
@@ -138,22 +137,10 @@ static void test_killed_node_restarts_from_disk_and_catches_up(void **state) {
   ctk_config_free(&config);
 }
 
-static int setup(void **state) {
-  (void)state;
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_garbage_frames_are_counted_and_the_node_keeps_serving),
       cmocka_unit_test(test_killed_node_restarts_from_disk_and_catches_up),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -120,14 +120,19 @@ static int step(int i, ctk_event_kind kind, int from, const void *data, size_t l
   return rc;
 }
 
+/* The defaults, with snapshots every snap_every slots when the test asks for them. */
+static void node_options(ctk_paxos_options *o) {
+  ctk_protocol_default_options(&ctk_paxos_protocol, o);
+  if (snap_every) {
+    o->snapshot_every = snap_every;
+    o->snapshot_keep = 10;
+    o->snapshot_chunk_bytes = 64; /* SNAP_BYTES takes 5 chunks */
+  }
+}
+
 static void boot(int i) {
   ctk_paxos_options o;
-  ctk_protocol_default_options(&ctk_paxos_protocol, &o);
-  if (snap_every) {
-    o.snapshot_every = snap_every;
-    o.snapshot_keep = 10;
-    o.snapshot_chunk_bytes = 64; /* SNAP_BYTES takes 5 chunks */
-  }
+  node_options(&o);
   ctk_node_config c = {.node_id = i, .n_nodes = n_nodes, .seed = 42};
   char err[128];
   nodes[i].p = ctk_paxos_protocol.create(&c, &o, err, sizeof err);
@@ -301,12 +306,7 @@ static void test_restarted_acceptor_keeps_promise(void **state) {
   nodes[2].disk[14] ^= 0xff;
   ctk_paxos_protocol.destroy(nodes[2].p);
   ctk_paxos_options o;
-  ctk_protocol_default_options(&ctk_paxos_protocol, &o);
-  if (snap_every) {
-    o.snapshot_every = snap_every;
-    o.snapshot_keep = 10;
-    o.snapshot_chunk_bytes = 64; /* SNAP_BYTES takes 5 chunks */
-  }
+  node_options(&o);
   ctk_node_config c = {.node_id = 2, .n_nodes = 3, .seed = 1};
   nodes[2].p = ctk_paxos_protocol.create(&c, &o, NULL, 0);
   assert_int_equal(step(2, CTK_EVENT_START, 0, nodes[2].disk, nodes[2].disk_len), CTK_ERR_CORRUPT);

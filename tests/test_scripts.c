@@ -17,8 +17,7 @@
 
 #include "cli.h"
 #include "script.h"
-
-static char dir[256]; /* scratch directory of this run */
+#include "tmpdir.h"
 
 static char *read_file(const char *path) {
   FILE *f = fopen(path, "rb");
@@ -87,7 +86,7 @@ static void test_every_scenario_matches_its_golden_output(void **state) {
 static void test_a_wrong_expectation_fails(void **state) {
   (void)state;
   char path[512], out[1 << 14];
-  snprintf(path, sizeof path, "%s/wrong.scn", dir);
+  snprintf(path, sizeof path, "%s/wrong.scn", tmpdir_path());
   write_file(path,
              "start 3 raft\n"
              "freeze 1,2\n"
@@ -113,7 +112,7 @@ static void test_a_wrong_expectation_fails(void **state) {
 static void test_a_golden_mismatch_fails_with_a_diff(void **state) {
   (void)state;
   char path[512], golden[600], out[1 << 16], args[700];
-  snprintf(path, sizeof path, "%s/election.scn", dir);
+  snprintf(path, sizeof path, "%s/election.scn", tmpdir_path());
   char *text = read_file("scenarios/raft-election.scn");
   write_file(path, text);
   free(text);
@@ -151,7 +150,7 @@ static void test_figure8_fails_with_commit_by_counting(void **state) {
            (int)(at - text), text, at + strlen(start));
   free(text);
   char path[512], args[600], out[1 << 16];
-  snprintf(path, sizeof path, "%s/figure8-bug.scn", dir);
+  snprintf(path, sizeof path, "%s/figure8-bug.scn", tmpdir_path());
   write_file(path, buggy);
   snprintf(args, sizeof args, "script %s", path);
   assert_int_equal(ctk(args, out, sizeof out), 1);
@@ -196,7 +195,7 @@ static void test_errors_name_file_line_and_expectation(void **state) {
   }
   /* Through the command line: exit status 2, the message on stderr. */
   char path[512], args[600], out[4096];
-  snprintf(path, sizeof path, "%s/bad.scn", dir);
+  snprintf(path, sizeof path, "%s/bad.scn", tmpdir_path());
   write_file(path, "start 3 raft\nsubmit 0 put x\n");
   snprintf(args, sizeof args, "script %s", path);
   assert_int_equal(ctk(args, out, sizeof out), 2);
@@ -233,21 +232,6 @@ static void test_nothing_moves_unless_the_script_says_so(void **state) {
   free(buf);
 }
 
-static int setup(void **state) {
-  (void)state;
-  snprintf(dir, sizeof dir, "/tmp/ctk-test-scripts-%d", (int)getpid());
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_scenario_matches_its_golden_output),
@@ -257,5 +241,5 @@ int main(void) {
       cmocka_unit_test(test_errors_name_file_line_and_expectation),
       cmocka_unit_test(test_nothing_moves_unless_the_script_says_so),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -20,13 +20,12 @@
 #include "hostwire.h"
 #include "kv.h"
 #include "realnode.h"
+#include "tmpdir.h"
 #include "security.h"
-
-static char tmpdir[] = "/tmp/ctk-security-XXXXXX";
 
 static void read_key_file(const char *name, char *out) {
   char path[600];
-  snprintf(path, sizeof path, "%s/keys/%s", tmpdir, name);
+  snprintf(path, sizeof path, "%s/keys/%s", tmpdir_path(), name);
   FILE *f = fopen(path, "r");
   assert_non_null(f);
   assert_non_null(fgets(out, CTK_KEY_Z85_LEN + 1, f));
@@ -81,12 +80,13 @@ static int count_in_file(const char *path, const char *needle) {
 static void test_keygen_refuses_to_overwrite(void **state) {
   (void)state;
   char cmd[700], out[1024];
-  snprintf(cmd, sizeof cmd, "%s keygen %s/keys --nodes 3 --clients 2 2>&1", cli_bin(), tmpdir);
+  snprintf(cmd, sizeof cmd, "%s keygen %s/keys --nodes 3 --clients 2 2>&1", cli_bin(),
+           tmpdir_path());
   assert_int_equal(cli_run(cmd, out, sizeof out), 0);
   assert_int_equal(cli_run(cmd, out, sizeof out), 1);
   assert_non_null(strstr(out, "not overwriting keys"));
   /* secret keys are readable by their owner only */
-  snprintf(cmd, sizeof cmd, "stat -c %%a %s/keys/node-1.key", tmpdir);
+  snprintf(cmd, sizeof cmd, "stat -c %%a %s/keys/node-1.key", tmpdir_path());
   assert_int_equal(cli_run(cmd, out, sizeof out), 0);
   assert_int_equal(atoi(out), 600);
 }
@@ -95,7 +95,7 @@ static void test_curve_cluster_serves_listed_keys_only(void **state) {
   (void)state;
   ctk_config config;
   ctk_local_cluster *cluster =
-      realnode_start(&config, tmpdir, "curve", "raft", 3,
+      realnode_start(&config, tmpdir_path(), "curve", "raft", 3,
                      "security = \"curve\"\nkeys = \"keys\"\n"
                      "[workload]\nclients = 4\nduration_s = 2\nwarmup_s = 0\nkeys = 10\n"
                      "client_timeout_ms = 300\n");
@@ -155,7 +155,7 @@ static void test_curve_cluster_serves_listed_keys_only(void **state) {
   assert_true(after.frames_rejected >= before.frames_rejected + 18); /* a few may be lost */
   assert_int_equal(after.msgs_malformed, before.msgs_malformed);     /* none reached the protocol */
   char log[700];
-  snprintf(log, sizeof log, "%s/curve/node-0.log", tmpdir);
+  snprintf(log, sizeof log, "%s/curve/node-0.log", tmpdir_path());
   assert_int_equal(count_in_file(log, stranger_pub), 1); /* logged once, refused every time */
 
   /* The cluster still serves its listed clients, linearizably, and converges. */
@@ -181,7 +181,7 @@ static void test_bad_keys_are_named(void **state) {
            "printf 'protocol = \"raft\"\\n[cluster]\\nnodes = 3\\nbase_port = %d\\n"
            "security = \"curve\"\\nkeys = \"nokeys\"\\n' > %s/nokeys.toml && "
            "%s node %s/nokeys.toml --id 0 --dir %s/nokeys-n0 2>&1",
-           cli_free_ports(4), tmpdir, cli_bin(), tmpdir, tmpdir);
+           cli_free_ports(4), tmpdir_path(), cli_bin(), tmpdir_path(), tmpdir_path());
   assert_int_equal(cli_run(cmd, out, sizeof out), 1);
   assert_non_null(strstr(out, "cluster.keys: cannot read"));
   assert_non_null(strstr(out, "nokeys/node-0.key"));
@@ -190,21 +190,10 @@ static void test_bad_keys_are_named(void **state) {
            "mkdir -p %s/badkeys && cp %s/keys/*.pub %s/badkeys/ && echo garbage > "
            "%s/badkeys/node-0.key && sed s/nokeys/badkeys/ %s/nokeys.toml > %s/badkeys.toml && "
            "%s node %s/badkeys.toml --id 0 --dir %s/badkeys-n0 2>&1",
-           tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, cli_bin(), tmpdir, tmpdir);
+           tmpdir_path(), tmpdir_path(), tmpdir_path(), tmpdir_path(), tmpdir_path(), tmpdir_path(),
+           cli_bin(), tmpdir_path(), tmpdir_path());
   assert_int_equal(cli_run(cmd, out, sizeof out), 1);
   assert_non_null(strstr(out, "badkeys/node-0.key: expected a CURVE key"));
-}
-
-static int setup(void **state) {
-  (void)state;
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void) {
@@ -213,5 +202,5 @@ int main(void) {
       cmocka_unit_test(test_curve_cluster_serves_listed_keys_only),
       cmocka_unit_test(test_bad_keys_are_named),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

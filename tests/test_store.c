@@ -9,7 +9,6 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,10 +21,11 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "tmpdir.h"
 
 typedef struct fixture {
   ctk_store_kind kind;
-  char root[64];            /* mkdtemp'd, removed at teardown */
+  char root[128];           /* tmpdir_make's, removed at teardown */
   char dir[PATH_MAX];       /* the store's directory, inside root (created by ctk_store_open) */
   char file[PATH_MAX + 16]; /* the backend's data file */
 } fixture;
@@ -36,8 +36,7 @@ static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
   if (!f) return -1;
   f->kind = *(const ctk_store_kind *)*state;
-  snprintf(f->root, sizeof f->root, "/tmp/ctk_test_store_XXXXXX");
-  if (!mkdtemp(f->root)) return -1;
+  if (tmpdir_make(f->root, sizeof f->root) != 0) return -1;
   snprintf(f->dir, sizeof f->dir, "%s/node0/store", f->root);
   snprintf(f->file, sizeof f->file, "%s/%s", f->dir,
            f->kind == CTK_STORE_WAL ? "wal.log" : "data.mdb");
@@ -45,14 +44,9 @@ static int setup(void **state) {
   return 0;
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb, (void)flag, (void)ftw;
-  return remove(path);
-}
-
 static int teardown(void **state) {
   fixture *f = *state;
-  nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  tmpdir_remove(f->root);
   free(f);
   return 0;
 }

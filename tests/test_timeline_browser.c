@@ -15,11 +15,10 @@
 #include <zlib.h>
 
 #include "cli.h"
+#include "tmpdir.h"
 
 #define SHOT_W 1400
 #define SHOT_H 500
-
-static char dir[256]; /* scratch directory of this run */
 
 static char *read_file(const char *path, size_t *len_out) {
   FILE *f = fopen(path, "rb");
@@ -157,14 +156,15 @@ static void test_chromium_renders_lanes_and_arrows(void **state) {
         "Install Debian's chromium package (scripts/install-deps.sh does, and .ci/run "
         "runs it)");
 
-  snprintf(cmd, sizeof cmd, "%s/exp.toml", dir);
+  snprintf(cmd, sizeof cmd, "%s/exp.toml", tmpdir_path());
   FILE *f = fopen(cmd, "w");
   assert_non_null(f);
   fputs(experiment, f);
   fclose(f);
-  snprintf(cmd, sizeof cmd, "%s sim %s/exp.toml --html %s/run.html 2>&1", cli_bin(), dir, dir);
+  snprintf(cmd, sizeof cmd, "%s sim %s/exp.toml --html %s/run.html 2>&1", cli_bin(), tmpdir_path(),
+           tmpdir_path());
   assert_int_equal(cli_run(cmd, out, sizeof out), 0);
-  snprintf(cmd, sizeof cmd, "%s/run.html", dir);
+  snprintf(cmd, sizeof cmd, "%s/run.html", tmpdir_path());
   char *page = read_file(cmd, NULL);
   assert_non_null(page);
   size_t lines = count(page, "<line "), rects = count(page, "<rect ");
@@ -178,7 +178,7 @@ static void test_chromium_renders_lanes_and_arrows(void **state) {
       "--headless --no-sandbox --disable-gpu --hide-scrollbars "
       "--no-first-run --disable-dev-shm-usage";
   snprintf(cmd, sizeof cmd, "timeout 120 chromium %s --dump-dom file://%s/run.html 2>/dev/null",
-           flags, dir);
+           flags, tmpdir_path());
   static char dom[1 << 22];
   int rc = cli_run(cmd, dom, sizeof dom);
   assert_int_equal(rc, 0);
@@ -195,9 +195,9 @@ static void test_chromium_renders_lanes_and_arrows(void **state) {
   snprintf(cmd, sizeof cmd,
            "timeout 120 chromium %s --screenshot=%s/shot.png --window-size=%d,%d "
            "file://%s/run.html 2>/dev/null",
-           flags, dir, SHOT_W, SHOT_H, dir);
+           flags, tmpdir_path(), SHOT_W, SHOT_H, tmpdir_path());
   assert_int_equal(cli_run(cmd, out, sizeof out), 0);
-  snprintf(cmd, sizeof cmd, "%s/shot.png", dir);
+  snprintf(cmd, sizeof cmd, "%s/shot.png", tmpdir_path());
   size_t png_len;
   uint8_t *png = (uint8_t *)read_file(cmd, &png_len);
   assert_non_null(png);
@@ -271,24 +271,9 @@ static void test_chromium_renders_lanes_and_arrows(void **state) {
   free(page);
 }
 
-static int setup(void **state) {
-  (void)state;
-  snprintf(dir, sizeof dir, "/tmp/ctk-test-browser-%d", (int)getpid());
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_chromium_renders_lanes_and_arrows),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -24,8 +24,7 @@
 
 #include "cli.h"
 #include "config.h"
-
-static char tmpdir[] = "/tmp/ctk-wan-XXXXXX";
+#include "tmpdir.h"
 
 static void write_file(const char *path, const char *text) {
   FILE *f = fopen(path, "w");
@@ -77,11 +76,11 @@ static void expect_error(const char *text, const char *message) {
 static void test_matrix_file(void **state) {
   (void)state;
   char matrix[300], exp[300], err[CTK_ERR_LEN];
-  snprintf(matrix, sizeof matrix, "%s/three.toml", tmpdir);
+  snprintf(matrix, sizeof matrix, "%s/three.toml", tmpdir_path());
   write_file(matrix,
              "sites = [\"a\", \"b\", \"c\"]\nlatency_ms = [[0, 20, 40], [21, 0, 30], "
              "[40, 30, 0.5]]\n");
-  snprintf(exp, sizeof exp, "%s/exp.toml", tmpdir);
+  snprintf(exp, sizeof exp, "%s/exp.toml", tmpdir_path());
   /* A relative path is taken from the experiment file's directory. */
   write_file(exp, "[cluster]\nwan = \"three.toml\"\nsites = [\"c\", \"a\", \"b\"]\n");
   ctk_config c;
@@ -152,11 +151,11 @@ static void assert_nothing_left(int runner) {
 /* Three sites; one-way delays a-b 20 ms, a-c 40 ms, b-c 30 ms. */
 static void write_experiment(const char *name, double duration_s) {
   char path[300], text[1024];
-  snprintf(path, sizeof path, "%s/m3.toml", tmpdir);
+  snprintf(path, sizeof path, "%s/m3.toml", tmpdir_path());
   write_file(path,
              "sites = [\"a\", \"b\", \"c\"]\n"
              "latency_ms = [[0, 20, 40], [20, 0, 30], [40, 30, 0]]\n");
-  snprintf(path, sizeof path, "%s/%s.toml", tmpdir, name);
+  snprintf(path, sizeof path, "%s/%s.toml", tmpdir_path(), name);
   snprintf(text, sizeof text,
            "protocol = \"epaxos\"\n[cluster]\nnodes = 3\nwan = \"m3.toml\"\n"
            "sites = [\"a\", \"b\", \"c\"]\n[workload]\nclients = 3\nduration_s = %g\n"
@@ -169,13 +168,13 @@ static void write_experiment(const char *name, double duration_s) {
 /* Starts `ctk run NAME.toml` in the background; returns its pid. */
 static pid_t start_run(const char *name) {
   char cfg[300], out[300];
-  snprintf(cfg, sizeof cfg, "%s/%s.toml", tmpdir, name);
-  snprintf(out, sizeof out, "%s/%s", tmpdir, name);
+  snprintf(cfg, sizeof cfg, "%s/%s.toml", tmpdir_path(), name);
+  snprintf(out, sizeof out, "%s/%s", tmpdir_path(), name);
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
     char log[320];
-    snprintf(log, sizeof log, "%s/%s.out", tmpdir, name);
+    snprintf(log, sizeof log, "%s/%s.out", tmpdir_path(), name);
     if (!freopen(log, "w", stdout) || dup2(fileno(stdout), STDERR_FILENO) < 0) _exit(126);
     execl(cli_bin(), cli_bin(), "run", cfg, "--out", out, "--quiet", (char *)NULL);
     _exit(127);
@@ -241,7 +240,7 @@ static void test_run_follows_the_matrix(void **state) {
   pid_t pid = start_run("delays");
   int status = wait_run(pid);
   char path[320], output[4096] = "";
-  snprintf(path, sizeof path, "%s/delays.out", tmpdir);
+  snprintf(path, sizeof path, "%s/delays.out", tmpdir_path());
   FILE *f = fopen(path, "r");
   if (f) {
     output[fread(output, 1, sizeof output - 1, f)] = '\0';
@@ -249,7 +248,7 @@ static void test_run_follows_the_matrix(void **state) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fail_msg("ctk run failed:\n%s", output);
   assert_non_null(strstr(output, "linearizable    yes"));
-  snprintf(path, sizeof path, "%s/delays/history.jsonl", tmpdir);
+  snprintf(path, sizeof path, "%s/delays/history.jsonl", tmpdir_path());
   double m[3];
   site_medians(path, m);
   const double expected[3] = {40, 40, 60};
@@ -292,15 +291,15 @@ static void test_error_cleans_up(void **state) {
   require_namespaces();
   write_experiment("broken", 5);
   char path[320];
-  snprintf(path, sizeof path, "%s/broken", tmpdir);
+  snprintf(path, sizeof path, "%s/broken", tmpdir_path());
   assert_int_equal(mkdir(path, 0755), 0);
-  snprintf(path, sizeof path, "%s/broken/node-0", tmpdir);
+  snprintf(path, sizeof path, "%s/broken/node-0", tmpdir_path());
   write_file(path, "not a directory\n");
   pid_t pid = start_run("broken");
   int status = wait_run(pid);
   assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 2);
   char out[320], text[4096] = "";
-  snprintf(out, sizeof out, "%s/broken.out", tmpdir);
+  snprintf(out, sizeof out, "%s/broken.out", tmpdir_path());
   FILE *f = fopen(out, "r");
   assert_non_null(f);
   text[fread(text, 1, sizeof text - 1, f)] = '\0';
@@ -342,18 +341,6 @@ static void test_sigkill_then_next_run_cleans_up(void **state) {
   assert_nothing_left(next);
 }
 
-static int setup(void **state) {
-  (void)state;
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_builtin_epaxos5),
@@ -363,5 +350,5 @@ int main(void) {
       cmocka_unit_test(test_error_cleans_up),
       cmocka_unit_test(test_sigkill_then_next_run_cleans_up),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

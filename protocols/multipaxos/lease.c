@@ -69,13 +69,7 @@ void mp_lease_tick(mp *p) {
 void mp_lease_recv_probe(mp *p, int from, const mp_msg *m) {
   int ok = m->ballot >= p->promised;
   if (ok) {
-    if (m->ballot > p->promised) {
-      p->promised = m->ballot;
-      mp_persist_promise(p);
-    }
-    if (p->role != MP_FOLLOWER) mp_become_follower(p, 0);
-    p->leader_id = from;
-    mp_reset_election_timer(p);
+    mp_follow(p, from, m->ballot);
     p->lease.contact_us = p->now_us;
   }
   mp_encode_lease_probe(mp_send_begin(p, from), 1, m->ballot, m->first, ok);
@@ -98,41 +92,13 @@ int mp_lease_read(mp *p, const uint8_t *data, size_t len) {
   if (!lease_mode(p) || !lease_valid(p) || p->commit_index < p->lease.ready_slot) return 0;
   ctk_footprint f = ctk_command_footprint(data, len);
   if (!f.known || f.write) return 0;
-  mp_lease_state *l = &p->lease;
-  if (l->n_out == l->cap_out) {
-    size_t cap = l->cap_out ? l->cap_out * 2 : 16;
-    size_t *lens = realloc(l->out_len, cap * sizeof *lens);
-    if (lens) l->out_len = lens;
-    ctk_bytes *out = lens ? realloc(l->out, cap * sizeof *out) : NULL;
-    if (out) l->out = out;
-    if (!lens || !out) return 0;
-    l->cap_out = cap;
-  }
-  wire_put_bytes(&l->out_buf, data, len);
-  if (l->out_buf.failed) p->out_of_memory = 1;
-  l->out_len[l->n_out++] = len;
+  if (ctk_readbox_add(&p->lease.served, data, len) != 0) return 0; /* no memory: through the log */
+  if (ctk_readbox_failed(&p->lease.served)) p->out_of_memory = 1;
   return 1;
 }
 
-void mp_lease_output_reset(mp *p) {
-  if (p->lease.out_buf.cap > (8u << 20)) wire_writer_free(&p->lease.out_buf);
-  wire_writer_reset(&p->lease.out_buf);
-  p->lease.n_out = 0;
-}
+void mp_lease_output_reset(mp *p) { ctk_readbox_reset(&p->lease.served); }
 
-void mp_lease_output(mp *p, ctk_output *out) {
-  mp_lease_state *l = &p->lease;
-  size_t offset = 0;
-  for (size_t i = 0; i < l->n_out; i++) {
-    l->out[i] = (ctk_bytes){l->out_buf.data + offset, l->out_len[i]};
-    offset += l->out_len[i];
-  }
-  out->reads = l->n_out ? l->out : NULL;
-  out->n_reads = l->n_out;
-}
+void mp_lease_output(mp *p, ctk_output *out) { ctk_readbox_output(&p->lease.served, out); }
 
-void mp_lease_free(mp *p) {
-  wire_writer_free(&p->lease.out_buf);
-  free(p->lease.out_len);
-  free(p->lease.out);
-}
+void mp_lease_free(mp *p) { ctk_readbox_free(&p->lease.served); }

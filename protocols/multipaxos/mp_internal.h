@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/commitlist.h"
 #include "../common/outbox.h"
+#include "../common/readbox.h"
 #include "../common/rng.h"
 #include "../common/snapheld.h"
 #include "../common/wire.h"
@@ -135,10 +137,7 @@ typedef struct mp_lease_state {
   uint32_t round_acks;
   uint64_t until_us, ballot; /* the leader's lease and the ballot it holds it in */
   uint64_t ready_slot;       /* leader: reads wait until every slot up to it is chosen */
-  wire_writer out_buf;       /* this step's reads */
-  size_t *out_len;
-  ctk_bytes *out;
-  size_t n_out, cap_out;
+  ctk_readbox served;        /* this step's reads */
 } mp_lease_state;
 
 typedef struct mp_peer {
@@ -229,9 +228,8 @@ struct ctk_proto {
   wire_writer persist;
   int persist_replace;
   uint64_t durable_bytes;
-  ctk_outbox out; /* this step's messages */
-  ctk_commit *commits;
-  size_t n_commits, cap_commits;
+  ctk_outbox out;          /* this step's messages */
+  ctk_commit_list commits; /* this step's */
   int out_of_memory;
   mp_lease_state lease; /* lease.c */
 };
@@ -277,6 +275,9 @@ void mp_start_phase1(mp *p);
 void mp_recv_prepare(mp *p, int from, const mp_msg *m);
 void mp_recv_promise(mp *p, int from, const mp_msg *m);
 void mp_become_follower(mp *p, uint64_t promised);
+/* A message of ballot (>= promised) from its leader: promises it (durably when it is new) and
+ * follows `from`, election timer restarted. */
+void mp_follow(mp *p, int from, uint64_t ballot);
 
 /* phase2.c: replication */
 void mp_recv_accept(mp *p, int from, const mp_msg *m);

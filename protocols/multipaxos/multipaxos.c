@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/contract.h"
 #include "mp_internal.h"
 
 static int check_options(const ctk_multipaxos_options *o, int n, uint32_t members, int *q1, int *q2,
@@ -57,18 +58,14 @@ static void mp_destroy(ctk_proto *p) {
   free(p->inflight);
   wire_writer_free(&p->persist);
   ctk_outbox_free(&p->out);
-  free(p->commits);
+  ctk_commit_list_free(&p->commits);
   mp_lease_free(p);
   free(p);
 }
 
 static ctk_proto *mp_create(const ctk_node_config *config, const void *options, char *err,
                             size_t err_len) {
-  if (!config || !options || config->n_nodes < 1 || config->n_nodes > CTK_MAX_NODES ||
-      config->node_id < 0 || config->node_id >= config->n_nodes) {
-    if (err && err_len) snprintf(err, err_len, "multipaxos: bad node id or cluster size");
-    return NULL;
-  }
+  if (ctk_contract_create_check(config, options, "multipaxos", err, err_len) != 0) return NULL;
   const ctk_multipaxos_options *o = options;
   int q1 = 0, q2 = 0;
   if (check_options(o, config->n_nodes, config->members, &q1, &q2, err, err_len) != 0) return NULL;
@@ -88,10 +85,8 @@ static ctk_proto *mp_create(const ctk_node_config *config, const void *options, 
   p->leader_id = MP_NO_NODE;
   wire_writer_init(&p->persist);
   int box = ctk_outbox_init(&p->out);
-  p->cap_commits = 64;
-  p->commits = malloc(p->cap_commits * sizeof *p->commits);
   p->inflight = malloc((size_t)o->max_inflight * sizeof *p->inflight);
-  if (box == 0 && p->commits && p->inflight) return p;
+  if (box == 0 && p->inflight) return p;
 nomem:
   mp_destroy(p);
   if (err && err_len) snprintf(err, err_len, "multipaxos: out of memory");
@@ -161,7 +156,7 @@ static void output_reset(mp *p) {
   wire_writer_reset(&p->persist);
   ctk_outbox_reset(&p->out);
   p->persist_replace = 0;
-  p->n_commits = 0;
+  p->commits.n = 0;
   p->out_of_memory = 0;
   mp_lease_output_reset(p);
 }
@@ -173,21 +168,12 @@ static uint64_t next_deadline(const mp *p) {
 }
 
 static void push_commit(mp *p, uint64_t slot) {
-  if (p->n_commits == p->cap_commits) {
-    size_t cap = p->cap_commits * 2;
-    ctk_commit *c = realloc(p->commits, cap * sizeof *c);
-    if (!c) {
-      p->out_of_memory = 1;
-      return;
-    }
-    p->commits = c;
-    p->cap_commits = cap;
-  }
   const mp_slot *s = mp_slot_at(p, slot);
-  if (s->kind == MP_KIND_CONFIG) /* a configuration: a no-op to the host */
-    p->commits[p->n_commits++] = (ctk_commit){slot, {NULL, 0}};
-  else
-    p->commits[p->n_commits++] = (ctk_commit){slot, {s->data, s->len}};
+  int config = s->kind == MP_KIND_CONFIG; /* a configuration: a no-op to the host */
+  if (ctk_commit_list_push(&p->commits, slot, config ? NULL : s->data, config ? 0 : s->len)) {
+    p->out_of_memory = 1;
+    return;
+  }
   p->emitted_index = slot;
 }
 
@@ -239,8 +225,8 @@ static void output_finish(mp *p, ctk_output *out) {
   out->persist_replace = p->persist_replace;
   out->messages = ctk_outbox_messages(&p->out);
   out->n_messages = p->out.n;
-  out->commits = p->commits;
-  out->n_commits = p->n_commits;
+  out->commits = p->commits.items;
+  out->n_commits = p->commits.n;
   out->next_deadline_us = next_deadline(p);
   out->n_messages_early = early_accepts(p);
   mp_snap_output(p, out);
@@ -309,15 +295,12 @@ static int recv_message(mp *p, const ctk_event *ev) {
 static int mp_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
   output_reset(p);
   int rc = CTK_ERR_INVALID;
-  if (!ev) goto done;
+  if (!ctk_contract_step_admits(ev, p->started)) goto done;
+  p->now_us = ev->now_us;
   if (ev->kind == CTK_EVENT_START) {
-    if (p->started || (ev->bytes.len > 0 && !ev->bytes.data)) goto done;
-    p->now_us = ev->now_us;
     rc = start(p, ev);
     goto done;
   }
-  if (!p->started) goto done;
-  p->now_us = ev->now_us;
   switch (ev->kind) {
   case CTK_EVENT_MESSAGE: rc = recv_message(p, ev); break;
   case CTK_EVENT_TIMEOUT:

@@ -90,6 +90,16 @@ void mp_become_follower(mp *p, uint64_t promised) {
   mp_reset_election_timer(p);
 }
 
+void mp_follow(mp *p, int from, uint64_t ballot) {
+  if (ballot > p->promised) {
+    p->promised = ballot;
+    mp_persist_promise(p);
+  }
+  if (p->role != MP_FOLLOWER) mp_become_follower(p, 0);
+  p->leader_id = from;
+  mp_reset_election_timer(p);
+}
+
 static void become_leader(mp *p) {
   uint64_t last = p->first_open - 1 + p->n_best;
   if (p->n_slots > last) last = p->n_slots;

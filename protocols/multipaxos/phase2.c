@@ -140,13 +140,7 @@ void mp_recv_accept(mp *p, int from, const mp_msg *m) {
     mp_send_end(p);
     return;
   }
-  if (m->ballot > p->promised) {
-    p->promised = m->ballot;
-    mp_persist_promise(p);
-  }
-  if (p->role != MP_FOLLOWER) mp_become_follower(p, 0);
-  p->leader_id = from;
-  mp_reset_election_timer(p);
+  mp_follow(p, from, m->ballot);
   mp_lease_note_leader(p);
   uint64_t first = m->first;
   uint32_t n = m->n;

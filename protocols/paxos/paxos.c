@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/contract.h"
 #include "paxos_internal.h"
 
 static int check_options(const ctk_paxos_options *o, char *err, size_t err_len) {
@@ -94,17 +95,13 @@ static void paxos_destroy(ctk_proto *p) {
   wire_writer_free(&p->persist);
   ctk_outbox_free(&p->out);
   ctk_outbox_free(&p->self);
-  free(p->commits);
+  ctk_commit_list_free(&p->commits);
   free(p);
 }
 
 static ctk_proto *paxos_create(const ctk_node_config *config, const void *options, char *err,
                                size_t err_len) {
-  if (!config || !options || config->n_nodes < 1 || config->n_nodes > CTK_MAX_NODES ||
-      config->node_id < 0 || config->node_id >= config->n_nodes) {
-    if (err && err_len) snprintf(err, err_len, "paxos: bad node id or cluster size");
-    return NULL;
-  }
+  if (ctk_contract_create_check(config, options, "paxos", err, err_len) != 0) return NULL;
   const ctk_paxos_options *o = options;
   if (check_options(o, err, err_len) != 0) return NULL;
   paxos *p = calloc(1, sizeof *p);
@@ -119,24 +116,12 @@ static ctk_proto *paxos_create(const ctk_node_config *config, const void *option
 
   p->proposals = calloc((size_t)o->max_inflight_slots, sizeof *p->proposals);
   p->queue = calloc(PAXOS_MAX_QUEUE, sizeof *p->queue);
-  p->cap_commits = 64;
-  p->commits = malloc(p->cap_commits * sizeof *p->commits);
   int boxes = ctk_outbox_init(&p->out) | ctk_outbox_init(&p->self);
-  if (p->proposals && p->queue && p->commits && boxes == 0) return p;
+  if (p->proposals && p->queue && boxes == 0) return p;
 nomem:
   paxos_destroy(p);
   if (err && err_len) snprintf(err, err_len, "paxos: out of memory");
   return NULL;
-}
-
-/* Grows an array of n used elements of size sz to hold one more; 0 or -1. */
-static int grow(void **arr, size_t *cap, size_t n, size_t sz) {
-  if (n < *cap) return 0;
-  void *a = realloc(*arr, *cap * 2 * sz);
-  if (!a) return -1;
-  *arr = a;
-  *cap *= 2;
-  return 0;
 }
 
 void paxos_send(paxos *p, int to, const paxos_msg *m) {
@@ -207,7 +192,7 @@ static void reset_output(paxos *p) {
   ctk_outbox_reset(&p->out);
   ctk_outbox_reset(&p->self);
   p->persist_replace = 0;
-  p->n_commits = 0;
+  p->commits.n = 0;
   p->out_of_memory = 0;
 }
 
@@ -230,13 +215,12 @@ static void finish_output(paxos *p, ctk_output *out) {
   /* Slots are applied in order 1, 2, 3, ... with no gaps. */
   const paxos_slot *next;
   while ((next = paxos_slot_at(p, p->applied + 1)) && next->chosen && !p->out_of_memory) {
-    if (grow((void **)&p->commits, &p->cap_commits, p->n_commits, sizeof *p->commits) != 0) {
+    const paxos_value *v = &next->value;
+    if (ctk_commit_list_push(&p->commits, p->applied + 1, v->data, v->len) != 0) {
       p->out_of_memory = 1;
       break;
     }
-    const paxos_value *v = &next->value;
     p->applied++;
-    p->commits[p->n_commits++] = (ctk_commit){p->applied, {v->data, v->len}};
   }
   if (!p->out_of_memory) continue_catch_up(p);
   *out = (ctk_output){0};
@@ -244,8 +228,8 @@ static void finish_output(paxos *p, ctk_output *out) {
   out->persist_replace = p->persist_replace;
   out->messages = ctk_outbox_messages(&p->out);
   out->n_messages = p->out.n;
-  out->commits = p->commits;
-  out->n_commits = p->n_commits;
+  out->commits = p->commits.items;
+  out->n_commits = p->commits.n;
   out->next_deadline_us = next_deadline(p);
   paxos_snap_output(p, out);
 }
@@ -286,15 +270,12 @@ static void tick(paxos *p) {
 static int paxos_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
   reset_output(p);
   int rc = CTK_ERR_INVALID;
-  if (!ev) goto done;
+  if (!ctk_contract_step_admits(ev, p->started)) goto done;
+  p->now_us = ev->now_us;
   if (ev->kind == CTK_EVENT_START) {
-    if (p->started || (ev->bytes.len > 0 && !ev->bytes.data)) goto done;
-    p->now_us = ev->now_us;
     rc = start(p, ev);
     goto done;
   }
-  if (!p->started) goto done;
-  p->now_us = ev->now_us;
   switch (ev->kind) {
   case CTK_EVENT_MESSAGE:
     if (ev->from < 0 || ev->from >= p->n || ev->from == p->id) {

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/commitlist.h"
 #include "../common/outbox.h"
 #include "../common/rng.h"
 #include "../common/snapheld.h"
@@ -117,10 +118,9 @@ struct ctk_proto {
   uint64_t now_us;
   wire_writer persist;
   int persist_replace;
-  ctk_outbox out;  /* messages to the other nodes */
-  ctk_outbox self; /* messages to itself, handled later in the same step */
-  ctk_commit *commits;
-  size_t n_commits, cap_commits;
+  ctk_outbox out;          /* messages to the other nodes */
+  ctk_outbox self;         /* messages to itself, handled later in the same step */
+  ctk_commit_list commits; /* this step's */
   int out_of_memory;
 };
 

@@ -6,24 +6,13 @@
 
 int raft_output_init(raft *r) {
   wire_writer_init(&r->persist);
-  wire_writer_init(&r->msg_buf);
-  r->cap_messages = 4 * CTK_MAX_NODES;
-  r->out_msgs = malloc(r->cap_messages * sizeof *r->out_msgs);
-  r->messages = malloc(r->cap_messages * sizeof *r->messages);
-  r->cap_commits = 64;
-  r->commits = malloc(r->cap_commits * sizeof *r->commits);
-  return r->out_msgs && r->messages && r->commits ? 0 : -1;
+  return ctk_outbox_init(&r->out);
 }
 
 void raft_output_free(raft *r) {
   wire_writer_free(&r->persist);
-  wire_writer_free(&r->msg_buf);
-  free(r->out_msgs);
-  free(r->messages);
-  free(r->commits);
-  r->out_msgs = NULL;
-  r->messages = NULL;
-  r->commits = NULL;
+  ctk_outbox_free(&r->out);
+  ctk_commit_list_free(&r->commits);
 }
 
 /* Buffers are reused from step to step, but one that a rare step (a compaction, a restart's
@@ -32,58 +21,25 @@ void raft_output_free(raft *r) {
 
 void raft_output_reset(raft *r) {
   if (r->persist.cap > OUTPUT_KEEP_BYTES) wire_writer_free(&r->persist);
-  if (r->msg_buf.cap > OUTPUT_KEEP_BYTES) wire_writer_free(&r->msg_buf);
   wire_writer_reset(&r->persist);
-  wire_writer_reset(&r->msg_buf);
+  ctk_outbox_reset(&r->out);
   r->persist_replace = 0;
-  r->n_messages = 0;
-  r->n_commits = 0;
+  r->commits.n = 0;
   r->out_of_memory = 0;
   r->restore_pending = 0;
 }
 
-wire_writer *raft_send_begin(raft *r, int to) {
-  r->pending_to = to;
-  r->pending_offset = r->msg_buf.len;
-  return &r->msg_buf;
-}
+wire_writer *raft_send_begin(raft *r, int to) { return ctk_outbox_begin(&r->out, to); }
 
-void raft_send_end(raft *r) {
-  if (r->n_messages == r->cap_messages) {
-    size_t cap = r->cap_messages * 2;
-    raft_out_msg *out_msgs = realloc(r->out_msgs, cap * sizeof *out_msgs);
-    if (out_msgs) r->out_msgs = out_msgs;
-    ctk_message *messages = out_msgs ? realloc(r->messages, cap * sizeof *messages) : NULL;
-    if (messages) r->messages = messages;
-    if (!out_msgs || !messages) {
-      r->out_of_memory = 1; /* the step fails with CTK_ERR_NOMEM */
-      r->msg_buf.len = r->pending_offset;
-      return;
-    }
-    r->cap_messages = cap;
-  }
-  if (r->msg_buf.failed) r->out_of_memory = 1;
-  r->out_msgs[r->n_messages++] =
-      (raft_out_msg){r->pending_to, r->pending_offset, r->msg_buf.len - r->pending_offset};
-}
+void raft_send_end(raft *r) { ctk_outbox_end(&r->out); }
 
 static void push_commit(raft *r, uint64_t index) {
-  if (r->n_commits == r->cap_commits) {
-    size_t cap = r->cap_commits * 2;
-    ctk_commit *commits = realloc(r->commits, cap * sizeof *commits);
-    if (!commits) {
-      r->out_of_memory = 1;
-      return;
-    }
-    r->commits = commits;
-    r->cap_commits = cap;
-  }
   const raft_entry *e = raft_log_get(&r->log, index);
-  /* A configuration entry is a no-op to the host. */
-  if (e->type == RAFT_ENTRY_CONFIG)
-    r->commits[r->n_commits++] = (ctk_commit){index, {NULL, 0}};
-  else
-    r->commits[r->n_commits++] = (ctk_commit){index, {e->data, e->len}};
+  int config = e->type == RAFT_ENTRY_CONFIG; /* a no-op to the host */
+  if (ctk_commit_list_push(&r->commits, index, config ? NULL : e->data, config ? 0 : e->len)) {
+    r->out_of_memory = 1;
+    return;
+  }
   r->emitted_index = index;
 }
 
@@ -130,12 +86,15 @@ void raft_note_acked(raft *r, uint64_t index) {
   if (r->solo_term == r->term && index > r->solo_upto) r->solo_term = 0;
 }
 
+static int is_append(const raft *r, size_t i) {
+  ctk_bytes b = ctk_outbox_bytes(&r->out, i);
+  return b.len >= 2 && b.data[1] == RAFT_MSG_APPEND;
+}
+
 static size_t early_appends(const raft *r) {
   if (r->role != RAFT_LEADER || r->solo_term == r->term) return 0;
   size_t n = 0;
-  while (n < r->n_messages && r->out_msgs[n].len >= 2 &&
-         r->msg_buf.data[r->out_msgs[n].offset + 1] == RAFT_MSG_APPEND)
-    n++;
+  while (n < r->out.n && is_append(r, n)) n++;
   return n;
 }
 
@@ -147,17 +106,13 @@ void raft_output_finish(raft *r, ctk_output *out) {
   while (r->emitted_index < upto && !r->out_of_memory) push_commit(r, r->emitted_index + 1);
   raft_persist_hard_state(r);
   raft_persist_maybe_compact(r);
-  for (size_t i = 0; i < r->n_messages; i++) {
-    r->messages[i].to = r->out_msgs[i].to;
-    r->messages[i].bytes = (ctk_bytes){r->msg_buf.data + r->out_msgs[i].offset, r->out_msgs[i].len};
-  }
   *out = (ctk_output){0};
   out->persist = (ctk_bytes){r->persist.data, r->persist.len};
   out->persist_replace = r->persist_replace;
-  out->messages = r->messages;
-  out->n_messages = r->n_messages;
-  out->commits = r->commits;
-  out->n_commits = r->n_commits;
+  out->messages = ctk_outbox_messages(&r->out);
+  out->n_messages = r->out.n;
+  out->commits = r->commits.items;
+  out->n_commits = r->commits.n;
   out->next_deadline_us = raft_next_deadline(r);
   out->n_messages_early = early_appends(r);
   if (r->restore_pending) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/contract.h"
 #include "raft_internal.h"
 
 static int check_options(const ctk_raft_options *o, char *err, size_t err_len) {
@@ -49,11 +50,7 @@ static void raft_destroy(ctk_proto *r) {
 
 static ctk_proto *raft_create(const ctk_node_config *config, const void *options, char *err,
                               size_t err_len) {
-  if (!config || !options || config->n_nodes < 1 || config->n_nodes > CTK_MAX_NODES ||
-      config->node_id < 0 || config->node_id >= config->n_nodes) {
-    if (err && err_len) snprintf(err, err_len, "raft: bad node id or cluster size");
-    return NULL;
-  }
+  if (ctk_contract_create_check(config, options, "raft", err, err_len) != 0) return NULL;
   const ctk_raft_options *o = options;
   if (check_options(o, err, err_len) != 0) return NULL;
   if (o->preferred_leader >= config->n_nodes) {
@@ -180,15 +177,12 @@ static int raft_step(ctk_proto *r, const ctk_event *ev, ctk_output *out) {
   raft_output_reset(r);
   raft_read_output_reset(r);
   int rc = CTK_ERR_INVALID;
-  if (!ev) goto done;
+  if (!ctk_contract_step_admits(ev, r->started)) goto done;
+  r->now_us = ev->now_us;
   if (ev->kind == CTK_EVENT_START) {
-    if (r->started || (ev->bytes.len > 0 && !ev->bytes.data)) goto done;
-    r->now_us = ev->now_us;
     rc = start(r, ev);
     goto done;
   }
-  if (!r->started) goto done;
-  r->now_us = ev->now_us;
   switch (ev->kind) {
   case CTK_EVENT_MESSAGE: rc = recv_message(r, ev); break;
   case CTK_EVENT_TIMEOUT:
@@ -213,7 +207,7 @@ done:
     if (r->started) raft_read_step_end(r);
     raft_output_finish(r, out);
     raft_read_output(r, out);
-    if (!r->out_of_memory && !r->persist.failed && !r->msg_buf.failed) return CTK_OK;
+    if (!r->out_of_memory && !r->persist.failed && !ctk_outbox_failed(&r->out)) return CTK_OK;
     rc = CTK_ERR_NOMEM; /* state may have moved on; the host cannot go on with this node */
   }
   raft_output_reset(r);

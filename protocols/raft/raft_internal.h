@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/commitlist.h"
+#include "../common/outbox.h"
+#include "../common/readbox.h"
 #include "../common/rng.h"
 #include "../common/wire.h"
 #include "raft.h"
@@ -272,16 +275,8 @@ typedef struct raft_reads {
   uint64_t quiet_until_us; /* lease mode, after a (re)start: no votes before then */
   raft_pending_read *pending;
   size_t n_pending, cap_pending;
-  wire_writer out_buf; /* this step's served reads, back to back */
-  size_t *out_len;
-  ctk_bytes *out;
-  size_t n_out, cap_out;
+  ctk_readbox served; /* this step's */
 } raft_reads;
-
-typedef struct raft_out_msg {
-  int to;
-  size_t offset, len; /* into the message buffer, which may move while a step encodes */
-} raft_out_msg;
 
 struct ctk_proto {
   int id, n;
@@ -349,15 +344,9 @@ struct ctk_proto {
   uint64_t now_us;
   wire_writer persist;
   int persist_replace;
-  uint64_t durable_bytes; /* size of everything persisted so far, as the host holds it */
-  wire_writer msg_buf;
-  raft_out_msg *out_msgs;
-  ctk_message *messages;
-  size_t n_messages, cap_messages;
-  int pending_to; /* the message being encoded */
-  size_t pending_offset;
-  ctk_commit *commits;
-  size_t n_commits, cap_commits;
+  uint64_t durable_bytes;  /* size of everything persisted so far, as the host holds it */
+  ctk_outbox out;          /* this step's messages */
+  ctk_commit_list commits; /* this step's */
   int out_of_memory;
 
   raft_reads reads; /* read.c */

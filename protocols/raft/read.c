@@ -39,50 +39,20 @@ static int is_read(const uint8_t *data, size_t len) {
 
 /* ---- this step's answers ---- */
 
-void raft_read_output_reset(raft *r) {
-  raft_reads *rd = &r->reads;
-  if (rd->out_buf.cap > (8u << 20)) wire_writer_free(&rd->out_buf);
-  wire_writer_reset(&rd->out_buf);
-  rd->n_out = 0;
-}
+void raft_read_output_reset(raft *r) { ctk_readbox_reset(&r->reads.served); }
 
 static void serve(raft *r, const uint8_t *data, size_t len) {
-  raft_reads *rd = &r->reads;
-  if (rd->n_out == rd->cap_out) {
-    size_t cap = rd->cap_out ? rd->cap_out * 2 : 16;
-    size_t *lens = realloc(rd->out_len, cap * sizeof *lens);
-    if (lens) rd->out_len = lens;
-    ctk_bytes *out = lens ? realloc(rd->out, cap * sizeof *out) : NULL;
-    if (out) rd->out = out;
-    if (!lens || !out) {
-      r->out_of_memory = 1;
-      return;
-    }
-    rd->cap_out = cap;
-  }
-  wire_put_bytes(&rd->out_buf, data, len);
-  if (rd->out_buf.failed) r->out_of_memory = 1;
-  rd->out_len[rd->n_out++] = len;
+  ctk_readbox *b = &r->reads.served;
+  if (ctk_readbox_add(b, data, len) != 0 || ctk_readbox_failed(b)) r->out_of_memory = 1;
 }
 
-void raft_read_output(raft *r, ctk_output *out) {
-  raft_reads *rd = &r->reads;
-  size_t offset = 0;
-  for (size_t i = 0; i < rd->n_out; i++) {
-    rd->out[i] = (ctk_bytes){rd->out_buf.data + offset, rd->out_len[i]};
-    offset += rd->out_len[i];
-  }
-  out->reads = rd->n_out ? rd->out : NULL;
-  out->n_reads = rd->n_out;
-}
+void raft_read_output(raft *r, ctk_output *out) { ctk_readbox_output(&r->reads.served, out); }
 
 void raft_read_free(raft *r) {
   raft_reads *rd = &r->reads;
   for (size_t i = 0; i < rd->n_pending; i++) free(rd->pending[i].data);
   free(rd->pending);
-  free(rd->out);
-  free(rd->out_len);
-  wire_writer_free(&rd->out_buf);
+  ctk_readbox_free(&rd->served);
   memset(rd, 0, sizeof *rd);
 }
 

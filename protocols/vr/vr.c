@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/contract.h"
 #include "vr_internal.h"
 
 static int check_options(const ctk_vr_options *o, char *err, size_t err_len) {
@@ -38,17 +39,13 @@ static void vr_destroy(ctk_proto *p) {
   vr_early_clear(p);
   wire_writer_free(&p->persist);
   ctk_outbox_free(&p->out);
-  free(p->commits);
+  ctk_commit_list_free(&p->commits);
   free(p);
 }
 
 static ctk_proto *vr_create(const ctk_node_config *config, const void *options, char *err,
                             size_t err_len) {
-  if (!config || !options || config->n_nodes < 1 || config->n_nodes > CTK_MAX_NODES ||
-      config->node_id < 0 || config->node_id >= config->n_nodes) {
-    if (err && err_len) snprintf(err, err_len, "vr: bad node id or cluster size");
-    return NULL;
-  }
+  if (ctk_contract_create_check(config, options, "vr", err, err_len) != 0) return NULL;
   const ctk_vr_options *o = options;
   if (check_options(o, err, err_len) != 0) return NULL;
   vr *p = calloc(1, sizeof *p);
@@ -69,9 +66,7 @@ static ctk_proto *vr_create(const ctk_node_config *config, const void *options, 
   p->best = p->rr_primary = VR_NO_NODE;
   wire_writer_init(&p->persist);
   int box = ctk_outbox_init(&p->out);
-  p->cap_commits = 64;
-  p->commits = malloc(p->cap_commits * sizeof *p->commits);
-  if (box == 0 && p->commits) return p;
+  if (box == 0) return p;
 nomem:
   vr_destroy(p);
   if (err && err_len) snprintf(err, err_len, "vr: out of memory");
@@ -105,7 +100,7 @@ static void output_reset(vr *p) {
   wire_writer_reset(&p->persist);
   ctk_outbox_reset(&p->out);
   p->persist_replace = 0;
-  p->n_commits = 0;
+  p->commits.n = 0;
   p->out_of_memory = 0;
 }
 
@@ -120,19 +115,12 @@ static uint64_t next_deadline(const vr *p) {
 }
 
 static void push_commit(vr *p, uint64_t pos) {
-  if (p->n_commits == p->cap_commits) {
-    size_t cap = p->cap_commits * 2;
-    ctk_commit *c = realloc(p->commits, cap * sizeof *c);
-    if (!c) {
-      p->out_of_memory = 1;
-      return;
-    }
-    p->commits = c;
-    p->cap_commits = cap;
-  }
   const vr_entry *e = vr_log_at(&p->log, pos);
   assert(e); /* commits are executed from past the checkpoint */
-  p->commits[p->n_commits++] = (ctk_commit){pos, {e->data, e->len}};
+  if (ctk_commit_list_push(&p->commits, pos, e->data, e->len) != 0) {
+    p->out_of_memory = 1;
+    return;
+  }
   p->emitted = pos;
 }
 
@@ -146,8 +134,8 @@ static void output_finish(vr *p, ctk_output *out) {
   out->persist_replace = p->persist_replace;
   out->messages = ctk_outbox_messages(&p->out);
   out->n_messages = p->out.n;
-  out->commits = p->commits;
-  out->n_commits = p->n_commits;
+  out->commits = p->commits.items;
+  out->n_commits = p->commits.n;
   out->next_deadline_us = next_deadline(p);
   p->durable_bytes = p->persist_replace ? p->persist.len : p->durable_bytes + p->persist.len;
 }
@@ -236,15 +224,12 @@ static void timeout(vr *p) {
 static int vr_step(ctk_proto *p, const ctk_event *ev, ctk_output *out) {
   output_reset(p);
   int rc = CTK_ERR_INVALID;
-  if (!ev) goto done;
+  if (!ctk_contract_step_admits(ev, p->started)) goto done;
+  p->now_us = ev->now_us;
   if (ev->kind == CTK_EVENT_START) {
-    if (p->started || (ev->bytes.len > 0 && !ev->bytes.data)) goto done;
-    p->now_us = ev->now_us;
     rc = start(p, ev);
     goto done;
   }
-  if (!p->started) goto done;
-  p->now_us = ev->now_us;
   switch (ev->kind) {
   case CTK_EVENT_MESSAGE: rc = recv_message(p, ev); break;
   case CTK_EVENT_TIMEOUT:

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/commitlist.h"
 #include "../common/outbox.h"
 #include "../common/rng.h"
 #include "../common/snapheld.h"
@@ -227,9 +228,8 @@ struct ctk_proto {
   wire_writer persist;
   int persist_replace;
   uint64_t durable_bytes;
-  ctk_outbox out; /* this step's messages */
-  ctk_commit *commits;
-  size_t n_commits, cap_commits;
+  ctk_outbox out;          /* this step's messages */
+  ctk_commit_list commits; /* this step's */
   int out_of_memory;
 };
 typedef struct ctk_proto vr;

@@ -266,13 +266,16 @@ int zab_msg_decode(const uint8_t *bytes, size_t len, zab_msg *m) {
 void zab_item_iter_init(zab_item_iter *it, const zab_msg *m) {
   wire_reader_init(&it->r, m->items, m->items_len);
   it->with_zxid = m->type != ZAB_MSG_FORWARD;
+  it->left = m->n;
 }
 
-void zab_item_next(zab_item_iter *it, uint64_t *zxid, uint8_t *type, const uint8_t **data,
-                   size_t *len) {
-  *zxid = it->with_zxid ? wire_get_u64(&it->r) : 0;
-  *type = it->with_zxid ? wire_get_u8(&it->r) : ZAB_ENTRY_COMMAND;
-  *data = wire_get_blob(&it->r, CTK_MAX_COMMAND_BYTES, len);
+int zab_item_next(zab_item_iter *it, zab_item *item) {
+  if (it->left == 0) return 0;
+  it->left--;
+  item->zxid = it->with_zxid ? wire_get_u64(&it->r) : 0;
+  item->type = it->with_zxid ? wire_get_u8(&it->r) : ZAB_ENTRY_COMMAND;
+  item->data = wire_get_blob(&it->r, CTK_MAX_COMMAND_BYTES, &item->len);
+  return 1;
 }
 
 int zab_msg_check_nodes(const zab_msg *m, int n) {
@@ -282,15 +285,9 @@ int zab_msg_check_nodes(const zab_msg *m, int n) {
   if (m->type == ZAB_MSG_SNAP && !zab_conf_valid(m->conf, n)) return -1;
   if (m->type != ZAB_MSG_DIFF && m->type != ZAB_MSG_PROPOSAL) return 0;
   zab_item_iter it;
-  zab_item_iter_init(&it, m);
-  for (uint32_t i = 0; i < m->n; i++) {
-    uint64_t zxid;
-    uint8_t type;
-    const uint8_t *data;
-    size_t len;
-    zab_item_next(&it, &zxid, &type, &data, &len);
-    if (type == ZAB_ENTRY_CONFIG && zab_conf_decode(data, len, n, &c) != 0) return -1;
-  }
+  zab_item e;
+  for (zab_item_iter_init(&it, m); zab_item_next(&it, &e);)
+    if (e.type == ZAB_ENTRY_CONFIG && zab_conf_decode(e.data, e.len, n, &c) != 0) return -1;
   return 0;
 }
 
@@ -323,19 +320,18 @@ static int describe_session(const zab_msg *m, char *buf, size_t len) {
                     (unsigned long long)m->length);
   case ZAB_MSG_PROPOSAL: {
     zab_item_iter it;
+    zab_item first = {0}; /* a PROPOSAL has at least one (zab_msg_decode) */
     zab_item_iter_init(&it, m);
-    uint64_t zxid;
-    uint8_t type;
-    const uint8_t *data;
-    size_t dlen;
-    zab_item_next(&it, &zxid, &type, &data, &dlen);
+    zab_item_next(&it, &first);
     zab_conf c;
-    if (type == ZAB_ENTRY_CONFIG && zab_conf_decode(data, dlen, CTK_MAX_NODES, &c) == 0)
+    if (first.type == ZAB_ENTRY_CONFIG &&
+        zab_conf_decode(first.data, first.len, CTK_MAX_NODES, &c) == 0)
       return snprintf(buf, len,
                       "PROPOSAL %s zxid=%llu:%llu pos=%llu n=%u reconfig voters=%#x "
                       "learners=%#x",
-                      head, ZXID(zxid), (unsigned long long)m->pos, m->n, c.voters, c.learners);
-    return snprintf(buf, len, "PROPOSAL %s zxid=%llu:%llu pos=%llu n=%u", head, ZXID(zxid),
+                      head, ZXID(first.zxid), (unsigned long long)m->pos, m->n, c.voters,
+                      c.learners);
+    return snprintf(buf, len, "PROPOSAL %s zxid=%llu:%llu pos=%llu n=%u", head, ZXID(first.zxid),
                     (unsigned long long)m->pos, m->n);
   }
   case ZAB_MSG_COMMIT: return snprintf(buf, len, "COMMIT %s zxid=%llu:%llu", head, ZXID(m->zxid));

@@ -143,18 +143,13 @@ static int follows(uint64_t last, uint64_t zxid, uint64_t epoch) {
 static void recv_proposal(zab *z, const zab_msg *m) {
   uint64_t last = zab_history_last(&z->hist);
   zab_item_iter it;
-  zab_item_iter_init(&it, m);
-  for (uint32_t i = 0; i < m->n; i++) {
-    uint64_t zxid;
-    uint8_t type;
-    const uint8_t *data;
-    size_t len;
-    zab_item_next(&it, &zxid, &type, &data, &len);
-    if (!follows(last, zxid, m->epoch)) {
+  zab_item e;
+  for (zab_item_iter_init(&it, m); zab_item_next(&it, &e);) {
+    if (!follows(last, e.zxid, m->epoch)) {
       open_session(z, 0);
       return;
     }
-    last = zxid;
+    last = e.zxid;
   }
   if (m->pos != z->hist.n + 1) {
     open_session(z, 0);

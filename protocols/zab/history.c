@@ -34,15 +34,10 @@ int zab_history_append(zab_history *h, uint64_t zxid, uint8_t type, const uint8_
 int zab_history_append_msg(zab_history *h, const zab_msg *m) {
   int configs = 0;
   zab_item_iter it;
-  zab_item_iter_init(&it, m);
-  for (uint32_t i = 0; i < m->n; i++) {
-    uint64_t zxid;
-    uint8_t type;
-    const uint8_t *data;
-    size_t len;
-    zab_item_next(&it, &zxid, &type, &data, &len);
-    if (zab_history_append(h, zxid, type, data, len) != 0) return -1;
-    configs += type == ZAB_ENTRY_CONFIG;
+  zab_item e;
+  for (zab_item_iter_init(&it, m); zab_item_next(&it, &e);) {
+    if (zab_history_append(h, e.zxid, e.type, e.data, e.len) != 0) return -1;
+    configs += e.type == ZAB_ENTRY_CONFIG;
   }
   return configs;
 }

@@ -260,15 +260,9 @@ void zab_leader_propose(zab *z, uint8_t type, const uint8_t *data, size_t len) {
 static void recv_forward(zab *z, const zab_msg *m) {
   if (z->phase != ZAB_BROADCAST) return;
   zab_item_iter it;
-  zab_item_iter_init(&it, m);
-  for (uint32_t i = 0; i < m->n && zab_leader_has_room(z); i++) {
-    uint64_t zxid;
-    uint8_t type;
-    const uint8_t *data;
-    size_t len;
-    zab_item_next(&it, &zxid, &type, &data, &len);
-    zab_leader_propose(z, ZAB_ENTRY_COMMAND, data, len);
-  }
+  zab_item command;
+  for (zab_item_iter_init(&it, m); zab_leader_has_room(z) && zab_item_next(&it, &command);)
+    zab_leader_propose(z, ZAB_ENTRY_COMMAND, command.data, command.len);
   zab_leader_flush(z);
 }
 

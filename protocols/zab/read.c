@@ -16,36 +16,17 @@
 
 #include "zab_internal.h"
 
-void zab_read_reset(zab *z) {
-  if (z->read_buf.cap > (8u << 20)) wire_writer_free(&z->read_buf);
-  wire_writer_reset(&z->read_buf);
-  z->n_reads = 0;
-}
+void zab_read_reset(zab *z) { ctk_readbox_reset(&z->reads); }
 
 void zab_read_free(zab *z) {
   for (size_t i = 0; i < z->n_sync; i++) free(z->sync_reads[i].data);
   free(z->sync_reads);
-  wire_writer_free(&z->read_buf);
-  free(z->read_len);
-  free(z->reads);
+  ctk_readbox_free(&z->reads);
 }
 
 static void serve(zab *z, const uint8_t *data, size_t len) {
-  if (z->n_reads == z->cap_reads) {
-    size_t cap = z->cap_reads ? z->cap_reads * 2 : 16;
-    size_t *lens = realloc(z->read_len, cap * sizeof *lens);
-    if (lens) z->read_len = lens;
-    ctk_bytes *reads = lens ? realloc(z->reads, cap * sizeof *reads) : NULL;
-    if (reads) z->reads = reads;
-    if (!lens || !reads) {
-      z->out_of_memory = 1;
-      return;
-    }
-    z->cap_reads = cap;
-  }
-  wire_put_bytes(&z->read_buf, data, len);
-  if (z->read_buf.failed) z->out_of_memory = 1;
-  z->read_len[z->n_reads++] = len;
+  if (ctk_readbox_add(&z->reads, data, len) != 0 || ctk_readbox_failed(&z->reads))
+    z->out_of_memory = 1;
 }
 
 static int in_broadcast(const zab *z) {
@@ -117,12 +98,4 @@ void zab_read_step_end(zab *z) {
   z->n_sync = kept;
 }
 
-void zab_read_output(zab *z, ctk_output *out) {
-  size_t offset = 0;
-  for (size_t i = 0; i < z->n_reads; i++) {
-    z->reads[i] = (ctk_bytes){z->read_buf.data + offset, z->read_len[i]};
-    offset += z->read_len[i];
-  }
-  out->reads = z->n_reads ? z->reads : NULL;
-  out->n_reads = z->n_reads;
-}
+void zab_read_output(zab *z, ctk_output *out) { ctk_readbox_output(&z->reads, out); }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/contract.h"
 #include "zab_internal.h"
 
 static int check_options(const ctk_zab_options *o, char *err, size_t err_len) {
@@ -42,21 +43,15 @@ static void zab_destroy(ctk_proto *z) {
   zab_snapshot_free(z);
   zab_session_clear(z);
   wire_writer_free(&z->persist);
-  wire_writer_free(&z->msg_buf);
-  free(z->out_msgs);
-  free(z->messages);
-  free(z->commits);
+  ctk_outbox_free(&z->out);
+  ctk_commit_list_free(&z->commits);
   zab_read_free(z);
   free(z);
 }
 
 static ctk_proto *zab_create(const ctk_node_config *config, const void *options, char *err,
                              size_t err_len) {
-  if (!config || !options || config->n_nodes < 1 || config->n_nodes > CTK_MAX_NODES ||
-      config->node_id < 0 || config->node_id >= config->n_nodes) {
-    if (err && err_len) snprintf(err, err_len, "zab: bad node id or cluster size");
-    return NULL;
-  }
+  if (ctk_contract_create_check(config, options, "zab", err, err_len) != 0) return NULL;
   const ctk_zab_options *o = options;
   if (check_options(o, err, err_len) != 0) return NULL;
   zab *z = calloc(1, sizeof *z);
@@ -81,13 +76,7 @@ static ctk_proto *zab_create(const ctk_node_config *config, const void *options,
   ctk_rng_seed(&z->rng, config->seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(config->node_id + 1)));
   z->accepted_leader = z->leader_id = ZAB_NO_NODE;
   wire_writer_init(&z->persist);
-  wire_writer_init(&z->msg_buf);
-  z->cap_messages = 4 * CTK_MAX_NODES;
-  z->out_msgs = malloc(z->cap_messages * sizeof *z->out_msgs);
-  z->messages = malloc(z->cap_messages * sizeof *z->messages);
-  z->cap_commits = 64;
-  z->commits = malloc(z->cap_commits * sizeof *z->commits);
-  if (z->out_msgs && z->messages && z->commits) return z;
+  if (ctk_outbox_init(&z->out) == 0) return z;
 nomem:
   zab_destroy(z);
   if (err && err_len) snprintf(err, err_len, "zab: out of memory");
@@ -100,39 +89,16 @@ uint64_t zab_random_timeout(zab *z) {
 
 /* ---- output ---- */
 
-wire_writer *zab_send_begin(zab *z, int to) {
-  z->pending_to = to;
-  z->pending_offset = z->msg_buf.len;
-  return &z->msg_buf;
-}
+wire_writer *zab_send_begin(zab *z, int to) { return ctk_outbox_begin(&z->out, to); }
 
-void zab_send_end(zab *z) {
-  if (z->n_messages == z->cap_messages) {
-    size_t cap = z->cap_messages * 2;
-    zab_out_msg *om = realloc(z->out_msgs, cap * sizeof *om);
-    if (om) z->out_msgs = om;
-    ctk_message *ms = om ? realloc(z->messages, cap * sizeof *ms) : NULL;
-    if (ms) z->messages = ms;
-    if (!om || !ms) {
-      z->out_of_memory = 1;
-      z->msg_buf.len = z->pending_offset;
-      return;
-    }
-    z->cap_messages = cap;
-  }
-  if (z->msg_buf.failed) z->out_of_memory = 1;
-  z->out_msgs[z->n_messages++] =
-      (zab_out_msg){z->pending_to, z->pending_offset, z->msg_buf.len - z->pending_offset};
-}
+void zab_send_end(zab *z) { ctk_outbox_end(&z->out); }
 
 static void output_reset(zab *z) {
   if (z->persist.cap > (8u << 20)) wire_writer_free(&z->persist);
-  if (z->msg_buf.cap > (8u << 20)) wire_writer_free(&z->msg_buf);
   wire_writer_reset(&z->persist);
-  wire_writer_reset(&z->msg_buf);
+  ctk_outbox_reset(&z->out);
   z->persist_replace = 0;
-  z->n_messages = 0;
-  z->n_commits = 0;
+  z->commits.n = 0;
   z->out_of_memory = 0;
   zab_read_reset(z);
 }
@@ -155,22 +121,12 @@ static uint64_t next_deadline(const zab *z) {
 }
 
 static void push_commit(zab *z, uint64_t pos) {
-  if (z->n_commits == z->cap_commits) {
-    size_t cap = z->cap_commits * 2;
-    ctk_commit *c = realloc(z->commits, cap * sizeof *c);
-    if (!c) {
-      z->out_of_memory = 1;
-      return;
-    }
-    z->commits = c;
-    z->cap_commits = cap;
-  }
   const zab_entry *e = zab_history_at(&z->hist, pos);
-  /* A configuration is a protocol no-op for the host: an empty command. */
-  if (e->type == ZAB_ENTRY_CONFIG)
-    z->commits[z->n_commits++] = (ctk_commit){pos, {NULL, 0}};
-  else
-    z->commits[z->n_commits++] = (ctk_commit){pos, {e->data, e->len}};
+  int config = e->type == ZAB_ENTRY_CONFIG; /* a protocol no-op for the host: an empty command */
+  if (ctk_commit_list_push(&z->commits, pos, config ? NULL : e->data, config ? 0 : e->len)) {
+    z->out_of_memory = 1;
+    return;
+  }
   z->emitted_index = pos;
 }
 
@@ -178,19 +134,15 @@ static void output_finish(zab *z, ctk_output *out) {
   while (z->emitted_index < z->commit_index && !z->out_of_memory)
     push_commit(z, z->emitted_index + 1);
   zab_persist_maybe_compact(z);
-  for (size_t i = 0; i < z->n_messages; i++) {
-    z->messages[i].to = z->out_msgs[i].to;
-    z->messages[i].bytes = (ctk_bytes){z->msg_buf.data + z->out_msgs[i].offset, z->out_msgs[i].len};
-  }
   *out = (ctk_output){0};
   zab_snapshot_output(z, out);
   zab_snapshot_maybe_ask(z, out);
   out->persist = (ctk_bytes){z->persist.data, z->persist.len};
   out->persist_replace = z->persist_replace;
-  out->messages = z->messages;
-  out->n_messages = z->n_messages;
-  out->commits = z->commits;
-  out->n_commits = z->n_commits;
+  out->messages = ctk_outbox_messages(&z->out);
+  out->n_messages = z->out.n;
+  out->commits = z->commits.items;
+  out->n_commits = z->commits.n;
   out->next_deadline_us = next_deadline(z);
   zab_read_output(z, out);
   z->durable_bytes = z->persist_replace ? z->persist.len : z->durable_bytes + z->persist.len;
@@ -260,15 +212,12 @@ static int command(zab *z, const ctk_event *ev) {
 static int zab_step(ctk_proto *z, const ctk_event *ev, ctk_output *out) {
   output_reset(z);
   int rc = CTK_ERR_INVALID;
-  if (!ev) goto done;
+  if (!ctk_contract_step_admits(ev, z->started)) goto done;
+  z->now_us = ev->now_us;
   if (ev->kind == CTK_EVENT_START) {
-    if (z->started || (ev->bytes.len > 0 && !ev->bytes.data)) goto done;
-    z->now_us = ev->now_us;
     rc = start(z, ev);
     goto done;
   }
-  if (!z->started) goto done;
-  z->now_us = ev->now_us;
   switch (ev->kind) {
   case CTK_EVENT_MESSAGE: rc = recv_message(z, ev); break;
   case CTK_EVENT_TIMEOUT:
@@ -290,7 +239,7 @@ done:
     if (z->started) zab_conf_step_end(z);
     if (z->started) zab_read_step_end(z);
     output_finish(z, out);
-    if (!z->out_of_memory && !z->persist.failed && !z->msg_buf.failed) return CTK_OK;
+    if (!z->out_of_memory && !z->persist.failed && !ctk_outbox_failed(&z->out)) return CTK_OK;
     rc = CTK_ERR_NOMEM;
   }
   output_reset(z);

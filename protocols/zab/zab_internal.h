@@ -19,6 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/commitlist.h"
+#include "../common/outbox.h"
+#include "../common/readbox.h"
 #include "../common/rng.h"
 #include "../common/wire.h"
 #include "zab.h"
@@ -160,15 +163,23 @@ typedef struct zab_msg {
 } zab_msg;
 
 int zab_msg_decode(const uint8_t *bytes, size_t len, zab_msg *m);
-/* Walks the entries of DIFF, SNAP and PROPOSAL (zxid, type, data) or the commands of FORWARD
- * (zxid 0, type command), already validated by zab_msg_decode. */
+/* One entry of DIFF, SNAP or PROPOSAL, or one command of FORWARD (zxid 0, type command). */
+typedef struct zab_item {
+  uint64_t zxid;
+  uint8_t type;
+  const uint8_t *data;
+  size_t len;
+} zab_item;
+/* Walks the m->n items of a message already validated by zab_msg_decode:
+ *   for (zab_item_iter_init(&it, m); zab_item_next(&it, &item);) ... */
 typedef struct zab_item_iter {
   wire_reader r;
   int with_zxid;
+  uint32_t left;
 } zab_item_iter;
 void zab_item_iter_init(zab_item_iter *it, const zab_msg *m);
-void zab_item_next(zab_item_iter *it, uint64_t *zxid, uint8_t *type, const uint8_t **data,
-                   size_t *len);
+/* Reads the next item into *item: 1, or 0 (item untouched) after the last. */
+int zab_item_next(zab_item_iter *it, zab_item *item);
 
 void zab_encode_notification(wire_writer *w, uint64_t round, zab_state state, zab_vote vote,
                              zab_conf conf, uint64_t conf_zxid);
@@ -233,11 +244,6 @@ typedef struct zab_notice {
   uint8_t state;
   zab_vote vote;
 } zab_notice;
-
-typedef struct zab_out_msg {
-  int to;
-  size_t offset, len;
-} zab_out_msg;
 
 struct ctk_proto {
   int id, n;
@@ -316,20 +322,11 @@ struct ctk_proto {
   uint64_t now_us;
   wire_writer persist;
   int persist_replace;
-  wire_writer msg_buf;
-  zab_out_msg *out_msgs;
-  ctk_message *messages;
-  size_t n_messages, cap_messages;
-  int pending_to;
-  size_t pending_offset;
-  ctk_commit *commits;
-  size_t n_commits, cap_commits;
+  ctk_outbox out;          /* this step's messages */
+  ctk_commit_list commits; /* this step's */
   int out_of_memory;
   /* read.c: this step's reads answered locally */
-  wire_writer read_buf;
-  size_t *read_len;
-  ctk_bytes *reads;
-  size_t n_reads, cap_reads;
+  ctk_readbox reads;
   /* read.c, sync mode: reads waiting for their SYNC_REPLY, then for the commit to reach it */
   struct zab_sync_read *sync_reads;
   size_t n_sync, cap_sync;
