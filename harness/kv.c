@@ -288,8 +288,8 @@ int ctk_kv_apply(ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *
     result->ok = 1;
     break;
   case CTK_F_CAS: {
-    int match = cmd.expected ? current && strcmp(entry_value(current), cmd.expected) == 0
-                             : current == NULL;
+    int match =
+        cmd.expected ? current && strcmp(entry_value(current), cmd.expected) == 0 : current == NULL;
     if (match && kv_set(self, cmd.key, key_len, hash, cmd.value, strlen(cmd.value))) return -1;
     result->ok = match;
     break;
