@@ -220,11 +220,15 @@ static kv_client *kv_client_slot(ctk_kv *self, uint64_t client_id) {
   return &self->clients[j];
 }
 
-/* Sets key (key_len bytes, at most CTK_KV_MAX_KEY) to value (at most CTK_KV_MAX_VALUE). */
-static int kv_set(ctk_kv *self, const char *key, size_t key_len, uint64_t hash, const char *value,
-                  size_t value_len) {
-  if (kv_reserve(self, self->count + 1)) return -1;
-  kv_slot *s = kv_find(self, key, key_len, hash);
+/* Sets key (key_len bytes, at most CTK_KV_MAX_KEY) to value (at most CTK_KV_MAX_VALUE). s is
+ * kv_find's answer for the key, found just before (NULL in an empty table). */
+static int kv_set(ctk_kv *self, kv_slot *s, const char *key, size_t key_len, uint64_t hash,
+                  const char *value, size_t value_len) {
+  if (!s || !s->e) { /* a new key: the table may have to grow first, and its slot move */
+    size_t cap = self->cap;
+    if (kv_reserve(self, self->count + 1)) return -1;
+    if (self->cap != cap) s = kv_find(self, key, key_len, hash);
+  }
   kv_entry *e = s->e;
   if (e && value_len <= e->value_cap) {
     self->digest -= entry_hash(e);
@@ -284,13 +288,13 @@ int ctk_kv_apply(ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *
     if (current) memcpy(result->value, entry_value(current), current->value_len + 1u);
     break;
   case CTK_F_PUT:
-    if (kv_set(self, cmd.key, key_len, hash, cmd.value, strlen(cmd.value))) return -1;
+    if (kv_set(self, s, cmd.key, key_len, hash, cmd.value, strlen(cmd.value))) return -1;
     result->ok = 1;
     break;
   case CTK_F_CAS: {
     int match =
         cmd.expected ? current && strcmp(entry_value(current), cmd.expected) == 0 : current == NULL;
-    if (match && kv_set(self, cmd.key, key_len, hash, cmd.value, strlen(cmd.value))) return -1;
+    if (match && kv_set(self, s, cmd.key, key_len, hash, cmd.value, strlen(cmd.value))) return -1;
     result->ok = match;
     break;
   }
@@ -506,7 +510,7 @@ int ctk_kv_restore(ctk_kv *self, const uint8_t *bytes, size_t len) {
       goto fail;
     uint64_t hash = XXH64(key, key_len, 0);
     kv_slot *s = kv_find(fresh, key, key_len, hash);
-    if ((s && s->e) || kv_set(fresh, key, key_len, hash, value, value_len))
+    if ((s && s->e) || kv_set(fresh, s, key, key_len, hash, value, value_len))
       goto fail; /* duplicate key */
   }
   if (take_u32(&c, &n)) goto fail;
