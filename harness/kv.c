@@ -6,6 +6,7 @@
  */
 #include "kv.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -466,6 +467,7 @@ int ctk_kv_serialize(const ctk_kv *self, uint8_t **out, size_t *out_len) {
     *p++ = (uint8_t)(c->result.found != 0);
     p = put_text(p, c->result.value, strlen(c->result.value));
   }
+  assert((size_t)(p - buf) == need);
   free(refs);
   free(clients);
   *out = buf;
