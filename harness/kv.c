@@ -6,6 +6,7 @@
  */
 #include "kv.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -110,11 +111,21 @@ int ctk_kv_decode(const uint8_t *bytes, size_t len, ctk_kv_command *cmd, char *s
   return c.p == c.end ? 0 : -1;
 }
 
-/* ---- the store: open addressing, linear probing ---- */
+/* ---- the store: open addressing, linear probing ----
+ *
+ * Each key lives in one allocation with its value (kv_entry), which a put of a value no longer
+ * than the one before overwrites in place: a put costs no allocation once the key exists. */
+
+typedef struct kv_entry {
+  uint16_t key_len, value_len, value_cap;
+  char data[]; /* key, NUL, then value_cap + 1 bytes: the value, NUL */
+} kv_entry;
+
+static char *entry_key(kv_entry *e) { return e->data; }
+static char *entry_value(kv_entry *e) { return e->data + e->key_len + 1; }
 
 typedef struct kv_slot {
-  char *key; /* NULL: empty */
-  char *value;
+  kv_entry *e; /* NULL: empty */
   uint64_t hash;
 } kv_slot;
 
@@ -127,6 +138,7 @@ typedef struct kv_client {
 struct ctk_kv {
   kv_slot *slots;
   size_t cap, count;
+  size_t text_bytes; /* the lengths of every key and value, for a snapshot's size */
   kv_client *clients;
   size_t clients_cap, clients_count;
   uint64_t digest; /* ctk_kv_digest, kept up to date by every change */
@@ -136,8 +148,8 @@ struct ctk_kv {
  * a change subtracts the old entry's and adds the new one's: the runner asks every node for it
  * ten times a second, and summing a store of 100,000 keys each time cost a node more than its
  * operations did. */
-static uint64_t entry_hash(const char *key, const char *value) {
-  return XXH64(value, strlen(value), XXH64(key, strlen(key), 1));
+static uint64_t entry_hash(kv_entry *e) {
+  return XXH64(entry_value(e), e->value_len, XXH64(entry_key(e), e->key_len, 1));
 }
 
 static uint64_t client_hash(uint64_t client_id, uint64_t seq) {
@@ -150,34 +162,35 @@ ctk_kv *ctk_kv_new(void) { return calloc(1, sizeof(ctk_kv)); }
 void ctk_kv_destroy(ctk_kv **self_p) {
   ctk_kv *self = *self_p;
   if (!self) return;
-  for (size_t i = 0; i < self->cap; i++) {
-    free(self->slots[i].key);
-    free(self->slots[i].value);
-  }
+  for (size_t i = 0; i < self->cap; i++) free(self->slots[i].e);
   free(self->slots);
   free(self->clients);
   free(self);
   *self_p = NULL;
 }
 
-static kv_slot *kv_find(const ctk_kv *self, const char *key, uint64_t hash) {
+static kv_slot *kv_find(const ctk_kv *self, const char *key, size_t key_len, uint64_t hash) {
   if (!self->cap) return NULL;
   for (size_t i = hash & (self->cap - 1);; i = (i + 1) & (self->cap - 1)) {
     kv_slot *s = &self->slots[i];
-    if (!s->key) return (kv_slot *)s;
-    if (s->hash == hash && strcmp(s->key, key) == 0) return (kv_slot *)s;
+    if (!s->e) return s;
+    if (s->hash == hash && s->e->key_len == key_len && memcmp(s->e->data, key, key_len) == 0)
+      return s;
   }
 }
 
-static int kv_grow(ctk_kv *self) {
-  size_t cap = self->cap ? self->cap * 2 : 64;
+/* Makes the table hold `want` keys at most 3/4 full. */
+static int kv_reserve(ctk_kv *self, size_t want) {
+  if (want * 4 <= self->cap * 3) return 0;
+  size_t cap = self->cap ? self->cap : 64;
+  while (want * 4 > cap * 3) cap *= 2;
   kv_slot *slots = calloc(cap, sizeof *slots);
   if (!slots) return -1;
   for (size_t i = 0; i < self->cap; i++) {
     kv_slot *old = &self->slots[i];
-    if (!old->key) continue;
+    if (!old->e) continue;
     size_t j = old->hash & (cap - 1);
-    while (slots[j].key) j = (j + 1) & (cap - 1);
+    while (slots[j].e) j = (j + 1) & (cap - 1);
     slots[j] = *old;
   }
   free(self->slots);
@@ -208,25 +221,42 @@ static kv_client *kv_client_slot(ctk_kv *self, uint64_t client_id) {
   return &self->clients[j];
 }
 
-static int kv_set(ctk_kv *self, const char *key, uint64_t hash, const char *value) {
-  if ((self->count + 1) * 4 > self->cap * 3 && kv_grow(self)) return -1;
-  kv_slot *s = kv_find(self, key, hash);
-  char *copy = strdup(value);
-  if (!copy) return -1;
-  if (!s->key) {
-    s->key = strdup(key);
-    if (!s->key) {
-      free(copy);
-      return -1;
-    }
-    s->hash = hash;
-    self->count++;
-  } else {
-    self->digest -= entry_hash(s->key, s->value);
+/* Sets key (key_len bytes, at most CTK_KV_MAX_KEY) to value (at most CTK_KV_MAX_VALUE). s is
+ * kv_find's answer for the key, found just before (NULL in an empty table). */
+static int kv_set(ctk_kv *self, kv_slot *s, const char *key, size_t key_len, uint64_t hash,
+                  const char *value, size_t value_len) {
+  if (!s || !s->e) { /* a new key: the table may have to grow first, and its slot move */
+    size_t cap = self->cap;
+    if (kv_reserve(self, self->count + 1)) return -1;
+    if (self->cap != cap) s = kv_find(self, key, key_len, hash);
   }
-  free(s->value);
-  s->value = copy;
-  self->digest += entry_hash(s->key, s->value);
+  kv_entry *e = s->e;
+  if (e && value_len <= e->value_cap) {
+    self->digest -= entry_hash(e);
+    self->text_bytes -= e->value_len;
+  } else {
+    kv_entry *fresh = malloc(sizeof *fresh + key_len + 1 + value_len + 1);
+    if (!fresh) return -1;
+    fresh->key_len = (uint16_t)key_len;
+    fresh->value_cap = (uint16_t)value_len;
+    memcpy(fresh->data, key, key_len);
+    fresh->data[key_len] = 0;
+    if (e) {
+      self->digest -= entry_hash(e);
+      self->text_bytes -= e->value_len;
+      free(e);
+    } else {
+      s->hash = hash;
+      self->count++;
+      self->text_bytes += key_len;
+    }
+    s->e = e = fresh;
+  }
+  e->value_len = (uint16_t)value_len;
+  memcpy(entry_value(e), value, value_len);
+  entry_value(e)[value_len] = 0;
+  self->text_bytes += value_len;
+  self->digest += entry_hash(e);
   return 0;
 }
 
@@ -248,22 +278,24 @@ int ctk_kv_apply(ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *
   memset(result, 0, offsetof(ctk_kv_result, value) + 1);
   result->client_id = cmd.client_id;
   result->seq = cmd.seq;
-  uint64_t hash = XXH64(cmd.key, strlen(cmd.key), 0);
-  kv_slot *s = kv_find(self, cmd.key, hash);
-  const char *current = s && s->key ? s->value : NULL;
+  size_t key_len = strlen(cmd.key);
+  uint64_t hash = XXH64(cmd.key, key_len, 0);
+  kv_slot *s = kv_find(self, cmd.key, key_len, hash);
+  kv_entry *current = s ? s->e : NULL;
   switch (cmd.op) {
   case CTK_F_GET:
     result->ok = 1;
     result->found = current != NULL;
-    if (current) memcpy(result->value, current, strlen(current) + 1);
+    if (current) memcpy(result->value, entry_value(current), current->value_len + 1u);
     break;
   case CTK_F_PUT:
-    if (kv_set(self, cmd.key, hash, cmd.value)) return -1;
+    if (kv_set(self, s, cmd.key, key_len, hash, cmd.value, strlen(cmd.value))) return -1;
     result->ok = 1;
     break;
   case CTK_F_CAS: {
-    int match = cmd.expected ? current && strcmp(current, cmd.expected) == 0 : current == NULL;
-    if (match && kv_set(self, cmd.key, hash, cmd.value)) return -1;
+    int match =
+        cmd.expected ? current && strcmp(entry_value(current), cmd.expected) == 0 : current == NULL;
+    if (match && kv_set(self, s, cmd.key, key_len, hash, cmd.value, strlen(cmd.value))) return -1;
     result->ok = match;
     break;
   }
@@ -275,7 +307,9 @@ int ctk_kv_apply(ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *
   client->client_id = cmd.client_id;
   client->seq = cmd.seq;
   self->digest += client_hash(client->client_id, client->seq);
-  client->result = *result;
+  /* The result without the unused tail of its value buffer. */
+  memcpy(&client->result, result, offsetof(ctk_kv_result, value));
+  memcpy(client->result.value, result->value, strlen(result->value) + 1);
   return 0;
 }
 
@@ -288,11 +322,12 @@ int ctk_kv_read(const ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_res
   result->client_id = cmd.client_id;
   result->seq = cmd.seq;
   result->ok = 1;
-  uint64_t hash = XXH64(cmd.key, strlen(cmd.key), 0);
-  const kv_slot *s = kv_find(self, cmd.key, hash);
-  if (s && s->key) {
+  size_t key_len = strlen(cmd.key);
+  uint64_t hash = XXH64(cmd.key, key_len, 0);
+  const kv_slot *s = kv_find(self, cmd.key, key_len, hash);
+  if (s && s->e) {
     result->found = 1;
-    memcpy(result->value, s->value, strlen(s->value) + 1);
+    memcpy(result->value, entry_value(s->e), s->e->value_len + 1u);
   }
   return 0;
 }
@@ -303,7 +338,7 @@ uint64_t ctk_kv_digest_recompute(const ctk_kv *self) {
   uint64_t digest = 0;
   for (size_t i = 0; i < self->cap; i++) {
     const kv_slot *s = &self->slots[i];
-    if (s->key) digest += entry_hash(s->key, s->value);
+    if (s->e) digest += entry_hash(s->e);
   }
   for (size_t i = 0; i < self->clients_cap; i++) {
     const kv_client *c = &self->clients[i];
@@ -317,16 +352,60 @@ size_t ctk_kv_size(const ctk_kv *self) { return self->count; }
 /* ---- snapshots ----
  *
  * Format, version 1, big-endian:
- *   u8 version=1 | u32 n_keys | n_keys * (u16 key_len | key | u16 value_len | value), keys in
- *   byte order | u32 n_clients | n_clients * (u64 client_id | u64 seq | u8 ok | u8 found
+ *   u8 version=1 | u32 n_keys | n_keys * (u16 key_len | key | u16 value_len | value)
+ *   | u32 n_clients | n_clients * (u64 client_id | u64 seq | u8 ok | u8 found
  *   | u16 value_len | value), client ids ascending
- */
+ * The keys are in the order of their 64-bit hash (XXH64, seed 0; equal hashes in byte order of
+ * the keys), which a store knows without reading its keys: sorting 100,000 keys by strcmp cost a
+ * node tens of milliseconds per snapshot, during which it answered nothing. Any order restores;
+ * this one makes equal stores give equal bytes. */
 
 #define KV_SNAPSHOT_VERSION 1
 
-static int cmp_slot_ptr(const void *a, const void *b) {
-  const kv_slot *x = *(const kv_slot *const *)a, *y = *(const kv_slot *const *)b;
-  return strcmp(x->key, y->key);
+/* A key's place in the order of a snapshot. */
+typedef struct kv_ref {
+  uint64_t hash;
+  kv_entry *e;
+} kv_ref;
+
+static int ref_less(const kv_ref *a, const kv_ref *b) {
+  if (a->hash != b->hash) return a->hash < b->hash;
+  return strcmp(entry_key(a->e), entry_key(b->e)) < 0;
+}
+
+static int cmp_ref(const void *a, const void *b) {
+  const kv_ref *x = a, *y = b;
+  return ref_less(x, y) ? -1 : ref_less(y, x);
+}
+
+/* Sorts refs[0..n) by (hash, key) into out: one pass into buckets by the hash's top bits (about
+ * one key per bucket, as the hashes are uniform), then each bucket on its own. */
+static int sort_refs(const kv_ref *refs, size_t n, kv_ref *out) {
+  int bits = 1;
+  while (bits < 20 && ((size_t)1 << bits) < n) bits++;
+  size_t buckets = (size_t)1 << bits;
+  size_t *start = calloc(buckets + 1, sizeof *start);
+  if (!start) return -1;
+  for (size_t i = 0; i < n; i++) start[(refs[i].hash >> (64 - bits)) + 1]++;
+  for (size_t b = 0; b < buckets; b++) start[b + 1] += start[b];
+  for (size_t i = 0; i < n; i++) out[start[refs[i].hash >> (64 - bits)]++] = refs[i];
+  /* start[b] is now the end of bucket b, the start of bucket b + 1. */
+  for (size_t b = 0, from = 0; b < buckets; from = start[b++]) {
+    size_t len = start[b] - from;
+    kv_ref *r = out + from;
+    if (len > 16) {
+      qsort(r, len, sizeof *r, cmp_ref);
+      continue;
+    }
+    for (size_t i = 1; i < len; i++) {
+      kv_ref x = r[i];
+      size_t j = i;
+      for (; j > 0 && ref_less(&x, &r[j - 1]); j--) r[j] = r[j - 1];
+      r[j] = x;
+    }
+  }
+  free(start);
+  return 0;
 }
 
 static int cmp_client_ptr(const void *a, const void *b) {
@@ -339,8 +418,7 @@ static uint8_t *put_u32(uint8_t *p, uint32_t v) {
   return p + 4;
 }
 
-static uint8_t *put_string(uint8_t *p, const char *s) {
-  size_t n = strlen(s);
+static uint8_t *put_text(uint8_t *p, const char *s, size_t n) {
   p += put_u16(p, n);
   memcpy(p, s, n);
   return p + n;
@@ -349,34 +427,36 @@ static uint8_t *put_string(uint8_t *p, const char *s) {
 int ctk_kv_serialize(const ctk_kv *self, uint8_t **out, size_t *out_len) {
   *out = NULL;
   *out_len = 0;
-  const kv_slot **slots = malloc((self->count ? self->count : 1) * sizeof *slots);
+  size_t n = self->count;
+  kv_ref *refs = malloc((n ? n : 1) * 2 * sizeof *refs);
   const kv_client **clients =
       malloc((self->clients_count ? self->clients_count : 1) * sizeof *clients);
-  size_t n_slots = 0, n_clients = 0, need = 1 + 4 + 4;
-  for (size_t i = 0; slots && i < self->cap; i++)
-    if (self->slots[i].key) {
-      slots[n_slots++] = &self->slots[i];
-      need += 4 + strlen(self->slots[i].key) + strlen(self->slots[i].value);
-    }
+  size_t need = 1 + 4 + 4 + 4 * n + self->text_bytes, n_clients = 0;
   for (size_t i = 0; clients && i < self->clients_cap; i++)
     if (self->clients[i].seq) {
       clients[n_clients++] = &self->clients[i];
       need += 8 + 8 + 2 + 2 + strlen(self->clients[i].result.value);
     }
-  uint8_t *buf = slots && clients ? malloc(need) : NULL;
-  if (!buf) {
-    free(slots);
+  uint8_t *buf = refs && clients ? malloc(need) : NULL;
+  size_t n_refs = 0;
+  for (size_t i = 0; buf && i < self->cap; i++)
+    if (self->slots[i].e) refs[n_refs++] = (kv_ref){self->slots[i].hash, self->slots[i].e};
+  kv_ref *sorted = refs + n;
+  if (!buf || sort_refs(refs, n_refs, sorted)) {
+    free(buf);
+    free(refs);
     free(clients);
     return -1;
   }
-  qsort(slots, n_slots, sizeof *slots, cmp_slot_ptr);
   qsort(clients, n_clients, sizeof *clients, cmp_client_ptr);
   uint8_t *p = buf;
   *p++ = KV_SNAPSHOT_VERSION;
-  p = put_u32(p, (uint32_t)n_slots);
-  for (size_t i = 0; i < n_slots; i++) {
-    p = put_string(p, slots[i]->key);
-    p = put_string(p, slots[i]->value);
+  p = put_u32(p, (uint32_t)n_refs);
+  for (size_t i = 0; i < n_refs; i++) {
+    if (i + 8 < n_refs) __builtin_prefetch(sorted[i + 8].e);
+    kv_entry *e = sorted[i].e;
+    p = put_text(p, entry_key(e), e->key_len);
+    p = put_text(p, entry_value(e), e->value_len);
   }
   p = put_u32(p, (uint32_t)n_clients);
   for (size_t i = 0; i < n_clients; i++) {
@@ -385,9 +465,10 @@ int ctk_kv_serialize(const ctk_kv *self, uint8_t **out, size_t *out_len) {
     p += put_u64(p, c->seq);
     *p++ = (uint8_t)(c->result.ok != 0);
     *p++ = (uint8_t)(c->result.found != 0);
-    p = put_string(p, c->result.value);
+    p = put_text(p, c->result.value, strlen(c->result.value));
   }
-  free(slots);
+  assert((size_t)(p - buf) == need);
+  free(refs);
   free(clients);
   *out = buf;
   *out_len = (size_t)(p - buf);
@@ -401,14 +482,16 @@ static int take_u32(kv_cursor *c, uint32_t *v) {
   return 0;
 }
 
-/* Reads a u16-prefixed string of 1..max bytes (0..max when empty_ok) into buf (max + 1 bytes). */
-static int take_snapshot_string(kv_cursor *c, size_t max, int empty_ok, char *buf) {
+/* Reads a u16-prefixed string of 1..max bytes (0..max when empty_ok) in place: *text points
+ * into the snapshot, *len is its length. */
+static int take_snapshot_text(kv_cursor *c, size_t max, int empty_ok, const char **text,
+                              size_t *len) {
   const uint8_t *p;
   if (take(c, 2, &p)) return -1;
   size_t n = (size_t)p[0] << 8 | p[1];
   if (n > max || (!n && !empty_ok) || take(c, n, &p) || memchr(p, 0, n)) return -1;
-  memcpy(buf, p, n);
-  buf[n] = 0;
+  *text = (const char *)p;
+  *len = n;
   return 0;
 }
 
@@ -419,21 +502,25 @@ int ctk_kv_restore(ctk_kv *self, const uint8_t *bytes, size_t len) {
   if (take(&c, 1, &version) || *version != KV_SNAPSHOT_VERSION || take_u32(&c, &n)) return -1;
   ctk_kv *fresh = ctk_kv_new();
   if (!fresh) return -1;
-  char key[CTK_KV_MAX_KEY + 1], value[CTK_KV_MAX_VALUE + 1];
+  /* Every key takes at least 5 bytes: a count beyond that is a lie, not a size to reserve. */
+  if (n > len / 5 || kv_reserve(fresh, n)) goto fail;
+  const char *key, *value;
+  size_t key_len, value_len;
   for (uint32_t i = 0; i < n; i++) {
-    if (take_snapshot_string(&c, CTK_KV_MAX_KEY, 0, key) ||
-        take_snapshot_string(&c, CTK_KV_MAX_VALUE, 1, value))
+    if (take_snapshot_text(&c, CTK_KV_MAX_KEY, 0, &key, &key_len) ||
+        take_snapshot_text(&c, CTK_KV_MAX_VALUE, 1, &value, &value_len))
       goto fail;
-    uint64_t hash = XXH64(key, strlen(key), 0);
-    kv_slot *s = kv_find(fresh, key, hash);
-    if ((s && s->key) || kv_set(fresh, key, hash, value)) goto fail; /* duplicate key */
+    uint64_t hash = XXH64(key, key_len, 0);
+    kv_slot *s = kv_find(fresh, key, key_len, hash);
+    if ((s && s->e) || kv_set(fresh, s, key, key_len, hash, value, value_len))
+      goto fail; /* duplicate key */
   }
   if (take_u32(&c, &n)) goto fail;
   for (uint32_t i = 0; i < n; i++) {
     uint64_t client_id, seq;
     const uint8_t *flags;
     if (take_u64(&c, &client_id) || take_u64(&c, &seq) || !seq || take(&c, 2, &flags) ||
-        take_snapshot_string(&c, CTK_KV_MAX_VALUE, 1, value))
+        take_snapshot_text(&c, CTK_KV_MAX_VALUE, 1, &value, &value_len))
       goto fail;
     kv_client *slot = kv_client_slot(fresh, client_id);
     if (!slot || slot->seq) goto fail; /* out of memory, or a duplicate client */
@@ -442,7 +529,8 @@ int ctk_kv_restore(ctk_kv *self, const uint8_t *bytes, size_t len) {
     slot->result.seq = seq;
     slot->result.ok = flags[0] != 0;
     slot->result.found = flags[1] != 0;
-    memcpy(slot->result.value, value, strlen(value) + 1);
+    memcpy(slot->result.value, value, value_len);
+    slot->result.value[value_len] = 0;
     fresh->clients_count++;
     fresh->digest += client_hash(client_id, seq);
   }

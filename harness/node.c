@@ -8,6 +8,7 @@
  * clients. A sync that fails stops the node before anything that depended on it leaves. */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,7 +454,17 @@ static void slow_down(const node *self, uint64_t busy_us) {
   nanosleep(&ts, NULL);
 }
 
+/* Every snapshot allocates a few buffers the size of the store (the serialized store, the
+ * protocol's copy, its durable bytes), each a little larger than the last as the store grows:
+ * with glibc's default, each is a fresh mmap whose every page faults in. From the heap (and the
+ * heap not trimmed at once), they reuse pages the last snapshot freed. */
+static void keep_big_allocations_in_the_heap(void) {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
+
 int ctk_node_run(const ctk_node_args *args, char *err, size_t err_len) {
+  keep_big_allocations_in_the_heap();
   node *self = calloc(1, sizeof *self);
   if (!self) {
     snprintf(err, err_len, "out of memory");

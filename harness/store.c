@@ -22,8 +22,10 @@ struct ctk_store {
   ctk_store_stats stats;
 };
 
-/* Staging buffers larger than this are freed after a sync instead of kept for the next one. */
-#define STAGED_KEEP_BYTES ((size_t)1 << 20)
+/* Staging buffers larger than this are freed after a sync instead of kept for the next one: large
+ * enough for a protocol's snapshot of a store of 100,000 keys, which would otherwise be staged
+ * in fresh pages (a page fault each) at every snapshot. */
+#define STAGED_KEEP_BYTES ((size_t)16 << 20)
 
 void ctk_store_errf(char *err, size_t err_len, const char *fmt, ...) {
   if (!err || !err_len) return;

@@ -593,6 +593,43 @@ static void test_disk_full(void **state) {
   ctk_store_close(&s);
 }
 
+/* Syncs mixing small chunks with more large ones (a WAL writes those from where they are
+ * staged, up to a bound, and copies the rest) come back whole, in order, appended or replaced. */
+static void test_large_chunks_mixed(void **state) {
+  fixture *f = *state;
+  enum { N = 80, BIG = 70000 };
+  size_t cap = (size_t)N * (BIG + N);
+  uint8_t *want = malloc(cap), *chunk = malloc(BIG + N);
+  assert_non_null(want);
+  assert_non_null(chunk);
+  char err[512];
+  for (int replace = 0; replace < 2; replace++) {
+    ctk_store *s = open_store(f, 1);
+    size_t want_len = 0;
+    if (replace) {
+      /* Something durable first, which the replace drops. */
+      append(s, "before", 6);
+      sync_ok(s);
+    }
+    for (int i = 0; i < N; i++) {
+      size_t len = i % 3 == 1 ? 5 + (size_t)i : BIG + (size_t)i;
+      for (size_t j = 0; j < len; j++) chunk[j] = (uint8_t)(i * 7 + j * 13 + replace);
+      if (replace && i == 0)
+        assert_int_equal(ctk_store_replace(s, chunk, len, err, sizeof err), 0);
+      else
+        append(s, chunk, len);
+      memcpy(want + want_len, chunk, len);
+      want_len += len;
+    }
+    sync_ok(s);
+    expect_bytes(s, want, want_len);
+    ctk_store_close(&s);
+    expect_reopened(f, want, want_len);
+  }
+  free(want);
+  free(chunk);
+}
+
 #define BOTH(f)                                         \
   {"wal_" #f, f, setup, teardown, (void *)&kinds[0]}, { \
     "lmdb_" #f, f, setup, teardown, (void *)&kinds[1]   \
@@ -603,6 +640,7 @@ int main(void) {
       BOTH(test_round_trip),
       BOTH(test_appends_then_reopen),
       BOTH(test_replace_then_append),
+      BOTH(test_large_chunks_mixed),
       BOTH(test_empty_store),
       BOTH(test_nosync_reads_back),
       BOTH(test_open_errors),

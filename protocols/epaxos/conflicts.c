@@ -13,36 +13,53 @@
 
 #include "ep_internal.h"
 
-/* ---- an open-addressing map from a hash to its frontiers ---- */
+/* ---- an open-addressing map from a hash to its frontiers ----
+ *
+ * An entry is `id` (0: an empty slot), then the frontier of the writes (n instance numbers, one
+ * per command leader, and a seq), then that of the reads: 1 + 2 * (n + 1) words. */
 
-static ep_conflict_entry *lookup(ep_conflict_entry **tab, size_t *n, size_t *cap, uint64_t id,
-                                 int create) {
-  if (create && (*n + 1) * 2 > *cap) {
-    size_t ncap = *cap ? *cap * 2 : 64;
-    ep_conflict_entry *t = calloc(ncap, sizeof *t);
-    if (!t) return NULL;
-    for (size_t i = 0; i < *cap; i++) {
-      if (!(*tab)[i].id) continue;
-      size_t j = (size_t)((*tab)[i].id * 0x9E3779B97F4A7C15ull) & (ncap - 1);
-      while (t[j].id) j = (j + 1) & (ncap - 1);
-      t[j] = (*tab)[i];
+static size_t entry_words(const epaxos *p) { return 1 + 2 * ((size_t)p->n + 1); }
+
+static uint64_t *entry_writes(uint64_t *e) { return e + 1; }
+static uint64_t *entry_reads(const epaxos *p, uint64_t *e) { return e + 2 + p->n; }
+
+static uint64_t *lookup(const epaxos *p, ep_conflict_table *t, uint64_t id, int create) {
+  size_t words = entry_words(p);
+  if (create && (t->n + 1) * 2 > t->cap) {
+    size_t ncap = t->cap ? t->cap * 2 : 64;
+    uint64_t *w = calloc(ncap, words * sizeof *w);
+    if (!w) return NULL;
+    for (size_t i = 0; i < t->cap; i++) {
+      const uint64_t *e = t->words + i * words;
+      if (!e[0]) continue;
+      size_t j = (size_t)(e[0] * 0x9E3779B97F4A7C15ull) & (ncap - 1);
+      while (w[j * words]) j = (j + 1) & (ncap - 1);
+      memcpy(w + j * words, e, words * sizeof *w);
     }
-    free(*tab);
-    *tab = t;
-    *cap = ncap;
+    free(t->words);
+    t->words = w;
+    t->cap = ncap;
   }
-  if (!*cap) return NULL;
-  size_t j = (size_t)(id * 0x9E3779B97F4A7C15ull) & (*cap - 1);
-  while ((*tab)[j].id && (*tab)[j].id != id) j = (j + 1) & (*cap - 1);
-  if ((*tab)[j].id) return &(*tab)[j];
+  if (!t->cap) return NULL;
+  size_t j = (size_t)(id * 0x9E3779B97F4A7C15ull) & (t->cap - 1);
+  while (t->words[j * words] && t->words[j * words] != id) j = (j + 1) & (t->cap - 1);
+  uint64_t *e = t->words + j * words;
+  if (e[0]) return e;
   if (!create) return NULL;
-  memset(&(*tab)[j], 0, sizeof(*tab)[j]);
-  (*tab)[j].id = id;
-  (*n)++;
-  return &(*tab)[j];
+  memset(e, 0, words * sizeof *e);
+  e[0] = id;
+  t->n++;
+  return e;
 }
 
-static void merge(const epaxos *p, const ep_frontier *f, uint64_t *seq, uint64_t *deps) {
+/* A frontier is n instance numbers followed by its seq. */
+static void merge(const epaxos *p, const uint64_t *f, uint64_t *seq, uint64_t *deps) {
+  for (int q = 0; q < p->n; q++)
+    if (f[q] > deps[q]) deps[q] = f[q];
+  if (f[p->n] + 1 > *seq) *seq = f[p->n] + 1;
+}
+
+static void merge_frontier(const epaxos *p, const ep_frontier *f, uint64_t *seq, uint64_t *deps) {
   for (int q = 0; q < p->n; q++)
     if (f->inst[q] > deps[q]) deps[q] = f->inst[q];
   if (f->seq + 1 > *seq) *seq = f->seq + 1;
@@ -52,23 +69,28 @@ int ep_conflicts_attributes(epaxos *p, const ep_fp *fp, uint64_t *seq, uint64_t 
   ep_conflicts *c = &p->conflicts;
   if (fp->noop) return 0;
   if (fp->unknown) {
-    merge(p, &c->all, seq, deps);
+    merge_frontier(p, &c->all, seq, deps);
     return 0;
   }
-  merge(p, &c->unknown, seq, deps);
+  merge_frontier(p, &c->unknown, seq, deps);
   const uint64_t *h = ep_fp_hashes(fp);
   for (uint32_t i = 0; i < fp->n_sessions; i++) {
-    ep_conflict_entry *s = lookup(&c->sessions, &c->sessions_n, &c->sessions_cap, h[i], 0);
-    if (s) merge(p, &s->writes, seq, deps);
+    uint64_t *s = lookup(p, &c->sessions, h[i], 0);
+    if (s) merge(p, entry_writes(s), seq, deps);
   }
   h += fp->n_sessions;
   for (uint32_t i = 0; i < fp->n_writes + fp->n_reads; i++) {
-    ep_conflict_entry *k = lookup(&c->keys, &c->keys_n, &c->keys_cap, h[i], 0);
+    uint64_t *k = lookup(p, &c->keys, h[i], 0);
     if (!k) continue;
-    merge(p, &k->writes, seq, deps);
-    if (i < fp->n_writes) merge(p, &k->reads, seq, deps);
+    merge(p, entry_writes(k), seq, deps);
+    if (i < fp->n_writes) merge(p, entry_reads(p, k), seq, deps);
   }
   return 0;
+}
+
+static void raise_to(const epaxos *p, uint64_t *f, int leader, uint64_t num, uint64_t seq) {
+  if (num > f[leader]) f[leader] = num;
+  if (seq > f[p->n]) f[p->n] = seq;
 }
 
 static void frontier_raise(ep_frontier *f, int leader, uint64_t num, uint64_t seq) {
@@ -83,15 +105,15 @@ int ep_conflicts_add(epaxos *p, const ep_fp *fp, int leader, uint64_t num, uint6
   if (fp->unknown) frontier_raise(&c->unknown, leader, num, seq);
   const uint64_t *h = ep_fp_hashes(fp);
   for (uint32_t i = 0; i < fp->n_sessions; i++) {
-    ep_conflict_entry *s = lookup(&c->sessions, &c->sessions_n, &c->sessions_cap, h[i], 1);
+    uint64_t *s = lookup(p, &c->sessions, h[i], 1);
     if (!s) goto nomem;
-    frontier_raise(&s->writes, leader, num, seq);
+    raise_to(p, entry_writes(s), leader, num, seq);
   }
   h += fp->n_sessions;
   for (uint32_t i = 0; i < fp->n_writes + fp->n_reads; i++) {
-    ep_conflict_entry *k = lookup(&c->keys, &c->keys_n, &c->keys_cap, h[i], 1);
+    uint64_t *k = lookup(p, &c->keys, h[i], 1);
     if (!k) goto nomem;
-    frontier_raise(i < fp->n_writes ? &k->writes : &k->reads, leader, num, seq);
+    raise_to(p, i < fp->n_writes ? entry_writes(k) : entry_reads(p, k), leader, num, seq);
   }
   return 0;
 nomem:
@@ -110,7 +132,7 @@ void ep_conflicts_raise_base(epaxos *p, const uint64_t *inst, uint64_t seq) {
 }
 
 void ep_conflicts_free(ep_conflicts *c) {
-  free(c->keys);
-  free(c->sessions);
+  free(c->keys.words);
+  free(c->sessions.words);
   memset(c, 0, sizeof *c);
 }

@@ -172,14 +172,16 @@ typedef struct ep_frontier {
   uint64_t seq;
 } ep_frontier;
 
-typedef struct ep_conflict_entry {
-  uint64_t id; /* hash of a key or a session; 0: empty slot */
-  ep_frontier writes, reads;
-} ep_conflict_entry;
+/* An open-addressing table of the keys (or sessions) commands touched, by 64-bit hash: each
+ * entry is 1 + 2 * (n + 1) words (conflicts.c), sized for the cluster's n nodes rather than
+ * CTK_MAX_NODES, so that an entry of a 3-node cluster takes 72 bytes, not 280. */
+typedef struct ep_conflict_table {
+  uint64_t *words;
+  size_t n, cap;
+} ep_conflict_table;
 
 typedef struct ep_conflicts {
-  ep_conflict_entry *keys, *sessions;
-  size_t keys_n, keys_cap, sessions_n, sessions_cap;
+  ep_conflict_table keys, sessions;
   ep_frontier unknown; /* commands without a footprint */
   ep_frontier all;     /* every command */
 } ep_conflicts;
