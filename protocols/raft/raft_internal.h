@@ -236,9 +236,9 @@ typedef struct raft_peer {
   uint64_t *inflight_bytes; /* the entry bytes of each, for max_inflight_bytes */
   uint64_t inflight_total;  /* their sum */
   uint32_t inflight_start, inflight_count;
-  int stalled_heartbeats; /* heartbeats with pipelined messages in flight and no ack */
-  uint64_t last_heard_us; /* last AppendEntriesReply of the current term, for check-quorum */
-  uint64_t commit_sent;   /* the commit index carried by the last AppendEntries sent to it */
+  int stalled_heartbeats;  /* heartbeats with pipelined messages in flight and no ack */
+  uint64_t last_heard_us;  /* last AppendEntriesReply of the current term, for check-quorum */
+  uint64_t commit_sent;    /* the commit index carried by the last AppendEntries sent to it */
   uint64_t forwarded_upto; /* the last entry appended from its Forward: a client waits there */
   /* InstallSnapshot (snapshot.c), while next_index <= the log's base: the snapshot being sent
    * and the offset the follower acknowledged. */

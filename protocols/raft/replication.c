@@ -321,7 +321,6 @@ void raft_recv_append_reply(raft *r, int from, const raft_msg *m) {
   uint64_t committed = r->commit_index;
   raft_maybe_commit(r);
   raft_send_append(r, from, 0);
-  if (!p->probing && p->inflight_count == 0 && wants_commit(r, from))
-    raft_send_append(r, from, 1);
+  if (!p->probing && p->inflight_count == 0 && wants_commit(r, from)) raft_send_append(r, from, 1);
   if (r->commit_index > committed) tell_commit(r, from);
 }
