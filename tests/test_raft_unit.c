@@ -821,6 +821,21 @@ static void commit_told_at_once_only_where_awaited(void **state) {
   assert_int_equal(status(&c, 2).commit_index, base + 1);
   assert_int_equal(c.applied[1], base + 2);
   cluster_free(&c);
+  /* eager_commit: every follower is told at once, as etcd-io/raft does. */
+  ctk_raft_options opt;
+  default_options(&opt);
+  opt.eager_commit = 1;
+  cluster_init(&c, 3, &opt);
+  elect(&c, 0);
+  fire(&c, 0);
+  deliver_all(&c);
+  base = status(&c, 0).commit_index;
+  appends = c.n_append_delivered;
+  assert_int_equal(command(&c, 0, "a"), CTK_OK);
+  deliver_all(&c);
+  assert_int_equal(c.n_append_delivered - appends, 4);
+  for (int i = 0; i < 3; i++) assert_int_equal(status(&c, i).commit_index, base + 1);
+  cluster_free(&c);
 }
 
 static void pipelining_and_batching(void **state) {

@@ -11,7 +11,7 @@
 
 /* Sized, so raft.c's protocol definition can count them at compile time; options.c defining a
  * different number of specs is a compile error. */
-#define RAFT_N_OPTIONS 21
+#define RAFT_N_OPTIONS 22
 #define RAFT_GAP_HALF_LIFE_US                                        \
   10000000ull /* adaptive timeouts forget a stall in tens of seconds \
                */

@@ -256,12 +256,14 @@ void raft_recv_append(raft *r, int from, const raft_msg *m) {
  * every commit). Not to everyone on every commit: with one client on the leader, that extra
  * AppendEntries and its reply per follower doubled the messages per command (8 instead of 4),
  * and on a machine with fewer cores than busy threads their wake-ups delayed the leader's answer
- * (README "Measured on this machine"). Multi-Paxos carries its commit index the same lazy way. */
+ * (README "Measured on this machine"). Multi-Paxos carries its commit index the same lazy way.
+ * eager_commit tells everyone on every commit, as this did before (the step-by-step scenarios
+ * use it, so that every node shows the commit as soon as the leader has it). */
 static int wants_commit(const raft *r, int i) {
   const raft_peer *p = &r->peers[i];
   if (p->commit_sent >= r->commit_index) return 0;
-  return r->opt.read_mode == RAFT_READ_FOLLOWER || p->forwarded_upto > p->commit_sent ||
-         r->conf_index > p->commit_sent;
+  return r->opt.eager_commit || r->opt.read_mode == RAFT_READ_FOLLOWER ||
+         p->forwarded_upto > p->commit_sent || r->conf_index > p->commit_sent;
 }
 
 /* A follower with AppendEntries in flight is told when it answers (see raft_recv_append_reply),
