@@ -214,7 +214,7 @@ int cfg_fail_unknown_key(const cfg_reader *r, int line, const char *section, con
   const char *suggestion = cfg_suggest(key, known, n_known);
   if (suggestion)
     return cfg_fail(r, line, "unknown key '%s' (did you mean '%s'?)", path, suggestion);
-  char expected[384]; /* the longest list of keys, [sim]'s, takes about 190 bytes */
+  char expected[768]; /* the longest list of keys, [raft]'s, takes about 400 bytes */
   size_t used = 0;
   expected[0] = '\0';
   for (size_t i = 0; i < n_known; i++) {

@@ -789,6 +789,55 @@ static void commands_forwarded_or_rejected(void **state) {
   cluster_free(&c);
 }
 
+/* The leader tells a follower of a new commit index at once only when a client waits on that
+ * follower (it forwarded the command); otherwise the index rides on the next AppendEntries or
+ * heartbeat, and a commit costs no extra message round per follower. */
+static void commit_told_at_once_only_where_awaited(void **state) {
+  (void)state;
+  cluster c;
+  cluster_init(&c, 3, NULL);
+  elect(&c, 0);
+  fire(&c, 0); /* a heartbeat: everyone knows the election's commit */
+  deliver_all(&c);
+  uint64_t base = status(&c, 0).commit_index;
+  for (int i = 1; i < 3; i++) assert_int_equal(status(&c, i).commit_index, base);
+  /* A command at the leader: one AppendEntries per follower, their replies, nothing more. */
+  int appends = c.n_append_delivered;
+  assert_int_equal(command(&c, 0, "a"), CTK_OK);
+  deliver_all(&c);
+  assert_int_equal(c.n_append_delivered - appends, 2);
+  assert_int_equal(status(&c, 0).commit_index, base + 1);
+  for (int i = 1; i < 3; i++) assert_int_equal(status(&c, i).commit_index, base);
+  fire(&c, 0);
+  deliver_all(&c);
+  for (int i = 1; i < 3; i++) assert_int_equal(status(&c, i).commit_index, base + 1);
+  /* A command forwarded by node 1: node 1 hears of its commit at once, node 2 does not. */
+  appends = c.n_append_delivered;
+  assert_int_equal(command(&c, 1, "b"), CTK_OK);
+  deliver_all(&c);
+  assert_int_equal(c.n_append_delivered - appends, 3);
+  assert_int_equal(status(&c, 0).commit_index, base + 2);
+  assert_int_equal(status(&c, 1).commit_index, base + 2);
+  assert_int_equal(status(&c, 2).commit_index, base + 1);
+  assert_int_equal(c.applied[1], base + 2);
+  cluster_free(&c);
+  /* eager_commit: every follower is told at once, as etcd-io/raft does. */
+  ctk_raft_options opt;
+  default_options(&opt);
+  opt.eager_commit = 1;
+  cluster_init(&c, 3, &opt);
+  elect(&c, 0);
+  fire(&c, 0);
+  deliver_all(&c);
+  base = status(&c, 0).commit_index;
+  appends = c.n_append_delivered;
+  assert_int_equal(command(&c, 0, "a"), CTK_OK);
+  deliver_all(&c);
+  assert_int_equal(c.n_append_delivered - appends, 4);
+  for (int i = 0; i < 3; i++) assert_int_equal(status(&c, i).commit_index, base + 1);
+  cluster_free(&c);
+}
+
 static void pipelining_and_batching(void **state) {
   (void)state;
   ctk_raft_options opt;
@@ -1247,6 +1296,7 @@ int main(void) {
       cmocka_unit_test(without_prevote_rejoin_deposes_leader),
       cmocka_unit_test(prevote_granted_when_leader_gone),
       cmocka_unit_test(commands_forwarded_or_rejected),
+      cmocka_unit_test(commit_told_at_once_only_where_awaited),
       cmocka_unit_test(pipelining_and_batching),
       cmocka_unit_test(lost_pipelined_messages_recovered),
       cmocka_unit_test(request_vote_ignored_in_lease_with_prevote),

@@ -140,12 +140,12 @@ static void test_a_golden_mismatch_fails_with_a_diff(void **state) {
 static void test_figure8_fails_with_commit_by_counting(void **state) {
   (void)state;
   char *text = read_file("scenarios/raft-figure8.scn");
-  const char *start = "start 5 raft prevote=false max_batch=1\n";
+  const char *start = "start 5 raft prevote=false max_batch=1 eager_commit=true\n";
   char *at = strstr(text, start);
   assert_non_null(at);
   static char buggy[1 << 16];
   snprintf(buggy, sizeof buggy,
-           "%.*sstart 5 raft prevote=false max_batch=1 "
+           "%.*sstart 5 raft prevote=false max_batch=1 eager_commit=true "
            "bug_commit_by_counting=true\n%s",
            (int)(at - text), text, at + strlen(start));
   free(text);

@@ -59,8 +59,9 @@ void raft_client_command(raft *r, const uint8_t *data, size_t len) {
 }
 
 /* A forwarded command is appended if this node still leads; otherwise it is dropped. */
-void raft_recv_forward(raft *r, const raft_msg *m) {
+void raft_recv_forward(raft *r, int from, const raft_msg *m) {
   if (r->role != RAFT_LEADER || r->transfer_to != RAFT_NO_NODE) return;
+  uint64_t last = raft_log_last(&r->log);
   raft_entry_iter it;
   raft_entry_iter_init(&it, m);
   for (uint32_t i = 0; i < m->n_entries && leader_has_room(r); i++) {
@@ -73,5 +74,6 @@ void raft_recv_forward(raft *r, const raft_msg *m) {
       break;
     }
   }
+  if (raft_log_last(&r->log) > last) r->peers[from].forwarded_upto = raft_log_last(&r->log);
   raft_broadcast_append(r);
 }

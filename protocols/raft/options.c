@@ -32,6 +32,10 @@ const ctk_option_spec raft_option_specs[] = {
      NULL},
     {"snapshot_chunk_bytes", CTK_OPTION_INT, offsetof(ctk_raft_options, snapshot_chunk_bytes),
      262144, 0, 64, 1 << 19, "snapshot bytes per InstallSnapshot message", NULL},
+    {"eager_commit", CTK_OPTION_BOOL, offsetof(ctk_raft_options, eager_commit), 0, 0, 0, 1,
+     "tell every follower of each new commit index at once (an AppendEntries and its reply per "
+     "follower per commit), not only those that need it",
+     NULL},
     {"adaptive_timeout", CTK_OPTION_BOOL, offsetof(ctk_raft_options, adaptive_timeout), 0, 0, 0, 1,
      "the election timeout's lower end follows the longest recent gap between the leader's "
      "messages (+25% and a heartbeat; half-life 10 s), within election_timeout_ms",

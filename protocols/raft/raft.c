@@ -154,7 +154,7 @@ static int recv_message(raft *r, const ctk_event *ev) {
   case RAFT_MSG_VOTE_REPLY: raft_recv_vote_reply(r, ev->from, &m); break;
   case RAFT_MSG_APPEND: raft_recv_append(r, ev->from, &m); break;
   case RAFT_MSG_APPEND_REPLY: raft_recv_append_reply(r, ev->from, &m); break;
-  case RAFT_MSG_FORWARD: raft_recv_forward(r, &m); break;
+  case RAFT_MSG_FORWARD: raft_recv_forward(r, ev->from, &m); break;
   case RAFT_MSG_READ_PROBE: raft_read_recv_probe(r, ev->from, &m); break;
   case RAFT_MSG_READ_PROBE_REPLY: raft_read_recv_probe_reply(r, ev->from, &m); break;
   case RAFT_MSG_TIMEOUT_NOW: raft_recv_timeout_now(r, ev->from, &m); break;

@@ -25,6 +25,7 @@ typedef struct ctk_raft_options {
    * C_old,new (paper section 6), 0 one server at a time (thesis 4.1). */
   int joint_consensus;
   int64_t learner_catchup; /* a learner is promoted once within this many entries of the leader */
+  int eager_commit; /* tell every follower of each new commit index at once (replication.c) */
   /* Deliberately broken modes, for labs and for proving the checkers; all off by default and
    * only reachable through option keys that start with "bug_":
    * commit an entry of an earlier term as soon as it is on a majority (the rule Figure 8 of the

@@ -14,7 +14,7 @@
 
 /* Sized, so raft.c's protocol definition can count them at compile time; options.c defining a
  * different number of specs is a compile error. */
-#define RAFT_N_OPTIONS 21
+#define RAFT_N_OPTIONS 22
 #define RAFT_GAP_HALF_LIFE_US                                        \
   10000000ull /* adaptive timeouts forget a stall in tens of seconds \
                */
@@ -239,9 +239,10 @@ typedef struct raft_peer {
   uint64_t *inflight_bytes; /* the entry bytes of each, for max_inflight_bytes */
   uint64_t inflight_total;  /* their sum */
   uint32_t inflight_start, inflight_count;
-  int stalled_heartbeats; /* heartbeats with pipelined messages in flight and no ack */
-  uint64_t last_heard_us; /* last AppendEntriesReply of the current term, for check-quorum */
-  uint64_t commit_sent;   /* the commit index carried by the last AppendEntries sent to it */
+  int stalled_heartbeats;  /* heartbeats with pipelined messages in flight and no ack */
+  uint64_t last_heard_us;  /* last AppendEntriesReply of the current term, for check-quorum */
+  uint64_t commit_sent;    /* the commit index carried by the last AppendEntries sent to it */
+  uint64_t forwarded_upto; /* the last entry appended from its Forward: a client waits there */
   /* InstallSnapshot (snapshot.c), while next_index <= the log's base: the snapshot being sent
    * and the offset the follower acknowledged. */
   uint64_t snap_index, snap_offset;
@@ -451,7 +452,7 @@ void raft_persist_force(raft *r);
 /* client.c */
 int raft_check_command(const raft *r, size_t len);
 void raft_client_command(raft *r, const uint8_t *data, size_t len);
-void raft_recv_forward(raft *r, const raft_msg *m);
+void raft_recv_forward(raft *r, int from, const raft_msg *m);
 /* The leader appends one entry of its term and sends it where the pipeline has room. */
 int raft_leader_append(raft *r, const uint8_t *data, size_t len);
 /* A configuration entry: appended, in effect at once. */

@@ -27,7 +27,7 @@ void raft_leader_init_peers(raft *r) {
     p->probing = 1;
     p->inflight_start = p->inflight_count = 0;
     p->stalled_heartbeats = 0;
-    p->commit_sent = 0;
+    p->commit_sent = p->forwarded_upto = 0;
     p->inflight_total = 0;
     p->snap_index = p->snap_offset = 0;
     p->last_heard_us = r->now_us; /* a fresh leader gets a full timeout before check-quorum */
@@ -248,16 +248,32 @@ void raft_recv_append(raft *r, int from, const raft_msg *m) {
   reply(r, from, 1, last_new, 0, 0);
 }
 
-/* Followers hear of a new commit index at once rather than at the next heartbeat, so a request
- * a client sent to a follower is answered a round trip after it commits, not up to heartbeat_ms
- * later (etcd-io/raft broadcasts an append on commit too). A follower with AppendEntries in
- * flight is told when it answers (see raft_recv_append_reply), so under load, when entries flow
- * anyway and carry the commit index, this costs no extra message. */
+/* Whether follower i must hear of the new commit index at once rather than with the next
+ * AppendEntries or heartbeat: when a client waits on it for a command it forwarded, when it
+ * answers reads from its own state (read_mode "follower"), or when a configuration entry it has
+ * not heard committed did commit. Then a request a client sent to a follower is answered a round
+ * trip after it commits, not up to heartbeat_ms later (etcd-io/raft broadcasts an append on
+ * every commit). Not to everyone on every commit: with one client on the leader, that extra
+ * AppendEntries and its reply per follower doubled the messages per command (8 instead of 4),
+ * and on a machine with fewer cores than busy threads their wake-ups delayed the leader's answer
+ * (README "Measured on this machine"). Multi-Paxos carries its commit index the same lazy way.
+ * eager_commit tells everyone on every commit, as this did before (the step-by-step scenarios
+ * use it, so that every node shows the commit as soon as the leader has it). */
+static int wants_commit(const raft *r, int i) {
+  const raft_peer *p = &r->peers[i];
+  if (p->commit_sent >= r->commit_index) return 0;
+  return r->opt.eager_commit || r->opt.read_mode == RAFT_READ_FOLLOWER ||
+         p->forwarded_upto > p->commit_sent || r->conf_index > p->commit_sent;
+}
+
+/* A follower with AppendEntries in flight is told when it answers (see raft_recv_append_reply),
+ * so under load, when entries flow anyway and carry the commit index, this costs no extra
+ * message. */
 static void tell_commit(raft *r, int except) {
   for (int i = 0; i < r->n; i++) {
     const raft_peer *p = &r->peers[i];
     if (raft_membership_replicates_to(r, i) && i != except && !p->probing &&
-        p->inflight_count == 0 && p->commit_sent < r->commit_index)
+        p->inflight_count == 0 && wants_commit(r, i))
       raft_send_append(r, i, 1);
   }
 }
@@ -307,7 +323,6 @@ void raft_recv_append_reply(raft *r, int from, const raft_msg *m) {
   uint64_t committed = r->commit_index;
   raft_maybe_commit(r);
   raft_send_append(r, from, 0);
-  if (!p->probing && p->inflight_count == 0 && p->commit_sent < r->commit_index)
-    raft_send_append(r, from, 1);
+  if (!p->probing && p->inflight_count == 0 && wants_commit(r, from)) raft_send_append(r, from, 1);
   if (r->commit_index > committed) tell_commit(r, from);
 }
