@@ -61,6 +61,9 @@ for p in $protocols; do
   write_config "$p" "$cfg"
   echo "t_s,node,pid,rss_kb,fds" >"$csv"
   echo "soak: $p for $seconds s (samples in $csv)"
+  # This script's own run directory and results from an earlier soak: ctk run refuses to start
+  # nodes over an earlier run's state, and a stale JSON would report its operations as this one's.
+  rm -rf "${out:?}/$p-run" "$out/$p.json"
   "$ctk" run "$cfg" --out "$out/$p-run" --json "$out/$p.json" --quiet >"$out/$p.out" 2>&1 &
   runner=$!
   start=$SECONDS
