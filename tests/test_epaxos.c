@@ -1152,18 +1152,24 @@ static void test_durable_version_2_read(void **state) {
 
 /* ---- whole runs in the simulator ---- */
 
-static void sim_run(int conflict_pct, ctk_sim_report *r) {
-  char text[512], err[256];
-  snprintf(text, sizeof text,
-           "protocol = \"epaxos\"\nseed = 5\n[cluster]\nnodes = 5\n"
-           "[workload]\nclients = 10\nduration_s = 3\nwarmup_s = 0\nkeys = 1000\n"
-           "distribution = \"conflict\"\nconflict_pct = %d\n",
-           conflict_pct);
+/* Runs the simulator on a config given as TOML text. */
+static void sim_run_text(const char *text, ctk_sim_report *r) {
+  char err[256];
   ctk_config c;
   assert_int_equal(ctk_config_load_string(text, "t.toml", &c, err, sizeof err), 0);
   ctk_sim_options o = {0};
   assert_int_equal(ctk_sim_execute(&c, &o, r, err, sizeof err), 0);
   ctk_config_free(&c);
+}
+
+static void sim_run(int conflict_pct, ctk_sim_report *r) {
+  char text[512];
+  snprintf(text, sizeof text,
+           "protocol = \"epaxos\"\nseed = 5\n[cluster]\nnodes = 5\n"
+           "[workload]\nclients = 10\nduration_s = 3\nwarmup_s = 0\nkeys = 1000\n"
+           "distribution = \"conflict\"\nconflict_pct = %d\n",
+           conflict_pct);
+  sim_run_text(text, r);
 }
 
 static void test_sim_fast_path_without_conflicts(void **state) {
@@ -1224,18 +1230,14 @@ static void test_sim_restarted_node_catches_up(void **state) {
 
 /* 3 nodes, 32 clients, node 2 down from 1 s to 6 s, a snapshot every 500 executions. */
 static void sim_node_down(int lag, ctk_sim_report *r) {
-  char text[512], err[256];
+  char text[512];
   snprintf(text, sizeof text,
            "protocol = \"epaxos\"\nseed = 1\n[cluster]\nnodes = 3\n"
            "[workload]\nclients = 32\nduration_s = 7\nwarmup_s = 0\nkeys = 1000\n"
            "[epaxos]\nsnapshot_every = 500\nsnapshot_lag = %d\n"
            "[[fault]]\nkind = \"crash\"\nnode = 2\nat_s = 1\nduration_s = 5\n",
            lag);
-  ctk_config c;
-  assert_int_equal(ctk_config_load_string(text, "t.toml", &c, err, sizeof err), 0);
-  ctk_sim_options o = {0};
-  assert_int_equal(ctk_sim_execute(&c, &o, r, err, sizeof err), 0);
-  ctk_config_free(&c);
+  sim_run_text(text, r);
 }
 
 /* The bounded-memory property of issue 7 with a node down: with snapshot_lag the live nodes'
