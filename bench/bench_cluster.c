@@ -5,15 +5,17 @@
  *     that is absent);
  *   - Raft and Multi-Paxos commit latency (median) with one closed-loop client, syncing off and
  *     on, as a ratio to that round trip (target: at most 2.5x);
- *   - Raft and Multi-Paxos peak throughput with many clients, syncing off, their batching on
- *     (target: at least 100,000 ops/s);
+ *   - Raft and Multi-Paxos peak throughput, syncing off, their batching on (target: at least
+ *     100,000 ops/s). The peak is searched for: closed-loop clients double from 128 while the
+ *     throughput still grows by 5% or more, up to MAX_CLIENTS (default 1024); the best point is
+ *     the peak, and every point is printed;
  *   - EPaxos at 0% conflict (no two clients' commands share a key) against Multi-Paxos on the
- *     same workload (target: at least as fast);
+ *     same workload, peak against peak (target: at least as fast);
  *   - Raft with syncing on (group commit) next to the raw fsync time (CTK_FSYNC_US from
  *     bench_disk), and with CURVE.
  * Every target line says PASS or MISS. The machine's load average is printed with the numbers:
  * on a shared machine wall-clock figures are noisy, a MISS under load is not a verdict.
- * Usage: bench_cluster CTK_BINARY [SECONDS [CLIENTS]] */
+ * Usage: bench_cluster CTK_BINARY [SECONDS [MAX_CLIENTS]] */
 #include <jansson.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -21,9 +23,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LATENCY_TARGET_X  2.5
-#define THROUGHPUT_TARGET 100000.0
-#define PEAK_CLIENTS      128
+#define LATENCY_TARGET_X   2.5
+#define THROUGHPUT_TARGET  100000.0
+#define PEAK_FIRST_CLIENTS 128
+#define PEAK_MAX_CLIENTS   1024
+#define PEAK_GROWTH        1.05 /* a doubling of the clients that gains less ends the search */
+#define PEAK_MAX_POINTS    8
 
 typedef struct measured {
   double throughput_ops_s;
@@ -38,6 +43,13 @@ typedef struct run_spec {
   int clients, sync, curve;
 } run_spec;
 
+/* The points of one peak search, in the order they were run. */
+typedef struct peak_search {
+  int n, best; /* points measured; index of the best */
+  int clients[PEAK_MAX_POINTS];
+  double ops_s[PEAK_MAX_POINTS];
+} peak_search;
+
 static char tmpdir[] = "/tmp/ctk-bench-XXXXXX";
 static int all_linearizable = 1, keep_tmpdir;
 
@@ -46,6 +58,7 @@ static int all_linearizable = 1, keep_tmpdir;
  * and every protocol the same commands. */
 static int run_cluster(const char *ctk, const run_spec *s, double seconds, int port, measured *m) {
   char cfg[256], out[256], json[300], cmd[1200];
+  memset(m, 0, sizeof *m);
   snprintf(cfg, sizeof cfg, "%s/%s.toml", tmpdir, s->name);
   snprintf(out, sizeof out, "%s/%s", tmpdir, s->name);
   snprintf(json, sizeof json, "%s/%s.json", tmpdir, s->name);
@@ -80,6 +93,40 @@ static int run_cluster(const char *ctk, const run_spec *s, double seconds, int p
   all_linearizable &= m->linearizable;
   json_decref(r);
   return 0;
+}
+
+/* Runs s with twice the clients each time, from PEAK_FIRST_CLIENTS, while the throughput grows
+ * by PEAK_GROWTH or more and the clients stay within max_clients; *m gets the best point. */
+static int find_peak(const char *ctk, const run_spec *s, double seconds, int port, int max_clients,
+                     measured *m, peak_search *ps) {
+  memset(ps, 0, sizeof *ps);
+  int first = PEAK_FIRST_CLIENTS < max_clients ? PEAK_FIRST_CLIENTS : max_clients;
+  for (int clients = first; clients <= max_clients && ps->n < PEAK_MAX_POINTS; clients *= 2) {
+    char name[64];
+    snprintf(name, sizeof name, "%s-%d", s->name, clients);
+    run_spec point = *s;
+    point.name = name;
+    point.clients = clients;
+    measured here;
+    if (run_cluster(ctk, &point, seconds, port, &here)) return -1;
+    int k = ps->n++;
+    ps->clients[k] = clients;
+    ps->ops_s[k] = here.throughput_ops_s;
+    double best = k ? ps->ops_s[ps->best] : 0;
+    if (k == 0 || here.throughput_ops_s > best) {
+      ps->best = k;
+      *m = here;
+    }
+    if (k > 0 && here.throughput_ops_s < best * PEAK_GROWTH) break;
+  }
+  return 0;
+}
+
+static void peak_points_line(const peak_search *ps) {
+  printf("  %-38s", "  (ops/s by clients:");
+  for (int k = 0; k < ps->n; k++)
+    printf(" %d: %.1fk%s", ps->clients[k], ps->ops_s[k] / 1000, k == ps->best ? " *" : "");
+  printf(")\n");
 }
 
 static double env_number(const char *name) {
@@ -140,7 +187,11 @@ int main(int argc, char **argv) {
   }
   const char *ctk = argv[1];
   double seconds = argc > 2 ? atof(argv[2]) : 5;
-  int peak = argc > 3 ? atoi(argv[3]) : PEAK_CLIENTS;
+  int max_clients = argc > 3 ? atoi(argv[3]) : PEAK_MAX_CLIENTS;
+  if (max_clients < 1) {
+    fprintf(stderr, "bench_cluster: MAX_CLIENTS must be at least 1\n");
+    return 2;
+  }
   if (!mkdtemp(tmpdir)) return 1;
   int port = 27000 + (int)(getpid() % 300) * 10;
   double load_before = load_average();
@@ -163,14 +214,15 @@ int main(int argc, char **argv) {
       [RAFT_LAT_SYNC] = {"raft-latency-synced", "raft", 1, 1, 0},
       [MP_LAT] = {"multipaxos-latency", "multipaxos", 1, 0, 0},
       [MP_LAT_SYNC] = {"multipaxos-latency-synced", "multipaxos", 1, 1, 0},
-      [RAFT_PEAK] = {"raft-peak", "raft", peak, 0, 0},
-      [MP_PEAK] = {"multipaxos-peak", "multipaxos", peak, 0, 0},
-      [EPAXOS_PEAK] = {"epaxos-peak", "epaxos", peak, 0, 0},
+      [RAFT_PEAK] = {"raft-peak", "raft", 0, 0, 0},
+      [MP_PEAK] = {"multipaxos-peak", "multipaxos", 0, 0, 0},
+      [EPAXOS_PEAK] = {"epaxos-peak", "epaxos", 0, 0, 0},
       [RAFT_SYNCED] = {"raft-synced", "raft", 64, 1, 0},
       [CURVE_LAT] = {"curve-latency", "raft", 1, 1, 1},
       [CURVE_SYNCED] = {"curve-synced", "raft", 64, 1, 1},
   };
   measured m[N_RUNS];
+  peak_search searches[N_RUNS];
   char keygen[600];
   snprintf(keygen, sizeof keygen, "%s keygen %s/keys --nodes 3 >/dev/null", ctk, tmpdir);
   for (int k = 0; k < N_RUNS; k++) {
@@ -178,7 +230,9 @@ int main(int argc, char **argv) {
       fprintf(stderr, "bench_cluster: `%s` failed\n", keygen);
       return 1;
     }
-    if (run_cluster(ctk, &specs[k], seconds, port, &m[k])) {
+    int is_peak = k == RAFT_PEAK || k == MP_PEAK || k == EPAXOS_PEAK;
+    if (is_peak ? find_peak(ctk, &specs[k], seconds, port, max_clients, &m[k], &searches[k])
+                : run_cluster(ctk, &specs[k], seconds, port, &m[k])) {
       fprintf(stderr, "bench_cluster: a run failed (kept %s)\n", tmpdir);
       return 1;
     }
@@ -197,17 +251,24 @@ int main(int argc, char **argv) {
   latency_line("Multi-Paxos commit, 1 client, unsynced", &m[MP_LAT], rtt);
   latency_line("Multi-Paxos commit, 1 client, synced", &m[MP_LAT_SYNC], rtt);
   char what[80];
-  snprintf(what, sizeof what, "Raft peak, %d clients, unsynced", peak);
+  const peak_search *raft_ps = &searches[RAFT_PEAK], *mp_ps = &searches[MP_PEAK],
+                    *ep_ps = &searches[EPAXOS_PEAK];
+  snprintf(what, sizeof what, "Raft peak, %d clients, unsynced", raft_ps->clients[raft_ps->best]);
   throughput_line(what, &m[RAFT_PEAK]);
-  snprintf(what, sizeof what, "Multi-Paxos peak, %d clients, unsynced", peak);
+  peak_points_line(raft_ps);
+  snprintf(what, sizeof what, "Multi-Paxos peak, %d clients, unsynced",
+           mp_ps->clients[mp_ps->best]);
   throughput_line(what, &m[MP_PEAK]);
+  peak_points_line(mp_ps);
   double ep_x = m[MP_PEAK].throughput_ops_s > 0
                     ? m[EPAXOS_PEAK].throughput_ops_s / m[MP_PEAK].throughput_ops_s
                     : 0;
-  snprintf(what, sizeof what, "EPaxos 0%% conflict, %d clients, unsynced", peak);
+  snprintf(what, sizeof what, "EPaxos 0%% conflict, %d clients, unsynced",
+           ep_ps->clients[ep_ps->best]);
   printf("  %-38s %8.0f ops/s  p50 %6.0f us  = %.2fx Multi-Paxos  target >= 1.00x  %s%s\n", what,
          m[EPAXOS_PEAK].throughput_ops_s, m[EPAXOS_PEAK].p50_us, ep_x, verdict(ep_x >= 1.0),
          failed_note(&m[EPAXOS_PEAK]));
+  peak_points_line(ep_ps);
   const measured *synced = &m[RAFT_SYNCED];
   printf("  %-38s %8.0f ops/s  p50 %6.0f us  p99 %.0f us  %.2f msgs/op\n",
          "Raft, 64 clients, synced", synced->throughput_ops_s, synced->p50_us, synced->p99_us,
@@ -228,6 +289,10 @@ int main(int argc, char **argv) {
   for (int k = 0; k < N_RUNS; k++)
     printf("bench_cluster_%s_p50_us %.0f\nbench_cluster_%s_ops_s %.0f\n", specs[k].name,
            m[k].p50_us, specs[k].name, m[k].throughput_ops_s);
+  printf(
+      "bench_cluster_raft-peak_clients %d\nbench_cluster_multipaxos-peak_clients %d\n"
+      "bench_cluster_epaxos-peak_clients %d\n",
+      raft_ps->clients[raft_ps->best], mp_ps->clients[mp_ps->best], ep_ps->clients[ep_ps->best]);
   if (keep_tmpdir) {
     printf("  some runs FAILED a check (kept %s)\n", tmpdir);
     return 1;

@@ -36,7 +36,7 @@ const ctk_option_spec ep_option_specs[EP_N_OPTIONS] = {
      "new commands wait while a committed command has waited this long to execute, so that "
      "dependency chains stop growing",
      NULL},
-    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_epaxos_options, snapshot_every), 10000, 0, 0,
+    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_epaxos_options, snapshot_every), 100000, 0, 0,
      1000000000,
      "executed commands between two snapshots of the state machine; each drops the instances "
      "executed at every node and covered by the snapshot from memory and durable bytes; 0: never",

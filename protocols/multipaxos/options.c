@@ -20,7 +20,7 @@ const ctk_option_spec mp_option_specs[] = {
      "phase 1 (prepare) quorum, 0 = majority; q1 + q2 must exceed the cluster size", NULL},
     {"q2", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, q2), 0, 0, 0, CTK_MAX_NODES,
      "phase 2 (accept) quorum, 0 = majority; q1 + q2 must exceed the cluster size", NULL},
-    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, snapshot_every), 10000, 0,
+    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_multipaxos_options, snapshot_every), 100000, 0,
      0, 1000000000,
      "committed slots between state machine snapshots, which replace the slots they cover (0 = "
      "never)",

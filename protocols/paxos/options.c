@@ -11,7 +11,7 @@ const ctk_option_spec paxos_option_specs[] = {
      600000, "a phase without a majority by then starts over; also the catch-up period", NULL},
     {"max_inflight_slots", CTK_OPTION_INT, offsetof(ctk_paxos_options, max_inflight_slots), 16, 0,
      1, PAXOS_MAX_INFLIGHT, "own proposals (slots) in flight at once per node", NULL},
-    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_paxos_options, snapshot_every), 10000, 0, 0,
+    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_paxos_options, snapshot_every), 100000, 0, 0,
      1000000000,
      "applied slots between state machine snapshots, which replace the slots they cover (0 = "
      "never)",

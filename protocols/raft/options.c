@@ -21,7 +21,7 @@ const ctk_option_spec raft_option_specs[] = {
      1 << 30,
      "flow control: command bytes in flight per follower, on top of max_inflight (0: no cap)",
      NULL},
-    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_raft_options, snapshot_every), 10000, 0, 0,
+    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_raft_options, snapshot_every), 100000, 0, 0,
      1 << 30,
      "ask the host for a snapshot every this many committed entries and compact the log (0: "
      "never)",

@@ -33,7 +33,7 @@ const ctk_option_spec zab_option_specs[ZAB_N_OPTIONS] = {
      "talks to answers from its own state; may be stale, FIFO per client) or sync (that server "
      "first asks the leader for its last zxid and answers once it committed that far)",
      "log|local|sync"},
-    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_zab_options, snapshot_every), 10000, 0, 0,
+    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_zab_options, snapshot_every), 100000, 0, 0,
      1000000000,
      "committed proposals between two snapshots of the state machine, after which the history "
      "before the snapshot is dropped from memory and durable bytes; 0: never",
