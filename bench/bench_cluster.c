@@ -9,8 +9,7 @@
  *     100,000 ops/s). The peak is searched for: closed-loop clients double from 128 up to
  *     MAX_CLIENTS (default 1024); the best point is the peak, and every point is printed;
  *   - EPaxos at 0% conflict (no hot key: keys uniform over 100,000, shared only by chance) against
- *     Multi-Paxos on the
- *     same workload, peak against peak (target: at least as fast);
+ *     Multi-Paxos on the same workload, peak against peak (target: at least as fast);
  *   - Raft with syncing on (group commit) next to the raw fsync time (CTK_FSYNC_US from
  *     bench_disk), and with CURVE.
  * Every target line says PASS or MISS. The machine's load average is printed with the numbers:
