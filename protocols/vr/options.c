@@ -22,7 +22,7 @@ const ctk_option_spec vr_option_specs[VR_N_OPTIONS] = {
      "marker) and a restarted replica rejoins through the RECOVERY protocol, which tolerates at "
      "most f replicas down at once",
      NULL},
-    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_vr_options, snapshot_every), 0, 0, 0,
+    {"snapshot_every", CTK_OPTION_INT, offsetof(ctk_vr_options, snapshot_every), 100000, 0, 0,
      1000000000,
      "ask the host for a checkpoint of the state machine every this many committed operations and "
      "truncate the log behind it (section 5.3); replicas too far behind get the checkpoint by "
