@@ -138,6 +138,16 @@ static void crash(int i) {
   nodes[i].down = 1;
 }
 
+/* Every node crashed and booted again with an empty disk: a fresh cluster under the options as
+ * they are now. */
+static void restart_blank(void) {
+  for (int i = 0; i < n_nodes; i++) crash(i);
+  for (int i = 0; i < n_nodes; i++) {
+    nodes[i].disk_len = 0;
+    boot(i);
+  }
+}
+
 static void setup_n(int n) {
   n_nodes = n;
   memset(nodes, 0, sizeof nodes);
@@ -510,12 +520,8 @@ static uint64_t held(int i) {
  * snapshot, executes only what follows its cut, and ends in the same state. */
 static void test_pruning_bounds_instances_and_restart(void **state) {
   (void)state;
-  for (int i = 0; i < n_nodes; i++) crash(i);
   options.snapshot_every = 20;
-  for (int i = 0; i < n_nodes; i++) {
-    nodes[i].disk_len = 0;
-    boot(i);
-  }
+  restart_blank();
   char key[8], value[16];
   size_t disk_max = 0;
   for (int round = 0; round < 20; round++) {
@@ -577,12 +583,8 @@ static void test_pruning_bounds_instances_and_restart(void **state) {
  * catches up from its peers' instances when it is back. */
 static void test_down_node_holds_pruning_back(void **state) {
   (void)state;
-  for (int i = 0; i < n_nodes; i++) crash(i);
   options.snapshot_every = 10;
-  for (int i = 0; i < n_nodes; i++) {
-    nodes[i].disk_len = 0;
-    boot(i);
-  }
+  restart_blank();
   put(0, "k1", "a");
   run_until(now_us + 300000);
   crash(2);
@@ -612,13 +614,9 @@ static void test_down_node_holds_pruning_back(void **state) {
  * node installs a peer's snapshot and ends in the same state as the others. */
 static void test_down_node_caught_up_from_snapshot(void **state) {
   (void)state;
-  for (int i = 0; i < n_nodes; i++) crash(i);
   options.snapshot_every = 10;
   options.snapshot_lag = 5;
-  for (int i = 0; i < n_nodes; i++) {
-    nodes[i].disk_len = 0;
-    boot(i);
-  }
+  restart_blank();
   put(0, "k1", "a");
   run_until(now_us + 300000);
   crash(2);
@@ -688,12 +686,8 @@ static void test_down_node_caught_up_from_snapshot(void **state) {
  * the peer snapshots at once instead of after snapshot_every more executions. */
 static void test_snapshot_too_old_asks_for_a_newer_one(void **state) {
   (void)state;
-  for (int i = 0; i < n_nodes; i++) crash(i);
   options.snapshot_every = 10;
-  for (int i = 0; i < n_nodes; i++) {
-    nodes[i].disk_len = 0;
-    boot(i);
-  }
+  restart_blank();
   char value[16];
   for (int c = 0; c < 13; c++) {
     snprintf(value, sizeof value, "%d", c);
@@ -987,13 +981,9 @@ static void test_batch_interference(void **state) {
  * of one key inside one batch included). */
 static void test_batching_gathers_commands_in_flight(void **state) {
   (void)state;
-  for (int i = 0; i < n_nodes; i++) crash(i);
   options.max_inflight = 1;
   options.batch_size = 3;
-  for (int i = 0; i < n_nodes; i++) {
-    nodes[i].disk_len = 0;
-    boot(i);
-  }
+  restart_blank();
   put(0, "a", "1"); /* leaves at once, alone */
   put(0, "b", "2");
   put(0, "c", "3");
@@ -1020,12 +1010,8 @@ static void test_batching_gathers_commands_in_flight(void **state) {
  * all four; with one of them down, the retry reaches the others and the command still commits. */
 static void test_thrifty_preaccept(void **state) {
   (void)state;
-  for (int i = 0; i < n_nodes; i++) crash(i);
   options.thrifty = 1;
-  for (int i = 0; i < n_nodes; i++) {
-    nodes[i].disk_len = 0;
-    boot(i);
-  }
+  restart_blank();
   put(0, "a", "1");
   assert_int_equal(q_len, 2);
   assert_true(queue[0].to == 1 && queue[1].to == 2);
