@@ -143,7 +143,11 @@ fail:
 
 void ep_snapshot_maybe_ask(epaxos *p, ctk_output *out) {
   uint64_t every = (uint64_t)p->opt.snapshot_every;
-  if (every == 0 || p->out_of_memory || (p->applied < p->snap_index + every && !p->snap_refresh) ||
+  /* Counted from the last cut asked for too, not only from the last snapshot taken: the host
+   * answers in a later step, and asking again meanwhile made it serialize the store at every
+   * step in between, each cut but the last then refused (ep_snapshot_taken). */
+  uint64_t last = p->cut_index > p->snap_index ? p->cut_index : p->snap_index;
+  if (every == 0 || p->out_of_memory || (p->applied < last + every && !p->snap_refresh) ||
       p->cut_index == p->applied)
     return;
   if (record_cut(p) != 0) return;
