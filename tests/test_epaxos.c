@@ -199,6 +199,7 @@ static void setup_n(int n) {
   n_nodes = n;
   memset(nodes, 0, sizeof nodes);
   memset(blocked, 0, sizeof blocked);
+  snapshot_late = 0; /* a test that failed midway leaves it set */
   queue = calloc(MAX_QUEUE, sizeof *queue);
   q_len = 0;
   now_us = 1000;
