@@ -129,10 +129,16 @@ typedef struct kv_slot {
   uint64_t hash;
 } kv_slot;
 
+/* A client's last command and its answer, kept to answer a retry of it. The table is probed once
+ * per command: the answer's value lives in an allocation of its own (reused while it fits), so an
+ * entry is 32 bytes and 1,024 clients' entries fit a core's cache, where a whole ctk_kv_result in
+ * each (2 KiB) made every probe a cache and TLB miss. */
 typedef struct kv_client {
   uint64_t client_id; /* slot used when seq != 0 */
   uint64_t seq;
-  ctk_kv_result result;
+  uint8_t ok, found;
+  uint16_t value_len, value_cap;
+  char *value; /* value_len bytes and a NUL; NULL while value_cap is 0 */
 } kv_client;
 
 struct ctk_kv {
@@ -164,6 +170,7 @@ void ctk_kv_destroy(ctk_kv **self_p) {
   if (!self) return;
   for (size_t i = 0; i < self->cap; i++) free(self->slots[i].e);
   free(self->slots);
+  for (size_t i = 0; i < self->clients_cap; i++) free(self->clients[i].value);
   free(self->clients);
   free(self);
   *self_p = NULL;
@@ -260,6 +267,31 @@ static int kv_set(ctk_kv *self, kv_slot *s, const char *key, size_t key_len, uin
   return 0;
 }
 
+/* Makes room for a value of len bytes and its NUL in the client's answer. */
+static int client_value_reserve(kv_client *c, size_t len) {
+  if (len == 0 || len <= c->value_cap) return 0;
+  char *value = realloc(c->value, len + 1);
+  if (!value) return -1;
+  c->value = value;
+  c->value_cap = (uint16_t)len;
+  return 0;
+}
+
+/* Sets the client's answer: room for the value was reserved (client_value_reserve). */
+static void client_value_set(kv_client *c, const char *value, size_t len) {
+  c->value_len = (uint16_t)len;
+  if (!c->value) return; /* len is 0 */
+  memcpy(c->value, value, len);
+  c->value[len] = 0;
+}
+
+static void client_answer(const kv_client *c, ctk_kv_result *result) {
+  result->ok = c->ok;
+  result->found = c->found;
+  if (c->value_len) memcpy(result->value, c->value, c->value_len);
+  result->value[c->value_len] = 0;
+}
+
 int ctk_kv_apply(ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *result,
                  int *duplicate) {
   char scratch[CTK_KV_MAX_KEY + 2 * CTK_KV_MAX_VALUE + 8];
@@ -268,20 +300,21 @@ int ctk_kv_apply(ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *
   if (len > sizeof scratch - 3 || ctk_kv_decode(bytes, len, &cmd, scratch)) return -1;
   kv_client *client = kv_client_slot(self, cmd.client_id);
   if (!client) return -1;
-  if (client->seq && cmd.seq <= client->seq) {
-    *duplicate = 1;
-    *result = client->result;
-    result->client_id = cmd.client_id;
-    result->seq = cmd.seq;
-    return 0;
-  }
   memset(result, 0, offsetof(ctk_kv_result, value) + 1);
   result->client_id = cmd.client_id;
   result->seq = cmd.seq;
+  if (client->seq && cmd.seq <= client->seq) {
+    *duplicate = 1;
+    client_answer(client, result);
+    return 0;
+  }
   size_t key_len = strlen(cmd.key);
   uint64_t hash = XXH64(cmd.key, key_len, 0);
   kv_slot *s = kv_find(self, cmd.key, key_len, hash);
   kv_entry *current = s ? s->e : NULL;
+  /* Room for the answer first: nothing may fail once the store has changed. */
+  size_t answer_len = cmd.op == CTK_F_GET && current ? current->value_len : 0;
+  if (client_value_reserve(client, answer_len)) return -1;
   switch (cmd.op) {
   case CTK_F_GET:
     result->ok = 1;
@@ -307,9 +340,9 @@ int ctk_kv_apply(ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *
   client->client_id = cmd.client_id;
   client->seq = cmd.seq;
   self->digest += client_hash(client->client_id, client->seq);
-  /* The result without the unused tail of its value buffer. */
-  memcpy(&client->result, result, offsetof(ctk_kv_result, value));
-  memcpy(client->result.value, result->value, strlen(result->value) + 1);
+  client->ok = (uint8_t)(result->ok != 0);
+  client->found = (uint8_t)(result->found != 0);
+  client_value_set(client, result->value, answer_len);
   return 0;
 }
 
@@ -435,7 +468,7 @@ int ctk_kv_serialize(const ctk_kv *self, uint8_t **out, size_t *out_len) {
   for (size_t i = 0; clients && i < self->clients_cap; i++)
     if (self->clients[i].seq) {
       clients[n_clients++] = &self->clients[i];
-      need += 8 + 8 + 2 + 2 + strlen(self->clients[i].result.value);
+      need += 8 + 8 + 2 + 2 + self->clients[i].value_len;
     }
   uint8_t *buf = refs && clients ? malloc(need) : NULL;
   size_t n_refs = 0;
@@ -463,9 +496,9 @@ int ctk_kv_serialize(const ctk_kv *self, uint8_t **out, size_t *out_len) {
     const kv_client *c = clients[i];
     p += put_u64(p, c->client_id);
     p += put_u64(p, c->seq);
-    *p++ = (uint8_t)(c->result.ok != 0);
-    *p++ = (uint8_t)(c->result.found != 0);
-    p = put_text(p, c->result.value, strlen(c->result.value));
+    *p++ = c->ok;
+    *p++ = c->found;
+    p = put_text(p, c->value ? c->value : "", c->value_len);
   }
   assert((size_t)(p - buf) == need);
   free(refs);
@@ -524,13 +557,10 @@ int ctk_kv_restore(ctk_kv *self, const uint8_t *bytes, size_t len) {
       goto fail;
     kv_client *slot = kv_client_slot(fresh, client_id);
     if (!slot || slot->seq) goto fail; /* out of memory, or a duplicate client */
-    *slot = (kv_client){.client_id = client_id, .seq = seq};
-    slot->result.client_id = client_id;
-    slot->result.seq = seq;
-    slot->result.ok = flags[0] != 0;
-    slot->result.found = flags[1] != 0;
-    memcpy(slot->result.value, value, value_len);
-    slot->result.value[value_len] = 0;
+    *slot = (kv_client){
+        .client_id = client_id, .seq = seq, .ok = flags[0] != 0, .found = flags[1] != 0};
+    if (client_value_reserve(slot, value_len)) goto fail;
+    client_value_set(slot, value, value_len);
     fresh->clients_count++;
     fresh->digest += client_hash(client_id, seq);
   }
