@@ -206,8 +206,9 @@ void node_on_request(node *self, const uint8_t *identity, size_t identity_len,
   c->client_id = cmd.client_id;
   c->seq = cmd.seq;
   c->since_us = now_us;
-  memcpy(c->identity, identity, identity_len);
-  c->identity_len = (uint8_t)identity_len;
+  node_identity *id = &self->client_identity[c - self->clients];
+  memcpy(id->bytes, identity, identity_len);
+  id->len = (uint8_t)identity_len;
   int rc = step(self, CTK_EVENT_COMMAND, -1, command, len, now_us);
   if (rc == CTK_OK) return;
   /* Not accepted here (no leader known, or a full queue: busy): say so, naming the leader if
@@ -273,7 +274,8 @@ static void apply(node *self, const node_commit *c) {
       .ok = result.ok,
       .found = result.found,
       .value = result.found ? result.value : NULL};
-  reply_to(self, waiting->identity, waiting->identity_len, &reply);
+  const node_identity *id = &self->client_identity[waiting - self->clients];
+  reply_to(self, id->bytes, id->len, &reply);
   waiting->waiting = 0;
 }
 
