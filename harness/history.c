@@ -130,21 +130,27 @@ void ctk_history_free(ctk_history *h) {
   memset(h, 0, sizeof *h);
 }
 
+/* The slot for the next event (h->n counts it once filled), or NULL when out of memory or full. */
+static ctk_hist_event *next_event(ctk_history *h) {
+  if (h->n >= CTK_HISTORY_MAX_EVENTS) return NULL;
+  if (!h->strings && !(h->strings = strings_new())) return NULL;
+  if (h->n == h->cap) {
+    size_t cap = h->cap ? h->cap * 2 : 1024;
+    ctk_hist_event *events = realloc(h->events, cap * sizeof *events);
+    if (!events) return NULL;
+    h->events = events;
+    h->cap = cap;
+  }
+  return &h->events[h->n];
+}
+
 int ctk_history_add(ctk_history *h, int64_t process, ctk_hist_type type, ctk_op_f f,
                     uint64_t time_us, const char *key, const char *value, const char *expected) {
   assert(key != NULL);
   assert(type >= CTK_HIST_INVOKE && type <= CTK_HIST_INFO);
   assert(f >= CTK_F_GET && f <= CTK_F_CAS);
-  if (h->n >= CTK_HISTORY_MAX_EVENTS) return -1;
-  if (!h->strings && !(h->strings = strings_new())) return -1;
-  if (h->n == h->cap) {
-    size_t cap = h->cap ? h->cap * 2 : 1024;
-    ctk_hist_event *events = realloc(h->events, cap * sizeof *events);
-    if (!events) return -1;
-    h->events = events;
-    h->cap = cap;
-  }
-  ctk_hist_event *e = &h->events[h->n];
+  ctk_hist_event *e = next_event(h);
+  if (!e) return -1;
   e->process = process;
   e->type = type;
   e->f = f;
@@ -153,6 +159,25 @@ int ctk_history_add(ctk_history *h, int64_t process, ctk_hist_type type, ctk_op_
   e->value = value ? strings_intern(h->strings, value) : NULL;
   e->expected = expected ? strings_intern(h->strings, expected) : NULL;
   if (!e->key || (value && !e->value) || (expected && !e->expected)) return -1;
+  h->n++;
+  return 0;
+}
+
+int ctk_history_complete(ctk_history *h, size_t invoke, ctk_hist_type type, uint64_t time_us,
+                         const char *value) {
+  assert(type >= CTK_HIST_OK && type <= CTK_HIST_INFO);
+  if (invoke >= h->n || h->events[invoke].type != CTK_HIST_INVOKE) return -1;
+  ctk_hist_event *e = next_event(h);
+  if (!e) return -1;
+  const ctk_hist_event *inv = &h->events[invoke]; /* after next_event, which may move them */
+  *e = *inv;
+  e->type = type;
+  e->time_us = time_us;
+  if (!value)
+    e->value = NULL;
+  else if (!inv->value || strcmp(inv->value, value) != 0)
+    e->value = strings_intern(h->strings, value);
+  if (value && !e->value) return -1;
   h->n++;
   return 0;
 }

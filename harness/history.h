@@ -53,6 +53,14 @@ void ctk_history_free(ctk_history *h);
 int ctk_history_add(ctk_history *h, int64_t process, ctk_hist_type type, ctk_op_f f,
                     uint64_t time_us, const char *key, const char *value, const char *expected);
 
+/* Appends the completion (ok, fail or info) of the operation invoked at event `invoke`: the same
+ * process, f, key and expected, reused rather than looked up again. value is interned as
+ * ctk_history_add does, except when it equals the invocation's own value, which is reused too: a
+ * load generator's history costs one lookup per string instead of two. Returns as
+ * ctk_history_add does, and -1 when `invoke` is not an invocation. */
+int ctk_history_complete(ctk_history *h, size_t invoke, ctk_hist_type type, uint64_t time_us,
+                         const char *value);
+
 /* Writes every event as one JSON object per line. Returns 0, or -1 on a write error. */
 int ctk_history_write_jsonl(const ctk_history *h, FILE *out);
 

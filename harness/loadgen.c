@@ -36,6 +36,7 @@ typedef struct lg_client {
   int attempts;
   int target, leader_hint;
   char key[80];           /* the key as sent and recorded: the run's prefix, then op.key */
+  size_t invoke_event;    /* the history's event of its current invocation (SIZE_MAX: none) */
   int bundled_socket;     /* the socket whose pending bundle holds its request, or -1 */
   uint64_t bundled_flush; /* that socket's flush count when the request was added */
 } lg_client;
@@ -101,8 +102,17 @@ static void record(ctk_loadgen *self, int c, ctk_hist_type type, uint64_t t, con
   lg_client *client = &self->clients[c];
   const ctk_op *op = &client->op;
   const char *expected = op->f == CTK_F_CAS && op->has_expected ? op->expected : NULL;
-  const char *v = type == CTK_HIST_INVOKE && op->f == CTK_F_GET ? NULL : value;
-  ctk_history_add(&self->history, c, type, op->f, t, client->key, v, expected);
+  if (type == CTK_HIST_INVOKE) {
+    client->invoke_event = self->history.n;
+    const char *v = op->f == CTK_F_GET ? NULL : value;
+    if (ctk_history_add(&self->history, c, type, op->f, t, client->key, v, expected))
+      client->invoke_event = SIZE_MAX;
+    return;
+  }
+  /* The completion reuses its invocation's strings (one lookup fewer per string). */
+  if (client->invoke_event == SIZE_MAX ||
+      ctk_history_complete(&self->history, client->invoke_event, type, t, value))
+    ctk_history_add(&self->history, c, type, op->f, t, client->key, value, expected);
 }
 
 static void flush_pending(ctk_loadgen *self, int i, uint64_t now);

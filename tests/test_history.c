@@ -60,6 +60,43 @@ static void test_interning(void **state) {
   ctk_history_free(&h);
 }
 
+/* A completion takes its invocation's process, f, key and expected, and its value when equal;
+ * another value is interned as ctk_history_add interns it. */
+static void test_complete(void **state) {
+  (void)state;
+  ctk_history h;
+  ctk_history_init(&h);
+  add(&h, 4, CTK_HIST_INVOKE, CTK_F_PUT, 1, "k1", "v", NULL);
+  add(&h, 5, CTK_HIST_INVOKE, CTK_F_GET, 2, "k1", NULL, NULL);
+  add(&h, 6, CTK_HIST_INVOKE, CTK_F_CAS, 3, "k2", "new", "old");
+  char v[4] = "v";
+  assert_int_equal(ctk_history_complete(&h, 0, CTK_HIST_OK, 10, v), 0);
+  assert_int_equal(ctk_history_complete(&h, 1, CTK_HIST_OK, 11, v), 0);
+  assert_int_equal(ctk_history_complete(&h, 2, CTK_HIST_FAIL, 12, "new"), 0);
+  assert_int_equal(ctk_history_complete(&h, 1, CTK_HIST_OK, 13, NULL), 0);
+  assert_int_equal(h.n, 7);
+  const ctk_hist_event *put = &h.events[3], *get = &h.events[4], *cas = &h.events[5];
+  assert_int_equal(put->process, 4);
+  assert_int_equal(put->f, CTK_F_PUT);
+  assert_int_equal(put->type, CTK_HIST_OK);
+  assert_int_equal(put->time_us, 10);
+  assert_ptr_equal(put->key, h.events[0].key);
+  assert_ptr_equal(put->value, h.events[0].value);
+  assert_ptr_not_equal(put->value, v); /* copied, not borrowed */
+  assert_int_equal(get->process, 5);
+  assert_ptr_equal(get->value, h.events[0].value); /* a read value: interned */
+  assert_int_equal(cas->type, CTK_HIST_FAIL);
+  assert_string_equal(cas->value, "new");
+  assert_string_equal(cas->expected, "old");
+  assert_ptr_equal(cas->expected, h.events[2].expected);
+  assert_null(h.events[6].value);
+  /* Only an invocation can be completed. */
+  assert_int_equal(ctk_history_complete(&h, 3, CTK_HIST_OK, 14, "v"), -1);
+  assert_int_equal(ctk_history_complete(&h, 7, CTK_HIST_OK, 14, "v"), -1);
+  assert_int_equal(h.n, 7);
+  ctk_history_free(&h);
+}
+
 /* Every kind of event, and strings that need escaping. */
 static void build_varied_history(ctk_history *h) {
   ctk_history_init(h);
@@ -310,6 +347,7 @@ static void test_open_invokes_at_end(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_interning),
+      cmocka_unit_test(test_complete),
       cmocka_unit_test(test_round_trip),
       cmocka_unit_test(test_write_format),
       cmocka_unit_test(test_blank_lines_and_extra_fields),
