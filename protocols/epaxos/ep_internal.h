@@ -153,8 +153,9 @@ typedef struct ep_inst {
   uint64_t ballot;  /* highest ballot promised for it */
   uint64_t vballot; /* the ballot its attributes were taken at */
   uint64_t seq;
-  uint64_t *deps; /* n entries once has_cmd */
-  uint8_t *cmd;   /* the batch, owned; NULL for a no-op */
+  uint64_t added_seq; /* its footprint is in conflicts.c's tables with this seq (0: not yet) */
+  uint64_t *deps;     /* n entries once has_cmd */
+  uint8_t *cmd;       /* the batch, owned; NULL for a no-op */
   uint32_t len;
   ep_fp fp;
   uint64_t recover_at_us; /* not committed by then: recover it; 0: not yet noticed */
