@@ -119,9 +119,10 @@ int main(void) {
     ctk_kv_destroy(&kv);
   }
   double decode = median(decode_ns, ROUNDS), apply = median(apply_ns, ROUNDS);
-  printf("kv: %d commands, %d clients, keys uniform over %d, half gets, 64-byte values; median of "
-         "%d rounds (checksum %llu)\n",
-         COMMANDS, CLIENTS, KEYS, ROUNDS, (unsigned long long)(sink % 1000));
+  printf(
+      "kv: %d commands, %d clients, keys uniform over %d, half gets, 64-byte values; median of "
+      "%d rounds (checksum %llu)\n",
+      COMMANDS, CLIENTS, KEYS, ROUNDS, (unsigned long long)(sink % 1000));
   printf("kv_decode_ns         %.1f  (baseline)\n", decode);
   printf("kv_apply_ns          %.1f  (%.2fx decode)\n", apply, apply / decode);
   printf("kv_read_ns           %.1f  (%.2fx decode)\n", median(read_ns, ROUNDS),

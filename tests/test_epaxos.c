@@ -1054,6 +1054,38 @@ static void test_batch_interference(void **state) {
   ep_fp_free(&noop);
 }
 
+/* A large batch's footprint: each class of hashes sorted and without duplicates (sessions 0-39,
+ * written keys w0-w16, read keys r0-r9, 300 commands in all). */
+static void test_batch_footprint_sorted_and_unique(void **state) {
+  (void)state;
+  static char text[300][32];
+  const char *cmds[300];
+  for (int k = 0; k < 300; k++) {
+    if (k % 2)
+      snprintf(text[k], sizeof text[k], "%d:w%d=%d", k % 40, (k * 7) % 17, k);
+    else
+      snprintf(text[k], sizeof text[k], "%d:r%d", k % 40, (k / 2) % 10);
+    cmds[k] = text[k];
+  }
+  static uint8_t payload[1 << 15];
+  ep_fp fp;
+  assert_int_equal(ep_fp_build(&fp, payload, make_batch(payload, cmds, 300), 1), 0);
+  assert_int_equal(fp.n_sessions, 40);
+  assert_int_equal(fp.n_writes, 17);
+  assert_int_equal(fp.n_reads, 10);
+  const uint64_t *h = ep_fp_hashes(&fp);
+  uint32_t ends[] = {fp.n_sessions, fp.n_sessions + fp.n_writes,
+                     fp.n_sessions + fp.n_writes + fp.n_reads};
+  for (uint32_t i = 1, part = 0; i < ends[2]; i++) {
+    if (i == ends[part]) {
+      part++;
+      continue;
+    }
+    assert_true(h[i - 1] < h[i]);
+  }
+  ep_fp_free(&fp);
+}
+
 /* With one instance in flight, the commands that arrive meanwhile leave together in the next
  * instance, at most batch_size of them; every node executes them in submission order (two writes
  * of one key inside one batch included). */
@@ -1354,6 +1386,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_backlog_does_not_cost_every_step, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_catchup_serves_every_leader, setup3, teardown),
       cmocka_unit_test(test_batch_interference),
+      cmocka_unit_test(test_batch_footprint_sorted_and_unique),
       cmocka_unit_test_setup_teardown(test_batching_gathers_commands_in_flight, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_thrifty_preaccept, setup5, teardown),
       cmocka_unit_test_setup_teardown(test_bundles, setup3, teardown),

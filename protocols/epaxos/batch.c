@@ -78,21 +78,18 @@ static uint64_t hash_bytes(uint64_t h, const uint8_t *b, size_t len) {
   return h ? h : 1;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* Sorts v[0..n) and drops duplicates; returns the new length. */
+/* Sorts v[0..n) and drops duplicates; returns the new length. Shell sort (Ciura's gaps) with the
+ * comparison inline: a batch has at most a few hundred hashes, and qsort's call per comparison
+ * cost more than the sort itself (every node sorts every batch's footprint). */
 static uint32_t sort_unique(uint64_t *v, uint32_t n) {
+  static const uint32_t gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
   if (n < 2) return n;
-  if (n > 24) {
-    qsort(v, n, sizeof *v, cmp_u64);
-  } else { /* the common small batch: insertion sort, no calls */
-    for (uint32_t i = 1; i < n; i++) {
+  for (size_t g = 0; g < sizeof gaps / sizeof *gaps; g++) {
+    uint32_t gap = gaps[g];
+    for (uint32_t i = gap; i < n; i++) {
       uint64_t x = v[i];
       uint32_t j = i;
-      for (; j > 0 && v[j - 1] > x; j--) v[j] = v[j - 1];
+      for (; j >= gap && v[j - gap] > x; j -= gap) v[j] = v[j - gap];
       v[j] = x;
     }
   }
