@@ -563,6 +563,16 @@ static uint64_t held(int i) {
   return n;
 }
 
+/* Round r of ten puts, spread over the nodes: keys k(r..r+9 mod 8), values 10r .. 10r+9. */
+static void put_round(int round) {
+  char key[8], value[16];
+  for (int c = 0; c < 10; c++) {
+    snprintf(key, sizeof key, "k%d", (round + c) % 8);
+    snprintf(value, sizeof value, "%d", round * 10 + c);
+    put(c % n_nodes, key, value);
+  }
+}
+
 /* Instances executed at every node and covered by a snapshot are dropped: what a node holds stays
  * near snapshot_every however long it runs, and so do its durable bytes. A restart restores the
  * snapshot, executes only what follows its cut, and ends in the same state. */
@@ -570,14 +580,9 @@ static void test_pruning_bounds_instances_and_restart(void **state) {
   (void)state;
   options.snapshot_every = 20;
   restart_blank();
-  char key[8], value[16];
   size_t disk_max = 0;
   for (int round = 0; round < 20; round++) {
-    for (int c = 0; c < 10; c++) {
-      snprintf(key, sizeof key, "k%d", (round + c) % 8);
-      snprintf(value, sizeof value, "%d", round * 10 + c);
-      put(c % n_nodes, key, value);
-    }
+    put_round(round);
     run_until(now_us + 200000);
     for (int i = 0; i < n_nodes; i++) {
       assert_int_equal(nodes[i].n_commits, (round + 1) * 10);
@@ -637,13 +642,8 @@ static void test_one_snapshot_per_interval_when_answered_late(void **state) {
   options.snapshot_every = 20;
   snapshot_late = 30;
   restart_blank();
-  char key[8], value[16];
   for (int round = 0; round < 20; round++) {
-    for (int c = 0; c < 10; c++) {
-      snprintf(key, sizeof key, "k%d", (round + c) % 8);
-      snprintf(value, sizeof value, "%d", round * 10 + c);
-      put(c % n_nodes, key, value);
-    }
+    put_round(round);
     run_until(now_us + 200000);
   }
   for (int i = 0; i < n_nodes; i++) {
