@@ -201,7 +201,7 @@ struct ctk_proto {
   uint64_t promise_next[CTK_MAX_NODES]; /* chunked Promise: the next chunk asked for */
   uint64_t first_open;
   mp_slot *best;
-  uint64_t n_best;
+  uint64_t n_best, cap_best; /* slots in use, slots allocated */
 
   /* Leader: phase 2. */
   uint64_t sent_upto; /* highest slot broadcast */

@@ -26,15 +26,25 @@ static void free_best(mp *p) {
   for (uint64_t i = 0; i < p->n_best; i++) free(p->best[i].data);
   free(p->best);
   p->best = NULL;
-  p->n_best = 0;
+  p->n_best = p->cap_best = 0;
 }
 
+/* Makes best[0..n) valid (new slots empty). The array grows by doubling: a candidate offers its
+ * own accepted values slot by slot, and growing by one slot each time copied the array once per
+ * slot (thousands of open slots after a restart: quadratic, slow enough under AddressSanitizer
+ * that the candidate's phase 1 outlasted the others' election timeouts, and leaders replaced
+ * each other without committing). */
 static int best_reserve(mp *p, uint64_t n) {
   if (n <= p->n_best) return 0;
-  mp_slot *b = realloc(p->best, n * sizeof *b);
-  if (!b) return -1;
-  memset(b + p->n_best, 0, (n - p->n_best) * sizeof *b);
-  p->best = b;
+  if (n > p->cap_best) {
+    uint64_t cap = p->cap_best ? p->cap_best : 64;
+    while (cap < n) cap *= 2;
+    mp_slot *b = realloc(p->best, cap * sizeof *b);
+    if (!b) return -1;
+    p->best = b;
+    p->cap_best = cap;
+  }
+  memset(p->best + p->n_best, 0, (n - p->n_best) * sizeof *p->best);
   p->n_best = n;
   return 0;
 }
