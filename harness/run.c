@@ -340,10 +340,11 @@ static void check_convergence(run *self, ctk_run_report *report) {
   uint64_t applied_sum = UINT64_MAX, differ_since = 0;
   for (;;) {
     hw_status s[CTK_MAX_NODES];
-    int answered = 0, equal = 1;
+    int answered = 0, equal = 1, answers[CTK_MAX_NODES] = {0};
     for (int i = 0; i < n; i++) {
       if (ctk_local_cluster_status(self->cluster, i, &s[i], 200) == 0) {
         answered++;
+        answers[i] = 1;
         self->last[i] = s[i];
         self->have_last[i] = 1;
       }
@@ -395,7 +396,8 @@ static void check_convergence(run *self, ctk_run_report *report) {
                                      CONVERGE_MAX_US / 1000000);
       for (int i = 0; i < n && used < sizeof report->note; i++)
         used += (size_t)snprintf(report->note + used, sizeof report->note - used,
-                                 i < answered ? " n%d=%" PRIu64 : " n%d=?", i, s[i].applied);
+                                 answers[i] ? " n%d=%" PRIu64 : " n%d=?", i,
+                                 answers[i] ? s[i].applied : 0);
       return;
     }
     ctk_sleep_us(50000);
