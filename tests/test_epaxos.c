@@ -545,6 +545,48 @@ static void test_restart_reexecutes_same_order(void **state) {
   }
 }
 
+/* Number of times needle occurs in bytes[0, len). */
+static int occurrences(const uint8_t *bytes, size_t len, const char *needle) {
+  int n = 0;
+  size_t k = strlen(needle);
+  for (size_t i = 0; i + k <= len; i++) n += memcmp(bytes + i, needle, k) == 0;
+  return n;
+}
+
+/* A node writes a batch once: the commit record names the command its PreAccept record holds
+ * (durable version 5). A restart reads it back; a reference with no earlier record of the
+ * command is corrupt bytes, refused. */
+static void test_commit_record_names_the_command(void **state) {
+  (void)state;
+  put(0, "key-once", "value-written-once");
+  run_until(now_us + 300000);
+  for (int i = 0; i < n_nodes; i++) {
+    assert_int_equal(nodes[i].n_commits, 1);
+    assert_int_equal(occurrences(nodes[i].disk, nodes[i].disk_len, "value-written-once"), 1);
+  }
+  for (int i = 0; i < n_nodes; i++) crash(i);
+  drop_queue();
+  for (int i = 0; i < n_nodes; i++) {
+    boot(i);
+    assert_int_equal(nodes[i].n_commits, 1);
+    assert_string_equal(nodes[i].commits[0], "key-once=value-written-once");
+  }
+  /* Node 1's bytes without their first record (the PreAccept, which holds the command). */
+  size_t end;
+  assert_int_equal(record_frame(nodes[1].disk, nodes[1].disk_len, 0, &end), 1);
+  assert_true(end < nodes[1].disk_len);
+  ctk_node_config c = {.node_id = 1, .n_nodes = n_nodes, .seed = 42};
+  char err[128];
+  ctk_proto *p = ctk_epaxos_protocol.create(&c, &options, err, sizeof err);
+  assert_non_null(p);
+  ctk_event ev = {.kind = CTK_EVENT_START,
+                  .now_us = now_us,
+                  .bytes = {nodes[1].disk + end, nodes[1].disk_len - end}};
+  ctk_output out;
+  assert_int_equal(ctk_epaxos_protocol.step(p, &ev, &out), CTK_ERR_CORRUPT);
+  ctk_epaxos_protocol.destroy(p);
+}
+
 /* ---- snapshots and pruning (prune.c) ---- */
 
 /* The value each key ends with at node i (from its commits in execution order). */
@@ -1381,6 +1423,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_down_node_caught_up_from_snapshot, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_too_old_asks_for_a_newer_one, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_restart_reexecutes_same_order, setup5, teardown),
+      cmocka_unit_test_setup_teardown(test_commit_record_names_the_command, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_rejected, setup5, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_snapshot_rejected, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_backlog_does_not_cost_every_step, setup3, teardown),

@@ -150,8 +150,9 @@ typedef struct ep_inst {
   uint8_t status;
   uint8_t eq; /* preaccepted at the default ballot with the leader's attributes unchanged */
   uint8_t has_cmd, executed;
-  uint64_t ballot;  /* highest ballot promised for it */
-  uint64_t vballot; /* the ballot its attributes were taken at */
+  uint8_t cmd_durable; /* the durable bytes hold a record with this command (durable.c) */
+  uint64_t ballot;     /* highest ballot promised for it */
+  uint64_t vballot;    /* the ballot its attributes were taken at */
   uint64_t seq;
   uint64_t added_seq; /* its footprint is in conflicts.c's tables with this seq (0: not yet) */
   uint64_t *deps;     /* n entries once has_cmd */
@@ -386,7 +387,7 @@ void ep_recv_snap_pull(epaxos *p, int from, const ep_msg *m);
 int ep_snapshot_recover_done(epaxos *p);
 
 /* durable.c */
-void ep_persist_inst(epaxos *p, const ep_inst *in);
+void ep_persist_inst(epaxos *p, ep_inst *in);
 void ep_persist_replace_all(epaxos *p);
 int ep_recover(epaxos *p, const uint8_t *bytes, size_t len, int *torn_tail);
 

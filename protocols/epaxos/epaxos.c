@@ -107,6 +107,7 @@ int ep_inst_set(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, size_t 
     in->cmd = copy;
     in->len = (uint32_t)len;
     in->has_cmd = 1;
+    in->cmd_durable = 0;
     in->fp = fp;
   }
   in->seq = seq;

@@ -174,6 +174,7 @@ void ep_prune_leader(epaxos *p, int q, uint64_t upto) {
     x->cmd = NULL;
     x->deps = NULL;
     x->len = 0;
+    x->cmd_durable = 0;
   }
   p->pruned[q] = upto;
   for (uint64_t c = 0; c < p->n_chunks[q] && (c + 1) * EP_CHUNK <= upto; c++) {
