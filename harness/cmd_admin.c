@@ -81,7 +81,11 @@ int ctk_cmd_admin(int argc, char **argv) {
     printf("node %d: %s %s", target, request, verdict(answer));
     if (answer == CTK_ERR_INVALID)
       printf(": malformed for this cluster, or %s does not support it", config.protocol_name);
-    if (answer == CTK_ERR_REJECTED && hint < 0) printf("; it knows no leader: try another node");
+    if (answer == CTK_ERR_REJECTED && hint < 0)
+      printf(
+          "; it names no leader to ask instead (it knows none, or it leads but cannot change "
+          "the membership yet, as a ZAB leader synchronizing its followers): try again, or "
+          "another node");
     if (answer == CTK_OK || hint < 0 || force || answer != CTK_ERR_REJECTED) {
       printf("\n");
       rc = answer == CTK_OK ? 0 : 1;
