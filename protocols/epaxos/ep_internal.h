@@ -241,8 +241,9 @@ struct ctk_proto {
 
   ep_prop *props; /* opt.max_inflight own ones, then EP_MAX_RECOVERIES recoveries */
   size_t n_props;
-  uint8_t **queue; /* ring of client commands waiting for a free proposal */
-  uint32_t *queue_len;
+  uint8_t **queue; /* ring of client commands waiting for a free proposal; a slot's buffer stays
+                      allocated for the next command (queue_cap bytes): no malloc per command */
+  uint32_t *queue_len, *queue_cap;
   size_t queue_head, queue_count;
 
   /* execute.c */

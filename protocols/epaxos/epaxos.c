@@ -165,10 +165,10 @@ static void ep_destroy(ctk_proto *p) {
   free_instances(p);
   for (size_t i = 0; p->props && i < p->n_props; i++) ep_prop_free(&p->props[i]);
   free(p->props);
-  for (size_t i = 0; p->queue && i < p->queue_count; i++)
-    free(p->queue[(p->queue_head + i) % EP_MAX_QUEUE]);
+  for (size_t i = 0; p->queue && i < EP_MAX_QUEUE; i++) free(p->queue[i]);
   free(p->queue);
   free(p->queue_len);
+  free(p->queue_cap);
   free(p->exec_stack);
   free(p->dfs_inst);
   free(p->dfs_q);
@@ -206,12 +206,13 @@ static ctk_proto *ep_create(const ctk_node_config *config, const void *options, 
   p->props = calloc(p->n_props, sizeof *p->props);
   p->queue = calloc(EP_MAX_QUEUE, sizeof *p->queue);
   p->queue_len = calloc(EP_MAX_QUEUE, sizeof *p->queue_len);
+  p->queue_cap = calloc(EP_MAX_QUEUE, sizeof *p->queue_cap);
   p->cap_commits = 64;
   p->commits = malloc(p->cap_commits * sizeof *p->commits);
   p->bundle_run = malloc(EP_BUNDLE_MAX * sizeof *p->bundle_run);
   int boxes = ctk_outbox_init(&p->out) | ctk_outbox_init(&p->self) | ctk_outbox_init(&p->wire);
-  if (p->props && p->queue && p->queue_len && p->commits && p->bundle_run && boxes == 0 &&
-      ep_exec_grow(p, 64) == 0)
+  if (p->props && p->queue && p->queue_len && p->queue_cap && p->commits && p->bundle_run &&
+      boxes == 0 && ep_exec_grow(p, 64) == 0)
     return p;
 nomem:
   ep_destroy(p);

@@ -42,11 +42,15 @@ void ep_prop_free(ep_prop *pr) {
 
 int ep_submit(epaxos *p, const uint8_t *cmd, size_t len) {
   if (p->queue_count >= EP_MAX_QUEUE) return CTK_ERR_BUSY;
-  uint8_t *copy = malloc(len);
-  if (!copy) return CTK_ERR_NOMEM;
-  memcpy(copy, cmd, len);
   size_t k = (p->queue_head + p->queue_count) % EP_MAX_QUEUE;
-  p->queue[k] = copy;
+  if (len > p->queue_cap[k]) {
+    size_t cap = len > 128 ? len : 128;
+    uint8_t *bigger = realloc(p->queue[k], cap);
+    if (!bigger) return CTK_ERR_NOMEM;
+    p->queue[k] = bigger;
+    p->queue_cap[k] = (uint32_t)cap;
+  }
+  if (len) memcpy(p->queue[k], cmd, len);
   p->queue_len[k] = (uint32_t)len;
   p->queue_count++;
   return CTK_OK;
@@ -117,8 +121,6 @@ static uint8_t *take_batch(epaxos *p, uint32_t *len) {
   size_t pos = 0;
   for (size_t k = 0; k < count; k++) {
     pos = ep_batch_put(batch, pos, p->queue[p->queue_head], p->queue_len[p->queue_head]);
-    free(p->queue[p->queue_head]);
-    p->queue[p->queue_head] = NULL;
     p->queue_head = (p->queue_head + 1) % EP_MAX_QUEUE;
     p->queue_count--;
   }
