@@ -79,8 +79,9 @@ static uint64_t hash_bytes(uint64_t h, const uint8_t *b, size_t len) {
 }
 
 /* Sorts v[0..n) and drops duplicates; returns the new length. Shell sort (Ciura's gaps) with the
- * comparison inline: a batch has at most a few hundred hashes, and qsort's call per comparison
- * cost more than the sort itself (every node sorts every batch's footprint). */
+ * comparison inline: n is one class of a batch's hashes, at most one per command (batch_size, 64
+ * by default), and qsort's call per comparison cost more than the sort itself (every node sorts
+ * every batch's footprint). */
 static uint32_t sort_unique(uint64_t *v, uint32_t n) {
   static const uint32_t gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
   if (n < 2) return n;
