@@ -615,6 +615,28 @@ static void put_round(int round) {
   }
 }
 
+/* A restart executes everything since the snapshot in one pass, and the pass's dependency walk
+ * starts above the executed prefix as it grows: it used to start at the prefix as it stood when
+ * the pass began, looking again at every instance executed so far for each one (quadratic: a
+ * node restarting with 73,615 commands spent 7.6 s in one step, while ZeroMQ buffered what its
+ * peers sent, 300 MB of it). */
+static void test_restart_executes_backlog_in_linear_work(void **state) {
+  (void)state;
+  for (int round = 0; round < 300; round++) {
+    put_round(round);
+    run_until(now_us + 50000);
+  }
+  assert_int_equal(nodes[0].n_commits, 3000);
+  for (int i = 0; i < n_nodes; i++) crash(i);
+  drop_queue();
+  boot(0);
+  assert_int_equal(nodes[0].n_commits, 3000);
+  uint64_t scanned = counter(0, "exec_scanned");
+  print_message("restart: 3000 commands executed again, %llu instances looked at\n",
+                (unsigned long long)scanned);
+  assert_true(scanned < 20 * 3000);
+}
+
 /* Instances executed at every node and covered by a snapshot are dropped: what a node holds stays
  * near snapshot_every however long it runs, and so do its durable bytes. A restart restores the
  * snapshot, executes only what follows its cut, and ends in the same state. */
@@ -1424,6 +1446,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_snapshot_too_old_asks_for_a_newer_one, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_restart_reexecutes_same_order, setup5, teardown),
       cmocka_unit_test_setup_teardown(test_commit_record_names_the_command, setup3, teardown),
+      cmocka_unit_test_setup_teardown(test_restart_executes_backlog_in_linear_work, setup3,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_malformed_rejected, setup5, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_snapshot_rejected, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_backlog_does_not_cost_every_step, setup3, teardown),

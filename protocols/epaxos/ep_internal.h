@@ -219,6 +219,7 @@ typedef struct ep_prop {
 typedef struct ep_counters {
   uint64_t fast_path, slow_path, commits_led, commands_led, deps_total, recoveries, noops;
   uint64_t executed, exec_delay_us_total, exec_delay_us_max, exec_stalls;
+  uint64_t exec_scanned; /* execute.c: instances the dependency walk looked at */
   uint64_t snap_offers, snap_installs, snap_rejected; /* prune.c: snapshots sent, installed */
 } ep_counters;
 

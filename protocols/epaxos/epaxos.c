@@ -492,6 +492,7 @@ static size_t ep_counters_get(const ctk_proto *p, ctk_counter *out, size_t max) 
       {"exec_delay_us_total", c->exec_delay_us_total},
       {"exec_delay_us_max", c->exec_delay_us_max},
       {"exec_stalls", c->exec_stalls},
+      {"exec_scanned", c->exec_scanned},
       {"snap_offers", c->snap_offers},
       {"snap_installs", c->snap_installs},
       {"snap_rejected", c->snap_rejected},

@@ -57,6 +57,7 @@ static int next_edge(epaxos *p, ep_inst *v, uint64_t *q, uint64_t *j, ep_inst **
   for (; *q < (uint64_t)p->n; (*q)++, *j = 0) {
     if (*j <= p->exec_floor[*q]) *j = p->exec_floor[*q] + 1;
     for (; *j <= v->deps[*q]; (*j)++) {
+      p->count.exec_scanned++;
       ep_inst *x = ep_inst_find(p, (int)*q, *j);
       if (x == v || (x && x->executed)) continue;
       if (!x || x->status != EP_COMMITTED) {
@@ -195,6 +196,11 @@ void ep_execute(epaxos *p) {
         continue;
       }
       if (x->blocked_pass != p->exec_pass) strongconnect(p, x);
+      /* The floors move up as the pass executes, not only at its end: next_edge scans every
+       * instance above them, and a pass over a long backlog (a restart executes everything since
+       * its snapshot in one) scanned all it had executed so far for each instance: quadratic,
+       * 7.6 s for 73,615 commands. */
+      advance_floors(p);
       if (x->executed) continue;
       backlog++;
       if (x->committed_us < oldest) oldest = x->committed_us;
