@@ -29,11 +29,11 @@
 enum { REC_INSTANCE = 1, REC_SNAPSHOT = 2 };
 enum { CMD_NONE = 0, CMD_HERE = 1, CMD_AS_BEFORE = 2 }; /* has_cmd */
 
-/* Appends the instance; its command in full, or by reference when allowed and already durable. */
-static void persist(epaxos *p, ep_inst *in, int by_reference) {
+/* Appends the instance: its command by reference when these durable bytes already hold it. */
+void ep_persist_inst(epaxos *p, ep_inst *in) {
   size_t pos = record_begin(&p->persist, DURABLE_VERSION, REC_INSTANCE);
   wire_writer *w = &p->persist;
-  int as_before = by_reference && in->has_cmd && in->cmd_durable;
+  int as_before = in->has_cmd && in->cmd_durable;
   wire_put_u8(w, (uint8_t)in->leader);
   wire_put_u64(w, in->num);
   wire_put_u8(w, in->status);
@@ -50,8 +50,6 @@ static void persist(epaxos *p, ep_inst *in, int by_reference) {
   if (in->has_cmd) in->cmd_durable = 1;
 }
 
-void ep_persist_inst(epaxos *p, ep_inst *in) { persist(p, in, 1); }
-
 /* After a torn tail, records appended behind the garbage would be lost: rewrite everything (the
  * same after a snapshot, without what it lets go). */
 void ep_persist_replace_all(epaxos *p) {
@@ -62,8 +60,8 @@ void ep_persist_replace_all(epaxos *p) {
     for (uint64_t i = p->pruned[q] + 1; i <= p->known[q]; i++) {
       ep_inst *in = ep_inst_find(p, q, i);
       if (!in) continue;
-      in->cmd_durable = 0;
-      if (in->status != EP_NONE || in->ballot) persist(p, in, 0);
+      in->cmd_durable = 0; /* the new bytes hold no command yet: each is written in full */
+      if (in->status != EP_NONE || in->ballot) ep_persist_inst(p, in);
     }
 }
 
