@@ -954,22 +954,27 @@ static void test_malformed_rejected(void **state) {
 
 /* ---- a replica far behind (seen only on real processes) ---- */
 
-/* Hands node `to` a Commit of instance (leader, num) from node `from`: a put to `key` (NULL: a
- * no-op) with these attributes. */
-static void send_commit(int to, int from, int leader, uint64_t num, const char *key, uint64_t seq,
-                        const uint64_t *deps) {
+/* Hands node `to` a message of `type` (a Commit, or an Accept at `ballot`) about instance
+ * (leader, num) from node `from`: a put of `value` to `key` by client 100 + leader * 1000 + num
+ * (NULL key: a no-op) with these attributes. */
+static void send_value(int type, uint64_t ballot, int to, int from, int leader, uint64_t num,
+                       const char *key, const char *value, uint64_t seq, const uint64_t *deps) {
   uint8_t one[CTK_MAX_COMMAND_BYTES], buf[CTK_MAX_COMMAND_BYTES + 4];
   size_t len = 0;
   if (key) {
-    ctk_kv_command cmd = {
-        .client_id = 100 + num, .seq = 1, .op = CTK_F_PUT, .key = key, .value = "v"};
+    ctk_kv_command cmd = {.client_id = 100 + (uint64_t)leader * 1000 + num,
+                          .seq = 1,
+                          .op = CTK_F_PUT,
+                          .key = key,
+                          .value = value};
     int n = ctk_kv_encode(&cmd, one, sizeof one);
     assert_true(n > 0);
     len = ep_batch_put(buf, 0, one, (size_t)n); /* a batch of one */
   }
-  ep_msg m = {.type = EP_MSG_COMMIT,
+  ep_msg m = {.type = (uint8_t)type,
               .leader = (uint8_t)leader,
               .inst = num,
+              .ballot = ballot,
               .has_cmd = 1,
               .seq = seq,
               .n_deps = n_nodes,
@@ -982,6 +987,32 @@ static void send_commit(int to, int from, int leader, uint64_t num, const char *
   now_us += 100;
   assert_int_equal(step(to, CTK_EVENT_MESSAGE, from, w.data, w.len), CTK_OK);
   wire_writer_free(&w);
+}
+
+/* A Commit of a put of "v" (send_value). */
+static void send_commit(int to, int from, int leader, uint64_t num, const char *key, uint64_t seq,
+                        const uint64_t *deps) {
+  send_value(EP_MSG_COMMIT, 0, to, from, leader, num, key, "v", seq, deps);
+}
+
+/* A node recovering instance 2.1 (its leader silent) proposed a no-op, and only node 0 accepted
+ * it; another recovery, at a higher ballot, found the leader's write and committed that. Node 0
+ * must not take its accepted no-op for the final value: 1.1, a write of the same key that
+ * depends on 2.1, waits for 2.1's commit and executes after it (2.1's seq is lower). Executing
+ * 1.1 at once put the two writes in the other order than on the nodes that committed 2.1 first
+ * (epaxos-snapshot-lag-harsh-sweep-3 seed 41368). */
+static void test_accepted_noop_does_not_settle_a_dependency(void **state) {
+  (void)state;
+  uint64_t none[3] = {0}, after[3] = {0, 0, 1};
+  send_value(EP_MSG_ACCEPT, ep_ballot(3, 1), 0, 1, 2, 1, NULL, NULL, 0, none);
+  assert_int_equal(inst(0, 2, 1)->status, EP_ACCEPTED);
+  assert_int_equal(inst(0, 2, 1)->len, 0);
+  send_value(EP_MSG_COMMIT, 0, 0, 1, 1, 1, "k", "second", 2, after);
+  assert_int_equal(nodes[0].n_commits, 0);
+  send_value(EP_MSG_COMMIT, 0, 0, 2, 2, 1, "k", "first", 1, none);
+  assert_int_equal(nodes[0].n_commits, 2);
+  assert_string_equal(nodes[0].commits[0], "k=first");
+  assert_string_equal(nodes[0].commits[1], "k=second");
 }
 
 /* A node that missed one Commit early builds a backlog of committed commands that wait for it.
@@ -1451,6 +1482,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_malformed_rejected, setup5, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_snapshot_rejected, setup3, teardown),
       cmocka_unit_test_setup_teardown(test_backlog_does_not_cost_every_step, setup3, teardown),
+      cmocka_unit_test_setup_teardown(test_accepted_noop_does_not_settle_a_dependency, setup3,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_catchup_serves_every_leader, setup3, teardown),
       cmocka_unit_test(test_batch_interference),
       cmocka_unit_test(test_batch_footprint_sorted_and_unique),

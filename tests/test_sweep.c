@@ -335,6 +335,16 @@ static void test_epaxos_snapshot_lag_regression_seeds(void **state) {
   replay_passes("epaxos-snapshot-lag-harsh-sweep.toml", 257);
 }
 
+/* 3-node seed 41368 broke the order of a key's writes: a node held an instance as a no-op that
+ * its own recovery had proposed and only it had accepted, took that no-op for the instance's
+ * final value, and executed a conflicting write that depended on the instance past it; a later
+ * recovery committed the instance with its leader's write, which the other nodes executed first
+ * (execute.c). */
+static void test_epaxos_accepted_noop_regression_seed(void **state) {
+  (void)state;
+  replay_passes("epaxos-snapshot-lag-harsh-sweep-3.toml", 41368);
+}
+
 /* EPaxos on 5 nodes (300 seeds) and 3 nodes (200 seeds), with a third of the commands on one hot
  * key: random crashes and restarts of command leaders mid-PreAccept and mid-Accept, one-way
  * partitions, loss, isolation, slow nodes. Besides linearizability, the simulator checks directly
@@ -435,6 +445,7 @@ int main(void) {
       cmocka_unit_test(test_epaxos_snapshot_sweep_100_seeds),
       cmocka_unit_test(test_epaxos_snapshot_lag_sweep_100_seeds),
       cmocka_unit_test(test_epaxos_snapshot_lag_regression_seeds),
+      cmocka_unit_test(test_epaxos_accepted_noop_regression_seed),
       cmocka_unit_test(test_epaxos_sweep_300_seeds),
       cmocka_unit_test(test_epaxos_sweep_3_nodes_200_seeds),
       cmocka_unit_test(test_epaxos_batch_sweep_200_seeds),

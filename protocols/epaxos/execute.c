@@ -9,7 +9,11 @@
  * Edges go from a command to every instance of leader q up to deps[q] that interferes with it
  * (the dependency attributes name the highest instance per leader). An instance not committed
  * here blocks the traversal unless its command is known not to interfere (its final value is
- * then that command or a no-op, neither of which interferes). Tarjan's algorithm, iteratively,
+ * then that command or a no-op, neither of which interferes). A no-op held uncommitted settles
+ * nothing: a recovery proposed it, and another recovery at a higher ballot may commit the
+ * leader's command instead (epaxos-snapshot-lag-harsh-sweep-3 seed 41368: a node executed a write
+ * past an accepted no-op that the others committed as a conflicting write, and executed the two
+ * in the other order). Tarjan's algorithm, iteratively,
  * finds components in reverse topological order as it goes: a component is complete when it is
  * popped, so it is executed at once even if the traversal later blocks elsewhere. Ties inside a
  * component are broken by (seq, leader, instance), the same on every node: the graph of committed
@@ -61,7 +65,7 @@ static int next_edge(epaxos *p, ep_inst *v, uint64_t *q, uint64_t *j, ep_inst **
       ep_inst *x = ep_inst_find(p, (int)*q, *j);
       if (x == v || (x && x->executed)) continue;
       if (!x || x->status != EP_COMMITTED) {
-        if (x && x->has_cmd && !ep_fp_interfere(&v->fp, &x->fp)) continue;
+        if (x && x->has_cmd && !x->fp.noop && !ep_fp_interfere(&v->fp, &x->fp)) continue;
         return -1;
       }
       if (x->blocked_pass == p->exec_pass) return -1;
