@@ -78,7 +78,9 @@ static void test_raft_membership_sweeps(void **state) {
  * removed leader handed over to a voter that had not learned the change). Seeds 43 and 157 of
  * the 3-node sweep broke agreement once Accepts left early (protocol.h, n_messages_early): a lone
  * voter counted a slot chosen by its own unsynced vote, an early Accept carried that commit index
- * to a learner, and a crash before the sync let the voter choose another value there. */
+ * to a learner, and a crash before the sync let the voter choose another value there. Seed 42869
+ * of the 3-node sweep broke agreement: a leader whose recovered configuration command removed it
+ * sent the slots past the command once it was chosen, over values chosen there already. */
 static void test_multipaxos_membership_sweeps(void **state) {
   (void)state;
   expect_clean("multipaxos-membership-sweep.toml", 300);
@@ -88,6 +90,7 @@ static void test_multipaxos_membership_sweeps(void **state) {
   replay_passes("multipaxos-membership-sweep-3.toml", 154);
   replay_passes("multipaxos-membership-sweep-3.toml", 43);
   replay_passes("multipaxos-membership-sweep-3.toml", 157);
+  replay_passes("multipaxos-membership-sweep-3.toml", 42869);
 }
 
 /* Snapshots every 25 commits, 512-byte InstallSnapshot chunks, under random faults. */

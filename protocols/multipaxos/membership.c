@@ -36,7 +36,9 @@
  *       ballot) once it is chosen: its chosen prefix then reaches the command, so rule (3) asks
  *       the new configuration's voters for the slots past it. Until then it sends nothing past
  *       the command, not even once it is chosen (the slots past it that it holds are not of its
- *       ballot: sending them was membership sweep seed 200's agreement violation).
+ *       ballot: sending them was membership sweep seed 200's agreement violation). A leader that
+ *       the command removed leaves instead (below), and sends nothing past it either (3-node
+ *       membership sweep seed 42869).
  * Why phase 1 over the old configuration alone is enough: a leader that has not learned that C2
  * (at slot j) was chosen has c < j; C governs c + 1, and the only way a slot past c can have
  * been chosen by C2's voters is with epoch j, which (2) allows only after j was chosen; a chosen
@@ -306,12 +308,18 @@ void mp_membership_tick(mp *p) {
   if (p->now_us >= p->removed_until_us) p->removed = 0;
   if (p->role != MP_LEADER) return;
   if (p->conf_recovered && p->conf_pending <= p->commit_index) { /* rule (4) */
-    p->conf_recovered = 0;
-    p->conf_pending = 0;
-    if (mp_is_voter(p, p->id)) {
-      mp_start_phase1(p);
+    if (!mp_is_voter(p, p->id)) {
+      /* The command it re-proposed removed it: it leaves, and the command stays pending, so that
+       * it still sends nothing past it. Clearing it sent the slots there, which are not of its
+       * ballot, as its proposals: acceptors took them over values already chosen (3-node
+       * membership sweep seed 42869's agreement violation). */
+      leave(p);
       return;
     }
+    p->conf_recovered = 0;
+    p->conf_pending = 0;
+    mp_start_phase1(p);
+    return;
   }
   if (p->conf_pending) return;
   if (!mp_is_voter(p, p->id)) {
