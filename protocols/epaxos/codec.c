@@ -3,7 +3,8 @@
  *
  *   version u8, type u8, leader u8, inst u64, ballot u64, flags u8 (ok 1, eq 2, has_cmd 4),
  *   status u8, promised u64, vballot u64, seq u64, n_deps u8, deps u64 * n_deps,
- *   [CATCHUP only: floors u64 * n_deps,] [SNAP_CHUNK and SNAP_PULL only: total u64, offset u64,]
+ *   [CATCHUP only: floors u64 * n_deps, echo u64 * n_deps,]
+ *   [SNAP_CHUNK and SNAP_PULL only: total u64, offset u64,]
  *   cmd blob (a batch, batch.c; in SNAP_CHUNK, bytes of a snapshot image)
  *
  * except a bundle, the messages of one step to one node sent as one (epaxos.c):
@@ -11,7 +12,8 @@
  *   version u8, type u8 = BUNDLE, count u32 (at least 2), count x message blob
  *
  * Version 3 carries batches (version 2 carried one command per instance) and bundles; version 4
- * added SNAP_CHUNK and SNAP_PULL (a peer's snapshot, prune.c).
+ * added SNAP_CHUNK and SNAP_PULL (a peer's snapshot, prune.c); version 5 the echo in CATCHUP
+ * (prune.c).
  *
  * Messages are untrusted: decoding checks every field it can without the instance (ranges,
  * flags, lengths); epaxos.c checks what needs the cluster size. */
@@ -47,8 +49,10 @@ void ep_msg_encode(wire_writer *w, const ep_msg *m) {
   wire_put_u64(w, m->seq);
   wire_put_u8(w, (uint8_t)m->n_deps);
   for (int i = 0; i < m->n_deps; i++) wire_put_u64(w, m->deps[i]);
-  if (m->type == EP_MSG_CATCHUP)
+  if (m->type == EP_MSG_CATCHUP) {
     for (int i = 0; i < m->n_deps; i++) wire_put_u64(w, m->floors[i]);
+    for (int i = 0; i < m->n_deps; i++) wire_put_u64(w, m->echo[i]);
+  }
   if (is_snap(m->type)) {
     wire_put_u64(w, m->total);
     wire_put_u64(w, m->offset);
@@ -82,11 +86,16 @@ int ep_msg_decode(const uint8_t *bytes, size_t len, ep_msg *out) {
     m.deps[i] = wire_get_u64(&r);
     if (m.deps[i] >= EP_MAX_INST) return CTK_ERR_MALFORMED;
   }
-  if (m.type == EP_MSG_CATCHUP)
+  if (m.type == EP_MSG_CATCHUP) {
     for (int i = 0; i < n_deps; i++) {
       m.floors[i] = wire_get_u64(&r);
       if (m.floors[i] > m.deps[i]) return CTK_ERR_MALFORMED; /* executed only once committed */
     }
+    for (int i = 0; i < n_deps; i++) {
+      m.echo[i] = wire_get_u64(&r);
+      if (m.echo[i] >= EP_MAX_INST) return CTK_ERR_MALFORMED;
+    }
+  }
   if (is_snap(m.type)) {
     m.total = wire_get_u64(&r);
     m.offset = wire_get_u64(&r);

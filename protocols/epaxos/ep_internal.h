@@ -57,7 +57,9 @@ enum { EP_NONE = 0, EP_PREACCEPTED, EP_ACCEPTED, EP_COMMITTED };
 
 /* ---- codec.c ---- */
 
-#define EP_WIRE_VERSION 4
+#define EP_WIRE_VERSION 5
+/* prune.c: catch-up rounds of the whole cluster without a word from a peer that make it silent */
+#define EP_SILENT_ROUNDS 3
 
 typedef enum ep_msg_type {
   EP_MSG_PREACCEPT = 1, /* ballot, cmd, seq, deps */
@@ -87,6 +89,7 @@ typedef struct ep_msg {
   int n_deps; /* 0 or the cluster size */
   uint64_t deps[CTK_MAX_NODES];
   uint64_t floors[CTK_MAX_NODES]; /* CATCHUP only: n_deps of them */
+  uint64_t echo[CTK_MAX_NODES];   /* CATCHUP only: the receiver's floors as the sender heard them */
   uint64_t total, offset;         /* SNAP_CHUNK and SNAP_PULL only */
   const uint8_t *cmd; /* a batch (batch.c), borrowed from the input; has_cmd with length 0 is a
                          no-op */
@@ -262,7 +265,10 @@ struct ctk_proto {
   uint64_t pruned[CTK_MAX_NODES];                    /* instances up to it are dropped */
   uint64_t peer_floor[CTK_MAX_NODES][CTK_MAX_NODES]; /* exec floors each peer reported */
   uint32_t floor_heard;                              /* the peers that reported theirs */
-  uint8_t *snap_bytes;                               /* the durable snapshot */
+  uint64_t echo_floor[CTK_MAX_NODES]
+                     [CTK_MAX_NODES]; /* this node's floors as each peer heard them */
+  uint64_t heard_us[CTK_MAX_NODES];   /* when each peer was last heard from */
+  uint8_t *snap_bytes;                /* the durable snapshot */
   uint64_t snap_len, snap_total, snap_index;
   uint64_t snap_floor[CTK_MAX_NODES];
   uint64_t *snap_extra; /* leader << 56 | num: executed above snap_floor */
@@ -371,7 +377,7 @@ uint64_t ep_exec_deadline(const epaxos *p); /* NONE: nothing to execute; 0: at o
 int ep_exec_grow(epaxos *p, size_t need);
 
 /* prune.c */
-void ep_prune_note_floors(epaxos *p, int from, const uint64_t *floors);
+void ep_prune_note_floors(epaxos *p, int from, const uint64_t *floors, const uint64_t *echo);
 void ep_prune_leader(epaxos *p, int q, uint64_t upto);  /* drops (pruned[q], upto] */
 void ep_snapshot_maybe_ask(epaxos *p, ctk_output *out); /* output.snapshot_wanted */
 void ep_snapshot_output(epaxos *p, ctk_output *out);    /* output.restore */

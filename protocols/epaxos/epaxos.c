@@ -254,6 +254,7 @@ static int validate(const epaxos *p, int from, const ep_msg *m) {
 }
 
 static void handle(epaxos *p, int from, const ep_msg *m) {
+  p->heard_us[from] = p->now_us;
   ep_see_ballot(p, m->ballot);
   ep_see_ballot(p, m->promised);
   switch (m->type) {
@@ -406,6 +407,7 @@ static void tick(epaxos *p) {
   ep_msg m = {.type = EP_MSG_CATCHUP, .n_deps = p->n};
   memcpy(m.deps, p->committed, sizeof m.deps);
   memcpy(m.floors, p->exec_floor, sizeof m.floors);
+  memcpy(m.echo, p->peer_floor[peer], sizeof m.echo);
   ep_send(p, peer, &m);
   ep_recovery_scan(p);
 }

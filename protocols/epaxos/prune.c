@@ -23,12 +23,31 @@
  *   other on a different leader pruned past each other: each lacked a commit only the other's
  *   snapshot held, could install neither, and the commands were gone (the cluster stalled:
  *   epaxos-snapshot-lag-harsh-sweep*.toml, snapshot_lag = 1). For the same reason a peer not
- *   heard from in this incarnation is waited for: its floors are unknown, not 0. The floors a
- *   node heard are a little old, so this holds as long as no two nodes each get snapshot_lag
- *   instances of some leader ahead of the other within a catch-up round (a few catchup_ms): with
- *   snapshot_lag = 1 the harsh sweeps no longer stall (2,000 seeds), and the default is 10,000.
- *   snapshot_lag = 0 waits for every node, as before it existed: memory and durable bytes then
- *   grow while a node is down.
+ *   heard from in this incarnation is waited for: its floors are unknown, not 0.
+ *
+ *   The echo. The floors a node heard are old, and two nodes could still each judge the other
+ *   lagging from floors reported before the other moved ahead, and prune past each other (the
+ *   harsh sweeps stalled at about 1 seed in 2,000 that way: 3-node seeds 43556, 43580, 5-node
+ *   seeds 40963, 40968). So a CATCHUP also carries the sender's view of the receiver's floors
+ *   (echo_floor at the receiver), and this node prunes leader q past a lagging peer r only up to
+ *   its own floor as r last echoed it (at least r's floor). Then two nodes A and B never prune
+ *   past each other: say A prunes i past B at time t and B prunes j past A at t'. B's bound is
+ *   A's echo of B's floors, sent at some e_A with A's floors. If e_A <= t, A's view of B at t is
+ *   at least that echo, hence >= j, and A judged B lagging, so S_A >= j: A has j. If e_A > t, the
+ *   floors B got with the echo already have i (A pruned it, so executed it), B judged A lagging,
+ *   so S_B >= i: B has i. Either way one of them lacks nothing the other pruned, and installs the
+ *   other's snapshot (or needs none). The bound on one side of each pair is enough.
+ *
+ *   A peer that is down echoes nothing new, and pruning past it only up to its last echo would
+ *   hold memory back while it is down. So a peer silent for EP_SILENT_ROUNDS catch-up rounds of
+ *   the cluster, while this node hears a majority, is pruned past without the bound: a node that
+ *   is down prunes nothing, and one restarted waits for a peer's floors before it prunes past it.
+ *   What is left is two live nodes that do not hear each other, each hearing a majority (a
+ *   partition between two nodes that both hear a third): both go without the bound, and could
+ *   again prune past each other. The harsh sweeps (snapshot_lag = 1) have not shown it in 10,000
+ *   seeds each; with the default snapshot_lag of 10,000 both would have to get 10,000 instances
+ *   ahead of the other on different leaders while apart. snapshot_lag = 0 waits for every node,
+ *   as before it existed: memory and durable bytes then grow while a node is down.
  *
  *   Dependencies on a pruned instance are satisfied here (execute.c skips instances up to the
  *   floor); a message about one never recreates it as a fresh, uncommitted instance (ep_inst_get
@@ -107,10 +126,12 @@ int ep_pruned(const epaxos *p, int leader, uint64_t num) {
   return leader >= 0 && leader < p->n && num >= 1 && num <= p->pruned[leader];
 }
 
-void ep_prune_note_floors(epaxos *p, int from, const uint64_t *floors) {
+void ep_prune_note_floors(epaxos *p, int from, const uint64_t *floors, const uint64_t *echo) {
   p->floor_heard |= 1u << from;
-  for (int q = 0; q < p->n; q++)
+  for (int q = 0; q < p->n; q++) {
     if (floors[q] > p->peer_floor[from][q]) p->peer_floor[from][q] = floors[q];
+    if (echo[q] > p->echo_floor[from][q]) p->echo_floor[from][q] = echo[q];
+  }
 }
 
 /* Records the cut the host's snapshot will reflect: the floors and the instances executed above
@@ -183,6 +204,31 @@ void ep_prune_leader(epaxos *p, int q, uint64_t upto) {
   }
 }
 
+/* A peer is silent when nothing came from it for EP_SILENT_ROUNDS catch-up rounds of the whole
+ * cluster (a peer that is up sends this node a CATCHUP about every n catch-up intervals). */
+static int silent(const epaxos *p, int r) {
+  uint64_t window =
+      (uint64_t)EP_SILENT_ROUNDS * (uint64_t)p->opt.catchup_ms * 1000 * (uint64_t)p->n;
+  return p->now_us - p->heard_us[r] > window;
+}
+
+/* Whether this node hears a majority (itself included): only then may it prune past a silent
+ * peer, see the top. */
+static int heard_majority(const epaxos *p) {
+  int heard = 1;
+  for (int r = 0; r < p->n; r++) heard += r != p->id && p->heard_us[r] && !silent(p, r);
+  return heard >= ep_majority(p);
+}
+
+/* How far this node may prune leader q past peer r, which lags (see the top): up to this node's
+ * floor as r last told it has heard it (at least r's own floor), or without a bound when r is
+ * silent and this node hears a majority. */
+static uint64_t past_lagging_cap(const epaxos *p, int r, int q, int in_majority) {
+  if (in_majority && silent(p, r)) return UINT64_MAX;
+  uint64_t f = p->peer_floor[r][q], echo = p->echo_floor[r][q];
+  return echo > f ? echo : f;
+}
+
 int ep_snapshot_taken(epaxos *p, const ctk_event *ev) {
   if (ev->index > p->applied || ev->bytes.len > EP_MAX_SNAPSHOT ||
       (ev->bytes.len && !ev->bytes.data))
@@ -208,12 +254,15 @@ int ep_snapshot_taken(epaxos *p, const ctk_event *ev) {
     for (int q = 0; q < p->n; q++)
       if (p->peer_floor[r][q] > p->snap_floor[q]) behind[r] = 0;
   }
+  int in_majority = heard_majority(p);
   for (int q = 0; q < p->n; q++) {
     uint64_t upto = p->snap_floor[q];
     for (int r = 0; r < p->n; r++) {
+      if (r == p->id) continue;
       uint64_t f = p->peer_floor[r][q];
       int waited_for = !behind[r] || f + lag >= p->snap_floor[q]; /* else: it takes a snapshot */
-      if (r != p->id && waited_for && f < upto) upto = f;
+      uint64_t cap = waited_for ? f : past_lagging_cap(p, r, q, in_majority);
+      if (cap < upto) upto = cap;
     }
     if (upto > p->pruned[q]) ep_prune_leader(p, q, upto);
     if (p->pruned[q] > p->base_inst[q]) p->base_inst[q] = p->pruned[q];

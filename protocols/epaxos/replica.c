@@ -178,7 +178,7 @@ void ep_recv_prepare(epaxos *p, int from, const ep_msg *m) {
  * answer: a peer far behind on one leader must not starve its gaps of the others (a node that
  * waited for a commit of leader 2 never got it while leader 0's backlog took every batch). */
 void ep_recv_catchup(epaxos *p, int from, const ep_msg *m) {
-  ep_prune_note_floors(p, from, m->floors);
+  ep_prune_note_floors(p, from, m->floors, m->echo);
   /* It lacks commits this node pruned: they only exist in this node's snapshot now. */
   for (int q = 0; q < p->n; q++)
     if (m->deps[q] < p->pruned[q]) {
