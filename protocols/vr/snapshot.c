@@ -16,10 +16,12 @@
  * receiver then asks for the log past it as before (state_transfer.c, view_change.c,
  * recovery.c). A pushed chunk that does not continue a transfer only restarts a stalled one, so
  * duplicated messages do not multiply the chains, and a newer checkpoint offered in the middle of
- * a transfer that is moving is ignored. A sender keeps one checkpoint that a replica is still
- * pulling when it takes the next: otherwise a primary that takes checkpoints faster than one
- * can be sent would restart every transfer for ever (a sweep with a checkpoint every 10
- * operations in 128-byte chunks kept recovering replicas from finishing).
+ * a transfer that is moving is ignored. A sender keeps the checkpoints that replicas are still
+ * pulling (or were just offered) when it takes the next: otherwise a primary that takes
+ * checkpoints faster than one can be sent would restart every transfer for ever (a sweep with a
+ * checkpoint every 10 operations in 128-byte chunks kept recovering replicas from finishing). A
+ * pull that nothing answers goes again after half a heartbeat (vr_snap_tick), while the sender
+ * still keeps the checkpoint.
  *
  * Durable: a full rewrite (persist_replace) whenever the checkpoint changes: the STATE record,
  * the SNAPSHOT record (index, the log's first position, bytes), then the log (durable.c). */
@@ -31,7 +33,7 @@
 void vr_snap_free(vr *p) {
   ctk_snap_held_free(&p->snap.held);
   ctk_snap_rx_free(&p->snap.rx);
-  free(p->snap.old_data);
+  for (int i = 0; i < CTK_MAX_NODES - 1; i++) free(p->snap.old[i].data);
   p->snap = (vr_snapshot){0};
 }
 
@@ -39,21 +41,33 @@ static int in_use(const vr *p, uint64_t pulled_us) {
   return pulled_us && p->now_us - pulled_us < p->heartbeat_us;
 }
 
-/* The current checkpoint gives way to a new one: kept as the old one while a replica pulls it
- * and the old one is not in use itself. */
+/* The current checkpoint gives way to a new one: kept among the old ones while a replica pulls
+ * it. There is room for one per other replica: with room for one in all, a replica catching up
+ * held it while another recovered, the recovering one's checkpoint was dropped at every new one,
+ * and it never finished (vr-snapshot-no-disk-sweep seed 259). Old ones no longer pulled go. */
 static void retire(vr *p) {
   vr_snapshot *s = &p->snap;
-  if (s->held.data && in_use(p, s->pulled_us) && !in_use(p, s->old_pulled_us)) {
-    free(s->old_data);
-    s->old_data = s->held.data;
-    s->old_len = s->held.len;
-    s->old_index = s->held.index;
-    s->old_pulled_us = s->pulled_us;
-  } else {
-    free(s->held.data);
+  int keep = s->held.data && in_use(p, s->pulled_us);
+  for (int i = 0; i < p->n - 1; i++) {
+    vr_old_snap *o = &s->old[i];
+    if (o->data && in_use(p, o->pulled_us)) continue;
+    free(o->data);
+    *o = (vr_old_snap){0};
+    if (keep) {
+      *o = (vr_old_snap){s->held.index, s->pulled_us, s->held.data, s->held.len};
+      s->held.data = NULL;
+      keep = 0;
+    }
   }
+  free(s->held.data);
   s->held.data = NULL;
   s->pulled_us = 0;
+}
+
+static vr_old_snap *find_old(vr *p, uint64_t index) {
+  for (int i = 0; i < p->n - 1; i++)
+    if (p->snap.old[i].data && p->snap.old[i].index == index) return &p->snap.old[i];
+  return NULL;
 }
 
 static int set_snapshot(vr *p, uint64_t index, const uint8_t *data, size_t len) {
@@ -122,26 +136,55 @@ static void send_chunk(vr *p, int to, uint64_t offset) {
   send_bytes(p, to, h->index, h->data, h->len, offset);
 }
 
-void vr_snap_send(vr *p, int to) { send_chunk(p, to, 0); }
+/* Offers the checkpoint: its first chunk. It counts as pulled from then on: taken over by the next
+ * checkpoint before the receiver's first pull arrives, it was dropped, and with a checkpoint
+ * every few milliseconds every transfer a recovering replica started was gone at its first pull
+ * (vr-snapshot-no-disk-sweep seed 40416: three replicas recovering for good). */
+static void offer(vr *p, int to) {
+  p->snap.pulled_us = p->now_us;
+  send_chunk(p, to, 0);
+}
+
+void vr_snap_send(vr *p, int to) { offer(p, to); }
 
 static void send_pull(vr *p, int to, uint64_t index, uint64_t offset) {
   vr_encode_snap_pull(vr_send_begin(p, to), index, offset);
   vr_send_end(p);
+  if (index == p->snap.rx.index) {
+    p->snap.rx_from = to;
+    p->snap.repull_us = p->now_us + p->heartbeat_us / 2;
+  }
+}
+
+/* A pull or the chunk it asked for was lost: the pull goes again after half a heartbeat, within
+ * the heartbeat for which the sender keeps a checkpoint last pulled (retire). Waiting instead for
+ * the next chunk or offer to notice the stall, the transfer died at its first lost message, the
+ * sender dropped the checkpoint, and under a checkpoint every few milliseconds a recovering
+ * replica started over again and again (vr-snapshot-no-disk-sweep seeds 1461 and 2268). */
+void vr_snap_tick(vr *p) {
+  ctk_snap_rx *rx = &p->snap.rx;
+  if (!p->snap.repull_us || p->now_us < p->snap.repull_us) return;
+  if (!rx->index || rx->have >= rx->total || vr_is_primary(p)) {
+    p->snap.repull_us = 0;
+    return;
+  }
+  send_pull(p, p->snap.rx_from, rx->index, rx->have);
 }
 
 /* Anyone holding the checkpoint asked for continues the transfer; one holding a later one
  * offers it instead (the receiver starts over with it). */
 void vr_recv_snap_pull(vr *p, int from, const vr_msg *m) {
   vr_snapshot *s = &p->snap;
+  vr_old_snap *old;
   if (!s->held.index) return;
   if (m->snap == s->held.index && m->offset < s->held.len) {
     s->pulled_us = p->now_us;
     send_chunk(p, from, m->offset);
-  } else if (s->old_data && m->snap == s->old_index && m->offset < s->old_len) {
-    s->old_pulled_us = p->now_us;
-    send_bytes(p, from, s->old_index, s->old_data, s->old_len, m->offset);
+  } else if ((old = find_old(p, m->snap)) && m->offset < old->len) {
+    old->pulled_us = p->now_us;
+    send_bytes(p, from, old->index, old->data, old->len, m->offset);
   } else if (m->snap < s->held.index) {
-    send_chunk(p, from, 0);
+    offer(p, from);
   }
 }
 
@@ -190,5 +233,6 @@ void vr_recv_snap_chunk(vr *p, int from, const vr_msg *m) {
     send_pull(p, from, rx->index, rx->have);
     return;
   }
+  p->snap.repull_us = 0;
   install(p);
 }

@@ -104,14 +104,19 @@ static void output_reset(vr *p) {
   p->out_of_memory = 0;
 }
 
-static uint64_t next_deadline(const vr *p) {
-  if (!p->started || p->n == 1) return CTK_DEADLINE_NONE;
+static uint64_t status_deadline(const vr *p) {
   switch (p->status) {
   case VR_NORMAL: return vr_is_primary(p) ? p->resend_deadline_us : p->vc_deadline_us;
   case VR_VIEW_CHANGE:
     return p->resend_deadline_us < p->vc_deadline_us ? p->resend_deadline_us : p->vc_deadline_us;
   default: return p->resend_deadline_us;
   }
+}
+
+static uint64_t next_deadline(const vr *p) {
+  if (!p->started || p->n == 1) return CTK_DEADLINE_NONE;
+  uint64_t d = status_deadline(p);
+  return p->snap.repull_us && p->snap.repull_us < d ? p->snap.repull_us : d;
 }
 
 static void push_commit(vr *p, uint64_t pos) {
@@ -207,6 +212,7 @@ static int recv_message(vr *p, const ctk_event *ev) {
 }
 
 static void timeout(vr *p) {
+  vr_snap_tick(p);
   switch (p->status) {
   case VR_NORMAL:
     if (vr_is_primary(p)) {

@@ -144,14 +144,20 @@ int vr_describe(const uint8_t *bytes, size_t len, char *buf, size_t buf_len);
 /* snapshot.c: the checkpoint (section 5.3): the state machine through op-number held.index,
  * which replaces the log's positions up to log.first - 1 (at most held.index); and one being
  * received. */
+/* An earlier checkpoint, kept while a replica is still pulling it (volatile). */
+typedef struct vr_old_snap {
+  uint64_t index, pulled_us;
+  uint8_t *data; /* owned; NULL: a free place */
+  size_t len;
+} vr_old_snap;
+
 typedef struct vr_snapshot {
   ctk_snap_held held;
-  uint64_t pulled_us; /* when a replica last pulled a chunk of it */
-  /* The previous checkpoint, kept while a replica is still pulling it (volatile). */
-  uint64_t old_index, old_pulled_us;
-  uint8_t *old_data;
-  size_t old_len;
-  ctk_snap_rx rx; /* a transfer in progress */
+  uint64_t pulled_us; /* when a replica last pulled a chunk of it (or was offered it) */
+  vr_old_snap old[CTK_MAX_NODES - 1]; /* one for each other replica, the most that pull at once */
+  ctk_snap_rx rx;                     /* a transfer in progress */
+  int rx_from;                        /* whom it pulls from */
+  uint64_t repull_us; /* when its last pull is sent again if nothing came (0: none pending) */
 } vr_snapshot;
 
 typedef enum vr_status { VR_NORMAL = 0, VR_VIEW_CHANGE, VR_RECOVERING } vr_status;
@@ -308,6 +314,8 @@ int vr_snap_apply_record(vr *p, wire_reader *r);
 void vr_snap_recovered(vr *p); /* after replay: commit-number and restore from the checkpoint */
 /* Sends `to` the first chunk of the checkpoint (it lacks positions before log.first). */
 void vr_snap_send(vr *p, int to);
+/* The transfer in progress: its last pull again, when nothing came for half a heartbeat. */
+void vr_snap_tick(vr *p);
 void vr_recv_snap_chunk(vr *p, int from, const vr_msg *m);
 void vr_recv_snap_pull(vr *p, int from, const vr_msg *m);
 
