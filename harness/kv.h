@@ -51,6 +51,14 @@ void ctk_kv_destroy(ctk_kv **self_p);
 int ctk_kv_apply(ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *result,
                  int *duplicate);
 
+/* Hints for applying a run of commands: the store is far larger than the caches, and each
+ * command's key costs two waits for memory (its slot in the table, then its entry). Asked for a
+ * few commands ahead, the waits of several commands overlap. prefetch_slot asks for the slot of
+ * the command's key; prefetch_entry, called once that slot has had time to arrive, for its
+ * entry. Neither changes anything nor fails: bytes that do not decode are ignored. */
+void ctk_kv_prefetch_slot(const ctk_kv *self, const uint8_t *bytes, size_t len);
+void ctk_kv_prefetch_entry(const ctk_kv *self, const uint8_t *bytes, size_t len);
+
 /* Serializes the whole store (keys and values, and the per-client table that answers retried
  * requests) into *out (malloc'ed, *out_len bytes), deterministically: equal stores give equal
  * bytes. This is the state machine snapshot protocols keep in place of a compacted log.

@@ -308,11 +308,32 @@ static void take_snapshot(node *self, uint64_t index) {
   self->snapshot_index = index;
 }
 
+/* How far ahead of the command being applied the store is asked for a later one's slot, and for
+ * a nearer one's entry (kv.h). */
+enum { PREFETCH_SLOT_AHEAD = 8, PREFETCH_ENTRY_AHEAD = 4 };
+
+static int is_command(const node_commit *c) {
+  return (c->kind == NODE_COMMIT || c->kind == NODE_READ) && c->len > 0;
+}
+
+/* Before the k-th commit is applied: the later ones' memory is asked for. The first commits get
+ * their slots asked for all at once. */
+static void prefetch_commit(node *self, size_t k) {
+  size_t first = k == 0 ? 0 : k + PREFETCH_SLOT_AHEAD;
+  for (size_t j = first; j <= k + PREFETCH_SLOT_AHEAD && j < self->n_commits; j++)
+    if (is_command(&self->commits[j]))
+      ctk_kv_prefetch_slot(self->kv, self->bytes + self->commits[j].off, self->commits[j].len);
+  size_t e = k + PREFETCH_ENTRY_AHEAD;
+  if (e < self->n_commits && is_command(&self->commits[e]))
+    ctk_kv_prefetch_entry(self->kv, self->bytes + self->commits[e].off, self->commits[e].len);
+}
+
 /* After the batch's sync: messages leave, commits are applied, clients are answered. Replies
  * queued while applying are sent in the same pass; what goes to one peer or one client connection
  * leaves as one bundle. */
 static void release(node *self, uint64_t now_us) {
   for (size_t k = 0; k < self->n_commits; k++) {
+    prefetch_commit(self, k);
     node_commit *c = &self->commits[k];
     if (c->kind == NODE_COMMIT || c->kind == NODE_READ)
       apply(self, c);

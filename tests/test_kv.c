@@ -174,6 +174,37 @@ static void test_digest_matches_replicas(void **state) {
   ctk_kv_destroy(&b);
 }
 
+/* The prefetch hints (kv.h) read only what they are given and change nothing: on an empty store,
+ * on bytes too short for a key or with a key length past their end, and on a store holding the
+ * key, the one next to it and not the one asked for. */
+static void test_prefetch_hints_change_nothing(void **state) {
+  (void)state;
+  ctk_kv *kv = ctk_kv_new();
+  uint8_t buf[CTK_MAX_COMMAND_BYTES];
+  int len = encode(1, 1, CTK_F_PUT, "key", "v", NULL, buf);
+  assert_true(len > 0);
+  ctk_kv_prefetch_slot(kv, buf, (size_t)len); /* an empty store: no table yet */
+  ctk_kv_prefetch_entry(kv, buf, (size_t)len);
+  apply(kv, 1, 1, CTK_F_PUT, "key", "v", NULL, NULL);
+  apply(kv, 2, 1, CTK_F_PUT, "kez", "w", NULL, NULL);
+  uint64_t digest = ctk_kv_digest(kv);
+  for (size_t cut = 0; cut <= (size_t)len; cut++) { /* every truncation of the command */
+    ctk_kv_prefetch_slot(kv, buf, cut);
+    ctk_kv_prefetch_entry(kv, buf, cut);
+  }
+  uint8_t lying[CTK_MAX_COMMAND_BYTES];
+  memcpy(lying, buf, (size_t)len);
+  lying[19] = 0xff; /* a key length far past the end of the bytes */
+  ctk_kv_prefetch_slot(kv, lying, (size_t)len);
+  ctk_kv_prefetch_entry(kv, lying, (size_t)len);
+  int absent = encode(3, 1, CTK_F_GET, "nokey", NULL, NULL, buf);
+  ctk_kv_prefetch_slot(kv, buf, (size_t)absent);
+  ctk_kv_prefetch_entry(kv, buf, (size_t)absent);
+  assert_int_equal(ctk_kv_digest(kv), digest);
+  assert_int_equal(ctk_kv_digest_recompute(kv), digest);
+  ctk_kv_destroy(&kv);
+}
+
 /* The digest kept up to date equals the one summed over the store, through overwrites, failed
  * and successful compare-and-sets, retries, gets, growth of both tables, and a restore. */
 static void test_digest_kept_up_to_date(void **state) {
@@ -362,6 +393,7 @@ int main(void) {
       cmocka_unit_test(test_duplicates_applied_once),
       cmocka_unit_test(test_digest_matches_replicas),
       cmocka_unit_test(test_digest_kept_up_to_date),
+      cmocka_unit_test(test_prefetch_hints_change_nothing),
       cmocka_unit_test(test_snapshot_round_trip),
       cmocka_unit_test(test_key_distributions),
       cmocka_unit_test(test_ops_mix_and_unique_values),
