@@ -156,6 +156,8 @@ static void send_pull(vr *p, int to, uint64_t index, uint64_t offset) {
   }
 }
 
+enum { VR_REPULL_HEARTBEATS = 4 };
+
 /* A pull or the chunk it asked for was lost: the pull goes again after half a heartbeat, within
  * the heartbeat for which the sender keeps a checkpoint last pulled (retire). Waiting instead for
  * the next chunk or offer to notice the stall, the transfer died at its first lost message, the
@@ -164,7 +166,10 @@ static void send_pull(vr *p, int to, uint64_t index, uint64_t offset) {
 void vr_snap_tick(vr *p) {
   ctk_snap_rx *rx = &p->snap.rx;
   if (!p->snap.repull_us || p->now_us < p->snap.repull_us) return;
-  if (!rx->index || rx->have >= rx->total || vr_is_primary(p)) {
+  /* Not past VR_REPULL_HEARTBEATS without a chunk: a sender silent that long is down or has
+   * moved on, and the next GETSTATE or offer starts a transfer afresh. */
+  if (!rx->index || rx->have >= rx->total || vr_is_primary(p) ||
+      p->now_us - rx->progress_us > VR_REPULL_HEARTBEATS * p->heartbeat_us) {
     p->snap.repull_us = 0;
     return;
   }
