@@ -71,7 +71,7 @@ static int encode_workload(encoded *w, unsigned seed) {
   return 0;
 }
 
-enum { REPLICAS = 3, BATCH = 64, SLOT_AHEAD = 8, ENTRY_AHEAD = 4 };
+enum { REPLICAS = 3, BATCH = 64 };
 
 /* Applies commands [from, to) to kv, with the hints as node.c gives them when `hints`. */
 static int apply_batch(ctk_kv *kv, const encoded *w, size_t from, size_t to, int hints,
@@ -79,10 +79,10 @@ static int apply_batch(ctk_kv *kv, const encoded *w, size_t from, size_t to, int
   static ctk_kv_result result;
   for (size_t i = from; i < to; i++) {
     if (hints) {
-      size_t first = i == from ? from : i + SLOT_AHEAD;
-      for (size_t j = first; j <= i + SLOT_AHEAD && j < to; j++)
+      size_t first = i == from ? from : i + CTK_KV_PREFETCH_SLOT_AHEAD;
+      for (size_t j = first; j <= i + CTK_KV_PREFETCH_SLOT_AHEAD && j < to; j++)
         ctk_kv_prefetch_slot(kv, w->bytes + w->off[j], w->len[j]);
-      size_t e = i + ENTRY_AHEAD;
+      size_t e = i + CTK_KV_PREFETCH_ENTRY_AHEAD;
       if (e < to) ctk_kv_prefetch_entry(kv, w->bytes + w->off[e], w->len[e]);
     }
     int duplicate;

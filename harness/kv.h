@@ -58,6 +58,9 @@ int ctk_kv_apply(ctk_kv *self, const uint8_t *bytes, size_t len, ctk_kv_result *
  * entry. Neither changes anything nor fails: bytes that do not decode are ignored. */
 void ctk_kv_prefetch_slot(const ctk_kv *self, const uint8_t *bytes, size_t len);
 void ctk_kv_prefetch_entry(const ctk_kv *self, const uint8_t *bytes, size_t len);
+/* How many commands ahead of the one being applied a node asks for a slot, and for an entry
+ * (node.c; bench_kv measures the same schedule). */
+enum { CTK_KV_PREFETCH_SLOT_AHEAD = 8, CTK_KV_PREFETCH_ENTRY_AHEAD = 4 };
 
 /* Serializes the whole store (keys and values, and the per-client table that answers retried
  * requests) into *out (malloc'ed, *out_len bytes), deterministically: equal stores give equal

@@ -308,10 +308,6 @@ static void take_snapshot(node *self, uint64_t index) {
   self->snapshot_index = index;
 }
 
-/* How far ahead of the command being applied the store is asked for a later one's slot, and for
- * a nearer one's entry (kv.h). */
-enum { PREFETCH_SLOT_AHEAD = 8, PREFETCH_ENTRY_AHEAD = 4 };
-
 static int is_command(const node_commit *c) {
   return (c->kind == NODE_COMMIT || c->kind == NODE_READ) && c->len > 0;
 }
@@ -319,11 +315,11 @@ static int is_command(const node_commit *c) {
 /* Before the k-th commit is applied: the later ones' memory is asked for. The first commits get
  * their slots asked for all at once. */
 static void prefetch_commit(node *self, size_t k) {
-  size_t first = k == 0 ? 0 : k + PREFETCH_SLOT_AHEAD;
-  for (size_t j = first; j <= k + PREFETCH_SLOT_AHEAD && j < self->n_commits; j++)
+  size_t first = k == 0 ? 0 : k + CTK_KV_PREFETCH_SLOT_AHEAD;
+  for (size_t j = first; j <= k + CTK_KV_PREFETCH_SLOT_AHEAD && j < self->n_commits; j++)
     if (is_command(&self->commits[j]))
       ctk_kv_prefetch_slot(self->kv, self->bytes + self->commits[j].off, self->commits[j].len);
-  size_t e = k + PREFETCH_ENTRY_AHEAD;
+  size_t e = k + CTK_KV_PREFETCH_ENTRY_AHEAD;
   if (e < self->n_commits && is_command(&self->commits[e]))
     ctk_kv_prefetch_entry(self->kv, self->bytes + self->commits[e].off, self->commits[e].len);
 }
