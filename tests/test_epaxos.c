@@ -1149,8 +1149,9 @@ static void test_batch_interference(void **state) {
   ep_fp_free(&noop);
 }
 
-/* A large batch's footprint: each class of hashes sorted and without duplicates (sessions 0-39,
- * written keys w0-w16, read keys r0-r9, 300 commands in all). */
+/* A large batch's footprint: built with every command's hashes (sessions 0-39, written keys
+ * w0-w16, read keys r0-r9, 300 commands in all), then sorted and without duplicates in each class
+ * once a test of interference meets it, and the answers the same before and after. */
 static void test_batch_footprint_sorted_and_unique(void **state) {
   (void)state;
   static char text[300][32];
@@ -1162,12 +1163,25 @@ static void test_batch_footprint_sorted_and_unique(void **state) {
       snprintf(text[k], sizeof text[k], "%d:r%d", k % 40, (k / 2) % 10);
     cmds[k] = text[k];
   }
-  static uint8_t payload[1 << 15];
-  ep_fp fp;
+  static uint8_t payload[1 << 15], other[1 << 12];
+  const char *reads_w16[] = {"1000:w16"}, *writes_r9[] = {"1001:r9=1"}, *apart[] = {"1002:z=1"};
+  ep_fp fp, a, b, c;
   assert_int_equal(ep_fp_build(&fp, payload, make_batch(payload, cmds, 300), 1), 0);
+  assert_int_equal(fp.n_sessions, 300);
+  assert_int_equal(fp.n_writes, 150);
+  assert_int_equal(fp.n_reads, 150);
+  assert_int_equal(ep_fp_build(&a, other, make_batch(other, reads_w16, 1), 1), 0);
+  assert_true(ep_fp_interfere(&fp, &a)); /* the first test sorts both */
   assert_int_equal(fp.n_sessions, 40);
   assert_int_equal(fp.n_writes, 17);
   assert_int_equal(fp.n_reads, 10);
+  assert_int_equal(ep_fp_build(&b, other, make_batch(other, writes_r9, 1), 1), 0);
+  assert_int_equal(ep_fp_build(&c, other, make_batch(other, apart, 1), 1), 0);
+  assert_true(ep_fp_interfere(&fp, &b));
+  assert_false(ep_fp_interfere(&c, &fp));
+  ep_fp_free(&a);
+  ep_fp_free(&b);
+  ep_fp_free(&c);
   const uint64_t *h = ep_fp_hashes(&fp);
   uint32_t ends[] = {fp.n_sessions, fp.n_sessions + fp.n_writes,
                      fp.n_sessions + fp.n_writes + fp.n_reads};

@@ -9,9 +9,12 @@
  *   count u16 (at least 1), count x (len u16 (1 .. CTK_MAX_COMMAND_BYTES), command bytes)
  *
  * and an empty payload is a no-op. Two batches interfere when any command of one interferes with
- * any command of the other (protocol.h's rule); the footprint of a batch is the sorted sets of
- * its sessions, written keys and read keys (hashes), so that test costs the sizes of the sets,
- * not their product. */
+ * any command of the other (protocol.h's rule); the footprint of a batch is the sets of its
+ * sessions, written keys and read keys (hashes). The conflict tables (conflicts.c) take them in
+ * any order, with repeats; only the test of two footprints wants them sorted, so that it costs
+ * the sizes of the sets, not their product, and it sorts them the first time it meets them: that
+ * test runs for few instances (the execution walk, when a dependency is not executed yet), and
+ * sorting every footprint on every node cost more than building it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,8 +83,7 @@ static uint64_t hash_bytes(uint64_t h, const uint8_t *b, size_t len) {
 
 /* Sorts v[0..n) and drops duplicates; returns the new length. Shell sort (Ciura's gaps) with the
  * comparison inline: n is one class of a batch's hashes, at most one per command (batch_size, 64
- * by default), and qsort's call per comparison cost more than the sort itself (every node sorts
- * every batch's footprint). */
+ * by default), and qsort's call per comparison cost more than the sort itself. */
 static uint32_t sort_unique(uint64_t *v, uint32_t n) {
   static const uint32_t gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
   if (n < 2) return n;
@@ -100,6 +102,15 @@ static uint32_t sort_unique(uint64_t *v, uint32_t n) {
   return k;
 }
 
+/* A session's hash: a multiply-xorshift mix of its 64 bits (never 0, the tables' empty mark). */
+static uint64_t hash_session(uint64_t session) {
+  uint64_t h = (session ^ 0x84222325CBF29CE4ull) * 0x9E3779B97F4A7C15ull;
+  h ^= h >> 32;
+  h *= 0xD6E8FEB86659FD93ull;
+  h ^= h >> 29;
+  return h ? h : 1;
+}
+
 int ep_fp_build(ep_fp *fp, const uint8_t *payload, size_t len, int has_cmd) {
   *fp = (ep_fp){0};
   uint32_t count = has_cmd ? ep_batch_count(payload, len) : 0;
@@ -107,8 +118,8 @@ int ep_fp_build(ep_fp *fp, const uint8_t *payload, size_t len, int has_cmd) {
     fp->noop = 1;
     return 0;
   }
-  /* sessions in [0, count), written keys in [count, 2 count), read keys in [2 count, 3 count);
-   * each sorted, then packed to the front */
+  /* sessions in [0, count), written keys in [count, 2 count), read keys in [2 count, 3 count),
+   * then packed to the front */
   uint64_t *h = fp->small;
   if (3 * count > sizeof fp->small / sizeof *fp->small) {
     if (!(fp->heap = malloc(3 * (size_t)count * sizeof *fp->heap))) return -1;
@@ -125,18 +136,13 @@ int ep_fp_build(ep_fp *fp, const uint8_t *payload, size_t len, int has_cmd) {
       fp->unknown = 1;
       continue;
     }
-    uint8_t s[8];
-    for (int i = 0; i < 8; i++) s[i] = (uint8_t)(f.session >> (56 - 8 * i));
-    h[ns++] = hash_bytes(0x84222325CBF29CE4ull, s, sizeof s);
+    h[ns++] = hash_session(f.session);
     uint64_t key = hash_bytes(0xCBF29CE484222325ull, f.key, f.key_len);
     if (f.write)
       h[count + nw++] = key;
     else
       h[2 * count + nr++] = key;
   }
-  ns = sort_unique(h, ns);
-  nw = sort_unique(h + count, nw);
-  nr = sort_unique(h + 2 * count, nr);
   memmove(h + ns, h + count, nw * sizeof *h);
   memmove(h + ns + nw, h + 2 * count, nr * sizeof *h);
   fp->n_sessions = ns;
@@ -165,9 +171,26 @@ static int meet(const uint64_t *a, uint32_t na, const uint64_t *b, uint32_t nb) 
   return 0;
 }
 
-int ep_fp_interfere(const ep_fp *a, const ep_fp *b) {
+/* Sorts each set of fp and drops repeats, once. */
+static void fp_sort(ep_fp *fp) {
+  if (fp->sorted) return;
+  uint64_t *h = fp->heap ? fp->heap : fp->small;
+  uint32_t ns = sort_unique(h, fp->n_sessions);
+  uint32_t nw = sort_unique(h + fp->n_sessions, fp->n_writes);
+  uint32_t nr = sort_unique(h + fp->n_sessions + fp->n_writes, fp->n_reads);
+  memmove(h + ns, h + fp->n_sessions, nw * sizeof *h);
+  memmove(h + ns + nw, h + fp->n_sessions + fp->n_writes, nr * sizeof *h);
+  fp->n_sessions = ns;
+  fp->n_writes = nw;
+  fp->n_reads = nr;
+  fp->sorted = 1;
+}
+
+int ep_fp_interfere(ep_fp *a, ep_fp *b) {
   if (a->noop || b->noop) return 0;
   if (a->unknown || b->unknown) return 1;
+  fp_sort(a);
+  fp_sort(b);
   const uint64_t *ha = ep_fp_hashes(a), *hb = ep_fp_hashes(b);
   const uint64_t *wa = ha + a->n_sessions, *wb = hb + b->n_sessions;
   const uint64_t *ra = wa + a->n_writes, *rb = wb + b->n_writes;

@@ -131,10 +131,12 @@ int ep_batch_next(ep_batch_iter *it, const uint8_t **cmd, size_t *len);
 size_t ep_batch_put(uint8_t *payload, size_t pos, const uint8_t *cmd, size_t len);
 
 /* What a batch touches: noop (an empty batch) interferes with nothing, unknown (a command without
- * a footprint) with everything; otherwise the sorted, distinct hashes of its sessions, written
- * keys and read keys, in that order, in small or heap. */
+ * a footprint) with everything; otherwise the hashes of its sessions, written keys and read
+ * keys, in that order, in small or heap: as the commands come, or each set sorted and distinct
+ * once `sorted` (ep_fp_interfere sorts them on first use). */
 typedef struct ep_fp {
   uint8_t noop, unknown;
+  uint8_t sorted; /* each set sorted, without repeats (batch.c sorts on first use) */
   uint32_t n_sessions, n_writes, n_reads;
   uint64_t *heap; /* owned; NULL: the hashes fit in small */
   uint64_t small[3];
@@ -144,7 +146,7 @@ typedef struct ep_fp {
 int ep_fp_build(ep_fp *fp, const uint8_t *payload, size_t len, int has_cmd);
 void ep_fp_free(ep_fp *fp);
 const uint64_t *ep_fp_hashes(const ep_fp *fp);
-int ep_fp_interfere(const ep_fp *a, const ep_fp *b);
+int ep_fp_interfere(ep_fp *a, ep_fp *b);
 
 /* One instance (leader, num) as this node knows it. */
 typedef struct ep_inst {
@@ -245,8 +247,9 @@ struct ctk_proto {
 
   ep_prop *props; /* opt.max_inflight own ones, then EP_MAX_RECOVERIES recoveries */
   size_t n_props;
-  uint8_t **queue; /* ring of client commands waiting for a free proposal; a slot's buffer stays
-                      allocated for the next command (queue_cap bytes): no malloc per command */
+  size_t props_top; /* props[props_top..n_props) are all inactive: the scans stop there */
+  uint8_t **queue;  /* ring of client commands waiting for a free proposal; a slot's buffer stays
+                       allocated for the next command (queue_cap bytes): no malloc per command */
   uint32_t *queue_len, *queue_cap;
   size_t queue_head, queue_count;
 
@@ -359,7 +362,9 @@ void ep_pump(epaxos *p); /* proposes queued commands while proposals are free */
 void ep_recv_preaccept_ok(epaxos *p, int from, const ep_msg *m);
 void ep_recv_accept_ok(epaxos *p, int from, const ep_msg *m);
 ep_prop *ep_prop_find(epaxos *p, int leader, uint64_t num);
-void ep_prop_free(ep_prop *pr);
+/* After pr, one of p->props, was made active. */
+void ep_prop_activated(epaxos *p, const ep_prop *pr);
+void ep_prop_free(epaxos *p, ep_prop *pr);
 /* Starts the Accept phase of pr with its attributes (pr->seq, pr->deps, pr->cmd). */
 void ep_start_accept(epaxos *p, ep_prop *pr);
 /* Starts a PreAccept phase of pr at its ballot, for a recovery (no fast path). */

@@ -163,7 +163,7 @@ static void free_instances(epaxos *p) {
 static void ep_destroy(ctk_proto *p) {
   if (!p) return;
   free_instances(p);
-  for (size_t i = 0; p->props && i < p->n_props; i++) ep_prop_free(&p->props[i]);
+  for (size_t i = 0; p->props && i < p->n_props; i++) ep_prop_free(p, &p->props[i]);
   free(p->props);
   for (size_t i = 0; p->queue && i < EP_MAX_QUEUE; i++) free(p->queue[i]);
   free(p->queue);

@@ -29,15 +29,21 @@
 static uint64_t retry_us(const epaxos *p) { return (uint64_t)p->opt.retry_timeout_ms * 1000; }
 
 ep_prop *ep_prop_find(epaxos *p, int leader, uint64_t num) {
-  for (size_t i = 0; i < p->n_props; i++)
+  for (size_t i = 0; i < p->props_top; i++)
     if (p->props[i].active && p->props[i].leader == leader && p->props[i].num == num)
       return &p->props[i];
   return NULL;
 }
 
-void ep_prop_free(ep_prop *pr) {
+void ep_prop_activated(epaxos *p, const ep_prop *pr) {
+  size_t end = (size_t)(pr - p->props) + 1;
+  if (end > p->props_top) p->props_top = end;
+}
+
+void ep_prop_free(epaxos *p, ep_prop *pr) {
   free(pr->cmd);
   memset(pr, 0, sizeof *pr);
+  while (p->props_top > 0 && !p->props[p->props_top - 1].active) p->props_top--;
 }
 
 int ep_submit(epaxos *p, const uint8_t *cmd, size_t len) {
@@ -166,6 +172,7 @@ static void propose(epaxos *p, ep_prop *pr, uint8_t *cmd, uint32_t len) {
                   .cmd = cmd,
                   .len = len};
   memcpy(pr->deps, deps, sizeof pr->deps);
+  ep_prop_activated(p, pr);
   send_phase(p, pr, EP_MSG_PREACCEPT, 0);
 }
 
@@ -250,7 +257,7 @@ static void give_up(epaxos *p, ep_prop *pr) {
   ep_inst *in = ep_inst_get(p, pr->leader, pr->num);
   if (in && in->status != EP_COMMITTED)
     in->recover_at_us = p->now_us + ep_random_ms(p, p->opt.recovery_timeout_ms) * 1000;
-  ep_prop_free(pr);
+  ep_prop_free(p, pr);
 }
 
 void ep_recv_preaccept_ok(epaxos *p, int from, const ep_msg *m) {
@@ -281,12 +288,12 @@ void ep_recv_accept_ok(epaxos *p, int from, const ep_msg *m) {
 }
 
 void ep_props_timeout(epaxos *p) {
-  for (size_t i = 0; i < p->n_props; i++) {
+  for (size_t i = 0; i < p->props_top; i++) {
     ep_prop *pr = &p->props[i];
     if (!pr->active || pr->deadline_us > p->now_us) continue;
     const ep_inst *in = ep_inst_find(p, pr->leader, pr->num);
     if (!in || in->status == EP_COMMITTED) {
-      ep_prop_free(pr);
+      ep_prop_free(p, pr);
       continue;
     }
     if (in->ballot > pr->ballot) { /* promised to a recovery since */
@@ -308,7 +315,7 @@ void ep_props_timeout(epaxos *p) {
 
 uint64_t ep_props_deadline(const epaxos *p) {
   uint64_t d = CTK_DEADLINE_NONE;
-  for (size_t i = 0; i < p->n_props; i++)
+  for (size_t i = 0; i < p->props_top; i++)
     if (p->props[i].active && p->props[i].deadline_us < d) d = p->props[i].deadline_us;
   return d;
 }

@@ -42,6 +42,7 @@ static void start_recovery(epaxos *p, ep_prop *pr, const ep_inst *in) {
                   .leader = in->leader,
                   .num = in->num,
                   .ballot = ep_ballot(p->max_round, p->id)};
+  ep_prop_activated(p, pr);
   p->count.recoveries++;
   ep_msg m = {
       .type = EP_MSG_PREPARE, .leader = (uint8_t)in->leader, .inst = in->num, .ballot = pr->ballot};
@@ -118,7 +119,7 @@ void ep_recv_prepare_ok(epaxos *p, int from, const ep_msg *m) {
   if (!m->ok) {
     ep_inst *in = ep_inst_get(p, pr->leader, pr->num);
     if (in) in->recover_at_us = p->now_us + ep_random_ms(p, p->opt.recovery_timeout_ms) * 1000;
-    ep_prop_free(pr);
+    ep_prop_free(p, pr);
     return;
   }
   if (m->status != EP_NONE && m->n_deps != p->n) return;

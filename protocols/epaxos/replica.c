@@ -128,7 +128,7 @@ void ep_commit_local(epaxos *p, ep_inst *in, int has_cmd, const uint8_t *cmd, si
   if (!in->len) p->count.noops++;
   p->exec_dirty = 1;
   ep_prop *pr = ep_prop_find(p, in->leader, in->num);
-  if (pr) ep_prop_free(pr);
+  if (pr) ep_prop_free(p, pr);
 }
 
 /* A Commit without the command names the one this node took at ballot 0; one that holds no such

@@ -202,9 +202,9 @@ static int install(epaxos *p, image_cut *c) {
       free(state);
       return -1;
     }
-  for (size_t i = 0; i < p->n_props; i++) {
+  for (size_t i = 0; i < p->props_top; i++) {
     ep_prop *pr = &p->props[i];
-    if (pr->active && pr->num <= c->floor[pr->leader]) ep_prop_free(pr);
+    if (pr->active && pr->num <= c->floor[pr->leader]) ep_prop_free(p, pr);
   }
   for (int q = 0; q < p->n; q++) {
     if (c->floor[q] > p->pruned[q]) ep_prune_leader(p, q, c->floor[q]);
