@@ -118,11 +118,15 @@ int ep_fp_build(ep_fp *fp, const uint8_t *payload, size_t len, int has_cmd) {
     fp->noop = 1;
     return 0;
   }
-  /* sessions in [0, count), written keys in [count, 2 count), read keys in [2 count, 3 count),
-   * then packed to the front */
+  /* sessions in [0, count), written keys from count up, read keys from 2 count down: with one
+   * session and one key per command they meet, packed. The heap's size is rounded up to a power
+   * of two, so that the footprints of similar batches reuse each other's memory. */
   uint64_t *h = fp->small;
-  if (3 * count > sizeof fp->small / sizeof *fp->small) {
-    if (!(fp->heap = malloc(3 * (size_t)count * sizeof *fp->heap))) return -1;
+  size_t words = 2 * (size_t)count;
+  if (words > sizeof fp->small / sizeof *fp->small) {
+    size_t cap = 16;
+    while (cap < words) cap *= 2;
+    if (!(fp->heap = malloc(cap * sizeof *fp->heap))) return -1;
     h = fp->heap;
   }
   uint32_t ns = 0, nw = 0, nr = 0;
@@ -141,10 +145,12 @@ int ep_fp_build(ep_fp *fp, const uint8_t *payload, size_t len, int has_cmd) {
     if (f.write)
       h[count + nw++] = key;
     else
-      h[2 * count + nr++] = key;
+      h[words - ++nr] = key;
   }
-  memmove(h + ns, h + count, nw * sizeof *h);
-  memmove(h + ns + nw, h + 2 * count, nr * sizeof *h);
+  if (ns < count) { /* commands without a footprint left gaps */
+    memmove(h + ns, h + count, nw * sizeof *h);
+    memmove(h + ns + nw, h + words - nr, nr * sizeof *h);
+  }
   fp->n_sessions = ns;
   fp->n_writes = nw;
   fp->n_reads = nr;
