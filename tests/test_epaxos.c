@@ -1151,7 +1151,7 @@ static void test_batch_interference(void **state) {
 
 /* A large batch's footprint: built with every command's hashes (sessions 0-39, written keys
  * w0-w16, read keys r0-r9, 300 commands in all), then sorted and without duplicates in each class
- * once a test of interference meets it, and the answers the same before and after. */
+ * once a test of interference meets it; the tests before and after that sort answer right. */
 static void test_batch_footprint_sorted_and_unique(void **state) {
   (void)state;
   static char text[300][32];
