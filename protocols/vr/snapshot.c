@@ -140,12 +140,10 @@ static void send_chunk(vr *p, int to, uint64_t offset) {
  * checkpoint before the receiver's first pull arrives, it was dropped, and with a checkpoint
  * every few milliseconds every transfer a recovering replica started was gone at its first pull
  * (vr-snapshot-no-disk-sweep seed 40416: three replicas recovering for good). */
-static void offer(vr *p, int to) {
+void vr_snap_send(vr *p, int to) {
   p->snap.pulled_us = p->now_us;
   send_chunk(p, to, 0);
 }
-
-void vr_snap_send(vr *p, int to) { offer(p, to); }
 
 static void send_pull(vr *p, int to, uint64_t index, uint64_t offset) {
   vr_encode_snap_pull(vr_send_begin(p, to), index, offset);
@@ -189,7 +187,7 @@ void vr_recv_snap_pull(vr *p, int from, const vr_msg *m) {
     old->pulled_us = p->now_us;
     send_bytes(p, from, old->index, old->data, old->len, m->offset);
   } else if (m->snap < s->held.index) {
-    offer(p, from);
+    vr_snap_send(p, from);
   }
 }
 
